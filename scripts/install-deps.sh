@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages ollama-gateway needs to build, test and run its demo.
+# Idempotent and non-interactive: packages already present are skipped, so a second run is
+# a no-op apart from the dpkg query. Must run as root (or with sudo available).
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  # RPC and serialization
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  # runtime libraries
+  libssl-dev libcurl4-openssl-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  prometheus-cpp-dev libboost-dev
+  # tests and benchmarks
+  catch2 libbenchmark-dev python3-grpcio python3-protobuf openssl curl procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

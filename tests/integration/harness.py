@@ -1,0 +1,204 @@
+"""Shared helpers for the integration tests.
+
+They start real processes on loopback with ports chosen at run time (ollama-sim, the gateway),
+generate Python gRPC stubs from proto/ with protoc and grpc_python_plugin, and clean everything
+up when a test ends. Run under Debian's /usr/bin/python3, which has python3-grpcio.
+"""
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+SOURCE_DIR = os.environ.get(
+    "OG_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BIN_DIR = os.environ.get("OG_BIN_DIR", os.path.join(SOURCE_DIR, "build", "bin"))
+PROTO_DIR = os.path.join(SOURCE_DIR, "proto")
+
+_stubs = None
+_stubs_lock = threading.Lock()
+
+
+def binary(name):
+    path = os.path.join(BIN_DIR, name)
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"{path} is not built (set OG_BIN_DIR or build the project first)")
+    return path
+
+
+def grpc_modules():
+    """Returns (inference_pb2, inference_pb2_grpc), generated once per test process."""
+    global _stubs
+    with _stubs_lock:
+        if _stubs is None:
+            out = tempfile.mkdtemp(prefix="og-stubs-")
+            proto = os.path.join(PROTO_DIR, "ollama_gateway", "v1", "inference.proto")
+            subprocess.run(
+                ["protoc", f"--proto_path={PROTO_DIR}", f"--python_out={out}",
+                 f"--grpc_python_out={out}",
+                 "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin", proto],
+                check=True)
+            sys.path.insert(0, out)
+            from ollama_gateway.v1 import inference_pb2, inference_pb2_grpc  # noqa: E402
+            _stubs = (inference_pb2, inference_pb2_grpc)
+        return _stubs
+
+
+class Process:
+    """A child process whose stdout's first line announces what it listens on.
+
+    stderr goes to a file so a failing test can show the process's log.
+    """
+
+    def __init__(self, argv, name, ready_timeout=20.0):
+        self.name = name
+        self.argv = argv
+        self.log_path = tempfile.mktemp(prefix=f"og-{name}-", suffix=".log")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._log,
+                                     stdin=subprocess.DEVNULL)
+        self.first_line = self._read_first_line(ready_timeout)
+
+    def _read_first_line(self, timeout):
+        deadline = time.monotonic() + timeout
+        buf = b""
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.stop()
+                raise RuntimeError(f"{self.name} did not start within {timeout}s:\n{self.log()}")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    self.proc.wait(timeout=5)
+                    raise RuntimeError(
+                        f"{self.name} exited with {self.proc.returncode} before it was ready:\n"
+                        f"{self.log()}")
+                buf += chunk
+        # Keep draining stdout so the child never blocks on a full pipe.
+        threading.Thread(target=self._drain, daemon=True).start()
+        return buf.split(b"\n", 1)[0].decode()
+
+    def _drain(self):
+        try:
+            while self.proc.stdout.read(65536):
+                pass
+        except (OSError, ValueError):
+            pass
+
+    def log(self):
+        self._log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def stop(self, timeout=10):
+        """Stops the process (SIGTERM, then SIGKILL) and returns its exit code."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Sim(Process):
+    """An ollama-sim backend on a free loopback port."""
+
+    def __init__(self, name, models=("llama3.2",), tokens=8, token_delay_ms=0, load_delay_ms=0,
+                 extra=()):
+        argv = [binary("ollama-sim"), "--port", "0", "--name", name,
+                "--models", ",".join(models), "--tokens", str(tokens),
+                "--token-delay-ms", str(token_delay_ms), "--load-delay-ms", str(load_delay_ms),
+                *extra]
+        super().__init__(argv, f"sim-{name}")
+        self.port = int(self.first_line.strip())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+
+class Gateway(Process):
+    """The gateway started on a config file whose listen ports are 0 (chosen at run time).
+
+    Its first stdout line is `listening grpc=HOST:PORT admin=HOST:PORT`.
+    """
+
+    def __init__(self, config_path, extra=()):
+        self.config_path = config_path
+        super().__init__([binary("ollama-gateway"), "--config", config_path, *extra], "gateway")
+        fields = dict(kv.split("=", 1) for kv in self.first_line.split()[1:])
+        self.target = fields["grpc"]
+        self.admin = fields.get("admin", "")
+
+
+def write_file(directory, name, text):
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def backend_yaml(name, url, models=None, weight=1):
+    lines = [f"  - name: {name}", f"    url: {url}", f"    weight: {weight}"]
+    if models is not None:
+        lines.append("    models: [" + ", ".join(models) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def gateway_config(backends, policy="round_robin", extra=""):
+    """A minimal plaintext config on ephemeral loopback ports.
+
+    backends: list of (name, url, models-or-None).
+    """
+    text = ("listen:\n  address: 127.0.0.1:0\n  insecure: true\n"
+            "admin:\n  address: 127.0.0.1:0\n"
+            f"balancer:\n  policy: {policy}\n"
+            "logging:\n  level: debug\n" + extra + "backends:\n")
+    for name, url, models in backends:
+        text += backend_yaml(name, url, models)
+    return text
+
+
+class ProcessTestCase(unittest.TestCase):
+    """A TestCase that stops every process it started and prints their logs on failure."""
+
+    def setUp(self):
+        self.procs = []
+        self.tmp = tempfile.mkdtemp(prefix="og-test-")
+
+    def tearDown(self):
+        failed = self._outcome is not None and any(
+            err is not None for _, err in getattr(self._outcome, "errors", []))
+        for p in reversed(self.procs):
+            p.stop()
+            if failed or os.environ.get("OG_SHOW_LOGS"):
+                sys.stderr.write(f"\n----- {p.name} log -----\n{p.log()[-8000:]}\n")
+
+    def track(self, proc):
+        self.procs.append(proc)
+        return proc
+
+    def sim(self, name, **kw):
+        return self.track(Sim(name, **kw))
+
+    def gateway(self, config_text, extra=()):
+        path = write_file(self.tmp, "gateway.yaml", config_text)
+        return self.track(Gateway(path, extra))
