@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace og {
@@ -37,11 +38,58 @@ struct AdminConfig {
   int line = 0;
 };
 
-// The load-balancing policy applied to every model pool unless a later setting overrides it.
+// Where a hashing policy takes each request's affinity key from.
+struct HashKeySource {
+  enum class Kind {
+    kRequestField,  // InferenceRequest.hash_key ("hash_key")
+    kModel,         // the model name ("model")
+    kMetadata,      // an entry of InferenceRequest.metadata ("metadata:NAME")
+    kHeader,        // a gRPC request header ("header:NAME", matched lower-case)
+  };
+  Kind kind = Kind::kRequestField;
+  // The metadata key or header name for kMetadata and kHeader.
+  std::string name;
+};
+
+// Parses "hash_key", "model", "metadata:NAME" or "header:NAME". INVALID_ARGUMENT says why not.
+absl::StatusOr<HashKeySource> ParseHashKeySource(std::string_view text);
+// The text form ParseHashKeySource reads.
+std::string HashKeySourceText(const HashKeySource& source);
+
+// How one pool chooses among its backends.
+struct PolicyConfig {
+  // One of KnownPolicies().
+  std::string policy = "round_robin";
+  // least_connections only: 0 compares every backend, 2 samples two (power of two choices).
+  int choice_count = 0;
+  // ketama only: 0 is off; above 1 (e.g. 1.25), a backend with that multiple of the pool's mean
+  // in-flight count passes the key onward along the ring.
+  double bounded_load_factor = 0;
+  // ketama only: where each request's key comes from. A request without one is balanced
+  // round-robin instead (and counted).
+  HashKeySource hash_key;
+};
+
+// A per-model override of the balancer defaults.
+struct PoolConfig {
+  std::string model;
+  std::string canonical_model;
+  PolicyConfig policy;
+  int line = 0;
+};
+
+// The load-balancing policy applied to every model pool unless `pools` overrides it.
 struct BalancerConfig {
   // One of KnownPolicies().
   std::string policy = "round_robin";
+  int choice_count = 0;
+  double bounded_load_factor = 0;
+  HashKeySource hash_key;
+  std::vector<PoolConfig> pools;
   int line = 0;
+
+  // The policy of the pool serving `canonical_model`: its override if any, else the defaults.
+  PolicyConfig ForModel(std::string_view canonical_model) const;
 };
 
 // The HTTP client toward Ollama backends.
@@ -72,6 +120,9 @@ struct BackendConfig {
   std::vector<std::string> models;
   // CanonicalModelName() of each entry of models, in the same order.
   std::vector<std::string> canonical_models;
+  // The backend's label on a ketama ring; empty means its URL's host:port (libketama's
+  // convention). Set it to keep a backend's ring position when its address changes.
+  std::string hash_id;
   int line = 0;
 };
 
@@ -92,8 +143,12 @@ struct Config {
   LoggingConfig logging;
 };
 
-// The policy names the balancer accepts, in the order they are documented.
+// The policy names the balancer accepts (balancer::KnownPolicyNames()), in documented order.
 const std::vector<std::string>& KnownPolicies();
+
+// The backend's label on a ketama ring: hash_id if set, else host:port of its URL (the port made
+// explicit: 80 for http, 443 for https when the URL has none).
+std::string HashLabel(const BackendConfig& backend);
 
 // Parses and validates YAML text. `source_name` is used as FILE in error messages.
 // On failure the status is INVALID_ARGUMENT and its message holds every error found, one per
@@ -110,11 +165,26 @@ std::string CanonicalModelName(std::string_view name);
 
 // True when `name` is a syntactically valid Ollama model name: 1..256 characters of
 // [A-Za-z0-9._:/-], not starting with a separator, at most one ':' (the tag, after the last '/')
-// and no empty path segment.
+// and no empty path segment (nor an empty model or tag around the ':').
 bool IsValidModelName(std::string_view name);
+
+// Checks an address to listen on: `host:port` or `[v6]:port`, with a port from 0 to 65535 (0
+// lets the system pick a free port at start). The host is a name, an IPv4 address or a
+// bracketed IPv6 address; it is not resolved. On failure the INVALID_ARGUMENT message reads
+// `invalid address "TEXT": reason`.
+absl::Status ValidateListenAddress(std::string_view address);
+
+// Checks the base URL of an Ollama backend and returns it normalized: scheme `http` or `https`
+// (lower-cased), a non-empty host (IPv6 in brackets), an optional port from 1 to 65535 and an
+// optional path prefix, with no user credentials, query or fragment; trailing slashes are
+// removed. On failure the INVALID_ARGUMENT message reads `invalid URL "TEXT": reason`.
+absl::StatusOr<std::string> NormalizeBackendUrl(std::string_view url);
 
 // Parses a duration written as Go does ("250ms", "2s", "1m30s", "1h"); a bare integer is
 // milliseconds. Negative values are refused.
+// Units are ms, s, m and h; a number may have a fraction ("1.5s"), and a result finer than a
+// millisecond is truncated. Garbage, unknown units and overflow are refused with an
+// INVALID_ARGUMENT message reading `invalid duration "TEXT": reason`.
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
 }  // namespace og
