@@ -1,0 +1,72 @@
+// The simulator's installed models: Ollama's model-name rules (case-insensitive, default host,
+// namespace and tag) and the metadata /api/tags, /api/ps and /api/show report. Also Go-style
+// durations, the format of `keep_alive`.
+#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_MODELS_H_
+#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_MODELS_H_
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace og::sim {
+
+// A model name split the way Ollama splits `[host/][namespace/]model[:tag]`, with the defaults
+// filled in (registry.ollama.ai, library, latest).
+struct ModelName {
+  std::string host;
+  std::string name_space;
+  std::string model;
+  std::string tag;
+
+  // Lower-cased "host/namespace/model:tag": equal keys are the same model.
+  std::string Key() const;
+  // The shortest form Ollama displays ("llama3.2:latest", "me/tiny:1b").
+  std::string Display() const;
+};
+
+// Parses `name`. Fails (InvalidArgument) for an empty model part or an empty tag after ':'.
+absl::StatusOr<ModelName> ParseModelName(std::string_view name);
+
+// What the simulator reports about one installed model.
+struct ModelInfo {
+  ModelName name;
+  std::string key;      // name.Key()
+  std::string display;  // name.Display()
+  std::string family;
+  std::string parameter_size;  // e.g. "3.2B"
+  std::uint64_t parameter_count = 0;
+  std::uint64_t size_bytes = 0;
+  std::string digest;           // 64 hex digits
+  bool embedding_only = false;  // names containing "embed" or "minilm": /api/embed only
+  std::uint32_t context_length = 0;
+  std::uint32_t embedding_length = 0;
+};
+
+// Builds the metadata of an installed model from its name (everything is derived from it).
+ModelInfo DescribeModel(const ModelName& name);
+
+// The installed models, looked up by any spelling of their name.
+class Catalog {
+ public:
+  explicit Catalog(std::vector<ModelInfo> models) : models_(std::move(models)) {}
+  // The model `name` refers to, or nullptr. Case-insensitive; missing parts take the defaults.
+  const ModelInfo* Find(std::string_view name) const;
+  const std::vector<ModelInfo>& models() const { return models_; }
+
+ private:
+  std::vector<ModelInfo> models_;
+};
+
+// Parses a Go time.ParseDuration string ("5m", "1h30m", "-1", "0", "1.5s"). Errors use Go's
+// messages: `time: invalid duration "x"`, `time: missing unit in duration "5"`,
+// `time: unknown unit "d" in duration "1d"`.
+absl::StatusOr<std::chrono::nanoseconds> ParseGoDuration(std::string_view text);
+
+}  // namespace og::sim
+
+#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_MODELS_H_

@@ -1,0 +1,54 @@
+// The simulator's deterministic "model": what it generates and embeds is a pure function of its
+// inputs, so tests (in C++ and in Python) can recompute every reply. docs/ollama-sim.md states the
+// same rules for other languages.
+#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_TEXT_H_
+#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_TEXT_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace og::sim {
+
+// The vocabulary of generated tokens after the first.
+inline constexpr std::array<std::string_view, 32> kWords = {
+    "the",  "quick", "brown", "fox",  "jumps", "over",  "lazy",   "dog",   "and",   "then",  "runs",
+    "far",  "away",  "from",  "home", "into",  "green", "hills",  "where", "small", "birds", "sing",
+    "soft", "songs", "under", "blue", "sky",   "while", "rivers", "flow",  "past",  "stones"};
+
+// The standard 64-bit FNV-1a hash of `bytes` (offset basis 14695981039346656037, prime
+// 1099511628211).
+std::uint64_t Fnv1a64(std::string_view bytes);
+
+// Generated token `index` of a reply by simulator `name` to `prompt`: "[name]" for index 0, else
+// " " + kWords[(Fnv1a64(prompt) + index) % 32]. Pass `prompt_hash` = Fnv1a64(prompt).
+std::string_view TokenText(std::string_view name_token, std::uint64_t prompt_hash,
+                           std::uint32_t index);
+
+// "[" + name + "]", the first token.
+std::string FirstToken(std::string_view name);
+
+// The whole text of `tokens` tokens (what a non-streaming reply carries).
+std::string GeneratedText(std::string_view name, std::string_view prompt, std::uint32_t tokens);
+
+// Number of whitespace-separated words in `text`, at least 1: the prompt_eval_count.
+std::uint32_t PromptTokenCount(std::string_view text);
+
+// The `context` array of a generate reply: one id per prompt word (Fnv1a64(word) % 100000; a
+// single 0 for a prompt without words), then 100000 + the word index for each generated token
+// after the first and 100032 for the first. Its length is prompt_eval_count + eval_count.
+std::vector<std::uint32_t> ContextIds(std::string_view prompt, std::uint64_t prompt_hash,
+                                      std::uint32_t tokens);
+
+// Number of dimensions of every embedding.
+inline constexpr int kEmbeddingDims = 16;
+
+// The embedding of `input`: raw[j] = (Fnv1a64(input + "#" + decimal(j)) % 2001) / 1000.0 - 1.0
+// for j < `dims` (1..kEmbeddingDims), divided by its L2 norm (a zero vector becomes e0).
+std::vector<double> Embedding(std::string_view input, int dims = kEmbeddingDims);
+
+}  // namespace og::sim
+
+#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_TEXT_H_

@@ -1,0 +1,69 @@
+// Hand-written JSON for the simulator's hot path: string escaping exactly like Go's
+// encoding/json (which is what Ollama's replies go through), RFC 3339 timestamps like Go's
+// time.RFC3339Nano, and the NDJSON lines of /api/generate and /api/chat. Building these by hand
+// instead of through a JSON DOM keeps thousands of concurrent streams cheap on one core.
+#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_WIRE_JSON_H_
+#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_WIRE_JSON_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace og::sim {
+
+// Appends `text` as a quoted JSON string the way Go's json.Marshal does: `"` and `\` escaped,
+// \b \f \n \r \t by name, other control characters and the HTML-sensitive `<`, `>`, `&` as \u00XX,
+// U+2028 and U+2029 as \u2028/\u2029, and every byte that is not part of valid UTF-8 as \ufffd.
+void AppendJsonString(std::string& out, std::string_view text);
+
+// Appends `t` as a quoted UTC RFC 3339 timestamp with nanoseconds, trailing zeros trimmed (Go's
+// time.RFC3339Nano): "2025-10-26T17:15:24.097767Z".
+void AppendTimestamp(std::string& out, std::chrono::system_clock::time_point t);
+
+// The same for a time given as seconds and nanoseconds since the Unix epoch (which reaches past
+// the year 2262, where system_clock ends).
+void AppendUnixTimestamp(std::string& out, std::int64_t seconds, std::int64_t nanos);
+
+// The quoted timestamp of `t` as a string (see AppendTimestamp).
+std::string Timestamp(std::chrono::system_clock::time_point t);
+
+// Which endpoint's reply shape to write.
+enum class ReplyKind { kGenerate, kChat };
+
+// The six metrics of a final reply, in nanoseconds and tokens.
+struct Metrics {
+  std::int64_t total_duration = 0;
+  std::int64_t load_duration = 0;
+  std::int64_t prompt_eval_count = 0;
+  std::int64_t prompt_eval_duration = 0;
+  std::int64_t eval_count = 0;
+  std::int64_t eval_duration = 0;
+};
+
+// Appends one streamed token line, `\n` included:
+// generate: {"model":M,"created_at":T,"response":TEXT,"done":false}
+// chat:     {"model":M,"created_at":T,"message":{"role":"assistant","content":TEXT},"done":false}
+void AppendTokenLine(std::string& out, ReplyKind kind, std::string_view model,
+                     std::chrono::system_clock::time_point now, std::string_view text);
+
+// Appends the final object (no newline): the token-line shape with `text` (empty when
+// streaming, the whole reply otherwise), done:true, `done_reason`, `context` (generate only, when
+// not null) and the metrics.
+void AppendFinalObject(std::string& out, ReplyKind kind, std::string_view model,
+                       std::chrono::system_clock::time_point now, std::string_view text,
+                       std::string_view done_reason, const std::vector<std::uint32_t>* context,
+                       const Metrics& metrics);
+
+// The one-object reply to a load or unload request (`done_reason` "load" or "unload"), without
+// metrics.
+std::string LoadReply(ReplyKind kind, std::string_view model,
+                      std::chrono::system_clock::time_point now, std::string_view done_reason);
+
+// {"error":MESSAGE}
+std::string ErrorJson(std::string_view message);
+
+}  // namespace og::sim
+
+#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_WIRE_JSON_H_

@@ -1,0 +1,511 @@
+#include "http/connection.h"
+
+#include <algorithm>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <exception>
+#include <utility>
+
+#include "http/wire.h"
+
+namespace og::http::internal {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using boost::system::error_code;
+
+// How much a client may send ahead (pipelined requests) while its current request is being
+// answered before we stop reading, and with it stop noticing disconnects, until the answer is out.
+constexpr std::size_t kMaxReadAhead = 64 << 10;
+// After an error reply, how long and how much of the rest of the request we read and drop.
+constexpr auto kDrainTime = std::chrono::seconds(2);
+constexpr std::size_t kMaxDrainBytes = 1 << 20;
+
+std::string FormatRemote(const net::ip::tcp::socket& socket) {
+  error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "unknown";
+  const auto address = endpoint.address();
+  std::string host = address.to_string(ec);
+  if (address.is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(endpoint.port());
+}
+
+Request MakeRequest(beast::http::request<beast::http::string_body>&& message,
+                    const std::string& remote) {
+  Request request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  const std::size_t question = request.target.find('?');
+  request.path = request.target.substr(0, question);
+  if (question != std::string::npos) request.query = request.target.substr(question + 1);
+  request.version = message.version() == 10 ? 10 : 11;
+  request.headers.reserve(8);
+  for (const auto& field : message) {
+    std::string name(field.name_string());
+    for (char& c : name) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    request.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  request.body = std::move(message.body());
+  request.remote = remote;
+  return request;
+}
+
+}  // namespace
+
+Connection::Connection(std::shared_ptr<ServerCore> core, Strand strand, net::ip::tcp::socket socket)
+    : core_(std::move(core)),
+      strand_(std::move(strand)),
+      socket_(std::move(socket)),
+      timer_(strand_) {}
+
+Connection::~Connection() { core_->Unregister(this); }
+
+void Connection::Start() {
+  if (!core_->Register(this)) {
+    Close(CloseKind::kGraceful);
+    return;
+  }
+  error_code ec;
+  // Streams are many small writes that must leave at once; Nagle would hold them back.
+  socket_.set_option(net::ip::tcp::no_delay(true), ec);
+  remote_ = FormatRemote(socket_);
+  BeginRequest();
+  Read();
+}
+
+void Connection::Shutdown() {
+  net::post(strand_, [self = shared_from_this()] { self->Close(CloseKind::kGraceful); });
+}
+
+bool Connection::IsCurrent(const Exchange& exchange) const {
+  return exchange.sequence_ == sequence_ && state_ != State::kClosed;
+}
+
+void Connection::BeginRequest() {
+  state_ = State::kReading;
+  continue_sent_ = false;
+  parser_.emplace();
+  parser_->eager(true);
+  parser_->header_limit(static_cast<std::uint32_t>(
+      std::min<std::size_t>(core_->options().max_header_bytes, UINT32_MAX)));
+  parser_->body_limit(static_cast<std::uint64_t>(core_->options().max_body_bytes));
+  ArmTimer(core_->options().idle_timeout);
+  ParseBuffered();
+}
+
+void Connection::Read() {
+  if (reading_ || state_ == State::kClosed) return;
+  const bool answering = state_ == State::kActive || state_ == State::kFinishing;
+  if (answering && in_.size() >= kMaxReadAhead) return;
+  reading_ = true;
+  socket_.async_read_some(net::buffer(scratch_),
+                          [self = shared_from_this()](const error_code& ec, std::size_t bytes) {
+                            self->OnRead(ec, bytes);
+                          });
+}
+
+void Connection::OnRead(const error_code& ec, std::size_t bytes) {
+  reading_ = false;
+  if (state_ == State::kClosed) return;
+  if (ec) {
+    // EOF or a reset. Idle, half-sent request, draining: just close. Mid-answer: the client left
+    // (Close tells the exchange). A client that half-closes after its request is treated as gone,
+    // as Go's net/http (and so Ollama) does.
+    Close(CloseKind::kGraceful);
+    return;
+  }
+  if (state_ == State::kDraining) {
+    drained_bytes_ += bytes;
+    if (drained_bytes_ > kMaxDrainBytes) {
+      Close(CloseKind::kGraceful);
+      return;
+    }
+    Read();
+    return;
+  }
+  const auto dest = in_.prepare(bytes);
+  std::copy_n(scratch_.data(), bytes, static_cast<char*>(dest.data()));
+  in_.commit(bytes);
+  if (state_ == State::kReading) ParseBuffered();
+  Read();
+}
+
+void Connection::ParseBuffered() {
+  while (state_ == State::kReading && in_.size() > 0) {
+    error_code ec;
+    const std::size_t used = parser_->put(in_.data(), ec);
+    in_.consume(used);
+    if (ec == beast::http::error::need_more) break;
+    if (ec) {
+      Reject(ec);
+      return;
+    }
+    if (parser_->is_done()) {
+      Dispatch();
+      return;
+    }
+    if (used == 0) break;
+  }
+  if (state_ == State::kReading) MaybeSendContinue();
+}
+
+void Connection::MaybeSendContinue() {
+  // curl (the gateway's client) sends `Expect: 100-continue` with larger bodies and waits a
+  // second for this interim response before sending the body anyway.
+  if (continue_sent_ || !parser_ || !parser_->is_header_done() || parser_->is_done()) return;
+  const auto& message = parser_->get();
+  if (message.version() < 11) return;
+  if (!beast::iequals(message[beast::http::field::expect], "100-continue")) return;
+  continue_sent_ = true;
+  out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+  ScheduleFlush();
+}
+
+void Connection::Reject(const error_code& ec) {
+  int status = 400;
+  if (ec == beast::http::error::body_limit) status = 413;
+  if (ec == beast::http::error::header_limit) status = 431;
+  parser_.reset();
+  timer_.cancel();
+  ++sequence_;
+  state_ = State::kFinishing;
+  reply_ = Reply::kNone;
+  version_ = 11;
+  head_ = false;
+  keep_alive_ = false;
+  drain_after_ = true;
+  std::string body = std::to_string(status) + " " + std::string(ReasonPhrase(status)) + "\n";
+  DoRespond(status, "text/plain; charset=utf-8", body, {});
+}
+
+void Connection::Dispatch() {
+  timer_.cancel();
+  auto message = parser_->release();
+  parser_.reset();
+  head_ = message.method() == beast::http::verb::head;
+  keep_alive_ = message.keep_alive();
+  version_ = message.version() == 10 ? 10 : 11;
+  ++sequence_;
+  reply_ = Reply::kNone;
+  close_after_ = false;
+  drain_after_ = false;
+  abort_after_ = false;
+  state_ = State::kActive;
+  auto exchange = std::make_shared<Exchange>(Exchange::Key{}, shared_from_this(), sequence_,
+                                             MakeRequest(std::move(message), remote_));
+  exchange_ = exchange;
+  try {
+    core_->handler()(exchange);
+  } catch (const std::exception& e) {
+    if (reply_ == Reply::kNone) {
+      Respond(exchange, 500, "text/plain; charset=utf-8",
+              std::string("500 Internal Server Error: ") + e.what() + "\n", {});
+    } else {
+      Abort(exchange);
+    }
+  } catch (...) {
+    Abort(exchange);
+  }
+}
+
+void Connection::Respond(std::shared_ptr<Exchange> exchange, int status, std::string content_type,
+                         std::string body, Headers extra) {
+  net::dispatch(strand_, [this, exchange = std::move(exchange), status,
+                          content_type = std::move(content_type), body = std::move(body),
+                          extra = std::move(extra)] {
+    if (!IsCurrent(*exchange) || reply_ != Reply::kNone) return;
+    EndExchange(exchange.get());
+    DoRespond(status, content_type, body, extra);
+  });
+}
+
+void Connection::DoRespond(int status, std::string_view content_type, std::string_view body,
+                           const Headers& extra) {
+  reply_ = Reply::kDone;
+  state_ = State::kFinishing;
+  if (!keep_alive_) close_after_ = true;
+  AppendStatusLine(out_, version_, status);
+  AppendDateHeader(out_);
+  if (!content_type.empty()) AppendHeader(out_, "Content-Type", content_type);
+  const bool no_body = StatusHasNoBody(status);
+  if (!no_body) AppendHeader(out_, "Content-Length", std::to_string(body.size()));
+  for (const auto& [name, value] : extra) AppendHeader(out_, name, value);
+  if (close_after_) {
+    out_ += "Connection: close\r\n";
+  } else if (version_ == 10) {
+    out_ += "Connection: keep-alive\r\n";
+  }
+  out_ += "\r\n";
+  if (!head_ && !no_body) out_ += body;
+  ScheduleFlush();
+}
+
+void Connection::StartStream(std::shared_ptr<Exchange> exchange, int status,
+                             std::string content_type, Headers extra) {
+  net::dispatch(strand_, [this, exchange = std::move(exchange), status,
+                          content_type = std::move(content_type), extra = std::move(extra)] {
+    if (!IsCurrent(*exchange) || reply_ != Reply::kNone) return;
+    reply_ = Reply::kStreaming;
+    // HTTP/1.0 has no chunked encoding: the end of the body is the end of the connection.
+    chunked_ = version_ >= 11;
+    if (!chunked_ || !keep_alive_) close_after_ = true;
+    AppendStatusLine(out_, version_, status);
+    AppendDateHeader(out_);
+    if (!content_type.empty()) AppendHeader(out_, "Content-Type", content_type);
+    for (const auto& [name, value] : extra) AppendHeader(out_, name, value);
+    if (chunked_) out_ += "Transfer-Encoding: chunked\r\n";
+    if (close_after_) out_ += "Connection: close\r\n";
+    out_ += "\r\n";
+    ScheduleFlush();
+  });
+}
+
+void Connection::Write(std::shared_ptr<Exchange> exchange, std::string data,
+                       std::function<void(bool)> on_written) {
+  net::dispatch(strand_, [this, exchange = std::move(exchange), data = std::move(data),
+                          on_written = std::move(on_written)]() mutable {
+    if (!IsCurrent(*exchange) || reply_ != Reply::kStreaming) {
+      if (on_written) net::post(strand_, [cb = std::move(on_written)] { cb(false); });
+      return;
+    }
+    if (!head_ && !data.empty()) {
+      if (chunked_) {
+        AppendChunk(out_, data);
+      } else {
+        out_ += data;
+      }
+    }
+    // A callback rides with the bytes queued before it, so it reports them all written.
+    if (on_written) out_callbacks_.push_back(std::move(on_written));
+    ScheduleFlush();
+  });
+}
+
+void Connection::EndStream(std::shared_ptr<Exchange> exchange) {
+  net::dispatch(strand_, [this, exchange = std::move(exchange)] {
+    if (!IsCurrent(*exchange) || reply_ != Reply::kStreaming) return;
+    EndExchange(exchange.get());
+    reply_ = Reply::kDone;
+    state_ = State::kFinishing;
+    if (chunked_ && !head_) out_ += kLastChunk;
+    ScheduleFlush();
+  });
+}
+
+void Connection::Abort(std::shared_ptr<Exchange> exchange) {
+  net::dispatch(strand_, [this, exchange = std::move(exchange)] {
+    if (!IsCurrent(*exchange) || reply_ == Reply::kDone) return;
+    EndExchange(exchange.get());
+    reply_ = Reply::kDone;
+    state_ = State::kFinishing;
+    abort_after_ = true;
+    ScheduleFlush();
+  });
+}
+
+void Connection::OnClientGone(std::shared_ptr<Exchange> exchange, std::function<void()> callback) {
+  net::dispatch(strand_,
+                [this, exchange = std::move(exchange), callback = std::move(callback)]() mutable {
+                  if (exchange->ended_.load(std::memory_order_acquire)) return;
+                  if (exchange->client_gone()) {
+                    net::post(strand_, std::move(callback));
+                    return;
+                  }
+                  if (exchange->sequence_ == sequence_) on_gone_ = std::move(callback);
+                });
+}
+
+void Connection::Abandoned(std::uint64_t sequence) {
+  if (sequence != sequence_ || state_ == State::kClosed) return;
+  if (reply_ == Reply::kNone) {
+    reply_ = Reply::kDone;
+    on_gone_ = nullptr;
+    DoRespond(500, "text/plain; charset=utf-8",
+              "500 Internal Server Error: the request was dropped unanswered\n", {});
+  } else if (reply_ == Reply::kStreaming) {
+    reply_ = Reply::kDone;
+    on_gone_ = nullptr;
+    abort_after_ = true;
+    state_ = State::kFinishing;
+    ScheduleFlush();
+  }
+}
+
+void Connection::EndExchange(Exchange* exchange) {
+  exchange->ended_.store(true, std::memory_order_release);
+  // Dropping the callback here breaks cycles such as callback -> producer -> exchange.
+  auto callback = std::move(on_gone_);
+  on_gone_ = nullptr;
+}
+
+void Connection::ScheduleFlush() {
+  if (flush_posted_ || writing_ || state_ == State::kClosed) return;
+  // Flushing from a posted step lets every write made in this turn of the loop (headers, the
+  // first chunk, ...) leave in one system call.
+  flush_posted_ = true;
+  net::post(strand_, [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->Flush();
+  });
+}
+
+void Connection::Flush() {
+  while (!writing_ && state_ != State::kClosed) {
+    if (!out_.empty()) {
+      writing_ = true;
+      std::swap(out_, wbuf_);
+      std::swap(out_callbacks_, wcallbacks_);
+      net::async_write(
+          socket_, net::buffer(wbuf_),
+          [self = shared_from_this()](const error_code& ec, std::size_t) { self->OnWrite(ec); });
+      return;
+    }
+    if (out_callbacks_.empty()) {
+      AfterFlushed();
+      return;
+    }
+    // Callbacks of writes that sent no bytes (HEAD, empty data): everything before them is out.
+    std::swap(out_callbacks_, wcallbacks_);
+    RunCallbacks(wcallbacks_, true);
+  }
+}
+
+void Connection::OnWrite(const error_code& ec) {
+  writing_ = false;
+  wbuf_.clear();
+  RunCallbacks(wcallbacks_, !ec);
+  if (ec) {
+    Close(CloseKind::kGraceful);
+    return;
+  }
+  Flush();
+}
+
+void Connection::RunCallbacks(std::vector<std::function<void(bool)>>& callbacks, bool ok) {
+  // Callbacks may queue more writes; those go to out_callbacks_, never to the list being run.
+  auto running = std::move(callbacks);
+  callbacks.clear();
+  for (auto& callback : running) callback(ok);
+  running.clear();
+  if (callbacks.empty()) callbacks = std::move(running);  // keep the capacity
+}
+
+void Connection::AfterFlushed() {
+  if (state_ != State::kFinishing) return;
+  if (abort_after_) {
+    Close(CloseKind::kAbortive);
+    return;
+  }
+  if (reply_ != Reply::kDone) return;
+  if (drain_after_) {
+    error_code ec;
+    socket_.shutdown(net::ip::tcp::socket::shutdown_send, ec);
+    state_ = State::kDraining;
+    drained_bytes_ = in_.size();
+    in_.clear();
+    ArmTimer(kDrainTime);
+    Read();
+    return;
+  }
+  if (close_after_) {
+    Close(CloseKind::kGraceful);
+    return;
+  }
+  BeginRequest();
+  Read();
+}
+
+void Connection::ArmTimer(std::chrono::steady_clock::duration after) {
+  timer_.expires_after(after);
+  timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (ec || self->state_ == State::kClosed) return;
+    // A wait that completed just before the timer was re-armed must not count.
+    if (self->timer_.expiry() > std::chrono::steady_clock::now()) return;
+    if (self->state_ == State::kReading || self->state_ == State::kDraining) {
+      self->Close(CloseKind::kGraceful);
+    }
+  });
+}
+
+void Connection::Close(CloseKind kind) {
+  if (state_ == State::kClosed) return;
+  const bool answering =
+      reply_ != Reply::kDone && (state_ == State::kActive || state_ == State::kFinishing);
+  state_ = State::kClosed;
+  closed_.store(true, std::memory_order_release);
+  timer_.cancel();
+  error_code ec;
+  if (kind == CloseKind::kAbortive) {
+    socket_.set_option(net::socket_base::linger(true, 0), ec);
+  } else {
+    socket_.shutdown(net::ip::tcp::socket::shutdown_both, ec);
+  }
+  socket_.close(ec);
+  parser_.reset();
+  in_.clear();
+  in_.shrink_to_fit();
+  // Queued writes will never go out. (Callbacks of the write in flight run from OnWrite.)
+  if (!out_callbacks_.empty()) {
+    net::post(strand_, [callbacks = std::move(out_callbacks_)] {
+      for (const auto& callback : callbacks) callback(false);
+    });
+    out_callbacks_.clear();
+  }
+  out_.clear();
+  if (answering) {
+    auto exchange = exchange_.lock();
+    if (exchange) exchange->client_gone_.store(true, std::memory_order_release);
+    if (on_gone_) net::post(strand_, std::move(on_gone_));
+    on_gone_ = nullptr;
+  }
+}
+
+}  // namespace og::http::internal
+
+namespace og::http {
+
+namespace net = boost::asio;
+
+// ---- Exchange: thin handles that hop onto the connection's strand. ----
+
+Exchange::Exchange(Key, std::shared_ptr<internal::Connection> connection, std::uint64_t sequence,
+                   Request request)
+    : connection_(std::move(connection)), sequence_(sequence), request_(std::move(request)) {}
+
+Exchange::~Exchange() {
+  if (ended_.load(std::memory_order_acquire) || connection_->closed()) return;
+  net::post(connection_->strand(),
+            [connection = connection_, sequence = sequence_] { connection->Abandoned(sequence); });
+}
+
+void Exchange::Respond(int status, std::string_view content_type, std::string body, Headers extra) {
+  connection_->Respond(shared_from_this(), status, std::string(content_type), std::move(body),
+                       std::move(extra));
+}
+
+void Exchange::StartStream(int status, std::string_view content_type, Headers extra) {
+  connection_->StartStream(shared_from_this(), status, std::string(content_type), std::move(extra));
+}
+
+void Exchange::Write(std::string data, std::function<void(bool ok)> on_written) {
+  connection_->Write(shared_from_this(), std::move(data), std::move(on_written));
+}
+
+void Exchange::EndStream() { connection_->EndStream(shared_from_this()); }
+
+void Exchange::Abort() { connection_->Abort(shared_from_this()); }
+
+void Exchange::OnClientGone(std::function<void()> callback) {
+  connection_->OnClientGone(shared_from_this(), std::move(callback));
+}
+
+boost::asio::any_io_executor Exchange::executor() const { return connection_->strand(); }
+
+}  // namespace og::http

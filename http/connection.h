@@ -1,0 +1,171 @@
+// Internal to og::http: one accepted TCP connection and the listener that makes them. Only the
+// library's .cc files include this header (it pulls in Beast).
+//
+// A connection is a small state machine run on its own strand:
+//
+//   kReading ──request parsed──▶ kActive ──Respond / EndStream / Abort──▶ kFinishing
+//      ▲                                                                      │
+//      └────────── response flushed, keep-alive ◀─────────────────────────────┘
+//
+// and kDraining (an error response was sent; the rest of the request is read and dropped for a
+// short while so the client sees the response rather than a reset) and kClosed.
+//
+// One read is kept outstanding in every state but kClosed. While a request is being answered that
+// read is how the server notices the client leaving; bytes it brings (a pipelined request) wait
+// in `in_` until the response is out. Reads land in `scratch_` and are then appended to `in_`, so
+// the parser may consume `in_` while a read is outstanding.
+#ifndef OLLAMA_GATEWAY_HTTP_CONNECTION_H_
+#define OLLAMA_GATEWAY_HTTP_CONNECTION_H_
+
+#include <array>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "http/server.h"
+
+namespace og::http::internal {
+
+using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
+
+// The listener and what every connection shares. Connections hold it by shared_ptr, so it
+// outlives the `Server` object while they drain.
+class ServerCore : public std::enable_shared_from_this<ServerCore> {
+ public:
+  ServerCore(boost::asio::io_context& io_context, Handler handler, ServerOptions options);
+
+  absl::Status Listen(std::string_view host, std::uint16_t port);
+  std::uint16_t port() const { return port_.load(std::memory_order_acquire); }
+  void Stop();
+
+  const Handler& handler() const { return handler_; }
+  const ServerOptions& options() const { return options_; }
+
+  // Connections register while open so Stop can close them. Register returns false once
+  // stopped. Any thread.
+  bool Register(Connection* connection);
+  void Unregister(Connection* connection);
+
+ private:
+  void Accept();
+
+  boost::asio::io_context& io_context_;
+  const Handler handler_;
+  const ServerOptions options_;
+  Strand strand_;  // serializes the acceptor
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_timer_;  // backs off when accept fails (out of descriptors)
+  std::atomic<std::uint16_t> port_{0};
+
+  std::mutex mu_;  // guards the fields below and the acceptor's open/bind/close
+  bool listening_ = false;
+  bool stopped_ = false;
+  std::unordered_set<Connection*> connections_;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<ServerCore> core, Strand strand, boost::asio::ip::tcp::socket socket);
+  ~Connection();
+
+  // Starts reading requests. Call on the strand, once.
+  void Start();
+  // Closes the connection; a pending exchange sees its client as gone. Any thread.
+  void Shutdown();
+  const Strand& strand() const { return strand_; }
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+
+  // The strand-side halves of the Exchange methods. `exchange` must belong to this connection.
+  void Respond(std::shared_ptr<Exchange> exchange, int status, std::string content_type,
+               std::string body, Headers extra);
+  void StartStream(std::shared_ptr<Exchange> exchange, int status, std::string content_type,
+                   Headers extra);
+  void Write(std::shared_ptr<Exchange> exchange, std::string data,
+             std::function<void(bool)> on_written);
+  void EndStream(std::shared_ptr<Exchange> exchange);
+  void Abort(std::shared_ptr<Exchange> exchange);
+  void OnClientGone(std::shared_ptr<Exchange> exchange, std::function<void()> callback);
+  // The exchange numbered `sequence` was destroyed; answer for it if the handler did not.
+  void Abandoned(std::uint64_t sequence);
+
+ private:
+  enum class State { kReading, kActive, kFinishing, kDraining, kClosed };
+  enum class Reply { kNone, kStreaming, kDone };
+  enum class CloseKind { kGraceful, kAbortive };
+
+  bool IsCurrent(const Exchange& exchange) const;
+  void BeginRequest();
+  void Read();
+  void OnRead(const boost::system::error_code& ec, std::size_t bytes);
+  void ParseBuffered();
+  void MaybeSendContinue();
+  void Reject(const boost::system::error_code& ec);
+  void Dispatch();
+  void DoRespond(int status, std::string_view content_type, std::string_view body,
+                 const Headers& extra);
+  void EndExchange(Exchange* exchange);
+  void ScheduleFlush();
+  void Flush();
+  void OnWrite(const boost::system::error_code& ec);
+  void RunCallbacks(std::vector<std::function<void(bool)>>& callbacks, bool ok);
+  void AfterFlushed();
+  void ArmTimer(std::chrono::steady_clock::duration after);
+  void Close(CloseKind kind);
+
+  static constexpr std::size_t kScratchBytes = 8192;
+
+  const std::shared_ptr<ServerCore> core_;
+  Strand strand_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  std::string remote_;
+  std::atomic<bool> closed_{false};
+
+  State state_ = State::kReading;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool flush_posted_ = false;
+  bool continue_sent_ = false;
+  std::size_t drained_bytes_ = 0;
+  std::array<char, kScratchBytes> scratch_;
+  boost::beast::flat_buffer in_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+
+  // Output: `out_` collects bytes (and `out_callbacks_` their on_written callbacks) while
+  // `wbuf_`/`wcallbacks_` are being written; the pairs swap, so buffers keep their capacity.
+  std::string out_;
+  std::string wbuf_;
+  std::vector<std::function<void(bool)>> out_callbacks_;
+  std::vector<std::function<void(bool)>> wcallbacks_;
+
+  // The current exchange (the one numbered `sequence_`).
+  std::uint64_t sequence_ = 0;
+  std::weak_ptr<Exchange> exchange_;
+  std::function<void()> on_gone_;
+  Reply reply_ = Reply::kNone;
+  int version_ = 11;
+  bool head_ = false;
+  bool keep_alive_ = true;
+  bool chunked_ = true;
+  bool close_after_ = false;  // close once the response is flushed
+  bool drain_after_ = false;  // ... after draining the unread request (error replies)
+  bool abort_after_ = false;  // reset once what was queued is flushed
+};
+
+}  // namespace og::http::internal
+
+#endif  // OLLAMA_GATEWAY_HTTP_CONNECTION_H_

@@ -1,0 +1,215 @@
+// og::http: the project's one asynchronous HTTP/1.1 server, on Boost.Asio (and Beast, which stays
+// out of this header so includers compile fast).
+//
+// A `Server` accepts connections on an `io_context` that the caller runs (one thread or many) and
+// hands every request to a `Handler` as a `std::shared_ptr<Exchange>`. The handler answers at once
+// or later, from any thread:
+//
+//   - with a whole response (`Exchange::Respond`), or
+//   - with a streamed response (`StartStream`, any number of `Write`s, `EndStream`) sent with
+//     chunked transfer encoding. Each `Write` reports when its bytes reached the kernel, which is
+//     how a producer applies backpressure instead of buffering without bound.
+//
+// While an exchange is pending the server keeps a read outstanding on the socket, so a client that
+// closes or resets its connection is noticed at once and reported through
+// `Exchange::OnClientGone` (exactly once). That is what lets a producer stop work nobody waits for.
+//
+// Connections are kept alive (HTTP/1.1 rules; HTTP/1.0 only on request), HEAD requests get the
+// headers without the body, `Expect: 100-continue` is honoured, a malformed request gets 400 and a
+// too-large body 413, and in both cases the connection is closed afterwards.
+//
+// Example:
+//
+//   boost::asio::io_context ioc;
+//   og::http::Server server(ioc, [](std::shared_ptr<og::http::Exchange> ex) {
+//     ex->Respond(200, "text/plain; charset=utf-8", "hello\n");
+//   });
+//   if (absl::Status s = server.Listen("127.0.0.1", 0); !s.ok()) { ... }
+//   ioc.run();
+#ifndef OLLAMA_GATEWAY_HTTP_SERVER_H_
+#define OLLAMA_GATEWAY_HTTP_SERVER_H_
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
+namespace og::http {
+
+namespace internal {
+class Connection;
+class ServerCore;
+}  // namespace internal
+
+// Header fields as (name, value) pairs, in order.
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// One parsed HTTP request. Immutable once the handler receives it, so any thread may read it.
+struct Request {
+  // "GET", "POST", ... as sent (HTTP methods are case-sensitive).
+  std::string method;
+  // The request target as sent, e.g. "/api/tags?x=1".
+  std::string target;
+  // `target` up to the first '?', not percent-decoded.
+  std::string path;
+  // `target` after the first '?' (without it); empty when there is none.
+  std::string query;
+  // 10 for HTTP/1.0, 11 for HTTP/1.1.
+  int version = 11;
+  // Header fields in arrival order; names are lower-cased, values as sent.
+  Headers headers;
+  // The whole body (the server reads it completely before calling the handler).
+  std::string body;
+  // The peer as "ip:port" ("[v6]:port" for IPv6).
+  std::string remote;
+
+  // The value of the first header named `lower_name` (which must be lower case), or "" when the
+  // request has no such header.
+  std::string_view Header(std::string_view lower_name) const;
+};
+
+// One request and its response. The server creates it and passes it to the `Handler`; whoever
+// holds the last reference keeps the connection's state alive, nothing else.
+//
+// Thread-safety: every method may be called from any thread. The calls are carried out in order
+// on the connection's strand (inline when the caller already runs there, which is the case inside
+// the handler and in callbacks of timers made on `executor()`). Callbacks (`on_written`,
+// `OnClientGone`) run on that strand too.
+//
+// Contract: answer each exchange exactly once, either with `Respond` or with `StartStream` ...
+// `EndStream` (or `Abort`). Calls that break the order (a second `Respond`, a `Write` before
+// `StartStream`, anything after the end) are ignored. If the last reference to an unanswered
+// exchange is dropped, the server answers 500 for it (or, if a stream had started, closes the
+// connection) so the client is never left waiting.
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  // Only the server can make the key, so only the server constructs exchanges.
+  class Key {
+    friend class internal::Connection;
+    Key() = default;
+  };
+  Exchange(Key, std::shared_ptr<internal::Connection> connection, std::uint64_t sequence,
+           Request request);
+  ~Exchange();
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  // The request. Valid for the lifetime of the exchange.
+  const Request& request() const { return request_; }
+
+  // Sends a whole response with `Content-Length`. `extra` headers are added as given (do not pass
+  // Content-Length, Transfer-Encoding or Connection). For HEAD requests the body is not sent. The
+  // connection is then reused for the next request unless the client asked to close it.
+  void Respond(int status, std::string_view content_type, std::string body, Headers extra = {});
+
+  // Starts a streamed response: the status line and headers are queued now (with
+  // `Transfer-Encoding: chunked`; for an HTTP/1.0 client the body is delimited by closing the
+  // connection instead). Follow with `Write` calls and one `EndStream`.
+  void StartStream(int status, std::string_view content_type, Headers extra = {});
+
+  // Queues `data` as one chunk of a started stream. Writes are sent in call order; consecutive
+  // writes made before the socket is ready are coalesced into one system call.
+  // `on_written(true)` runs once the bytes have been handed to the kernel, `on_written(false)` if
+  // they never will be (the client is gone or the exchange is over). Wait for it before producing
+  // more to apply backpressure. Empty `data` sends nothing (but still reports).
+  void Write(std::string data, std::function<void(bool ok)> on_written = {});
+
+  // Ends a started stream with the terminating chunk. The connection is then reused for the next
+  // request (unless the client asked to close it or spoke HTTP/1.0).
+  void EndStream();
+
+  // Gives up on the response: data already passed to `Write`/`StartStream` is sent, then the TCP
+  // connection is reset (RST) without the terminating chunk. For handlers that fail mid-stream
+  // and for fault injection. `OnClientGone` does not fire for it.
+  void Abort();
+
+  // Registers `callback` to run once, on the strand, if the client closes or resets the
+  // connection (or the server stops) before this exchange has been answered completely. A client
+  // that only shuts down its sending side counts as gone too, as with Go's net/http (and so
+  // Ollama). If the client is already gone, `callback` is scheduled at once. It never runs after
+  // `Respond`/`EndStream`/`Abort` have been called. A later call replaces an earlier callback that
+  // has not run yet. The callback is released when the exchange ends, which breaks reference
+  // cycles through it (a producer may hold the exchange and be held by its callback).
+  void OnClientGone(std::function<void()> callback);
+
+  // True once the server knows the client is gone. Any thread; may lag a little behind the
+  // callback.
+  bool client_gone() const { return client_gone_.load(std::memory_order_acquire); }
+
+  // The connection's strand, for the handler's timers and posted work; everything run on it is
+  // serialized with this exchange's callbacks.
+  boost::asio::any_io_executor executor() const;
+
+ private:
+  friend class internal::Connection;
+
+  std::shared_ptr<internal::Connection> connection_;
+  std::uint64_t sequence_;  // which request of the connection this is
+  Request request_;
+  std::atomic<bool> client_gone_{false};
+  std::atomic<bool> ended_{false};  // the handler called Respond/EndStream/Abort
+};
+
+// Called on the connection's strand for every complete request. It must not block; it may keep
+// the exchange and answer later from any thread. An exception it throws is answered with 500.
+using Handler = std::function<void(std::shared_ptr<Exchange>)>;
+
+// Limits of a server. The defaults suit the simulator and admin endpoints.
+struct ServerOptions {
+  // Largest request body accepted; larger ones get 413 and the connection is closed.
+  std::size_t max_body_bytes = 16 << 20;
+  // How long a connection may sit without a complete request (between keep-alive requests or
+  // while a request trickles in) before it is closed. Pending responses never time out.
+  std::chrono::seconds idle_timeout{120};
+  // Largest request line plus headers; larger ones get 431 and the connection is closed.
+  std::size_t max_header_bytes = 64 << 10;
+};
+
+// An HTTP/1.1 listener on a caller-run `io_context`.
+//
+// Thread-safety: `Listen`, `port` and `Stop` may be called from any thread. The `io_context`
+// may be run by any number of threads; each connection is serialized on its own strand.
+// Connections and exchanges do not point back to the `Server` object, so it may be destroyed
+// while they drain. The `io_context` must outlive the `Server`.
+class Server {
+ public:
+  // `handler` is called for every request. Nothing listens until `Listen`.
+  Server(boost::asio::io_context& io_context, Handler handler, ServerOptions options = {});
+  // Stops listening and closes every connection (see `Stop`).
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds `host` (an IP address or a name resolved now, e.g. "localhost") and `port` (0 picks a
+  // free port; see `port()`) and starts accepting. Fails with the address and the system's reason
+  // if the address cannot be resolved or bound, or if the server already listens.
+  absl::Status Listen(std::string_view host, std::uint16_t port);
+
+  // The bound port once `Listen` succeeded, else 0.
+  std::uint16_t port() const;
+
+  // Stops accepting and closes every connection; exchanges still pending see their client as
+  // gone. Returns at once; the work is done on the `io_context`, which then runs out of work
+  // once handlers release what they hold. Idempotent.
+  void Stop();
+
+ private:
+  std::shared_ptr<internal::ServerCore> core_;
+};
+
+}  // namespace og::http
+
+#endif  // OLLAMA_GATEWAY_HTTP_SERVER_H_

@@ -1,0 +1,532 @@
+"""ollama-sim seen from a client: every endpoint, NDJSON streaming line by line, the exact error
+bodies of Ollama, the deterministic text (recomputed here from docs/ollama-sim.md), load and
+unload replies, the /sim/config knobs and the /sim/stats counters.
+
+Timing is only ever checked as a lower bound or as an order of events, never as an upper bound.
+"""
+import http.client
+import json
+import math
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+import harness
+
+WORDS = ("the quick brown fox jumps over lazy dog and then runs far away from home into green "
+         "hills where small birds sing soft songs under blue sky while rivers flow past "
+         "stones").split()
+BUSY = "server busy, please try again.  maximum pending requests exceeded"
+JSON_TYPE = "application/json; charset=utf-8"
+TEXT_TYPE = "text/plain; charset=utf-8"
+METRICS = ("total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
+           "eval_count", "eval_duration")
+
+
+def fnv1a64(data):
+    h = 14695981039346656037
+    for byte in data:
+        h ^= byte
+        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def tokens(name, prompt, count):
+    """The simulator's generated tokens, as documented in docs/ollama-sim.md."""
+    h = fnv1a64(prompt.encode())
+    return [f"[{name}]" if i == 0 else " " + WORDS[(h + i) % len(WORDS)] for i in range(count)]
+
+
+def embedding(text, dims=16):
+    raw = [(fnv1a64(f"{text}#{j}".encode()) % 2001) / 1000.0 - 1.0 for j in range(dims)]
+    norm = math.sqrt(sum(x * x for x in raw))
+    return [x / norm for x in raw]
+
+
+class SimTestCase(harness.ProcessTestCase):
+    """Helpers for talking HTTP to one simulator."""
+
+    def start(self, name="sim", **kw):
+        self.s = self.sim(name, **kw)
+        return self.s
+
+    def conn(self, timeout=30):
+        return http.client.HTTPConnection("127.0.0.1", self.s.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None):
+        """Returns (status, content type, body bytes) of one request on a fresh connection."""
+        conn = self.conn()
+        try:
+            data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+            conn.request(method, path, body=data, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.getheader("Content-Type"), resp.read()
+        finally:
+            conn.close()
+
+    def post_json(self, path, body):
+        status, ctype, data = self.request("POST", path, body)
+        return status, ctype, json.loads(data) if data else None
+
+    def stream(self, path, body):
+        """Opens a streaming request; returns (connection, response)."""
+        conn = self.conn()
+        conn.request("POST", path, body=json.dumps(body).encode(),
+                     headers={"Content-Type": "application/json"})
+        return conn, conn.getresponse()
+
+    def stats(self):
+        status, _, data = self.request("GET", "/sim/stats")
+        self.assertEqual(status, 200)
+        return json.loads(data)
+
+    def configure(self, **knobs):
+        status, ctype, reply = self.post_json("/sim/config", knobs)
+        self.assertEqual(status, 200, reply)
+        self.assertEqual(ctype, JSON_TYPE)
+        return reply
+
+    def wait_for_stats(self, predicate, timeout=15):
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.stats()
+            if predicate(stats) or time.monotonic() > deadline:
+                return stats
+            time.sleep(0.02)
+
+    def raw_request(self, path, body):
+        """Sends a POST on a plain socket and returns the socket (for disconnect tests)."""
+        sock = socket.create_connection(("127.0.0.1", self.s.port), timeout=30)
+        data = json.dumps(body).encode()
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+                     f"\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+        return sock
+
+    def check_final(self, final, prompt, eval_count, reason="stop"):
+        self.assertTrue(final["done"])
+        self.assertEqual(final["done_reason"], reason)
+        for key in METRICS:
+            self.assertIsInstance(final[key], int, key)
+            self.assertGreater(final[key], 0, key)
+        self.assertEqual(final["eval_count"], eval_count)
+        self.assertEqual(final["prompt_eval_count"], max(1, len(prompt.split())))
+        self.assertGreaterEqual(final["total_duration"], final["load_duration"])
+        self.assertGreaterEqual(final["total_duration"], final["eval_duration"])
+
+
+class MetadataEndpoints(SimTestCase):
+
+    def test_root_answers_plain_text_to_get_and_head(self):
+        self.start()
+        self.assertEqual(self.request("GET", "/"), (200, TEXT_TYPE, b"Ollama is running"))
+        status, ctype, body = self.request("HEAD", "/")
+        self.assertEqual((status, ctype, body), (200, TEXT_TYPE, b""))
+
+    def test_version_reports_the_flag(self):
+        self.start()
+        status, ctype, body = self.request("GET", "/api/version")
+        self.assertEqual((status, ctype), (200, JSON_TYPE))
+        self.assertEqual(json.loads(body), {"version": "0.12.3"})
+        self.s.stop()
+        self.start("v2", extra=("--version", "1.2.3"))
+        self.assertEqual(json.loads(self.request("GET", "/api/version")[2]), {"version": "1.2.3"})
+
+    def test_tags_lists_every_model_with_realistic_fields(self):
+        self.start(models=("llama3.2", "Qwen2.5:7b", "all-minilm"))
+        status, ctype, body = self.request("GET", "/api/tags")
+        self.assertEqual((status, ctype), (200, JSON_TYPE))
+        models = json.loads(body)["models"]
+        self.assertEqual([m["name"] for m in models],
+                         ["llama3.2:latest", "Qwen2.5:7b", "all-minilm:latest"])
+        for m in models:
+            self.assertEqual(m["model"], m["name"])
+            self.assertRegex(m["modified_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+            self.assertGreater(m["size"], 0)
+            self.assertRegex(m["digest"], r"^[0-9a-f]{64}$")
+            for key in ("format", "family", "families", "parameter_size", "quantization_level"):
+                self.assertIn(key, m["details"])
+        self.assertEqual(models[1]["details"]["parameter_size"], "7.0B")
+        self.assertEqual(models[2]["capabilities"], ["embedding"])
+
+    def test_unknown_path_is_404_and_wrong_method_is_405_in_plain_text(self):
+        self.start()
+        self.assertEqual(self.request("GET", "/api/nope"), (404, TEXT_TYPE, b"404 page not found"))
+        self.assertEqual(self.request("GET", "/api/generate"),
+                         (405, TEXT_TYPE, b"405 method not allowed"))
+        self.assertEqual(self.request("POST", "/api/tags", b"{}"),
+                         (405, TEXT_TYPE, b"405 method not allowed"))
+
+    def test_show_describes_a_model(self):
+        self.start()
+        status, ctype, reply = self.post_json("/api/show", {"model": "LLAMA3.2"})
+        self.assertEqual((status, ctype), (200, JSON_TYPE))
+        for key in ("modelfile", "parameters", "template", "details", "model_info",
+                    "capabilities", "modified_at", "license"):
+            self.assertIn(key, reply)
+        self.assertEqual(reply["model_info"]["general.architecture"], "llama")
+        self.assertEqual(self.post_json("/api/show", {"name": "llama3.2"})[0], 200)
+
+
+class Generation(SimTestCase):
+
+    def test_generate_streams_ndjson_lines_with_the_deterministic_text(self):
+        self.start(name="alpha", tokens=6, token_delay_ms=40)
+        prompt = "Why is the sky blue?"
+        conn, resp = self.stream("/api/generate", {"model": "Llama3.2", "prompt": prompt})
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.getheader("Content-Type"), "application/x-ndjson")
+        self.assertEqual(resp.getheader("Transfer-Encoding"), "chunked")
+        lines, arrival = [], []
+        while True:
+            line = resp.readline()
+            if not line:
+                break
+            self.assertTrue(line.endswith(b"\n"), line)
+            lines.append(json.loads(line))
+            arrival.append(time.monotonic())
+        conn.close()
+        expected = tokens("alpha", prompt, 6)
+        self.assertEqual([c["response"] for c in lines[:-1]], expected)
+        for chunk in lines[:-1]:
+            self.assertEqual(chunk["model"], "Llama3.2")  # echoed exactly as sent
+            self.assertFalse(chunk["done"])
+            self.assertNotIn("eval_count", chunk)
+            self.assertRegex(chunk["created_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+        final = lines[-1]
+        self.assertEqual(final["response"], "")
+        self.check_final(final, prompt, 6)
+        self.assertEqual(len(final["context"]), final["prompt_eval_count"] + 6)
+        # Streaming: the first token arrived before the last, a token delay apart at least.
+        self.assertLess(arrival[0], arrival[-2])
+        self.assertGreaterEqual(final["eval_duration"], 5 * 40_000_000)
+
+    def test_headers_wait_for_the_first_token(self):
+        self.start(tokens=2, token_delay_ms=300)
+        started = time.monotonic()
+        conn, resp = self.stream("/api/generate", {"model": "llama3.2", "prompt": "x"})
+        self.assertGreaterEqual(time.monotonic() - started, 0.25)
+        self.assertEqual(resp.status, 200)
+        resp.read()
+        conn.close()
+
+    def test_generate_without_streaming_returns_one_object(self):
+        self.start(name="beta", tokens=5)
+        status, ctype, reply = self.post_json(
+            "/api/generate", {"model": "llama3.2", "prompt": "hello world", "stream": False})
+        self.assertEqual((status, ctype), (200, JSON_TYPE))
+        self.assertEqual(reply["response"], "".join(tokens("beta", "hello world", 5)))
+        self.assertEqual(reply["model"], "llama3.2")
+        self.check_final(reply, "hello world", 5)
+
+    def test_num_predict_cuts_the_generation_short_with_reason_length(self):
+        self.start(name="g", tokens=10)
+        _, _, reply = self.post_json("/api/generate", {
+            "model": "llama3.2", "prompt": "p", "stream": False, "options": {"num_predict": 3}})
+        self.assertEqual(reply["response"], "".join(tokens("g", "p", 3)))
+        self.check_final(reply, "p", 3, reason="length")
+
+    def test_chat_streams_assistant_messages_for_the_last_message(self):
+        self.start(name="chatty", tokens=4)
+        messages = [{"role": "system", "content": "be nice"},
+                    {"role": "user", "content": "tell me <about> \"quotes\""}]
+        conn, resp = self.stream("/api/chat", {"model": "llama3.2", "messages": messages})
+        self.assertEqual(resp.getheader("Content-Type"), "application/x-ndjson")
+        chunks = [json.loads(line) for line in resp.read().splitlines()]
+        conn.close()
+        self.assertEqual([c["message"]["content"] for c in chunks[:-1]],
+                         tokens("chatty", messages[-1]["content"], 4))
+        for chunk in chunks:
+            self.assertEqual(chunk["message"]["role"], "assistant")
+        self.assertEqual(chunks[-1]["message"]["content"], "")
+        self.check_final(chunks[-1], messages[-1]["content"], 4)
+        self.assertNotIn("context", chunks[-1])
+
+    def test_chat_without_streaming_joins_the_content(self):
+        self.start(name="c", tokens=3)
+        _, _, reply = self.post_json("/api/chat", {
+            "model": "llama3.2", "stream": False, "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(reply["message"], {"role": "assistant",
+                                            "content": "".join(tokens("c", "hi", 3))})
+        self.check_final(reply, "hi", 3)
+
+    def test_parallel_slots_make_later_requests_wait_their_turn(self):
+        self.start(tokens=4, token_delay_ms=30, extra=("--parallel", "1"))
+        conn_a, resp_a = self.stream("/api/generate", {"model": "llama3.2", "prompt": "a"})
+        resp_a.readline()  # a holds the only slot now
+        result = {}
+
+        def second():
+            conn_b, resp_b = self.stream("/api/generate", {"model": "llama3.2", "prompt": "b"})
+            resp_b.readline()
+            result["b_first"] = time.monotonic()
+            resp_b.read()
+            conn_b.close()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        resp_a.read()
+        a_done = time.monotonic()
+        conn_a.close()
+        thread.join(30)
+        self.assertGreaterEqual(result["b_first"], a_done)
+        self.assertEqual(self.stats()["max_in_flight_seen"], 2)
+
+
+class Errors(SimTestCase):
+
+    def test_errors_have_ollamas_status_and_body(self):
+        self.start(models=("llama3.2", "all-minilm"))
+        cases = [
+            ("/api/generate", b"", 400, "missing request body"),
+            ("/api/generate", b"{bad", 400,
+             "invalid character 'b' looking for beginning of object key string"),
+            ("/api/generate", b'{"model":"llama3.2","prompt":', 400, "unexpected EOF"),
+            ("/api/generate", b'{"model":"Nope","prompt":"x"}', 404, "model 'Nope' not found"),
+            ("/api/generate", b'{"prompt":"x"}', 404, "model '' not found"),
+            ("/api/generate", b'{"model":"llama3.2","prompt":1}', 400,
+             "json: cannot unmarshal number into Go struct field GenerateRequest.prompt of type "
+             "string"),
+            ("/api/generate", b'{"model":"all-minilm","prompt":"x"}', 400,
+             '"all-minilm" does not support generate'),
+            ("/api/chat", b'{"messages":[]}', 400, "model is required"),
+            ("/api/chat", b'{"model":"nope","messages":[]}', 404, "model 'nope' not found"),
+            ("/api/show", b'{}', 400, "model is required"),
+            ("/api/show", b'{"model":"nope"}', 404, "model 'nope' not found"),
+            ("/api/embed", b'{"model":"nope","input":"x"}', 404,
+             'model "nope" not found, try pulling it first'),
+            ("/api/embed", b'{"model":"all-minilm","input":[1]}', 400, "invalid input type"),
+            ("/api/generate", b'{"model":"llama3.2","keep_alive":"soon"}', 400,
+             'time: invalid duration "soon"'),
+        ]
+        for path, body, status, message in cases:
+            with self.subTest(path=path, body=body):
+                got_status, ctype, data = self.request("POST", path, body)
+                self.assertEqual(got_status, status)
+                self.assertEqual(ctype, JSON_TYPE)
+                self.assertEqual(json.loads(data), {"error": message})
+
+    def test_a_full_load_queue_answers_503_busy(self):
+        self.start(load_delay_ms=60_000, extra=("--max-queue", "1"))
+        first = self.raw_request("/api/generate", {"model": "llama3.2", "prompt": "x"})
+        self.wait_for_stats(lambda s: s["generations_started"] == 1)
+        status, ctype, reply = self.post_json("/api/generate",
+                                              {"model": "llama3.2", "prompt": "y"})
+        self.assertEqual((status, ctype, reply), (503, JSON_TYPE, {"error": BUSY}))
+        first.close()
+        stats = self.wait_for_stats(lambda s: s["in_flight"] == 0)
+        self.assertEqual(stats["busy_rejections"], 1)
+        self.assertEqual(stats["generations_aborted"], 1)
+        self.assertEqual(stats["generations_failed"], 1)
+
+
+class LoadAndUnload(SimTestCase):
+
+    def test_empty_prompt_loads_and_keep_alive_zero_unloads(self):
+        self.start(load_delay_ms=200)
+        self.assertEqual(json.loads(self.request("GET", "/api/ps")[2]), {"models": []})
+        started = time.monotonic()
+        status, ctype, reply = self.post_json("/api/generate", {"model": "llama3.2"})
+        self.assertGreaterEqual(time.monotonic() - started, 0.15)  # the simulated load
+        self.assertEqual((status, ctype), (200, JSON_TYPE))
+        self.assertEqual(reply["done_reason"], "load")
+        self.assertEqual((reply["model"], reply["response"], reply["done"]),
+                         ("llama3.2", "", True))
+        ps = json.loads(self.request("GET", "/api/ps")[2])["models"]
+        self.assertEqual([m["name"] for m in ps], ["llama3.2:latest"])
+        for key in ("size", "size_vram", "digest", "details", "expires_at", "context_length"):
+            self.assertIn(key, ps[0])
+        _, _, warm = self.post_json("/api/generate",
+                                    {"model": "llama3.2", "prompt": "x", "stream": False})
+        status, _, reply = self.post_json("/api/generate", {"model": "llama3.2", "keep_alive": 0})
+        self.assertEqual((status, reply["done_reason"]), (200, "unload"))
+        self.assertEqual(json.loads(self.request("GET", "/api/ps")[2]), {"models": []})
+        # A cold request pays the simulated load in load_duration; a warm one does not.
+        _, _, cold = self.post_json("/api/generate",
+                                    {"model": "llama3.2", "prompt": "x", "stream": False})
+        self.assertGreaterEqual(cold["load_duration"], 150_000_000)
+        self.assertLess(warm["load_duration"], cold["load_duration"])
+
+    def test_chat_with_empty_messages_loads_and_unloads(self):
+        self.start()
+        _, _, reply = self.post_json("/api/chat", {"model": "llama3.2", "messages": []})
+        self.assertEqual(reply["done_reason"], "load")
+        self.assertEqual(reply["message"], {"role": "assistant", "content": ""})
+        _, _, reply = self.post_json("/api/chat", {"model": "llama3.2", "messages": [],
+                                                   "keep_alive": "0"})
+        self.assertEqual(reply["done_reason"], "unload")
+        self.assertEqual(json.loads(self.request("GET", "/api/ps")[2]), {"models": []})
+
+    def test_negative_keep_alive_keeps_the_model_forever(self):
+        self.start()
+        self.post_json("/api/generate", {"model": "llama3.2", "keep_alive": -1})
+        ps = json.loads(self.request("GET", "/api/ps")[2])["models"]
+        self.assertTrue(ps[0]["expires_at"].startswith("23"), ps[0]["expires_at"])
+
+
+class Embeddings(SimTestCase):
+
+    def test_embed_returns_deterministic_normalised_vectors(self):
+        self.start(models=("all-minilm",))
+        status, ctype, reply = self.post_json("/api/embed", {"model": "all-minilm",
+                                                             "input": ["hello", "two words"]})
+        self.assertEqual((status, ctype), (200, JSON_TYPE))
+        self.assertEqual(reply["model"], "all-minilm")
+        self.assertEqual(len(reply["embeddings"]), 2)
+        for got, text in zip(reply["embeddings"], ["hello", "two words"]):
+            for a, b in zip(got, embedding(text)):
+                self.assertAlmostEqual(a, b, places=9)
+        self.assertEqual(reply["prompt_eval_count"], 3)
+        self.assertGreater(reply["total_duration"], 0)
+        _, _, short = self.post_json("/api/embed", {"model": "all-minilm", "input": "hello",
+                                                    "dimensions": 4})
+        for a, b in zip(short["embeddings"][0], embedding("hello", 4)):
+            self.assertAlmostEqual(a, b, places=9)
+        _, _, empty = self.post_json("/api/embed", {"model": "all-minilm", "input": []})
+        self.assertEqual(empty, {"model": "all-minilm", "embeddings": []})
+        _, _, legacy = self.post_json("/api/embeddings", {"model": "all-minilm",
+                                                          "prompt": "hello"})
+        self.assertEqual(len(legacy["embedding"]), 16)
+
+
+class Knobs(SimTestCase):
+
+    def test_config_replies_with_every_knob_and_refuses_unknown_ones(self):
+        self.start(tokens=7, token_delay_ms=3, load_delay_ms=4)
+        status, _, knobs = self.request("GET", "/sim/config")
+        self.assertEqual(json.loads(knobs), {
+            "token_delay_ms": 3, "tokens": 7, "load_delay_ms": 4, "fail_status": 0,
+            "fail_after_tokens": 0, "hang": False, "reset_after_tokens": 0})
+        self.assertEqual(self.configure(tokens=2)["tokens"], 2)
+        status, _, reply = self.post_json("/sim/config", {"tokens": 3, "colour": "red"})
+        self.assertEqual(status, 400)
+        self.assertEqual(reply, {"error": "unknown knob 'colour'"})
+        self.assertEqual(self.configure()["tokens"], 2)  # nothing applied from the bad request
+        _, _, reply = self.post_json("/api/generate",
+                                     {"model": "llama3.2", "prompt": "x", "stream": False})
+        self.assertEqual(reply["eval_count"], 2)
+
+    def test_fail_status_503_answers_the_busy_message_before_any_token(self):
+        self.start()
+        self.configure(fail_status=503)
+        for path, body in (("/api/generate", {"model": "llama3.2", "prompt": "x"}),
+                           ("/api/chat", {"model": "llama3.2",
+                                          "messages": [{"role": "user", "content": "x"}]})):
+            self.assertEqual(self.post_json(path, body), (503, JSON_TYPE, {"error": BUSY}))
+        self.configure(fail_status=500)
+        status, _, reply = self.post_json("/api/generate", {"model": "llama3.2", "prompt": "x"})
+        self.assertEqual(status, 500)
+        self.assertIn("error", reply)
+        self.configure(fail_status=0)
+        self.assertEqual(self.post_json("/api/generate", {"model": "llama3.2", "prompt": "x",
+                                                          "stream": False})[0], 200)
+
+    def test_fail_after_tokens_writes_an_error_line_with_status_200(self):
+        self.start(name="f", tokens=5)
+        self.configure(fail_after_tokens=2)
+        conn, resp = self.stream("/api/generate", {"model": "llama3.2", "prompt": "p"})
+        self.assertEqual(resp.status, 200)
+        lines = [json.loads(line) for line in resp.read().splitlines()]  # ends cleanly
+        conn.close()
+        self.assertEqual([c["response"] for c in lines[:2]], tokens("f", "p", 2))
+        self.assertEqual(len(lines), 3)
+        self.assertEqual(list(lines[2]), ["error"])
+        self.assertTrue(lines[2]["error"])
+        self.assertEqual(self.stats()["generations_failed"], 1)
+
+    def test_reset_after_tokens_cuts_the_connection_without_a_final_line(self):
+        self.start(name="r", tokens=5)
+        self.configure(reset_after_tokens=2)
+        conn, resp = self.stream("/api/generate", {"model": "llama3.2", "prompt": "p"})
+        got = [json.loads(resp.readline()), json.loads(resp.readline())]
+        self.assertEqual([c["response"] for c in got], tokens("r", "p", 2))
+        with self.assertRaises((http.client.HTTPException, ConnectionError)):
+            rest = resp.read()
+            # Some Python versions hand back what they have instead of raising.
+            if not rest or b"done" not in rest:
+                raise ConnectionError("stream ended without a final line")
+        conn.close()
+
+    def test_hang_holds_answers_until_it_is_turned_off(self):
+        self.start(tokens=2)
+        self.configure(hang=True)
+        sock = self.raw_request("/api/generate", {"model": "llama3.2", "prompt": "x"})
+        sock.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            sock.recv(1)
+        self.configure(hang=False)
+        sock.settimeout(30)
+        data = b""
+        while not data.endswith(b"0\r\n\r\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        sock.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data)
+        self.assertIn(b'"done":true', data)
+
+    def test_hang_ends_when_the_client_leaves(self):
+        self.start()
+        self.configure(hang=True)
+        sock = self.raw_request("/api/generate", {"model": "llama3.2", "prompt": "x"})
+        self.wait_for_stats(lambda s: s["in_flight"] == 1)
+        sock.close()
+        stats = self.wait_for_stats(lambda s: s["generations_aborted"] == 1)
+        self.assertEqual((stats["generations_aborted"], stats["in_flight"]), (1, 0))
+
+
+class Disconnects(SimTestCase):
+
+    def test_closing_mid_stream_aborts_the_generation(self):
+        self.start(tokens=1000, token_delay_ms=20)
+        sock = self.raw_request("/api/generate", {"model": "llama3.2", "prompt": "x"})
+        data = b""
+        while b'"done":false' not in data:
+            data += sock.recv(4096)
+        sock.close()
+        stats = self.wait_for_stats(lambda s: s["generations_aborted"] == 1)
+        self.assertEqual(stats["generations_aborted"], 1)
+        self.assertEqual(stats["generations_completed"], 0)
+        self.assertEqual(stats["in_flight"], 0)
+        self.assertEqual(stats["generations_started"], 1)
+        # The freed slot serves the next request at once.
+        self.configure(tokens=2, token_delay_ms=0)
+        self.assertEqual(self.post_json("/api/generate", {"model": "llama3.2", "prompt": "x",
+                                                          "stream": False})[0], 200)
+
+
+class Process(harness.ProcessTestCase):
+
+    def run_sim(self, *args):
+        return subprocess.run([harness.binary("ollama-sim"), *args], capture_output=True,
+                              text=True, timeout=30)
+
+    def test_bad_flags_exit_2_with_the_reason_on_stderr(self):
+        for args, fragment in ((["--bogus", "1"], "unknown flag '--bogus'"),
+                               (["--tokens", "x"], "--tokens"),
+                               (["--port"], "needs a value")):
+            with self.subTest(args=args):
+                result = self.run_sim(*args)
+                self.assertEqual(result.returncode, 2)
+                self.assertIn(fragment, result.stderr)
+                self.assertEqual(result.stdout, "")
+
+    def test_help_prints_usage_and_exits_0(self):
+        result = self.run_sim("--help")
+        self.assertEqual(result.returncode, 0)
+        self.assertIn("--token-delay-ms", result.stdout)
+
+    def test_sigterm_with_streams_open_exits_0(self):
+        sim = self.sim("term", tokens=1000, token_delay_ms=10)
+        conn = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=30)
+        conn.request("POST", "/api/generate",
+                     body=json.dumps({"model": "llama3.2", "prompt": "x"}))
+        conn.getresponse().readline()
+        self.assertEqual(sim.stop(), 0)
+        conn.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

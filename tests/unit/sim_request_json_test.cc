@@ -1,0 +1,170 @@
+// Request validation of the simulator (bench/ollama-sim/request_json.h): Ollama's checks and
+// error messages, and the /sim/config knob set.
+#include <catch2/catch.hpp>
+
+#include "bench/ollama-sim/request_json.h"
+
+namespace {
+
+using namespace og::sim;
+
+Catalog TestCatalog() {
+  std::vector<ModelInfo> models;
+  for (const char* name : {"llama3.2", "all-minilm"}) {
+    models.push_back(DescribeModel(*ParseModelName(name)));
+  }
+  return Catalog(std::move(models));
+}
+
+absl::Status GenerateError(std::string_view body) {
+  static const Catalog catalog = TestCatalog();
+  return ParseGenerationRequest(body, ReplyKind::kGenerate, catalog).status();
+}
+
+absl::Status ChatError(std::string_view body) {
+  static const Catalog catalog = TestCatalog();
+  return ParseGenerationRequest(body, ReplyKind::kChat, catalog).status();
+}
+
+TEST_CASE("an empty body is a missing request body", "[sim]") {
+  CHECK(GenerateError("").message() == "missing request body");
+  CHECK(GenerateError(" \n").message() == "missing request body");
+  CHECK(HttpStatusOf(GenerateError("")) == 400);
+}
+
+TEST_CASE("malformed JSON gives Go decoder messages", "[sim]") {
+  CHECK(GenerateError("{").message() == "unexpected EOF");
+  CHECK(GenerateError("{\"model\":").message() == "unexpected EOF");
+  CHECK(GenerateError("{bad}").message() ==
+        "invalid character 'b' looking for beginning of object key string");
+  CHECK(GenerateError("[1]").message() ==
+        "json: cannot unmarshal array into Go value of type api.GenerateRequest");
+  CHECK(HttpStatusOf(GenerateError("{")) == 400);
+}
+
+TEST_CASE("trailing data after the object is ignored, as Go's decoder does", "[sim]") {
+  CHECK(GenerateError(R"({"model":"llama3.2","prompt":"x"} trailing)").ok());
+}
+
+TEST_CASE("wrongly typed fields give Go unmarshal messages", "[sim]") {
+  CHECK(GenerateError(R"({"model":"llama3.2","prompt":5})").message() ==
+        "json: cannot unmarshal number into Go struct field GenerateRequest.prompt of type "
+        "string");
+  CHECK(ChatError(R"({"model":"llama3.2","messages":"hi"})").message() ==
+        "json: cannot unmarshal string into Go struct field ChatRequest.messages of type "
+        "[]api.Message");
+  CHECK(GenerateError(R"({"model":"llama3.2","stream":"no"})").message() ==
+        "json: cannot unmarshal string into Go struct field GenerateRequest.stream of type bool");
+}
+
+TEST_CASE("an unknown model is 404 with the name as sent", "[sim]") {
+  const absl::Status status = GenerateError(R"({"model":"Nope:1b","prompt":"x"})");
+  CHECK(HttpStatusOf(status) == 404);
+  CHECK(status.message() == "model 'Nope:1b' not found");
+  CHECK(GenerateError(R"({"prompt":"x"})").message() == "model '' not found");
+}
+
+TEST_CASE("chat without a model is 400 model is required", "[sim]") {
+  const absl::Status status = ChatError(R"({"messages":[]})");
+  CHECK(HttpStatusOf(status) == 400);
+  CHECK(status.message() == "model is required");
+}
+
+TEST_CASE("an embedding-only model does not support generate or chat", "[sim]") {
+  CHECK(GenerateError(R"({"model":"all-minilm","prompt":"x"})").message() ==
+        "\"all-minilm\" does not support generate");
+  CHECK(ChatError(R"({"model":"All-MiniLM","messages":[]})").message() ==
+        "\"All-MiniLM\" does not support chat");
+}
+
+TEST_CASE("raw mode refuses template, system and context", "[sim]") {
+  CHECK(GenerateError(R"({"model":"llama3.2","prompt":"x","raw":true,"system":"s"})").message() ==
+        "raw mode does not support template, system, or context");
+  CHECK(GenerateError(R"({"model":"llama3.2","prompt":"x","raw":true})").ok());
+}
+
+TEST_CASE("a generate request keeps the model string and the prompt", "[sim]") {
+  const Catalog catalog = TestCatalog();
+  const auto request = ParseGenerationRequest(
+      R"({"model":"LLAMA3.2:latest","prompt":"why?","stream":false,"options":{"num_predict":3}})",
+      ReplyKind::kGenerate, catalog);
+  REQUIRE(request.ok());
+  CHECK(request->model_echo == "LLAMA3.2:latest");
+  CHECK(request->model == catalog.Find("llama3.2"));
+  CHECK(request->prompt == "why?");
+  CHECK_FALSE(request->stream);
+  CHECK(request->num_predict == 3);
+  CHECK_FALSE(request->load_only);
+  CHECK_FALSE(request->keep_alive.has_value());
+}
+
+TEST_CASE("an empty prompt or empty messages only load the model", "[sim]") {
+  const Catalog catalog = TestCatalog();
+  CHECK(
+      ParseGenerationRequest(R"({"model":"llama3.2"})", ReplyKind::kGenerate, catalog)->load_only);
+  CHECK(ParseGenerationRequest(R"({"model":"llama3.2","messages":[]})", ReplyKind::kChat, catalog)
+            ->load_only);
+}
+
+TEST_CASE("chat's prompt is the content of the last message", "[sim]") {
+  const Catalog catalog = TestCatalog();
+  const auto request = ParseGenerationRequest(
+      R"({"model":"llama3.2","messages":[{"role":"system","content":"be brief"},
+          {"role":"user","content":"hello there"}]})",
+      ReplyKind::kChat, catalog);
+  REQUIRE(request.ok());
+  CHECK(request->prompt == "hello there");
+  CHECK(request->stream);
+}
+
+TEST_CASE("keep_alive takes durations and seconds; negative means forever", "[sim]") {
+  using nlohmann::json;
+  CHECK(**ParseKeepAlive(json{{"keep_alive", "5m"}}) == std::chrono::minutes(5));
+  CHECK(**ParseKeepAlive(json{{"keep_alive", 30}}) == std::chrono::seconds(30));
+  CHECK(**ParseKeepAlive(json{{"keep_alive", 0}}) == std::chrono::nanoseconds(0));
+  CHECK(**ParseKeepAlive(json{{"keep_alive", "-1m"}}) < std::chrono::nanoseconds(0));
+  CHECK_FALSE(ParseKeepAlive(json{{"keep_alive", nullptr}})->has_value());
+  CHECK(ParseKeepAlive(json{{"keep_alive", "soon"}}).status().message() ==
+        "time: invalid duration \"soon\"");
+}
+
+TEST_CASE("a wrongly typed num_predict is a 500, as in Ollama", "[sim]") {
+  const absl::Status status =
+      GenerateError(R"({"model":"llama3.2","prompt":"x","options":{"num_predict":"3"}})");
+  CHECK(HttpStatusOf(status) == 500);
+  CHECK(status.message() == "option \"num_predict\" must be of type integer");
+}
+
+TEST_CASE("embed requests accept a string or an array of strings", "[sim]") {
+  const Catalog catalog = TestCatalog();
+  auto one = ParseEmbedRequest(R"({"model":"all-minilm","input":"hi"})", false, catalog);
+  REQUIRE(one.ok());
+  CHECK(one->inputs == std::vector<std::string>{"hi"});
+  auto many = ParseEmbedRequest(R"({"model":"all-minilm","input":["a","b"]})", false, catalog);
+  CHECK(many->inputs.size() == 2);
+  CHECK(ParseEmbedRequest(R"({"model":"all-minilm","input":["a",1]})", false, catalog)
+            .status()
+            .message() == "invalid input type");
+  const absl::Status missing =
+      ParseEmbedRequest(R"({"model":"nope","input":"a"})", false, catalog).status();
+  CHECK(HttpStatusOf(missing) == 404);
+  CHECK(missing.message() == "model \"nope\" not found, try pulling it first");
+  CHECK(ParseEmbedRequest(R"({"model":"all-minilm"})", false, catalog)->inputs.empty());
+}
+
+TEST_CASE("knobs are validated by name, type and range", "[sim]") {
+  auto update = ParseKnobs(R"({"token_delay_ms":5,"hang":true,"fail_status":503})");
+  REQUIRE(update.ok());
+  CHECK(update->token_delay_ms == 5);
+  CHECK(update->hang == true);
+  CHECK(update->fail_status == 503);
+  CHECK_FALSE(update->tokens.has_value());
+  CHECK(ParseKnobs(R"({"colour":1})").status().message() == "unknown knob 'colour'");
+  CHECK_FALSE(ParseKnobs(R"({"tokens":0})").ok());
+  CHECK_FALSE(ParseKnobs(R"({"tokens":"5"})").ok());
+  CHECK_FALSE(ParseKnobs(R"({"fail_status":200})").ok());
+  CHECK_FALSE(ParseKnobs(R"({"hang":1})").ok());
+  CHECK_FALSE(ParseKnobs("[]").ok());
+}
+
+}  // namespace
