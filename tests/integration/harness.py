@@ -6,6 +6,7 @@ up when a test ends. Run under Debian's /usr/bin/python3, which has python3-grpc
 """
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -115,6 +116,16 @@ class Process:
                 self.proc.wait()
         return self.proc.returncode
 
+    def cleanup(self):
+        """Stops the process and removes its log file."""
+        self.stop()
+        self.proc.stdout.close()
+        self._log.close()
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
+
     def kill(self):
         if self.alive():
             self.proc.kill()
@@ -177,6 +188,19 @@ def gateway_config(backends, policy="round_robin", extra=""):
     return text
 
 
+# What the sanitizers print when they find something; a test whose processes printed one fails.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer")
+
+
+def sanitizer_report(log):
+    for marker in SANITIZER_MARKERS:
+        at = log.find(marker)
+        if at >= 0:
+            return log[max(0, at - 200):at + 4000]
+    return None
+
+
 class ProcessTestCase(unittest.TestCase):
     """A TestCase that stops every process it started and prints their logs on failure."""
 
@@ -187,10 +211,19 @@ class ProcessTestCase(unittest.TestCase):
     def tearDown(self):
         failed = self._outcome is not None and any(
             err is not None for _, err in getattr(self._outcome, "errors", []))
+        reports = []
         for p in reversed(self.procs):
             p.stop()
+            log = p.log()
             if failed or os.environ.get("OG_SHOW_LOGS"):
-                sys.stderr.write(f"\n----- {p.name} log -----\n{p.log()[-8000:]}\n")
+                sys.stderr.write(f"\n----- {p.name} log -----\n{log[-8000:]}\n")
+            report = sanitizer_report(log)
+            if report:
+                reports.append(f"{p.name}:\n{report}")
+            p.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if reports:
+            self.fail("sanitizer report from a process under test:\n" + "\n".join(reports))
 
     def track(self, proc):
         self.procs.append(proc)

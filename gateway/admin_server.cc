@@ -1,0 +1,74 @@
+#include "gateway/admin_server.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <charconv>
+
+#include "absl/strings/str_cat.h"
+#include "http/server.h"
+
+namespace og {
+
+absl::Status SplitHostPort(const std::string& address, std::string* host, int* port) {
+  const std::size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("'", address, "' is not host:port"));
+  }
+  std::string h = address.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  int p = -1;
+  const char* begin = address.data() + colon + 1;
+  const char* end = address.data() + address.size();
+  auto [ptr, ec] = std::from_chars(begin, end, p);
+  if (ec != std::errc() || ptr != end || p < 0 || p > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("'", address, "' has no valid port"));
+  }
+  *host = h;
+  *port = p;
+  return absl::OkStatus();
+}
+
+AdminServer::AdminServer(Metrics& metrics, ReadyCheck ready)
+    : metrics_(metrics), ready_(std::move(ready)), io_(std::make_unique<boost::asio::io_context>()) {}
+
+AdminServer::~AdminServer() {
+  if (server_ != nullptr) server_->Stop();
+  io_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status AdminServer::Start(const std::string& address) {
+  std::string host;
+  int port = 0;
+  if (absl::Status s = SplitHostPort(address, &host, &port); !s.ok()) return s;
+  server_ = std::make_unique<http::Server>(*io_, [this](std::shared_ptr<http::Exchange> ex) {
+    const http::Request& req = ex->request();
+    if (req.method != "GET" && req.method != "HEAD") {
+      return ex->Respond(405, "text/plain; charset=utf-8", "405 method not allowed\n",
+                         {{"Allow", "GET, HEAD"}});
+    }
+    if (req.path == "/metrics") {
+      return ex->Respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Serialize());
+    }
+    if (req.path == "/healthz") return ex->Respond(200, "text/plain; charset=utf-8", "ok\n");
+    if (req.path == "/readyz") {
+      std::string why;
+      if (ready_(&why)) return ex->Respond(200, "text/plain; charset=utf-8", "ready\n");
+      return ex->Respond(503, "text/plain; charset=utf-8", absl::StrCat("not ready: ", why, "\n"));
+    }
+    ex->Respond(404, "text/plain; charset=utf-8",
+                "404 not found (try /metrics, /healthz or /readyz)\n");
+  });
+  if (absl::Status s = server_->Listen(host, static_cast<std::uint16_t>(port)); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("admin endpoint: ", s.message()));
+  }
+  thread_ = std::thread([io = io_.get()] {
+    auto guard = boost::asio::make_work_guard(*io);
+    io->run();
+  });
+  return absl::OkStatus();
+}
+
+int AdminServer::port() const { return server_ != nullptr ? server_->port() : 0; }
+
+}  // namespace og

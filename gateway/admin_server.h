@@ -1,0 +1,52 @@
+// The admin HTTP endpoint: /metrics (Prometheus text format), /healthz (the process is up) and
+// /readyz (the gateway can route calls). It runs on its own thread so a slow scrape never
+// touches the request path. Bind it to loopback unless the network is trusted.
+#ifndef OLLAMA_GATEWAY_GATEWAY_ADMIN_SERVER_H_
+#define OLLAMA_GATEWAY_GATEWAY_ADMIN_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "gateway/metrics.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace og {
+
+namespace http {
+class Server;
+}
+
+class AdminServer {
+ public:
+  // `ready` says whether the gateway can route calls now; it may return a reason when not.
+  // Called on the admin thread; must be thread-safe.
+  using ReadyCheck = std::function<bool(std::string* why_not)>;
+
+  AdminServer(Metrics& metrics, ReadyCheck ready);
+  ~AdminServer();
+
+  // Listens on `address` ("host:port", port 0 picks one) and starts the admin thread.
+  absl::Status Start(const std::string& address);
+  // The bound port after Start.
+  int port() const;
+
+ private:
+  Metrics& metrics_;
+  ReadyCheck ready_;
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+};
+
+// Splits "host:port" or "[v6]:port" into its parts. Fails with INVALID_ARGUMENT.
+absl::Status SplitHostPort(const std::string& address, std::string* host, int* port);
+
+}  // namespace og
+
+#endif  // OLLAMA_GATEWAY_GATEWAY_ADMIN_SERVER_H_

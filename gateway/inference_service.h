@@ -1,0 +1,59 @@
+// The gRPC service ModelInference. Each call is a reactor (gRPC's callback API) that never
+// blocks: it validates the request, asks the router for a backend, hands the HTTP request to the
+// upstream client's event loops and finishes from their callbacks. It knows nothing of which
+// balancing policy is configured.
+#ifndef OLLAMA_GATEWAY_GATEWAY_INFERENCE_SERVICE_H_
+#define OLLAMA_GATEWAY_GATEWAY_INFERENCE_SERVICE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+
+#include "gateway/metrics.h"
+#include "gateway/router.h"
+#include "gateway/upstream_client.h"
+#include "health/clock.h"
+#include "ollama_gateway/v1/inference.grpc.pb.h"
+
+namespace og {
+
+// Settings of the request path that come from the configuration.
+struct RequestPathOptions {
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
+  std::size_t max_line_bytes = 8u << 20;
+  // Attempts per call, the first included. A second attempt happens only when the first failed
+  // before any response byte (connect refused, reset, Ollama's queue-full 503), on another
+  // backend.
+  int max_attempts = 2;
+};
+
+class InferenceService final : public ollama_gateway::v1::ModelInference::CallbackService {
+ public:
+  // All references must outlive the service (and the gRPC server that runs it).
+  InferenceService(Router& router, UpstreamClient& upstream, Metrics& metrics,
+                   RequestPathOptions options)
+      : router_(router), upstream_(upstream), metrics_(metrics), options_(options) {}
+
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
+                                    const ollama_gateway::v1::InferenceRequest* request,
+                                    ollama_gateway::v1::InferenceResponse* response) override;
+
+  // From now on new calls are refused with UNAVAILABLE; calls in progress continue.
+  void StartDraining() { draining_.store(true, std::memory_order_relaxed); }
+  // Calls not yet done (gRPC has not released them).
+  int active_calls() const { return active_calls_.load(std::memory_order_acquire); }
+
+ private:
+  friend class PredictCall;
+  Router& router_;
+  UpstreamClient& upstream_;
+  Metrics& metrics_;
+  const RequestPathOptions options_;
+  std::atomic<bool> draining_{false};
+  std::atomic<int> active_calls_{0};
+};
+
+}  // namespace og
+
+#endif  // OLLAMA_GATEWAY_GATEWAY_INFERENCE_SERVICE_H_

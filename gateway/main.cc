@@ -1,0 +1,239 @@
+// ollama-gateway: the process. Parses the command line, loads the configuration, wires the rooms
+// together (router, upstream client, gRPC service, admin endpoint) and runs until SIGINT or
+// SIGTERM. SIGHUP reloads the configuration file, keeping the last good one if the new one is
+// invalid.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/admin_server.h"
+#include "gateway/config.h"
+#include "gateway/inference_service.h"
+#include "gateway/metrics.h"
+#include "gateway/ring_tool.h"
+#include "gateway/router.h"
+#include "gateway/upstream_client.h"
+#include "health/clock.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+#include "tls/server_credentials.h"
+
+namespace og {
+namespace {
+
+constexpr const char* kUsage = R"(usage:
+  ollama-gateway --config FILE         run the gateway
+  ollama-gateway --check-config FILE   validate FILE; print FILE:LINE: reason per error
+  ollama-gateway ring --config FILE [--model M] < keys
+                                       where keys land on the ketama ring (KEY<TAB>BACKEND)
+  ollama-gateway ring --config OLD --compare NEW [--model M] < keys
+                                       how many keys a config change would move
+  ollama-gateway --version
+Signals: SIGHUP reloads the config file; SIGINT or SIGTERM stop the gateway.
+)";
+
+constexpr const char* kVersion = "0.1.0";
+constexpr std::chrono::seconds kDrainTimeout{5};
+
+// Exit codes: 0 success, 1 invalid config (--check-config), 2 usage or start-up failure.
+constexpr int kExitBadConfig = 1;
+constexpr int kExitFailure = 2;
+
+int CheckConfig(const std::string& path) {
+  auto config = LoadConfigFile(path);
+  if (!config.ok()) {
+    std::cerr << config.status().message() << "\n";
+    return kExitBadConfig;
+  }
+  std::cout << path << ": OK (" << config->backends.size() << " backends, policy "
+            << config->balancer.policy << ")\n";
+  return 0;
+}
+
+RequestPathOptions PathOptions(const Config& c) {
+  RequestPathOptions o;
+  o.connect_timeout = c.upstream.connect_timeout;
+  o.request_timeout = c.upstream.request_timeout;
+  o.max_line_bytes = c.upstream.max_line_bytes;
+  return o;
+}
+
+void SetLogLevel(const std::string& level) {
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+// Reloads the file on SIGHUP. Only the routing part (backends, models, policy) and the log
+// level take effect without a restart; listener addresses and TLS files need one.
+void Reload(const std::string& path, Router& router) {
+  auto config = LoadConfigFile(path);
+  if (!config.ok()) {
+    spdlog::error("config reload refused, keeping the running config:\n{}",
+                  std::string(config.status().message()));
+    return;
+  }
+  if (absl::Status s = router.Apply(*config); !s.ok()) {
+    spdlog::error("config reload refused, keeping the running config: {}", std::string(s.message()));
+    return;
+  }
+  SetLogLevel(config->logging.level);
+  spdlog::info("config reloaded from {}: {} backends", path, config->backends.size());
+}
+
+int Run(const std::string& path) {
+  auto loaded = LoadConfigFile(path);
+  if (!loaded.ok()) {
+    std::cerr << loaded.status().message() << "\n";
+    return kExitFailure;
+  }
+  const Config config = std::move(*loaded);
+  SetLogLevel(config.logging.level);
+
+  // Signals are taken synchronously by this thread; every thread started below inherits the
+  // mask, so none of them is interrupted.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Router router(SystemClock::Get());
+  if (absl::Status s = router.Apply(config); !s.ok()) {
+    spdlog::critical("{}", std::string(s.message()));
+    return kExitFailure;
+  }
+  const int threads = config.upstream.threads > 0
+                          ? config.upstream.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto upstream = std::make_unique<UpstreamClient>(threads);
+  Metrics metrics;
+  metrics.SetScrapeHook([&router](Metrics& m) {
+    // Mirrors live in-flight counts into gauges at scrape time: no work on the request path.
+    auto table = router.table();
+    for (const std::string& model : table->known_models()) {
+      for (const PoolMember& member : table->Find(model)->members) {
+        m.backend_in_flight()
+            .Add({{"backend", member.state->name()}})
+            .Set(double(member.state->in_flight().load(std::memory_order_relaxed)));
+      }
+    }
+  });
+  InferenceService service(router, *upstream, metrics, PathOptions(config));
+
+  tls::ServerTlsOptions tls_options{config.listen.insecure, config.listen.cert_file,
+                                    config.listen.key_file};
+  auto credentials = tls::MakeServerCredentials(tls_options);
+  if (!credentials.ok()) {
+    spdlog::critical("{}: listen: {}", config.source, std::string(credentials.status().message()));
+    return kExitFailure;
+  }
+  if (config.listen.insecure) {
+    spdlog::warn("listening for gRPC WITHOUT TLS on {} (listen.insecure is true): prompts and "
+                 "answers cross the network in clear text",
+                 config.listen.address);
+  }
+  int grpc_port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen.address, *credentials, &grpc_port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || grpc_port == 0) {
+    spdlog::critical("cannot listen for gRPC on {} (address in use or not local?)",
+                     config.listen.address);
+    return kExitFailure;
+  }
+
+  std::unique_ptr<AdminServer> admin;
+  std::string admin_where = "off";
+  if (config.admin.enabled) {
+    admin = std::make_unique<AdminServer>(metrics, [&router](std::string* why) {
+      auto table = router.table();
+      if (table->known_models().empty() && table->Find("") == nullptr) {
+        *why = "no backend configured";
+        return false;
+      }
+      return true;
+    });
+    if (absl::Status s = admin->Start(config.admin.address); !s.ok()) {
+      spdlog::critical("{}", std::string(s.message()));
+      server->Shutdown();
+      return kExitFailure;
+    }
+    std::string host;
+    int ignored = 0;
+    (void)SplitHostPort(config.admin.address, &host, &ignored);
+    admin_where = absl::StrCat(host, ":", admin->port());
+  }
+  std::string grpc_host;
+  int ignored = 0;
+  (void)SplitHostPort(config.listen.address, &grpc_host, &ignored);
+  spdlog::info("ollama-gateway {} serving gRPC on {}:{} ({} backends, policy {}); admin {}",
+               kVersion, grpc_host, grpc_port, config.backends.size(), config.balancer.policy,
+               admin_where);
+  // A machine-readable line for scripts and tests, useful when a port was 0.
+  std::printf("listening grpc=%s:%d admin=%s\n", grpc_host.c_str(), grpc_port,
+              admin_where.c_str());
+  std::fflush(stdout);
+
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGHUP) {
+      Reload(path, router);
+      continue;
+    }
+    spdlog::info("{} received: stopping (in-flight calls get {} s to finish)", strsignal(sig),
+                 kDrainTimeout.count());
+    break;
+  }
+  // Drain first: gRPC's Shutdown() waits for idle client connections to close until its
+  // deadline, so it is called only once the calls in progress are done (or the time is up).
+  service.StartDraining();
+  const auto drain_until = std::chrono::steady_clock::now() + kDrainTimeout;
+  while (service.active_calls() > 0 && std::chrono::steady_clock::now() < drain_until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (service.active_calls() > 0) {
+    spdlog::warn("{} calls still in progress after {} s: cancelling them", service.active_calls(),
+                 kDrainTimeout.count());
+  }
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+  server->Wait();
+  admin.reset();
+  upstream.reset();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace og
+
+int main(int argc, char** argv) {
+  // Logs go to stderr; stdout carries only the machine-readable "listening" line.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("gateway"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    std::cout << og::kUsage;
+    return 0;
+  }
+  if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
+    std::cout << "ollama-gateway " << og::kVersion << "\n";
+    return 0;
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "ring") == 0) {
+    return og::RunRingTool(std::vector<std::string>(argv + 2, argv + argc), std::cin, std::cout,
+                           std::cerr);
+  }
+  if (argc == 3 && std::strcmp(argv[1], "--check-config") == 0) return og::CheckConfig(argv[2]);
+  if (argc == 3 && std::strcmp(argv[1], "--config") == 0) return og::Run(argv[2]);
+  std::cerr << og::kUsage;
+  return og::kExitFailure;
+}

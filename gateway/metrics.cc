@@ -1,0 +1,116 @@
+#include "gateway/metrics.h"
+
+#include "prometheus/text_serializer.h"
+
+namespace og {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+// LLM calls last from milliseconds (a cached short answer) to minutes (a long generation on a
+// cold model), so the buckets span 5 ms .. 10 min.
+const Histogram::BucketBoundaries& DurationBuckets() {
+  static const Histogram::BucketBoundaries b = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                2.5,   5,    10,    20,   30,  60,   120, 300,
+                                                600};
+  return b;
+}
+
+// Time to first token: queue wait + model load + prompt evaluation; 1 ms .. 60 s.
+const Histogram::BucketBoundaries& TtftBuckets() {
+  static const Histogram::BucketBoundaries b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                0.25,  0.5,    1,     2.5,  5,     10,   20,
+                                                30,    60};
+  return b;
+}
+
+std::string S(std::string_view v) { return std::string(v); }
+
+double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  requests_ = &BuildCounter()
+                   .Name("gateway_requests_total")
+                   .Help("Finished calls by model, backend that served them and gRPC code")
+                   .Register(*registry_);
+  duration_ = &BuildHistogram()
+                   .Name("gateway_request_duration_seconds")
+                   .Help("Time from receiving a call to its final status, by model")
+                   .Register(*registry_);
+  ttft_ = &BuildHistogram()
+               .Name("gateway_time_to_first_token_seconds")
+               .Help("Time from receiving a call to the first generated token, by model")
+               .Register(*registry_);
+  tokens_ = &BuildCounter()
+                 .Name("gateway_tokens_total")
+                 .Help("Tokens by model and direction (prompt or completion), as Ollama counts")
+                 .Register(*registry_);
+  attempts_ = &BuildCounter()
+                   .Name("gateway_upstream_attempts_total")
+                   .Help("Requests sent to backends, by backend and outcome")
+                   .Register(*registry_);
+  retries_ = &BuildCounter()
+                  .Name("gateway_retries_total")
+                  .Help("Calls retried on another backend before any byte reached the caller")
+                  .Register(*registry_);
+  hash_key_missing_ = &BuildCounter()
+                          .Name("gateway_hash_key_missing_total")
+                          .Help("Calls to a hashing pool without an affinity key, balanced by "
+                                "the fallback policy instead, by model")
+                          .Register(*registry_);
+  rejected_ = &BuildCounter()
+                   .Name("gateway_rejected_total")
+                   .Help("Calls answered by the gateway before reaching a backend, by reason")
+                   .Register(*registry_);
+  backend_in_flight_ = &BuildGauge()
+                            .Name("gateway_backend_in_flight")
+                            .Help("Requests in flight on each backend")
+                            .Register(*registry_);
+}
+
+void Metrics::RecordRequest(std::string_view model, std::string_view backend,
+                            std::string_view code, std::chrono::nanoseconds duration) {
+  requests_->Add({{"model", S(model)}, {"backend", S(backend)}, {"code", S(code)}}).Increment();
+  duration_->Add({{"model", S(model)}}, DurationBuckets()).Observe(Seconds(duration));
+}
+
+void Metrics::RecordTimeToFirstToken(std::string_view model, std::chrono::nanoseconds ttft) {
+  ttft_->Add({{"model", S(model)}}, TtftBuckets()).Observe(Seconds(ttft));
+}
+
+void Metrics::RecordTokens(std::string_view model, std::int64_t prompt, std::int64_t completion) {
+  if (prompt > 0) {
+    tokens_->Add({{"model", S(model)}, {"direction", "prompt"}}).Increment(double(prompt));
+  }
+  if (completion > 0) {
+    tokens_->Add({{"model", S(model)}, {"direction", "completion"}}).Increment(double(completion));
+  }
+}
+
+void Metrics::RecordAttempt(std::string_view backend, std::string_view outcome) {
+  attempts_->Add({{"backend", S(backend)}, {"outcome", S(outcome)}}).Increment();
+}
+
+void Metrics::RecordRetry(std::string_view model) {
+  retries_->Add({{"model", S(model)}}).Increment();
+}
+
+void Metrics::RecordHashKeyMissing(std::string_view model) {
+  hash_key_missing_->Add({{"model", S(model)}}).Increment();
+}
+
+void Metrics::RecordRejected(std::string_view reason) {
+  rejected_->Add({{"reason", S(reason)}}).Increment();
+}
+
+std::string Metrics::Serialize() {
+  if (scrape_hook_) scrape_hook_(*this);
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace og

@@ -1,0 +1,65 @@
+// The gateway's Prometheus metrics (names prefixed gateway_). Label values are bounded: model
+// labels come from the configuration (or "_other"), backend labels are configured names, codes
+// are gRPC status names; nothing a caller sends becomes a label value as it is.
+#ifndef OLLAMA_GATEWAY_GATEWAY_METRICS_H_
+#define OLLAMA_GATEWAY_GATEWAY_METRICS_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace og {
+
+class Metrics {
+ public:
+  Metrics();
+
+  // One finished call. `backend` is empty when no backend was reached.
+  void RecordRequest(std::string_view model, std::string_view backend, std::string_view code,
+                     std::chrono::nanoseconds duration);
+  void RecordTimeToFirstToken(std::string_view model, std::chrono::nanoseconds ttft);
+  void RecordTokens(std::string_view model, std::int64_t prompt, std::int64_t completion);
+  // One attempt toward a backend and how it ended (an UpstreamOutcomeName, or "ok").
+  void RecordAttempt(std::string_view backend, std::string_view outcome);
+  void RecordRetry(std::string_view model);
+  // A call to a hashing pool that carried no affinity key (balanced by the fallback policy).
+  void RecordHashKeyMissing(std::string_view model);
+  // Calls answered by the gateway itself, before a backend was chosen, by reason.
+  void RecordRejected(std::string_view reason);
+
+  // The registry to serialize at /metrics.
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  // Text exposition of every metric, after the scrape hook refreshed the live gauges.
+  std::string Serialize();
+
+  // Registers a callback run at each scrape to refresh gauges that mirror live state
+  // (for instance the in-flight count of every backend).
+  void SetScrapeHook(std::function<void(Metrics&)> hook) { scrape_hook_ = std::move(hook); }
+  prometheus::Family<prometheus::Gauge>& backend_in_flight() { return *backend_in_flight_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* duration_;
+  prometheus::Family<prometheus::Histogram>* ttft_;
+  prometheus::Family<prometheus::Counter>* tokens_;
+  prometheus::Family<prometheus::Counter>* attempts_;
+  prometheus::Family<prometheus::Counter>* retries_;
+  prometheus::Family<prometheus::Counter>* hash_key_missing_;
+  prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Gauge>* backend_in_flight_;
+  std::function<void(Metrics&)> scrape_hook_;
+};
+
+}  // namespace og
+
+#endif  // OLLAMA_GATEWAY_GATEWAY_METRICS_H_

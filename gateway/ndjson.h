@@ -1,0 +1,71 @@
+// Splits a byte stream into NDJSON lines, however the transport cut it into chunks (a line may
+// arrive one byte at a time or many lines in one read). Pure: no I/O, no JSON parsing.
+#ifndef OLLAMA_GATEWAY_GATEWAY_NDJSON_H_
+#define OLLAMA_GATEWAY_GATEWAY_NDJSON_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace og {
+
+class NdjsonSplitter {
+ public:
+  explicit NdjsonSplitter(std::size_t max_line_bytes) : max_line_bytes_(max_line_bytes) {}
+
+  // Feeds the next bytes; calls on_line(std::string_view) for every complete line, without its
+  // '\n' (and without a '\r' before it). Blank lines are skipped. A line longer than
+  // max_line_bytes fails with RESOURCE_EXHAUSTED and the splitter must not be fed again.
+  // Lines handed out point into `data` when they lie wholly in it, so the common case copies
+  // nothing; they are valid only during the call.
+  template <typename OnLine>
+  absl::Status Feed(std::string_view data, OnLine&& on_line) {
+    while (!data.empty()) {
+      const std::size_t nl = data.find('\n');
+      if (nl == std::string_view::npos) return Keep(data);
+      if (partial_.empty()) {
+        if (nl > max_line_bytes_) return TooLong();
+        Emit(data.substr(0, nl), on_line);
+      } else {
+        if (partial_.size() + nl > max_line_bytes_) return TooLong();
+        partial_.append(data.data(), nl);
+        Emit(partial_, on_line);
+        partial_.clear();
+      }
+      data.remove_prefix(nl + 1);
+    }
+    return absl::OkStatus();
+  }
+
+  // Bytes of an unfinished last line (the stream ended without its '\n').
+  std::string_view pending() const { return partial_; }
+
+ private:
+  absl::Status Keep(std::string_view rest) {
+    if (partial_.size() + rest.size() > max_line_bytes_) return TooLong();
+    partial_.append(rest.data(), rest.size());
+    return absl::OkStatus();
+  }
+
+  absl::Status TooLong() const {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("backend sent an NDJSON line longer than ", max_line_bytes_, " bytes"));
+  }
+
+  template <typename OnLine>
+  static void Emit(std::string_view line, OnLine& on_line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) return;
+    on_line(line);
+  }
+
+  const std::size_t max_line_bytes_;
+  std::string partial_;
+};
+
+}  // namespace og
+
+#endif  // OLLAMA_GATEWAY_GATEWAY_NDJSON_H_

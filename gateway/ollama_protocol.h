@@ -1,0 +1,66 @@
+// Translation between the gateway's gRPC messages and Ollama's REST API (see
+// shared/ollama-api.md): request bodies for /api/generate and /api/chat, the NDJSON chunks that
+// come back, and Ollama's HTTP errors as gRPC statuses. Pure: no I/O.
+#ifndef OLLAMA_GATEWAY_GATEWAY_OLLAMA_PROTOCOL_H_
+#define OLLAMA_GATEWAY_GATEWAY_OLLAMA_PROTOCOL_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "ollama_gateway/v1/inference.pb.h"
+
+namespace og {
+
+// Which Ollama endpoint a request goes to.
+enum class OllamaEndpoint { kGenerate, kChat };
+
+struct OllamaRequest {
+  OllamaEndpoint endpoint = OllamaEndpoint::kGenerate;
+  // "/api/generate" or "/api/chat".
+  const char* path = "";
+  // The JSON body. The gateway always asks for a stream, so it sees the first token early, can
+  // abort on cancel and can retry before the first byte.
+  std::string body;
+};
+
+// Checks what the caller sent: a valid model name and a non-empty prompt or message list.
+// Fails with INVALID_ARGUMENT saying which field is wrong.
+absl::Status ValidateRequest(const ollama_gateway::v1::InferenceRequest& request);
+
+// Builds the Ollama request for a validated InferenceRequest: /api/chat when messages are
+// given, /api/generate with input_data as the prompt otherwise.
+OllamaRequest BuildOllamaRequest(const ollama_gateway::v1::InferenceRequest& request);
+
+// One line of Ollama's NDJSON stream, with absent fields left at zero or empty.
+struct OllamaChunk {
+  std::string text;      // `response` (generate) or `message.content` (chat)
+  std::string thinking;  // `thinking` or `message.thinking`
+  bool done = false;
+  std::string done_reason;
+  std::string error;  // a mid-stream `{"error": "..."}` line
+  std::int64_t prompt_eval_count = 0;
+  std::int64_t eval_count = 0;
+  std::int64_t total_duration = 0;
+  std::int64_t load_duration = 0;
+  std::int64_t prompt_eval_duration = 0;
+  std::int64_t eval_duration = 0;
+};
+
+// Parses one NDJSON line into `chunk` (which is reset first). A line that is not a JSON object,
+// or whose fields have the wrong types, fails with INTERNAL naming what was wrong.
+absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, OllamaChunk* chunk);
+
+// Maps a non-2xx answer from a backend to the gRPC status a caller can act on. `body` is the
+// response body (Ollama's `{"error": "..."}`, or plain text); its message is quoted in the status.
+absl::Status StatusFromOllamaError(long http_status, std::string_view body,
+                                   std::string_view backend);
+
+// True for backend answers that mean "try another backend" when nothing has reached the caller
+// yet: Ollama's queue-full 503 and other 5xx caused by the backend's state, not the request.
+bool IsRetriableHttpStatus(long http_status);
+
+}  // namespace og
+
+#endif  // OLLAMA_GATEWAY_GATEWAY_OLLAMA_PROTOCOL_H_

@@ -1,0 +1,408 @@
+#include "gateway/upstream_client.h"
+
+#include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "gateway/ndjson.h"
+#include "spdlog/spdlog.h"
+
+namespace og {
+
+const char* UpstreamOutcomeName(UpstreamOutcome outcome) {
+  switch (outcome) {
+    case UpstreamOutcome::kOk: return "ok";
+    case UpstreamOutcome::kHttpError: return "http_error";
+    case UpstreamOutcome::kConnectFailed: return "connect_failed";
+    case UpstreamOutcome::kTimeout: return "timeout";
+    case UpstreamOutcome::kTransportError: return "transport_error";
+    case UpstreamOutcome::kLineTooLong: return "line_too_long";
+    case UpstreamOutcome::kAborted: return "aborted";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr std::size_t kMaxErrorBody = 64 * 1024;
+
+void InitCurlOnce() {
+  static const bool initialized = [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return true;
+  }();
+  (void)initialized;
+}
+
+}  // namespace
+
+// One request's state. Owned by its loop while active; UpstreamCall handles share it so a late
+// Cancel() finds it inactive instead of dangling.
+struct Transfer {
+  Transfer(UpstreamRequest r, UpstreamHandler* h)
+      : request(std::move(r)), handler(h), splitter(request.max_line_bytes) {}
+  ~Transfer() {
+    if (easy != nullptr) curl_easy_cleanup(easy);
+    if (headers != nullptr) curl_slist_free_all(headers);
+  }
+
+  UpstreamRequest request;
+  UpstreamHandler* handler;
+  NdjsonSplitter splitter;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  long http_status = 0;
+  bool received = false;
+  bool active = false;            // loop thread only
+  bool aborted_by_handler = false;
+  bool line_too_long = false;
+  std::string error_body;
+  std::string protocol_error;
+  char curl_error[CURL_ERROR_SIZE] = {0};
+};
+
+// One event-loop thread with its own CURLM, epoll instance, wake-up eventfd and timerfd.
+class EventLoop {
+ public:
+  EventLoop() {
+    multi_ = curl_multi_init();
+    epfd_ = epoll_create1(EPOLL_CLOEXEC);
+    wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (multi_ == nullptr || epfd_ < 0 || wakefd_ < 0 || timerfd_ < 0) {
+      spdlog::critical("upstream: cannot create an event loop: {}", std::strerror(errno));
+      std::abort();
+    }
+    AddFd(wakefd_, EPOLLIN);
+    AddFd(timerfd_, EPOLLIN);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &EventLoop::OnSocket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &EventLoop::OnTimer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~EventLoop() {
+    Post([this] { stopping_ = true; });
+    thread_.join();
+    curl_multi_cleanup(multi_);
+    close(timerfd_);
+    close(wakefd_);
+    close(epfd_);
+  }
+
+  // Runs `fn` on the loop thread. Thread-safe.
+  void Post(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      posted_.push_back(std::move(fn));
+    }
+    const std::uint64_t one = 1;
+    ssize_t n = write(wakefd_, &one, sizeof(one));
+    (void)n;  // EAGAIN means the counter is already non-zero: the loop will wake anyway
+  }
+
+  void Start(std::shared_ptr<Transfer> t) {
+    if (stopping_) {
+      Complete(*t, UpstreamOutcome::kAborted, "the gateway is shutting down");
+      return;
+    }
+    if (!Configure(*t)) {
+      Complete(*t, UpstreamOutcome::kTransportError, "cannot set up the HTTP request");
+      return;
+    }
+    t->active = true;
+    Transfer* raw = t.get();
+    active_.emplace(raw, std::move(t));
+    active_count_.store(active_.size(), std::memory_order_relaxed);
+    curl_multi_add_handle(multi_, raw->easy);
+  }
+
+  void Cancel(const std::shared_ptr<Transfer>& t) {
+    if (!t->active) return;
+    Finish(t.get(), UpstreamOutcome::kAborted, "cancelled");
+  }
+
+  std::size_t active() const { return active_count_.load(std::memory_order_relaxed); }
+
+ private:
+  void AddFd(int fd, std::uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+
+  bool Configure(Transfer& t) {
+    t.easy = curl_easy_init();
+    if (t.easy == nullptr) return false;
+    t.headers = curl_slist_append(t.headers, "Content-Type: application/json");
+    t.headers = curl_slist_append(t.headers, "Accept: application/x-ndjson");
+    // libcurl would send "Expect: 100-continue" for larger bodies and wait for an answer
+    // Ollama never sends.
+    t.headers = curl_slist_append(t.headers, "Expect:");
+    CURL* e = t.easy;
+    curl_easy_setopt(e, CURLOPT_URL, t.request.url.c_str());
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t.request.body.data());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(t.request.body.size()));
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "ollama-gateway/0.1");
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(t.request.connect_timeout.count()));
+    if (t.request.timeout.count() > 0) {
+      curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t.request.timeout.count()));
+    }
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &EventLoop::OnWrite);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.curl_error);
+    return true;
+  }
+
+  static size_t OnWrite(char* data, size_t size, size_t count, void* userdata) {
+    auto& t = *static_cast<Transfer*>(userdata);
+    const size_t bytes = size * count;
+    t.received = true;
+    if (t.http_status == 0) curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &t.http_status);
+    if (t.http_status < 200 || t.http_status >= 300) {
+      const size_t room = kMaxErrorBody - std::min(kMaxErrorBody, t.error_body.size());
+      t.error_body.append(data, std::min(room, bytes));
+      return bytes;
+    }
+    absl::Status status = t.splitter.Feed(std::string_view(data, bytes), [&](std::string_view l) {
+      if (!t.aborted_by_handler && !t.handler->OnLine(l)) t.aborted_by_handler = true;
+    });
+    if (!status.ok()) {
+      t.line_too_long = true;
+      t.protocol_error = std::string(status.message());
+      return 0;  // makes libcurl fail the transfer with CURLE_WRITE_ERROR
+    }
+    return t.aborted_by_handler ? 0 : bytes;
+  }
+
+  static int OnSocket(CURL*, curl_socket_t fd, int what, void* userp, void* socketp) {
+    auto* loop = static_cast<EventLoop*>(userp);
+    if (what == CURL_POLL_REMOVE) {
+      epoll_ctl(loop->epfd_, EPOLL_CTL_DEL, fd, nullptr);
+      return 0;
+    }
+    epoll_event ev{};
+    ev.data.fd = fd;
+    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
+    if (socketp == nullptr) {
+      epoll_ctl(loop->epfd_, EPOLL_CTL_ADD, fd, &ev);
+      // Any non-null marker tells the next call the socket is registered.
+      curl_multi_assign(loop->multi_, fd, loop);
+    } else if (epoll_ctl(loop->epfd_, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
+      // libcurl reused the descriptor number of a socket it had closed.
+      epoll_ctl(loop->epfd_, EPOLL_CTL_ADD, fd, &ev);
+    }
+    return 0;
+  }
+
+  static int OnTimer(CURLM*, long timeout_ms, void* userp) {
+    auto* loop = static_cast<EventLoop*>(userp);
+    itimerspec spec{};
+    if (timeout_ms == 0) {
+      spec.it_value.tv_nsec = 1;  // "now": the loop calls libcurl back on its next turn
+    } else if (timeout_ms > 0) {
+      spec.it_value.tv_sec = timeout_ms / 1000;
+      spec.it_value.tv_nsec = (timeout_ms % 1000) * 1000000;
+    }  // -1: all zero disarms the timer
+    timerfd_settime(loop->timerfd_, 0, &spec, nullptr);
+    return 0;
+  }
+
+  void Run() {
+    epoll_event events[256];
+    int running = 0;
+    while (!stopping_) {
+      const int n = epoll_wait(epfd_, events, 256, -1);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        spdlog::critical("upstream: epoll_wait failed: {}", std::strerror(errno));
+        std::abort();
+      }
+      for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == wakefd_) {
+          std::uint64_t count;
+          ssize_t r = read(wakefd_, &count, sizeof(count));
+          (void)r;
+          RunPosted();
+        } else if (fd == timerfd_) {
+          std::uint64_t expirations;
+          ssize_t r = read(timerfd_, &expirations, sizeof(expirations));
+          (void)r;
+          curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+        } else {
+          int flags = 0;
+          if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
+          if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+          if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+          curl_multi_socket_action(multi_, fd, flags, &running);
+        }
+      }
+      CollectDone();
+    }
+    // Shutting down: whoever still waits is told so, including requests posted meanwhile
+    // (Start() aborts them at once now that stopping_ is set).
+    for (;;) {
+      while (!active_.empty()) {
+        Finish(active_.begin()->first, UpstreamOutcome::kAborted, "the gateway is shutting down");
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (posted_.empty()) break;
+      }
+      RunPosted();
+    }
+  }
+
+  void RunPosted() {
+    std::vector<std::function<void()>> batch;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      batch.swap(posted_);
+    }
+    for (auto& fn : batch) fn();
+  }
+
+  void CollectDone() {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      Transfer* t = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+      const CURLcode code = msg->data.result;
+      UpstreamOutcome outcome;
+      std::string message;
+      Classify(*t, code, &outcome, &message);
+      Finish(t, outcome, std::move(message));
+    }
+  }
+
+  static void Classify(Transfer& t, CURLcode code, UpstreamOutcome* outcome,
+                       std::string* message) {
+    if (t.http_status == 0) curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &t.http_status);
+    const char* detail = t.curl_error[0] != '\0' ? t.curl_error : curl_easy_strerror(code);
+    switch (code) {
+      case CURLE_OK:
+        if (t.http_status < 200 || t.http_status >= 300) {
+          *outcome = UpstreamOutcome::kHttpError;
+        } else {
+          *outcome = UpstreamOutcome::kOk;
+          // A last line without its newline is still a line.
+          std::string rest(t.splitter.pending());
+          if (!rest.empty() && !t.aborted_by_handler && !t.handler->OnLine(rest)) {
+            t.aborted_by_handler = true;
+          }
+          if (t.aborted_by_handler) *outcome = UpstreamOutcome::kAborted;
+        }
+        return;
+      case CURLE_WRITE_ERROR:
+        if (t.line_too_long) {
+          *outcome = UpstreamOutcome::kLineTooLong;
+          *message = t.protocol_error;
+        } else {
+          *outcome = UpstreamOutcome::kAborted;
+          *message = "aborted by the request handler";
+        }
+        return;
+      case CURLE_COULDNT_CONNECT:
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY:
+        *outcome = UpstreamOutcome::kConnectFailed;
+        *message = detail;
+        return;
+      case CURLE_OPERATION_TIMEDOUT: {
+        curl_off_t connect_us = 0;
+        curl_easy_getinfo(t.easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+        *outcome = connect_us == 0 ? UpstreamOutcome::kConnectFailed : UpstreamOutcome::kTimeout;
+        *message = detail;
+        return;
+      }
+      default:
+        *outcome = UpstreamOutcome::kTransportError;
+        *message = detail;
+        return;
+    }
+  }
+
+  // Ends an active transfer and reports it. The transfer is freed when the last handle goes.
+  void Finish(Transfer* raw, UpstreamOutcome outcome, std::string message) {
+    auto it = active_.find(raw);
+    std::shared_ptr<Transfer> t = std::move(it->second);
+    active_.erase(it);
+    t->active = false;
+    curl_multi_remove_handle(multi_, t->easy);
+    Complete(*t, outcome, std::move(message));
+  }
+
+  void Complete(Transfer& t, UpstreamOutcome outcome, std::string message) {
+    UpstreamResult result;
+    result.outcome = outcome;
+    result.http_status = t.http_status;
+    result.body = std::move(t.error_body);
+    result.message = std::move(message);
+    result.received_bytes = t.received;
+    active_count_.store(active_.size(), std::memory_order_relaxed);
+    t.handler->OnComplete(std::move(result));
+  }
+
+  CURLM* multi_ = nullptr;
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  int timerfd_ = -1;
+  std::mutex mu_;
+  std::vector<std::function<void()>> posted_;
+  bool stopping_ = false;  // loop thread only
+  std::unordered_map<Transfer*, std::shared_ptr<Transfer>> active_;
+  std::atomic<std::size_t> active_count_{0};
+  std::thread thread_;
+};
+
+void UpstreamCall::Cancel() const {
+  if (transfer_ == nullptr) return;
+  loop_->Post([loop = loop_, t = transfer_] { loop->Cancel(t); });
+}
+
+UpstreamClient::UpstreamClient(int threads) {
+  InitCurlOnce();
+  if (threads < 1) threads = 1;
+  for (int i = 0; i < threads; ++i) loops_.push_back(std::make_unique<EventLoop>());
+}
+
+UpstreamClient::~UpstreamClient() = default;
+
+UpstreamCall UpstreamClient::Start(UpstreamRequest request, UpstreamHandler* handler) {
+  EventLoop* loop =
+      loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()].get();
+  auto transfer = std::make_shared<Transfer>(std::move(request), handler);
+  loop->Post([loop, transfer] { loop->Start(transfer); });
+  return UpstreamCall(loop, std::move(transfer));
+}
+
+std::size_t UpstreamClient::active() const {
+  std::size_t total = 0;
+  for (const auto& loop : loops_) total += loop->active();
+  return total;
+}
+
+}  // namespace og

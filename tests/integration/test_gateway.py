@@ -1,0 +1,267 @@
+"""The gateway end to end: real ollama-sim backends, the real gateway, real gRPC clients."""
+import collections
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+import urllib.request
+
+import grpc
+
+import harness
+from harness import ProcessTestCase, gateway_config
+
+pb2, pb2_grpc = harness.grpc_modules()
+
+
+class GatewayTestCase(ProcessTestCase):
+    def start(self, sims, models=("llama3.2",), config_models=None, extra=""):
+        """Starts the named sims and a gateway in front of them; returns the gRPC stub."""
+        self.sims = {name: self.sim(name, models=models, **kw) for name, kw in sims.items()}
+        backends = [(name, s.url, list(config_models or models)) for name, s in self.sims.items()]
+        self.gw = self.gateway(gateway_config(backends, extra=extra))
+        self.channel = grpc.insecure_channel(self.gw.target)
+        self.addCleanup(self.channel.close)
+        return pb2_grpc.ModelInferenceStub(self.channel)
+
+    def predict(self, stub, prompt, model="llama3.2", timeout=20, **fields):
+        request = pb2.InferenceRequest(model_name=model, input_data=prompt.encode(), **fields)
+        response, call = stub.Predict.with_call(request, timeout=timeout)
+        trailers = dict(call.trailing_metadata())
+        return response, trailers
+
+    def assert_rpc_error(self, code, fn, *contains):
+        with self.assertRaises(grpc.RpcError) as ctx:
+            fn()
+        err = ctx.exception
+        self.assertEqual(err.code(), code, err.details())
+        for text in contains:
+            self.assertIn(text, err.details())
+        return err
+
+    def sim_stats(self, name):
+        with urllib.request.urlopen(self.sims[name].url + "/sim/stats", timeout=5) as r:
+            return json.load(r)
+
+
+class PredictTest(GatewayTestCase):
+    def test_answers_are_complete_and_spread_over_every_backend(self):
+        stub = self.start({"gpu-a": {}, "gpu-b": {}, "gpu-c": {}})
+        served = collections.Counter()
+        for i in range(9):
+            response, trailers = self.predict(stub, f"question number {i}")
+            backend = trailers["x-gateway-backend"]
+            served[backend] += 1
+            text = response.output_data.decode()
+            # The simulator's first token names it: the answer really came from that backend.
+            self.assertTrue(text.startswith(f"[{backend}]"), text)
+            self.assertTrue(response.done)
+            self.assertEqual(response.done_reason, "stop")
+            self.assertEqual(response.model_name, "llama3.2")
+            self.assertEqual(response.usage.completion_tokens, 8)
+            self.assertEqual(response.usage.prompt_tokens, 3)
+            self.assertGreater(response.timings.eval_duration_ns, 0)
+            self.assertGreater(response.timings.gateway_total_ns, 0)
+            self.assertEqual(trailers["x-gateway-attempts"], "1")
+        # Round-robin with equal weights: every backend exactly a third of the calls.
+        self.assertEqual(served, {"gpu-a": 3, "gpu-b": 3, "gpu-c": 3})
+
+    def test_same_prompt_gives_the_same_text_from_the_same_backend(self):
+        stub = self.start({"gpu-a": {}})
+        first, _ = self.predict(stub, "determinism please")
+        second, _ = self.predict(stub, "determinism please")
+        other, _ = self.predict(stub, "something else")
+        self.assertEqual(first.output_data, second.output_data)
+        self.assertNotEqual(first.output_data, other.output_data)
+
+    def test_chat_messages_go_to_the_chat_endpoint(self):
+        stub = self.start({"gpu-a": {}})
+        request = pb2.InferenceRequest(model_name="llama3.2", messages=[
+            pb2.ChatMessage(role="system", content="be brief"),
+            pb2.ChatMessage(role="user", content="hello there")])
+        response = stub.Predict(request, timeout=20)
+        self.assertTrue(response.output_data.decode().startswith("[gpu-a]"))
+        self.assertEqual(response.usage.completion_tokens, 8)
+
+    def test_num_predict_limits_the_answer(self):
+        stub = self.start({"gpu-a": {}})
+        response, _ = self.predict(stub, "short please",
+                                   options=pb2.GenerationOptions(num_predict=3))
+        self.assertEqual(response.usage.completion_tokens, 3)
+        self.assertEqual(response.done_reason, "length")
+
+    def test_model_names_match_case_insensitively_with_the_default_tag(self):
+        stub = self.start({"gpu-a": {}})
+        response, _ = self.predict(stub, "hi", model="Llama3.2:latest")
+        self.assertEqual(response.model_name, "Llama3.2:latest")
+
+    def test_gatewayctl_prints_the_answer_and_the_backend(self):
+        self.start({"gpu-a": {}})
+        out = subprocess.run(
+            [harness.binary("gatewayctl"), "predict", "--target", self.gw.target,
+             "--model", "llama3.2", "why is the sky blue?"],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(out.stdout.startswith("[gpu-a]"), out.stdout)
+        self.assertIn("backend=gpu-a", out.stderr)
+        self.assertIn("completion_tokens=8", out.stderr)
+
+    def test_gatewayctl_reports_a_failed_call_with_its_status(self):
+        self.start({"gpu-a": {}})
+        out = subprocess.run(
+            [harness.binary("gatewayctl"), "predict", "--target", self.gw.target,
+             "--model", "no-such-model", "hi"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("error: NOT_FOUND: model 'no-such-model' is not served", out.stderr)
+
+
+class ErrorTest(GatewayTestCase):
+    def test_unknown_model_is_not_found_and_names_the_model(self):
+        stub = self.start({"gpu-a": {}})
+        self.assert_rpc_error(grpc.StatusCode.NOT_FOUND,
+                              lambda: self.predict(stub, "hi", model="mistral"),
+                              "model 'mistral' is not served by any backend",
+                              "llama3.2:latest")
+
+    def test_backend_without_the_model_gives_not_found_from_ollama(self):
+        # The config claims gpu-a serves qwen2.5, but the backend does not have it.
+        stub = self.start({"gpu-a": {}}, models=("llama3.2",), config_models=("qwen2.5",))
+        self.assert_rpc_error(grpc.StatusCode.NOT_FOUND,
+                              lambda: self.predict(stub, "hi", model="qwen2.5"),
+                              "backend 'gpu-a' answered HTTP 404", "not found")
+
+    def test_empty_prompt_is_an_invalid_argument(self):
+        stub = self.start({"gpu-a": {}})
+        self.assert_rpc_error(grpc.StatusCode.INVALID_ARGUMENT,
+                              lambda: self.predict(stub, ""), "no input")
+
+    def test_bad_model_name_is_an_invalid_argument(self):
+        stub = self.start({"gpu-a": {}})
+        self.assert_rpc_error(grpc.StatusCode.INVALID_ARGUMENT,
+                              lambda: self.predict(stub, "hi", model="bad model!"),
+                              "not a valid Ollama model name")
+        self.assert_rpc_error(grpc.StatusCode.INVALID_ARGUMENT,
+                              lambda: self.predict(stub, "hi", model=""), "model_name is empty")
+
+    def test_deadline_shorter_than_the_answer_is_deadline_exceeded_and_aborts_the_backend(self):
+        stub = self.start({"gpu-a": {"token_delay_ms": 200, "tokens": 50}})
+        started = time.monotonic()
+        self.assert_rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED,
+                              lambda: self.predict(stub, "a long story", timeout=0.5))
+        self.assertLess(time.monotonic() - started, 5)
+        # The backend must see its client go away rather than generate 10 s for nobody.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            stats = self.sim_stats("gpu-a")
+            if stats["generations_aborted"] >= 1:
+                break
+            time.sleep(0.05)
+        self.assertEqual(stats["generations_aborted"], 1, stats)
+        self.assertEqual(stats["in_flight"], 0, stats)
+
+    def test_all_backends_down_is_unavailable_naming_the_model(self):
+        stub = self.start({"gpu-a": {}, "gpu-b": {}})
+        for s in self.sims.values():
+            s.kill()
+        started = time.monotonic()
+        self.assert_rpc_error(grpc.StatusCode.UNAVAILABLE,
+                              lambda: self.predict(stub, "anyone?"), "unreachable")
+        self.assert_rpc_error(grpc.StatusCode.UNAVAILABLE,
+                              lambda: self.predict(stub, "anyone?"),
+                              "no backend available for model 'llama3.2'")
+        self.assertLess(time.monotonic() - started, 5)
+
+
+class FailoverTest(GatewayTestCase):
+    def test_a_stopped_backend_is_skipped_and_every_call_succeeds(self):
+        stub = self.start({"gpu-a": {}, "gpu-b": {}, "gpu-c": {}})
+        self.sims["gpu-b"].kill()
+        served = collections.Counter()
+        for i in range(12):
+            _, trailers = self.predict(stub, f"call {i}")
+            served[trailers["x-gateway-backend"]] += 1
+        self.assertNotIn("gpu-b", served)
+        self.assertEqual(sum(served.values()), 12)
+        self.assertGreaterEqual(served["gpu-a"], 4)
+        self.assertGreaterEqual(served["gpu-c"], 4)
+        self.assertIn("backend gpu-b unreachable", self.gw.log())
+
+
+class ConfigTest(GatewayTestCase):
+    def test_check_config_accepts_the_demo_config(self):
+        out = subprocess.run(
+            [harness.binary("ollama-gateway"), "--check-config",
+             os.path.join(harness.SOURCE_DIR, "deploy", "examples", "demo.yaml")],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("OK", out.stdout)
+
+    def test_bad_config_is_refused_with_file_line_and_reason(self):
+        path = harness.write_file(self.tmp, "bad.yaml", (
+            "listen:\n  address: 127.0.0.1:0\n  insecure: true\n"
+            "balancer:\n  policy: fastest\n"
+            "backends:\n  - name: a\n    url: http://127.0.0.1:1\n    weight: 0\n"))
+        for flag in ("--check-config", "--config"):
+            out = subprocess.run([harness.binary("ollama-gateway"), flag, path],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn(f"{path}:5: ", out.stderr)
+            self.assertIn("fastest", out.stderr)
+            self.assertIn(f"{path}:9: ", out.stderr)
+
+    def test_malformed_yaml_is_refused_with_its_line(self):
+        path = harness.write_file(self.tmp, "broken.yaml", "listen:\n  address: [oops\n")
+        out = subprocess.run([harness.binary("ollama-gateway"), "--check-config", path],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 1)
+        self.assertRegex(out.stderr, rf"{path}:\d+: ")
+
+    def test_sighup_reload_keeps_the_last_good_config_and_applies_a_good_one(self):
+        stub = self.start({"gpu-a": {}})
+        extra = self.sim("gpu-new")
+        with open(self.gw.config_path, "w") as f:
+            f.write("not: [valid")
+        self.gw.signal(signal.SIGHUP)
+        time.sleep(0.5)
+        _, trailers = self.predict(stub, "still there?")
+        self.assertEqual(trailers["x-gateway-backend"], "gpu-a")
+        self.assertIn("config reload refused", self.gw.log())
+
+        with open(self.gw.config_path, "w") as f:
+            f.write(gateway_config([("gpu-new", extra.url, ["llama3.2"])]))
+        self.gw.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while "config reloaded" not in self.gw.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _, trailers = self.predict(stub, "who now?")
+        self.assertEqual(trailers["x-gateway-backend"], "gpu-new")
+
+
+class AdminTest(GatewayTestCase):
+    def test_metrics_count_calls_by_model_backend_and_code(self):
+        stub = self.start({"gpu-a": {}})
+        self.predict(stub, "one")
+        with self.assertRaises(grpc.RpcError):
+            self.predict(stub, "two", model="missing")
+        with urllib.request.urlopen(f"http://{self.gw.admin}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        self.assertIn('gateway_requests_total{backend="gpu-a",code="OK",model="llama3.2:latest"} 1',
+                      text)
+        self.assertIn('gateway_rejected_total{reason="unknown_model"} 1', text)
+        self.assertIn('gateway_tokens_total{direction="completion",model="llama3.2:latest"} 8',
+                      text)
+        self.assertIn("gateway_time_to_first_token_seconds_bucket", text)
+        with urllib.request.urlopen(f"http://{self.gw.admin}/healthz", timeout=5) as r:
+            self.assertEqual(r.status, 200)
+        with urllib.request.urlopen(f"http://{self.gw.admin}/readyz", timeout=5) as r:
+            self.assertEqual(r.status, 200)
+
+    def test_sigterm_stops_the_gateway_cleanly(self):
+        self.start({"gpu-a": {}})
+        self.assertEqual(self.gw.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
