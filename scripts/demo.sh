@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The demo: builds everything, starts three simulated Ollama backends and the gateway with
+# deploy/examples/demo.yaml, sends a few Predict calls with gatewayctl (printing each answer and
+# the backend that served it), then leaves the gateway running until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$(nproc)"
+
+bin=build/bin
+config=deploy/examples/demo.yaml
+run_dir=$(mktemp -d /tmp/ollama-gateway-demo.XXXXXX)
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "demo stopped; logs were in $run_dir"
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in 11501 11502 11503 50051 9090; do
+  if port_busy "$port"; then
+    echo "port $port is already in use: stop whatever listens there (an earlier demo?) and retry" >&2
+    exit 1
+  fi
+done
+
+names=(gpu-a gpu-b gpu-c)
+for i in 0 1 2; do
+  "$bin/ollama-sim" --port $((11501 + i)) --name "${names[$i]}" --models llama3.2,qwen2.5 \
+    --tokens 12 --token-delay-ms 10 --load-delay-ms 300 \
+    >"$run_dir/${names[$i]}.out" 2>"$run_dir/${names[$i]}.log" &
+  pids+=($!)
+done
+
+"$bin/ollama-gateway" --config "$config" >"$run_dir/gateway.out" 2>"$run_dir/gateway.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  grep -q '^listening' "$run_dir/gateway.out" 2>/dev/null && break
+  if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+    echo "the gateway did not start:" >&2
+    cat "$run_dir/gateway.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+echo "gateway: $(cat "$run_dir/gateway.out")"
+echo
+
+prompts=("Why is the sky blue?" "Write a haiku about GPUs." "What is a load balancer?"
+         "Name three prime numbers." "Explain consistent hashing." "Say hello.")
+models=(llama3.2 llama3.2 qwen2.5 llama3.2 qwen2.5 llama3.2)
+for i in "${!prompts[@]}"; do
+  answer=$("$bin/gatewayctl" predict --target 127.0.0.1:50051 --model "${models[$i]}" \
+             "${prompts[$i]}" 2>"$run_dir/ctl.err") || { cat "$run_dir/ctl.err" >&2; exit 1; }
+  printf '> %s (%s)\n  %s\n  %s\n\n' "${prompts[$i]}" "${models[$i]}" "$answer" \
+    "$(cat "$run_dir/ctl.err")"
+done
+
+echo "Metrics: http://127.0.0.1:9090/metrics   Health: http://127.0.0.1:9090/readyz"
+echo "Try:     $bin/gatewayctl predict --target 127.0.0.1:50051 --model llama3.2 'your prompt'"
+echo "The gateway keeps running; press Ctrl-C to stop it and the simulators."
+wait "${pids[-1]}"
