@@ -2,31 +2,12 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <charconv>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/config.h"
 #include "http/server.h"
 
 namespace og {
-
-absl::Status SplitHostPort(const std::string& address, std::string* host, int* port) {
-  const std::size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 == address.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("'", address, "' is not host:port"));
-  }
-  std::string h = address.substr(0, colon);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  int p = -1;
-  const char* begin = address.data() + colon + 1;
-  const char* end = address.data() + address.size();
-  auto [ptr, ec] = std::from_chars(begin, end, p);
-  if (ec != std::errc() || ptr != end || p < 0 || p > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("'", address, "' has no valid port"));
-  }
-  *host = h;
-  *port = p;
-  return absl::OkStatus();
-}
 
 AdminServer::AdminServer(Metrics& metrics, ReadyCheck ready)
     : metrics_(metrics), ready_(std::move(ready)), io_(std::make_unique<boost::asio::io_context>()) {}
@@ -40,7 +21,7 @@ AdminServer::~AdminServer() {
 absl::Status AdminServer::Start(const std::string& address) {
   std::string host;
   int port = 0;
-  if (absl::Status s = SplitHostPort(address, &host, &port); !s.ok()) return s;
+  if (absl::Status s = ParseListenAddress(address, &host, &port); !s.ok()) return s;
   server_ = std::make_unique<http::Server>(*io_, [this](std::shared_ptr<http::Exchange> ex) {
     const http::Request& req = ex->request();
     if (req.method != "GET" && req.method != "HEAD") {

@@ -44,9 +44,6 @@ class AdminServer {
   std::thread thread_;
 };
 
-// Splits "host:port" or "[v6]:port" into its parts. Fails with INVALID_ARGUMENT.
-absl::Status SplitHostPort(const std::string& address, std::string* host, int* port);
-
 }  // namespace og
 
 #endif  // OLLAMA_GATEWAY_GATEWAY_ADMIN_SERVER_H_

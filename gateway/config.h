@@ -174,6 +174,10 @@ bool IsValidModelName(std::string_view name);
 // `invalid address "TEXT": reason`.
 absl::Status ValidateListenAddress(std::string_view address);
 
+// Validates `address` as ValidateListenAddress does and splits it: `host` without IPv6
+// brackets, `port` 0..65535.
+absl::Status ParseListenAddress(std::string_view address, std::string* host, int* port);
+
 // Checks the base URL of an Ollama backend and returns it normalized: scheme `http` or `https`
 // (lower-cased), a non-empty host (IPv6 in brackets), an optional port from 1 to 65535 and an
 // optional path prefix, with no user credentials, query or fragment; trailing slashes are

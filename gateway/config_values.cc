@@ -178,6 +178,20 @@ absl::Status ValidateListenAddress(std::string_view address) {
   return absl::OkStatus();
 }
 
+absl::Status ParseListenAddress(std::string_view address, std::string* host, int* port) {
+  if (absl::Status status = ValidateListenAddress(address); !status.ok()) return status;
+  std::string_view host_part;
+  std::string_view port_part;
+  SplitHostPort(address, &host_part, &port_part);
+  if (host_part.size() >= 2 && host_part.front() == '[') {
+    host_part = host_part.substr(1, host_part.size() - 2);
+  }
+  *host = std::string(host_part);
+  *port = 0;
+  std::from_chars(port_part.data(), port_part.data() + port_part.size(), *port);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> NormalizeBackendUrl(std::string_view url) {
   if (HasSpaceOrControl(url)) return BadUrl(url, "must not contain spaces or control characters");
   const std::size_t scheme_end = url.find("://");

@@ -22,6 +22,10 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+// gRPC clients refuse messages over 4 MiB unless told otherwise, so a unary answer is cut there
+// rather than buffered without bound for a backend that does not stop.
+constexpr std::size_t kMaxUnaryAnswerBytes = 4u << 20;
+
 std::uint64_t CallRandom() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return rng();
@@ -108,6 +112,14 @@ class PredictCall final : public grpc::ServerUnaryReactor, public UpstreamHandle
       return false;
     }
     if (first_token_ == Steady::time_point{}) first_token_ = Steady::now();
+    if (response_.output_data().size() + response_.thinking().size() + chunk.text.size() +
+            chunk.thinking.size() >
+        kMaxUnaryAnswerBytes) {
+      stop_status_ = absl::ResourceExhaustedError(absl::StrCat(
+          "the answer from backend '", backend_name(), "' exceeds ", kMaxUnaryAnswerBytes,
+          " bytes, the most a unary reply carries; limit it with options.num_predict"));
+      return false;
+    }
     response_.mutable_output_data()->append(chunk.text);
     if (!chunk.thinking.empty()) response_.mutable_thinking()->append(chunk.thinking);
     if (chunk.done) {
@@ -129,9 +141,11 @@ class PredictCall final : public grpc::ServerUnaryReactor, public UpstreamHandle
   void OnComplete(UpstreamResult result) override {
     const PoolMember& member = pool_->members[current_index_];
     member.state->in_flight().fetch_sub(1, std::memory_order_relaxed);
+    if (!stop_status_.ok()) {
+      service_.metrics_.RecordAttempt(member.state->name(), "bad_stream");
+      return Finish(stop_status_);
+    }
     service_.metrics_.RecordAttempt(member.state->name(), UpstreamOutcomeName(result.outcome));
-
-    if (!stop_status_.ok()) return Finish(stop_status_);
     switch (result.outcome) {
       case UpstreamOutcome::kOk:
         member.state->connect_backoff().OnSuccess();

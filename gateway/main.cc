@@ -66,6 +66,15 @@ RequestPathOptions PathOptions(const Config& c) {
   return o;
 }
 
+// The configured listen address with the port actually bound (they differ when it was 0).
+std::string BoundAddress(const std::string& configured, int bound_port) {
+  std::string host;
+  int ignored = 0;
+  (void)ParseListenAddress(configured, &host, &ignored);  // validated when the config loaded
+  if (host.find(':') != std::string::npos) host = absl::StrCat("[", host, "]");
+  return absl::StrCat(host, ":", bound_port);
+}
+
 void SetLogLevel(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
@@ -167,20 +176,13 @@ int Run(const std::string& path) {
       server->Shutdown();
       return kExitFailure;
     }
-    std::string host;
-    int ignored = 0;
-    (void)SplitHostPort(config.admin.address, &host, &ignored);
-    admin_where = absl::StrCat(host, ":", admin->port());
+    admin_where = BoundAddress(config.admin.address, admin->port());
   }
-  std::string grpc_host;
-  int ignored = 0;
-  (void)SplitHostPort(config.listen.address, &grpc_host, &ignored);
-  spdlog::info("ollama-gateway {} serving gRPC on {}:{} ({} backends, policy {}); admin {}",
-               kVersion, grpc_host, grpc_port, config.backends.size(), config.balancer.policy,
-               admin_where);
+  const std::string grpc_where = BoundAddress(config.listen.address, grpc_port);
+  spdlog::info("ollama-gateway {} serving gRPC on {} ({} backends, policy {}); admin {}", kVersion,
+               grpc_where, config.backends.size(), config.balancer.policy, admin_where);
   // A machine-readable line for scripts and tests, useful when a port was 0.
-  std::printf("listening grpc=%s:%d admin=%s\n", grpc_host.c_str(), grpc_port,
-              admin_where.c_str());
+  std::printf("listening grpc=%s admin=%s\n", grpc_where.c_str(), admin_where.c_str());
   std::fflush(stdout);
 
   for (;;) {

@@ -189,6 +189,62 @@ class FailoverTest(GatewayTestCase):
         self.assertIn("backend gpu-b unreachable", self.gw.log())
 
 
+class FaultyBackendTest(GatewayTestCase):
+    """Backends that fail in every way Ollama can: the caller always gets a clean status."""
+
+    def knobs(self, name, **values):
+        request = urllib.request.Request(self.sims[name].url + "/sim/config",
+                                         data=json.dumps(values).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return json.load(r)
+
+    def test_an_error_line_mid_stream_is_unavailable_naming_the_backend(self):
+        stub = self.start({"gpu-a": {}})
+        self.knobs("gpu-a", fail_after_tokens=3)
+        self.assert_rpc_error(grpc.StatusCode.UNAVAILABLE, lambda: self.predict(stub, "hi"),
+                              "backend 'gpu-a' failed during generation")
+
+    def test_a_connection_reset_after_the_first_token_is_not_retried(self):
+        stub = self.start({"gpu-a": {}, "gpu-b": {}})
+        self.knobs("gpu-a", reset_after_tokens=2)
+        self.knobs("gpu-b", reset_after_tokens=2)
+        err = self.assert_rpc_error(grpc.StatusCode.UNAVAILABLE,
+                                    lambda: self.predict(stub, "hi"), "connection to backend")
+        self.assertEqual(dict(err.trailing_metadata())["x-gateway-attempts"], "1")
+
+    def test_queue_full_is_retried_on_another_backend_and_the_caller_sees_success(self):
+        stub = self.start({"gpu-a": {}, "gpu-b": {}})
+        self.knobs("gpu-a", fail_status=503)
+        for i in range(4):
+            response, trailers = self.predict(stub, f"call {i}")
+            self.assertEqual(trailers["x-gateway-backend"], "gpu-b")
+            self.assertTrue(response.output_data.decode().startswith("[gpu-b]"))
+
+    def test_a_backend_500_is_unavailable_with_ollamas_message_and_not_retried(self):
+        stub = self.start({"gpu-a": {}, "gpu-b": {}})
+        self.knobs("gpu-a", fail_status=500)
+        self.knobs("gpu-b", fail_status=500)
+        err = self.assert_rpc_error(grpc.StatusCode.UNAVAILABLE, lambda: self.predict(stub, "hi"),
+                                    "answered HTTP 500")
+        self.assertEqual(dict(err.trailing_metadata())["x-gateway-attempts"], "1")
+
+    def test_a_hanging_backend_ends_at_the_callers_deadline(self):
+        stub = self.start({"gpu-a": {}})
+        self.knobs("gpu-a", hang=True)
+        self.assert_rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED,
+                              lambda: self.predict(stub, "hi", timeout=0.5))
+
+    def test_an_answer_too_big_for_a_unary_reply_is_cut_with_resource_exhausted(self):
+        stub = self.start({"gpu-a": {"tokens": 2000000}})
+        self.assert_rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                              lambda: self.predict(stub, "talk forever", timeout=60),
+                              "exceeds 4194304 bytes", "num_predict")
+        deadline = time.monotonic() + 5
+        while self.sim_stats("gpu-a")["generations_aborted"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.sim_stats("gpu-a")["generations_aborted"], 1)
+
+
 class ConfigTest(GatewayTestCase):
     def test_check_config_accepts_the_demo_config(self):
         out = subprocess.run(
