@@ -31,8 +31,8 @@ constexpr std::array<std::string_view, 6> kTopLevelKeys = {"listen",   "admin", 
                                                            "upstream", "backends", "logging"};
 constexpr std::array<std::string_view, 4> kListenKeys = {"address", "insecure", "cert", "key"};
 constexpr std::array<std::string_view, 2> kAdminKeys = {"address", "enabled"};
-constexpr std::array<std::string_view, 4> kUpstreamKeys = {"threads", "connect_timeout",
-                                                           "request_timeout", "max_line_bytes"};
+constexpr std::array<std::string_view, 5> kUpstreamKeys = {
+    "threads", "connect_timeout", "request_timeout", "max_line_bytes", "stream_buffer_bytes"};
 constexpr std::array<std::string_view, 5> kBackendKeys = {"name", "url", "weight", "models",
                                                           "hash_id"};
 constexpr std::array<std::string_view, 1> kLoggingKeys = {"level"};
@@ -108,6 +108,9 @@ void ParseUpstream(const MapReader& top, UpstreamConfig* upstream) {
   map.Duration("request_timeout", /*allow_zero=*/true, &upstream->request_timeout);
   if (map.Integer("max_line_bytes", kMinLineBytes, kMaxLineBytes, &number)) {
     upstream->max_line_bytes = static_cast<std::uint64_t>(number);
+  }
+  if (map.Integer("stream_buffer_bytes", kMinLineBytes, kMaxLineBytes, &number)) {
+    upstream->stream_buffer_bytes = static_cast<std::uint64_t>(number);
   }
 }
 

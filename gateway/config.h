@@ -104,6 +104,9 @@ struct UpstreamConfig {
   std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
   // Longest NDJSON line accepted from a backend before the call fails.
   std::uint64_t max_line_bytes = 8u << 20;
+  // PredictStream: answer bytes the gateway queues for a caller that reads slower than the
+  // backend generates, before it pauses reading from the backend.
+  std::uint64_t stream_buffer_bytes = 1u << 20;
   int line = 0;
 };
 

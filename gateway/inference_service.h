@@ -26,6 +26,9 @@ struct RequestPathOptions {
   // before any response byte (connect refused, reset, Ollama's queue-full 503), on another
   // backend.
   int max_attempts = 2;
+  // PredictStream: answer bytes queued for a slow reader before the backend transfer is paused;
+  // it resumes once half of that has been written.
+  std::size_t stream_buffer_bytes = 1u << 20;
 };
 
 class InferenceService final : public ollama_gateway::v1::ModelInference::CallbackService {
@@ -39,13 +42,17 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
                                     const ollama_gateway::v1::InferenceRequest* request,
                                     ollama_gateway::v1::InferenceResponse* response) override;
 
+  grpc::ServerWriteReactor<ollama_gateway::v1::InferenceResponse>* PredictStream(
+      grpc::CallbackServerContext* context,
+      const ollama_gateway::v1::InferenceRequest* request) override;
+
   // From now on new calls are refused with UNAVAILABLE; calls in progress continue.
   void StartDraining() { draining_.store(true, std::memory_order_relaxed); }
   // Calls not yet done (gRPC has not released them).
   int active_calls() const { return active_calls_.load(std::memory_order_acquire); }
 
  private:
-  friend class PredictCall;
+  friend class CallPath;
   Router& router_;
   UpstreamClient& upstream_;
   Metrics& metrics_;

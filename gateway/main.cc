@@ -63,6 +63,7 @@ RequestPathOptions PathOptions(const Config& c) {
   o.connect_timeout = c.upstream.connect_timeout;
   o.request_timeout = c.upstream.request_timeout;
   o.max_line_bytes = c.upstream.max_line_bytes;
+  o.stream_buffer_bytes = c.upstream.stream_buffer_bytes;
   return o;
 }
 

@@ -63,6 +63,7 @@ struct Transfer {
   long http_status = 0;
   bool received = false;
   bool active = false;            // loop thread only
+  bool paused = false;            // loop thread only
   bool aborted_by_handler = false;
   bool line_too_long = false;
   std::string error_body;
@@ -130,6 +131,13 @@ class EventLoop {
   void Cancel(const std::shared_ptr<Transfer>& t) {
     if (!t->active) return;
     Finish(t.get(), UpstreamOutcome::kAborted, "cancelled");
+  }
+
+  void SetPaused(const std::shared_ptr<Transfer>& t, bool paused) {
+    if (!t->active || t->paused == paused) return;
+    t->paused = paused;
+    // Unpausing may deliver buffered data to the write callback right here, on this thread.
+    curl_easy_pause(t->easy, paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
   }
 
   std::size_t active() const { return active_count_.load(std::memory_order_relaxed); }
@@ -381,6 +389,16 @@ class EventLoop {
 void UpstreamCall::Cancel() const {
   if (transfer_ == nullptr) return;
   loop_->Post([loop = loop_, t = transfer_] { loop->Cancel(t); });
+}
+
+void UpstreamCall::Pause() const {
+  if (transfer_ == nullptr) return;
+  loop_->Post([loop = loop_, t = transfer_] { loop->SetPaused(t, true); });
+}
+
+void UpstreamCall::Resume() const {
+  if (transfer_ == nullptr) return;
+  loop_->Post([loop = loop_, t = transfer_] { loop->SetPaused(t, false); });
 }
 
 UpstreamClient::UpstreamClient(int threads) {

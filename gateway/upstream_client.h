@@ -74,6 +74,11 @@ class UpstreamCall {
  public:
   UpstreamCall() = default;
   void Cancel() const;
+  // Stops reading the response (libcurl's pause): the backend's writes then block once the
+  // socket buffers fill, so a slow reader downstream never makes the gateway buffer without
+  // bound. Resume() reads on. Thread-safe; no-ops once the request has completed.
+  void Pause() const;
+  void Resume() const;
   bool valid() const { return transfer_ != nullptr; }
 
  private:

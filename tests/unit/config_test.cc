@@ -128,6 +128,7 @@ TEST_CASE("sections left out take the documented defaults", "[config]") {
   CHECK(config.upstream.connect_timeout == milliseconds(2000));
   CHECK(config.upstream.request_timeout == std::chrono::minutes(10));
   CHECK(config.upstream.max_line_bytes == 8u << 20);
+  CHECK(config.upstream.stream_buffer_bytes == 1u << 20);
   CHECK(config.logging.level == "info");
   CHECK(config.logging.line == 0);
 }
@@ -203,7 +204,8 @@ TEST_CASE("an unknown field in a section names the section", "[config]") {
         "bounded_load_factor, hash_key, pools); did you mean 'policy'?");
   CHECK(ErrorsOf(MinimalPlus("upstream:\n  connect_timout: 1s\n")) ==
         "test.yaml:7: unknown field 'connect_timout' in upstream (valid: threads, "
-        "connect_timeout, request_timeout, max_line_bytes); did you mean 'connect_timeout'?");
+        "connect_timeout, request_timeout, max_line_bytes, stream_buffer_bytes); did you mean "
+        "'connect_timeout'?");
 }
 
 TEST_CASE("an unknown field in a backend names the backend by index", "[config]") {

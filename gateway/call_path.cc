@@ -1,0 +1,283 @@
+#include "gateway/call_path.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gateway/config.h"
+#include "gateway/inference_service.h"
+#include "spdlog/spdlog.h"
+
+namespace og {
+namespace {
+
+using ollama_gateway::v1::InferenceRequest;
+
+std::uint64_t CallRandom() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+// The router's view of a gRPC call, for affinity keys.
+class GrpcRequestKeys final : public RequestKeys {
+ public:
+  GrpcRequestKeys(const grpc::CallbackServerContext& context, const InferenceRequest& request)
+      : context_(context), request_(request) {}
+  std::string_view Model() const override { return request_.model_name(); }
+  std::string_view HashKeyField() const override { return request_.hash_key(); }
+  std::string_view Metadata(std::string_view name) const override {
+    auto it = request_.metadata().find(std::string(name));
+    return it == request_.metadata().end() ? std::string_view() : std::string_view(it->second);
+  }
+  std::string_view Header(std::string_view name) const override {
+    const auto& headers = context_.client_metadata();
+    auto it = headers.find(grpc::string_ref(name.data(), name.size()));
+    return it == headers.end() ? std::string_view()
+                               : std::string_view(it->second.data(), it->second.size());
+  }
+
+ private:
+  const grpc::CallbackServerContext& context_;
+  const InferenceRequest& request_;
+};
+
+}  // namespace
+
+CallPath::CallPath(InferenceService& service, grpc::CallbackServerContext* context,
+                   const InferenceRequest& request, std::string_view rpc)
+    : service_(service), context_(context), request_(request), rpc_(rpc) {
+  service_.active_calls_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+CallPath::~CallPath() { service_.active_calls_.fetch_sub(1, std::memory_order_acq_rel); }
+
+void CallPath::Begin() {
+  if (service_.draining_.load(std::memory_order_relaxed)) {
+    return Reject(
+        absl::UnavailableError("the gateway is shutting down; retry the call (on another replica)"),
+        "draining");
+  }
+  if (absl::Status s = ValidateRequest(request_); !s.ok()) return Reject(s, "invalid_argument");
+  table_ = service_.router_.table();
+  pool_ = table_->Find(CanonicalModelName(request_.model_name()));
+  if (pool_ == nullptr) {
+    const auto& known = table_->known_models();
+    return Reject(absl::NotFoundError(absl::StrCat(
+                      "model '", request_.model_name(), "' is not served by any backend",
+                      known.empty() ? "" : " (served: ", absl::StrJoin(known, ", "),
+                      known.empty() ? "" : ")")),
+                  "unknown_model");
+  }
+  tried_ = balancer::HostMask(pool_->members.size());
+  ollama_ = BuildOllamaRequest(request_);
+  StartAttempt();
+}
+
+void CallPath::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  current_.Cancel();
+}
+
+void CallPath::PauseUpstream() {
+  std::lock_guard<std::mutex> lock(mu_);
+  current_.Pause();
+}
+
+void CallPath::ResumeUpstream() {
+  std::lock_guard<std::mutex> lock(mu_);
+  current_.Resume();
+}
+
+const std::string& CallPath::model_label() const {
+  static const std::string kNone = "_none";
+  return pool_ != nullptr ? pool_->model_label : kNone;
+}
+
+bool CallPath::OnLine(std::string_view line) {
+  OllamaChunk chunk;
+  if (absl::Status s = ParseOllamaChunk(line, ollama_.endpoint, &chunk); !s.ok()) {
+    stop_status_ = absl::UnavailableError(
+        absl::StrCat("backend '", backend_name(), "' sent a malformed chunk: ", s.message()));
+    return false;
+  }
+  if (!chunk.error.empty()) {
+    stop_status_ = absl::UnavailableError(absl::StrCat(
+        "backend '", backend_name(), "' failed during generation: ", chunk.error));
+    return false;
+  }
+  if (first_token_ == Steady::time_point{}) first_token_ = Steady::now();
+  if (chunk.done) {
+    done_ = true;
+    prompt_tokens_ = chunk.prompt_eval_count;
+    completion_tokens_ = chunk.eval_count;
+  }
+  absl::Status why_not;
+  if (!Deliver(chunk, &why_not)) {
+    stop_status_ = why_not;
+    return false;
+  }
+  return true;
+}
+
+void CallPath::OnComplete(UpstreamResult result) {
+  const PoolMember& member = pool_->members[current_index_];
+  member.state->in_flight().fetch_sub(1, std::memory_order_relaxed);
+  if (!stop_status_.ok()) {
+    service_.metrics_.RecordAttempt(member.state->name(), "bad_stream");
+    return Conclude(stop_status_);
+  }
+  service_.metrics_.RecordAttempt(member.state->name(), UpstreamOutcomeName(result.outcome));
+  switch (result.outcome) {
+    case UpstreamOutcome::kOk:
+      member.state->connect_backoff().OnSuccess();
+      if (!done_) {
+        return Conclude(absl::UnavailableError(
+            absl::StrCat("backend '", member.state->name(),
+                         "' ended the stream without a final chunk (incomplete answer)")));
+      }
+      return Conclude(absl::OkStatus());
+    case UpstreamOutcome::kHttpError: {
+      member.state->connect_backoff().OnSuccess();
+      absl::Status s = StatusFromOllamaError(result.http_status, result.body, backend_name());
+      if (IsRetriableHttpStatus(result.http_status) && RetryOrFalse(s)) return;
+      return Conclude(s);
+    }
+    case UpstreamOutcome::kConnectFailed: {
+      const auto hold = member.state->connect_backoff().OnConnectFailure();
+      spdlog::warn("backend {} unreachable ({}); held out of rotation for {} ms",
+                   member.state->name(), result.message, hold.count());
+      absl::Status s = absl::UnavailableError(absl::StrCat(
+          "backend '", member.state->name(), "' is unreachable: ", result.message));
+      if (RetryOrFalse(s)) return;
+      return Conclude(s);
+    }
+    case UpstreamOutcome::kTransportError: {
+      absl::Status s = absl::UnavailableError(absl::StrCat(
+          "connection to backend '", member.state->name(), "' failed: ", result.message));
+      if (!result.received_bytes && RetryOrFalse(s)) return;
+      return Conclude(s);
+    }
+    case UpstreamOutcome::kLineTooLong:
+      return Conclude(absl::InternalError(
+          absl::StrCat("backend '", member.state->name(), "': ", result.message)));
+    case UpstreamOutcome::kTimeout:
+      return Conclude(TimeoutStatus());
+    case UpstreamOutcome::kAborted:
+      if (DeadlinePassed()) return Conclude(TimeoutStatus());
+      return Conclude(absl::CancelledError("the call was cancelled by the client"));
+  }
+}
+
+const std::string& CallPath::backend_name() const {
+  return pool_->members[current_index_].state->name();
+}
+
+bool CallPath::DeadlinePassed() const {
+  return context_->deadline() <= std::chrono::system_clock::now();
+}
+
+absl::Status CallPath::TimeoutStatus() const {
+  if (DeadlinePassed()) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("deadline exceeded while backend '", backend_name(), "' was generating"));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("backend '", backend_name(), "' did not finish within request_timeout (",
+                   service_.options_.request_timeout.count(), " ms)"));
+}
+
+std::chrono::milliseconds CallPath::AttemptTimeout() const {
+  std::chrono::milliseconds bound = service_.options_.request_timeout;
+  const auto deadline = context_->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::system_clock::now());
+    if (left.count() < 1) left = std::chrono::milliseconds(1);
+    if (bound.count() == 0 || left < bound) bound = left;
+  }
+  return bound;
+}
+
+bool CallPath::RetryOrFalse(const absl::Status& why) {
+  if (attempts_ >= service_.options_.max_attempts || DeadlinePassed()) return false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_) return false;
+  }
+  spdlog::debug("retrying {} on another backend after: {}", request_.model_name(),
+                std::string(why.message()));
+  service_.metrics_.RecordRetry(pool_->model_label);
+  last_error_ = why;
+  StartAttempt();
+  return true;
+}
+
+void CallPath::StartAttempt() {
+  const Choice choice =
+      service_.router_.Choose(*pool_, tried_, GrpcRequestKeys(*context_, request_), CallRandom());
+  if (choice.hash_key_missing && attempts_ == 0) {
+    service_.metrics_.RecordHashKeyMissing(pool_->model_label);
+  }
+  if (!choice.ok()) {
+    if (!last_error_.ok()) return Conclude(last_error_);
+    return Conclude(absl::UnavailableError(absl::StrCat(
+        "no backend available for model '", request_.model_name(), "': ", pool_->members.size(),
+        " configured, ", choice.unavailable, " held out after failing to connect, ",
+        choice.tried, " already tried")));
+  }
+  current_index_ = choice.index;
+  tried_.Set(choice.index);
+  ++attempts_;
+  const PoolMember& member = pool_->members[choice.index];
+  member.state->in_flight().fetch_add(1, std::memory_order_relaxed);
+
+  UpstreamRequest upstream;
+  upstream.url = absl::StrCat(member.url, ollama_.path);
+  upstream.body = ollama_.body;
+  upstream.connect_timeout = service_.options_.connect_timeout;
+  upstream.timeout = AttemptTimeout();
+  upstream.max_line_bytes = service_.options_.max_line_bytes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!cancelled_) {
+      current_ = service_.upstream_.Start(std::move(upstream), this);
+      return;
+    }
+  }
+  member.state->in_flight().fetch_sub(1, std::memory_order_relaxed);
+  Conclude(absl::CancelledError("the call was cancelled by the client"));
+}
+
+void CallPath::Reject(const absl::Status& status, std::string_view reason) {
+  service_.metrics_.RecordRejected(reason);
+  Conclude(status);
+}
+
+void CallPath::Conclude(const absl::Status& status) {
+  const auto now = Steady::now();
+  const std::string& model = model_label();
+  const bool reached_backend = attempts_ > 0;
+  const std::string backend = reached_backend ? backend_name() : "";
+  if (reached_backend) {
+    context_->AddTrailingMetadata("x-gateway-backend", backend);
+    context_->AddTrailingMetadata("x-gateway-attempts", std::to_string(attempts_));
+  }
+  if (first_token_ != Steady::time_point{}) {
+    service_.metrics_.RecordTimeToFirstToken(model, first_token_ - start_);
+  }
+  if (status.ok()) service_.metrics_.RecordTokens(model, prompt_tokens_, completion_tokens_);
+  service_.metrics_.RecordRequest(model, backend, absl::StatusCodeToString(status.code()),
+                                  now - start_);
+  spdlog::debug("{} model={} backend={} attempts={} status={} {} ms", rpc_, request_.model_name(),
+                backend, attempts_, absl::StatusCodeToString(status.code()),
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count());
+  End(status);
+  Unref();
+}
+
+void CallPath::Unref() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+}  // namespace og

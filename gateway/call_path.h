@@ -1,0 +1,111 @@
+// The request path of one call, shared by Predict and PredictStream: validation, routing,
+// attempts and retries toward backends, and Ollama's NDJSON chunks. It never blocks: attempts
+// run on the upstream client's event loops and their results arrive as callbacks.
+//
+// A reactor derives from it, delivers each chunk to its caller (aggregated for Predict, one
+// message per chunk for PredictStream) and ends the gRPC call when told to.
+#ifndef OLLAMA_GATEWAY_GATEWAY_CALL_PATH_H_
+#define OLLAMA_GATEWAY_GATEWAY_CALL_PATH_H_
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "gateway/ollama_protocol.h"
+#include "gateway/router.h"
+#include "gateway/upstream_client.h"
+#include "ollama_gateway/v1/inference.pb.h"
+
+namespace og {
+
+class InferenceService;
+
+class CallPath : public UpstreamHandler {
+ public:
+  // The object is deleted once both the reactor released it (Release(), from OnDone) and the
+  // path ended it (after End()).
+  CallPath(InferenceService& service, grpc::CallbackServerContext* context,
+           const ollama_gateway::v1::InferenceRequest& request, std::string_view rpc);
+  ~CallPath() override;
+
+  // Validates the request, routes it and starts the first attempt; may end the call at once.
+  void Begin();
+
+  // UpstreamHandler, on the upstream loop thread.
+  bool OnLine(std::string_view line) final;
+  void OnComplete(UpstreamResult result) final;
+
+ protected:
+  using Steady = std::chrono::steady_clock;
+
+  // One parsed chunk for the caller (loop thread). Return false to stop the call with
+  // `*why_not`.
+  virtual bool Deliver(OllamaChunk& chunk, absl::Status* why_not) = 0;
+  // Ends the gRPC call with `status`; called exactly once. The path does not touch the object
+  // after it returns, but the reactor may keep working (say, draining queued writes) until gRPC
+  // calls OnDone.
+  virtual void End(const absl::Status& status) = 0;
+
+  // For the reactor's OnCancel: aborts the backend request at once.
+  void Cancel();
+  // For the reactor's OnDone.
+  void Release() { Unref(); }
+  // Pauses or resumes reading from the backend (backpressure). Thread-safe.
+  void PauseUpstream();
+  void ResumeUpstream();
+
+  // Gateway-measured timings so far.
+  Steady::time_point start() const { return start_; }
+  Steady::time_point first_token() const { return first_token_; }
+  const std::string& model_label() const;
+
+  InferenceService& service_;
+  grpc::CallbackServerContext* const context_;
+  const ollama_gateway::v1::InferenceRequest& request_;
+
+ private:
+  const std::string& backend_name() const;
+  bool DeadlinePassed() const;
+  absl::Status TimeoutStatus() const;
+  std::chrono::milliseconds AttemptTimeout() const;
+  bool RetryOrFalse(const absl::Status& why);
+  void StartAttempt();
+  void Reject(const absl::Status& status, std::string_view reason);
+  // Records the call's outcome, then End(status), then drops the path's reference.
+  void Conclude(const absl::Status& status);
+  void Unref();
+
+  const std::string_view rpc_;
+  const Steady::time_point start_ = Steady::now();
+  // One reference for the reactor (dropped in OnDone), one for the path (dropped on Finish).
+  std::atomic<int> refs_{2};
+
+  std::shared_ptr<const RoutingTable> table_;  // keeps pool_ alive for the whole call
+  const Pool* pool_ = nullptr;
+  OllamaRequest ollama_;
+  balancer::HostMask tried_;
+  std::size_t current_index_ = 0;
+  int attempts_ = 0;
+  absl::Status last_error_;
+
+  // Written on the upstream loop thread only (OnLine/OnComplete run there one at a time).
+  bool done_ = false;
+  std::int64_t prompt_tokens_ = 0;
+  std::int64_t completion_tokens_ = 0;
+  Steady::time_point first_token_{};
+  absl::Status stop_status_;
+
+  std::mutex mu_;  // guards cancelled_ and current_ against gRPC's threads
+  bool cancelled_ = false;
+  UpstreamCall current_;
+};
+
+}  // namespace og
+
+#endif  // OLLAMA_GATEWAY_GATEWAY_CALL_PATH_H_
