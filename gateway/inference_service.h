@@ -48,6 +48,7 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
 
   // From now on new calls are refused with UNAVAILABLE; calls in progress continue.
   void StartDraining() { draining_.store(true, std::memory_order_relaxed); }
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
   // Calls not yet done (gRPC has not released them).
   int active_calls() const { return active_calls_.load(std::memory_order_acquire); }
 

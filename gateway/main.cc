@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include <grpc/grpc.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
@@ -164,7 +165,11 @@ int Run(const std::string& path) {
   std::unique_ptr<AdminServer> admin;
   std::string admin_where = "off";
   if (config.admin.enabled) {
-    admin = std::make_unique<AdminServer>(metrics, [&router](std::string* why) {
+    admin = std::make_unique<AdminServer>(metrics, [&router, &service](std::string* why) {
+      if (service.draining()) {
+        *why = "draining (shutting down)";
+        return false;
+      }
       auto table = router.table();
       if (table->known_models().empty() && table->Find("") == nullptr) {
         *why = "no backend configured";
@@ -197,18 +202,21 @@ int Run(const std::string& path) {
                  kDrainTimeout.count());
     break;
   }
-  // Drain first: gRPC's Shutdown() waits for idle client connections to close until its
-  // deadline, so it is called only once the calls in progress are done (or the time is up).
+  // Drain: Shutdown() at once sends GOAWAY and stops accepting, so clients move to another
+  // replica, while calls in progress go on. It would also wait for idle client connections to
+  // close until its deadline; once no call is left, those are closed by force instead.
   service.StartDraining();
-  const auto drain_until = std::chrono::steady_clock::now() + kDrainTimeout;
-  while (service.active_calls() > 0 && std::chrono::steady_clock::now() < drain_until) {
+  const auto drain_until = std::chrono::system_clock::now() + kDrainTimeout;
+  std::thread shutdown([&server, drain_until] { server->Shutdown(drain_until); });
+  while (service.active_calls() > 0 && std::chrono::system_clock::now() < drain_until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (service.active_calls() > 0) {
     spdlog::warn("{} calls still in progress after {} s: cancelling them", service.active_calls(),
                  kDrainTimeout.count());
   }
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+  grpc_server_cancel_all_calls(server->c_server());
+  shutdown.join();
   server->Wait();
   admin.reset();
   upstream.reset();

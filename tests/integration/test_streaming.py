@@ -1,8 +1,10 @@
 """PredictStream end to end: tokens as they are generated, cancellation and backpressure."""
 import json
+import signal
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import grpc
@@ -125,6 +127,41 @@ class PredictStreamTest(StreamTestCase):
         self.assertTrue(out.stdout.startswith("[gpu-a]"), out.stdout)
         self.assertIn("completion_tokens=5", out.stderr)
         self.assertIn("backend=gpu-a", out.stderr)
+
+
+class DrainTest(StreamTestCase):
+    def test_sigterm_lets_open_streams_finish_and_refuses_new_calls(self):
+        stub = self.start(tokens=20, token_delay_ms=100)
+        results, first_seen = [], threading.Semaphore(0)
+        lock = threading.Lock()
+
+        def consume():
+            count, status = 0, "OK"
+            try:
+                for message in stub.PredictStream(self.request(), timeout=60):
+                    count += 1
+                    if count == 1:
+                        first_seen.release()
+            except grpc.RpcError as e:
+                status = e.code().name
+            with lock:
+                results.append((status, count))
+
+        threads = [threading.Thread(target=consume) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for _ in threads:
+            self.assertTrue(first_seen.acquire(timeout=30))
+        self.gw.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        with self.assertRaises(urllib.error.HTTPError) as ctx:
+            urllib.request.urlopen(f"http://{self.gw.admin}/readyz", timeout=5)
+        self.assertEqual(ctx.exception.code, 503)
+        for t in threads:
+            t.join(timeout=60)
+        self.assertEqual(sorted(results), [("OK", 21)] * 20)  # 20 tokens + the final message
+        self.gw.proc.wait(timeout=10)
+        self.assertEqual(self.gw.proc.returncode, 0)
 
 
 if __name__ == "__main__":
