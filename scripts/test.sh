@@ -3,7 +3,10 @@
 #
 #   bash scripts/test.sh            release build in build/ (the README's test command)
 #   bash scripts/test.sh asan       the same suite under AddressSanitizer + UBSan (build-asan/)
-#   bash scripts/test.sh tsan       the same suite under ThreadSanitizer (build-tsan/)
+#   bash scripts/test.sh tsan       the unit tests under ThreadSanitizer (build-tsan/): the threaded
+#                                   core (upstream event loops, HTTP server, router, policies).
+#                                   Integration tests are left out: Debian's gRPC is not built
+#                                   with TSan, so the gateway's gRPC side only reports noise.
 #
 # Under CI=true warnings are errors.
 set -euo pipefail
@@ -15,7 +18,13 @@ bash scripts/install-deps.sh
 werror=OFF
 if [ "${CI:-}" = "true" ]; then werror=ON; fi
 cmake --preset "$preset" -DOG_WERROR="$werror" >/dev/null
-cmake --build --preset "$preset" -j "$(nproc)"
+targets=()
+ctest_args=()
+if [ "$preset" = tsan ]; then
+  targets=(--target unit_tests)
+  ctest_args=(-LE integration)
+fi
+cmake --build --preset "$preset" -j "$(nproc)" "${targets[@]}"
 
 case "$preset" in
   asan)
@@ -24,7 +33,7 @@ case "$preset" in
     export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0"
     ;;
   tsan)
-    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp"
     ;;
 esac
-ctest --preset "$preset" -j "$(nproc)"
+ctest --preset "$preset" -j "$(nproc)" "${ctest_args[@]}"

@@ -1,0 +1,254 @@
+// The upstream client against a real HTTP server in this process (og::http on loopback): lines,
+// errors, connect failures, cancellation, pause/resume and timeouts, with every callback on the
+// client's loop threads. Also run under ThreadSanitizer in CI.
+#include <catch2/catch.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/upstream_client.h"
+#include "http/server.h"
+
+namespace og {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A backend on 127.0.0.1:0 whose io_context runs on its own thread.
+class Backend {
+ public:
+  explicit Backend(http::Handler handler) : server_(io_, std::move(handler)) {
+    REQUIRE(server_.Listen("127.0.0.1", 0).ok());
+    thread_ = std::thread([this] {
+      auto guard = boost::asio::make_work_guard(io_);
+      io_.run();
+    });
+  }
+  ~Backend() {
+    server_.Stop();
+    io_.stop();
+    thread_.join();
+  }
+  std::string Url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(server_.port()) + path;
+  }
+
+ private:
+  boost::asio::io_context io_;
+  http::Server server_;
+  std::thread thread_;
+};
+
+// Collects what the client reports; waits for the result.
+class Recorder final : public UpstreamHandler {
+ public:
+  explicit Recorder(int stop_after_lines = -1) : stop_after_(stop_after_lines) {}
+  bool OnLine(std::string_view line) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    lines_.emplace_back(line);
+    cv_.notify_all();
+    return stop_after_ < 0 || static_cast<int>(lines_.size()) < stop_after_;
+  }
+  void OnComplete(UpstreamResult result) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    result_ = std::move(result);
+    done_ = true;
+    cv_.notify_all();
+  }
+  UpstreamResult Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    REQUIRE(cv_.wait_for(lock, 10s, [&] { return done_; }));
+    return result_;
+  }
+  void WaitForLines(std::size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    REQUIRE(cv_.wait_for(lock, 10s, [&] { return lines_.size() >= n; }));
+  }
+  std::vector<std::string> lines() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lines_;
+  }
+
+ private:
+  const int stop_after_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> lines_;
+  UpstreamResult result_;
+  bool done_ = false;
+};
+
+UpstreamRequest Post(const std::string& url, std::chrono::milliseconds timeout = 0ms) {
+  UpstreamRequest r;
+  r.url = url;
+  r.body = R"({"model":"m"})";
+  r.timeout = timeout;
+  return r;
+}
+
+// Streams `count` lines, one every `delay`, then ends the response.
+void StreamLines(std::shared_ptr<http::Exchange> ex, int count, std::chrono::milliseconds delay) {
+  ex->StartStream(200, "application/x-ndjson");
+  auto timer = std::make_shared<boost::asio::steady_timer>(ex->executor());
+  auto next = std::make_shared<std::function<void(int)>>();
+  *next = [ex, timer, count, delay, next](int i) {
+    if (i == count || ex->client_gone()) {
+      ex->EndStream();
+      *next = nullptr;  // break the cycle
+      return;
+    }
+    ex->Write("{\"n\":" + std::to_string(i) + "}\n");
+    timer->expires_after(delay);
+    timer->async_wait([next, i](const boost::system::error_code&) {
+      if (*next) (*next)(i + 1);
+    });
+  };
+  (*next)(0);
+}
+
+TEST_CASE("upstream: NDJSON lines arrive whole and in order, then the result is ok",
+          "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) {
+    // Lines deliberately cut mid-way across writes.
+    ex->StartStream(200, "application/x-ndjson");
+    ex->Write("{\"a\":1}\n{\"b\"");
+    ex->Write(":2}\n{\"c\":3}");
+    ex->Write("\n");
+    ex->EndStream();
+  });
+  UpstreamClient client(2);
+  Recorder rec;
+  client.Start(Post(backend.Url("/api/generate")), &rec);
+  UpstreamResult r = rec.Wait();
+  CHECK(r.outcome == UpstreamOutcome::kOk);
+  CHECK(r.http_status == 200);
+  CHECK(rec.lines() == std::vector<std::string>{"{\"a\":1}", "{\"b\":2}", "{\"c\":3}"});
+}
+
+TEST_CASE("upstream: a non-2xx answer reports its status and body", "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) {
+    ex->Respond(404, "application/json", R"({"error":"model 'm' not found"})");
+  });
+  UpstreamClient client(1);
+  Recorder rec;
+  client.Start(Post(backend.Url("/api/generate")), &rec);
+  UpstreamResult r = rec.Wait();
+  CHECK(r.outcome == UpstreamOutcome::kHttpError);
+  CHECK(r.http_status == 404);
+  CHECK(r.body == R"({"error":"model 'm' not found"})");
+  CHECK(rec.lines().empty());
+}
+
+TEST_CASE("upstream: a refused connection is a connect failure with no bytes received",
+          "[upstream]") {
+  std::string url;
+  {
+    Backend gone([](std::shared_ptr<http::Exchange> ex) { ex->Respond(200, "text/plain", ""); });
+    url = gone.Url("/api/generate");
+  }
+  UpstreamClient client(1);
+  Recorder rec;
+  client.Start(Post(url), &rec);
+  UpstreamResult r = rec.Wait();
+  CHECK(r.outcome == UpstreamOutcome::kConnectFailed);
+  CHECK_FALSE(r.received_bytes);
+  CHECK_FALSE(r.message.empty());
+}
+
+TEST_CASE("upstream: cancel from another thread aborts at once and the backend sees it go",
+          "[upstream]") {
+  std::promise<void> gone;
+  Backend backend([&gone](std::shared_ptr<http::Exchange> ex) {
+    ex->OnClientGone([&gone] { gone.set_value(); });
+    StreamLines(ex, 100000, 10ms);
+  });
+  UpstreamClient client(2);
+  Recorder rec;
+  UpstreamCall call = client.Start(Post(backend.Url("/api/generate")), &rec);
+  rec.WaitForLines(2);
+  std::thread([call] { call.Cancel(); }).join();
+  CHECK(rec.Wait().outcome == UpstreamOutcome::kAborted);
+  CHECK(gone.get_future().wait_for(5s) == std::future_status::ready);
+  call.Cancel();  // after completion: a no-op
+  CHECK(client.active() == 0);
+}
+
+TEST_CASE("upstream: a handler returning false aborts the request", "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) { StreamLines(ex, 1000, 1ms); });
+  UpstreamClient client(1);
+  Recorder rec(/*stop_after_lines=*/3);
+  client.Start(Post(backend.Url("/api/generate")), &rec);
+  CHECK(rec.Wait().outcome == UpstreamOutcome::kAborted);
+  CHECK(rec.lines().size() == 3);
+}
+
+TEST_CASE("upstream: a paused request receives nothing until resumed", "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) { StreamLines(ex, 40, 5ms); });
+  UpstreamClient client(1);
+  Recorder rec;
+  UpstreamCall call = client.Start(Post(backend.Url("/api/generate")), &rec);
+  rec.WaitForLines(1);
+  call.Pause();
+  std::this_thread::sleep_for(100ms);  // let the pause take effect on the loop
+  const std::size_t at_pause = rec.lines().size();
+  std::this_thread::sleep_for(400ms);  // the backend keeps writing meanwhile
+  CHECK(rec.lines().size() == at_pause);
+  call.Resume();
+  CHECK(rec.Wait().outcome == UpstreamOutcome::kOk);
+  CHECK(rec.lines().size() == 40);
+}
+
+TEST_CASE("upstream: a request past its time bound is a timeout", "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) { StreamLines(ex, 1000, 50ms); });
+  UpstreamClient client(1);
+  Recorder rec;
+  client.Start(Post(backend.Url("/api/generate"), 200ms), &rec);
+  UpstreamResult r = rec.Wait();
+  CHECK(r.outcome == UpstreamOutcome::kTimeout);
+  CHECK(r.received_bytes);
+}
+
+TEST_CASE("upstream: a line over the limit fails the request", "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) {
+    ex->Respond(200, "application/x-ndjson", std::string(4096, 'x') + "\n");
+  });
+  UpstreamClient client(1);
+  Recorder rec;
+  UpstreamRequest req = Post(backend.Url("/api/generate"));
+  req.max_line_bytes = 1024;
+  client.Start(req, &rec);
+  UpstreamResult r = rec.Wait();
+  CHECK(r.outcome == UpstreamOutcome::kLineTooLong);
+  CHECK(r.message == "backend sent an NDJSON line longer than 1024 bytes");
+}
+
+TEST_CASE("upstream: many concurrent requests from many threads all complete", "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) { StreamLines(ex, 5, 1ms); });
+  UpstreamClient client(2);
+  constexpr int kThreads = 4, kPerThread = 25;
+  std::vector<std::unique_ptr<Recorder>> recs;
+  for (int i = 0; i < kThreads * kPerThread; ++i) recs.push_back(std::make_unique<Recorder>());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        client.Start(Post(backend.Url("/api/generate")), recs[t * kPerThread + i].get());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (auto& rec : recs) {
+    CHECK(rec->Wait().outcome == UpstreamOutcome::kOk);
+    CHECK(rec->lines().size() == 5);
+  }
+}
+
+}  // namespace
+}  // namespace og
