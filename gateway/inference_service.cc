@@ -10,6 +10,7 @@
 #include "gateway/config.h"
 #include "gateway/ollama_protocol.h"
 #include "spdlog/spdlog.h"
+#include "tls/peer_identity.h"
 
 namespace og {
 namespace {
@@ -245,6 +246,7 @@ class PredictCall final : public grpc::ServerUnaryReactor, public UpstreamHandle
     upstream.connect_timeout = service_.options_.connect_timeout;
     upstream.timeout = AttemptTimeout();
     upstream.max_line_bytes = service_.options_.max_line_bytes;
+    upstream.tls = member.tls;
 
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -287,9 +289,16 @@ class PredictCall final : public grpc::ServerUnaryReactor, public UpstreamHandle
     }
     service_.metrics_.RecordRequest(model, backend, absl::StatusCodeToString(status.code()),
                                     now - start_);
-    spdlog::debug("Predict model={} backend={} attempts={} status={} {} ms", request_.model_name(),
-                  backend, attempts_, absl::StatusCodeToString(status.code()),
-                  std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count());
+    if (spdlog::should_log(spdlog::level::debug)) {
+      const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
+      const std::string client =
+          auth != nullptr ? tls::PeerIdentityOf(*auth).ToLogField() : std::string("-");
+      spdlog::debug("Predict model={} backend={} attempts={} status={} {} ms client={}",
+                    request_.model_name(), backend, attempts_,
+                    absl::StatusCodeToString(status.code()),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count(),
+                    client);
+    }
     grpc::ServerUnaryReactor::Finish(ToGrpc(status));
     Unref();
   }
