@@ -155,13 +155,14 @@ class ListenerTest(TlsTestCase):
         gw = self.tls_gateway([("a", sim.url)])
         _, out = s_client(gw.target, "-tls1_3", "-CAfile", self.ca.cert)
         self.assertIn("New, TLSv1.3, Cipher is TLS_", out)
-        self.assertIn("Protocol  : TLSv1.3", out)
         self.assertIn("Verify return code: 0 (ok)", out)
         code, out = s_client(gw.target, "-tls1_2")
         self.assertNotEqual(code, 0, out)
-        self.assertIn("Cipher is (NONE)", out)
+        self.assertIn("New, (NONE), Cipher is (NONE)", out)
+        self.assertIn("no peer certificate available", out)
         code, out = s_client(gw.target, "-tls1_1")
         self.assertNotEqual(code, 0, out)
+        self.assertIn("no peer certificate available", out)
 
     def test_grpc_client_trusting_the_ca_succeeds_and_another_ca_fails(self):
         sim = self.sim("a")
@@ -214,6 +215,27 @@ class MutualTlsTest(TlsTestCase):
         cert, key = self.ca.issue("bob", "78", sans="DNS:bob.example", client=True)
         self.assertTrue(self.predict(self.channel(gw, cert=cert, key=key)).done)
         wait_for(lambda: 'client="CN=bob,O=og-test"' in gw.log(), 5, "bob in the log")
+
+
+class GatewayctlTest(TlsTestCase):
+    def ctl(self, gw, *flags):
+        return subprocess.run([harness.binary("gatewayctl"), "predict", "--target", gw.target,
+                               "--model", MODEL, *flags, "hi"],
+                              capture_output=True, text=True, timeout=30)
+
+    def test_gatewayctl_speaks_tls_with_a_client_certificate(self):
+        sim = self.sim("a")
+        gw = self.tls_gateway([("a", sim.url)], listen_extra=f"  client_ca: {self.ca.cert}\n")
+        cert, key = self.ca.issue("ctl", "88", sans="DNS:ctl.example", client=True)
+        out = self.ctl(gw, "--cacert", self.ca.cert, "--cert", cert, "--key", key)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("backend=a", out.stderr)
+        out = self.ctl(gw, "--cacert", self.ca.cert)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("error: UNAVAILABLE", out.stderr)
+        out = self.ctl(gw, "--insecure")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("error: UNAVAILABLE", out.stderr)
 
 
 class RotationTest(TlsTestCase):
