@@ -7,6 +7,7 @@
 #include "gateway/config.h"
 #include "gateway/inference_service.h"
 #include "spdlog/spdlog.h"
+#include "tls/peer_identity.h"
 
 namespace og {
 namespace {
@@ -238,6 +239,7 @@ void CallPath::StartAttempt() {
   upstream.connect_timeout = service_.options_.connect_timeout;
   upstream.timeout = AttemptTimeout();
   upstream.max_line_bytes = service_.options_.max_line_bytes;
+  upstream.tls = member.tls;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!cancelled_) {
@@ -269,9 +271,16 @@ void CallPath::Conclude(const absl::Status& status) {
   if (status.ok()) service_.metrics_.RecordTokens(model, prompt_tokens_, completion_tokens_);
   service_.metrics_.RecordRequest(model, backend, absl::StatusCodeToString(status.code()),
                                   now - start_);
-  spdlog::debug("{} model={} backend={} attempts={} status={} {} ms", rpc_, request_.model_name(),
-                backend, attempts_, absl::StatusCodeToString(status.code()),
-                std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count());
+  if (spdlog::should_log(spdlog::level::debug)) {
+    const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
+    const std::string client =
+        auth != nullptr ? tls::PeerIdentityOf(*auth).ToLogField() : std::string("-");
+    spdlog::debug("{} model={} backend={} attempts={} status={} {} ms client={}", rpc_,
+                  request_.model_name(), backend, attempts_,
+                  absl::StatusCodeToString(status.code()),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count(),
+                  client);
+  }
   End(status);
   Unref();
 }

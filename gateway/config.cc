@@ -29,12 +29,15 @@ using namespace config_internal;  // NOLINT: the reader is this file's vocabular
 
 constexpr std::array<std::string_view, 6> kTopLevelKeys = {"listen",   "admin",    "balancer",
                                                            "upstream", "backends", "logging"};
-constexpr std::array<std::string_view, 4> kListenKeys = {"address", "insecure", "cert", "key"};
+constexpr std::array<std::string_view, 7> kListenKeys = {
+    "address", "insecure", "cert", "key", "client_ca", "client_auth", "reload_interval"};
+constexpr std::array<std::string_view, 3> kClientAuthModes = {"none", "optional", "require"};
 constexpr std::array<std::string_view, 2> kAdminKeys = {"address", "enabled"};
 constexpr std::array<std::string_view, 5> kUpstreamKeys = {
     "threads", "connect_timeout", "request_timeout", "max_line_bytes", "stream_buffer_bytes"};
-constexpr std::array<std::string_view, 5> kBackendKeys = {"name", "url", "weight", "models",
-                                                          "hash_id"};
+constexpr std::array<std::string_view, 6> kBackendKeys = {"name",   "url",     "weight",
+                                                          "models", "hash_id", "tls"};
+constexpr std::array<std::string_view, 4> kBackendTlsKeys = {"ca", "cert", "key", "verify"};
 constexpr std::array<std::string_view, 1> kLoggingKeys = {"level"};
 constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
                                                         "error", "critical", "off"};
@@ -45,6 +48,19 @@ constexpr std::int64_t kMaxLineBytes = std::int64_t{1} << 30;
 constexpr std::int64_t kMaxWeight = 1000;
 constexpr std::size_t kMaxBackendNameLength = 64;
 
+// Mutual TLS keys, once the listener is known to use TLS.
+void ParseClientAuth(const MapReader& map, ListenConfig* listen) {
+  const bool has_ca = map.String("client_ca", &listen->client_ca_file);
+  listen->client_auth = has_ca ? "require" : "none";
+  if (!map.OneOf("client_auth", kClientAuthModes, &listen->client_auth)) return;
+  const Field* mode = map.Find("client_auth");
+  if (mode == nullptr || listen->client_auth == "none" || map.Find("client_ca") != nullptr) {
+    return;
+  }
+  map.Error(*mode, fmt::format("{} needs client_ca (the CAs that sign client certificates)",
+                               Quoted(listen->client_auth)));
+}
+
 void ParseListen(const MapReader& top, ListenConfig* listen) {
   const MapReader map = top.Child("listen", kListenKeys, &listen->line);
   if (!map.ok()) return;
@@ -53,16 +69,18 @@ void ParseListen(const MapReader& top, ListenConfig* listen) {
       map.Find("insecure") == nullptr || map.Bool("insecure", &listen->insecure);
   map.String("cert", &listen->cert_file);
   map.String("key", &listen->key_file);
+  map.Duration("reload_interval", /*allow_zero=*/true, &listen->reload_interval);
   // Whether TLS is on is unknown until insecure is fixed; saying more would only add noise.
   if (!insecure_valid) return;
   const Field* cert = map.Find("cert");
   const Field* key = map.Find("key");
   if (listen->insecure) {
-    for (const Field* field : {cert, key}) {
+    for (const Field* field : {cert, key, map.Find("client_ca"), map.Find("client_auth")}) {
       if (field != nullptr) map.Error(*field, "must not be set when insecure is true");
     }
     return;
   }
+  ParseClientAuth(map, listen);
   if (cert == nullptr || key == nullptr) {
     const std::string_view missing = cert == nullptr && key == nullptr
                                          ? "cert and key are"
@@ -164,6 +182,27 @@ void ParseBackendUrl(const MapReader& map, std::string_view path, BackendConfig*
   backend->url = *std::move(url);
 }
 
+void ParseBackendTls(const MapReader& backend_map, BackendConfig* backend) {
+  BackendTlsConfig& tls = backend->tls;
+  const MapReader map = backend_map.Child("tls", kBackendTlsKeys, &tls.line);
+  const Field* field = backend_map.Find("tls");
+  if (!map.ok() || field == nullptr) return;
+  map.String("ca", &tls.ca_file);
+  map.String("cert", &tls.cert_file);
+  map.String("key", &tls.key_file);
+  map.Bool("verify", &tls.verify);
+  if (!backend->url.empty() && !backend->url.starts_with("https://")) {
+    backend_map.Error(*field, "is only for an https:// url");
+  }
+  const Field* cert = map.Find("cert");
+  const Field* key = map.Find("key");
+  if ((cert == nullptr) != (key == nullptr)) {
+    map.Error(cert != nullptr ? *cert : *key,
+              cert != nullptr ? "needs key (the client certificate's private key)"
+                              : "needs cert (the client certificate it belongs to)");
+  }
+}
+
 void ParseModels(const MapReader& map, BackendConfig* backend) {
   const Field* field = map.Find("models");
   if (field == nullptr || field->value.IsNull()) return;
@@ -232,6 +271,7 @@ void ParseBackends(const MapReader& top, std::vector<BackendConfig>* backends) {
       backend.weight = static_cast<std::uint32_t>(weight);
     }
     ParseModels(map, &backend);
+    ParseBackendTls(map, &backend);
     if (map.String("hash_id", &backend.hash_id) && backend.hash_id.size() > 256) {
       map.Error(*map.Find("hash_id"), "must be at most 256 characters");
     }

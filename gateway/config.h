@@ -27,6 +27,13 @@ struct ListenConfig {
   // PEM files of the serving certificate chain and its private key; required unless insecure.
   std::string cert_file;
   std::string key_file;
+  // PEM bundle of the CAs whose client certificates are accepted (mutual TLS).
+  std::string client_ca_file;
+  // "none", "optional" or "require". Defaults to "require" when client_ca is set, else "none".
+  std::string client_auth = "none";
+  // How often the TLS files are checked for changes (SIGHUP checks at once); 0 turns the
+  // periodic check off.
+  std::chrono::milliseconds reload_interval{5000};
   int line = 0;
 };
 
@@ -110,6 +117,18 @@ struct UpstreamConfig {
   int line = 0;
 };
 
+// TLS toward an https:// backend.
+struct BackendTlsConfig {
+  // PEM bundle of the CAs that sign the backend's certificate; empty means the system store.
+  std::string ca_file;
+  // Client certificate chain and key presented to the backend; both or neither.
+  std::string cert_file;
+  std::string key_file;
+  // false skips verifying the backend's certificate and host name (logged as a warning).
+  bool verify = true;
+  int line = 0;
+};
+
 struct BackendConfig {
   // Unique name, [A-Za-z0-9_.-]+; used in metrics, logs and the x-gateway-backend trailer.
   std::string name;
@@ -126,6 +145,8 @@ struct BackendConfig {
   // The backend's label on a ketama ring; empty means its URL's host:port (libketama's
   // convention). Set it to keep a backend's ring position when its address changes.
   std::string hash_id;
+  // Only for https:// URLs.
+  BackendTlsConfig tls;
   int line = 0;
 };
 

@@ -2,14 +2,17 @@
 //
 //   gatewayctl predict --target HOST:PORT --model M [options] PROMPT
 //
+// TLS by default (verified against --cacert or the system store); --insecure for plaintext.
 // The answer goes to stdout; the backend that served it, attempts, token counts and timings go
 // to stderr, so the answer can be piped on its own.
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,6 +37,12 @@ options:
   --metadata K=V       request metadata entry (repeatable)
   --header K=V         gRPC request header (repeatable)
 
+TLS (the gateway speaks TLS 1.3 unless it runs with listen.insecure):
+  --cacert FILE        PEM CA bundle to verify the gateway with (default: the system store)
+  --cert FILE          PEM client certificate, for gateways that require one (mutual TLS)
+  --key FILE           PEM private key of --cert
+  --insecure           plaintext, for a gateway with listen.insecure: true
+
 Exit status: 0 on success, 1 when the call failed (the gRPC status is printed), 2 on bad usage.
 )";
 
@@ -48,6 +57,10 @@ struct Args {
   long num_predict = -1;
   std::map<std::string, std::string> metadata;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string cacert;
+  std::string cert;
+  std::string key;
+  bool insecure = false;
 };
 
 bool SplitKeyValue(const std::string& kv, std::string* k, std::string* v) {
@@ -77,6 +90,14 @@ bool Parse(int argc, char** argv, Args* a, std::string* error) {
     std::string v, k, val;
     if (flag == "--stream") {
       a->stream = true;
+    } else if (flag == "--insecure") {
+      a->insecure = true;
+    } else if (flag == "--cacert") {
+      if (!value(&a->cacert)) return false;
+    } else if (flag == "--cert") {
+      if (!value(&a->cert)) return false;
+    } else if (flag == "--key") {
+      if (!value(&a->key)) return false;
     } else if (flag == "--target") {
       if (!value(&a->target)) return false;
     } else if (flag == "--model") {
@@ -123,12 +144,46 @@ bool Parse(int argc, char** argv, Args* a, std::string* error) {
     *error = "--target and --model are required";
     return false;
   }
+  if (a->cert.empty() != a->key.empty()) {
+    *error = "--cert and --key go together";
+    return false;
+  }
+  if (a->insecure && (!a->cacert.empty() || !a->cert.empty())) {
+    *error = "--insecure (plaintext) cannot be combined with --cacert, --cert or --key";
+    return false;
+  }
   if (positional.size() != 1) {
     *error = "give exactly one PROMPT (quote it)";
     return false;
   }
   a->prompt = positional[0];
   return true;
+}
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  *out = buffer.str();
+  return true;
+}
+
+// Plaintext with --insecure; otherwise TLS, verified against --cacert or the system store.
+std::shared_ptr<grpc::ChannelCredentials> Credentials(const Args& args, std::string* error) {
+  if (args.insecure) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  const std::pair<const std::string*, std::string*> files[] = {
+      {&args.cacert, &ssl.pem_root_certs},
+      {&args.cert, &ssl.pem_cert_chain},
+      {&args.key, &ssl.pem_private_key}};
+  for (const auto& [path, out] : files) {
+    if (!path->empty() && !ReadFile(*path, out)) {
+      *error = "cannot read " + *path;
+      return nullptr;
+    }
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 std::string Trailer(const grpc::ClientContext& ctx, const char* key) {
@@ -169,7 +224,12 @@ int main(int argc, char** argv) {
     std::cerr << "gatewayctl: " << error << "\n" << kUsage;
     return 2;
   }
-  auto channel = grpc::CreateChannel(args.target, grpc::InsecureChannelCredentials());
+  auto credentials = Credentials(args, &error);
+  if (credentials == nullptr) {
+    std::cerr << "gatewayctl: " << error << "\n";
+    return 2;
+  }
+  auto channel = grpc::CreateChannel(args.target, credentials);
   auto stub = ModelInference::NewStub(channel);
 
   InferenceRequest request;

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -25,6 +26,8 @@
 #include "health/clock.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
+#include "tls/pem.h"
+#include "tls/protocol_policy.h"
 #include "tls/server_credentials.h"
 
 namespace og {
@@ -38,7 +41,7 @@ constexpr const char* kUsage = R"(usage:
   ollama-gateway ring --config OLD --compare NEW [--model M] < keys
                                        how many keys a config change would move
   ollama-gateway --version
-Signals: SIGHUP reloads the config file; SIGINT or SIGTERM stop the gateway.
+Signals: SIGHUP reloads the config file and the TLS files; SIGINT or SIGTERM stop the gateway.
 )";
 
 constexpr const char* kVersion = "0.1.0";
@@ -81,8 +84,42 @@ void SetLogLevel(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
-// Reloads the file on SIGHUP. Only the routing part (backends, models, policy) and the log
-// level take effect without a restart; listener addresses and TLS files need one.
+// Checks the files named in backends' tls sections (CA bundles parse; client certificate and key
+// parse, match and are valid now). libcurl reads them at each new connection, so a broken file
+// would otherwise surface as failing calls.
+absl::Status CheckBackendTlsFiles(const Config& config) {
+  for (const BackendConfig& b : config.backends) {
+    const BackendTlsConfig& t = b.tls;
+    if (!t.ca_file.empty()) {
+      auto pem = tls::ReadFileToString(t.ca_file);
+      if (!pem.ok()) return pem.status();
+      if (auto count = tls::CheckCaBundle(*pem, t.ca_file); !count.ok()) return count.status();
+    }
+    if (!t.cert_file.empty()) {
+      auto cert = tls::ReadFileToString(t.cert_file);
+      if (!cert.ok()) return cert.status();
+      auto key = tls::ReadFileToString(t.key_file);
+      if (!key.ok()) return key.status();
+      auto info = tls::CheckKeyPair(*cert, *key, std::time(nullptr), t.cert_file, t.key_file);
+      if (!info.ok()) return info.status();
+    }
+  }
+  return absl::OkStatus();
+}
+
+void WarnAboutUnverifiedBackends(const Config& config) {
+  for (const BackendConfig& b : config.backends) {
+    if (b.url.starts_with("https://") && !b.tls.verify) {
+      spdlog::warn("backend {}: tls.verify is false: its certificate and host name are NOT "
+                   "checked, so anyone on the path can impersonate it",
+                   b.name);
+    }
+  }
+}
+
+// Reloads the file on SIGHUP. Only the routing part (backends, models, policy, backend TLS) and
+// the log level take effect without a restart; listener addresses and TLS settings need one
+// (the listener's certificate, key and client CA files are reloaded separately).
 void Reload(const std::string& path, Router& router) {
   auto config = LoadConfigFile(path);
   if (!config.ok()) {
@@ -90,15 +127,61 @@ void Reload(const std::string& path, Router& router) {
                   std::string(config.status().message()));
     return;
   }
+  if (absl::Status s = CheckBackendTlsFiles(*config); !s.ok()) {
+    spdlog::error("config reload refused, keeping the running config: backend TLS file {}",
+                  std::string(s.message()));
+    return;
+  }
   if (absl::Status s = router.Apply(*config); !s.ok()) {
     spdlog::error("config reload refused, keeping the running config: {}", std::string(s.message()));
     return;
   }
+  WarnAboutUnverifiedBackends(*config);
   SetLogLevel(config->logging.level);
   spdlog::info("config reloaded from {}: {} backends", path, config->backends.size());
 }
 
+std::string Utc(std::time_t t) {
+  char text[32];
+  struct tm parts {};
+  gmtime_r(&t, &parts);
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
+// Logs and counts one look at changed listener TLS files.
+void ReportTlsReload(const tls::ReloadResult& result, Metrics& metrics) {
+  const tls::CertificateInfo& cert = result.serving;
+  switch (result.outcome) {
+    case tls::ReloadResult::Outcome::kUnchanged:
+      spdlog::info("TLS files unchanged; serving {} serial {}", cert.subject, cert.serial_hex);
+      return;
+    case tls::ReloadResult::Outcome::kReloaded:
+      metrics.RecordTlsReload("ok");
+      metrics.SetTlsCertificateExpiry(cert.not_after);
+      spdlog::info("TLS files reloaded: new handshakes get {} serial {} (expires {})",
+                   cert.subject, cert.serial_hex, Utc(cert.not_after));
+      return;
+    case tls::ReloadResult::Outcome::kRefused:
+      metrics.RecordTlsReload("refused");
+      spdlog::error("TLS reload refused, still serving {} serial {}: {}", cert.subject,
+                    cert.serial_hex, result.message);
+      return;
+  }
+}
+
+tls::ClientAuth ClientAuthOf(const std::string& mode) {
+  if (mode == "require") return tls::ClientAuth::kRequire;
+  if (mode == "optional") return tls::ClientAuth::kOptional;
+  return tls::ClientAuth::kNone;
+}
+
 int Run(const std::string& path) {
+  // Before anything initializes OpenSSL (gRPC, libcurl): see tls/protocol_policy.h.
+  if (absl::Status s = tls::RestrictNewContextsToTls13(); !s.ok()) {
+    std::cerr << "cannot enforce TLS 1.3 on the listener: " << s.message() << "\n";
+    return kExitFailure;
+  }
   auto loaded = LoadConfigFile(path);
   if (!loaded.ok()) {
     std::cerr << loaded.status().message() << "\n";
@@ -115,6 +198,12 @@ int Run(const std::string& path) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (absl::Status s = CheckBackendTlsFiles(config); !s.ok()) {
+    spdlog::critical("{}: backend TLS file {}", config.source, std::string(s.message()));
+    return kExitFailure;
+  }
+  WarnAboutUnverifiedBackends(config);
 
   Router router(SystemClock::Get());
   if (absl::Status s = router.Apply(config); !s.ok()) {
@@ -140,11 +229,22 @@ int Run(const std::string& path) {
   InferenceService service(router, *upstream, metrics, PathOptions(config));
 
   tls::ServerTlsOptions tls_options{config.listen.insecure, config.listen.cert_file,
-                                    config.listen.key_file};
-  auto credentials = tls::MakeServerCredentials(tls_options);
-  if (!credentials.ok()) {
-    spdlog::critical("{}: listen: {}", config.source, std::string(credentials.status().message()));
+                                    config.listen.key_file, config.listen.client_ca_file,
+                                    ClientAuthOf(config.listen.client_auth)};
+  auto serving = tls::ServingCredentials::Create(tls_options);
+  if (!serving.ok()) {
+    spdlog::critical("{}: listen: {}", config.source, std::string(serving.status().message()));
     return kExitFailure;
+  }
+  std::unique_ptr<tls::ServingCredentials> credentials = *std::move(serving);
+  if (!config.listen.insecure) {
+    const tls::CertificateInfo cert = credentials->serving();
+    metrics.SetTlsCertificateExpiry(cert.not_after);
+    spdlog::info("TLS 1.3 only; serving {} serial {} (expires {}); client certificates: {}",
+                 cert.subject, cert.serial_hex, Utc(cert.not_after), config.listen.client_auth);
+    credentials->WatchFiles(config.listen.reload_interval, [&metrics](const tls::ReloadResult& r) {
+      ReportTlsReload(r, metrics);
+    });
   }
   if (config.listen.insecure) {
     spdlog::warn("listening for gRPC WITHOUT TLS on {} (listen.insecure is true): prompts and "
@@ -153,7 +253,7 @@ int Run(const std::string& path) {
   }
   int grpc_port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen.address, *credentials, &grpc_port);
+  builder.AddListeningPort(config.listen.address, credentials->credentials(), &grpc_port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
@@ -196,6 +296,7 @@ int Run(const std::string& path) {
     sigwait(&signals, &sig);
     if (sig == SIGHUP) {
       Reload(path, router);
+      if (!config.listen.insecure) ReportTlsReload(credentials->Reload(/*force=*/true), metrics);
       continue;
     }
     spdlog::info("{} received: stopping (in-flight calls get {} s to finish)", strsignal(sig),

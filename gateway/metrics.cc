@@ -71,6 +71,16 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                             .Name("gateway_backend_in_flight")
                             .Help("Requests in flight on each backend")
                             .Register(*registry_);
+  tls_expiry_ = &BuildGauge()
+                     .Name("gateway_tls_certificate_expiry_seconds")
+                     .Help("notAfter of the gRPC listener's serving certificate, in seconds "
+                           "since the Unix epoch")
+                     .Register(*registry_);
+  tls_reloads_ = &BuildCounter()
+                      .Name("gateway_tls_reloads_total")
+                      .Help("Changed TLS files seen (file change or SIGHUP), by result: ok "
+                            "(now served) or refused (previous files kept)")
+                      .Register(*registry_);
 }
 
 void Metrics::RecordRequest(std::string_view model, std::string_view backend,
@@ -106,6 +116,14 @@ void Metrics::RecordHashKeyMissing(std::string_view model) {
 
 void Metrics::RecordRejected(std::string_view reason) {
   rejected_->Add({{"reason", S(reason)}}).Increment();
+}
+
+void Metrics::SetTlsCertificateExpiry(std::int64_t not_after) {
+  tls_expiry_->Add({}).Set(double(not_after));
+}
+
+void Metrics::RecordTlsReload(std::string_view result) {
+  tls_reloads_->Add({{"result", S(result)}}).Increment();
 }
 
 std::string Metrics::Serialize() {

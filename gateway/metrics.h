@@ -34,6 +34,10 @@ class Metrics {
   void RecordHashKeyMissing(std::string_view model);
   // Calls answered by the gateway itself, before a backend was chosen, by reason.
   void RecordRejected(std::string_view reason);
+  // The serving certificate's notAfter, in seconds since the epoch.
+  void SetTlsCertificateExpiry(std::int64_t not_after);
+  // A look at changed TLS files: result "ok" (published) or "refused" (old files kept).
+  void RecordTlsReload(std::string_view result);
 
   // The registry to serialize at /metrics.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
@@ -57,6 +61,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* hash_key_missing_;
   prometheus::Family<prometheus::Counter>* rejected_;
   prometheus::Family<prometheus::Gauge>* backend_in_flight_;
+  prometheus::Family<prometheus::Gauge>* tls_expiry_;
+  prometheus::Family<prometheus::Counter>* tls_reloads_;
   std::function<void(Metrics&)> scrape_hook_;
 };
 

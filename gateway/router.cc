@@ -37,6 +37,13 @@ absl::StatusOr<std::unique_ptr<Pool>> BuildPool(std::string label, const PolicyC
   return pool;
 }
 
+std::shared_ptr<const UpstreamTls> UpstreamTlsOf(const BackendConfig& backend) {
+  if (!backend.url.starts_with("https://")) return nullptr;
+  const BackendTlsConfig& c = backend.tls;
+  return std::make_shared<const UpstreamTls>(
+      UpstreamTls{c.ca_file, c.cert_file, c.key_file, c.verify});
+}
+
 std::string_view KeyOf(const HashKeySource& source, const RequestKeys& request) {
   switch (source.kind) {
     case HashKeySource::Kind::kRequestField: return request.HashKeyField();
@@ -76,7 +83,7 @@ absl::Status Router::Apply(const Config& config) {
   std::vector<MemberSpec> any_model;
   std::map<std::string, std::vector<MemberSpec>> by_model;
   for (const BackendConfig& b : config.backends) {
-    MemberSpec spec{{StateFor(b.name), b.url}, b.weight, HashLabel(b)};
+    MemberSpec spec{{StateFor(b.name), b.url, UpstreamTlsOf(b)}, b.weight, HashLabel(b)};
     if (b.canonical_models.empty()) {
       any_model.push_back(spec);
       continue;

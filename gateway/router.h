@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "balancer/policy.h"
 #include "gateway/config.h"
+#include "gateway/upstream_client.h"
 #include "health/clock.h"
 #include "health/connect_backoff.h"
 
@@ -45,6 +46,8 @@ struct PoolMember {
   std::shared_ptr<BackendState> state;
   // Base URL without a trailing slash.
   std::string url;
+  // TLS toward an https:// backend; null for http:// ones.
+  std::shared_ptr<const UpstreamTls> tls;
 };
 
 // The backends that may serve one model, and the policy choosing among them.

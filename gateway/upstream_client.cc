@@ -15,6 +15,7 @@
 
 #include "gateway/ndjson.h"
 #include "spdlog/spdlog.h"
+#include "tls/protocol_policy.h"
 
 namespace og {
 
@@ -175,11 +176,34 @@ class EventLoop {
     if (t.request.timeout.count() > 0) {
       curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t.request.timeout.count()));
     }
+    ConfigureTls(t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &EventLoop::OnWrite);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.curl_error);
     return true;
+  }
+
+  // The process's OpenSSL policy makes every new context TLS 1.3-only (for the gRPC listener);
+  // backends are allowed TLS 1.2 as well, so each of libcurl's contexts is opened up again.
+  static CURLcode OnSslContext(CURL*, void* ssl_ctx, void*) {
+    tls::AllowTls12ForBackends(static_cast<SSL_CTX*>(ssl_ctx));
+    return CURLE_OK;
+  }
+
+  static void ConfigureTls(Transfer& t) {
+    CURL* e = t.easy;
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, &EventLoop::OnSslContext);
+    const UpstreamTls* tls = t.request.tls.get();
+    if (tls == nullptr) return;
+    if (!tls->ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, tls->ca_file.c_str());
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, tls->verify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, tls->verify ? 2L : 0L);
+    if (!tls->cert_file.empty()) {
+      curl_easy_setopt(e, CURLOPT_SSLCERT, tls->cert_file.c_str());
+      curl_easy_setopt(e, CURLOPT_SSLKEY, tls->key_file.c_str());
+    }
   }
 
   static size_t OnWrite(char* data, size_t size, size_t count, void* userdata) {

@@ -54,6 +54,17 @@ class UpstreamHandler {
   virtual void OnComplete(UpstreamResult result) = 0;
 };
 
+// TLS settings toward one https:// backend.
+struct UpstreamTls {
+  // PEM CA bundle to verify the backend against; empty means the system store.
+  std::string ca_file;
+  // Client certificate and key presented to the backend; empty means none.
+  std::string cert_file;
+  std::string key_file;
+  // false skips verifying the backend's certificate chain and host name.
+  bool verify = true;
+};
+
 struct UpstreamRequest {
   // Absolute URL, e.g. http://127.0.0.1:11434/api/generate.
   std::string url;
@@ -63,6 +74,9 @@ struct UpstreamRequest {
   // Bound on the whole exchange; zero means none.
   std::chrono::milliseconds timeout{0};
   std::size_t max_line_bytes = 8u << 20;
+  // For https:// URLs; null means: verify against the system store, no client certificate.
+  // Shared by every request to the backend, so a request copies no TLS strings.
+  std::shared_ptr<const UpstreamTls> tls;
 };
 
 class EventLoop;

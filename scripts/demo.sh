@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: builds everything, starts three simulated Ollama backends and the gateway with
-# deploy/examples/demo.yaml, sends a few Predict calls with gatewayctl (printing each answer and
-# the backend that served it), then leaves the gateway running until Ctrl-C.
+# The demo: builds everything, makes a throw-away CA and server certificate with openssl, starts
+# three simulated Ollama backends and the gateway (TLS 1.3) with deploy/examples/demo.yaml,
+# sends a few Predict calls with gatewayctl (printing each answer and the backend that served
+# it), then leaves the gateway running until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,20 @@ for port in 11501 11502 11503 50051 9090; do
   fi
 done
 
+# The certificates demo.yaml names. Made fresh at every run, never committed.
+tls_dir=/tmp/ollama-gateway-demo/tls
+mkdir -p "$tls_dir"
+chmod 700 "$tls_dir"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+  -subj "/CN=ollama-gateway demo CA" -keyout "$tls_dir/ca.key" -out "$tls_dir/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=localhost" \
+  -keyout "$tls_dir/server.key" -out "$tls_dir/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' \
+  >"$tls_dir/server.ext"
+openssl x509 -req -in "$tls_dir/server.csr" -CA "$tls_dir/ca.crt" -CAkey "$tls_dir/ca.key" \
+  -CAcreateserial -days 7 -extfile "$tls_dir/server.ext" -out "$tls_dir/server.crt" 2>/dev/null
+tls_flags=(--cacert "$tls_dir/ca.crt")
+
 names=(gpu-a gpu-b gpu-c)
 for i in 0 1 2; do
   "$bin/ollama-sim" --port $((11501 + i)) --name "${names[$i]}" --models llama3.2,qwen2.5 \
@@ -56,13 +71,14 @@ prompts=("Why is the sky blue?" "Write a haiku about GPUs." "What is a load bala
          "Name three prime numbers." "Explain consistent hashing." "Say hello.")
 models=(llama3.2 llama3.2 qwen2.5 llama3.2 qwen2.5 llama3.2)
 for i in "${!prompts[@]}"; do
-  answer=$("$bin/gatewayctl" predict --target 127.0.0.1:50051 --model "${models[$i]}" \
+  answer=$("$bin/gatewayctl" predict "${tls_flags[@]}" --target 127.0.0.1:50051 --model "${models[$i]}" \
              "${prompts[$i]}" 2>"$run_dir/ctl.err") || { cat "$run_dir/ctl.err" >&2; exit 1; }
   printf '> %s (%s)\n  %s\n  %s\n\n' "${prompts[$i]}" "${models[$i]}" "$answer" \
     "$(cat "$run_dir/ctl.err")"
 done
 
 echo "Metrics: http://127.0.0.1:9090/metrics   Health: http://127.0.0.1:9090/readyz"
-echo "Try:     $bin/gatewayctl predict --target 127.0.0.1:50051 --model llama3.2 'your prompt'"
+echo "Try:     $bin/gatewayctl predict --cacert $tls_dir/ca.crt --target 127.0.0.1:50051 --model llama3.2 'your prompt'"
+echo "TLS:     openssl s_client -connect 127.0.0.1:50051 -tls1_3 -CAfile $tls_dir/ca.crt   (-tls1_2 is refused)"
 echo "The gateway keeps running; press Ctrl-C to stop it and the simulators."
 wait "${pids[-1]}"

@@ -100,7 +100,7 @@ class PredictTest(GatewayTestCase):
     def test_gatewayctl_prints_the_answer_and_the_backend(self):
         self.start({"gpu-a": {}})
         out = subprocess.run(
-            [harness.binary("gatewayctl"), "predict", "--target", self.gw.target,
+            [harness.binary("gatewayctl"), "predict", "--insecure", "--target", self.gw.target,
              "--model", "llama3.2", "why is the sky blue?"],
             capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
@@ -111,7 +111,7 @@ class PredictTest(GatewayTestCase):
     def test_gatewayctl_reports_a_failed_call_with_its_status(self):
         self.start({"gpu-a": {}})
         out = subprocess.run(
-            [harness.binary("gatewayctl"), "predict", "--target", self.gw.target,
+            [harness.binary("gatewayctl"), "predict", "--insecure", "--target", self.gw.target,
              "--model", "no-such-model", "hi"], capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 1)
         self.assertIn("error: NOT_FOUND: model 'no-such-model' is not served", out.stderr)

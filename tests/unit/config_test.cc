@@ -210,7 +210,7 @@ TEST_CASE("an unknown field in a section names the section", "[config]") {
 
 TEST_CASE("an unknown field in a backend names the backend by index", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("    wieght: 2\n")) ==
-        "test.yaml:6: unknown field 'wieght' in backends[0] (valid: name, url, weight, models, hash_id); "
+        "test.yaml:6: unknown field 'wieght' in backends[0] (valid: name, url, weight, models, hash_id, tls); "
         "did you mean 'weight'?");
 }
 
