@@ -121,8 +121,8 @@ class PredictStreamTest(StreamTestCase):
     def test_gatewayctl_streams_the_answer(self):
         self.start(tokens=5)
         out = subprocess.run(
-            [harness.binary("gatewayctl"), "predict", "--insecure", "--stream", "--target", self.gw.target,
-             "--model", "llama3.2", "hello"], capture_output=True, text=True, timeout=30)
+            [harness.binary("gatewayctl"), "predict", "--insecure", "--stream",
+             "--target", self.gw.target, "--model", "llama3.2", "hello"], capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertTrue(out.stdout.startswith("[gpu-a]"), out.stdout)
         self.assertIn("completion_tokens=5", out.stderr)
