@@ -29,8 +29,9 @@ using namespace config_internal;  // NOLINT: the reader is this file's vocabular
 
 constexpr std::array<std::string_view, 6> kTopLevelKeys = {"listen",   "admin",    "balancer",
                                                            "upstream", "backends", "logging"};
-constexpr std::array<std::string_view, 7> kListenKeys = {
-    "address", "insecure", "cert", "key", "client_ca", "client_auth", "reload_interval"};
+constexpr std::array<std::string_view, 8> kListenKeys = {
+    "address",   "insecure",    "cert",           "key",
+    "client_ca", "client_auth", "reload_interval", "drain_timeout"};
 constexpr std::array<std::string_view, 3> kClientAuthModes = {"none", "optional", "require"};
 constexpr std::array<std::string_view, 2> kAdminKeys = {"address", "enabled"};
 constexpr std::array<std::string_view, 5> kUpstreamKeys = {
@@ -70,6 +71,7 @@ void ParseListen(const MapReader& top, ListenConfig* listen) {
   map.String("cert", &listen->cert_file);
   map.String("key", &listen->key_file);
   map.Duration("reload_interval", /*allow_zero=*/true, &listen->reload_interval);
+  map.Duration("drain_timeout", /*allow_zero=*/true, &listen->drain_timeout);
   // Whether TLS is on is unknown until insecure is fixed; saying more would only add noise.
   if (!insecure_valid) return;
   const Field* cert = map.Find("cert");

@@ -34,6 +34,9 @@ struct ListenConfig {
   // How often the TLS files are checked for changes (SIGHUP checks at once); 0 turns the
   // periodic check off.
   std::chrono::milliseconds reload_interval{5000};
+  // On SIGTERM: how long calls in progress may run on before they are cancelled. New calls
+  // are turned away at once (GOAWAY) and /readyz answers 503 meanwhile.
+  std::chrono::milliseconds drain_timeout{std::chrono::seconds(30)};
   int line = 0;
 };
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/admin_server.h"
 #include "gateway/config.h"
+#include "gateway/config_reloader.h"
 #include "gateway/inference_service.h"
 #include "gateway/metrics.h"
 #include "gateway/ring_tool.h"
@@ -45,7 +46,6 @@ Signals: SIGHUP reloads the config file and the TLS files; SIGINT or SIGTERM sto
 )";
 
 constexpr const char* kVersion = "0.1.0";
-constexpr std::chrono::seconds kDrainTimeout{5};
 
 // Exit codes: 0 success, 1 invalid config (--check-config), 2 usage or start-up failure.
 constexpr int kExitBadConfig = 1;
@@ -82,63 +82,6 @@ std::string BoundAddress(const std::string& configured, int bound_port) {
 
 void SetLogLevel(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
-}
-
-// Checks the files named in backends' tls sections (CA bundles parse; client certificate and key
-// parse, match and are valid now). libcurl reads them at each new connection, so a broken file
-// would otherwise surface as failing calls.
-absl::Status CheckBackendTlsFiles(const Config& config) {
-  for (const BackendConfig& b : config.backends) {
-    const BackendTlsConfig& t = b.tls;
-    if (!t.ca_file.empty()) {
-      auto pem = tls::ReadFileToString(t.ca_file);
-      if (!pem.ok()) return pem.status();
-      if (auto count = tls::CheckCaBundle(*pem, t.ca_file); !count.ok()) return count.status();
-    }
-    if (!t.cert_file.empty()) {
-      auto cert = tls::ReadFileToString(t.cert_file);
-      if (!cert.ok()) return cert.status();
-      auto key = tls::ReadFileToString(t.key_file);
-      if (!key.ok()) return key.status();
-      auto info = tls::CheckKeyPair(*cert, *key, std::time(nullptr), t.cert_file, t.key_file);
-      if (!info.ok()) return info.status();
-    }
-  }
-  return absl::OkStatus();
-}
-
-void WarnAboutUnverifiedBackends(const Config& config) {
-  for (const BackendConfig& b : config.backends) {
-    if (b.url.starts_with("https://") && !b.tls.verify) {
-      spdlog::warn("backend {}: tls.verify is false: its certificate and host name are NOT "
-                   "checked, so anyone on the path can impersonate it",
-                   b.name);
-    }
-  }
-}
-
-// Reloads the file on SIGHUP. Only the routing part (backends, models, policy, backend TLS) and
-// the log level take effect without a restart; listener addresses and TLS settings need one
-// (the listener's certificate, key and client CA files are reloaded separately).
-void Reload(const std::string& path, Router& router) {
-  auto config = LoadConfigFile(path);
-  if (!config.ok()) {
-    spdlog::error("config reload refused, keeping the running config:\n{}",
-                  std::string(config.status().message()));
-    return;
-  }
-  if (absl::Status s = CheckBackendTlsFiles(*config); !s.ok()) {
-    spdlog::error("config reload refused, keeping the running config: backend TLS file {}",
-                  std::string(s.message()));
-    return;
-  }
-  if (absl::Status s = router.Apply(*config); !s.ok()) {
-    spdlog::error("config reload refused, keeping the running config: {}", std::string(s.message()));
-    return;
-  }
-  WarnAboutUnverifiedBackends(*config);
-  SetLogLevel(config->logging.level);
-  spdlog::info("config reloaded from {}: {} backends", path, config->backends.size());
 }
 
 std::string Utc(std::time_t t) {
@@ -291,30 +234,36 @@ int Run(const std::string& path) {
   std::printf("listening grpc=%s admin=%s\n", grpc_where.c_str(), admin_where.c_str());
   std::fflush(stdout);
 
+  const std::chrono::milliseconds drain_timeout = config.listen.drain_timeout;
+  ConfigReloader reloader(path, router, metrics);
+  const timespec poll_interval{1, 0};
   for (;;) {
-    int sig = 0;
-    sigwait(&signals, &sig);
+    const int sig = sigtimedwait(&signals, nullptr, &poll_interval);
+    if (sig < 0) {  // a second without a signal: look at the config file
+      reloader.ReloadIfChanged();
+      continue;
+    }
     if (sig == SIGHUP) {
-      Reload(path, router);
+      reloader.Reload("SIGHUP");
       if (!config.listen.insecure) ReportTlsReload(credentials->Reload(/*force=*/true), metrics);
       continue;
     }
-    spdlog::info("{} received: stopping (in-flight calls get {} s to finish)", strsignal(sig),
-                 kDrainTimeout.count());
+    spdlog::info("{} received: draining (calls in progress get up to {} s to finish)",
+                 strsignal(sig), drain_timeout.count() / 1000.0);
     break;
   }
   // Drain: Shutdown() at once sends GOAWAY and stops accepting, so clients move to another
   // replica, while calls in progress go on. It would also wait for idle client connections to
   // close until its deadline; once no call is left, those are closed by force instead.
   service.StartDraining();
-  const auto drain_until = std::chrono::system_clock::now() + kDrainTimeout;
+  const auto drain_until = std::chrono::system_clock::now() + drain_timeout;
   std::thread shutdown([&server, drain_until] { server->Shutdown(drain_until); });
   while (service.active_calls() > 0 && std::chrono::system_clock::now() < drain_until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (service.active_calls() > 0) {
-    spdlog::warn("{} calls still in progress after {} s: cancelling them", service.active_calls(),
-                 kDrainTimeout.count());
+    spdlog::warn("{} calls still in progress after {} ms: cancelling them", service.active_calls(),
+                 drain_timeout.count());
   }
   grpc_server_cancel_all_calls(server->c_server());
   shutdown.join();

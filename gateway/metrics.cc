@@ -63,6 +63,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           .Help("Calls to a hashing pool without an affinity key, balanced by "
                                 "the fallback policy instead, by model")
                           .Register(*registry_);
+  config_reloads_ = &BuildCounter()
+                        .Name("gateway_config_reloads_total")
+                        .Help("Configuration reloads (SIGHUP or file change) by result: ok, or "
+                              "invalid (refused; the running config stays)")
+                        .Register(*registry_);
   rejected_ = &BuildCounter()
                    .Name("gateway_rejected_total")
                    .Help("Calls answered by the gateway before reaching a backend, by reason")
@@ -112,6 +117,10 @@ void Metrics::RecordRetry(std::string_view model) {
 
 void Metrics::RecordHashKeyMissing(std::string_view model) {
   hash_key_missing_->Add({{"model", S(model)}}).Increment();
+}
+
+void Metrics::RecordConfigReload(std::string_view result) {
+  config_reloads_->Add({{"result", S(result)}}).Increment();
 }
 
 void Metrics::RecordRejected(std::string_view reason) {

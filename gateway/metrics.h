@@ -32,6 +32,8 @@ class Metrics {
   void RecordRetry(std::string_view model);
   // A call to a hashing pool that carried no affinity key (balanced by the fallback policy).
   void RecordHashKeyMissing(std::string_view model);
+  // One configuration reload and its result ("ok" or "invalid").
+  void RecordConfigReload(std::string_view result);
   // Calls answered by the gateway itself, before a backend was chosen, by reason.
   void RecordRejected(std::string_view reason);
   // The serving certificate's notAfter, in seconds since the epoch.
@@ -60,6 +62,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* retries_;
   prometheus::Family<prometheus::Counter>* hash_key_missing_;
   prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Counter>* config_reloads_;
   prometheus::Family<prometheus::Gauge>* backend_in_flight_;
   prometheus::Family<prometheus::Gauge>* tls_expiry_;
   prometheus::Family<prometheus::Counter>* tls_reloads_;

@@ -19,10 +19,10 @@ werror=OFF
 if [ "${CI:-}" = "true" ]; then werror=ON; fi
 cmake --preset "$preset" -DOG_WERROR="$werror" >/dev/null
 targets=()
-ctest_args=()
+ctest_args=(-LE soak)  # the soak test runs on its own: ctest --preset release -L soak
 if [ "$preset" = tsan ]; then
   targets=(--target unit_tests)
-  ctest_args=(-LE integration)
+  ctest_args=(-LE "integration|soak")
 fi
 cmake --build --preset "$preset" -j "$(nproc)" "${targets[@]}"
 

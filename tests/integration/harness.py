@@ -136,8 +136,8 @@ class Sim(Process):
     """An ollama-sim backend on a free loopback port."""
 
     def __init__(self, name, models=("llama3.2",), tokens=8, token_delay_ms=0, load_delay_ms=0,
-                 extra=()):
-        argv = [binary("ollama-sim"), "--port", "0", "--name", name,
+                 extra=(), port=0):
+        argv = [binary("ollama-sim"), "--port", str(port), "--name", name,
                 "--models", ",".join(models), "--tokens", str(tokens),
                 "--token-delay-ms", str(token_delay_ms), "--load-delay-ms", str(load_delay_ms),
                 *extra]

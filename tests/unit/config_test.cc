@@ -681,3 +681,23 @@ TEST_CASE("ValidateListenAddress names what is wrong", "[config]") {
 
 }  // namespace
 }  // namespace og
+
+namespace og {
+namespace {
+
+TEST_CASE("drain_timeout defaults to 30 s and takes a duration", "[config]") {
+  const std::string base = "listen: {address: \"127.0.0.1:0\", insecure: true";
+  const std::string backends = "}\nbackends:\n  - {name: a, url: \"http://h:1\"}\n";
+  auto config = ParseConfig(base + backends, "test.yaml");
+  REQUIRE(config.ok());
+  CHECK(config->listen.drain_timeout == std::chrono::seconds(30));
+  config = ParseConfig(base + ", drain_timeout: 2500ms" + backends, "test.yaml");
+  REQUIRE(config.ok());
+  CHECK(config->listen.drain_timeout == std::chrono::milliseconds(2500));
+  config = ParseConfig(base + ", drain_timeout: soon" + backends, "test.yaml");
+  REQUIRE_FALSE(config.ok());
+  CHECK(std::string(config.status().message()).find("test.yaml:1: listen.drain_timeout: ") == 0);
+}
+
+}  // namespace
+}  // namespace og
