@@ -159,6 +159,12 @@ void CallPath::OnComplete(UpstreamResult result) {
       if (!result.received_bytes && RetryOrFalse(s)) return;
       return Conclude(s);
     }
+    case UpstreamOutcome::kFirstByteTimeout: {
+      absl::Status s = absl::UnavailableError(
+          absl::StrCat("backend '", member.state->name(), "' sent nothing: ", result.message));
+      if (RetryOrFalse(s)) return;
+      return Conclude(s);
+    }
     case UpstreamOutcome::kLineTooLong:
       return Conclude(absl::InternalError(
           absl::StrCat("backend '", member.state->name(), "': ", result.message)));
@@ -240,6 +246,7 @@ void CallPath::StartAttempt() {
   upstream.timeout = AttemptTimeout();
   upstream.max_line_bytes = service_.options_.max_line_bytes;
   upstream.tls = member.tls;
+  upstream.first_byte_timeout = service_.options_.first_byte_timeout;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!cancelled_) {

@@ -34,8 +34,9 @@ constexpr std::array<std::string_view, 8> kListenKeys = {
     "client_ca", "client_auth", "reload_interval", "drain_timeout"};
 constexpr std::array<std::string_view, 3> kClientAuthModes = {"none", "optional", "require"};
 constexpr std::array<std::string_view, 2> kAdminKeys = {"address", "enabled"};
-constexpr std::array<std::string_view, 5> kUpstreamKeys = {
-    "threads", "connect_timeout", "request_timeout", "max_line_bytes", "stream_buffer_bytes"};
+constexpr std::array<std::string_view, 6> kUpstreamKeys = {
+    "threads",        "connect_timeout",     "request_timeout",
+    "max_line_bytes", "stream_buffer_bytes", "first_byte_timeout"};
 constexpr std::array<std::string_view, 6> kBackendKeys = {"name",   "url",     "weight",
                                                           "models", "hash_id", "tls"};
 constexpr std::array<std::string_view, 4> kBackendTlsKeys = {"ca", "cert", "key", "verify"};
@@ -126,6 +127,7 @@ void ParseUpstream(const MapReader& top, UpstreamConfig* upstream) {
   }
   map.Duration("connect_timeout", /*allow_zero=*/false, &upstream->connect_timeout);
   map.Duration("request_timeout", /*allow_zero=*/true, &upstream->request_timeout);
+  map.Duration("first_byte_timeout", /*allow_zero=*/true, &upstream->first_byte_timeout);
   if (map.Integer("max_line_bytes", kMinLineBytes, kMaxLineBytes, &number)) {
     upstream->max_line_bytes = static_cast<std::uint64_t>(number);
   }

@@ -114,6 +114,10 @@ struct UpstreamConfig {
   std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
   // Longest NDJSON line accepted from a backend before the call fails.
   std::uint64_t max_line_bytes = 8u << 20;
+  // Zero (off), or how long an attempt may wait for the backend's first byte before it is
+  // abandoned and, when retries allow, sent to another backend. Ollama sends nothing until the
+  // first token is ready, model load included: keep it above the slowest cold load.
+  std::chrono::milliseconds first_byte_timeout{0};
   // PredictStream: answer bytes the gateway queues for a caller that reads slower than the
   // backend generates, before it pauses reading from the backend.
   std::uint64_t stream_buffer_bytes = 1u << 20;

@@ -22,6 +22,9 @@ struct RequestPathOptions {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
   std::size_t max_line_bytes = 8u << 20;
+  // Zero, or how long an attempt may wait for the backend's first byte before it is abandoned
+  // (and retried elsewhere when allowed).
+  std::chrono::milliseconds first_byte_timeout{0};
   // Attempts per call, the first included. A second attempt happens only when the first failed
   // before any response byte (connect refused, reset, Ollama's queue-full 503), on another
   // backend.

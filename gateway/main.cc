@@ -68,6 +68,7 @@ RequestPathOptions PathOptions(const Config& c) {
   o.request_timeout = c.upstream.request_timeout;
   o.max_line_bytes = c.upstream.max_line_bytes;
   o.stream_buffer_bytes = c.upstream.stream_buffer_bytes;
+  o.first_byte_timeout = c.upstream.first_byte_timeout;
   return o;
 }
 

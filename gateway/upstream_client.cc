@@ -6,11 +6,14 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "gateway/ndjson.h"
@@ -27,6 +30,7 @@ const char* UpstreamOutcomeName(UpstreamOutcome outcome) {
     case UpstreamOutcome::kTimeout: return "timeout";
     case UpstreamOutcome::kTransportError: return "transport_error";
     case UpstreamOutcome::kLineTooLong: return "line_too_long";
+    case UpstreamOutcome::kFirstByteTimeout: return "first_byte_timeout";
     case UpstreamOutcome::kAborted: return "aborted";
   }
   return "unknown";
@@ -45,6 +49,11 @@ void InitCurlOnce() {
 }
 
 }  // namespace
+
+struct Transfer;
+// Requests waiting for their first byte, by deadline (loop thread only).
+using FirstByteDeadlines =
+    std::multimap<std::chrono::steady_clock::time_point, std::weak_ptr<Transfer>>;
 
 // One request's state. Owned by its loop while active; UpstreamCall handles share it so a late
 // Cancel() finds it inactive instead of dangling.
@@ -65,6 +74,8 @@ struct Transfer {
   bool received = false;
   bool active = false;            // loop thread only
   bool paused = false;            // loop thread only
+  // Its entry in the loop's FirstByteDeadlines while it waits for a first byte.
+  std::optional<FirstByteDeadlines::iterator> first_byte_deadline;
   bool aborted_by_handler = false;
   bool line_too_long = false;
   std::string error_body;
@@ -126,6 +137,10 @@ class EventLoop {
     Transfer* raw = t.get();
     active_.emplace(raw, std::move(t));
     active_count_.store(active_.size(), std::memory_order_relaxed);
+    if (raw->request.first_byte_timeout.count() > 0) {
+      raw->first_byte_deadline = first_byte_deadlines_.emplace(
+          std::chrono::steady_clock::now() + raw->request.first_byte_timeout, active_.at(raw));
+    }
     curl_multi_add_handle(multi_, raw->easy);
   }
 
@@ -265,7 +280,7 @@ class EventLoop {
     epoll_event events[256];
     int running = 0;
     while (!stopping_) {
-      const int n = epoll_wait(epfd_, events, 256, -1);
+      const int n = epoll_wait(epfd_, events, 256, MillisToNextFirstByteDeadline());
       if (n < 0) {
         if (errno == EINTR) continue;
         spdlog::critical("upstream: epoll_wait failed: {}", std::strerror(errno));
@@ -292,6 +307,7 @@ class EventLoop {
         }
       }
       CollectDone();
+      ExpireFirstByteDeadlines();
     }
     // Shutting down: whoever still waits is told so, including requests posted meanwhile
     // (Start() aborts them at once now that stopping_ is set).
@@ -304,6 +320,29 @@ class EventLoop {
         if (posted_.empty()) break;
       }
       RunPosted();
+    }
+  }
+
+  // epoll_wait's timeout: until the earliest first-byte deadline, or -1 (none).
+  int MillisToNextFirstByteDeadline() const {
+    if (first_byte_deadlines_.empty()) return -1;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        first_byte_deadlines_.begin()->first - std::chrono::steady_clock::now());
+    return static_cast<int>(std::clamp<std::int64_t>(left.count() + 1, 0, 60000));
+  }
+
+  void ExpireFirstByteDeadlines() {
+    const auto now = std::chrono::steady_clock::now();
+    while (!first_byte_deadlines_.empty() && first_byte_deadlines_.begin()->first <= now) {
+      std::shared_ptr<Transfer> t = first_byte_deadlines_.begin()->second.lock();
+      first_byte_deadlines_.erase(first_byte_deadlines_.begin());
+      if (t == nullptr) continue;
+      t->first_byte_deadline.reset();
+      if (t->active && !t->received) {
+        Finish(t.get(), UpstreamOutcome::kFirstByteTimeout,
+               "no response within first_byte_timeout (" +
+                   std::to_string(t->request.first_byte_timeout.count()) + " ms)");
+      }
     }
   }
 
@@ -383,6 +422,10 @@ class EventLoop {
     std::shared_ptr<Transfer> t = std::move(it->second);
     active_.erase(it);
     t->active = false;
+    if (t->first_byte_deadline) {
+      first_byte_deadlines_.erase(*t->first_byte_deadline);
+      t->first_byte_deadline.reset();
+    }
     curl_multi_remove_handle(multi_, t->easy);
     Complete(*t, outcome, std::move(message));
   }
@@ -406,6 +449,7 @@ class EventLoop {
   std::vector<std::function<void()>> posted_;
   bool stopping_ = false;  // loop thread only
   std::unordered_map<Transfer*, std::shared_ptr<Transfer>> active_;
+  FirstByteDeadlines first_byte_deadlines_;
   std::atomic<std::size_t> active_count_{0};
   std::thread thread_;
 };

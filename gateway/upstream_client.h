@@ -25,6 +25,7 @@ enum class UpstreamOutcome {
   kTimeout,         // connected, but the request's time bound expired
   kTransportError,  // the connection broke (reset, closed early, malformed HTTP)
   kLineTooLong,     // an NDJSON line exceeded max_line_bytes
+  kFirstByteTimeout,  // connected, but no response byte within first_byte_timeout
   kAborted,         // cancelled by the caller or by the handler, or the client shut down
 };
 
@@ -73,6 +74,10 @@ struct UpstreamRequest {
   std::chrono::milliseconds connect_timeout{2000};
   // Bound on the whole exchange; zero means none.
   std::chrono::milliseconds timeout{0};
+  // Bound on the wait for the first response byte; zero means none. Ollama sends nothing until
+  // the first token is ready (queue wait + model load + prompt evaluation), so a short value
+  // gives up on cold models.
+  std::chrono::milliseconds first_byte_timeout{0};
   std::size_t max_line_bytes = 8u << 20;
   // For https:// URLs; null means: verify against the system store, no client certificate.
   // Shared by every request to the backend, so a request copies no TLS strings.

@@ -228,6 +228,16 @@ class FaultyBackendTest(GatewayTestCase):
                                     "answered HTTP 500")
         self.assertEqual(dict(err.trailing_metadata())["x-gateway-attempts"], "1")
 
+    def test_a_silent_backend_is_abandoned_after_first_byte_timeout_and_retried(self):
+        stub = self.start({"gpu-a": {}, "gpu-b": {}},
+                          extra="upstream:\n  first_byte_timeout: 300ms\n")
+        self.knobs("gpu-a", hang=True)
+        for i in range(4):
+            response, trailers = self.predict(stub, f"call {i}", timeout=10)
+            self.assertEqual(trailers["x-gateway-backend"], "gpu-b")
+        stats = self.sim_stats("gpu-a")
+        self.assertEqual(stats["in_flight"], 0, stats)  # the abandoned requests were closed
+
     def test_a_hanging_backend_ends_at_the_callers_deadline(self):
         stub = self.start({"gpu-a": {}})
         self.knobs("gpu-a", hang=True)

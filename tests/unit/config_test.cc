@@ -204,8 +204,8 @@ TEST_CASE("an unknown field in a section names the section", "[config]") {
         "bounded_load_factor, hash_key, pools); did you mean 'policy'?");
   CHECK(ErrorsOf(MinimalPlus("upstream:\n  connect_timout: 1s\n")) ==
         "test.yaml:7: unknown field 'connect_timout' in upstream (valid: threads, "
-        "connect_timeout, request_timeout, max_line_bytes, stream_buffer_bytes); did you mean "
-        "'connect_timeout'?");
+        "connect_timeout, request_timeout, max_line_bytes, stream_buffer_bytes, "
+        "first_byte_timeout); did you mean 'connect_timeout'?");
 }
 
 TEST_CASE("an unknown field in a backend names the backend by index", "[config]") {

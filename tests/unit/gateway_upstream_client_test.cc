@@ -215,6 +215,37 @@ TEST_CASE("upstream: a request past its time bound is a timeout", "[upstream]") 
   CHECK(r.received_bytes);
 }
 
+TEST_CASE("upstream: a backend silent past first_byte_timeout is abandoned, unanswered",
+          "[upstream]") {
+  std::promise<void> gone;
+  std::shared_ptr<http::Exchange> held;  // never answered while the client waits
+  Backend backend([&](std::shared_ptr<http::Exchange> ex) {
+    ex->OnClientGone([&gone] { gone.set_value(); });
+    held = ex;
+  });
+  UpstreamClient client(1);
+  Recorder rec;
+  UpstreamRequest req = Post(backend.Url("/api/generate"));
+  req.first_byte_timeout = 150ms;
+  client.Start(req, &rec);
+  UpstreamResult r = rec.Wait();
+  CHECK(r.outcome == UpstreamOutcome::kFirstByteTimeout);
+  CHECK_FALSE(r.received_bytes);
+  CHECK(r.message == "no response within first_byte_timeout (150 ms)");
+  CHECK(gone.get_future().wait_for(5s) == std::future_status::ready);
+}
+
+TEST_CASE("upstream: a first byte in time disarms first_byte_timeout", "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) { StreamLines(ex, 10, 40ms); });
+  UpstreamClient client(1);
+  Recorder rec;
+  UpstreamRequest req = Post(backend.Url("/api/generate"));
+  req.first_byte_timeout = 150ms;  // the whole answer takes ~400 ms
+  client.Start(req, &rec);
+  CHECK(rec.Wait().outcome == UpstreamOutcome::kOk);
+  CHECK(rec.lines().size() == 10);
+}
+
 TEST_CASE("upstream: a line over the limit fails the request", "[upstream]") {
   Backend backend([](std::shared_ptr<http::Exchange> ex) {
     ex->Respond(200, "application/x-ndjson", std::string(4096, 'x') + "\n");
