@@ -8,7 +8,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <memory>
 
+#include "gateway/admission_queue.h"
 #include "gateway/metrics.h"
 #include "gateway/router.h"
 #include "gateway/upstream_client.h"
@@ -26,6 +28,8 @@ struct RequestPathOptions {
   // before any response byte (connect refused, reset, Ollama's queue-full 503), on another
   // backend.
   int max_attempts = 2;
+  // The gateway queue for calls whose every backend is at its max_in_flight.
+  AdmissionLimits admission;
   // PredictStream: answer bytes queued for a slow reader before the backend transfer is paused;
   // it resumes once half of that has been written.
   std::size_t stream_buffer_bytes = 1u << 20;
@@ -35,8 +39,7 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
  public:
   // All references must outlive the service (and the gRPC server that runs it).
   InferenceService(Router& router, UpstreamClient& upstream, Metrics& metrics,
-                   RequestPathOptions options)
-      : router_(router), upstream_(upstream), metrics_(metrics), options_(options) {}
+                   RequestPathOptions options);
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const ollama_gateway::v1::InferenceRequest* request,
@@ -60,6 +63,8 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
   const RequestPathOptions options_;
   std::atomic<bool> draining_{false};
   std::atomic<int> active_calls_{0};
+  // Its timer thread runs for the service's lifetime.
+  std::unique_ptr<AdmissionQueue> queue_;
 };
 
 }  // namespace og
