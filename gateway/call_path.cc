@@ -210,6 +210,14 @@ bool CallPath::RetryOrFalse(const absl::Status& why) {
     std::lock_guard<std::mutex> lock(mu_);
     if (cancelled_) return false;
   }
+  if (!retrying_) {
+    if (!service_.TryStartRetry()) {
+      spdlog::debug("not retrying {}: the retry budget is spent", request_.model_name());
+      service_.metrics_.RecordRetryRefused("budget");
+      return false;
+    }
+    retrying_ = true;
+  }
   spdlog::debug("retrying {} on another backend after: {}", request_.model_name(),
                 std::string(why.message()));
   service_.metrics_.RecordRetry(pool_->model_label);
@@ -322,6 +330,7 @@ void CallPath::Reject(const absl::Status& status, std::string_view reason) {
 }
 
 void CallPath::Conclude(const absl::Status& status) {
+  if (retrying_) service_.EndRetry();
   const auto now = Steady::now();
   const std::string& model = model_label();
   const bool reached_backend = attempts_ > 0;

@@ -107,6 +107,8 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   balancer::HostMask tried_;
   std::size_t current_index_ = 0;
   int attempts_ = 0;
+  // Counted in the service's retries in progress (the retry budget) until the call ends.
+  bool retrying_ = false;
   absl::Status last_error_;
 
   // Written on the upstream loop thread only (OnLine/OnComplete run there one at a time).

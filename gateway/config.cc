@@ -33,8 +33,9 @@ constexpr std::array<std::string_view, 7> kListenKeys = {
     "address", "insecure", "cert", "key", "client_ca", "client_auth", "reload_interval"};
 constexpr std::array<std::string_view, 3> kClientAuthModes = {"none", "optional", "require"};
 constexpr std::array<std::string_view, 2> kAdminKeys = {"address", "enabled"};
-constexpr std::array<std::string_view, 5> kUpstreamKeys = {
-    "threads", "connect_timeout", "request_timeout", "max_line_bytes", "stream_buffer_bytes"};
+constexpr std::array<std::string_view, 7> kUpstreamKeys = {
+    "threads",      "connect_timeout", "request_timeout", "max_line_bytes", "stream_buffer_bytes",
+    "max_attempts", "retry_budget_percent"};
 constexpr std::array<std::string_view, 3> kAdmissionKeys = {"max_in_flight", "max_queue",
                                                             "max_queue_wait"};
 constexpr std::array<std::string_view, 7> kBackendKeys = {
@@ -51,6 +52,7 @@ constexpr std::int64_t kMaxWeight = 1000;
 constexpr std::size_t kMaxBackendNameLength = 64;
 constexpr std::int64_t kMaxInFlight = 100000;
 constexpr std::int64_t kMaxQueue = 1000000;
+constexpr std::int64_t kMaxAttempts = 10;
 
 // Mutual TLS keys, once the listener is known to use TLS.
 void ParseClientAuth(const MapReader& map, ListenConfig* listen) {
@@ -133,6 +135,12 @@ void ParseUpstream(const MapReader& top, UpstreamConfig* upstream) {
   }
   if (map.Integer("stream_buffer_bytes", kMinLineBytes, kMaxLineBytes, &number)) {
     upstream->stream_buffer_bytes = static_cast<std::uint64_t>(number);
+  }
+  if (map.Integer("max_attempts", 1, kMaxAttempts, &number)) {
+    upstream->max_attempts = static_cast<int>(number);
+  }
+  if (map.Integer("retry_budget_percent", 0, 100, &number)) {
+    upstream->retry_budget_percent = static_cast<int>(number);
   }
 }
 

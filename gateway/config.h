@@ -114,6 +114,12 @@ struct UpstreamConfig {
   // PredictStream: answer bytes the gateway queues for a caller that reads slower than the
   // backend generates, before it pauses reading from the backend.
   std::uint64_t stream_buffer_bytes = 1u << 20;
+  // Attempts per call, the first included, 1..10. Later attempts happen only on a failure
+  // before any answer byte, on another backend.
+  int max_attempts = 2;
+  // Retries in progress at once are limited to this share of the calls in progress (with a
+  // floor of 3), so retries cannot amplify an outage; 0..100.
+  int retry_budget_percent = 20;
   int line = 0;
 };
 

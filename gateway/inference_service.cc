@@ -179,6 +179,7 @@ InferenceService::InferenceService(Router& router, UpstreamClient& upstream, Met
       upstream_(upstream),
       metrics_(metrics),
       options_(options),
+      retry_budget_(options.retry_budget_percent),
       queue_(std::make_unique<AdmissionQueue>(SystemClock::Get(), options.admission, &metrics)) {
   queue_->Start();
 }

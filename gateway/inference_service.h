@@ -12,6 +12,7 @@
 
 #include "gateway/admission_queue.h"
 #include "gateway/metrics.h"
+#include "gateway/retry_budget.h"
 #include "gateway/router.h"
 #include "gateway/upstream_client.h"
 #include "health/clock.h"
@@ -24,10 +25,12 @@ struct RequestPathOptions {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
   std::size_t max_line_bytes = 8u << 20;
-  // Attempts per call, the first included. A second attempt happens only when the first failed
-  // before any response byte (connect refused, reset, Ollama's queue-full 503), on another
-  // backend.
+  // Attempts per call, the first included. A later attempt happens only when the previous one
+  // failed before any response byte (connect refused, reset, Ollama's queue-full 503), on
+  // another backend.
   int max_attempts = 2;
+  // Retries in progress at once: at most max(3, calls in progress * percent / 100).
+  int retry_budget_percent = 20;
   // The gateway queue for calls whose every backend is at its max_in_flight.
   AdmissionLimits admission;
   // PredictStream: answer bytes queued for a slow reader before the backend transfer is paused;
@@ -57,12 +60,19 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
 
  private:
   friend class CallPath;
+  // The retry budget: takes a place among the retries in progress, or false when none is left.
+  bool TryStartRetry() {
+    return retry_budget_.TryAcquire(active_calls_.load(std::memory_order_acquire));
+  }
+  void EndRetry() { retry_budget_.Release(); }
+
   Router& router_;
   UpstreamClient& upstream_;
   Metrics& metrics_;
   const RequestPathOptions options_;
   std::atomic<bool> draining_{false};
   std::atomic<int> active_calls_{0};
+  RetryBudget retry_budget_;
   // Its timer thread runs for the service's lifetime.
   std::unique_ptr<AdmissionQueue> queue_;
 };

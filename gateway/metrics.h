@@ -31,6 +31,8 @@ class Metrics {
   // One attempt toward a backend and how it ended (an UpstreamOutcomeName, or "ok").
   void RecordAttempt(std::string_view backend, std::string_view outcome);
   void RecordRetry(std::string_view model);
+  // A retry not made, by reason ("budget": too many retries already in progress).
+  void RecordRetryRefused(std::string_view reason);
   // The admission queue: calls waiting now, calls turned away ("full" or "timeout") and how
   // long each queued call waited.
   void SetQueueDepth(std::size_t depth);
@@ -64,6 +66,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* tokens_;
   prometheus::Family<prometheus::Counter>* attempts_;
   prometheus::Family<prometheus::Counter>* retries_;
+  prometheus::Family<prometheus::Counter>* retries_refused_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Family<prometheus::Counter>* queue_rejected_;
   prometheus::Family<prometheus::Histogram>* queue_wait_;

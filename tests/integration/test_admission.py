@@ -1,5 +1,5 @@
-"""Admission control end to end: per-backend max_in_flight and the gateway queue (overflow,
-max_queue_wait, caller deadline, cancel), against real ollama-sim backends.
+"""Admission control and retries end to end: per-backend max_in_flight, the gateway queue
+(overflow, max_queue_wait, caller deadline) and max_attempts, against real ollama-sim backends.
 """
 import concurrent.futures
 import re
@@ -112,6 +112,36 @@ class QueueLimitTest(AdmissionTestCase):
         self.wait_for(lambda: self.metric("gateway_queue_depth") == 0, timeout=2)
         self.assertTrue(first.result(timeout=30)[0].done)
         self.assertEqual(self.sim_stats("gpu-a")["requests"], 1)
+
+
+class RetryTest(AdmissionTestCase):
+    def knobs(self, name, **values):
+        return test_gateway.FaultyBackendTest.knobs(self, name, **values)
+
+    def test_max_attempts_bounds_the_retries_on_other_backends(self):
+        stub = self.start_limited({"gpu-a": {}, "gpu-b": {}, "gpu-c": {}}, 0,
+                                  upstream="  max_attempts: 3\n")
+        for name in self.sims:
+            self.knobs(name, fail_status=503)
+        err = self.assert_rpc_error(grpc.StatusCode.UNAVAILABLE,
+                                    lambda: self.predict(stub, "hi"))
+        self.assertEqual(dict(err.trailing_metadata())["x-gateway-attempts"], "3")
+
+    def test_two_failing_backends_end_after_two_attempts_even_with_more_allowed(self):
+        stub = self.start_limited({"gpu-a": {}, "gpu-b": {}}, 0, upstream="  max_attempts: 3\n")
+        for name in self.sims:
+            self.knobs(name, fail_status=503)
+        err = self.assert_rpc_error(grpc.StatusCode.UNAVAILABLE,
+                                    lambda: self.predict(stub, "hi"))
+        self.assertEqual(dict(err.trailing_metadata())["x-gateway-attempts"], "2")
+
+    def test_max_attempts_1_never_retries(self):
+        stub = self.start_limited({"gpu-a": {}, "gpu-b": {}}, 0, upstream="  max_attempts: 1\n")
+        for name in self.sims:
+            self.knobs(name, fail_status=503)
+        err = self.assert_rpc_error(grpc.StatusCode.UNAVAILABLE,
+                                    lambda: self.predict(stub, "hi"))
+        self.assertEqual(dict(err.trailing_metadata())["x-gateway-attempts"], "1")
 
 
 if __name__ == "__main__":

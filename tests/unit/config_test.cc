@@ -129,6 +129,8 @@ TEST_CASE("sections left out take the documented defaults", "[config]") {
   CHECK(config.upstream.request_timeout == std::chrono::minutes(10));
   CHECK(config.upstream.max_line_bytes == 8u << 20);
   CHECK(config.upstream.stream_buffer_bytes == 1u << 20);
+  CHECK(config.upstream.max_attempts == 2);
+  CHECK(config.upstream.retry_budget_percent == 20);
   CHECK(config.admission.max_in_flight == 0);
   CHECK(config.admission.max_queue == 1000);
   CHECK(config.admission.max_queue_wait == milliseconds(30000));
@@ -137,15 +139,18 @@ TEST_CASE("sections left out take the documented defaults", "[config]") {
   CHECK(config.logging.line == 0);
 }
 
-TEST_CASE("admission limits parse; a backend's max_in_flight overrides the default",
+TEST_CASE("admission limits and retry settings parse; a backend's max_in_flight overrides",
           "[config]") {
   const Config config = ParseValid(
       "listen:\n  insecure: true\n"
+      "upstream:\n  max_attempts: 3\n  retry_budget_percent: 50\n"
       "admission:\n  max_in_flight: 4\n  max_queue: 10\n  max_queue_wait: 1500ms\n"
       "backends:\n"
       "  - name: a\n    url: http://127.0.0.1:1\n"
       "  - name: b\n    url: http://127.0.0.1:2\n    max_in_flight: 0\n"
       "  - name: c\n    url: http://127.0.0.1:3\n    max_in_flight: 2\n");
+  CHECK(config.upstream.max_attempts == 3);
+  CHECK(config.upstream.retry_budget_percent == 50);
   CHECK(config.admission.max_queue == 10);
   CHECK(config.admission.max_queue_wait == milliseconds(1500));
   CHECK(config.backends[0].max_in_flight == 4);
@@ -153,7 +158,11 @@ TEST_CASE("admission limits parse; a backend's max_in_flight overrides the defau
   CHECK(config.backends[2].max_in_flight == 2);
 }
 
-TEST_CASE("admission values out of range are refused at their line", "[config]") {
+TEST_CASE("admission and retry values out of range are refused at their line", "[config]") {
+  CHECK(ErrorsOf(MinimalPlus("upstream:\n  max_attempts: 0\n  retry_budget_percent: 101\n")) ==
+        "test.yaml:7: upstream.max_attempts: must be an integer from 1 to 10, got \"0\"\n"
+        "test.yaml:8: upstream.retry_budget_percent: must be an integer from 0 to 100, got "
+        "\"101\"");
   CHECK(ErrorsOf(MinimalPlus("admission:\n  max_in_flight: -1\n  max_queue_wait: 0\n"
                              "  max_queu: 5\n")) ==
         "test.yaml:7: admission.max_in_flight: must be an integer from 0 to 100000, got \"-1\"\n"
@@ -236,8 +245,8 @@ TEST_CASE("an unknown field in a section names the section", "[config]") {
         "bounded_load_factor, hash_key, pools); did you mean 'policy'?");
   CHECK(ErrorsOf(MinimalPlus("upstream:\n  connect_timout: 1s\n")) ==
         "test.yaml:7: unknown field 'connect_timout' in upstream (valid: threads, "
-        "connect_timeout, request_timeout, max_line_bytes, stream_buffer_bytes); did you mean "
-        "'connect_timeout'?");
+        "connect_timeout, request_timeout, max_line_bytes, stream_buffer_bytes, max_attempts, "
+        "retry_budget_percent); did you mean 'connect_timeout'?");
 }
 
 TEST_CASE("an unknown field in a backend names the backend by index", "[config]") {
