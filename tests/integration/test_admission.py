@@ -143,6 +143,31 @@ class RetryTest(AdmissionTestCase):
                                     lambda: self.predict(stub, "hi"))
         self.assertEqual(dict(err.trailing_metadata())["x-gateway-attempts"], "1")
 
+    def test_retries_beyond_the_budget_are_refused_with_the_failure_the_call_had(self):
+        # gpu-a answers 503 at once; gpu-b is slow, so every retry onto it stays in progress
+        # while the others arrive. A budget of 0 percent leaves the floor of 3 retries.
+        stub = self.start_limited(
+            {"gpu-a": {}, "gpu-b": {"tokens": 10, "token_delay_ms": 150}}, 0,
+            upstream="  retry_budget_percent: 0\n")
+        self.knobs("gpu-a", fail_status=503)
+
+        def call(i):
+            try:
+                self.predict(stub, f"call {i}", timeout=30)
+                return None
+            except grpc.RpcError as err:
+                return err
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+            errors = [e for e in pool.map(call, range(10)) if e is not None]
+        self.assertGreaterEqual(len(errors), 1)
+        for err in errors:
+            self.assertEqual(err.code(), grpc.StatusCode.UNAVAILABLE, err.details())
+            self.assertIn("gpu-a", err.details())
+            self.assertEqual(dict(err.trailing_metadata())["x-gateway-attempts"], "1")
+        self.assertEqual(self.metric('gateway_retries_refused_total{reason="budget"}'),
+                         len(errors))
+
 
 if __name__ == "__main__":
     unittest.main()
