@@ -75,9 +75,13 @@ void CallPath::Begin() {
 }
 
 void CallPath::Cancel() {
-  std::lock_guard<std::mutex> lock(mu_);
-  cancelled_ = true;
-  current_.Cancel();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
+    current_.Cancel();
+  }
+  // A queued call leaves the queue at once (no effect if it does not wait there).
+  service_.queue_->Remove(this, absl::CancelledError("the call was cancelled by the client"));
 }
 
 void CallPath::PauseUpstream() {
@@ -123,7 +127,7 @@ bool CallPath::OnLine(std::string_view line) {
 
 void CallPath::OnComplete(UpstreamResult result) {
   const PoolMember& member = pool_->members[current_index_];
-  member.state->in_flight().fetch_sub(1, std::memory_order_relaxed);
+  ReleaseSlot();
   if (!stop_status_.ok()) {
     service_.metrics_.RecordAttempt(member.state->name(), "bad_stream");
     return Conclude(stop_status_);
@@ -212,6 +216,14 @@ bool CallPath::RetryOrFalse(const absl::Status& why) {
     std::lock_guard<std::mutex> lock(mu_);
     if (cancelled_) return false;
   }
+  if (!retrying_) {
+    if (!service_.TryStartRetry()) {
+      spdlog::debug("not retrying {}: the retry budget is spent", request_.model_name());
+      service_.metrics_.RecordRetryRefused("budget");
+      return false;
+    }
+    retrying_ = true;
+  }
   spdlog::debug("retrying {} on another backend after: {}", request_.model_name(),
                 std::string(why.message()));
   service_.metrics_.RecordRetry(pool_->model_label);
@@ -220,24 +232,85 @@ bool CallPath::RetryOrFalse(const absl::Status& why) {
   return true;
 }
 
+Choice CallPath::ChooseAndAcquire() {
+  // Another call may take the last slot of the chosen backend between Choose and TryAcquire;
+  // that backend is then skipped as full and the choice made again.
+  balancer::HostMask skip = tried_;
+  std::size_t raced = 0;
+  const GrpcRequestKeys keys(*context_, request_);
+  for (;;) {
+    Choice choice = service_.router_.Choose(*pool_, skip, keys, CallRandom());
+    if (!choice.ok()) {
+      choice.tried -= raced;
+      choice.full += raced;
+      return choice;
+    }
+    if (pool_->members[choice.index].state->TryAcquire()) {
+      current_index_ = choice.index;
+      return choice;
+    }
+    skip.Set(choice.index);
+    ++raced;
+  }
+}
+
+void CallPath::ReleaseSlot() {
+  pool_->members[current_index_].state->in_flight().fetch_sub(1, std::memory_order_relaxed);
+  service_.queue_->Wake();
+}
+
+Clock::TimePoint CallPath::QueueDeadline() const {
+  const auto deadline = context_->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return Clock::TimePoint::max();
+  const auto left = deadline - std::chrono::system_clock::now();
+  return service_.queue_->clock().Now() +
+         std::chrono::duration_cast<Clock::TimePoint::duration>(left);
+}
+
 void CallPath::StartAttempt() {
-  const Choice choice =
-      service_.router_.Choose(*pool_, tried_, GrpcRequestKeys(*context_, request_), CallRandom());
+  const Choice choice = ChooseAndAcquire();
   if (choice.hash_key_missing && attempts_ == 0) {
     service_.metrics_.RecordHashKeyMissing(pool_->model_label);
   }
-  if (!choice.ok()) {
-    if (!last_error_.ok()) return Conclude(last_error_);
-    return Conclude(absl::UnavailableError(absl::StrCat(
-        "no backend available for model '", request_.model_name(), "': ", pool_->members.size(),
-        " configured, ", choice.unavailable, " held out after failing to connect, ",
-        choice.tried, " already tried")));
+  if (choice.ok()) return StartUpstream();
+  if (choice.full > 0) {
+    // Every candidate left is busy: wait for a slot in the gateway queue.
+    const std::string& model = request_.model_name();
+    switch (service_.queue_->Enqueue(this, model, QueueDeadline())) {
+      case AdmissionQueue::EnqueueResult::kAdmitted:
+        return StartUpstream();
+      case AdmissionQueue::EnqueueResult::kQueued:
+        return;  // OnQueueExit continues; the call may already be gone
+      case AdmissionQueue::EnqueueResult::kAbandoned:
+        return Conclude(absl::CancelledError("the call was cancelled by the client"));
+      case AdmissionQueue::EnqueueResult::kFull:
+        return Conclude(absl::ResourceExhaustedError(
+            AdmissionQueue::FullMessage(model, service_.queue_->limits().max_queue)));
+    }
   }
-  current_index_ = choice.index;
-  tried_.Set(choice.index);
+  if (!last_error_.ok()) return Conclude(last_error_);
+  return Conclude(absl::UnavailableError(
+      absl::StrCat("no backend available for model '", request_.model_name(),
+                   "': ", pool_->members.size(), " configured, ", choice.unavailable,
+                   " held out after failing to connect, ", choice.tried, " already tried")));
+}
+
+bool CallPath::TryAdmit() { return ChooseAndAcquire().ok(); }
+
+bool CallPath::Abandoned() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
+}
+
+void CallPath::OnQueueExit(const absl::Status& status) {
+  if (status.ok()) return StartUpstream();
+  Conclude(status);
+}
+
+void CallPath::StartUpstream() {
+  tried_.Set(current_index_);
   ++attempts_;
-  const PoolMember& member = pool_->members[choice.index];
-  member.state->in_flight().fetch_add(1, std::memory_order_relaxed);
+  const PoolMember& member = pool_->members[current_index_];
 
   UpstreamRequest upstream;
   upstream.url = absl::StrCat(member.url, ollama_.path);
@@ -254,7 +327,7 @@ void CallPath::StartAttempt() {
       return;
     }
   }
-  member.state->in_flight().fetch_sub(1, std::memory_order_relaxed);
+  ReleaseSlot();
   Conclude(absl::CancelledError("the call was cancelled by the client"));
 }
 
@@ -264,6 +337,7 @@ void CallPath::Reject(const absl::Status& status, std::string_view reason) {
 }
 
 void CallPath::Conclude(const absl::Status& status) {
+  if (retrying_) service_.EndRetry();
   const auto now = Steady::now();
   const std::string& model = model_label();
   const bool reached_backend = attempts_ > 0;

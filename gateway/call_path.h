@@ -17,6 +17,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "gateway/admission_queue.h"
 #include "gateway/ollama_protocol.h"
 #include "gateway/router.h"
 #include "gateway/upstream_client.h"
@@ -26,7 +27,7 @@ namespace og {
 
 class InferenceService;
 
-class CallPath : public UpstreamHandler {
+class CallPath : public UpstreamHandler, public AdmissionWaiter {
  public:
   // The object is deleted once both the reactor released it (Release(), from OnDone) and the
   // path ended it (after End()).
@@ -40,6 +41,11 @@ class CallPath : public UpstreamHandler {
   // UpstreamHandler, on the upstream loop thread.
   bool OnLine(std::string_view line) final;
   void OnComplete(UpstreamResult result) final;
+
+  // AdmissionWaiter, while the call waits in the gateway queue for a backend slot.
+  bool TryAdmit() final;
+  bool Abandoned() final;
+  void OnQueueExit(const absl::Status& status) final;
 
  protected:
   using Steady = std::chrono::steady_clock;
@@ -75,7 +81,16 @@ class CallPath : public UpstreamHandler {
   absl::Status TimeoutStatus() const;
   std::chrono::milliseconds AttemptTimeout() const;
   bool RetryOrFalse(const absl::Status& why);
+  // Chooses a backend not yet tried and takes one of its in-flight slots; on success
+  // current_index_ is the backend.
+  Choice ChooseAndAcquire();
+  // Chooses a backend and starts an attempt, or queues the call when every candidate is full.
   void StartAttempt();
+  // Starts the attempt on current_index_, whose slot is already taken.
+  void StartUpstream();
+  // Gives back the slot of current_index_ and offers it to queued calls.
+  void ReleaseSlot();
+  Clock::TimePoint QueueDeadline() const;
   void Reject(const absl::Status& status, std::string_view reason);
   // Records the call's outcome, then End(status), then drops the path's reference.
   void Conclude(const absl::Status& status);
@@ -92,6 +107,8 @@ class CallPath : public UpstreamHandler {
   balancer::HostMask tried_;
   std::size_t current_index_ = 0;
   int attempts_ = 0;
+  // Counted in the service's retries in progress (the retry budget) until the call ends.
+  bool retrying_ = false;
   absl::Status last_error_;
 
   // Written on the upstream loop thread only (OnLine/OnComplete run there one at a time).

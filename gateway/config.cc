@@ -27,18 +27,21 @@ namespace {
 
 using namespace config_internal;  // NOLINT: the reader is this file's vocabulary
 
-constexpr std::array<std::string_view, 6> kTopLevelKeys = {"listen",   "admin",    "balancer",
-                                                           "upstream", "backends", "logging"};
+constexpr std::array<std::string_view, 7> kTopLevelKeys = {
+    "listen", "admin", "balancer", "upstream", "admission", "backends", "logging"};
 constexpr std::array<std::string_view, 8> kListenKeys = {
     "address",   "insecure",    "cert",           "key",
     "client_ca", "client_auth", "reload_interval", "drain_timeout"};
 constexpr std::array<std::string_view, 3> kClientAuthModes = {"none", "optional", "require"};
 constexpr std::array<std::string_view, 2> kAdminKeys = {"address", "enabled"};
-constexpr std::array<std::string_view, 6> kUpstreamKeys = {
-    "threads",        "connect_timeout",     "request_timeout",
-    "max_line_bytes", "stream_buffer_bytes", "first_byte_timeout"};
-constexpr std::array<std::string_view, 6> kBackendKeys = {"name",   "url",     "weight",
-                                                          "models", "hash_id", "tls"};
+constexpr std::array<std::string_view, 8> kUpstreamKeys = {
+    "threads",           "connect_timeout",     "request_timeout",
+    "max_line_bytes",    "stream_buffer_bytes", "first_byte_timeout",
+    "max_attempts",      "retry_budget_percent"};
+constexpr std::array<std::string_view, 3> kAdmissionKeys = {"max_in_flight", "max_queue",
+                                                            "max_queue_wait"};
+constexpr std::array<std::string_view, 7> kBackendKeys = {
+    "name", "url", "weight", "models", "hash_id", "max_in_flight", "tls"};
 constexpr std::array<std::string_view, 4> kBackendTlsKeys = {"ca", "cert", "key", "verify"};
 constexpr std::array<std::string_view, 1> kLoggingKeys = {"level"};
 constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
@@ -49,6 +52,9 @@ constexpr std::int64_t kMinLineBytes = std::int64_t{1} << 10;
 constexpr std::int64_t kMaxLineBytes = std::int64_t{1} << 30;
 constexpr std::int64_t kMaxWeight = 1000;
 constexpr std::size_t kMaxBackendNameLength = 64;
+constexpr std::int64_t kMaxInFlight = 100000;
+constexpr std::int64_t kMaxQueue = 1000000;
+constexpr std::int64_t kMaxAttempts = 10;
 
 // Mutual TLS keys, once the listener is known to use TLS.
 void ParseClientAuth(const MapReader& map, ListenConfig* listen) {
@@ -134,6 +140,20 @@ void ParseUpstream(const MapReader& top, UpstreamConfig* upstream) {
   if (map.Integer("stream_buffer_bytes", kMinLineBytes, kMaxLineBytes, &number)) {
     upstream->stream_buffer_bytes = static_cast<std::uint64_t>(number);
   }
+  if (map.Integer("max_attempts", 1, kMaxAttempts, &number)) {
+    upstream->max_attempts = static_cast<int>(number);
+  }
+  if (map.Integer("retry_budget_percent", 0, 100, &number)) {
+    upstream->retry_budget_percent = static_cast<int>(number);
+  }
+}
+
+void ParseAdmission(const MapReader& top, AdmissionConfig* admission) {
+  const MapReader map = top.Child("admission", kAdmissionKeys, &admission->line);
+  if (!map.ok()) return;
+  map.Integer("max_in_flight", 0, kMaxInFlight, &admission->max_in_flight);
+  map.Integer("max_queue", 0, kMaxQueue, &admission->max_queue);
+  map.Duration("max_queue_wait", /*allow_zero=*/false, &admission->max_queue_wait);
 }
 
 void ParseLogging(const MapReader& top, LoggingConfig* logging) {
@@ -239,7 +259,8 @@ void ParseModels(const MapReader& map, BackendConfig* backend) {
   }
 }
 
-void ParseBackends(const MapReader& top, std::vector<BackendConfig>* backends) {
+void ParseBackends(const MapReader& top, const AdmissionConfig& admission,
+                   std::vector<BackendConfig>* backends) {
   constexpr std::string_view kNeedOne = "at least one backend is required";
   ErrorList* errors = top.errors();
   const Field* field = top.Find("backends");
@@ -275,6 +296,8 @@ void ParseBackends(const MapReader& top, std::vector<BackendConfig>* backends) {
       backend.weight = static_cast<std::uint32_t>(weight);
     }
     ParseModels(map, &backend);
+    backend.max_in_flight = admission.max_in_flight;
+    map.Integer("max_in_flight", 0, kMaxInFlight, &backend.max_in_flight);
     ParseBackendTls(map, &backend);
     if (map.String("hash_id", &backend.hash_id) && backend.hash_id.size() > 256) {
       map.Error(*map.Find("hash_id"), "must be at most 256 characters");
@@ -302,7 +325,8 @@ void ParseDocuments(const std::vector<YAML::Node>& documents, Config* config, Er
   ParseListen(top, &config->listen);
   ParseAdmin(top, config->listen, &config->admin);
   ParseUpstream(top, &config->upstream);
-  ParseBackends(top, &config->backends);
+  ParseAdmission(top, &config->admission);
+  ParseBackends(top, config->admission, &config->backends);
   // After the backends: pools name models that backends must serve.
   ParseBalancer(top, config->backends, &config->balancer);
   ParseLogging(top, &config->logging);

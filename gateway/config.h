@@ -121,6 +121,24 @@ struct UpstreamConfig {
   // PredictStream: answer bytes the gateway queues for a caller that reads slower than the
   // backend generates, before it pauses reading from the backend.
   std::uint64_t stream_buffer_bytes = 1u << 20;
+  // Attempts per call, the first included, 1..10. Later attempts happen only on a failure
+  // before any answer byte, on another backend.
+  int max_attempts = 2;
+  // Retries in progress at once are limited to this share of the calls in progress (with a
+  // floor of 3), so retries cannot amplify an outage; 0..100.
+  int retry_budget_percent = 20;
+  int line = 0;
+};
+
+// Admission control: per-backend concurrency limits and the gateway queue in front of them.
+struct AdmissionConfig {
+  // Default of backends[].max_in_flight; 0 means unlimited.
+  std::int64_t max_in_flight = 0;
+  // Calls that may wait for a backend slot at once, across every model; 0 turns queueing off
+  // (a call finding every backend full is refused at once).
+  std::int64_t max_queue = 1000;
+  // Longest a call waits in the queue before RESOURCE_EXHAUSTED.
+  std::chrono::milliseconds max_queue_wait{30000};
   int line = 0;
 };
 
@@ -152,6 +170,9 @@ struct BackendConfig {
   // The backend's label on a ketama ring; empty means its URL's host:port (libketama's
   // convention). Set it to keep a backend's ring position when its address changes.
   std::string hash_id;
+  // Requests the gateway sends this backend at once (Ollama's OLLAMA_NUM_PARALLEL), 0..100000;
+  // 0 means unlimited. Defaults to admission.max_in_flight.
+  std::int64_t max_in_flight = 0;
   // Only for https:// URLs.
   BackendTlsConfig tls;
   int line = 0;
@@ -170,6 +191,7 @@ struct Config {
   AdminConfig admin;
   BalancerConfig balancer;
   UpstreamConfig upstream;
+  AdmissionConfig admission;
   std::vector<BackendConfig> backends;
   LoggingConfig logging;
 };

@@ -173,6 +173,17 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
 
 }  // namespace
 
+InferenceService::InferenceService(Router& router, UpstreamClient& upstream, Metrics& metrics,
+                                   RequestPathOptions options)
+    : router_(router),
+      upstream_(upstream),
+      metrics_(metrics),
+      options_(options),
+      retry_budget_(options.retry_budget_percent),
+      queue_(std::make_unique<AdmissionQueue>(SystemClock::Get(), options.admission, &metrics)) {
+  queue_->Start();
+}
+
 grpc::ServerUnaryReactor* InferenceService::Predict(grpc::CallbackServerContext* context,
                                                     const InferenceRequest* request,
                                                     InferenceResponse* response) {

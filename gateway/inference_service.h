@@ -8,8 +8,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <memory>
 
+#include "gateway/admission_queue.h"
 #include "gateway/metrics.h"
+#include "gateway/retry_budget.h"
 #include "gateway/router.h"
 #include "gateway/upstream_client.h"
 #include "health/clock.h"
@@ -25,10 +28,14 @@ struct RequestPathOptions {
   // Zero, or how long an attempt may wait for the backend's first byte before it is abandoned
   // (and retried elsewhere when allowed).
   std::chrono::milliseconds first_byte_timeout{0};
-  // Attempts per call, the first included. A second attempt happens only when the first failed
-  // before any response byte (connect refused, reset, Ollama's queue-full 503), on another
-  // backend.
+  // Attempts per call, the first included. A later attempt happens only when the previous one
+  // failed before any response byte (connect refused, reset, Ollama's queue-full 503, no byte
+  // within first_byte_timeout), on another backend.
   int max_attempts = 2;
+  // Retries in progress at once: at most max(3, calls in progress * percent / 100).
+  int retry_budget_percent = 20;
+  // The gateway queue for calls whose every backend is at its max_in_flight.
+  AdmissionLimits admission;
   // PredictStream: answer bytes queued for a slow reader before the backend transfer is paused;
   // it resumes once half of that has been written.
   std::size_t stream_buffer_bytes = 1u << 20;
@@ -38,8 +45,7 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
  public:
   // All references must outlive the service (and the gRPC server that runs it).
   InferenceService(Router& router, UpstreamClient& upstream, Metrics& metrics,
-                   RequestPathOptions options)
-      : router_(router), upstream_(upstream), metrics_(metrics), options_(options) {}
+                   RequestPathOptions options);
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const ollama_gateway::v1::InferenceRequest* request,
@@ -57,12 +63,21 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
 
  private:
   friend class CallPath;
+  // The retry budget: takes a place among the retries in progress, or false when none is left.
+  bool TryStartRetry() {
+    return retry_budget_.TryAcquire(active_calls_.load(std::memory_order_acquire));
+  }
+  void EndRetry() { retry_budget_.Release(); }
+
   Router& router_;
   UpstreamClient& upstream_;
   Metrics& metrics_;
   const RequestPathOptions options_;
   std::atomic<bool> draining_{false};
   std::atomic<int> active_calls_{0};
+  RetryBudget retry_budget_;
+  // Its timer thread runs for the service's lifetime.
+  std::unique_ptr<AdmissionQueue> queue_;
 };
 
 }  // namespace og

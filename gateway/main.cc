@@ -69,6 +69,10 @@ RequestPathOptions PathOptions(const Config& c) {
   o.max_line_bytes = c.upstream.max_line_bytes;
   o.stream_buffer_bytes = c.upstream.stream_buffer_bytes;
   o.first_byte_timeout = c.upstream.first_byte_timeout;
+  o.max_attempts = c.upstream.max_attempts;
+  o.retry_budget_percent = c.upstream.retry_budget_percent;
+  o.admission.max_queue = static_cast<std::size_t>(c.admission.max_queue);
+  o.admission.max_queue_wait = c.admission.max_queue_wait;
   return o;
 }
 

@@ -58,6 +58,28 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Name("gateway_retries_total")
                   .Help("Calls retried on another backend before any byte reached the caller")
                   .Register(*registry_);
+  retries_refused_ = &BuildCounter()
+                          .Name("gateway_retries_refused_total")
+                          .Help("Retries not made, by reason (budget: the retry budget was "
+                                "spent); the call ended with the failure it had")
+                          .Register(*registry_);
+  queue_depth_ = &BuildGauge()
+                      .Name("gateway_queue_depth")
+                      .Help("Calls waiting in the gateway queue for a backend slot")
+                      .Register(*registry_);
+  queue_rejected_ = &BuildCounter()
+                         .Name("gateway_queue_rejected_total")
+                         .Help("Calls ended by the gateway queue with RESOURCE_EXHAUSTED, by "
+                               "reason (full or timeout)")
+                         .Register(*registry_);
+  queue_wait_ = &BuildHistogram()
+                     .Name("gateway_queue_wait_seconds")
+                     .Help("Time calls spent in the gateway queue, however they left it")
+                     .Register(*registry_);
+  // Present from the start, so dashboards and alerts see zeros rather than nothing.
+  queue_depth_->Add({}).Set(0);
+  for (const char* reason : {"full", "timeout"}) queue_rejected_->Add({{"reason", reason}});
+  retries_refused_->Add({{"reason", "budget"}});
   hash_key_missing_ = &BuildCounter()
                           .Name("gateway_hash_key_missing_total")
                           .Help("Calls to a hashing pool without an affinity key, balanced by "
@@ -113,6 +135,20 @@ void Metrics::RecordAttempt(std::string_view backend, std::string_view outcome) 
 
 void Metrics::RecordRetry(std::string_view model) {
   retries_->Add({{"model", S(model)}}).Increment();
+}
+
+void Metrics::RecordRetryRefused(std::string_view reason) {
+  retries_refused_->Add({{"reason", S(reason)}}).Increment();
+}
+
+void Metrics::SetQueueDepth(std::size_t depth) { queue_depth_->Add({}).Set(double(depth)); }
+
+void Metrics::RecordQueueRejected(std::string_view reason) {
+  queue_rejected_->Add({{"reason", S(reason)}}).Increment();
+}
+
+void Metrics::RecordQueueWait(std::chrono::nanoseconds wait) {
+  queue_wait_->Add({}, TtftBuckets()).Observe(Seconds(wait));
 }
 
 void Metrics::RecordHashKeyMissing(std::string_view model) {

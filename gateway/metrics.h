@@ -5,6 +5,7 @@
 #define OLLAMA_GATEWAY_GATEWAY_METRICS_H_
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,6 +31,13 @@ class Metrics {
   // One attempt toward a backend and how it ended (an UpstreamOutcomeName, or "ok").
   void RecordAttempt(std::string_view backend, std::string_view outcome);
   void RecordRetry(std::string_view model);
+  // A retry not made, by reason ("budget": too many retries already in progress).
+  void RecordRetryRefused(std::string_view reason);
+  // The admission queue: calls waiting now, calls turned away ("full" or "timeout") and how
+  // long each queued call waited.
+  void SetQueueDepth(std::size_t depth);
+  void RecordQueueRejected(std::string_view reason);
+  void RecordQueueWait(std::chrono::nanoseconds wait);
   // A call to a hashing pool that carried no affinity key (balanced by the fallback policy).
   void RecordHashKeyMissing(std::string_view model);
   // One configuration reload and its result ("ok" or "invalid").
@@ -60,6 +68,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* tokens_;
   prometheus::Family<prometheus::Counter>* attempts_;
   prometheus::Family<prometheus::Counter>* retries_;
+  prometheus::Family<prometheus::Counter>* retries_refused_;
+  prometheus::Family<prometheus::Gauge>* queue_depth_;
+  prometheus::Family<prometheus::Counter>* queue_rejected_;
+  prometheus::Family<prometheus::Histogram>* queue_wait_;
   prometheus::Family<prometheus::Counter>* hash_key_missing_;
   prometheus::Family<prometheus::Counter>* rejected_;
   prometheus::Family<prometheus::Counter>* config_reloads_;

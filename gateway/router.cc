@@ -108,6 +108,10 @@ absl::Status Router::Apply(const Config& config) {
     it = it->second.use_count() == 1 && !InConfig(config, it->first) ? states_.erase(it)
                                                                      : std::next(it);
   }
+  // Limits change only with a table that was published.
+  for (const BackendConfig& b : config.backends) {
+    states_[b.name]->set_max_in_flight(b.max_in_flight);
+  }
   table_.store(std::move(table));
   return absl::OkStatus();
 }
@@ -123,6 +127,9 @@ Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried,
     } else if (!pool.members[i].state->connect_backoff().Available()) {
       excluded.Set(i);
       ++choice.unavailable;
+    } else if (pool.members[i].state->Full()) {
+      excluded.Set(i);
+      ++choice.full;
     }
   }
   const balancer::Picker* picker = pool.picker.get();

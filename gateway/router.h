@@ -35,9 +35,31 @@ class BackendState {
   std::atomic<std::int64_t>& in_flight() { return in_flight_; }
   health::ConnectBackoff& connect_backoff() { return backoff_; }
 
+  // Admission: the most requests in flight at once; 0 is unlimited. Set from the config.
+  void set_max_in_flight(std::int64_t limit) {
+    max_in_flight_.store(limit, std::memory_order_relaxed);
+  }
+  std::int64_t max_in_flight() const { return max_in_flight_.load(std::memory_order_relaxed); }
+  // True when the backend is at its max_in_flight.
+  bool Full() const {
+    const std::int64_t limit = max_in_flight();
+    return limit > 0 && in_flight_.load(std::memory_order_relaxed) >= limit;
+  }
+  // Takes one in-flight slot unless the backend is full; never exceeds max_in_flight, however
+  // many threads race for the last slot.
+  bool TryAcquire() {
+    const std::int64_t limit = max_in_flight();
+    std::int64_t current = in_flight_.load(std::memory_order_relaxed);
+    do {
+      if (limit > 0 && current >= limit) return false;
+    } while (!in_flight_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
+    return true;
+  }
+
  private:
   const std::string name_;
   std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<std::int64_t> max_in_flight_{0};
   health::ConnectBackoff backoff_;
 };
 
@@ -100,6 +122,8 @@ struct Choice {
   // connect, for the caller's error message.
   std::size_t tried = 0;
   std::size_t unavailable = 0;
+  // How many were skipped for being at their max_in_flight (the call may wait for them).
+  std::size_t full = 0;
   // The pool hashes but the request had no key: the fallback policy chose.
   bool hash_key_missing = false;
   bool ok() const { return index != balancer::PickResult::kNone; }
@@ -116,9 +140,9 @@ class Router {
   // The current table. Thread-safe, lock-free.
   std::shared_ptr<const RoutingTable> table() const { return table_.load(); }
 
-  // Chooses a member of `pool` for one attempt, skipping those in `tried` and those held out
-  // after connect failures. Hashing pools take the key from `request` as configured.
-  // Thread-safe, lock-free.
+  // Chooses a member of `pool` for one attempt, skipping those in `tried`, those held out
+  // after connect failures and those at their max_in_flight. Hashing pools take the key from
+  // `request` as configured. Thread-safe, lock-free.
   Choice Choose(const Pool& pool, const balancer::HostMask& tried, const RequestKeys& request,
                 std::uint64_t random) const;
 

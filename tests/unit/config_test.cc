@@ -129,8 +129,49 @@ TEST_CASE("sections left out take the documented defaults", "[config]") {
   CHECK(config.upstream.request_timeout == std::chrono::minutes(10));
   CHECK(config.upstream.max_line_bytes == 8u << 20);
   CHECK(config.upstream.stream_buffer_bytes == 1u << 20);
+  CHECK(config.upstream.max_attempts == 2);
+  CHECK(config.upstream.retry_budget_percent == 20);
+  CHECK(config.admission.max_in_flight == 0);
+  CHECK(config.admission.max_queue == 1000);
+  CHECK(config.admission.max_queue_wait == milliseconds(30000));
+  CHECK(config.backends[0].max_in_flight == 0);
   CHECK(config.logging.level == "info");
   CHECK(config.logging.line == 0);
+}
+
+TEST_CASE("admission limits and retry settings parse; a backend's max_in_flight overrides",
+          "[config]") {
+  const Config config = ParseValid(
+      "listen:\n  insecure: true\n"
+      "upstream:\n  max_attempts: 3\n  retry_budget_percent: 50\n"
+      "admission:\n  max_in_flight: 4\n  max_queue: 10\n  max_queue_wait: 1500ms\n"
+      "backends:\n"
+      "  - name: a\n    url: http://127.0.0.1:1\n"
+      "  - name: b\n    url: http://127.0.0.1:2\n    max_in_flight: 0\n"
+      "  - name: c\n    url: http://127.0.0.1:3\n    max_in_flight: 2\n");
+  CHECK(config.upstream.max_attempts == 3);
+  CHECK(config.upstream.retry_budget_percent == 50);
+  CHECK(config.admission.max_queue == 10);
+  CHECK(config.admission.max_queue_wait == milliseconds(1500));
+  CHECK(config.backends[0].max_in_flight == 4);
+  CHECK(config.backends[1].max_in_flight == 0);
+  CHECK(config.backends[2].max_in_flight == 2);
+}
+
+TEST_CASE("admission and retry values out of range are refused at their line", "[config]") {
+  CHECK(ErrorsOf(MinimalPlus("upstream:\n  max_attempts: 0\n  retry_budget_percent: 101\n")) ==
+        "test.yaml:7: upstream.max_attempts: must be an integer from 1 to 10, got \"0\"\n"
+        "test.yaml:8: upstream.retry_budget_percent: must be an integer from 0 to 100, got "
+        "\"101\"");
+  CHECK(ErrorsOf(MinimalPlus("admission:\n  max_in_flight: -1\n  max_queue_wait: 0\n"
+                             "  max_queu: 5\n")) ==
+        "test.yaml:7: admission.max_in_flight: must be an integer from 0 to 100000, got \"-1\"\n"
+        "test.yaml:8: admission.max_queue_wait: must be longer than 0, got \"0\"\n"
+        "test.yaml:9: unknown field 'max_queu' in admission (valid: max_in_flight, max_queue, "
+        "max_queue_wait); did you mean 'max_queue'?");
+  CHECK(ErrorsOf(MinimalPlus("    max_in_flight: 100001\n")) ==
+        "test.yaml:6: backends[0].max_in_flight: must be an integer from 0 to 100000, got "
+        "\"100001\"");
 }
 
 TEST_CASE("a section written with nothing under it takes the defaults", "[config]") {
@@ -163,10 +204,10 @@ TEST_CASE("an empty file is refused", "[config]") {
 TEST_CASE("a top level that is not a map is refused", "[config]") {
   CHECK(ErrorsOf("- listen\n- backends\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, balancer, "
-        "upstream, backends, logging), got a list");
+        "upstream, admission, backends, logging), got a list");
   CHECK(ErrorsOf("just words\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, balancer, "
-        "upstream, backends, logging), got \"just words\"");
+        "upstream, admission, backends, logging), got \"just words\"");
 }
 
 TEST_CASE("a second YAML document is refused", "[config]") {
@@ -189,13 +230,13 @@ TEST_CASE("an unknown top-level field is refused with the valid ones and a sugge
           "[config]") {
   CHECK(ErrorsOf(MinimalPlus("listne: {}\n")) ==
         "test.yaml:6: unknown field 'listne' at top level (valid: listen, admin, balancer, "
-        "upstream, backends, logging); did you mean 'listen'?");
+        "upstream, admission, backends, logging); did you mean 'listen'?");
 }
 
 TEST_CASE("an unknown field far from every valid one gets no suggestion", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("tracing: on\n")) ==
         "test.yaml:6: unknown field 'tracing' at top level (valid: listen, admin, balancer, "
-        "upstream, backends, logging)");
+        "upstream, admission, backends, logging)");
 }
 
 TEST_CASE("an unknown field in a section names the section", "[config]") {
@@ -205,12 +246,13 @@ TEST_CASE("an unknown field in a section names the section", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("upstream:\n  connect_timout: 1s\n")) ==
         "test.yaml:7: unknown field 'connect_timout' in upstream (valid: threads, "
         "connect_timeout, request_timeout, max_line_bytes, stream_buffer_bytes, "
-        "first_byte_timeout); did you mean 'connect_timeout'?");
+        "first_byte_timeout, max_attempts, retry_budget_percent); did you mean "
+        "'connect_timeout'?");
 }
 
 TEST_CASE("an unknown field in a backend names the backend by index", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("    wieght: 2\n")) ==
-        "test.yaml:6: unknown field 'wieght' in backends[0] (valid: name, url, weight, models, hash_id, tls); "
+        "test.yaml:6: unknown field 'wieght' in backends[0] (valid: name, url, weight, models, hash_id, max_in_flight, tls); "
         "did you mean 'weight'?");
 }
 

@@ -94,6 +94,26 @@ TEST_CASE("choose skips tried backends and then reports none with the counts", "
   CHECK(none.unavailable == 0);
 }
 
+TEST_CASE("a backend at its max_in_flight is skipped and counted as full", "[router]") {
+  FakeClock clock;
+  Router router(clock);
+  Config config = TwoModels();
+  for (BackendConfig& b : config.backends) b.max_in_flight = 1;
+  REQUIRE(router.Apply(config).ok());
+  auto table = router.table();
+  const Pool& pool = *table->Find("llama3.2:latest");
+  balancer::HostMask tried(pool.members.size());
+  for (const PoolMember& m : pool.members) REQUIRE(m.state->TryAcquire());
+  for (const PoolMember& m : pool.members) CHECK_FALSE(m.state->TryAcquire());
+  Choice none = router.Choose(pool, tried, kNoKeys, 0);
+  CHECK_FALSE(none.ok());
+  CHECK(none.full == pool.members.size());
+  pool.members[0].state->in_flight().fetch_sub(1);
+  Choice one = router.Choose(pool, tried, kNoKeys, 0);
+  REQUIRE(one.ok());
+  CHECK(one.index == 0);
+}
+
 TEST_CASE("a backend held out after a connect failure is not chosen until it may retry",
           "[router]") {
   FakeClock clock;
