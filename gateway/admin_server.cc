@@ -10,7 +10,9 @@
 namespace og {
 
 AdminServer::AdminServer(Metrics& metrics, ReadyCheck ready)
-    : metrics_(metrics), ready_(std::move(ready)), io_(std::make_unique<boost::asio::io_context>()) {}
+    : metrics_(metrics),
+      ready_(std::move(ready)),
+      io_(std::make_unique<boost::asio::io_context>()) {}
 
 AdminServer::~AdminServer() {
   if (server_ != nullptr) server_->Stop();

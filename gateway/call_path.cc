@@ -107,8 +107,8 @@ bool CallPath::OnLine(std::string_view line) {
     return false;
   }
   if (!chunk.error.empty()) {
-    stop_status_ = absl::UnavailableError(absl::StrCat(
-        "backend '", backend_name(), "' failed during generation: ", chunk.error));
+    stop_status_ = absl::UnavailableError(
+        absl::StrCat("backend '", backend_name(), "' failed during generation: ", chunk.error));
     return false;
   }
   if (first_token_ == Steady::time_point{}) first_token_ = Steady::now();
@@ -152,8 +152,8 @@ void CallPath::OnComplete(UpstreamResult result) {
       const auto hold = member.state->connect_backoff().OnConnectFailure();
       spdlog::warn("backend {} unreachable ({}); held out of rotation for {} ms",
                    member.state->name(), result.message, hold.count());
-      absl::Status s = absl::UnavailableError(absl::StrCat(
-          "backend '", member.state->name(), "' is unreachable: ", result.message));
+      absl::Status s = absl::UnavailableError(
+          absl::StrCat("backend '", member.state->name(), "' is unreachable: ", result.message));
       if (RetryOrFalse(s)) return;
       return Conclude(s);
     }
@@ -356,11 +356,10 @@ void CallPath::Conclude(const absl::Status& status) {
     const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
     const std::string client =
         auth != nullptr ? tls::PeerIdentityOf(*auth).ToLogField() : std::string("-");
-    spdlog::debug("{} model={} backend={} attempts={} status={} {} ms client={}", rpc_,
-                  request_.model_name(), backend, attempts_,
-                  absl::StatusCodeToString(status.code()),
-                  std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count(),
-                  client);
+    spdlog::debug(
+        "{} model={} backend={} attempts={} status={} {} ms client={}", rpc_, request_.model_name(),
+        backend, attempts_, absl::StatusCodeToString(status.code()),
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count(), client);
   }
   End(status);
   Unref();

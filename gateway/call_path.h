@@ -7,14 +7,14 @@
 #ifndef OLLAMA_GATEWAY_GATEWAY_CALL_PATH_H_
 #define OLLAMA_GATEWAY_GATEWAY_CALL_PATH_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "gateway/admission_queue.h"

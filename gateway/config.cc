@@ -30,14 +30,14 @@ using namespace config_internal;  // NOLINT: the reader is this file's vocabular
 constexpr std::array<std::string_view, 7> kTopLevelKeys = {
     "listen", "admin", "balancer", "upstream", "admission", "backends", "logging"};
 constexpr std::array<std::string_view, 8> kListenKeys = {
-    "address",   "insecure",    "cert",           "key",
-    "client_ca", "client_auth", "reload_interval", "drain_timeout"};
+    "address",     "insecure",        "cert",         "key", "client_ca",
+    "client_auth", "reload_interval", "drain_timeout"};
 constexpr std::array<std::string_view, 3> kClientAuthModes = {"none", "optional", "require"};
 constexpr std::array<std::string_view, 2> kAdminKeys = {"address", "enabled"};
 constexpr std::array<std::string_view, 8> kUpstreamKeys = {
-    "threads",           "connect_timeout",     "request_timeout",
-    "max_line_bytes",    "stream_buffer_bytes", "first_byte_timeout",
-    "max_attempts",      "retry_budget_percent"};
+    "threads",        "connect_timeout",     "request_timeout",
+    "max_line_bytes", "stream_buffer_bytes", "first_byte_timeout",
+    "max_attempts",   "retry_budget_percent"};
 constexpr std::array<std::string_view, 3> kAdmissionKeys = {"max_in_flight", "max_queue",
                                                             "max_queue_wait"};
 constexpr std::array<std::string_view, 7> kBackendKeys = {

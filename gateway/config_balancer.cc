@@ -101,8 +101,8 @@ void ReadPools(const MapReader& balancer_map, const std::vector<BackendConfig>& 
     if (!map.String("model", &pool.model)) continue;
     const Field& model_field = *map.Find("model");
     if (!IsValidModelName(pool.model)) {
-      map.Error(model_field, "must be a model name such as llama3.2 or qwen2.5:7b, got " +
-                                 Quoted(pool.model));
+      map.Error(model_field,
+                "must be a model name such as llama3.2 or qwen2.5:7b, got " + Quoted(pool.model));
       continue;
     }
     pool.canonical_model = CanonicalModelName(pool.model);
@@ -202,10 +202,14 @@ absl::StatusOr<HashKeySource> ParseHashKeySource(std::string_view text) {
 
 std::string HashKeySourceText(const HashKeySource& source) {
   switch (source.kind) {
-    case HashKeySource::Kind::kRequestField: return "hash_key";
-    case HashKeySource::Kind::kModel: return "model";
-    case HashKeySource::Kind::kMetadata: return "metadata:" + source.name;
-    case HashKeySource::Kind::kHeader: return "header:" + source.name;
+    case HashKeySource::Kind::kRequestField:
+      return "hash_key";
+    case HashKeySource::Kind::kModel:
+      return "model";
+    case HashKeySource::Kind::kMetadata:
+      return "metadata:" + source.name;
+    case HashKeySource::Kind::kHeader:
+      return "header:" + source.name;
   }
   return "hash_key";
 }
@@ -220,8 +224,8 @@ std::string HashLabel(const BackendConfig& backend) {
   rest = rest.substr(0, rest.find('/'));
   const std::size_t bracket = rest.rfind(']');
   const std::size_t colon = rest.rfind(':');
-  const bool has_port = colon != std::string_view::npos &&
-                        (bracket == std::string_view::npos || colon > bracket);
+  const bool has_port =
+      colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
   if (has_port) return std::string(rest);
   return fmt::format("{}:{}", rest, scheme == "https" ? 443 : 80);
 }

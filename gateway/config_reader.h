@@ -268,8 +268,8 @@ class MapReader {
       parsed = error == std::errc() && ptr == text.data() + text.size();
     }
     if (!parsed || number < min || number > max) {
-      Error(*field, fmt::format("must be a number from {} to {}, got {}", min, max,
-                                Describe(value)));
+      Error(*field,
+            fmt::format("must be a number from {} to {}, got {}", min, max, Describe(value)));
       return false;
     }
     *out = number;

@@ -33,9 +33,10 @@ absl::Status CheckBackendTlsFiles(const Config& config) {
 void WarnAboutUnverifiedBackends(const Config& config) {
   for (const BackendConfig& b : config.backends) {
     if (b.url.starts_with("https://") && !b.tls.verify) {
-      spdlog::warn("backend {}: tls.verify is false: its certificate and host name are NOT "
-                   "checked, so anyone on the path can impersonate it",
-                   b.name);
+      spdlog::warn(
+          "backend {}: tls.verify is false: its certificate and host name are NOT "
+          "checked, so anyone on the path can impersonate it",
+          b.name);
     }
   }
 }

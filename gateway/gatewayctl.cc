@@ -5,6 +5,8 @@
 // TLS by default (verified against --cacert or the system store); --insecure for plaintext.
 // The answer goes to stdout; the backend that served it, attempts, token counts and timings go
 // to stderr, so the answer can be piped on its own.
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -16,8 +18,6 @@
 #include <string>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "ollama_gateway/v1/inference.grpc.pb.h"
 
 namespace {
@@ -26,7 +26,8 @@ using ollama_gateway::v1::InferenceRequest;
 using ollama_gateway::v1::InferenceResponse;
 using ollama_gateway::v1::ModelInference;
 
-constexpr const char* kUsage = R"(usage: gatewayctl predict --target HOST:PORT --model MODEL [options] PROMPT
+constexpr const char* kUsage =
+    R"(usage: gatewayctl predict --target HOST:PORT --model MODEL [options] PROMPT
 
 options:
   --stream             use PredictStream and print tokens as they arrive
@@ -173,10 +174,9 @@ bool ReadFile(const std::string& path, std::string* out) {
 std::shared_ptr<grpc::ChannelCredentials> Credentials(const Args& args, std::string* error) {
   if (args.insecure) return grpc::InsecureChannelCredentials();
   grpc::SslCredentialsOptions ssl;
-  const std::pair<const std::string*, std::string*> files[] = {
-      {&args.cacert, &ssl.pem_root_certs},
-      {&args.cert, &ssl.pem_cert_chain},
-      {&args.key, &ssl.pem_private_key}};
+  const std::pair<const std::string*, std::string*> files[] = {{&args.cacert, &ssl.pem_root_certs},
+                                                               {&args.cert, &ssl.pem_cert_chain},
+                                                               {&args.key, &ssl.pem_private_key}};
   for (const auto& [path, out] : files) {
     if (!path->empty() && !ReadFile(*path, out)) {
       *error = "cannot read " + *path;
@@ -204,11 +204,23 @@ void PrintSummary(const grpc::ClientContext& ctx, const InferenceResponse& last)
 }
 
 int Fail(const grpc::Status& status) {
-  static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-                                 "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-                                 "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
   const int code = status.error_code();
   std::cerr << "error: " << (code >= 0 && code <= 16 ? kNames[code] : "?") << ": "
             << status.error_message() << "\n";

@@ -2,6 +2,8 @@
 // together (router, upstream client, gRPC service, admin endpoint) and runs until SIGINT or
 // SIGTERM. SIGHUP reloads the configuration file, keeping the last good one if the new one is
 // invalid.
+#include <grpc/grpc.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -11,9 +13,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <grpc/grpc.h>
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/admin_server.h"
@@ -85,17 +84,7 @@ std::string BoundAddress(const std::string& configured, int bound_port) {
   return absl::StrCat(host, ":", bound_port);
 }
 
-void SetLogLevel(const std::string& level) {
-  spdlog::set_level(spdlog::level::from_str(level));
-}
-
-std::string Utc(std::time_t t) {
-  char text[32];
-  struct tm parts {};
-  gmtime_r(&t, &parts);
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
-}
+void SetLogLevel(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
 
 // Logs and counts one look at changed listener TLS files.
 void ReportTlsReload(const tls::ReloadResult& result, Metrics& metrics) {
@@ -107,8 +96,8 @@ void ReportTlsReload(const tls::ReloadResult& result, Metrics& metrics) {
     case tls::ReloadResult::Outcome::kReloaded:
       metrics.RecordTlsReload("ok");
       metrics.SetTlsCertificateExpiry(cert.not_after);
-      spdlog::info("TLS files reloaded: new handshakes get {} serial {} (expires {})",
-                   cert.subject, cert.serial_hex, Utc(cert.not_after));
+      spdlog::info("TLS files reloaded: new handshakes get {} serial {} (expires {})", cert.subject,
+                   cert.serial_hex, tls::FormatUtc(cert.not_after));
       return;
     case tls::ReloadResult::Outcome::kRefused:
       metrics.RecordTlsReload("refused");
@@ -189,15 +178,17 @@ int Run(const std::string& path) {
     const tls::CertificateInfo cert = credentials->serving();
     metrics.SetTlsCertificateExpiry(cert.not_after);
     spdlog::info("TLS 1.3 only; serving {} serial {} (expires {}); client certificates: {}",
-                 cert.subject, cert.serial_hex, Utc(cert.not_after), config.listen.client_auth);
+                 cert.subject, cert.serial_hex, tls::FormatUtc(cert.not_after),
+                 config.listen.client_auth);
     credentials->WatchFiles(config.listen.reload_interval, [&metrics](const tls::ReloadResult& r) {
       ReportTlsReload(r, metrics);
     });
   }
   if (config.listen.insecure) {
-    spdlog::warn("listening for gRPC WITHOUT TLS on {} (listen.insecure is true): prompts and "
-                 "answers cross the network in clear text",
-                 config.listen.address);
+    spdlog::warn(
+        "listening for gRPC WITHOUT TLS on {} (listen.insecure is true): prompts and "
+        "answers cross the network in clear text",
+        config.listen.address);
   }
   int grpc_port = 0;
   grpc::ServerBuilder builder;

@@ -13,17 +13,15 @@ using prometheus::Histogram;
 // LLM calls last from milliseconds (a cached short answer) to minutes (a long generation on a
 // cold model), so the buckets span 5 ms .. 10 min.
 const Histogram::BucketBoundaries& DurationBuckets() {
-  static const Histogram::BucketBoundaries b = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                                2.5,   5,    10,    20,   30,  60,   120, 300,
-                                                600};
+  static const Histogram::BucketBoundaries b = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,  2.5,
+                                                5,     10,   20,    30,   60,  120,  300, 600};
   return b;
 }
 
 // Time to first token: queue wait + model load + prompt evaluation; 1 ms .. 60 s.
 const Histogram::BucketBoundaries& TtftBuckets() {
-  static const Histogram::BucketBoundaries b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                0.25,  0.5,    1,     2.5,  5,     10,   20,
-                                                30,    60};
+  static const Histogram::BucketBoundaries b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                0.5,   1,      2.5,   5,    10,    20,   30,  60};
   return b;
 }
 
@@ -60,8 +58,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Register(*registry_);
   retries_refused_ = &BuildCounter()
                           .Name("gateway_retries_refused_total")
-                          .Help("Retries not made, by reason (budget: the retry budget was "
-                                "spent); the call ended with the failure it had")
+                          .Help(
+                              "Retries not made, by reason (budget: the retry budget was "
+                              "spent); the call ended with the failure it had")
                           .Register(*registry_);
   queue_depth_ = &BuildGauge()
                       .Name("gateway_queue_depth")
@@ -69,8 +68,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Register(*registry_);
   queue_rejected_ = &BuildCounter()
                          .Name("gateway_queue_rejected_total")
-                         .Help("Calls ended by the gateway queue with RESOURCE_EXHAUSTED, by "
-                               "reason (full or timeout)")
+                         .Help(
+                             "Calls ended by the gateway queue with RESOURCE_EXHAUSTED, by "
+                             "reason (full or timeout)")
                          .Register(*registry_);
   queue_wait_ = &BuildHistogram()
                      .Name("gateway_queue_wait_seconds")
@@ -81,15 +81,17 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   for (const char* reason : {"full", "timeout"}) queue_rejected_->Add({{"reason", reason}});
   retries_refused_->Add({{"reason", "budget"}});
   hash_key_missing_ = &BuildCounter()
-                          .Name("gateway_hash_key_missing_total")
-                          .Help("Calls to a hashing pool without an affinity key, balanced by "
-                                "the fallback policy instead, by model")
-                          .Register(*registry_);
+                           .Name("gateway_hash_key_missing_total")
+                           .Help(
+                               "Calls to a hashing pool without an affinity key, balanced by "
+                               "the fallback policy instead, by model")
+                           .Register(*registry_);
   config_reloads_ = &BuildCounter()
-                        .Name("gateway_config_reloads_total")
-                        .Help("Configuration reloads (SIGHUP or file change) by result: ok, or "
-                              "invalid (refused; the running config stays)")
-                        .Register(*registry_);
+                         .Name("gateway_config_reloads_total")
+                         .Help(
+                             "Configuration reloads (SIGHUP or file change) by result: ok, or "
+                             "invalid (refused; the running config stays)")
+                         .Register(*registry_);
   rejected_ = &BuildCounter()
                    .Name("gateway_rejected_total")
                    .Help("Calls answered by the gateway before reaching a backend, by reason")
@@ -100,18 +102,20 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                             .Register(*registry_);
   tls_expiry_ = &BuildGauge()
                      .Name("gateway_tls_certificate_expiry_seconds")
-                     .Help("notAfter of the gRPC listener's serving certificate, in seconds "
-                           "since the Unix epoch")
+                     .Help(
+                         "notAfter of the gRPC listener's serving certificate, in seconds "
+                         "since the Unix epoch")
                      .Register(*registry_);
   tls_reloads_ = &BuildCounter()
                       .Name("gateway_tls_reloads_total")
-                      .Help("Changed TLS files seen (file change or SIGHUP), by result: ok "
-                            "(now served) or refused (previous files kept)")
+                      .Help(
+                          "Changed TLS files seen (file change or SIGHUP), by result: ok "
+                          "(now served) or refused (previous files kept)")
                       .Register(*registry_);
 }
 
-void Metrics::RecordRequest(std::string_view model, std::string_view backend,
-                            std::string_view code, std::chrono::nanoseconds duration) {
+void Metrics::RecordRequest(std::string_view model, std::string_view backend, std::string_view code,
+                            std::chrono::nanoseconds duration) {
   requests_->Add({{"model", S(model)}, {"backend", S(backend)}, {"code", S(code)}}).Increment();
   duration_->Add({{"model", S(model)}}, DurationBuckets()).Observe(Seconds(duration));
 }

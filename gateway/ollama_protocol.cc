@@ -21,7 +21,8 @@ Json BuildOptions(const ollama_gateway::v1::GenerationOptions& o) {
   if (o.has_seed()) options["seed"] = o.seed();
   if (o.has_num_ctx()) options["num_ctx"] = o.num_ctx();
   if (o.has_repeat_penalty()) options["repeat_penalty"] = o.repeat_penalty();
-  if (o.stop_size() > 0) options["stop"] = std::vector<std::string>(o.stop().begin(), o.stop().end());
+  if (o.stop_size() > 0)
+    options["stop"] = std::vector<std::string>(o.stop().begin(), o.stop().end());
   return options;
 }
 
@@ -30,8 +31,7 @@ Json BuildOptions(const ollama_gateway::v1::GenerationOptions& o) {
 Json KeepAlive(const std::string& text) {
   const std::size_t digits_from = (!text.empty() && text[0] == '-') ? 1 : 0;
   if (text.size() > digits_from &&
-      text.find_first_not_of("0123456789", digits_from) == std::string::npos &&
-      text.size() < 12) {
+      text.find_first_not_of("0123456789", digits_from) == std::string::npos && text.size() < 12) {
     return std::stoll(text);
   }
   return text;
@@ -124,7 +124,8 @@ absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, Ol
   Json j = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return absl::InternalError(absl::StrCat("backend sent a line that is not a JSON object: '",
-                                            absl::CHexEscape(std::string(line.substr(0, 120))), "'"));
+                                            absl::CHexEscape(std::string(line.substr(0, 120))),
+                                            "'"));
   }
   chunk->error = StringField(j, "error");
   if (!chunk->error.empty()) return absl::OkStatus();
@@ -158,9 +159,8 @@ absl::Status StatusFromOllamaError(long http_status, std::string_view body,
   Json j = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded() && j.is_object()) message = StringField(j, "error");
   if (message.empty()) message = std::string(body);
-  const std::string text =
-      absl::StrCat("backend '", std::string(backend), "' answered HTTP ", http_status,
-                   message.empty() ? "" : ": ", Quote(message));
+  const std::string text = absl::StrCat("backend '", std::string(backend), "' answered HTTP ",
+                                        http_status, message.empty() ? "" : ": ", Quote(message));
   switch (http_status) {
     case 400:
       return absl::InvalidArgumentError(text);

@@ -46,10 +46,14 @@ std::shared_ptr<const UpstreamTls> UpstreamTlsOf(const BackendConfig& backend) {
 
 std::string_view KeyOf(const HashKeySource& source, const RequestKeys& request) {
   switch (source.kind) {
-    case HashKeySource::Kind::kRequestField: return request.HashKeyField();
-    case HashKeySource::Kind::kModel: return request.Model();
-    case HashKeySource::Kind::kMetadata: return request.Metadata(source.name);
-    case HashKeySource::Kind::kHeader: return request.Header(source.name);
+    case HashKeySource::Kind::kRequestField:
+      return request.HashKeyField();
+    case HashKeySource::Kind::kModel:
+      return request.Model();
+    case HashKeySource::Kind::kMetadata:
+      return request.Metadata(source.name);
+    case HashKeySource::Kind::kHeader:
+      return request.Header(source.name);
   }
   return {};
 }
@@ -116,8 +120,8 @@ absl::Status Router::Apply(const Config& config) {
   return absl::OkStatus();
 }
 
-Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried,
-                      const RequestKeys& request, std::uint64_t random) const {
+Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried, const RequestKeys& request,
+                      std::uint64_t random) const {
   Choice choice;
   balancer::HostMask excluded(pool.members.size());
   for (std::size_t i = 0; i < pool.members.size(); ++i) {

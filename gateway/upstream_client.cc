@@ -10,10 +10,10 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
-#include <mutex>
-#include <thread>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include "gateway/ndjson.h"
@@ -24,14 +24,22 @@ namespace og {
 
 const char* UpstreamOutcomeName(UpstreamOutcome outcome) {
   switch (outcome) {
-    case UpstreamOutcome::kOk: return "ok";
-    case UpstreamOutcome::kHttpError: return "http_error";
-    case UpstreamOutcome::kConnectFailed: return "connect_failed";
-    case UpstreamOutcome::kTimeout: return "timeout";
-    case UpstreamOutcome::kTransportError: return "transport_error";
-    case UpstreamOutcome::kLineTooLong: return "line_too_long";
-    case UpstreamOutcome::kFirstByteTimeout: return "first_byte_timeout";
-    case UpstreamOutcome::kAborted: return "aborted";
+    case UpstreamOutcome::kOk:
+      return "ok";
+    case UpstreamOutcome::kHttpError:
+      return "http_error";
+    case UpstreamOutcome::kConnectFailed:
+      return "connect_failed";
+    case UpstreamOutcome::kTimeout:
+      return "timeout";
+    case UpstreamOutcome::kTransportError:
+      return "transport_error";
+    case UpstreamOutcome::kLineTooLong:
+      return "line_too_long";
+    case UpstreamOutcome::kFirstByteTimeout:
+      return "first_byte_timeout";
+    case UpstreamOutcome::kAborted:
+      return "aborted";
   }
   return "unknown";
 }
@@ -72,8 +80,8 @@ struct Transfer {
   curl_slist* headers = nullptr;
   long http_status = 0;
   bool received = false;
-  bool active = false;            // loop thread only
-  bool paused = false;            // loop thread only
+  bool active = false;  // loop thread only
+  bool paused = false;  // loop thread only
   // Its entry in the loop's FirstByteDeadlines while it waits for a first byte.
   std::optional<FirstByteDeadlines::iterator> first_byte_deadline;
   bool aborted_by_handler = false;
@@ -369,8 +377,7 @@ class EventLoop {
     }
   }
 
-  static void Classify(Transfer& t, CURLcode code, UpstreamOutcome* outcome,
-                       std::string* message) {
+  static void Classify(Transfer& t, CURLcode code, UpstreamOutcome* outcome, std::string* message) {
     if (t.http_status == 0) curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &t.http_status);
     const char* detail = t.curl_error[0] != '\0' ? t.curl_error : curl_easy_strerror(code);
     switch (code) {

@@ -19,14 +19,14 @@
 namespace og {
 
 enum class UpstreamOutcome {
-  kOk,              // 2xx and the body ended cleanly
-  kHttpError,       // the backend answered a non-2xx status (body in UpstreamResult::body)
-  kConnectFailed,   // no connection was made (refused, unreachable, connect timeout, DNS)
-  kTimeout,         // connected, but the request's time bound expired
-  kTransportError,  // the connection broke (reset, closed early, malformed HTTP)
-  kLineTooLong,     // an NDJSON line exceeded max_line_bytes
+  kOk,                // 2xx and the body ended cleanly
+  kHttpError,         // the backend answered a non-2xx status (body in UpstreamResult::body)
+  kConnectFailed,     // no connection was made (refused, unreachable, connect timeout, DNS)
+  kTimeout,           // connected, but the request's time bound expired
+  kTransportError,    // the connection broke (reset, closed early, malformed HTTP)
+  kLineTooLong,       // an NDJSON line exceeded max_line_bytes
   kFirstByteTimeout,  // connected, but no response byte within first_byte_timeout
-  kAborted,         // cancelled by the caller or by the handler, or the client shut down
+  kAborted,           // cancelled by the caller or by the handler, or the client shut down
 };
 
 const char* UpstreamOutcomeName(UpstreamOutcome outcome);

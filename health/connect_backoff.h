@@ -27,7 +27,8 @@ class ConnectBackoff {
 
   // True when the backend may be offered traffic now. Thread-safe, lock-free.
   bool Available() const {
-    return clock_.Now().time_since_epoch().count() >= blocked_until_.load(std::memory_order_relaxed);
+    return clock_.Now().time_since_epoch().count() >=
+           blocked_until_.load(std::memory_order_relaxed);
   }
 
   // Records a failed connect: the backend is held out for initial * 2^(failures-1), capped.

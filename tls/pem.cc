@@ -61,14 +61,6 @@ std::time_t ToTime(const ASN1_TIME* time) {
   return timegm(&parts);
 }
 
-std::string Utc(std::time_t t) {
-  char text[32];
-  struct tm parts {};
-  gmtime_r(&t, &parts);
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
-}
-
 // Debian's Abseil has its own string_view, which absl::StrCat requires.
 absl::string_view Av(std::string_view text) { return absl::string_view(text.data(), text.size()); }
 
@@ -85,14 +77,14 @@ absl::StatusOr<CertificateInfo> CheckKeyPair(std::string_view cert_pem, std::str
   Owned<BIO> cert_bio = MemoryBio(cert_pem);
   Owned<X509> cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
   if (cert == nullptr) {
-    return Refuse(cert_name, absl::StrCat("not a PEM certificate (",
-                                          OpenSslReason("no PEM data found"), ")"));
+    return Refuse(cert_name,
+                  absl::StrCat("not a PEM certificate (", OpenSslReason("no PEM data found"), ")"));
   }
   Owned<BIO> key_bio = MemoryBio(key_pem);
   Owned<EVP_PKEY> key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
   if (key == nullptr) {
-    return Refuse(key_name, absl::StrCat("not a PEM private key (",
-                                         OpenSslReason("no PEM data found"), ")"));
+    return Refuse(key_name,
+                  absl::StrCat("not a PEM private key (", OpenSslReason("no PEM data found"), ")"));
   }
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ERR_clear_error();
@@ -105,10 +97,11 @@ absl::StatusOr<CertificateInfo> CheckKeyPair(std::string_view cert_pem, std::str
   info.not_after = ToTime(X509_get0_notAfter(cert.get()));
   const std::time_t not_before = ToTime(X509_get0_notBefore(cert.get()));
   if (now < not_before) {
-    return Refuse(cert_name, absl::StrCat("certificate is not valid before ", Utc(not_before)));
+    return Refuse(cert_name,
+                  absl::StrCat("certificate is not valid before ", FormatUtc(not_before)));
   }
   if (now > info.not_after) {
-    return Refuse(cert_name, absl::StrCat("certificate expired at ", Utc(info.not_after)));
+    return Refuse(cert_name, absl::StrCat("certificate expired at ", FormatUtc(info.not_after)));
   }
   return info;
 }
@@ -125,7 +118,8 @@ absl::StatusOr<int> CheckCaBundle(std::string_view pem, std::string_view name) {
     }
     // The end of the input reads as "no start line"; anything else is a broken certificate.
     const unsigned long code = ERR_peek_last_error();
-    const bool at_end = ERR_GET_LIB(code) == ERR_LIB_PEM && ERR_GET_REASON(code) == PEM_R_NO_START_LINE;
+    const bool at_end =
+        ERR_GET_LIB(code) == ERR_LIB_PEM && ERR_GET_REASON(code) == PEM_R_NO_START_LINE;
     if (code != 0 && !at_end) {
       return Refuse(name, absl::StrCat("certificate ", count + 1, " does not parse (",
                                        OpenSslReason("unknown error"), ")"));
@@ -145,6 +139,14 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   std::ostringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
+}
+
+std::string FormatUtc(std::time_t t) {
+  char text[32];
+  struct tm parts {};
+  gmtime_r(&t, &parts);
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
 }
 
 }  // namespace og::tls

@@ -38,6 +38,9 @@ absl::StatusOr<int> CheckCaBundle(std::string_view pem, std::string_view name);
 // Reads a whole file. NOT_FOUND names the file and errno's reason.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
+// `t` as an RFC 3339 UTC time ("2026-11-25T18:00:00Z"), for logs.
+std::string FormatUtc(std::time_t t);
+
 }  // namespace og::tls
 
 #endif  // OLLAMA_GATEWAY_TLS_PEM_H_

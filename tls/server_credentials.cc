@@ -1,6 +1,9 @@
 #include "tls/server_credentials.h"
 
 #include <fcntl.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,10 +13,6 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_credentials_options.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -33,17 +32,20 @@ absl::Status ErrnoError(const char* what, const std::string& path) {
 absl::Status WritePrivateFile(const std::string& path, const std::string& data) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoError("cannot create", path);
-  const bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
-                  fsync(fd) == 0;
+  const bool ok =
+      write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) && fsync(fd) == 0;
   close(fd);
   return ok ? absl::OkStatus() : ErrnoError("cannot write", path);
 }
 
 grpc_ssl_client_certificate_request_type RequestType(ClientAuth auth) {
   switch (auth) {
-    case ClientAuth::kNone: return GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
-    case ClientAuth::kOptional: return GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
-    case ClientAuth::kRequire: return GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    case ClientAuth::kNone:
+      return GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+    case ClientAuth::kOptional:
+      return GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+    case ClientAuth::kRequire:
+      return GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
 }
@@ -141,9 +143,9 @@ absl::Status ServingCredentials::Publish(const Contents& contents) {
   const std::string name = absl::StrCat("gen-", generation);
   const std::string gen_dir = absl::StrCat(private_dir_, "/", name);
   if (mkdir(gen_dir.c_str(), 0700) != 0) return ErrnoError("cannot create", gen_dir);
-  for (const auto& [file, data] : {std::pair{kCertName, &contents.cert},
-                                   std::pair{kKeyName, &contents.key},
-                                   std::pair{kCaName, &contents.ca}}) {
+  for (const auto& [file, data] :
+       {std::pair{kCertName, &contents.cert}, std::pair{kKeyName, &contents.key},
+        std::pair{kCaName, &contents.ca}}) {
     if (absl::Status s = WritePrivateFile(absl::StrCat(gen_dir, "/", file), *data); !s.ok()) {
       return s;
     }

@@ -160,6 +160,15 @@ class Gateway(Process):
         self.admin = fields.get("admin", "")
 
 
+def rss_kib(pid):
+    """Resident memory of a process, in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def write_file(directory, name, text):
     path = os.path.join(directory, name)
     with open(path, "w") as f:

@@ -19,17 +19,9 @@ import unittest
 import grpc
 
 import harness
-from harness import ProcessTestCase, gateway_config
+from harness import ProcessTestCase, gateway_config, rss_kib
 
 pb2, pb2_grpc = harness.grpc_modules()
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class SoakTest(ProcessTestCase):

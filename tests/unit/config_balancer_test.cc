@@ -18,7 +18,9 @@ backends:
     models: [llama3.2, qwen2.5]
 )";
 
-std::string With(std::string_view balancer) { return std::string(kBackends) + std::string(balancer); }
+std::string With(std::string_view balancer) {
+  return std::string(kBackends) + std::string(balancer);
+}
 
 std::string ErrorsOf(std::string_view yaml) {
   auto config = ParseConfig(yaml, "test.yaml");
@@ -37,7 +39,8 @@ TEST_CASE("every known policy is accepted with its own options", "[config]") {
   Config c = Valid(With("balancer: {policy: least_connections, choice_count: 2}\n"));
   CHECK(c.balancer.policy == "least_connections");
   CHECK(c.balancer.choice_count == 2);
-  c = Valid(With("balancer:\n  policy: ketama\n  bounded_load_factor: 1.25\n"
+  c =
+      Valid(With("balancer:\n  policy: ketama\n  bounded_load_factor: 1.25\n"
                  "  hash_key: metadata:session-id\n"));
   CHECK(c.balancer.bounded_load_factor == Approx(1.25));
   CHECK(c.balancer.hash_key.kind == HashKeySource::Kind::kMetadata);
@@ -71,8 +74,7 @@ TEST_CASE("bounded_load_factor is 0 or above 1", "[config]") {
             .balancer.bounded_load_factor == 2);
 }
 
-TEST_CASE("hash key sources parse, and a bad one is refused with the accepted forms",
-          "[config]") {
+TEST_CASE("hash key sources parse, and a bad one is refused with the accepted forms", "[config]") {
   CHECK(ParseHashKeySource("hash_key")->kind == HashKeySource::Kind::kRequestField);
   CHECK(ParseHashKeySource("model")->kind == HashKeySource::Kind::kModel);
   CHECK(ParseHashKeySource("header:x-user-id")->name == "x-user-id");
@@ -117,9 +119,10 @@ TEST_CASE("a pool for a model no backend serves, or a second pool for a model, i
   CHECK(ErrorsOf(With("balancer:\n  pools:\n    - model: mistral\n")) ==
         "test.yaml:11: balancer.pools[0].model: no backend serves \"mistral\" (add it to a "
         "backend's models)");
-  CHECK(ErrorsOf(With("balancer:\n  pools:\n    - model: qwen2.5\n    - model: QWEN2.5:latest\n")) ==
-        "test.yaml:12: balancer.pools[1].model: a pool for \"QWEN2.5:latest\" is already "
-        "configured at line 11");
+  CHECK(
+      ErrorsOf(With("balancer:\n  pools:\n    - model: qwen2.5\n    - model: QWEN2.5:latest\n")) ==
+      "test.yaml:12: balancer.pools[1].model: a pool for \"QWEN2.5:latest\" is already "
+      "configured at line 11");
   CHECK(ErrorsOf(With("balancer:\n  pools:\n    - policy: ketama\n")) ==
         "test.yaml:11: balancer.pools[0]: missing required field 'model'");
   CHECK(ErrorsOf(With("balancer:\n  pools:\n    - model: qwen2.5\n      polcy: ketama\n")) ==

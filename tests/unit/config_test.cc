@@ -252,7 +252,8 @@ TEST_CASE("an unknown field in a section names the section", "[config]") {
 
 TEST_CASE("an unknown field in a backend names the backend by index", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("    wieght: 2\n")) ==
-        "test.yaml:6: unknown field 'wieght' in backends[0] (valid: name, url, weight, models, hash_id, max_in_flight, tls); "
+        "test.yaml:6: unknown field 'wieght' in backends[0] (valid: name, url, weight, models, "
+        "hash_id, max_in_flight, tls); "
         "did you mean 'weight'?");
 }
 
@@ -270,9 +271,11 @@ TEST_CASE("a section that is not a map is refused", "[config]") {
 
 TEST_CASE("an unknown balancer policy lists the known ones", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("balancer:\n  policy: random\n")) ==
-        "test.yaml:7: balancer.policy: must be one of round_robin, least_connections, ketama, got \"random\"");
+        "test.yaml:7: balancer.policy: must be one of round_robin, least_connections, ketama, got "
+        "\"random\"");
   CHECK(ErrorsOf(MinimalPlus("balancer:\n  policy: round-robin\n")) ==
-        "test.yaml:7: balancer.policy: must be one of round_robin, least_connections, ketama, got \"round-robin\"; did you "
+        "test.yaml:7: balancer.policy: must be one of round_robin, least_connections, ketama, got "
+        "\"round-robin\"; did you "
         "mean \"round_robin\"?");
 }
 
@@ -547,7 +550,7 @@ balancer: {polcy: x}
        "test.yaml:5: backends[1].name: duplicate name \"gpu-a\" (first used at line 2)\n"
        "test.yaml:8: listen.insecure: must be true or false, got \"maybe\"\n"
        "test.yaml:9: unknown field 'polcy' in balancer (valid: policy, choice_count, "
-        "bounded_load_factor, hash_key, pools); did you mean 'policy'?");
+       "bounded_load_factor, hash_key, pools); did you mean 'policy'?");
 }
 
 TEST_CASE("the source name given to ParseConfig prefixes every error", "[config]") {

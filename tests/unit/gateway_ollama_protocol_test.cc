@@ -96,10 +96,11 @@ TEST_CASE("generate chunks parse text, and the final chunk its metrics", "[ollam
               .ok());
   CHECK(c.text == " sky");
   CHECK_FALSE(c.done);
-  REQUIRE(ParseOllamaChunk(
-              R"({"response":"","done":true,"done_reason":"stop","context":[1,2],"total_duration":912000000,"load_duration":2100000,"prompt_eval_count":26,"prompt_eval_duration":130000000,"eval_count":40,"eval_duration":760000000})",
-              OllamaEndpoint::kGenerate, &c)
-              .ok());
+  REQUIRE(
+      ParseOllamaChunk(
+          R"({"response":"","done":true,"done_reason":"stop","context":[1,2],"total_duration":912000000,"load_duration":2100000,"prompt_eval_count":26,"prompt_eval_duration":130000000,"eval_count":40,"eval_duration":760000000})",
+          OllamaEndpoint::kGenerate, &c)
+          .ok());
   CHECK(c.done);
   CHECK(c.done_reason == "stop");
   CHECK(c.prompt_eval_count == 26);

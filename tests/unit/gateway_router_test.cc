@@ -130,7 +130,8 @@ TEST_CASE("a backend held out after a connect failure is not chosen until it may
   }
   clock.Advance(std::chrono::seconds(1));
   std::set<std::string> seen;
-  for (int i = 0; i < 4; ++i) seen.insert(pool.members[router.Choose(pool, tried, kNoKeys, 0).index].state->name());
+  for (int i = 0; i < 4; ++i)
+    seen.insert(pool.members[router.Choose(pool, tried, kNoKeys, 0).index].state->name());
   CHECK(seen == std::set<std::string>{"a", "b"});
 }
 

@@ -1,10 +1,9 @@
 // The upstream client against a real HTTP server in this process (og::http on loopback): lines,
 // errors, connect failures, cancellation, pause/resume and timeouts, with every callback on the
 // client's loop threads. Also run under ThreadSanitizer in CI.
-#include <catch2/catch.hpp>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -113,8 +112,7 @@ void StreamLines(std::shared_ptr<http::Exchange> ex, int count, std::chrono::mil
   (*next)(0);
 }
 
-TEST_CASE("upstream: NDJSON lines arrive whole and in order, then the result is ok",
-          "[upstream]") {
+TEST_CASE("upstream: NDJSON lines arrive whole and in order, then the result is ok", "[upstream]") {
   Backend backend([](std::shared_ptr<http::Exchange> ex) {
     // Lines deliberately cut mid-way across writes.
     ex->StartStream(200, "application/x-ndjson");

@@ -84,8 +84,9 @@ TEST_CASE("reload_interval takes a duration and 0 turns polling off", "[config][
 }
 
 TEST_CASE("a backend's tls section is read", "[config][tls]") {
-  const Config c = Parse(With("", "    tls:\n      ca: b.pem\n      cert: c.crt\n      key: c.key\n"
-                                  "      verify: false\n"));
+  const Config c = Parse(With("",
+                              "    tls:\n      ca: b.pem\n      cert: c.crt\n      key: c.key\n"
+                              "      verify: false\n"));
   const BackendTlsConfig& tls = c.backends[0].tls;
   CHECK(tls.ca_file == "b.pem");
   CHECK(tls.cert_file == "c.crt");

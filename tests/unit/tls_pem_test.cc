@@ -1,7 +1,5 @@
 // Tests of tls/pem.h: which certificate and key files the gateway accepts, and the messages
 // naming the file at fault. Certificates are made in memory with OpenSSL, so no disk is used.
-#include "tls/pem.h"
-
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -9,6 +7,8 @@
 #include <catch2/catch.hpp>
 #include <ctime>
 #include <string>
+
+#include "tls/pem.h"
 
 namespace og::tls {
 namespace {
@@ -38,8 +38,8 @@ std::string CertPem(EVP_PKEY* key, std::time_t now, long from, long to, long ser
   X509_time_adj_ex(X509_getm_notBefore(cert), 0, from, &now);
   X509_time_adj_ex(X509_getm_notAfter(cert), 0, to, &now);
   X509_NAME* name = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("og"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("og"),
+                             -1, -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>("gateway"), -1, -1, 0);
   X509_set_issuer_name(cert, name);
@@ -105,8 +105,7 @@ TEST_CASE("a key that does not match the certificate is refused", "[tls]") {
   Pair other(kNow, -kDay, kDay);
   auto info = CheckKeyPair(pair.cert_pem, other.key_pem, kNow, "s.crt", "s.key");
   REQUIRE_FALSE(info.ok());
-  CHECK(Message(info.status()) ==
-        "'s.key': private key does not match the certificate in 's.crt'");
+  CHECK(Message(info.status()) == "'s.key': private key does not match the certificate in 's.crt'");
 }
 
 TEST_CASE("an expired certificate is refused with its end date", "[tls]") {
