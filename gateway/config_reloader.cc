@@ -41,11 +41,12 @@ void WarnAboutUnverifiedBackends(const Config& config) {
   }
 }
 
-ConfigReloader::ConfigReloader(std::string path, Router& router, Metrics& metrics)
-    : path_(std::move(path)), router_(router), metrics_(metrics), last_hash_(ContentHash()) {}
+ConfigReloader::ConfigReloader(std::string path, std::optional<std::size_t> loaded_hash,
+                               Router& router, Metrics& metrics)
+    : path_(std::move(path)), router_(router), metrics_(metrics), last_hash_(loaded_hash) {}
 
-std::optional<std::size_t> ConfigReloader::ContentHash() const {
-  std::ifstream in(path_, std::ios::binary);
+std::optional<std::size_t> ConfigReloader::ContentHash(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
   std::ostringstream content;
   content << in.rdbuf();
@@ -53,7 +54,7 @@ std::optional<std::size_t> ConfigReloader::ContentHash() const {
 }
 
 bool ConfigReloader::ReloadIfChanged() {
-  const std::optional<std::size_t> hash = ContentHash();
+  const std::optional<std::size_t> hash = ContentHash(path_);
   // A file that cannot be read now is usually mid-replacement; the next poll sees it.
   if (!hash || hash == last_hash_) return false;
   return Reload("file change");
@@ -63,7 +64,7 @@ bool ConfigReloader::ReloadIfChanged() {
 // without a restart; listener addresses and the listener's TLS settings need one (the TLS
 // files themselves are reloaded by their own watcher).
 bool ConfigReloader::Reload(std::string_view trigger) {
-  last_hash_ = ContentHash();
+  last_hash_ = ContentHash(path_);
   auto refuse = [&](const std::string& why) {
     spdlog::error("config reload ({}) refused, keeping the running config:\n{}", trigger, why);
     metrics_.RecordConfigReload("invalid");

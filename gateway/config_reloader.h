@@ -29,8 +29,14 @@ void WarnAboutUnverifiedBackends(const Config& config);
 // Not thread-safe: driven by the process's signal loop.
 class ConfigReloader {
  public:
-  // `path` is the file the running config came from.
-  ConfigReloader(std::string path, Router& router, Metrics& metrics);
+  // The content hash of `path` now (nullopt if unreadable). Take it BEFORE loading the file the
+  // running config comes from: a change made between the two is then still seen as a change.
+  static std::optional<std::size_t> ContentHash(const std::string& path);
+
+  // `path` is the file the running config came from; `loaded_hash` is ContentHash(path) taken
+  // just before it was loaded.
+  ConfigReloader(std::string path, std::optional<std::size_t> loaded_hash, Router& router,
+                 Metrics& metrics);
 
   // Loads and applies the file now; `trigger` says why, for the log ("SIGHUP", "file change").
   // Counts gateway_config_reloads_total{result="ok"|"invalid"}. Returns whether it applied.
@@ -41,8 +47,6 @@ class ConfigReloader {
   bool ReloadIfChanged();
 
  private:
-  std::optional<std::size_t> ContentHash() const;
-
   const std::string path_;
   Router& router_;
   Metrics& metrics_;

@@ -119,6 +119,7 @@ int Run(const std::string& path) {
     std::cerr << "cannot enforce TLS 1.3 on the listener: " << s.message() << "\n";
     return kExitFailure;
   }
+  const std::optional<std::size_t> loaded_hash = ConfigReloader::ContentHash(path);
   auto loaded = LoadConfigFile(path);
   if (!loaded.ok()) {
     std::cerr << loaded.status().message() << "\n";
@@ -231,7 +232,7 @@ int Run(const std::string& path) {
   std::fflush(stdout);
 
   const std::chrono::milliseconds drain_timeout = config.listen.drain_timeout;
-  ConfigReloader reloader(path, router, metrics);
+  ConfigReloader reloader(path, loaded_hash, router, metrics);
   const timespec poll_interval{1, 0};
   for (;;) {
     const int sig = sigtimedwait(&signals, nullptr, &poll_interval);

@@ -27,6 +27,9 @@ fi
 cmake --build --preset "$preset" -j "$(nproc)" "${targets[@]}"
 
 case "$preset" in
+  asan|tsan) export OG_SANITIZER="$preset" ;;
+esac
+case "$preset" in
   asan)
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

@@ -19,6 +19,9 @@ SOURCE_DIR = os.environ.get(
     "OG_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BIN_DIR = os.environ.get("OG_BIN_DIR", os.path.join(SOURCE_DIR, "build", "bin"))
 PROTO_DIR = os.path.join(SOURCE_DIR, "proto")
+# Set by scripts/test.sh when the binaries are built with a sanitizer (memory figures mean
+# little then).
+SANITIZED = bool(os.environ.get("OG_SANITIZER"))
 
 _stubs = None
 _stubs_lock = threading.Lock()

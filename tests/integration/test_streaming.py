@@ -103,12 +103,15 @@ class PredictStreamTest(StreamTestCase):
         grown_mib = (rss_kib(self.gw.proc.pid) - before) / 1024
         self.assertEqual(stats["generations_completed"], 0, stats)
         self.assertEqual(stats["in_flight"], 1, stats)
-        self.assertLess(grown_mib, 32, f"gateway RSS grew {grown_mib:.1f} MiB while paused")
-        # Reading on resumes the backend: a good share of the answer arrives.
-        for _ in range(20000):
+        # Under AddressSanitizer freed memory sits in its quarantine, so RSS says nothing there;
+        # the release run checks it (unpaused, this grows by well over 100 MiB).
+        if not harness.SANITIZED:
+            self.assertLess(grown_mib, 32, f"gateway RSS grew {grown_mib:.1f} MiB while paused")
+        # Reading on resumes the backend: the answer keeps coming.
+        for _ in range(5000):
             next(stream)
         stream.cancel()
-        self.assertEqual(self.wait_for(lambda s: s["in_flight"] == 0)["in_flight"], 0)
+        self.assertEqual(self.wait_for(lambda s: s["in_flight"] == 0, seconds=30)["in_flight"], 0)
 
     def test_gatewayctl_streams_the_answer(self):
         self.start(tokens=5)
