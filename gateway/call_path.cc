@@ -155,7 +155,7 @@ void CallPath::OnComplete(UpstreamResult result) {
       absl::Status s = absl::UnavailableError(
           absl::StrCat("backend '", member.state->name(), "' is unreachable: ", result.message));
       if (RetryOrFalse(s)) return;
-      return Conclude(s);
+      return Conclude(NoBackend(s));
     }
     case UpstreamOutcome::kTransportError: {
       absl::Status s = absl::UnavailableError(absl::StrCat(
@@ -247,15 +247,29 @@ Choice CallPath::ChooseAndAcquire() {
     }
     if (pool_->members[choice.index].state->TryAcquire()) {
       current_index_ = choice.index;
+      probing_ = choice.probe;
       return choice;
     }
+    if (choice.probe) pool_->members[choice.index].state->connect_backoff().ReleaseProbe();
     skip.Set(choice.index);
     ++raced;
   }
 }
 
+absl::Status CallPath::NoBackend(const absl::Status& last) const {
+  // Keep the code of the last failure (a 503 stays UNAVAILABLE), and name the model.
+  return absl::Status(last.code(),
+                      absl::StrCat("no backend available for model '", request_.model_name(),
+                                   "' (last attempt: ", last.message(), ")"));
+}
+
 void CallPath::ReleaseSlot() {
-  pool_->members[current_index_].state->in_flight().fetch_sub(1, std::memory_order_relaxed);
+  BackendState& state = *pool_->members[current_index_].state;
+  if (probing_) {
+    state.connect_backoff().ReleaseProbe();
+    probing_ = false;
+  }
+  state.in_flight().fetch_sub(1, std::memory_order_relaxed);
   service_.queue_->Wake();
 }
 
@@ -288,7 +302,7 @@ void CallPath::StartAttempt() {
             AdmissionQueue::FullMessage(model, service_.queue_->limits().max_queue)));
     }
   }
-  if (!last_error_.ok()) return Conclude(last_error_);
+  if (!last_error_.ok()) return Conclude(NoBackend(last_error_));
   return Conclude(absl::UnavailableError(
       absl::StrCat("no backend available for model '", request_.model_name(),
                    "': ", pool_->members.size(), " configured, ", choice.unavailable,

@@ -92,6 +92,8 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   void ReleaseSlot();
   Clock::TimePoint QueueDeadline() const;
   void Reject(const absl::Status& status, std::string_view reason);
+  // `last`, the failure of the call's last attempt, reworded to name the model.
+  absl::Status NoBackend(const absl::Status& last) const;
   // Records the call's outcome, then End(status), then drops the path's reference.
   void Conclude(const absl::Status& status);
   void Unref();
@@ -106,6 +108,7 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   OllamaRequest ollama_;
   balancer::HostMask tried_;
   std::size_t current_index_ = 0;
+  bool probing_ = false;  // the current attempt is its backend's probe
   int attempts_ = 0;
   // Counted in the service's retries in progress (the retry budget) until the call ends.
   bool retrying_ = false;

@@ -147,7 +147,23 @@ Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried, const R
   }
   balancer::PickContext context{key, &excluded, random};
   choice.index = picker->Pick(context).index;
+  if (!choice.ok() && choice.unavailable > 0) ProbeHeldOut(pool, tried, random, &choice);
   return choice;
+}
+
+void Router::ProbeHeldOut(const Pool& pool, const balancer::HostMask& tried, std::uint64_t random,
+                          Choice* choice) const {
+  const std::size_t n = pool.members.size();
+  for (std::size_t step = 0; step < n; ++step) {
+    const std::size_t i = (random + step) % n;
+    BackendState& state = *pool.members[i].state;
+    if (tried.Test(i) || state.connect_backoff().Available() || state.Full()) continue;
+    if (state.connect_backoff().TryAcquireProbe()) {
+      choice->index = i;
+      choice->probe = true;
+      return;
+    }
+  }
 }
 
 }  // namespace og

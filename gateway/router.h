@@ -126,6 +126,9 @@ struct Choice {
   std::size_t full = 0;
   // The pool hashes but the request had no key: the fallback policy chose.
   bool hash_key_missing = false;
+  // Every candidate was held out, and this call probes one of them (it holds that backend's
+  // probe, which the attempt's end releases).
+  bool probe = false;
   bool ok() const { return index != balancer::PickResult::kNone; }
 };
 
@@ -148,6 +151,8 @@ class Router {
 
  private:
   std::shared_ptr<BackendState> StateFor(const std::string& name);
+  void ProbeHeldOut(const Pool& pool, const balancer::HostMask& tried, std::uint64_t random,
+                    Choice* choice) const;
 
   const Clock& clock_;
   std::atomic<std::shared_ptr<const RoutingTable>> table_;

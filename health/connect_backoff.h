@@ -31,6 +31,16 @@ class ConnectBackoff {
            blocked_until_.load(std::memory_order_relaxed);
   }
 
+  // While held out, lets one call at a time through as a probe (a circuit breaker's
+  // half-open state), so a backend that came back is used again at once instead of after the
+  // rest of its hold-out. True when the caller holds the probe; it ends with the attempt's
+  // OnConnectFailure, OnSuccess or ReleaseProbe. Lock-free.
+  bool TryAcquireProbe() {
+    bool expected = false;
+    return probe_in_flight_.compare_exchange_strong(expected, true, std::memory_order_acq_rel);
+  }
+  void ReleaseProbe() { probe_in_flight_.store(false, std::memory_order_release); }
+
   // Records a failed connect: the backend is held out for initial * 2^(failures-1), capped.
   // Returns the hold-out time applied.
   std::chrono::milliseconds OnConnectFailure() {
@@ -40,12 +50,14 @@ class ConnectBackoff {
     if (hold > options_.max) hold = options_.max;
     const auto until = clock_.Now() + hold;
     blocked_until_.store(until.time_since_epoch().count(), std::memory_order_relaxed);
+    ReleaseProbe();
     return hold;
   }
 
   // Records a successful exchange with the backend: it is available again at once.
   void OnSuccess() {
     if (failures_.load(std::memory_order_relaxed) == 0) return;  // the common case: no writes
+    ReleaseProbe();
     failures_.store(0, std::memory_order_relaxed);
     blocked_until_.store(0, std::memory_order_relaxed);
   }
@@ -57,6 +69,7 @@ class ConnectBackoff {
   const Options options_;
   std::atomic<std::uint32_t> failures_{0};
   std::atomic<Clock::TimePoint::rep> blocked_until_{0};
+  std::atomic<bool> probe_in_flight_{false};
 };
 
 }  // namespace og::health

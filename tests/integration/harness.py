@@ -221,8 +221,8 @@ class ProcessTestCase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="og-test-")
 
     def tearDown(self):
-        failed = self._outcome is not None and any(
-            err is not None for _, err in getattr(self._outcome, "errors", []))
+        outcome = getattr(self, "_outcome", None)
+        failed = outcome is not None and not getattr(outcome, "success", True)
         reports = []
         for p in reversed(self.procs):
             p.stop()

@@ -135,6 +135,47 @@ TEST_CASE("a backend held out after a connect failure is not chosen until it may
   CHECK(seen == std::set<std::string>{"a", "b"});
 }
 
+TEST_CASE("with every backend held out, one call at a time probes one of them", "[router]") {
+  FakeClock clock;
+  Router router(clock);
+  REQUIRE(router.Apply(TwoModels()).ok());
+  auto table = router.table();
+  const Pool& pool = *table->Find("llama3.2:latest");
+  for (const auto& m : pool.members) m.state->connect_backoff().OnConnectFailure();
+  balancer::HostMask tried(pool.members.size());
+  Choice first = router.Choose(pool, tried, kNoKeys, 0);
+  REQUIRE(first.ok());
+  CHECK(first.probe);
+  Choice second = router.Choose(pool, tried, kNoKeys, 0);  // the other backend's probe
+  REQUIRE(second.ok());
+  CHECK(second.index != first.index);
+  Choice third = router.Choose(pool, tried, kNoKeys, 0);  // both probes taken: fail fast
+  CHECK_FALSE(third.ok());
+  CHECK(third.unavailable == 2);
+  // The probe connects: the backend is back at once, for everyone.
+  pool.members[first.index].state->connect_backoff().OnSuccess();
+  Choice after = router.Choose(pool, tried, kNoKeys, 0);
+  REQUIRE(after.ok());
+  CHECK_FALSE(after.probe);
+  CHECK(after.index == first.index);
+}
+
+TEST_CASE("a failed probe frees the probe for the next call", "[router]") {
+  FakeClock clock;
+  Router router(clock);
+  REQUIRE(router.Apply(TwoModels()).ok());
+  auto table = router.table();
+  const Pool& pool = *table->Find("qwen2.5:7b");
+  for (const auto& m : pool.members) m.state->connect_backoff().OnConnectFailure();
+  balancer::HostMask tried(pool.members.size());
+  tried.Set(1);  // only member 0 is a candidate
+  Choice probe = router.Choose(pool, tried, kNoKeys, 0);
+  REQUIRE(probe.probe);
+  CHECK_FALSE(router.Choose(pool, tried, kNoKeys, 0).ok());
+  pool.members[probe.index].state->connect_backoff().OnConnectFailure();
+  CHECK(router.Choose(pool, tried, kNoKeys, 0).probe);
+}
+
 TEST_CASE("backend state survives a new config and is shared between pools", "[router]") {
   FakeClock clock;
   Router router(clock);
