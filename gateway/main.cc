@@ -155,13 +155,10 @@ int Run(const std::string& path) {
   Metrics metrics;
   metrics.SetScrapeHook([&router](Metrics& m) {
     // Mirrors live in-flight counts into gauges at scrape time: no work on the request path.
-    auto table = router.table();
-    for (const std::string& model : table->known_models()) {
-      for (const PoolMember& member : table->Find(model)->members) {
-        m.backend_in_flight()
-            .Add({{"backend", member.state->name()}})
-            .Set(double(member.state->in_flight().load(std::memory_order_relaxed)));
-      }
+    for (const PoolMember& member : router.table()->backends()) {
+      m.backend_in_flight()
+          .Add({{"backend", member.state->name()}})
+          .Set(double(member.state->in_flight().load(std::memory_order_relaxed)));
     }
   });
   InferenceService service(router, *upstream, metrics, PathOptions(config));
@@ -210,8 +207,7 @@ int Run(const std::string& path) {
         *why = "draining (shutting down)";
         return false;
       }
-      auto table = router.table();
-      if (table->known_models().empty() && table->Find("") == nullptr) {
+      if (router.table()->backends().empty()) {
         *why = "no backend configured";
         return false;
       }

@@ -88,6 +88,7 @@ absl::Status Router::Apply(const Config& config) {
   std::map<std::string, std::vector<MemberSpec>> by_model;
   for (const BackendConfig& b : config.backends) {
     MemberSpec spec{{StateFor(b.name), b.url, UpstreamTlsOf(b)}, b.weight, HashLabel(b)};
+    table->backends_.push_back(spec.member);
     if (b.canonical_models.empty()) {
       any_model.push_back(spec);
       continue;

@@ -106,12 +106,15 @@ class RoutingTable {
   const Pool* Find(std::string_view canonical_model) const;
   // The models named in the configuration, canonical, sorted (for error messages).
   const std::vector<std::string>& known_models() const { return known_models_; }
+  // Every configured backend once, in config order (for metrics and readiness).
+  const std::vector<PoolMember>& backends() const { return backends_; }
 
  private:
   friend class Router;
   std::map<std::string, Pool, std::less<>> pools_;
   std::unique_ptr<Pool> any_model_pool_;
   std::vector<std::string> known_models_;
+  std::vector<PoolMember> backends_;
 };
 
 // The outcome of choosing a backend for one attempt.

@@ -319,8 +319,17 @@ class AdminTest(GatewayTestCase):
         self.assertIn('gateway_tokens_total{direction="completion",model="llama3.2:latest"} 8',
                       text)
         self.assertIn("gateway_time_to_first_token_seconds_bucket", text)
+        self.assertIn('gateway_backend_in_flight{backend="gpu-a"} 0', text)
         with urllib.request.urlopen(f"http://{self.gw.admin}/healthz", timeout=5) as r:
             self.assertEqual(r.status, 200)
+        with urllib.request.urlopen(f"http://{self.gw.admin}/readyz", timeout=5) as r:
+            self.assertEqual(r.status, 200)
+
+    def test_a_backend_serving_any_model_has_its_in_flight_gauge(self):
+        sim = self.sim("gpu-any")
+        self.gw = self.gateway(gateway_config([("gpu-any", sim.url, None)]))
+        with urllib.request.urlopen(f"http://{self.gw.admin}/metrics", timeout=5) as r:
+            self.assertIn('gateway_backend_in_flight{backend="gpu-any"} 0', r.read().decode())
         with urllib.request.urlopen(f"http://{self.gw.admin}/readyz", timeout=5) as r:
             self.assertEqual(r.status, 200)
 

@@ -74,6 +74,17 @@ TEST_CASE("backends without a model list serve every model", "[router]") {
   CHECK(other->model_label == "_other");
 }
 
+TEST_CASE("the table lists every backend once, including those serving any model", "[router]") {
+  FakeClock clock;
+  Router router(clock);
+  Config c = TwoModels();
+  c.backends.push_back(Backend("any", {}));
+  REQUIRE(router.Apply(c).ok());
+  std::vector<std::string> names;
+  for (const auto& m : router.table()->backends()) names.push_back(m.state->name());
+  CHECK(names == std::vector<std::string>{"a", "b", "c", "any"});
+}
+
 TEST_CASE("choose skips tried backends and then reports none with the counts", "[router]") {
   FakeClock clock;
   Router router(clock);
