@@ -178,6 +178,72 @@ struct BackendConfig {
   int line = 0;
 };
 
+// One tier of active health checks. A backend's tier turns unhealthy after
+// `unhealthy_threshold` failed checks in a row and healthy again after `healthy_threshold`
+// passed ones; its first result after start (or after the backend appears) decides at once.
+struct HealthTierConfig {
+  // false turns the tier off: it then always counts as passing.
+  bool enabled = true;
+  // Time between the starts of two checks of one backend. Each wait is shortened by a random
+  // amount up to `jitter`, so checks of many backends spread out and a failure is still noticed
+  // within interval * unhealthy_threshold + timeout.
+  std::chrono::milliseconds interval{5000};
+  // A check not finished within this counts as failed; must be below interval.
+  std::chrono::milliseconds timeout{1000};
+  // 0 <= jitter < interval.
+  std::chrono::milliseconds jitter{500};
+  // 1..100 each.
+  int healthy_threshold = 2;
+  int unhealthy_threshold = 3;
+  int line = 0;
+};
+
+// Active health checks of every backend, in three tiers.
+struct HealthConfig {
+  // Tier 1: a TCP connect (and TLS handshake for https:// backends).
+  HealthTierConfig connect;
+  // Tier 2: GET /api/version must answer 200 with a version, and GET /api/tags lists the models
+  // the backend serves.
+  HealthTierConfig api = {true, std::chrono::milliseconds(10000), std::chrono::milliseconds(2000),
+                          std::chrono::milliseconds(1000), 2, 3, 0};
+  // Tier 2 also polls GET /api/ps (which models are loaded now) with this timeout; /api/ps may
+  // block while a model loads, so its failures never fail the tier.
+  std::chrono::milliseconds ps_timeout{2000};
+  // Tier 3: a one-token generation of each probe model on each backend that may serve it. Off
+  // unless `inference_models` is set.
+  HealthTierConfig inference = {true, std::chrono::milliseconds(60000),
+                                std::chrono::milliseconds(30000), std::chrono::milliseconds(5000),
+                                1, 2, 0};
+  // Probe models of tier 3, as written, and in canonical form (CanonicalModelName).
+  std::vector<std::string> inference_models;
+  std::vector<std::string> canonical_inference_models;
+  // The tier 3 generation's prompt and keep_alive (a Go duration such as "5m"; "0" unloads the
+  // model right after the probe, "-1" keeps it loaded).
+  std::string inference_prompt = "Say OK.";
+  std::string inference_keep_alive = "5m";
+  // Models a backend reports in /api/tags are routable without being listed in the config.
+  // Off: a backend serves exactly its configured `models` (or every model when it lists none).
+  bool discovery = true;
+  // 0..100: when fewer than this percent of a model's backends are healthy, the gateway routes
+  // across all of them, healthy or not, rather than failing every call (and says so).
+  int panic_threshold = 50;
+  int line = 0;
+};
+
+// Passive outlier detection from live traffic.
+struct OutlierDetectionConfig {
+  // Failures in a row (connect errors, timeouts, 5xx, broken streams) that eject a backend;
+  // 0 turns outlier detection off. Any successful answer resets the count.
+  int consecutive_failures = 5;
+  // An ejection lasts base_ejection_time * (times ejected), at most max_ejection_time.
+  std::chrono::milliseconds base_ejection_time{30000};
+  std::chrono::milliseconds max_ejection_time{300000};
+  // Never eject a backend if more than this percent of a pool it is in would then be ejected
+  // (but one backend of a pool may always be ejected, unless this is 0).
+  int max_ejection_percent = 50;
+  int line = 0;
+};
+
 struct LoggingConfig {
   // trace, debug, info, warn, error, critical or off.
   std::string level = "info";
@@ -193,6 +259,8 @@ struct Config {
   UpstreamConfig upstream;
   AdmissionConfig admission;
   std::vector<BackendConfig> backends;
+  HealthConfig health;
+  OutlierDetectionConfig outlier_detection;
   LoggingConfig logging;
 };
 
