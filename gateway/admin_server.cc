@@ -9,9 +9,10 @@
 
 namespace og {
 
-AdminServer::AdminServer(Metrics& metrics, ReadyCheck ready)
+AdminServer::AdminServer(Metrics& metrics, ReadyCheck ready, BackendsView backends)
     : metrics_(metrics),
       ready_(std::move(ready)),
+      backends_(std::move(backends)),
       io_(std::make_unique<boost::asio::io_context>()) {}
 
 AdminServer::~AdminServer() {
@@ -39,8 +40,11 @@ absl::Status AdminServer::Start(const std::string& address) {
       if (ready_(&why)) return ex->Respond(200, "text/plain; charset=utf-8", "ready\n");
       return ex->Respond(503, "text/plain; charset=utf-8", absl::StrCat("not ready: ", why, "\n"));
     }
+    if (req.path == "/admin/backends") {
+      return ex->Respond(200, "application/json", backends_());
+    }
     ex->Respond(404, "text/plain; charset=utf-8",
-                "404 not found (try /metrics, /healthz or /readyz)\n");
+                "404 not found (try /metrics, /healthz, /readyz or /admin/backends)\n");
   });
   if (absl::Status s = server_->Listen(host, static_cast<std::uint16_t>(port)); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("admin endpoint: ", s.message()));

@@ -1,5 +1,6 @@
-// The admin HTTP endpoint: /metrics (Prometheus text format), /healthz (the process is up) and
-// /readyz (the gateway can route calls). It runs on its own thread so a slow scrape never
+// The admin HTTP endpoint: /metrics (Prometheus text format), /healthz (the process is up),
+// /readyz (the gateway can route calls) and /admin/backends (JSON: each backend's health and
+// why it is in or out of rotation). It runs on its own thread so a slow scrape never
 // touches the request path. Bind it to loopback unless the network is trusted.
 #ifndef OLLAMA_GATEWAY_GATEWAY_ADMIN_SERVER_H_
 #define OLLAMA_GATEWAY_GATEWAY_ADMIN_SERVER_H_
@@ -28,7 +29,10 @@ class AdminServer {
   // Called on the admin thread; must be thread-safe.
   using ReadyCheck = std::function<bool(std::string* why_not)>;
 
-  AdminServer(Metrics& metrics, ReadyCheck ready);
+  // The JSON document of /admin/backends. Called on the admin thread; must be thread-safe.
+  using BackendsView = std::function<std::string()>;
+
+  AdminServer(Metrics& metrics, ReadyCheck ready, BackendsView backends);
   ~AdminServer();
 
   // Listens on `address` ("host:port", port 0 picks one) and starts the admin thread.
@@ -39,6 +43,7 @@ class AdminServer {
  private:
   Metrics& metrics_;
   ReadyCheck ready_;
+  BackendsView backends_;
   std::unique_ptr<boost::asio::io_context> io_;
   std::unique_ptr<http::Server> server_;
   std::thread thread_;

@@ -61,6 +61,13 @@ void CallPath::Begin() {
   if (absl::Status s = ValidateRequest(request_); !s.ok()) return Reject(s, "invalid_argument");
   table_ = service_.router_.table();
   pool_ = table_->Find(CanonicalModelName(request_.model_name()));
+  if (pool_ == nullptr && table_->Configured(CanonicalModelName(request_.model_name()))) {
+    return Reject(absl::UnavailableError(absl::StrCat(
+                      "model '", request_.model_name(),
+                      "' is configured, but no backend that should serve it lists it in "
+                      "/api/tags now (not installed, or the backends are unreachable)")),
+                  "no_backend");
+  }
   if (pool_ == nullptr) {
     const auto& known = table_->known_models();
     return Reject(absl::NotFoundError(absl::StrCat(
@@ -102,11 +109,13 @@ const std::string& CallPath::model_label() const {
 bool CallPath::OnLine(std::string_view line) {
   OllamaChunk chunk;
   if (absl::Status s = ParseOllamaChunk(line, ollama_.endpoint, &chunk); !s.ok()) {
+    backend_fault_ = true;
     stop_status_ = absl::UnavailableError(
         absl::StrCat("backend '", backend_name(), "' sent a malformed chunk: ", s.message()));
     return false;
   }
   if (!chunk.error.empty()) {
+    backend_fault_ = true;
     stop_status_ = absl::UnavailableError(
         absl::StrCat("backend '", backend_name(), "' failed during generation: ", chunk.error));
     return false;
@@ -128,6 +137,7 @@ bool CallPath::OnLine(std::string_view line) {
 void CallPath::OnComplete(UpstreamResult result) {
   const PoolMember& member = pool_->members[current_index_];
   ReleaseSlot();
+  service_.router_.RecordOutcome(*pool_, current_index_, OutcomeFor(result));
   if (!stop_status_.ok()) {
     service_.metrics_.RecordAttempt(member.state->name(), "bad_stream");
     return Conclude(stop_status_);
@@ -178,6 +188,30 @@ void CallPath::OnComplete(UpstreamResult result) {
       if (DeadlinePassed()) return Conclude(TimeoutStatus());
       return Conclude(absl::CancelledError("the call was cancelled by the client"));
   }
+}
+
+Router::Outcome CallPath::OutcomeFor(const UpstreamResult& result) const {
+  using Outcome = Router::Outcome;
+  // A malformed chunk or an error line mid-stream is the backend's fault; a stop for the
+  // caller's sake (it went away) says nothing about the backend.
+  if (!stop_status_.ok()) return backend_fault_ ? Outcome::kFailure : Outcome::kNeutral;
+  switch (result.outcome) {
+    case UpstreamOutcome::kOk:
+      return done_ ? Outcome::kSuccess : Outcome::kFailure;  // no final chunk: a broken stream
+    case UpstreamOutcome::kHttpError:
+      return result.http_status >= 500 ? Outcome::kFailure : Outcome::kSuccess;
+    case UpstreamOutcome::kConnectFailed:
+    case UpstreamOutcome::kTransportError:
+    case UpstreamOutcome::kFirstByteTimeout:
+    case UpstreamOutcome::kLineTooLong:
+      return Outcome::kFailure;
+    case UpstreamOutcome::kTimeout:
+      // The caller's own deadline is not the backend's failure; request_timeout is.
+      return DeadlinePassed() ? Outcome::kNeutral : Outcome::kFailure;
+    case UpstreamOutcome::kAborted:
+      return Outcome::kNeutral;
+  }
+  return Outcome::kNeutral;
 }
 
 const std::string& CallPath::backend_name() const {
@@ -303,10 +337,11 @@ void CallPath::StartAttempt() {
     }
   }
   if (!last_error_.ok()) return Conclude(NoBackend(last_error_));
-  return Conclude(absl::UnavailableError(
-      absl::StrCat("no backend available for model '", request_.model_name(),
-                   "': ", pool_->members.size(), " configured, ", choice.unavailable,
-                   " held out after failing to connect, ", choice.tried, " already tried")));
+  return Conclude(absl::UnavailableError(absl::StrCat(
+      "no backend available for model '", request_.model_name(), "': ", pool_->members.size(),
+      " in its pool, ", choice.unhealthy, " unhealthy (failing health checks or ejected), ",
+      choice.unavailable, " held out after failing to connect, ", choice.tried,
+      " already tried")));
 }
 
 bool CallPath::TryAdmit() { return ChooseAndAcquire().ok(); }

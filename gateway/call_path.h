@@ -77,6 +77,8 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
 
  private:
   const std::string& backend_name() const;
+  // What the attempt that just ended says about its backend (outlier detection).
+  Router::Outcome OutcomeFor(const UpstreamResult& result) const;
   bool DeadlinePassed() const;
   absl::Status TimeoutStatus() const;
   std::chrono::milliseconds AttemptTimeout() const;
@@ -116,6 +118,7 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
 
   // Written on the upstream loop thread only (OnLine/OnComplete run there one at a time).
   bool done_ = false;
+  bool backend_fault_ = false;  // the stream was stopped for a malformed or error chunk
   std::int64_t prompt_tokens_ = 0;
   std::int64_t completion_tokens_ = 0;
   Steady::time_point first_token_{};

@@ -60,7 +60,8 @@ bool ConfigReloader::ReloadIfChanged() {
   return Reload("file change");
 }
 
-// Only the routing part (backends, models, policies, backend TLS) and the log level apply
+// Only the routing part (backends, models, policies, backend TLS, health checks, outlier
+// detection) and the log level apply
 // without a restart; listener addresses and the listener's TLS settings need one (the TLS
 // files themselves are reloaded by their own watcher).
 bool ConfigReloader::Reload(std::string_view trigger) {
@@ -77,6 +78,7 @@ bool ConfigReloader::Reload(std::string_view trigger) {
   }
   if (absl::Status s = router_.Apply(*config); !s.ok()) return refuse(std::string(s.message()));
   WarnAboutUnverifiedBackends(*config);
+  if (on_applied_) on_applied_(*config);
   spdlog::set_level(spdlog::level::from_str(config->logging.level));
   metrics_.RecordConfigReload("ok");
   spdlog::info("config reloaded from {} ({}): {} backends", path_, trigger,

@@ -7,6 +7,7 @@
 #define OLLAMA_GATEWAY_GATEWAY_CONFIG_RELOADER_H_
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,10 @@ class ConfigReloader {
   ConfigReloader(std::string path, std::optional<std::size_t> loaded_hash, Router& router,
                  Metrics& metrics);
 
+  // Runs after each config that was applied (to reconfigure what the router does not own, such
+  // as the health checker).
+  void OnApplied(std::function<void(const Config&)> callback) { on_applied_ = std::move(callback); }
+
   // Loads and applies the file now; `trigger` says why, for the log ("SIGHUP", "file change").
   // Counts gateway_config_reloads_total{result="ok"|"invalid"}. Returns whether it applied.
   bool Reload(std::string_view trigger);
@@ -51,6 +56,7 @@ class ConfigReloader {
   Router& router_;
   Metrics& metrics_;
   std::optional<std::size_t> last_hash_;
+  std::function<void(const Config&)> on_applied_;
 };
 
 }  // namespace og

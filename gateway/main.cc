@@ -11,6 +11,7 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -18,11 +19,13 @@
 #include "gateway/admin_server.h"
 #include "gateway/config.h"
 #include "gateway/config_reloader.h"
+#include "gateway/health_bridge.h"
 #include "gateway/inference_service.h"
 #include "gateway/metrics.h"
 #include "gateway/ring_tool.h"
 #include "gateway/router.h"
 #include "gateway/upstream_client.h"
+#include "health/checker.h"
 #include "health/clock.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -154,13 +157,33 @@ int Run(const std::string& path) {
   auto upstream = std::make_unique<UpstreamClient>(threads);
   Metrics metrics;
   metrics.SetScrapeHook([&router](Metrics& m) {
-    // Mirrors live in-flight counts into gauges at scrape time: no work on the request path.
+    // Mirrors live state into gauges at scrape time: no work on the request path.
     for (const PoolMember& member : router.table()->backends()) {
-      m.backend_in_flight()
-          .Add({{"backend", member.state->name()}})
-          .Set(double(member.state->in_flight().load(std::memory_order_relaxed)));
+      const BackendState& state = *member.state;
+      const prometheus::Labels labels{{"backend", state.name()}};
+      m.backend_in_flight().Add(labels).Set(
+          double(state.in_flight().load(std::memory_order_relaxed)));
+      m.backend_healthy().Add(labels).Set(state.Healthy() ? 1 : 0);
+      m.backend_ejected().Add(labels).Set(state.outlier().Ejected() ? 1 : 0);
     }
   });
+
+  // Active health checks. Serving starts once every backend has a first connect and api
+  // result (or the wait runs out), so the first calls are not sent to a backend known dead.
+  HealthBridge health_bridge(router, metrics);
+  router.SetListener(&health_bridge);
+  HealthTransport health_transport(*upstream, router);
+  auto checker = std::make_unique<health::Checker>(SystemClock::Get(), health_transport,
+                                                   health_bridge, std::random_device{}());
+  checker->Configure(CheckerOptionsOf(config), CheckedBackends(config));
+  auto checker_thread = std::make_unique<health::CheckerThread>(*checker, SystemClock::Get());
+  const auto first_round_until = std::chrono::steady_clock::now() + FirstRoundWait(config);
+  while (!checker->FirstRoundDone() && std::chrono::steady_clock::now() < first_round_until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  spdlog::info("first health checks done: {} of {} backends healthy", router.HealthyBackends(),
+               config.backends.size());
+
   InferenceService service(router, *upstream, metrics, PathOptions(config));
 
   tls::ServerTlsOptions tls_options{config.listen.insecure, config.listen.cert_file,
@@ -189,6 +212,7 @@ int Run(const std::string& path) {
         config.listen.address);
   }
   int grpc_port = 0;
+  grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen.address, credentials->credentials(), &grpc_port);
   builder.RegisterService(&service);
@@ -202,17 +226,19 @@ int Run(const std::string& path) {
   std::unique_ptr<AdminServer> admin;
   std::string admin_where = "off";
   if (config.admin.enabled) {
-    admin = std::make_unique<AdminServer>(metrics, [&router, &service](std::string* why) {
-      if (service.draining()) {
-        *why = "draining (shutting down)";
-        return false;
-      }
-      if (router.table()->backends().empty()) {
-        *why = "no backend configured";
-        return false;
-      }
-      return true;
-    });
+    admin = std::make_unique<AdminServer>(
+        metrics,
+        [&router, &service](std::string* why) {
+          if (service.draining()) {
+            *why = "draining (shutting down)";
+            return false;
+          }
+          *why = NotReadyReason(*router.table());
+          return why->empty();
+        },
+        [&router, &checker] {
+          return BackendsJson(*router.table(), checker->Snapshot(), SystemClock::Get());
+        });
     if (absl::Status s = admin->Start(config.admin.address); !s.ok()) {
       spdlog::critical("{}", std::string(s.message()));
       server->Shutdown();
@@ -229,11 +255,18 @@ int Run(const std::string& path) {
 
   const std::chrono::milliseconds drain_timeout = config.listen.drain_timeout;
   ConfigReloader reloader(path, loaded_hash, router, metrics);
+  reloader.OnApplied([&checker, &checker_thread](const Config& applied) {
+    checker->Configure(CheckerOptionsOf(applied), CheckedBackends(applied));
+    checker_thread->Wake();
+  });
+  ServingStatus serving_status(server->GetHealthCheckService());
+  serving_status.Publish(*router.table(), /*draining=*/false);
   const timespec poll_interval{1, 0};
   for (;;) {
     const int sig = sigtimedwait(&signals, nullptr, &poll_interval);
     if (sig < 0) {  // a second without a signal: look at the config file
       reloader.ReloadIfChanged();
+      serving_status.Publish(*router.table(), /*draining=*/false);
       continue;
     }
     if (sig == SIGHUP) {
@@ -249,6 +282,7 @@ int Run(const std::string& path) {
   // replica, while calls in progress go on. It would also wait for idle client connections to
   // close until its deadline; once no call is left, those are closed by force instead.
   service.StartDraining();
+  serving_status.Publish(*router.table(), /*draining=*/true);
   const auto drain_until = std::chrono::system_clock::now() + drain_timeout;
   std::thread shutdown([&server, drain_until] { server->Shutdown(drain_until); });
   while (service.active_calls() > 0 && std::chrono::system_clock::now() < drain_until) {
@@ -262,6 +296,9 @@ int Run(const std::string& path) {
   shutdown.join();
   server->Wait();
   admin.reset();
+  // The checker stops before the client its probes run on; their late results are dropped.
+  checker_thread.reset();
+  checker.reset();
   upstream.reset();
   spdlog::info("stopped");
   return 0;

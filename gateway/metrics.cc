@@ -76,6 +76,50 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                      .Name("gateway_queue_wait_seconds")
                      .Help("Time calls spent in the gateway queue, however they left it")
                      .Register(*registry_);
+  health_checks_ = &BuildCounter()
+                        .Name("gateway_health_checks_total")
+                        .Help("Active health checks by backend, tier and result (ok or failed)")
+                        .Register(*registry_);
+  health_check_duration_ = &BuildHistogram()
+                                .Name("gateway_health_check_duration_seconds")
+                                .Help("Time active health checks took, by tier")
+                                .Register(*registry_);
+  backend_health_ = &BuildGauge()
+                         .Name("gateway_backend_health")
+                         .Help(
+                             "1 when a backend passes a tier of active checks (connect, api, "
+                             "or inference for a model), else 0")
+                         .Register(*registry_);
+  backend_healthy_ = &BuildGauge()
+                          .Name("gateway_backend_healthy")
+                          .Help(
+                              "1 when a backend takes traffic: tiers 1 and 2 pass and outlier "
+                              "detection has not ejected it")
+                          .Register(*registry_);
+  backend_ejected_ = &BuildGauge()
+                          .Name("gateway_backend_ejected")
+                          .Help("1 while outlier detection keeps a backend out of rotation")
+                          .Register(*registry_);
+  ejections_ = &BuildCounter()
+                    .Name("gateway_outlier_ejections_total")
+                    .Help("Backends ejected by outlier detection (failures in a row)")
+                    .Register(*registry_);
+  ejections_refused_ = &BuildCounter()
+                            .Name("gateway_outlier_ejections_refused_total")
+                            .Help(
+                                "Ejections not made because max_ejection_percent of a pool "
+                                "was ejected already")
+                            .Register(*registry_);
+  pool_panic_ = &BuildGauge()
+                     .Name("gateway_pool_panic")
+                     .Help(
+                         "1 while fewer than panic_threshold percent of a model's backends are "
+                         "healthy, so calls are routed to all of them")
+                     .Register(*registry_);
+  pool_panics_ = &BuildCounter()
+                      .Name("gateway_pool_panics_total")
+                      .Help("Times a model's pool entered panic")
+                      .Register(*registry_);
   // Present from the start, so dashboards and alerts see zeros rather than nothing.
   queue_depth_->Add({}).Set(0);
   for (const char* reason : {"full", "timeout"}) queue_rejected_->Add({{"reason", reason}});
@@ -178,6 +222,33 @@ void Metrics::RecordTlsReload(std::string_view result) {
 std::string Metrics::Serialize() {
   if (scrape_hook_) scrape_hook_(*this);
   return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void Metrics::RecordHealthCheck(std::string_view backend, std::string_view tier, bool ok,
+                                std::chrono::nanoseconds latency) {
+  health_checks_->Add({{"backend", S(backend)}, {"tier", S(tier)}, {"result", ok ? "ok" : "failed"}})
+      .Increment();
+  health_check_duration_->Add({{"tier", S(tier)}}, TtftBuckets()).Observe(Seconds(latency));
+}
+
+void Metrics::SetBackendTierHealth(std::string_view backend, std::string_view tier,
+                                   std::string_view model, bool healthy) {
+  prometheus::Labels labels{{"backend", S(backend)}, {"tier", S(tier)}};
+  if (!model.empty()) labels.emplace("model", S(model));
+  backend_health_->Add(labels).Set(healthy ? 1 : 0);
+}
+
+void Metrics::RecordEjection(std::string_view backend) {
+  ejections_->Add({{"backend", S(backend)}}).Increment();
+}
+
+void Metrics::RecordEjectionRefused(std::string_view backend) {
+  ejections_refused_->Add({{"backend", S(backend)}}).Increment();
+}
+
+void Metrics::SetPoolPanic(std::string_view model, bool panic) {
+  pool_panic_->Add({{"model", S(model)}}).Set(panic ? 1 : 0);
+  if (panic) pool_panics_->Add({{"model", S(model)}}).Increment();
 }
 
 }  // namespace og

@@ -49,6 +49,20 @@ class Metrics {
   // A look at changed TLS files: result "ok" (published) or "refused" (old files kept).
   void RecordTlsReload(std::string_view result);
 
+  // Active health checks: one finished check, and the state of a (backend, tier[, model]) as
+  // 1 (healthy) or 0 (unhealthy, or unknown before its first check).
+  void RecordHealthCheck(std::string_view backend, std::string_view tier, bool ok,
+                         std::chrono::nanoseconds latency);
+  void SetBackendTierHealth(std::string_view backend, std::string_view tier,
+                            std::string_view model, bool healthy);
+  // Outlier detection ejected a backend, or would have but max_ejection_percent forbade it.
+  void RecordEjection(std::string_view backend);
+  void RecordEjectionRefused(std::string_view backend);
+  // A model's pool entered (true) or left panic.
+  void SetPoolPanic(std::string_view model, bool panic);
+  prometheus::Family<prometheus::Gauge>& backend_healthy() { return *backend_healthy_; }
+  prometheus::Family<prometheus::Gauge>& backend_ejected() { return *backend_ejected_; }
+
   // The registry to serialize at /metrics.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -78,6 +92,15 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* backend_in_flight_;
   prometheus::Family<prometheus::Gauge>* tls_expiry_;
   prometheus::Family<prometheus::Counter>* tls_reloads_;
+  prometheus::Family<prometheus::Counter>* health_checks_;
+  prometheus::Family<prometheus::Histogram>* health_check_duration_;
+  prometheus::Family<prometheus::Gauge>* backend_health_;
+  prometheus::Family<prometheus::Gauge>* backend_healthy_;
+  prometheus::Family<prometheus::Gauge>* backend_ejected_;
+  prometheus::Family<prometheus::Counter>* ejections_;
+  prometheus::Family<prometheus::Counter>* ejections_refused_;
+  prometheus::Family<prometheus::Gauge>* pool_panic_;
+  prometheus::Family<prometheus::Counter>* pool_panics_;
   std::function<void(Metrics&)> scrape_hook_;
 };
 

@@ -185,10 +185,23 @@ class EventLoop {
     CURL* e = t.easy;
     curl_easy_setopt(e, CURLOPT_URL, t.request.url.c_str());
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t.request.body.data());
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(t.request.body.size()));
+    switch (t.request.method) {
+      case UpstreamRequest::Method::kPost:
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t.request.body.data());
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(t.request.body.size()));
+        break;
+      case UpstreamRequest::Method::kGet:
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        break;
+      case UpstreamRequest::Method::kConnectOnly:
+        // A new connection each time: a pooled keep-alive one proves nothing about accept().
+        curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+        break;
+    }
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
@@ -382,6 +395,10 @@ class EventLoop {
     const char* detail = t.curl_error[0] != '\0' ? t.curl_error : curl_easy_strerror(code);
     switch (code) {
       case CURLE_OK:
+        if (t.request.method == UpstreamRequest::Method::kConnectOnly) {
+          *outcome = UpstreamOutcome::kOk;  // connected; there is no HTTP exchange
+          return;
+        }
         if (t.http_status < 200 || t.http_status >= 300) {
           *outcome = UpstreamOutcome::kHttpError;
         } else {

@@ -67,6 +67,14 @@ struct UpstreamTls {
 };
 
 struct UpstreamRequest {
+  enum class Method {
+    kPost,  // POST `body` (a generation)
+    kGet,   // GET (health checks)
+    // Open a fresh connection (plus the TLS handshake for https://), send nothing and close it:
+    // a health check's TCP tier. Completes with kOk once connected.
+    kConnectOnly,
+  };
+  Method method = Method::kPost;
   // Absolute URL, e.g. http://127.0.0.1:11434/api/generate.
   std::string url;
   // JSON body, POSTed with Content-Type: application/json.
