@@ -77,7 +77,7 @@ Simulator::Simulator(boost::asio::io_context& io_context, SimOptions options)
       first_token_(FirstToken(options_.name)),
       started_at_(Timestamp(std::chrono::system_clock::now())),
       scheduler_(
-          io_context, catalog_,
+          io_context,
           Scheduler::Options{options_.parallel, options_.max_queue, options_.keep_alive}, [this] {
             return std::chrono::milliseconds(knobs_.load_delay_ms.load(std::memory_order_relaxed));
           }) {
