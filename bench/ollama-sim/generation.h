@@ -28,7 +28,8 @@ struct GenerationRequest {
   ReplyKind kind = ReplyKind::kGenerate;
   std::string model_echo;  // the `model` string exactly as sent
   const ModelInfo* model = nullptr;
-  std::string prompt;  // generate: prompt; chat: content of the last message
+  std::shared_ptr<const Catalog> catalog;  // keeps `model` alive if the catalog is replaced
+  std::string prompt;                      // generate: prompt; chat: content of the last message
   bool stream = true;
   bool raw = false;                                    // generate replies carry no context
   std::optional<std::chrono::nanoseconds> keep_alive;  // absent: keep the model's setting

@@ -329,11 +329,33 @@ absl::StatusOr<KnobUpdate> ParseKnobs(std::string_view body) {
       {"fail_status", 0, 599, &KnobUpdate::fail_status},
       {"fail_after_tokens", 0, 10'000'000, &KnobUpdate::fail_after_tokens},
       {"reset_after_tokens", 0, 10'000'000, &KnobUpdate::reset_after_tokens},
+      {"api_status", 0, 599, &KnobUpdate::api_status},
+      {"api_delay_ms", 0, kMaxMs, &KnobUpdate::api_delay_ms},
+      {"ps_delay_ms", 0, kMaxMs, &KnobUpdate::ps_delay_ms},
   };
   for (const auto& [key, value] : object.items()) {
     if (key == "hang") {
       if (!value.is_boolean()) return Invalid("knob 'hang' must be true or false");
       update.hang = value.get<bool>();
+      continue;
+    }
+    if (key == "models") {
+      if (value.is_null()) {
+        update.models = std::optional<std::vector<std::string>>();
+        continue;
+      }
+      if (!value.is_array())
+        return Invalid("knob 'models' must be an array of model names or null");
+      std::vector<std::string> names;
+      for (const json& element : value) {
+        if (!element.is_string() || !ParseModelName(element.get<std::string>()).ok()) {
+          return Invalid(
+              absl::StrCat("knob 'models' has an invalid model name: ",
+                           element.dump(-1, ' ', false, json::error_handler_t::replace)));
+        }
+        names.push_back(element.get<std::string>());
+      }
+      update.models = std::move(names);
       continue;
     }
     const IntKnob* knob = nullptr;
@@ -343,12 +365,15 @@ absl::StatusOr<KnobUpdate> ParseKnobs(std::string_view body) {
     if (knob == nullptr) return Invalid(absl::StrCat("unknown knob '", key, "'"));
     const bool in_range = value.is_number_integer() && value.get<std::int64_t>() >= knob->min &&
                           value.get<std::int64_t>() <= knob->max;
-    const bool status_ok =
-        key != "fail_status" || !in_range || value.get<int>() == 0 || value.get<int>() >= 400;
+    // fail_status takes error statuses only; api_status any status a server can answer.
+    const int lowest_status = key == "fail_status" ? 400 : key == "api_status" ? 100 : 0;
+    const bool status_ok = !in_range || value.get<int>() == 0 || value.get<int>() >= lowest_status;
     if (!in_range || !status_ok) {
+      std::string hint;
+      if (key == "fail_status") hint = " (0, or an error status 400-599)";
+      if (key == "api_status") hint = " (0, or a status 100-599)";
       return Invalid(absl::StrCat("knob '", key, "' must be an integer between ", knob->min,
-                                  " and ", knob->max,
-                                  key == "fail_status" ? " (0, or an error status 400-599)" : ""));
+                                  " and ", knob->max, hint));
     }
     update.*(knob->field) = value.get<int>();
   }

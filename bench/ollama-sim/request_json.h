@@ -6,6 +6,7 @@
 #define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_REQUEST_JSON_H_
 
 #include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -55,9 +56,10 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
 struct EmbedRequest {
   std::string model_echo;
   const ModelInfo* model = nullptr;
-  bool legacy = false;              // /api/embeddings: one prompt, {"embedding":[...]}
-  std::vector<std::string> inputs;  // empty: only load the model
-  int dimensions = 0;               // 1..kEmbeddingDims truncates; anything else keeps all
+  std::shared_ptr<const Catalog> catalog;  // keeps `model` alive if the catalog is replaced
+  bool legacy = false;                     // /api/embeddings: one prompt, {"embedding":[...]}
+  std::vector<std::string> inputs;         // empty: only load the model
+  int dimensions = 0;                      // 1..kEmbeddingDims truncates; anything else keeps all
   std::optional<std::chrono::nanoseconds> keep_alive;
 };
 
@@ -77,6 +79,11 @@ struct KnobUpdate {
   std::optional<int> fail_after_tokens;
   std::optional<int> reset_after_tokens;
   std::optional<bool> hang;
+  std::optional<int> api_status;
+  std::optional<int> api_delay_ms;
+  std::optional<int> ps_delay_ms;
+  // Set when the body names `models`: the override list, or nullopt (JSON null) for --models.
+  std::optional<std::optional<std::vector<std::string>>> models;
 };
 
 // Parses a /sim/config body (a JSON object). Unknown knobs, wrong types and values out of range

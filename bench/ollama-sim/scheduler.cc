@@ -23,9 +23,9 @@ struct Scheduler::ModelState {
   enum class Status { kUnloaded, kQueued, kLoading, kLoaded };
   ModelState(net::io_context& io_context, const ModelInfo& model_info,
              std::chrono::nanoseconds keep)
-      : info(&model_info), keep_alive(keep), load_timer(io_context), expiry_timer(io_context) {}
+      : info(model_info), keep_alive(keep), load_timer(io_context), expiry_timer(io_context) {}
 
-  const ModelInfo* info;
+  const ModelInfo info;  // a copy: the catalog it came from may be replaced at run time
   Status status = Status::kUnloaded;
   std::chrono::nanoseconds keep_alive;
   // Waiting for the load; claims that left stay until the load ends but are not counted.
@@ -53,23 +53,19 @@ struct Garbage {
 
 }  // namespace
 
-Scheduler::Scheduler(net::io_context& io_context, const Catalog& catalog, Options options,
+Scheduler::Scheduler(net::io_context& io_context, Options options,
                      std::function<std::chrono::milliseconds()> load_delay)
-    : io_context_(io_context),
-      catalog_(catalog),
-      options_(options),
-      load_delay_(std::move(load_delay)) {
-  for (const ModelInfo& model : catalog_.models()) {
-    models_.push_back(
-        std::make_unique<ModelState>(io_context_, model, options_.default_keep_alive));
-  }
-}
+    : io_context_(io_context), options_(options), load_delay_(std::move(load_delay)) {}
 
 Scheduler::~Scheduler() = default;
 
 Scheduler::ModelState& Scheduler::StateOf(const ModelInfo& model) {
-  const auto index = static_cast<std::size_t>(&model - catalog_.models().data());
-  return *models_.at(index);
+  for (const auto& m : models_) {
+    if (m->info.key == model.key) return *m;
+  }
+  // States are never destroyed, so pointers to them (claims, the load queue) stay valid.
+  models_.push_back(std::make_unique<ModelState>(io_context_, model, options_.default_keep_alive));
+  return *models_.back();
 }
 
 std::shared_ptr<Scheduler::Claim> Scheduler::Acquire(
@@ -294,7 +290,7 @@ std::vector<Scheduler::LoadedModel> Scheduler::Loaded() const {
             now + std::chrono::duration_cast<std::chrono::system_clock::duration>(m->keep_alive);
       }
     }
-    LoadedModel entry{m->info, 0, 0};
+    LoadedModel entry{&m->info, 0, 0};
     if (forever) {
       // Like Go's time.Now().Add(math.MaxInt64): about the year 2318.
       const auto seconds =

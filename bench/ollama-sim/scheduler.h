@@ -52,16 +52,18 @@ class Scheduler {
   };
 
   // `load_delay` is read at the start of every load (it is a run-time knob).
-  Scheduler(boost::asio::io_context& io_context, const Catalog& catalog, Options options,
+  Scheduler(boost::asio::io_context& io_context, Options options,
             std::function<std::chrono::milliseconds()> load_delay);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Asks for `model` (which must come from the catalog). Once the model is loaded, `on_loaded`
-  // is posted to `executor`; if `wants_slot`, `on_slot` follows once a decode slot is free.
-  // `keep_alive`, when given, replaces the model's keep-alive. Returns nullptr, without calling
-  // anything, when the model needs a load and the pending queue is full.
+  // Asks for `model`. Models are told apart by their key and the scheduler keeps its own copy of
+  // each one's info, so `model` need only live for the call (the installed models may change at
+  // run time; a model that was removed stays loaded until it unloads). Once the model is loaded,
+  // `on_loaded` is posted to `executor`; if `wants_slot`, `on_slot` follows once a decode slot is
+  // free. `keep_alive`, when given, replaces the model's keep-alive. Returns nullptr, without
+  // calling anything, when the model needs a load and the pending queue is full.
   std::shared_ptr<Claim> Acquire(const ModelInfo& model,
                                  std::optional<std::chrono::nanoseconds> keep_alive,
                                  bool wants_slot, boost::asio::any_io_executor executor,
@@ -74,7 +76,7 @@ class Scheduler {
   // An empty request with keep_alive 0: unload `model` now if idle, else when it becomes idle.
   void Unload(const ModelInfo& model);
 
-  // The loaded models, latest expiry first.
+  // The loaded models, latest expiry first. The pointers stay valid as long as the scheduler.
   std::vector<LoadedModel> Loaded() const;
 
   // Loads completed and unloads done so far.
@@ -97,12 +99,11 @@ class Scheduler {
   void UnloadNow(ModelState& m);
 
   boost::asio::io_context& io_context_;
-  const Catalog& catalog_;
   const Options options_;
   const std::function<std::chrono::milliseconds()> load_delay_;
 
   mutable std::mutex mu_;
-  std::vector<std::unique_ptr<ModelState>> models_;  // parallel to catalog_.models()
+  std::vector<std::unique_ptr<ModelState>> models_;  // every model ever asked for
   std::deque<ModelState*> load_queue_;
   ModelState* loading_ = nullptr;
   int pending_ = 0;  // claims waiting for a load

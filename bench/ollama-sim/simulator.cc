@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -73,11 +74,12 @@ std::string InjectedFailureMessage(int status) {
 
 Simulator::Simulator(boost::asio::io_context& io_context, SimOptions options)
     : options_(std::move(options)),
-      catalog_(DescribeModels(options_.models)),
+      default_catalog_(std::make_shared<const Catalog>(DescribeModels(options_.models))),
+      catalog_(default_catalog_),
       first_token_(FirstToken(options_.name)),
       started_at_(Timestamp(std::chrono::system_clock::now())),
       scheduler_(
-          io_context, catalog_,
+          io_context,
           Scheduler::Options{options_.parallel, options_.max_queue, options_.keep_alive}, [this] {
             return std::chrono::milliseconds(knobs_.load_delay_ms.load(std::memory_order_relaxed));
           }) {
@@ -93,7 +95,15 @@ void Simulator::Handle(std::shared_ptr<Exchange> exchange) {
   const std::string& path = request.path;
   const std::string& method = request.method;
   const bool sim_endpoint = path.rfind("/sim/", 0) == 0;
-  if (!sim_endpoint) stats_.requests.fetch_add(1, std::memory_order_relaxed);
+  if (!sim_endpoint) {
+    stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < Stats::kCountedPaths.size(); ++i) {
+      if (path == Stats::kCountedPaths[i]) {
+        stats_.requests_by_path[i].fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+    }
+  }
 
   // Answers 405 unless the method is one of `allowed`.
   auto allow = [&](std::initializer_list<std::string_view> allowed) {
@@ -105,12 +115,19 @@ void Simulator::Handle(std::shared_ptr<Exchange> exchange) {
     if (allow({"GET", "HEAD"})) exchange->Respond(200, kText, "Ollama is running");
   } else if (path == "/api/version") {
     if (allow({"GET", "HEAD"})) {
-      exchange->Respond(200, kJson, Dump(json{{"version", options_.version}}));
+      AnswerAfter(exchange, knobs_.api_delay_ms.load(std::memory_order_relaxed),
+                  [this](Exchange& e) { HandleVersion(e); });
     }
   } else if (path == "/api/tags") {
-    if (allow({"GET", "HEAD"})) HandleTags(*exchange);
+    if (allow({"GET", "HEAD"})) {
+      AnswerAfter(exchange, knobs_.api_delay_ms.load(std::memory_order_relaxed),
+                  [this](Exchange& e) { HandleTags(e); });
+    }
   } else if (path == "/api/ps") {
-    if (allow({"GET"})) HandlePs(*exchange);
+    if (allow({"GET"})) {
+      AnswerAfter(exchange, knobs_.ps_delay_ms.load(std::memory_order_relaxed),
+                  [this](Exchange& e) { HandlePs(e); });
+    }
   } else if (path == "/api/show") {
     if (allow({"POST"})) HandleShow(*exchange);
   } else if (path == "/api/generate") {
@@ -130,9 +147,43 @@ void Simulator::Handle(std::shared_ptr<Exchange> exchange) {
   }
 }
 
+std::shared_ptr<const Catalog> Simulator::catalog() const {
+  std::lock_guard<std::mutex> lock(catalog_mu_);
+  return catalog_;
+}
+
+void Simulator::AnswerAfter(const std::shared_ptr<Exchange>& exchange, int delay_ms,
+                            std::function<void(Exchange&)> respond) {
+  if (delay_ms <= 0) return respond(*exchange);
+  // The timer lives on the exchange's strand; leaving (or the server stopping) cancels it. The
+  // exchange's gone-callback is released when the exchange ends, which breaks the cycle.
+  auto timer = std::make_shared<boost::asio::steady_timer>(exchange->executor(),
+                                                           std::chrono::milliseconds(delay_ms));
+  exchange->OnClientGone([timer] { timer->cancel(); });
+  timer->async_wait(
+      [exchange, timer, respond = std::move(respond)](const boost::system::error_code& ec) {
+        if (ec || exchange->client_gone()) return;
+        respond(*exchange);
+      });
+}
+
+bool Simulator::RespondApiFailure(Exchange& exchange) {
+  const int status = knobs_.api_status.load(std::memory_order_relaxed);
+  if (status == 0) return false;
+  RespondError(exchange, status, absl::StrCat("simulated failure (api_status ", status, ")"));
+  return true;
+}
+
+void Simulator::HandleVersion(Exchange& exchange) {
+  if (RespondApiFailure(exchange)) return;
+  exchange.Respond(200, kJson, Dump(json{{"version", options_.version}}));
+}
+
 void Simulator::HandleTags(Exchange& exchange) {
+  if (RespondApiFailure(exchange)) return;
+  const std::shared_ptr<const Catalog> catalog = this->catalog();
   json models = json::array();
-  for (const ModelInfo& model : catalog_.models()) {
+  for (const ModelInfo& model : catalog->models()) {
     json details = Details(model);
     models.push_back({{"name", model.display},
                       {"model", model.display},
@@ -174,7 +225,8 @@ void Simulator::HandleShow(Exchange& exchange) {
   std::string name = StringField(*body, "model");
   if (name.empty()) name = StringField(*body, "name");
   if (name.empty()) return RespondError(exchange, 400, "model is required");
-  const ModelInfo* model = catalog_.Find(name);
+  const std::shared_ptr<const Catalog> catalog = this->catalog();
+  const ModelInfo* model = catalog->Find(name);
   if (model == nullptr) {
     return RespondError(exchange, 404, absl::StrCat("model '", name, "' not found"));
   }
@@ -202,9 +254,14 @@ void Simulator::HandleShow(Exchange& exchange) {
 
 void Simulator::HandleGenerate(const std::shared_ptr<Exchange>& exchange, bool chat) {
   const ReplyKind kind = chat ? ReplyKind::kChat : ReplyKind::kGenerate;
-  auto parsed = ParseGenerationRequest(exchange->request().body, kind, catalog_);
+  std::shared_ptr<const Catalog> catalog = this->catalog();
+  auto parsed = ParseGenerationRequest(exchange->request().body, kind, *catalog);
   if (!parsed.ok()) return RespondStatus(*exchange, parsed.status());
   GenerationRequest& request = *parsed;
+  request.catalog = std::move(catalog);
+  if (!chat && request.num_predict == 1) {
+    stats_.probe_generations.fetch_add(1, std::memory_order_relaxed);
+  }
   if (const int status = knobs_.fail_status.load(std::memory_order_relaxed); status != 0) {
     stats_.injected_failures.fetch_add(1, std::memory_order_relaxed);
     return RespondError(*exchange, status, InjectedFailureMessage(status));
@@ -220,8 +277,10 @@ void Simulator::HandleGenerate(const std::shared_ptr<Exchange>& exchange, bool c
 }
 
 void Simulator::HandleEmbed(const std::shared_ptr<Exchange>& exchange, bool legacy) {
-  auto parsed = ParseEmbedRequest(exchange->request().body, legacy, catalog_);
+  std::shared_ptr<const Catalog> catalog = this->catalog();
+  auto parsed = ParseEmbedRequest(exchange->request().body, legacy, *catalog);
   if (!parsed.ok()) return RespondStatus(*exchange, parsed.status());
+  parsed->catalog = std::move(catalog);
   // Embeddings wait for the model like any request, but need no decode slot.
   struct Job {
     EmbedRequest request;
@@ -309,6 +368,12 @@ std::string Simulator::StatsJson() const {
                 {"injected_failures", get(stats_.injected_failures)},
                 {"loads", scheduler_.loads()},
                 {"unloads", scheduler_.unloads()}};
+  json by_path = json::object();
+  for (std::size_t i = 0; i < Stats::kCountedPaths.size(); ++i) {
+    by_path[std::string(Stats::kCountedPaths[i])] = get(stats_.requests_by_path[i]);
+  }
+  stats["requests_by_path"] = std::move(by_path);
+  stats["probe_generations"] = get(stats_.probe_generations);
   return Dump(stats);
 }
 
@@ -320,7 +385,14 @@ std::string Simulator::KnobsJson() const {
                 {"fail_status", get(knobs_.fail_status)},
                 {"fail_after_tokens", get(knobs_.fail_after_tokens)},
                 {"hang", get(knobs_.hang)},
-                {"reset_after_tokens", get(knobs_.reset_after_tokens)}};
+                {"reset_after_tokens", get(knobs_.reset_after_tokens)},
+                {"api_status", get(knobs_.api_status)},
+                {"api_delay_ms", get(knobs_.api_delay_ms)},
+                {"ps_delay_ms", get(knobs_.ps_delay_ms)}};
+  {
+    std::lock_guard<std::mutex> lock(catalog_mu_);
+    knobs["models"] = models_override_ ? json(*models_override_) : json(nullptr);
+  }
   return Dump(knobs);
 }
 
@@ -334,6 +406,17 @@ absl::Status Simulator::ApplyConfig(std::string_view body) {
   if (update.fail_status) knobs_.fail_status = *update.fail_status;
   if (update.fail_after_tokens) knobs_.fail_after_tokens = *update.fail_after_tokens;
   if (update.reset_after_tokens) knobs_.reset_after_tokens = *update.reset_after_tokens;
+  if (update.api_status) knobs_.api_status = *update.api_status;
+  if (update.api_delay_ms) knobs_.api_delay_ms = *update.api_delay_ms;
+  if (update.ps_delay_ms) knobs_.ps_delay_ms = *update.ps_delay_ms;
+  if (update.models) {
+    // Built outside the lock; requests that took the old catalog keep it until they end.
+    auto catalog = *update.models ? std::make_shared<const Catalog>(DescribeModels(**update.models))
+                                  : default_catalog_;
+    std::lock_guard<std::mutex> lock(catalog_mu_);
+    catalog_ = std::move(catalog);
+    models_override_ = *update.models;
+  }
   if (update.hang) {
     knobs_.hang = *update.hang;
     if (!*update.hang) ResumeParked();

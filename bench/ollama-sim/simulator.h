@@ -3,17 +3,22 @@
 // (/sim/stats) so a test can break a backend mid-run. docs/ollama-sim.md is the user's guide.
 //
 // Thread-safety: `Handle` may run on many threads at once (one per io_context thread); knobs and
-// counters are atomics, the scheduler and the list of hung requests have their own locks.
+// counters are atomics, the scheduler, the list of hung requests and the installed models (the
+// `models` knob swaps them) have their own locks.
 #ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_SIMULATOR_H_
 #define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_SIMULATOR_H_
 
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -35,6 +40,10 @@ struct Knobs {
   std::atomic<int> fail_after_tokens{0};   // 0 = off; else an {"error"} line after N tokens
   std::atomic<bool> hang{false};           // accept generate/chat but answer nothing
   std::atomic<int> reset_after_tokens{0};  // 0 = off; else reset the connection after N tokens
+  std::atomic<int> api_status{0};          // 0 = off; else /api/version and /api/tags answer it
+  std::atomic<int> api_delay_ms{0};        // delay before answering /api/version and /api/tags
+  std::atomic<int> ps_delay_ms{0};         // delay before answering /api/ps
+  // The `models` knob lives in Simulator (the catalog it builds is swapped under a mutex).
 };
 
 // Counters GET /sim/stats reports. A generation is a generate/chat request with a prompt that
@@ -50,6 +59,12 @@ struct Stats {
   std::atomic<std::int64_t> max_in_flight_seen{0};
   std::atomic<std::uint64_t> busy_rejections{0};    // 503 because the pending queue was full
   std::atomic<std::uint64_t> injected_failures{0};  // fail_status answers
+  std::atomic<std::uint64_t> probe_generations{0};  // valid generate requests with num_predict 1
+  // Requests per known path (any method), parallel to kCountedPaths.
+  static constexpr std::array<std::string_view, 9> kCountedPaths = {
+      "/",         "/api/version", "/api/tags",      "/api/ps", "/api/show", "/api/generate",
+      "/api/chat", "/api/embed",   "/api/embeddings"};
+  std::array<std::atomic<std::uint64_t>, kCountedPaths.size()> requests_by_path{};
 };
 
 class Simulator {
@@ -72,6 +87,9 @@ class Simulator {
   Knobs& knobs() { return knobs_; }
   Stats& stats() { return stats_; }
   Scheduler& scheduler() { return scheduler_; }
+  // The installed models now: --models, or the `models` knob's list while it is set. A request
+  // takes one snapshot and keeps it (ModelInfo pointers into it stay valid).
+  std::shared_ptr<const Catalog> catalog() const;
   // Parks a generation while `hang` is on; it is resumed (on its executor) when hang goes off.
   // Returns false if hang went off meanwhile (the caller just continues).
   bool Park(const std::shared_ptr<Generation>& generation);
@@ -86,9 +104,15 @@ class Simulator {
   absl::Status ApplyConfig(std::string_view body);
 
  private:
-  void HandleRoot(http::Exchange& exchange);
+  void HandleVersion(http::Exchange& exchange);
   void HandleTags(http::Exchange& exchange);
   void HandlePs(http::Exchange& exchange);
+  // Runs `respond` after `delay_ms` on the exchange's strand (at once for 0); never if the client
+  // leaves first.
+  void AnswerAfter(const std::shared_ptr<http::Exchange>& exchange, int delay_ms,
+                   std::function<void(http::Exchange&)> respond);
+  // The api_status knob's failure answer; false (nothing sent) when the knob is off.
+  bool RespondApiFailure(http::Exchange& exchange);
   void HandleShow(http::Exchange& exchange);
   void HandleGenerate(const std::shared_ptr<http::Exchange>& exchange, bool chat);
   void HandleEmbed(const std::shared_ptr<http::Exchange>& exchange, bool legacy);
@@ -96,7 +120,10 @@ class Simulator {
   void ResumeParked();
 
   const SimOptions options_;
-  const Catalog catalog_;
+  const std::shared_ptr<const Catalog> default_catalog_;  // from --models
+  mutable std::mutex catalog_mu_;
+  std::shared_ptr<const Catalog> catalog_;                   // guarded by catalog_mu_
+  std::optional<std::vector<std::string>> models_override_;  // guarded by catalog_mu_
   const std::string first_token_;
   const std::string started_at_;  // modified_at of every model
   Knobs knobs_;

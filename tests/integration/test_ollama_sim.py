@@ -397,7 +397,8 @@ class Knobs(SimTestCase):
         status, _, knobs = self.request("GET", "/sim/config")
         self.assertEqual(json.loads(knobs), {
             "token_delay_ms": 3, "tokens": 7, "load_delay_ms": 4, "fail_status": 0,
-            "fail_after_tokens": 0, "hang": False, "reset_after_tokens": 0})
+            "fail_after_tokens": 0, "hang": False, "reset_after_tokens": 0, "api_status": 0,
+            "api_delay_ms": 0, "ps_delay_ms": 0, "models": None})
         self.assertEqual(self.configure(tokens=2)["tokens"], 2)
         status, _, reply = self.post_json("/sim/config", {"tokens": 3, "colour": "red"})
         self.assertEqual(status, 400)
@@ -475,6 +476,154 @@ class Knobs(SimTestCase):
         sock.close()
         stats = self.wait_for_stats(lambda s: s["generations_aborted"] == 1)
         self.assertEqual((stats["generations_aborted"], stats["in_flight"]), (1, 0))
+
+
+class HealthKnobs(SimTestCase):
+    """The knobs a gateway's health checks are tested with."""
+
+    def test_api_status_fails_version_and_tags_while_root_answers_200(self):
+        self.start()
+        self.configure(api_status=503)
+        for method in ("GET", "HEAD"):
+            for path in ("/api/version", "/api/tags"):
+                status, ctype, data = self.request(method, path)
+                self.assertEqual((status, ctype), (503, JSON_TYPE), (method, path))
+                if method == "GET":
+                    self.assertEqual(json.loads(data),
+                                     {"error": "simulated failure (api_status 503)"})
+        self.assertEqual(self.request("GET", "/")[:2], (200, TEXT_TYPE))
+        # Generation is not affected (that is fail_status).
+        self.assertEqual(self.post_json("/api/generate", {"model": "llama3.2", "prompt": "x",
+                                                          "stream": False})[0], 200)
+        self.configure(api_status=0)
+        self.assertEqual(self.request("GET", "/api/version")[0], 200)
+        self.assertEqual(self.request("GET", "/api/tags")[0], 200)
+
+    def test_api_status_is_validated(self):
+        self.start()
+        for bad in (99, 600, "500", True):
+            status, _, reply = self.post_json("/sim/config", {"api_status": bad, "tokens": 3})
+            self.assertEqual(status, 400, bad)
+            self.assertIn("api_status", reply["error"])
+        self.assertEqual(self.configure()["tokens"], 8)  # nothing applied
+
+    def test_fail_status_leaves_version_and_tags_alone(self):
+        self.start()
+        self.configure(fail_status=500)
+        self.assertEqual(self.request("GET", "/api/version")[0], 200)
+        self.assertEqual(self.request("GET", "/api/tags")[0], 200)
+
+    def test_api_delay_ms_delays_version_and_tags(self):
+        self.start()
+        self.configure(api_delay_ms=300)
+        for path in ("/api/version", "/api/tags"):
+            start = time.monotonic()
+            status, _, _ = self.request("GET", path)
+            self.assertEqual(status, 200)
+            self.assertGreaterEqual(time.monotonic() - start, 0.3, path)
+        # The event loop is not blocked meanwhile.
+        self.assertEqual(self.request("GET", "/")[0], 200)
+
+    def test_api_delay_with_api_status_answers_the_failure_late(self):
+        self.start()
+        self.configure(api_delay_ms=200, api_status=500)
+        start = time.monotonic()
+        self.assertEqual(self.request("GET", "/api/version")[0], 500)
+        self.assertGreaterEqual(time.monotonic() - start, 0.2)
+
+    def test_a_client_leaving_during_api_delay_does_no_harm(self):
+        self.start()
+        self.configure(api_delay_ms=300)
+        for _ in range(5):
+            sock = socket.create_connection(("127.0.0.1", self.s.port), timeout=30)
+            sock.sendall(b"GET /api/tags HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            sock.close()
+        time.sleep(0.5)
+        self.configure(api_delay_ms=0)
+        self.assertEqual(self.request("GET", "/api/tags")[0], 200)
+
+    def test_ps_delay_ms_delays_ps(self):
+        self.start()
+        self.configure(ps_delay_ms=300)
+        start = time.monotonic()
+        status, _, data = self.request("GET", "/api/ps")
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(time.monotonic() - start, 0.3)
+        self.assertEqual(json.loads(data), {"models": []})
+
+    def tag_names(self):
+        status, _, data = self.request("GET", "/api/tags")
+        self.assertEqual(status, 200)
+        return [m["name"] for m in json.loads(data)["models"]]
+
+    def test_models_override_replaces_the_installed_models(self):
+        self.start(models=("llama3.2", "qwen2.5:7b"))
+        self.assertEqual(self.tag_names(), ["llama3.2:latest", "qwen2.5:7b"])
+        reply = self.configure(models=["qwen2.5:7b", "mistral", "nomic-embed-text"])
+        self.assertEqual(reply["models"], ["qwen2.5:7b", "mistral", "nomic-embed-text"])
+        self.assertEqual(self.tag_names(),
+                         ["qwen2.5:7b", "mistral:latest", "nomic-embed-text:latest"])
+        gen = {"model": "llama3.2", "prompt": "x", "stream": False}
+        self.assertEqual(self.post_json("/api/generate", gen),
+                         (404, JSON_TYPE, {"error": "model 'llama3.2' not found"}))
+        chat = {"model": "llama3.2", "messages": [{"role": "user", "content": "x"}],
+                "stream": False}
+        self.assertEqual(self.post_json("/api/chat", chat)[0], 404)
+        self.assertEqual(self.post_json("/api/show", {"model": "llama3.2"})[0], 404)
+        self.assertEqual(self.post_json("/api/show", {"model": "mistral"})[0], 200)
+        self.assertEqual(self.post_json("/api/generate", {"model": "mistral", "prompt": "x",
+                                                          "stream": False})[0], 200)
+        self.assertEqual(self.post_json("/api/embed", {"model": "nomic-embed-text",
+                                                       "input": "hi"})[0], 200)
+        self.assertEqual(self.configure(models=None)["models"], None)
+        self.assertEqual(self.tag_names(), ["llama3.2:latest", "qwen2.5:7b"])
+        self.assertEqual(self.post_json("/api/generate", gen)[0], 200)
+        self.assertEqual(self.post_json("/api/generate", {"model": "mistral", "prompt": "x",
+                                                          "stream": False})[0], 404)
+
+    def test_models_override_may_be_empty_and_bad_names_are_refused(self):
+        self.start()
+        self.configure(models=[])
+        self.assertEqual(self.tag_names(), [])
+        for bad in ("llama3.2", [1], ["llama3.2:"], [""]):
+            status, _, reply = self.post_json("/sim/config", {"models": bad})
+            self.assertEqual(status, 400, bad)
+            self.assertIn("models", reply["error"])
+        self.assertEqual(self.configure()["models"], [])
+
+    def test_a_removed_model_streaming_when_removed_still_finishes(self):
+        self.start(tokens=5, token_delay_ms=50)
+        conn, resp = self.stream("/api/generate", {"model": "llama3.2", "prompt": "p"})
+        first = json.loads(resp.readline())
+        self.assertFalse(first["done"])
+        self.configure(models=["mistral"])
+        lines = [json.loads(line) for line in resp.read().splitlines()]
+        conn.close()
+        self.assertTrue(lines[-1]["done"])
+        self.assertEqual(self.tag_names(), ["mistral:latest"])
+
+    def test_requests_by_path_and_probe_generations_count(self):
+        self.start()
+        self.request("GET", "/")
+        self.request("GET", "/api/version")
+        self.request("HEAD", "/api/version")
+        self.request("GET", "/api/tags")
+        self.request("GET", "/api/ps")
+        self.request("GET", "/sim/config")
+        self.request("GET", "/nope")
+        for num_predict in (1, 1, 2):
+            self.post_json("/api/generate", {"model": "llama3.2", "prompt": "x", "stream": False,
+                                             "options": {"num_predict": num_predict}})
+        self.post_json("/api/generate", {"model": "llama3.2", "prompt": "x", "stream": False})
+        self.post_json("/api/chat", {"model": "llama3.2", "stream": False,
+                                     "messages": [{"role": "user", "content": "x"}],
+                                     "options": {"num_predict": 1}})
+        stats = self.stats()
+        self.assertEqual(stats["requests_by_path"], {
+            "/": 1, "/api/version": 2, "/api/tags": 1, "/api/ps": 1, "/api/show": 0,
+            "/api/generate": 4, "/api/chat": 1, "/api/embed": 0, "/api/embeddings": 0})
+        self.assertEqual(stats["probe_generations"], 2)
+        self.assertEqual(stats["requests"], 11)
 
 
 class Disconnects(SimTestCase):

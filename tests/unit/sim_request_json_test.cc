@@ -1,7 +1,10 @@
 // Request validation of the simulator (bench/ollama-sim/request_json.h): Ollama's checks and
 // error messages, and the /sim/config knob set.
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "bench/ollama-sim/request_json.h"
 
 namespace {
@@ -165,6 +168,46 @@ TEST_CASE("knobs are validated by name, type and range", "[sim]") {
   CHECK_FALSE(ParseKnobs(R"({"fail_status":200})").ok());
   CHECK_FALSE(ParseKnobs(R"({"hang":1})").ok());
   CHECK_FALSE(ParseKnobs("[]").ok());
+}
+
+TEST_CASE("health-check knobs: api_status, api delays and the models override", "[sim]") {
+  auto update = ParseKnobs(R"({"api_status":200,"api_delay_ms":10,"ps_delay_ms":20})");
+  REQUIRE(update.ok());
+  CHECK(update->api_status == 200);
+  CHECK(update->api_delay_ms == 10);
+  CHECK(update->ps_delay_ms == 20);
+  CHECK_FALSE(update->models.has_value());
+  CHECK(ParseKnobs(R"({"api_status":0})").ok());
+  CHECK(ParseKnobs(R"({"api_status":100})").ok());
+  CHECK(ParseKnobs(R"({"api_status":599})").ok());
+  for (const char* bad :
+       {R"({"api_status":99})", R"({"api_status":600})", R"({"api_status":"500"})",
+        R"({"api_delay_ms":-1})", R"({"api_delay_ms":86400001})", R"({"ps_delay_ms":1.5})"}) {
+    auto status = ParseKnobs(bad).status();
+    CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  }
+  CHECK(absl::StrContains(ParseKnobs(R"({"api_status":42})").status().message(), "api_status"));
+
+  auto models = ParseKnobs(R"({"models":["llama3.2","Qwen2.5:7B"]})");
+  REQUIRE(models.ok());
+  REQUIRE(models->models.has_value());
+  REQUIRE(models->models->has_value());
+  CHECK(**models->models == std::vector<std::string>{"llama3.2", "Qwen2.5:7B"});
+  auto reset = ParseKnobs(R"({"models":null})");
+  REQUIRE(reset.ok());
+  REQUIRE(reset->models.has_value());
+  CHECK_FALSE(reset->models->has_value());
+  auto empty = ParseKnobs(R"({"models":[]})");
+  REQUIRE(empty.ok());
+  CHECK((*empty->models)->empty());
+  for (const char* bad : {R"({"models":"llama3.2"})", R"({"models":[1]})", R"({"models":[""]})",
+                          R"({"models":["llama3.2:"]})", R"({"models":{}})"}) {
+    auto status = ParseKnobs(bad).status();
+    CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+    CHECK(absl::StrContains(status.message(), "'models'"));
+  }
+  // All or none: a bad knob next to good ones gives an error, not a partial update.
+  CHECK_FALSE(ParseKnobs(R"({"api_status":500,"models":[2]})").ok());
 }
 
 }  // namespace

@@ -17,9 +17,9 @@ using namespace std::chrono_literals;
 class SchedulerTest {
  public:
   explicit SchedulerTest(int parallel, int max_queue = 512)
-      : catalog_(Models()),
-        scheduler_(io_, catalog_, Scheduler::Options{parallel, max_queue, 5min},
-                   [this] { return load_delay; }) {}
+      : catalog_(Models()), scheduler_(io_, Scheduler::Options{parallel, max_queue, 5min}, [this] {
+          return load_delay;
+        }) {}
   ~SchedulerTest() {
     scheduler_.Shutdown();
     Poll();
