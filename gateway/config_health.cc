@@ -73,12 +73,13 @@ bool IntegerInto(const MapReader& map, std::string_view name, std::int64_t min, 
 // A pair of durations that must be ordered, with the values in force, defaults included:
 // `inference: {interval: 10s}` keeps the 30s default timeout and is refused. The error carries
 // the path of `key` and goes to its line when written, else to the line of `other`, which then
-// made the pair invalid.
+// made the pair invalid (the defaults of one map are always ordered).
 void ReportOrder(const MapReader& map, std::string_view key, milliseconds value,
                  std::string_view relation, std::string_view other, milliseconds other_value) {
   const Field* field = map.Find(key);
   const Field* other_field = map.Find(other);
-  const int line = field != nullptr ? field->line : other_field->line;
+  const Field* blamed = field != nullptr ? field : other_field;
+  const int line = blamed != nullptr ? blamed->line : map.line();
   map.errors()->Add(
       line,
       fmt::format("{}: must be {} {}, got {} {}{} and {} {}{}", map.PathOf(key), relation, other,
@@ -94,7 +95,7 @@ void ReadTier(const MapReader& map, HealthTierConfig* tier) {
   timing_valid &= AnyDuration(map, "jitter", &tier->jitter);
   IntegerInto(map, "healthy_threshold", 1, kMaxThreshold, &tier->healthy_threshold);
   IntegerInto(map, "unhealthy_threshold", 1, kMaxThreshold, &tier->unhealthy_threshold);
-  // Only a written key can make a default pair invalid; a refused one has been reported.
+  // A refused key kept its default: comparing that would add a second, misleading error.
   if (!timing_valid) return;
   if (tier->timeout >= tier->interval) {
     ReportOrder(map, "timeout", tier->timeout, "below", "interval", tier->interval);
