@@ -23,12 +23,50 @@
 #include "yaml-cpp/yaml.h"
 
 namespace og {
+namespace config_internal {
+
+void ReadModelList(const MapReader& map, std::string_view name, std::vector<std::string>* models,
+                   std::vector<std::string>* canonical, std::vector<ListEntry>* entries) {
+  const Field* field = map.Find(name);
+  if (field == nullptr || field->value.IsNull()) return;
+  if (!field->value.IsSequence()) {
+    map.Error(*field, "must be a list of model names, got " + Describe(field->value));
+    return;
+  }
+  // canonical name -> index in models, to name the first spelling of a duplicate.
+  std::map<std::string, std::size_t, std::less<>> seen;
+  std::size_t index = 0;
+  for (const YAML::Node& item : field->value) {
+    const std::string path = fmt::format("{}[{}]", map.PathOf(name), index++);
+    const int line = LineOf(item, field->line);
+    if (!item.IsScalar() || !IsValidModelName(item.Scalar())) {
+      map.errors()->Add(line, fmt::format("{}: must be a model name such as llama3.2 or "
+                                          "qwen2.5:7b, got {}",
+                                          path, Describe(item)));
+      continue;
+    }
+    std::string canonical_name = CanonicalModelName(item.Scalar());
+    const auto [first, inserted] = seen.emplace(canonical_name, models->size());
+    if (!inserted) {
+      map.errors()->Add(line, fmt::format("{}: duplicate model {} (same as {})", path,
+                                          Quoted(item.Scalar()), Quoted((*models)[first->second])));
+      continue;
+    }
+    models->push_back(item.Scalar());
+    canonical->push_back(std::move(canonical_name));
+    if (entries != nullptr) entries->push_back({path, line});
+  }
+}
+
+}  // namespace config_internal
+
 namespace {
 
 using namespace config_internal;  // NOLINT: the reader is this file's vocabulary
 
-constexpr std::array<std::string_view, 7> kTopLevelKeys = {
-    "listen", "admin", "balancer", "upstream", "admission", "backends", "logging"};
+constexpr std::array<std::string_view, 9> kTopLevelKeys = {
+    "listen",   "admin",  "balancer",          "upstream", "admission",
+    "backends", "health", "outlier_detection", "logging"};
 constexpr std::array<std::string_view, 8> kListenKeys = {
     "address",     "insecure",        "cert",         "key", "client_ca",
     "client_auth", "reload_interval", "drain_timeout"};
@@ -227,38 +265,6 @@ void ParseBackendTls(const MapReader& backend_map, BackendConfig* backend) {
   }
 }
 
-void ParseModels(const MapReader& map, BackendConfig* backend) {
-  const Field* field = map.Find("models");
-  if (field == nullptr || field->value.IsNull()) return;
-  if (!field->value.IsSequence()) {
-    map.Error(*field, "must be a list of model names, got " + Describe(field->value));
-    return;
-  }
-  // canonical name -> index in models, to name the first spelling of a duplicate.
-  std::map<std::string, std::size_t, std::less<>> seen;
-  std::size_t index = 0;
-  for (const YAML::Node& item : field->value) {
-    const std::string path = fmt::format("{}[{}]", map.PathOf("models"), index++);
-    const int line = LineOf(item, field->line);
-    if (!item.IsScalar() || !IsValidModelName(item.Scalar())) {
-      map.errors()->Add(line, fmt::format("{}: must be a model name such as llama3.2 or "
-                                          "qwen2.5:7b, got {}",
-                                          path, Describe(item)));
-      continue;
-    }
-    std::string canonical = CanonicalModelName(item.Scalar());
-    const auto [first, inserted] = seen.emplace(canonical, backend->models.size());
-    if (!inserted) {
-      map.errors()->Add(
-          line, fmt::format("{}: duplicate model {} (same as {})", path, Quoted(item.Scalar()),
-                            Quoted(backend->models[first->second])));
-      continue;
-    }
-    backend->models.push_back(item.Scalar());
-    backend->canonical_models.push_back(std::move(canonical));
-  }
-}
-
 void ParseBackends(const MapReader& top, const AdmissionConfig& admission,
                    std::vector<BackendConfig>* backends) {
   constexpr std::string_view kNeedOne = "at least one backend is required";
@@ -295,7 +301,7 @@ void ParseBackends(const MapReader& top, const AdmissionConfig& admission,
     if (map.Integer("weight", 1, kMaxWeight, &weight)) {
       backend.weight = static_cast<std::uint32_t>(weight);
     }
-    ParseModels(map, &backend);
+    ReadModelList(map, "models", &backend.models, &backend.canonical_models);
     backend.max_in_flight = admission.max_in_flight;
     map.Integer("max_in_flight", 0, kMaxInFlight, &backend.max_in_flight);
     ParseBackendTls(map, &backend);
@@ -329,6 +335,9 @@ void ParseDocuments(const std::vector<YAML::Node>& documents, Config* config, Er
   ParseBackends(top, config->admission, &config->backends);
   // After the backends: pools name models that backends must serve.
   ParseBalancer(top, config->backends, &config->balancer);
+  // After the backends too: probe models must be in a pool.
+  ParseHealth(top, config->backends, &config->health);
+  ParseOutlierDetection(top, &config->outlier_detection);
   ParseLogging(top, &config->logging);
 }
 

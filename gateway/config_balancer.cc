@@ -64,16 +64,6 @@ void ReadPolicy(const MapReader& map, PolicyConfig* policy) {
   }
 }
 
-bool ModelIsServed(const std::vector<BackendConfig>& backends, std::string_view canonical) {
-  for (const BackendConfig& b : backends) {
-    if (b.canonical_models.empty()) return true;  // serves every model
-    for (const std::string& m : b.canonical_models) {
-      if (m == canonical) return true;
-    }
-  }
-  return false;
-}
-
 void ReadPools(const MapReader& balancer_map, const std::vector<BackendConfig>& backends,
                BalancerConfig* balancer) {
   const Field* field = balancer_map.Find("pools");
@@ -143,6 +133,16 @@ void CheckHashLabels(const MapReader& top, const std::vector<BackendConfig>& bac
 }
 
 }  // namespace
+
+bool ModelIsServed(const std::vector<BackendConfig>& backends, std::string_view canonical) {
+  for (const BackendConfig& b : backends) {
+    if (b.canonical_models.empty()) return true;  // serves every model
+    for (const std::string& m : b.canonical_models) {
+      if (m == canonical) return true;
+    }
+  }
+  return false;
+}
 
 void ParseBalancer(const MapReader& top, const std::vector<BackendConfig>& backends,
                    BalancerConfig* balancer) {

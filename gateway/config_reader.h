@@ -1,5 +1,5 @@
-// Internal to the config loader: the error list and the YAML map reader that config.cc and
-// config_balancer.cc share. Not part of the gateway's public interface.
+// Internal to the config loader: the error list and the YAML map reader that config.cc,
+// config_balancer.cc and config_health.cc share. Not part of the gateway's public interface.
 #ifndef OLLAMA_GATEWAY_GATEWAY_CONFIG_READER_H_
 #define OLLAMA_GATEWAY_GATEWAY_CONFIG_READER_H_
 
@@ -356,6 +356,32 @@ class MapReader {
 // (pool models must be served; ketama labels must be unique). In config_balancer.cc.
 void ParseBalancer(const MapReader& top, const std::vector<BackendConfig>& backends,
                    BalancerConfig* balancer);
+
+// True when some backend may serve `canonical`: it lists it in its models, or lists none (and
+// so serves every model). In config_balancer.cc.
+bool ModelIsServed(const std::vector<BackendConfig>& backends, std::string_view canonical);
+
+// Where an accepted entry of a list was written: its key path (`health.inference.models[2]`)
+// and line, for checks made after the list is read.
+struct ListEntry {
+  std::string path;
+  int line;
+};
+
+// Reads the list of model names at key `name` of `map` (absent or empty: nothing) into `models`
+// and their CanonicalModelName() into `canonical`, refusing invalid names and duplicates (after
+// canonicalization) at their entry's line. `entries`, unless null, receives where each accepted
+// name was written. In config.cc.
+void ReadModelList(const MapReader& map, std::string_view name, std::vector<std::string>* models,
+                   std::vector<std::string>* canonical, std::vector<ListEntry>* entries = nullptr);
+
+// Reads the `health` section (the three tiers of active checks, discovery and the panic
+// threshold) and checks its probe models against the backends. In config_health.cc.
+void ParseHealth(const MapReader& top, const std::vector<BackendConfig>& backends,
+                 HealthConfig* health);
+
+// Reads the `outlier_detection` section. In config_health.cc.
+void ParseOutlierDetection(const MapReader& top, OutlierDetectionConfig* outlier_detection);
 
 }  // namespace og::config_internal
 

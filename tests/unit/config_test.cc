@@ -204,10 +204,10 @@ TEST_CASE("an empty file is refused", "[config]") {
 TEST_CASE("a top level that is not a map is refused", "[config]") {
   CHECK(ErrorsOf("- listen\n- backends\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, balancer, "
-        "upstream, admission, backends, logging), got a list");
+        "upstream, admission, backends, health, outlier_detection, logging), got a list");
   CHECK(ErrorsOf("just words\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, balancer, "
-        "upstream, admission, backends, logging), got \"just words\"");
+        "upstream, admission, backends, health, outlier_detection, logging), got \"just words\"");
 }
 
 TEST_CASE("a second YAML document is refused", "[config]") {
@@ -230,13 +230,14 @@ TEST_CASE("an unknown top-level field is refused with the valid ones and a sugge
           "[config]") {
   CHECK(ErrorsOf(MinimalPlus("listne: {}\n")) ==
         "test.yaml:6: unknown field 'listne' at top level (valid: listen, admin, balancer, "
-        "upstream, admission, backends, logging); did you mean 'listen'?");
+        "upstream, admission, backends, health, outlier_detection, logging); did you mean "
+        "'listen'?");
 }
 
 TEST_CASE("an unknown field far from every valid one gets no suggestion", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("tracing: on\n")) ==
         "test.yaml:6: unknown field 'tracing' at top level (valid: listen, admin, balancer, "
-        "upstream, admission, backends, logging)");
+        "upstream, admission, backends, health, outlier_detection, logging)");
 }
 
 TEST_CASE("an unknown field in a section names the section", "[config]") {
