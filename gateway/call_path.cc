@@ -340,8 +340,7 @@ void CallPath::StartAttempt() {
   return Conclude(absl::UnavailableError(absl::StrCat(
       "no backend available for model '", request_.model_name(), "': ", pool_->members.size(),
       " in its pool, ", choice.unhealthy, " unhealthy (failing health checks or ejected), ",
-      choice.unavailable, " held out after failing to connect, ", choice.tried,
-      " already tried")));
+      choice.unavailable, " held out after failing to connect, ", choice.tried, " already tried")));
 }
 
 bool CallPath::TryAdmit() { return ChooseAndAcquire().ok(); }

@@ -204,16 +204,25 @@ struct HealthConfig {
   HealthTierConfig connect;
   // Tier 2: GET /api/version must answer 200 with a version, and GET /api/tags lists the models
   // the backend serves.
-  HealthTierConfig api = {true, std::chrono::milliseconds(10000), std::chrono::milliseconds(2000),
-                          std::chrono::milliseconds(1000), 2, 3, 0};
+  HealthTierConfig api = {true,
+                          std::chrono::milliseconds(10000),
+                          std::chrono::milliseconds(2000),
+                          std::chrono::milliseconds(1000),
+                          2,
+                          3,
+                          0};
   // Tier 2 also polls GET /api/ps (which models are loaded now) with this timeout; /api/ps may
   // block while a model loads, so its failures never fail the tier.
   std::chrono::milliseconds ps_timeout{2000};
   // Tier 3: a one-token generation of each probe model on each backend that may serve it. Off
   // unless `inference_models` is set.
-  HealthTierConfig inference = {true, std::chrono::milliseconds(60000),
-                                std::chrono::milliseconds(30000), std::chrono::milliseconds(5000),
-                                1, 2, 0};
+  HealthTierConfig inference = {true,
+                                std::chrono::milliseconds(60000),
+                                std::chrono::milliseconds(30000),
+                                std::chrono::milliseconds(5000),
+                                1,
+                                2,
+                                0};
   // Probe models of tier 3, as written, and in canonical form (CanonicalModelName).
   std::vector<std::string> inference_models;
   std::vector<std::string> canonical_inference_models;

@@ -6,14 +6,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "nlohmann/json.hpp"
 #include "fmt/format.h"
+#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace og {
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 health::TierOptions TierOptionsOf(const HealthTierConfig& c) {
   return {c.enabled, c.interval, c.timeout, c.jitter, c.healthy_threshold, c.unhealthy_threshold};
@@ -47,9 +47,8 @@ class ProbeExchange final : public UpstreamHandler {
         response.body = std::move(result.body);
         break;
       default:
-        response.error = result.message.empty()
-                             ? std::string(UpstreamOutcomeName(result.outcome))
-                             : std::move(result.message);
+        response.error = result.message.empty() ? std::string(UpstreamOutcomeName(result.outcome))
+                                                : std::move(result.message);
         break;
     }
     health::Transport::Done done = std::move(done_);
@@ -65,9 +64,9 @@ class ProbeExchange final : public UpstreamHandler {
 // Wall-clock time of a steady `point`, RFC 3339 in UTC with milliseconds.
 json TimeOf(Clock::TimePoint point, const Clock& clock) {
   if (point == Clock::TimePoint{}) return nullptr;
-  const auto wall = std::chrono::system_clock::now() -
-                    std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.Now() -
-                                                                                   point);
+  const auto wall =
+      std::chrono::system_clock::now() -
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.Now() - point);
   const std::time_t seconds = std::chrono::system_clock::to_time_t(wall);
   const auto millis =
       std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count() % 1000;
@@ -128,10 +127,9 @@ std::vector<health::BackendSpec> CheckedBackends(const Config& config) {
     const auto& probes = config.health.inference_models;
     const auto& canonical = config.health.canonical_inference_models;
     for (std::size_t i = 0; i < probes.size() && i < canonical.size(); ++i) {
-      const bool may_serve =
-          b.canonical_models.empty() || std::find(b.canonical_models.begin(),
-                                                  b.canonical_models.end(),
-                                                  canonical[i]) != b.canonical_models.end();
+      const bool may_serve = b.canonical_models.empty() ||
+                             std::find(b.canonical_models.begin(), b.canonical_models.end(),
+                                       canonical[i]) != b.canonical_models.end();
       if (may_serve) spec.probe_models.push_back(probes[i]);
     }
   }
@@ -243,13 +241,14 @@ void HealthBridge::OnEjected(const BackendState& backend, std::chrono::milliseco
 
 void HealthBridge::OnEjectionRefused(const BackendState& backend, const Pool& pool) {
   metrics_.RecordEjectionRefused(backend.name());
-  spdlog::debug("health: backend {} keeps failing but is not ejected: max_ejection_percent of {} "
-                "is ejected already",
-                backend.name(), pool.model_label);
+  spdlog::debug(
+      "health: backend {} keeps failing but is not ejected: max_ejection_percent of {} "
+      "is ejected already",
+      backend.name(), pool.model_label);
 }
 
-std::string BackendsJson(const RoutingTable& table, const std::vector<health::BackendHealth>& health,
-                         const Clock& clock) {
+std::string BackendsJson(const RoutingTable& table,
+                         const std::vector<health::BackendHealth>& health, const Clock& clock) {
   std::map<std::string_view, const health::BackendHealth*> by_name;
   for (const health::BackendHealth& h : health) by_name.emplace(h.name, &h);
   json backends = json::array();
@@ -270,8 +269,9 @@ std::string BackendsJson(const RoutingTable& table, const std::vector<health::Ba
       for (const auto& [model, status] : h.inference) {
         inference[model] = TierJson(status, clock);
         if (status.state == health::State::kUnhealthy && status.enabled) {
-          reasons.push_back(absl::StrCat("inference check of ", model,
-                                         " failing (not used for that model): ", status.last_error));
+          reasons.push_back(
+              absl::StrCat("inference check of ", model,
+                           " failing (not used for that model): ", status.last_error));
         }
       }
       tiers["inference"] = std::move(inference);
@@ -294,8 +294,9 @@ std::string BackendsJson(const RoutingTable& table, const std::vector<health::Ba
                                      TimeOf(outlier.ejected_until(), clock).get<std::string>()));
     }
     const bool held_out = !state.connect_backoff().Available();
-    b["connect_backoff"] = {{"held_out", held_out},
-                            {"consecutive_failures", state.connect_backoff().consecutive_failures()}};
+    b["connect_backoff"] = {
+        {"held_out", held_out},
+        {"consecutive_failures", state.connect_backoff().consecutive_failures()}};
     if (held_out) reasons.push_back("held out after failing to connect");
     b["reasons"] = reasons;
     backends.push_back(std::move(b));
@@ -323,8 +324,8 @@ std::string NotReadyReason(const RoutingTable& table) {
   for (const PoolMember& member : table.backends()) {
     const BackendState& state = *member.state;
     if (state.Healthy()) return {};
-    out.push_back(absl::StrCat(state.name(), state.outlier().Ejected() ? " (ejected)"
-                                                                        : " (failing checks)"));
+    out.push_back(
+        absl::StrCat(state.name(), state.outlier().Ejected() ? " (ejected)" : " (failing checks)"));
   }
   return absl::StrCat("no healthy backend: ", absl::StrJoin(out, ", "));
 }

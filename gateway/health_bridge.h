@@ -32,7 +32,8 @@ std::chrono::milliseconds FirstRoundWait(const Config& config);
 class HealthTransport final : public health::Transport {
  public:
   // Both must outlive the transport.
-  HealthTransport(UpstreamClient& client, const Router& router) : client_(client), router_(router) {}
+  HealthTransport(UpstreamClient& client, const Router& router)
+      : client_(client), router_(router) {}
   void Send(const std::string& backend, health::ProbeRequest request, Done done) override;
 
  private:
@@ -63,8 +64,8 @@ class HealthBridge final : public health::Observer, public RouterListener {
 
 // The JSON of GET /admin/backends: every backend with each tier's last result and why it is in
 // or out of rotation, its models, and every pool with its healthy count and panic state.
-std::string BackendsJson(const RoutingTable& table, const std::vector<health::BackendHealth>& health,
-                         const Clock& clock);
+std::string BackendsJson(const RoutingTable& table,
+                         const std::vector<health::BackendHealth>& health, const Clock& clock);
 
 // Why no backend is healthy, in one line (for /readyz), or "" when one is.
 std::string NotReadyReason(const RoutingTable& table);

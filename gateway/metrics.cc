@@ -226,7 +226,8 @@ std::string Metrics::Serialize() {
 
 void Metrics::RecordHealthCheck(std::string_view backend, std::string_view tier, bool ok,
                                 std::chrono::nanoseconds latency) {
-  health_checks_->Add({{"backend", S(backend)}, {"tier", S(tier)}, {"result", ok ? "ok" : "failed"}})
+  health_checks_
+      ->Add({{"backend", S(backend)}, {"tier", S(tier)}, {"result", ok ? "ok" : "failed"}})
       .Increment();
   health_check_duration_->Add({{"tier", S(tier)}}, TtftBuckets()).Observe(Seconds(latency));
 }

@@ -53,8 +53,8 @@ class Metrics {
   // 1 (healthy) or 0 (unhealthy, or unknown before its first check).
   void RecordHealthCheck(std::string_view backend, std::string_view tier, bool ok,
                          std::chrono::nanoseconds latency);
-  void SetBackendTierHealth(std::string_view backend, std::string_view tier,
-                            std::string_view model, bool healthy);
+  void SetBackendTierHealth(std::string_view backend, std::string_view tier, std::string_view model,
+                            bool healthy);
   // Outlier detection ejected a backend, or would have but max_ejection_percent forbade it.
   void RecordEjection(std::string_view backend);
   void RecordEjectionRefused(std::string_view backend);

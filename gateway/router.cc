@@ -143,8 +143,8 @@ absl::Status Router::Rebuild() {
     }
     for (const std::string& model : *facts.served) {
       const bool listed = b.canonical_models.empty() ||
-                          std::find(b.canonical_models.begin(), b.canonical_models.end(),
-                                    model) != b.canonical_models.end();
+                          std::find(b.canonical_models.begin(), b.canonical_models.end(), model) !=
+                              b.canonical_models.end();
       if (listed) by_model[model].push_back(spec);
     }
   }
@@ -281,8 +281,8 @@ void Router::TryEject(BackendState& state) {
     if (!member) continue;
     const bool allowed =
         max_percent > 0 &&
-        (ejected == 0 || (ejected + 1) * 100 <= static_cast<std::size_t>(max_percent) *
-                                                    pool->members.size());
+        (ejected == 0 ||
+         (ejected + 1) * 100 <= static_cast<std::size_t>(max_percent) * pool->members.size());
     if (!allowed) {
       if (RouterListener* listener = listener_.load()) listener->OnEjectionRefused(state, *pool);
       return;

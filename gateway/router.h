@@ -223,7 +223,8 @@ class Router {
   // them: the table is rebuilt when they change.
   void SetServedModels(const std::string& backend, std::vector<std::string> canonical_models);
   // The models loaded on `backend` now (canonical names).
-  void SetLoadedModels(const std::string& backend, const std::vector<std::string>& canonical_models);
+  void SetLoadedModels(const std::string& backend,
+                       const std::vector<std::string>& canonical_models);
   // Whether tier 3 for `canonical_model` fails on `backend`.
   void SetProbeFailing(const std::string& backend, const std::string& canonical_model,
                        bool failing);
@@ -266,8 +267,8 @@ class Router {
   void NotePanic(const Pool& pool, bool panic, std::size_t healthy) const;
   void TryEject(BackendState& state);
   // Sets or clears `flag` of `backend` in every pool of `canonical_model` of the current table.
-  void SetFlag(const std::string& backend, const std::string& canonical_model,
-               PoolMemberFlag flag, bool on);
+  void SetFlag(const std::string& backend, const std::string& canonical_model, PoolMemberFlag flag,
+               bool on);
 
   const Clock& clock_;
   std::atomic<std::shared_ptr<const RoutingTable>> table_;

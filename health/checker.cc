@@ -107,7 +107,8 @@ struct Checker::Core : std::enable_shared_from_this<Core> {
 
   // Next start of a slot whose check started at `started`: at most `interval` later, minus a
   // random share of the jitter, and never in the past.
-  Clock::TimePoint NextDue(const TierOptions& tier, Clock::TimePoint started, Clock::TimePoint now) {
+  Clock::TimePoint NextDue(const TierOptions& tier, Clock::TimePoint started,
+                           Clock::TimePoint now) {
     auto wait = tier.interval;
     if (tier.jitter.count() > 0) {
       std::uniform_int_distribution<std::int64_t> dist(0, tier.jitter.count());
@@ -156,17 +157,16 @@ struct Checker::Core : std::enable_shared_from_this<Core> {
                           ? "first check passed"
                           : std::to_string(s.consecutive_successes) + " checks passed in a row";
     } else {
-      change.reason = before == State::kUnknown
-                          ? error
-                          : std::to_string(s.consecutive_failures) +
-                                " checks failed in a row, last: " + error;
+      change.reason = before == State::kUnknown ? error
+                                                : std::to_string(s.consecutive_failures) +
+                                                      " checks failed in a row, last: " + error;
     }
     change.active_ok = ActiveChecksPass(record.connect.status, record.api.status);
     observer.OnStateChange(change);
   }
 
-  void OnResult(const std::string& backend, Tier tier, const std::string& model,
-                std::uint64_t seq, CheckResult result) {
+  void OnResult(const std::string& backend, Tier tier, const std::string& model, std::uint64_t seq,
+                CheckResult result) {
     {
       std::lock_guard<std::mutex> lock(mu);
       if (closed) return;
@@ -256,9 +256,8 @@ struct Checker::Core : std::enable_shared_from_this<Core> {
         return;
       }
       ++slot.seq;  // a late result is now stale
-      Finish(record, slot, false,
-             "timed out after " + std::to_string(tier.timeout.count()) + " ms", now - slot.started,
-             now);
+      Finish(record, slot, false, "timed out after " + std::to_string(tier.timeout.count()) + " ms",
+             now - slot.started, now);
     }
     if (now < slot.next_due) {
       *next = std::min(*next, slot.next_due);

@@ -63,7 +63,8 @@ std::string ParseModelList(std::string_view body, std::vector<std::string>* mode
     // "name" and "model" are the same for local models; older servers send only "name".
     for (const char* key : {"name", "model"}) {
       auto name = entry.find(key);
-      if (name != entry.end() && name->is_string() && !name->get_ref<const std::string&>().empty()) {
+      if (name != entry.end() && name->is_string() &&
+          !name->get_ref<const std::string&>().empty()) {
         models->push_back(name->get<std::string>());
         break;
       }
@@ -107,31 +108,32 @@ void RunApiProbe(Transport& transport, const std::string& backend,
   ProbeRequest version{ProbeRequest::Method::kGet, "/api/version", "", timeout};
   // The second request is sent from the first one's completion; the transport outlives both.
   // Each has the whole timeout: the checker bounds the check as a whole.
-  transport.Send(backend, std::move(version), [&transport, backend, timeout,
-                                               done = std::move(done)](ProbeResponse response) {
-    if (!response.completed) return done(Failed("GET /api/version: " + response.error));
-    if (response.status != 200) return done(Failed(StatusError("GET /api/version", response)));
-    CheckResult result;
-    if (std::string error = ParseVersion(response.body, &result.version); !error.empty()) {
-      return done(Failed(std::move(error)));
-    }
-    ProbeRequest tags{ProbeRequest::Method::kGet, "/api/tags", "", timeout};
-    transport.Send(backend, std::move(tags),
-                   [result = std::move(result), done](ProbeResponse response) mutable {
-                     if (!response.completed) {
-                       return done(Failed("GET /api/tags: " + response.error));
-                     }
-                     if (response.status != 200) {
-                       return done(Failed(StatusError("GET /api/tags", response)));
-                     }
-                     if (std::string error = ParseModelList(response.body, &result.models);
-                         !error.empty()) {
-                       return done(Failed("GET /api/tags " + error));
-                     }
-                     result.ok = true;
-                     done(std::move(result));
-                   });
-  });
+  transport.Send(
+      backend, std::move(version),
+      [&transport, backend, timeout, done = std::move(done)](ProbeResponse response) {
+        if (!response.completed) return done(Failed("GET /api/version: " + response.error));
+        if (response.status != 200) return done(Failed(StatusError("GET /api/version", response)));
+        CheckResult result;
+        if (std::string error = ParseVersion(response.body, &result.version); !error.empty()) {
+          return done(Failed(std::move(error)));
+        }
+        ProbeRequest tags{ProbeRequest::Method::kGet, "/api/tags", "", timeout};
+        transport.Send(backend, std::move(tags),
+                       [result = std::move(result), done](ProbeResponse response) mutable {
+                         if (!response.completed) {
+                           return done(Failed("GET /api/tags: " + response.error));
+                         }
+                         if (response.status != 200) {
+                           return done(Failed(StatusError("GET /api/tags", response)));
+                         }
+                         if (std::string error = ParseModelList(response.body, &result.models);
+                             !error.empty()) {
+                           return done(Failed("GET /api/tags " + error));
+                         }
+                         result.ok = true;
+                         done(std::move(result));
+                       });
+      });
 }
 
 void RunLoadedPoll(Transport& transport, const std::string& backend,
