@@ -62,11 +62,11 @@ void CallPath::Begin() {
   table_ = service_.router_.table();
   pool_ = table_->Find(CanonicalModelName(request_.model_name()));
   if (pool_ == nullptr && table_->Configured(CanonicalModelName(request_.model_name()))) {
-    return Reject(absl::UnavailableError(absl::StrCat(
+    return Reject(absl::NotFoundError(absl::StrCat(
                       "model '", request_.model_name(),
-                      "' is configured, but no backend that should serve it lists it in "
-                      "/api/tags now (not installed, or the backends are unreachable)")),
-                  "no_backend");
+                      "' is configured, but not installed on any backend configured for it "
+                      "(none lists it in /api/tags)")),
+                  "unknown_model");
   }
   if (pool_ == nullptr) {
     const auto& known = table_->known_models();

@@ -427,9 +427,14 @@ class EventLoop {
         *message = detail;
         return;
       case CURLE_OPERATION_TIMEDOUT: {
+        // A reused keep-alive connection reports no connect time, but the request got as far
+        // as being sent (pretransfer), so it did connect.
         curl_off_t connect_us = 0;
+        curl_off_t pretransfer_us = 0;
         curl_easy_getinfo(t.easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-        *outcome = connect_us == 0 ? UpstreamOutcome::kConnectFailed : UpstreamOutcome::kTimeout;
+        curl_easy_getinfo(t.easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+        *outcome = connect_us == 0 && pretransfer_us == 0 ? UpstreamOutcome::kConnectFailed
+                                                           : UpstreamOutcome::kTimeout;
         *message = detail;
         return;
       }

@@ -111,7 +111,7 @@ class QueueLimitTest(AdmissionTestCase):
         future.cancel()
         self.wait_for(lambda: self.metric("gateway_queue_depth") == 0, timeout=2)
         self.assertTrue(first.result(timeout=30)[0].done)
-        self.assertEqual(self.sim_stats("gpu-a")["requests"], 1)
+        self.assertEqual(self.sim_stats("gpu-a")["requests_by_path"]["/api/generate"], 1)
 
 
 class RetryTest(AdmissionTestCase):

@@ -126,11 +126,22 @@ class ErrorTest(GatewayTestCase):
                               "llama3.2:latest")
 
     def test_backend_without_the_model_gives_not_found_from_ollama(self):
-        # The config claims gpu-a serves qwen2.5, but the backend does not have it.
-        stub = self.start({"gpu-a": {}}, models=("llama3.2",), config_models=("qwen2.5",))
+        # The config claims gpu-a serves qwen2.5, but the backend does not have it. Without
+        # discovery the gateway believes the config and passes Ollama's 404 on.
+        stub = self.start({"gpu-a": {}}, models=("llama3.2",), config_models=("qwen2.5",),
+                          extra="health: {discovery: false}\n")
         self.assert_rpc_error(grpc.StatusCode.NOT_FOUND,
                               lambda: self.predict(stub, "hi", model="qwen2.5"),
                               "backend 'gpu-a' answered HTTP 404", "not found")
+
+    def test_configured_model_no_backend_has_is_not_found_without_asking_a_backend(self):
+        # With discovery the gateway knows from /api/tags that gpu-a lacks qwen2.5.
+        stub = self.start({"gpu-a": {}}, models=("llama3.2",), config_models=("qwen2.5",))
+        self.assert_rpc_error(grpc.StatusCode.NOT_FOUND,
+                              lambda: self.predict(stub, "hi", model="qwen2.5"),
+                              "model 'qwen2.5'", "not installed", "/api/tags")
+        generations = self.sim_stats("gpu-a")["requests_by_path"]["/api/generate"]
+        self.assertEqual(generations, 0)
 
     def test_empty_prompt_is_an_invalid_argument(self):
         stub = self.start({"gpu-a": {}})
