@@ -139,7 +139,7 @@ std::vector<health::BackendSpec> CheckedBackends(const Config& config) {
 std::chrono::milliseconds FirstRoundWait(const Config& config) {
   std::chrono::milliseconds longest{0};
   for (const HealthTierConfig* tier : {&config.health.connect, &config.health.api}) {
-    if (tier->enabled) longest = std::max(longest, tier->timeout);
+    if (tier->enabled) longest = std::max(longest, tier->jitter + tier->timeout);
   }
   return longest.count() == 0 ? longest : longest + std::chrono::seconds(1);
 }
@@ -200,6 +200,7 @@ void HealthBridge::OnStateChange(const health::StateChange& change) {
   } else {
     router_.SetActiveHealth(change.backend, change.active_ok);
   }
+  router_.RefreshPanic();
 }
 
 void HealthBridge::OnModels(const std::string& backend, const std::vector<std::string>& models) {
@@ -268,7 +269,7 @@ std::string BackendsJson(const RoutingTable& table,
       json inference = json::object();
       for (const auto& [model, status] : h.inference) {
         inference[model] = TierJson(status, clock);
-        if (status.state == health::State::kUnhealthy && status.enabled) {
+        if (status.state == health::State::kUnhealthy && status.enabled && !status.skipped) {
           reasons.push_back(
               absl::StrCat("inference check of ", model,
                            " failing (not used for that model): ", status.last_error));

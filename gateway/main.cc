@@ -246,6 +246,9 @@ int Run(const std::string& path) {
     }
     admin_where = BoundAddress(config.admin.address, admin->port());
   }
+  // Before the "listening" line: a client that checks health at once must see the truth.
+  ServingStatus serving_status(server->GetHealthCheckService());
+  serving_status.Publish(*router.table(), /*draining=*/false);
   const std::string grpc_where = BoundAddress(config.listen.address, grpc_port);
   spdlog::info("ollama-gateway {} serving gRPC on {} ({} backends, policy {}); admin {}", kVersion,
                grpc_where, config.backends.size(), config.balancer.policy, admin_where);
@@ -259,13 +262,12 @@ int Run(const std::string& path) {
     checker->Configure(CheckerOptionsOf(applied), CheckedBackends(applied));
     checker_thread->Wake();
   });
-  ServingStatus serving_status(server->GetHealthCheckService());
-  serving_status.Publish(*router.table(), /*draining=*/false);
   const timespec poll_interval{1, 0};
   for (;;) {
     const int sig = sigtimedwait(&signals, nullptr, &poll_interval);
     if (sig < 0) {  // a second without a signal: look at the config file
       reloader.ReloadIfChanged();
+      router.RefreshPanic();  // notices ejections that ended
       serving_status.Publish(*router.table(), /*draining=*/false);
       continue;
     }

@@ -292,6 +292,25 @@ void Router::TryEject(BackendState& state) {
   if (RouterListener* listener = listener_.load()) listener->OnEjected(state, hold, failures);
 }
 
+static std::size_t HealthyMembers(const Pool& pool) {
+  std::size_t healthy = 0;
+  for (std::size_t i = 0; i < pool.members.size(); ++i) healthy += MemberHealthy(pool, i) ? 1 : 0;
+  return healthy;
+}
+
+static bool InPanic(const Pool& pool, std::size_t healthy) {
+  return healthy * 100 < static_cast<std::size_t>(pool.panic_threshold) * pool.members.size();
+}
+
+void Router::RefreshPanic() const {
+  const std::shared_ptr<const RoutingTable> table = table_.load();
+  if (table == nullptr) return;
+  for (const Pool* pool : table->pools()) {
+    const std::size_t healthy = HealthyMembers(*pool);
+    NotePanic(*pool, InPanic(*pool, healthy), healthy);
+  }
+}
+
 void Router::NotePanic(const Pool& pool, bool panic, std::size_t healthy) const {
   if (pool.panic.load(std::memory_order_relaxed) == panic) return;
   if (pool.panic.exchange(panic) == panic) return;
@@ -303,11 +322,10 @@ Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried, const R
   Choice choice;
   const std::size_t n = pool.members.size();
   auto healthy_member = [&](std::size_t i) { return MemberHealthy(pool, i); };
-  std::size_t healthy = 0;
-  for (std::size_t i = 0; i < n; ++i) healthy += healthy_member(i) ? 1 : 0;
+  const std::size_t healthy = HealthyMembers(pool);
   // Too few healthy members: the checks may be wrong about the rest, and failing every call
   // is the worst outcome, so route across the whole pool.
-  choice.panic = healthy * 100 < static_cast<std::size_t>(pool.panic_threshold) * n;
+  choice.panic = InPanic(pool, healthy);
   NotePanic(pool, choice.panic, healthy);
 
   balancer::HostMask excluded(n);
@@ -337,21 +355,30 @@ Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried, const R
     }
   }
   if (pool.prefer_loaded) {
-    // Where the model is loaded, a call skips the load (seconds to minutes on a GPU box).
-    balancer::HostMask cold = excluded;
-    bool any_loaded = false;
-    bool any_cold = false;
+    // Where the model is loaded and a slot is free, a call skips the load (seconds to minutes
+    // on a GPU box) without waiting. Once every such member is busy, the policy spreads calls
+    // over all members, which loads the model on more of them: preferring warm members
+    // regardless would pile a busy period onto them and leave the others cold for good.
+    balancer::HostMask others = excluded;
+    bool any_ready = false;
+    bool any_other = false;
     for (std::size_t i = 0; i < n; ++i) {
       if (excluded.Test(i)) continue;
-      if (pool.flags[i].load(std::memory_order_relaxed) & kModelLoaded) {
-        any_loaded = true;
+      const BackendState& state = *pool.members[i].state;
+      const bool loaded = pool.flags[i].load(std::memory_order_relaxed) & kModelLoaded;
+      // Without a max_in_flight the gateway cannot know the backend's free slots: only an idle
+      // backend counts as having one.
+      const bool free_slot =
+          state.max_in_flight() > 0 || state.in_flight().load(std::memory_order_relaxed) == 0;
+      if (loaded && free_slot) {
+        any_ready = true;
       } else {
-        cold.Set(i);
-        any_cold = true;
+        others.Set(i);
+        any_other = true;
       }
     }
-    if (any_loaded && any_cold) {
-      choice.index = picker->Pick(balancer::PickContext{key, &cold, random}).index;
+    if (any_ready && any_other) {
+      choice.index = picker->Pick(balancer::PickContext{key, &others, random}).index;
       if (choice.ok()) return choice;
     }
   }

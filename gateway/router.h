@@ -117,7 +117,8 @@ struct Pool {
   std::unique_ptr<std::atomic<std::uint8_t>[]> flags;
   // Below this percentage of healthy members, route to all of them (0: never).
   int panic_threshold = 0;
-  // Round-robin and least-connections pools of one model try members with it loaded first.
+  // Round-robin and least-connections pools of one model try first the members that have it
+  // loaded and a free slot.
   bool prefer_loaded = false;
   // Whether the last pick found the pool in panic (to log and count each change once).
   mutable std::atomic<bool> panic{false};
@@ -238,6 +239,10 @@ class Router {
 
   // Backends that are healthy now (active checks pass, not ejected). Thread-safe.
   std::size_t HealthyBackends() const;
+
+  // Re-evaluates the panic state of every pool, so it follows health changes (and the end of
+  // ejections) without waiting for a call to be routed. Thread-safe.
+  void RefreshPanic() const;
 
   // Receives panic and ejection events; must outlive the router. Set before traffic.
   void SetListener(RouterListener* listener) { listener_ = listener; }

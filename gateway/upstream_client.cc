@@ -47,6 +47,8 @@ const char* UpstreamOutcomeName(UpstreamOutcome outcome) {
 namespace {
 
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
+// Idle keep-alive connections each loop keeps for reuse.
+constexpr long kMaxIdleConnections = 2048;
 
 void InitCurlOnce() {
   static const bool initialized = [] {
@@ -105,6 +107,10 @@ class EventLoop {
     }
     AddFd(wakefd_, EPOLLIN);
     AddFd(timerfd_, EPOLLIN);
+    // libcurl's default cache holds 4 connections per transfer in progress, so a loop that
+    // talks to many backends (health checks of hundreds) would close and reopen a connection
+    // for nearly every request. Keep one idle connection per backend and then some.
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kMaxIdleConnections);
     curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &EventLoop::OnSocket);
     curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &EventLoop::OnTimer);
@@ -434,7 +440,7 @@ class EventLoop {
         curl_easy_getinfo(t.easy, CURLINFO_CONNECT_TIME_T, &connect_us);
         curl_easy_getinfo(t.easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
         *outcome = connect_us == 0 && pretransfer_us == 0 ? UpstreamOutcome::kConnectFailed
-                                                           : UpstreamOutcome::kTimeout;
+                                                          : UpstreamOutcome::kTimeout;
         *message = detail;
         return;
       }

@@ -263,6 +263,12 @@ struct Checker::Core : std::enable_shared_from_this<Core> {
       *next = std::min(*next, slot.next_due);
       return;
     }
+    if (slot.tier == Tier::kInference && options.api.enabled && !record.models.has_value()) {
+      // Wait for the first /api/tags, rather than probe a model the backend may not have.
+      slot.next_due = now + std::min(options.api.timeout, tier.interval);
+      *next = std::min(*next, slot.next_due);
+      return;
+    }
     if (slot.tier == Tier::kInference && !ModelListed(record, slot.model)) {
       // Not installed there: nothing to learn from a probe, and the router does not send the
       // model there anyway.
@@ -298,10 +304,15 @@ void Checker::Configure(const CheckerOptions& options, const std::vector<Backend
   Core& core = *core_;
   core.options = options;
   const Clock::TimePoint now = core.clock.Now();
+  // A new slot's first check comes within its tier's jitter, not at once: hundreds of
+  // backends checked in the same instant would time each other out, and a first result
+  // decides the state at once.
   auto init = [&](Slot& slot, Tier tier, std::string model) {
     slot.tier = tier;
     slot.model = std::move(model);
-    slot.next_due = now;
+    const std::int64_t jitter = core.OptionsOf(tier).jitter.count();
+    std::uniform_int_distribution<std::int64_t> spread(0, std::max<std::int64_t>(jitter, 0));
+    slot.next_due = now + std::chrono::milliseconds(spread(core.rng));
     slot.status.last_change = now;
   };
   std::set<std::string, std::less<>> names;

@@ -234,6 +234,30 @@ TEST_CASE("round-robin prefers members with the model loaded, others still serve
   CHECK(Picks(router, 12).size() == 3);
 }
 
+TEST_CASE("once the members with the model loaded are busy, calls spread over all",
+          "[router][health]") {
+  FakeClock clock;
+  Router router(clock);
+  REQUIRE(router.Apply(Backends({Backend("a"), Backend("b"), Backend("c")})).ok());
+  AllHealthy(router, {"a", "b", "c"});
+  router.SetLoadedModels("b", {"llama3.2:latest"});
+  const Pool& pool = PoolOf(router);
+  std::size_t b = 0;
+  while (pool.members[b].state->name() != "b") ++b;
+  // Without max_in_flight only an idle backend has a free slot.
+  pool.members[b].state->in_flight().store(1);
+  CHECK(Picks(router, 12).size() == 3);
+  // With max_in_flight, a free slot is one below it.
+  Config limited = Backends({Backend("a"), Backend("b"), Backend("c")});
+  for (auto& backend : limited.backends) backend.max_in_flight = 4;
+  REQUIRE(router.Apply(limited).ok());
+  const Pool& again = PoolOf(router);
+  CHECK(Picks(router, 12) == std::map<std::string, int>{{"b", 12}});
+  again.members[b].state->in_flight().store(4);  // full
+  CHECK(Keys(Picks(router, 12)) == std::set<std::string>{"a", "c"});
+  again.members[b].state->in_flight().store(0);
+}
+
 TEST_CASE("ketama keeps key affinity rather than chasing loaded models", "[router][health]") {
   FakeClock clock;
   Router router(clock);
