@@ -308,7 +308,7 @@ std::string BackendsJson(const RoutingTable& table,
     std::size_t healthy = 0;
     for (std::size_t i = 0; i < pool->members.size(); ++i) {
       names.push_back(pool->members[i].state->name());
-      healthy += MemberHealthy(*pool, i) ? 1 : 0;
+      healthy += MemberAvailable(*pool, i) ? 1 : 0;
     }
     pools.push_back({{"model", pool->model_label},
                      {"backends", std::move(names)},
@@ -344,7 +344,7 @@ void ServingStatus::Publish(const RoutingTable& table, bool draining) {
   for (const Pool* pool : table.pools()) {
     bool serving = false;
     for (std::size_t i = 0; i < pool->members.size() && !serving; ++i) {
-      serving = MemberHealthy(*pool, i);
+      serving = MemberAvailable(*pool, i);
     }
     any = any || serving;
     if (pool->model_label == "_other") continue;  // not a model name

@@ -294,7 +294,7 @@ void Router::TryEject(BackendState& state) {
 
 static std::size_t HealthyMembers(const Pool& pool) {
   std::size_t healthy = 0;
-  for (std::size_t i = 0; i < pool.members.size(); ++i) healthy += MemberHealthy(pool, i) ? 1 : 0;
+  for (std::size_t i = 0; i < pool.members.size(); ++i) healthy += MemberAvailable(pool, i) ? 1 : 0;
   return healthy;
 }
 

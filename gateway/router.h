@@ -131,6 +131,14 @@ inline bool MemberHealthy(const Pool& pool, std::size_t i) {
          (pool.flags[i].load(std::memory_order_relaxed) & kProbeFailing) == 0;
 }
 
+// Healthy, and not held out after a failed connect: what the panic threshold counts. A backend
+// that just refused a connection is down now, whatever its last check said, so a pool whose
+// only "healthy" members just died routes to the rest (which may be back before their checks
+// say so) instead of failing every call. Lock-free.
+inline bool MemberAvailable(const Pool& pool, std::size_t i) {
+  return MemberHealthy(pool, i) && pool.members[i].state->connect_backoff().Available();
+}
+
 // What the router may read of a request to find its affinity key. Each front door implements
 // it over its own request type, so the router never sees gRPC or HTTP.
 class RequestKeys {

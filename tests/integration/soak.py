@@ -127,11 +127,13 @@ class SoakTest(ProcessTestCase):
         self.assertFalse(any(t.is_alive() for t in clients), "a client is still waiting")
         allowed = {"OK", "UNAVAILABLE"}
         self.assertEqual({s for _, s in outcomes} - allowed, set(), outcomes)
-        # UNAVAILABLE is the retriable answer while a call's backends are dead or held out; with
-        # only passive health (connect back-off), pools shrunk to two backends by a reload lose
-        # a noticeable share while both are hit in turn. Most calls must still succeed.
+        # UNAVAILABLE is the retriable answer for a stream cut by a kill after its first byte
+        # (never retried), or while every backend of a call is dead. Connect back-off, the
+        # active checks and panic routing (a pool whose only healthy member just died tries the
+        # members that came back before their checks say so) keep that share small: about 1%
+        # on a quiet machine.
         ok = sum(n for (_, s), n in outcomes.items() if s == "OK")
-        self.assertGreater(ok, 0.7 * sum(outcomes.values()), outcomes)
+        self.assertGreater(ok, 0.9 * sum(outcomes.values()), outcomes)
         self.assertLess(slowest[0], deadline_s - 1)
         self.assertLess(end_rss, middle_rss * 1.15 + 8 * 1024,
                         f"RSS grew from {middle_rss} KiB to {end_rss} KiB")
