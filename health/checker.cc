@@ -315,6 +315,36 @@ void Checker::Configure(const CheckerOptions& options, const std::vector<Backend
     slot.next_due = now + std::chrono::milliseconds(spread(core.rng));
     slot.status.last_change = now;
   };
+  // A slot that stops being checked says so, so whoever acted on its state (the router marks
+  // a model failing on a backend) can let go of it.
+  auto forget = [&](Record& record, const Slot& slot, State from, const char* why) {
+    if (from == State::kUnknown) return;
+    StateChange change;
+    change.backend = record.name;
+    change.tier = slot.tier;
+    change.model = slot.model;
+    change.from = from;
+    change.to = State::kUnknown;
+    change.reason = why;
+    change.active_ok = ActiveChecksPass(record.connect.status, record.api.status);
+    core.observer.OnStateChange(change);
+  };
+  // A disabled tier forgets what it knew (a result still in flight is dropped); enabled again,
+  // it starts over as for a new backend.
+  auto set_enabled = [&](Record& record, Slot& slot, bool enabled) {
+    if (slot.status.enabled == enabled) return;
+    const State from = slot.thresholds.state();
+    if (!enabled) {
+      ++slot.seq;
+      slot.in_flight = false;
+      slot.thresholds = Thresholds();
+      slot.status = TierStatus();
+    }
+    init(slot, slot.tier, slot.model);
+    slot.status.enabled = enabled;
+    // Reported after the reset, so active_ok counts the disabled tier as passing.
+    if (!enabled) forget(record, slot, from, "the tier was disabled");
+  };
   std::set<std::string, std::less<>> names;
   for (const BackendSpec& spec : backends) {
     names.insert(spec.name);
@@ -325,19 +355,25 @@ void Checker::Configure(const CheckerOptions& options, const std::vector<Backend
       init(record->connect, Tier::kConnect, "");
       init(record->api, Tier::kApi, "");
     }
-    record->connect.status.enabled = options.connect.enabled;
-    record->api.status.enabled = options.api.enabled;
+    set_enabled(*record, record->connect, options.connect.enabled);
+    set_enabled(*record, record->api, options.api.enabled);
     std::map<std::string, Slot> inference;
     for (const std::string& model : spec.probe_models) {
       auto old = record->inference.find(model);
       if (old != record->inference.end()) {
         inference.emplace(model, std::move(old->second));
+        record->inference.erase(old);
         continue;
       }
       init(inference[model], Tier::kInference, model);
     }
+    for (auto& [model, slot] : record->inference) {
+      forget(*record, slot, slot.thresholds.state(), "no longer probed");
+    }
     record->inference = std::move(inference);
-    for (auto& [model, slot] : record->inference) slot.status.enabled = options.inference.enabled;
+    for (auto& [model, slot] : record->inference) {
+      set_enabled(*record, slot, options.inference.enabled);
+    }
   }
   for (auto it = core.records.begin(); it != core.records.end();) {
     it = names.count(it->first) == 0 ? core.records.erase(it) : std::next(it);

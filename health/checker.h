@@ -117,7 +117,8 @@ class Checker {
   Checker& operator=(const Checker&) = delete;
 
   // Sets the options and the backends to check. What is known of a backend that remains is
-  // kept; a new backend (or probe model) is checked at the next RunDue. Thread-safe.
+  // kept; a new backend (or probe model, or re-enabled tier) is first checked within its tier's
+  // jitter. A tier disabled, or a probe model dropped, reports a change to kUnknown. Thread-safe.
   void Configure(const CheckerOptions& options, const std::vector<BackendSpec>& backends);
 
   // Fails the checks that ran past their timeout and starts those that are due. Returns when

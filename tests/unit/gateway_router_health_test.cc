@@ -144,6 +144,23 @@ TEST_CASE("below the panic threshold the pool routes to every member and says so
   CHECK(listener.panics.size() == 2);
 }
 
+TEST_CASE("a healthy member held out after a refused connect counts as down for panic",
+          "[router][health]") {
+  FakeClock clock;
+  Router router(clock);
+  REQUIRE(router.Apply(Backends({Backend("a"), Backend("b")}, 50)).ok());
+  AllHealthy(router, {"a", "b"});
+  router.SetActiveHealth("b", false);  // b's checks still fail, but it is back
+  const Pool& pool = PoolOf(router);
+  std::size_t a = 0;
+  while (pool.members[a].state->name() != "a") ++a;
+  pool.members[a].state->connect_backoff().OnConnectFailure();  // a just died
+  Choice c = router.Choose(pool, balancer::HostMask(2), Request{}, 0);
+  REQUIRE(c.ok());
+  CHECK(c.panic);
+  CHECK(pool.members[c.index].state->name() == "b");
+}
+
 TEST_CASE("with discovery, a backend serves the models its /api/tags lists", "[router][health]") {
   FakeClock clock;
   Router router(clock);
