@@ -3,37 +3,14 @@
 #include <string>
 
 #include "gateway/config.h"
+#include "tests/unit/config_testing.h"
 
 namespace og {
 namespace {
 
-// Two backends from line 3 on; a balancer section appended starts at line 9.
-constexpr std::string_view kBackends = R"(listen: {address: "127.0.0.1:0", insecure: true}
-backends:
-  - name: a
-    url: http://10.0.0.1:11434
-    models: [llama3.2]
-  - name: b
-    url: http://10.0.0.2:11434
-    models: [llama3.2, qwen2.5]
-)";
-
-std::string With(std::string_view balancer) {
-  return std::string(kBackends) + std::string(balancer);
-}
-
-std::string ErrorsOf(std::string_view yaml) {
-  auto config = ParseConfig(yaml, "test.yaml");
-  REQUIRE_FALSE(config.ok());
-  return std::string(config.status().message().data(), config.status().message().size());
-}
-
-Config Valid(std::string_view yaml) {
-  auto config = ParseConfig(yaml, "test.yaml");
-  INFO((config.ok() ? "" : std::string(config.status().message())));
-  REQUIRE(config.ok());
-  return *config;
-}
+using testing::ErrorsOf;
+using testing::Valid;
+using testing::With;
 
 TEST_CASE("every known policy is accepted with its own options", "[config]") {
   Config c = Valid(With("balancer: {policy: least_connections, choice_count: 2}\n"));

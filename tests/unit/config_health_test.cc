@@ -9,40 +9,16 @@
 
 #include "absl/status/status.h"
 #include "gateway/config.h"
+#include "tests/unit/config_testing.h"
 
 namespace og {
 namespace {
 
 using std::chrono::milliseconds;
 
-// Two backends that list their models; a section appended starts at line 9.
-constexpr std::string_view kBackends = R"(listen: {address: "127.0.0.1:0", insecure: true}
-backends:
-  - name: a
-    url: http://10.0.0.1:11434
-    models: [llama3.2]
-  - name: b
-    url: http://10.0.0.2:11434
-    models: [llama3.2, qwen2.5]
-)";
-
-std::string With(std::string_view sections) {
-  return std::string(kBackends) + std::string(sections);
-}
-
-std::string ErrorsOf(std::string_view yaml) {
-  auto config = ParseConfig(yaml, "test.yaml");
-  REQUIRE_FALSE(config.ok());
-  CHECK(config.status().code() == absl::StatusCode::kInvalidArgument);
-  return std::string(config.status().message().data(), config.status().message().size());
-}
-
-Config Valid(std::string_view yaml) {
-  auto config = ParseConfig(yaml, "test.yaml");
-  INFO((config.ok() ? "" : std::string(config.status().message())));
-  REQUIRE(config.ok());
-  return *config;
-}
+using testing::ErrorsOf;
+using testing::Valid;
+using testing::With;
 
 void CheckTier(const HealthTierConfig& tier, const HealthTierConfig& expected) {
   CHECK(tier.enabled == expected.enabled);
@@ -55,7 +31,7 @@ void CheckTier(const HealthTierConfig& tier, const HealthTierConfig& expected) {
 }
 
 TEST_CASE("without health and outlier_detection sections the struct defaults apply", "[config]") {
-  const Config config = Valid(kBackends);
+  const Config config = Valid(testing::kTwoBackends);
   const HealthConfig defaults;
   CheckTier(config.health.connect, defaults.connect);
   CheckTier(config.health.api, defaults.api);
