@@ -78,6 +78,7 @@ for i in "${!prompts[@]}"; do
 done
 
 echo "Metrics: http://127.0.0.1:9090/metrics   Health: http://127.0.0.1:9090/readyz"
+echo "Backends and why each is in or out: curl -s http://127.0.0.1:9090/admin/backends"
 echo "Try:     $bin/gatewayctl predict --cacert $tls_dir/ca.crt --target 127.0.0.1:50051 --model llama3.2 'your prompt'"
 echo "TLS:     openssl s_client -connect 127.0.0.1:50051 -tls1_3 -CAfile $tls_dir/ca.crt   (-tls1_2 is refused)"
 echo "The gateway keeps running; press Ctrl-C to stop it and the simulators."
