@@ -443,9 +443,8 @@ std::vector<BackendHealth> Checker::Snapshot() const {
   return out;
 }
 
-CheckerThread::CheckerThread(Checker& checker, const Clock& clock, std::function<void()> tick,
-                             std::chrono::milliseconds tick_every)
-    : checker_(checker), clock_(clock), tick_(std::move(tick)), tick_every_(tick_every) {
+CheckerThread::CheckerThread(Checker& checker, const Clock& clock)
+    : checker_(checker), clock_(clock) {
   checker_.SetWakeup([signal = signal_] { signal->Raise(false); });
   thread_ = std::thread([this] { Run(); });
 }
@@ -474,10 +473,11 @@ void CheckerThread::Run() {
     s.woken = false;
     lock.unlock();
     const Clock::TimePoint next = checker_.RunDue();
-    if (tick_) tick_();
     lock.lock();
     if (s.stop || s.woken) continue;
-    const auto wait = std::min<Clock::TimePoint::duration>(next - clock_.Now(), tick_every_);
+    // Capped, so an empty checker (next is "never") still looks again now and then.
+    const auto wait =
+        std::min<Clock::TimePoint::duration>(next - clock_.Now(), std::chrono::seconds(1));
     if (wait.count() > 0) s.cv.wait_for(lock, wait, [&s] { return s.stop || s.woken; });
   }
 }

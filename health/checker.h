@@ -141,9 +141,8 @@ class Checker {
 // Runs a Checker on its own thread against a real-time clock until destroyed.
 class CheckerThread {
  public:
-  // `tick` (optional) runs after each RunDue and at least every `tick_every`.
-  CheckerThread(Checker& checker, const Clock& clock, std::function<void()> tick = nullptr,
-                std::chrono::milliseconds tick_every = std::chrono::seconds(1));
+  // `clock` must be the checker's, and real: the thread sleeps until the next due time.
+  CheckerThread(Checker& checker, const Clock& clock);
   ~CheckerThread();
   CheckerThread(const CheckerThread&) = delete;
   CheckerThread& operator=(const CheckerThread&) = delete;
@@ -166,8 +165,6 @@ class CheckerThread {
 
   Checker& checker_;
   const Clock& clock_;
-  const std::function<void()> tick_;
-  const std::chrono::milliseconds tick_every_;
   const std::shared_ptr<Signal> signal_ = std::make_shared<Signal>();
   std::thread thread_;
 };
