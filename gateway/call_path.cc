@@ -368,15 +368,23 @@ void CallPath::StartUpstream() {
   upstream.max_line_bytes = service_.options_.max_line_bytes;
   upstream.tls = member.tls;
   upstream.first_byte_timeout = service_.options_.first_byte_timeout;
+  // The attempt may end, and the call with it, on a loop thread before Start returns (a
+  // refused connect takes a millisecond): a reference held across the hand-off keeps this
+  // object alive until current_ is stored.
+  refs_.fetch_add(1, std::memory_order_relaxed);
+  bool started = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!cancelled_) {
       current_ = service_.upstream_.Start(std::move(upstream), this);
-      return;
+      started = true;
     }
   }
-  ReleaseSlot();
-  Conclude(absl::CancelledError("the call was cancelled by the client"));
+  if (!started) {
+    ReleaseSlot();
+    Conclude(absl::CancelledError("the call was cancelled by the client"));
+  }
+  Unref();
 }
 
 void CallPath::Reject(const absl::Status& status, std::string_view reason) {

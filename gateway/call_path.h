@@ -102,7 +102,8 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
 
   const std::string_view rpc_;
   const Steady::time_point start_ = Steady::now();
-  // One reference for the reactor (dropped in OnDone), one for the path (dropped on Finish).
+  // One reference for the reactor (dropped in OnDone), one for the path (dropped on Finish),
+  // and one while an attempt is handed to the upstream client.
   std::atomic<int> refs_{2};
 
   std::shared_ptr<const RoutingTable> table_;  // keeps pool_ alive for the whole call
