@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -166,7 +167,17 @@ int Run(const std::string& path) {
       m.backend_healthy().Add(labels).Set(state.Healthy() ? 1 : 0);
       m.backend_ejected().Add(labels).Set(state.outlier().Ejected() ? 1 : 0);
     }
+    std::map<std::string, Metrics::PoolCount> pools;
+    for (const Pool* pool : router.table()->pools()) {
+      Metrics::PoolCount& count = pools[pool->model_label];
+      count.backends = pool->members.size();
+      for (std::size_t i = 0; i < pool->members.size(); ++i) {
+        count.healthy += MemberAvailable(*pool, i) ? 1 : 0;
+      }
+    }
+    m.SetModelBackends(pools);
   });
+  metrics.SetQueueLimit(static_cast<std::size_t>(config.admission.max_queue));
 
   // Active health checks. Serving starts once every backend has a first connect and api
   // result (or the wait runs out), so the first calls are not sent to a backend known dead.

@@ -120,6 +120,21 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Name("gateway_pool_panics_total")
                       .Help("Times a model's pool entered panic")
                       .Register(*registry_);
+  model_backends_ = &BuildGauge()
+                         .Name("gateway_model_backends")
+                         .Help("Backends in each model's pool")
+                         .Register(*registry_);
+  model_backends_healthy_ = &BuildGauge()
+                                 .Name("gateway_model_backends_healthy")
+                                 .Help(
+                                     "Backends of each model's pool that take traffic now "
+                                     "(healthy, not ejected, not held out); 0 means every call "
+                                     "for the model fails or runs in panic")
+                                 .Register(*registry_);
+  queue_limit_ = &BuildGauge()
+                      .Name("gateway_queue_limit")
+                      .Help("Calls the gateway queue may hold (admission.max_queue)")
+                      .Register(*registry_);
   // Present from the start, so dashboards and alerts see zeros rather than nothing.
   queue_depth_->Add({}).Set(0);
   for (const char* reason : {"full", "timeout"}) queue_rejected_->Add({{"reason", reason}});
@@ -251,5 +266,29 @@ void Metrics::SetPoolPanic(std::string_view model, bool panic) {
   pool_panic_->Add({{"model", S(model)}}).Set(panic ? 1 : 0);
   if (panic) pool_panics_->Add({{"model", S(model)}}).Increment();
 }
+
+void Metrics::SetModelBackends(const std::map<std::string, PoolCount>& pools) {
+  std::lock_guard<std::mutex> lock(model_gauges_mu_);
+  for (auto it = model_gauges_.begin(); it != model_gauges_.end();) {
+    if (pools.count(it->first) != 0) {
+      ++it;
+      continue;
+    }
+    model_backends_->Remove(it->second.first);
+    model_backends_healthy_->Remove(it->second.second);
+    it = model_gauges_.erase(it);
+  }
+  for (const auto& [model, count] : pools) {
+    auto& gauges = model_gauges_[model];
+    if (gauges.first == nullptr) {
+      gauges.first = &model_backends_->Add({{"model", model}});
+      gauges.second = &model_backends_healthy_->Add({{"model", model}});
+    }
+    gauges.first->Set(double(count.backends));
+    gauges.second->Set(double(count.healthy));
+  }
+}
+
+void Metrics::SetQueueLimit(std::size_t limit) { queue_limit_->Add({}).Set(double(limit)); }
 
 }  // namespace og

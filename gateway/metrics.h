@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -58,6 +60,15 @@ class Metrics {
   // Outlier detection ejected a backend, or would have but max_ejection_percent forbade it.
   void RecordEjection(std::string_view backend);
   void RecordEjectionRefused(std::string_view backend);
+  // Per model: the backends of its pool and how many of them take traffic now (healthy and not
+  // held out). Models absent from `pools` lose their series. For the scrape hook.
+  struct PoolCount {
+    std::size_t backends = 0;
+    std::size_t healthy = 0;
+  };
+  void SetModelBackends(const std::map<std::string, PoolCount>& pools);
+  // The admission queue's bound (admission.max_queue).
+  void SetQueueLimit(std::size_t limit);
   // A model's pool entered (true) or left panic.
   void SetPoolPanic(std::string_view model, bool panic);
   prometheus::Family<prometheus::Gauge>& backend_healthy() { return *backend_healthy_; }
@@ -101,6 +112,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* ejections_refused_;
   prometheus::Family<prometheus::Gauge>* pool_panic_;
   prometheus::Family<prometheus::Counter>* pool_panics_;
+  prometheus::Family<prometheus::Gauge>* model_backends_;
+  prometheus::Family<prometheus::Gauge>* model_backends_healthy_;
+  prometheus::Family<prometheus::Gauge>* queue_limit_;
+  std::mutex model_gauges_mu_;  // guards model_gauges_ (scrapes may overlap)
+  std::map<std::string, std::pair<prometheus::Gauge*, prometheus::Gauge*>> model_gauges_;
   std::function<void(Metrics&)> scrape_hook_;
 };
 
