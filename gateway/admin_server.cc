@@ -9,10 +9,11 @@
 
 namespace og {
 
-AdminServer::AdminServer(Metrics& metrics, ReadyCheck ready, BackendsView backends)
+AdminServer::AdminServer(Metrics& metrics, ReadyCheck ready, JsonView backends, JsonView config)
     : metrics_(metrics),
       ready_(std::move(ready)),
       backends_(std::move(backends)),
+      config_(std::move(config)),
       io_(std::make_unique<boost::asio::io_context>()) {}
 
 AdminServer::~AdminServer() {
@@ -43,8 +44,10 @@ absl::Status AdminServer::Start(const std::string& address) {
     if (req.path == "/admin/backends") {
       return ex->Respond(200, "application/json", backends_());
     }
+    if (req.path == "/admin/config") return ex->Respond(200, "application/json", config_());
     ex->Respond(404, "text/plain; charset=utf-8",
-                "404 not found (try /metrics, /healthz, /readyz or /admin/backends)\n");
+                "404 not found (try /metrics, /healthz, /readyz, /admin/backends or "
+                "/admin/config)\n");
   });
   if (absl::Status s = server_->Listen(host, static_cast<std::uint16_t>(port)); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("admin endpoint: ", s.message()));

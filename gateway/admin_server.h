@@ -1,7 +1,8 @@
 // The admin HTTP endpoint: /metrics (Prometheus text format), /healthz (the process is up),
-// /readyz (the gateway can route calls) and /admin/backends (JSON: each backend's health and
-// why it is in or out of rotation). It runs on its own thread so a slow scrape never
-// touches the request path. Bind it to loopback unless the network is trusted.
+// /readyz (the gateway can route calls), /admin/backends (JSON: each backend's health and why
+// it is in or out of rotation) and /admin/config (JSON: the configuration in force). It runs on its
+// own thread so a slow scrape never touches the request path. Bind it to loopback unless the
+// network is trusted.
 #ifndef OLLAMA_GATEWAY_GATEWAY_ADMIN_SERVER_H_
 #define OLLAMA_GATEWAY_GATEWAY_ADMIN_SERVER_H_
 
@@ -29,10 +30,11 @@ class AdminServer {
   // Called on the admin thread; must be thread-safe.
   using ReadyCheck = std::function<bool(std::string* why_not)>;
 
-  // The JSON document of /admin/backends. Called on the admin thread; must be thread-safe.
-  using BackendsView = std::function<std::string()>;
+  // A JSON document (/admin/backends, /admin/config). Called on the admin thread; must be
+  // thread-safe.
+  using JsonView = std::function<std::string()>;
 
-  AdminServer(Metrics& metrics, ReadyCheck ready, BackendsView backends);
+  AdminServer(Metrics& metrics, ReadyCheck ready, JsonView backends, JsonView config);
   ~AdminServer();
 
   // Listens on `address` ("host:port", port 0 picks one) and starts the admin thread.
@@ -43,7 +45,8 @@ class AdminServer {
  private:
   Metrics& metrics_;
   ReadyCheck ready_;
-  BackendsView backends_;
+  JsonView backends_;
+  JsonView config_;
   std::unique_ptr<boost::asio::io_context> io_;
   std::unique_ptr<http::Server> server_;
   std::thread thread_;

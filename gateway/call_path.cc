@@ -19,6 +19,32 @@ std::uint64_t CallRandom() {
   return rng();
 }
 
+// Longest caller-chosen request id kept; a longer one is replaced by the gateway's own.
+constexpr std::size_t kMaxRequestId = 128;
+// The most answer text kept for a content-logging access log line.
+constexpr std::size_t kMaxLoggedOutput = 1u << 20;
+
+std::string RequestIdOf(const grpc::CallbackServerContext& context) {
+  const auto& headers = context.client_metadata();
+  auto it = headers.find("x-request-id");
+  if (it != headers.end() && !it->second.empty() && it->second.size() <= kMaxRequestId) {
+    return std::string(it->second.data(), it->second.size());
+  }
+  char id[33];
+  std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(CallRandom()),
+                static_cast<unsigned long long>(CallRandom()));
+  return id;
+}
+
+// The text a content-logging access log records as the input.
+std::string InputText(const InferenceRequest& request) {
+  if (request.messages().empty()) return request.input_data();
+  std::string text;
+  for (const auto& m : request.messages())
+    absl::StrAppend(&text, m.role(), "\n", m.content(), "\n");
+  return text;
+}
+
 // The router's view of a gRPC call, for affinity keys.
 class GrpcRequestKeys final : public RequestKeys {
  public:
@@ -44,9 +70,15 @@ class GrpcRequestKeys final : public RequestKeys {
 
 }  // namespace
 
+std::string InputDigest(const InferenceRequest& request) { return Sha256Hex(InputText(request)); }
+
 CallPath::CallPath(InferenceService& service, grpc::CallbackServerContext* context,
                    const InferenceRequest& request, std::string_view rpc)
-    : service_(service), context_(context), request_(request), rpc_(rpc) {
+    : service_(service),
+      context_(context),
+      request_(request),
+      rpc_(rpc),
+      request_id_(RequestIdOf(*context)) {
   service_.active_calls_.fetch_add(1, std::memory_order_acq_rel);
 }
 
@@ -121,6 +153,10 @@ bool CallPath::OnLine(std::string_view line) {
     return false;
   }
   if (first_token_ == Steady::time_point{}) first_token_ = Steady::now();
+  if (service_.access_log_ != nullptr && service_.access_log_->log_content() &&
+      output_.size() < kMaxLoggedOutput) {
+    output_.append(chunk.text, 0, kMaxLoggedOutput - output_.size());
+  }
   if (chunk.done) {
     done_ = true;
     prompt_tokens_ = chunk.prompt_eval_count;
@@ -398,6 +434,7 @@ void CallPath::Conclude(const absl::Status& status) {
   const std::string& model = model_label();
   const bool reached_backend = attempts_ > 0;
   const std::string backend = reached_backend ? backend_name() : "";
+  context_->AddTrailingMetadata("x-request-id", request_id_);
   if (reached_backend) {
     context_->AddTrailingMetadata("x-gateway-backend", backend);
     context_->AddTrailingMetadata("x-gateway-attempts", std::to_string(attempts_));
@@ -408,17 +445,50 @@ void CallPath::Conclude(const absl::Status& status) {
   if (status.ok()) service_.metrics_.RecordTokens(model, prompt_tokens_, completion_tokens_);
   service_.metrics_.RecordRequest(model, backend, absl::StatusCodeToString(status.code()),
                                   now - start_);
-  if (spdlog::should_log(spdlog::level::debug)) {
-    const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
-    const std::string client =
-        auth != nullptr ? tls::PeerIdentityOf(*auth).ToLogField() : std::string("-");
-    spdlog::debug(
-        "{} model={} backend={} attempts={} status={} {} ms client={}", rpc_, request_.model_name(),
-        backend, attempts_, absl::StatusCodeToString(status.code()),
-        std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count(), client);
-  }
+  LogAccess(status, now, backend);
   End(status);
   Unref();
+}
+
+void CallPath::LogAccess(const absl::Status& status, Steady::time_point now,
+                         const std::string& backend) {
+  AccessLog* log = service_.access_log_;
+  if (log == nullptr && !spdlog::should_log(spdlog::level::debug)) return;
+  const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
+  const std::string client =
+      auth != nullptr ? tls::PeerIdentityOf(*auth).ToLogField() : std::string("-");
+  const std::string code = absl::StatusCodeToString(status.code());
+  spdlog::debug("{} id={} model={} backend={} attempts={} status={} {} ms client={}", rpc_,
+                request_id_, request_.model_name(), backend, attempts_, code,
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count(),
+                client);
+  if (log == nullptr) return;
+  const std::string peer = context_->peer();
+  const std::string digest = InputDigest(request_);
+  const std::string error(status.message());
+  AccessRecord record;
+  record.time = start_wall_;
+  record.request_id = request_id_;
+  record.client = client;
+  record.peer = peer;
+  record.rpc = rpc_;
+  record.model = request_.model_name();
+  record.backend = backend;
+  record.code = code;
+  record.error = error;
+  record.attempts = attempts_;
+  record.latency = now - start_;
+  if (first_token_ != Steady::time_point{}) record.time_to_first_token = first_token_ - start_;
+  record.prompt_tokens = prompt_tokens_;
+  record.completion_tokens = completion_tokens_;
+  record.input_sha256 = digest;
+  std::string input;
+  if (log->log_content()) {
+    input = InputText(request_);
+    record.input = &input;
+    record.output = &output_;
+  }
+  log->Write(record);
 }
 
 void CallPath::Unref() {

@@ -27,6 +27,12 @@ namespace og {
 
 class InferenceService;
 
+// The access log's digest of a call's input: lower-case hex SHA-256 of input_data for a
+// generate call; for a chat call, of its messages, each written as `role`, a newline, `content`
+// and a newline (images are not included). Same input, same digest, whatever else the request
+// carries.
+std::string InputDigest(const ollama_gateway::v1::InferenceRequest& request);
+
 class CallPath : public UpstreamHandler, public AdmissionWaiter {
  public:
   // The object is deleted once both the reactor released it (Release(), from OnDone) and the
@@ -100,8 +106,14 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   void Conclude(const absl::Status& status);
   void Unref();
 
+  // Writes the call's access log line, if there is an access log.
+  void LogAccess(const absl::Status& status, Steady::time_point now, const std::string& backend);
+
   const std::string_view rpc_;
   const Steady::time_point start_ = Steady::now();
+  const std::chrono::system_clock::time_point start_wall_ = std::chrono::system_clock::now();
+  // The caller's x-request-id, or one made up; returned in the trailers and logged.
+  std::string request_id_;
   // One reference for the reactor (dropped in OnDone), one for the path (dropped on Finish),
   // and one while an attempt is handed to the upstream client.
   std::atomic<int> refs_{2};
@@ -124,6 +136,8 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   std::int64_t completion_tokens_ = 0;
   Steady::time_point first_token_{};
   absl::Status stop_status_;
+  // The answer's text, kept only when the access log records content (debugging).
+  std::string output_;
 
   std::mutex mu_;  // guards cancelled_ and current_ against gRPC's threads
   bool cancelled_ = false;

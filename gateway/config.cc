@@ -81,7 +81,12 @@ constexpr std::array<std::string_view, 3> kAdmissionKeys = {"max_in_flight", "ma
 constexpr std::array<std::string_view, 7> kBackendKeys = {
     "name", "url", "weight", "models", "hash_id", "max_in_flight", "tls"};
 constexpr std::array<std::string_view, 4> kBackendTlsKeys = {"ca", "cert", "key", "verify"};
-constexpr std::array<std::string_view, 1> kLoggingKeys = {"level"};
+constexpr std::array<std::string_view, 3> kLoggingKeys = {"level", "format", "access_log"};
+constexpr std::array<std::string_view, 4> kAccessLogKeys = {"path", "max_size_mb", "max_files",
+                                                            "log_content"};
+constexpr std::array<std::string_view, 2> kLogFormats = {"text", "json"};
+constexpr std::int64_t kMaxAccessLogSizeMb = 10240;
+constexpr std::int64_t kMaxAccessLogFiles = 100;
 constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
                                                         "error", "critical", "off"};
 
@@ -198,6 +203,14 @@ void ParseLogging(const MapReader& top, LoggingConfig* logging) {
   const MapReader map = top.Child("logging", kLoggingKeys, &logging->line);
   if (!map.ok()) return;
   map.OneOf("level", kLogLevels, &logging->level);
+  map.OneOf("format", kLogFormats, &logging->format);
+  AccessLogConfig& access = logging->access_log;
+  const MapReader access_map = map.Child("access_log", kAccessLogKeys, &access.line);
+  if (!access_map.ok()) return;
+  access_map.String("path", &access.path);
+  access_map.Integer("max_size_mb", 1, kMaxAccessLogSizeMb, &access.max_size_mb);
+  access_map.Integer("max_files", 0, kMaxAccessLogFiles, &access.max_files);
+  access_map.Bool("log_content", &access.log_content);
 }
 
 bool IsValidBackendName(std::string_view name) {

@@ -253,9 +253,26 @@ struct OutlierDetectionConfig {
   int line = 0;
 };
 
+// One JSON line per finished call, for operators and auditors.
+struct AccessLogConfig {
+  // The file to append to; "-" is stderr; empty turns the access log off.
+  std::string path;
+  // The file is rotated when it reaches this size (path.1, path.2, ...), 1..10240 MiB.
+  std::int64_t max_size_mb = 100;
+  // Rotated files kept, 0..100.
+  std::int64_t max_files = 5;
+  // DEBUGGING ONLY: adds each call's prompt and answer to its line. Off, the line carries a
+  // SHA-256 of the input and never the text.
+  bool log_content = false;
+  int line = 0;
+};
+
 struct LoggingConfig {
   // trace, debug, info, warn, error, critical or off.
   std::string level = "info";
+  // The gateway's own log lines on stderr: "text" or "json" (one JSON object per line).
+  std::string format = "text";
+  AccessLogConfig access_log;
   int line = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <functional>
 #include <sstream>
 
+#include "gateway/process_log.h"
 #include "spdlog/spdlog.h"
 #include "tls/pem.h"
 
@@ -79,7 +80,7 @@ bool ConfigReloader::Reload(std::string_view trigger) {
   if (absl::Status s = router_.Apply(*config); !s.ok()) return refuse(std::string(s.message()));
   WarnAboutUnverifiedBackends(*config);
   if (on_applied_) on_applied_(*config);
-  spdlog::set_level(spdlog::level::from_str(config->logging.level));
+  ConfigureProcessLog(config->logging);
   metrics_.RecordConfigReload("ok");
   spdlog::info("config reloaded from {} ({}): {} backends", path_, trigger,
                config->backends.size());

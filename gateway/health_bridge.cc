@@ -200,7 +200,9 @@ void HealthBridge::OnStateChange(const health::StateChange& change) {
   } else {
     router_.SetActiveHealth(change.backend, change.active_ok);
   }
-  router_.RefreshPanic();
+  // Not on first results: while the first round completes, pools would flap in and out of
+  // panic. The main loop re-evaluates every second anyway.
+  if (change.from != health::State::kUnknown) router_.RefreshPanic();
 }
 
 void HealthBridge::OnModels(const std::string& backend, const std::vector<std::string>& models) {

@@ -174,10 +174,11 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
 }  // namespace
 
 InferenceService::InferenceService(Router& router, UpstreamClient& upstream, Metrics& metrics,
-                                   RequestPathOptions options)
+                                   RequestPathOptions options, AccessLog* access_log)
     : router_(router),
       upstream_(upstream),
       metrics_(metrics),
+      access_log_(access_log),
       options_(options),
       retry_budget_(options.retry_budget_percent),
       queue_(std::make_unique<AdmissionQueue>(SystemClock::Get(), options.admission, &metrics)) {

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "gateway/access_log.h"
 #include "gateway/admission_queue.h"
 #include "gateway/metrics.h"
 #include "gateway/retry_budget.h"
@@ -44,8 +45,9 @@ struct RequestPathOptions {
 class InferenceService final : public ollama_gateway::v1::ModelInference::CallbackService {
  public:
   // All references must outlive the service (and the gRPC server that runs it).
+  // `access_log` may be null (no access log).
   InferenceService(Router& router, UpstreamClient& upstream, Metrics& metrics,
-                   RequestPathOptions options);
+                   RequestPathOptions options, AccessLog* access_log = nullptr);
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const ollama_gateway::v1::InferenceRequest* request,
@@ -72,6 +74,7 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
   Router& router_;
   UpstreamClient& upstream_;
   Metrics& metrics_;
+  AccessLog* const access_log_;
   const RequestPathOptions options_;
   std::atomic<bool> draining_{false};
   std::atomic<int> active_calls_{0};

@@ -17,12 +17,15 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/access_log.h"
 #include "gateway/admin_server.h"
 #include "gateway/config.h"
+#include "gateway/config_json.h"
 #include "gateway/config_reloader.h"
 #include "gateway/health_bridge.h"
 #include "gateway/inference_service.h"
 #include "gateway/metrics.h"
+#include "gateway/process_log.h"
 #include "gateway/ring_tool.h"
 #include "gateway/router.h"
 #include "gateway/upstream_client.h"
@@ -88,8 +91,6 @@ std::string BoundAddress(const std::string& configured, int bound_port) {
   return absl::StrCat(host, ":", bound_port);
 }
 
-void SetLogLevel(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
-
 // Logs and counts one look at changed listener TLS files.
 void ReportTlsReload(const tls::ReloadResult& result, Metrics& metrics) {
   const tls::CertificateInfo& cert = result.serving;
@@ -130,7 +131,7 @@ int Run(const std::string& path) {
     return kExitFailure;
   }
   const Config config = std::move(*loaded);
-  SetLogLevel(config.logging.level);
+  ConfigureProcessLog(config.logging);
 
   // Signals are taken synchronously by this thread; every thread started below inherits the
   // mask, so none of them is interrupted.
@@ -195,7 +196,19 @@ int Run(const std::string& path) {
   spdlog::info("first health checks done: {} of {} backends healthy", router.HealthyBackends(),
                config.backends.size());
 
-  InferenceService service(router, *upstream, metrics, PathOptions(config));
+  auto access_log = AccessLog::Open(config.logging.access_log);
+  if (!access_log.ok()) {
+    spdlog::critical("{}: logging.access_log: {}", config.source,
+                     std::string(access_log.status().message()));
+    return kExitFailure;
+  }
+  if (*access_log != nullptr && config.logging.access_log.log_content) {
+    spdlog::warn(
+        "logging.access_log.log_content is on: prompts and answers are written to {} (for "
+        "debugging only)",
+        config.logging.access_log.path);
+  }
+  InferenceService service(router, *upstream, metrics, PathOptions(config), access_log->get());
 
   tls::ServerTlsOptions tls_options{config.listen.insecure, config.listen.cert_file,
                                     config.listen.key_file, config.listen.client_ca_file,
@@ -249,7 +262,8 @@ int Run(const std::string& path) {
         },
         [&router, &checker] {
           return BackendsJson(*router.table(), checker->Snapshot(), SystemClock::Get());
-        });
+        },
+        [&router] { return ConfigJson(*router.config()); });
     if (absl::Status s = admin->Start(config.admin.address); !s.ok()) {
       spdlog::critical("{}", std::string(s.message()));
       server->Shutdown();

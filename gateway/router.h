@@ -255,6 +255,12 @@ class Router {
   // Receives panic and ejection events; must outlive the router. Set before traffic.
   void SetListener(RouterListener* listener) { listener_ = listener; }
 
+  // The configuration the current table was built from. Thread-safe.
+  std::shared_ptr<const Config> config() const {
+    std::lock_guard<std::mutex> lock(states_mu_);
+    return config_;
+  }
+
   // The current table. Thread-safe, lock-free.
   std::shared_ptr<const RoutingTable> table() const { return table_.load(); }
 
@@ -287,7 +293,7 @@ class Router {
   std::atomic<std::shared_ptr<const RoutingTable>> table_;
   std::atomic<RouterListener*> listener_{nullptr};
   // Guards config_, facts_ and states_ (config and health updates, never the request path).
-  std::mutex states_mu_;
+  mutable std::mutex states_mu_;
   std::shared_ptr<const Config> config_;
   std::map<std::string, Facts> facts_;
   std::map<std::string, std::shared_ptr<BackendState>> states_;

@@ -1,0 +1,110 @@
+#include "gateway/access_log.h"
+
+#include <openssl/evp.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/async.h"
+#include "spdlog/async_logger.h"
+#include "spdlog/sinks/rotating_file_sink.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
+
+namespace og {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// Lines the writer thread may be behind before Write blocks.
+constexpr std::size_t kQueueLines = 8192;
+
+double Millis(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+std::string Rfc3339(std::chrono::system_clock::time_point t) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
+  std::tm parts{};
+  gmtime_r(&seconds, &parts);
+  char text[40];
+  const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &parts);
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(millis));
+  return std::string(text, n) + frac;
+}
+
+std::string S(std::string_view v) { return std::string(v); }
+
+}  // namespace
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (unsigned int i = 0; i < size; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+std::string AccessLogLine(const AccessRecord& r) {
+  json line = {{"time", Rfc3339(r.time)},
+               {"request_id", S(r.request_id)},
+               {"client", S(r.client)},
+               {"peer", S(r.peer)},
+               {"rpc", S(r.rpc)},
+               {"model", S(r.model)},
+               {"backend", S(r.backend)},
+               {"status", S(r.code)},
+               {"attempts", r.attempts},
+               {"latency_ms", Millis(r.latency)},
+               {"ttft_ms", r.time_to_first_token ? json(Millis(*r.time_to_first_token)) : json()},
+               {"prompt_tokens", r.prompt_tokens},
+               {"completion_tokens", r.completion_tokens},
+               {"input_sha256", S(r.input_sha256)}};
+  if (!r.error.empty()) line["error"] = S(r.error);
+  if (r.input != nullptr) line["input"] = *r.input;
+  if (r.output != nullptr) line["output"] = *r.output;
+  // Invalid UTF-8 (a prompt is bytes) is replaced rather than failing the whole line.
+  return line.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(const AccessLogConfig& config) {
+  if (config.path.empty()) return std::unique_ptr<AccessLog>();
+  spdlog::sink_ptr sink;
+  try {
+    if (config.path == "-") {
+      sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    } else {
+      sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+          config.path, static_cast<std::size_t>(config.max_size_mb) << 20,
+          static_cast<std::size_t>(config.max_files));
+    }
+  } catch (const spdlog::spdlog_ex& e) {
+    return absl::InvalidArgumentError(absl::StrCat("access log ", config.path, ": ", e.what()));
+  }
+  // One writer thread for the process's async loggers; created once.
+  static std::shared_ptr<spdlog::details::thread_pool> pool =
+      std::make_shared<spdlog::details::thread_pool>(kQueueLines, 1);
+  auto logger = std::make_shared<spdlog::async_logger>("access", std::move(sink), pool,
+                                                       spdlog::async_overflow_policy::block);
+  logger->set_pattern("%v");
+  logger->set_level(spdlog::level::info);
+  logger->flush_on(spdlog::level::info);
+  return std::unique_ptr<AccessLog>(new AccessLog(std::move(logger), config.log_content));
+}
+
+AccessLog::~AccessLog() { logger_->flush(); }
+
+void AccessLog::Write(const AccessRecord& record) { logger_->info(AccessLogLine(record)); }
+
+}  // namespace og

@@ -1,0 +1,82 @@
+// The access log: one JSON object per line for every finished call, for operators (what
+// happened, how long it took, where) and auditors (who asked which model what, and when). The
+// input is recorded as a SHA-256 digest: an auditor holding a prompt can prove it was (or was
+// not) sent, while the log itself never holds prompts or answers, unless the debugging option
+// logging.access_log.log_content is on.
+//
+// Lines are written by a background thread (spdlog's async logger, blocking when its queue is
+// full, so no line is dropped) to a file rotated by size.
+#ifndef OLLAMA_GATEWAY_GATEWAY_ACCESS_LOG_H_
+#define OLLAMA_GATEWAY_GATEWAY_ACCESS_LOG_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "gateway/config.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace og {
+
+// One finished call. Views must stay valid during Write.
+struct AccessRecord {
+  // When the call arrived.
+  std::chrono::system_clock::time_point time;
+  std::string_view request_id;
+  // The verified client certificate ("-" without one) and the peer address.
+  std::string_view client;
+  std::string_view peer;
+  std::string_view rpc;
+  // The model as the caller named it; the backend that served the last attempt ("" if none).
+  std::string_view model;
+  std::string_view backend;
+  // The gRPC status code name, and the status message when not OK.
+  std::string_view code;
+  std::string_view error;
+  int attempts = 0;
+  std::chrono::nanoseconds latency{0};
+  std::optional<std::chrono::nanoseconds> time_to_first_token;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  // Lower-case hex SHA-256 of the input (see InputDigest in call_path.h).
+  std::string_view input_sha256;
+  // Only with log_content.
+  const std::string* input = nullptr;
+  const std::string* output = nullptr;
+};
+
+// The JSON line of a record, without its newline.
+std::string AccessLogLine(const AccessRecord& record);
+
+// Lower-case hex SHA-256 of `data`.
+std::string Sha256Hex(std::string_view data);
+
+class AccessLog {
+ public:
+  // Opens the log `config` describes; null when it is off. Fails when the file cannot be
+  // opened (say, its directory is missing or not writable).
+  static absl::StatusOr<std::unique_ptr<AccessLog>> Open(const AccessLogConfig& config);
+  ~AccessLog();
+
+  // Thread-safe. Blocks only when the writer thread is thousands of lines behind.
+  void Write(const AccessRecord& record);
+  bool log_content() const { return log_content_; }
+
+ private:
+  AccessLog(std::shared_ptr<spdlog::logger> logger, bool log_content)
+      : logger_(std::move(logger)), log_content_(log_content) {}
+
+  std::shared_ptr<spdlog::logger> logger_;
+  const bool log_content_;
+};
+
+}  // namespace og
+
+#endif  // OLLAMA_GATEWAY_GATEWAY_ACCESS_LOG_H_

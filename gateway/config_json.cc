@@ -1,0 +1,121 @@
+#include "gateway/config_json.h"
+
+#include "nlohmann/json.hpp"
+
+namespace og {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+constexpr const char* kRedacted = "(redacted)";
+
+// Durations as the config file writes them.
+std::string Duration(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
+
+std::string RedactedPath(const std::string& path) { return path.empty() ? path : kRedacted; }
+
+json Policy(const std::string& policy, int choice_count, double bounded_load_factor,
+            const HashKeySource& hash_key) {
+  return {{"policy", policy},
+          {"choice_count", choice_count},
+          {"bounded_load_factor", bounded_load_factor},
+          {"hash_key", HashKeySourceText(hash_key)}};
+}
+
+json Tier(const HealthTierConfig& t) {
+  return {{"enabled", t.enabled},
+          {"interval", Duration(t.interval)},
+          {"timeout", Duration(t.timeout)},
+          {"jitter", Duration(t.jitter)},
+          {"healthy_threshold", t.healthy_threshold},
+          {"unhealthy_threshold", t.unhealthy_threshold}};
+}
+
+json Backend(const BackendConfig& b) {
+  json out = {{"name", b.name},
+              {"url", b.url},
+              {"weight", b.weight},
+              {"models", b.models},
+              {"hash_id", b.hash_id},
+              {"hash_label", HashLabel(b)},
+              {"max_in_flight", b.max_in_flight}};
+  if (b.url.starts_with("https://")) {
+    out["tls"] = {{"ca", b.tls.ca_file},
+                  {"cert", b.tls.cert_file},
+                  {"key", RedactedPath(b.tls.key_file)},
+                  {"verify", b.tls.verify}};
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ConfigJson(const Config& c) {
+  json balancer = Policy(c.balancer.policy, c.balancer.choice_count, c.balancer.bounded_load_factor,
+                         c.balancer.hash_key);
+  json pools = json::array();
+  for (const PoolConfig& p : c.balancer.pools) {
+    json pool = Policy(p.policy.policy, p.policy.choice_count, p.policy.bounded_load_factor,
+                       p.policy.hash_key);
+    pool["model"] = p.model;
+    pools.push_back(std::move(pool));
+  }
+  balancer["pools"] = std::move(pools);
+  json backends = json::array();
+  for (const BackendConfig& b : c.backends) backends.push_back(Backend(b));
+  json api = Tier(c.health.api);
+  api["ps_timeout"] = Duration(c.health.ps_timeout);
+  json inference = Tier(c.health.inference);
+  inference["models"] = c.health.inference_models;
+  inference["prompt"] = c.health.inference_prompt;
+  inference["keep_alive"] = c.health.inference_keep_alive;
+  const AccessLogConfig& access = c.logging.access_log;
+  json out = {{"source", c.source},
+              {"listen",
+               {{"address", c.listen.address},
+                {"insecure", c.listen.insecure},
+                {"cert", c.listen.cert_file},
+                {"key", RedactedPath(c.listen.key_file)},
+                {"client_ca", c.listen.client_ca_file},
+                {"client_auth", c.listen.client_auth},
+                {"reload_interval", Duration(c.listen.reload_interval)},
+                {"drain_timeout", Duration(c.listen.drain_timeout)}}},
+              {"admin", {{"address", c.admin.address}, {"enabled", c.admin.enabled}}},
+              {"balancer", std::move(balancer)},
+              {"upstream",
+               {{"threads", c.upstream.threads},
+                {"connect_timeout", Duration(c.upstream.connect_timeout)},
+                {"request_timeout", Duration(c.upstream.request_timeout)},
+                {"max_line_bytes", c.upstream.max_line_bytes},
+                {"first_byte_timeout", Duration(c.upstream.first_byte_timeout)},
+                {"stream_buffer_bytes", c.upstream.stream_buffer_bytes},
+                {"max_attempts", c.upstream.max_attempts},
+                {"retry_budget_percent", c.upstream.retry_budget_percent}}},
+              {"admission",
+               {{"max_in_flight", c.admission.max_in_flight},
+                {"max_queue", c.admission.max_queue},
+                {"max_queue_wait", Duration(c.admission.max_queue_wait)}}},
+              {"health",
+               {{"discovery", c.health.discovery},
+                {"panic_threshold", c.health.panic_threshold},
+                {"connect", Tier(c.health.connect)},
+                {"api", std::move(api)},
+                {"inference", std::move(inference)}}},
+              {"outlier_detection",
+               {{"consecutive_failures", c.outlier_detection.consecutive_failures},
+                {"base_ejection_time", Duration(c.outlier_detection.base_ejection_time)},
+                {"max_ejection_time", Duration(c.outlier_detection.max_ejection_time)},
+                {"max_ejection_percent", c.outlier_detection.max_ejection_percent}}},
+              {"backends", std::move(backends)},
+              {"logging",
+               {{"level", c.logging.level},
+                {"format", c.logging.format},
+                {"access_log",
+                 {{"path", access.path},
+                  {"max_size_mb", access.max_size_mb},
+                  {"max_files", access.max_files},
+                  {"log_content", access.log_content}}}}}};
+  return out.dump(2) + "\n";
+}
+
+}  // namespace og
