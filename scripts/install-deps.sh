@@ -14,6 +14,8 @@ packages=(
   prometheus-cpp-dev libboost-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3-grpcio python3-protobuf openssl curl procps
+  # tests/integration/test_deploy.py parses the deploy/ manifests
+  python3-yaml
   # HTTPS backends in tests/integration/test_tls.py: ollama-sim behind a TLS terminator
   stunnel4
 )
