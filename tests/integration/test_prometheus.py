@@ -427,7 +427,11 @@ class PrometheusTest(harness.ProcessTestCase):
             "`1m`. Result: the",
             "number of series and the first one (labels other than instance and job, value); "
             "values are a",
-            "moment's, shown to prove every query returns data, not as a benchmark.",
+            "moment's, shown to prove every query returns data, not as a benchmark. An "
+            "`increase()` of 0 on a",
+            "counter the test's events created (reloads, ejections) is Prometheus's view, not "
+            "a missing event: a",
+            "series that appears at 1 has no earlier sample to increase from.",
             "",
             "| Panel | Ref | Query | Series | First series |",
             "|---|---|---|---|---|",
