@@ -18,6 +18,9 @@ packages=(
   python3-yaml
   # HTTPS backends in tests/integration/test_tls.py: ollama-sim behind a TLS terminator
   stunnel4
+  # a real Prometheus (and promtool) for tests/integration/test_prometheus.py: it scrapes a
+  # gateway, evaluates every dashboard query and alert rule of deploy/, and checks the files
+  prometheus
 )
 
 missing=()
@@ -37,3 +40,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# Debian's prometheus package enables and starts prometheus.service, listening on :9090, which
+# is also the demo gateway's admin port (127.0.0.1:9090, scripts/demo.sh). The tests start their
+# own Prometheus on a free port, so the system service is only in the way: stop it and keep it
+# from starting at boot. Only where systemd runs (not in containers without it); done only when
+# this run installed the package, so a service enabled on purpose later is left alone.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
