@@ -14,6 +14,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 SOURCE_DIR = os.environ.get(
     "OG_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -247,3 +249,25 @@ class ProcessTestCase(unittest.TestCase):
     def gateway(self, config_text, extra=()):
         path = write_file(self.tmp, "gateway.yaml", config_text)
         return self.track(Gateway(path, extra))
+
+
+def wait_for(predicate, timeout, what, interval=0.05):
+    """Polls predicate() until it returns something truthy; fails naming `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout:.1f}s waiting for {what() if callable(what) else what}")
+        time.sleep(interval)
+
+
+def http_get(url, timeout=5):
+    """(status, body) of a GET, also for 4xx/5xx answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()

@@ -27,7 +27,7 @@ import urllib.request
 import yaml
 
 import harness
-from harness import ProcessTestCase
+from harness import ProcessTestCase, http_get
 
 DEPLOY = os.path.join(harness.SOURCE_DIR, "deploy")
 K8S = os.path.join(DEPLOY, "kubernetes")
@@ -133,12 +133,6 @@ def make_cert(directory):
     return cert, key
 
 
-def http_get(url, timeout=5):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 class KubernetesManifestTest(unittest.TestCase):

@@ -16,7 +16,7 @@ import urllib.request
 import grpc
 
 import harness
-from harness import ProcessTestCase, gateway_config
+from harness import ProcessTestCase, gateway_config, http_get, wait_for
 
 pb2, pb2_grpc = harness.grpc_modules()
 
@@ -65,26 +65,8 @@ def health_yaml(panic_threshold=None, inference=None, outlier=None, connect=None
     return text
 
 
-def wait_for(predicate, timeout, what, interval=0.05):
-    """Polls predicate() until it returns something truthy; fails naming `what` after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(
-                f"timed out after {timeout:.1f}s waiting for {what() if callable(what) else what}")
-        time.sleep(interval)
 
 
-def http_get(url, timeout=5):
-    """(status, body) of a GET, also for 4xx/5xx answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def http_post_json(url, value, timeout=10):

@@ -38,6 +38,7 @@ import grpc
 import yaml
 
 import harness
+from harness import wait_for
 from test_tls import Pki, read, replace_file
 
 MODEL = "llama3.2"
@@ -161,16 +162,6 @@ class Prometheus:
         self._log.close()
 
 
-def wait_for(predicate, timeout, what, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(
-                f"timed out after {timeout:.1f}s waiting for {what() if callable(what) else what}")
-        time.sleep(interval)
 
 
 class DashboardFileTest(unittest.TestCase):
