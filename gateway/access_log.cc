@@ -2,10 +2,8 @@
 
 #include <openssl/evp.h>
 
-#include <cstdio>
-#include <ctime>
-
 #include "absl/strings/str_cat.h"
+#include "gateway/time_format.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/async.h"
 #include "spdlog/async_logger.h"
@@ -23,19 +21,6 @@ constexpr std::size_t kQueueLines = 8192;
 
 double Millis(std::chrono::nanoseconds d) {
   return std::chrono::duration<double, std::milli>(d).count();
-}
-
-std::string Rfc3339(std::chrono::system_clock::time_point t) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
-  std::tm parts{};
-  gmtime_r(&seconds, &parts);
-  char text[40];
-  const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &parts);
-  char frac[8];
-  std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(millis));
-  return std::string(text, n) + frac;
 }
 
 std::string S(std::string_view v) { return std::string(v); }
@@ -57,7 +42,7 @@ std::string Sha256Hex(std::string_view data) {
 }
 
 std::string AccessLogLine(const AccessRecord& r) {
-  json line = {{"time", Rfc3339(r.time)},
+  json line = {{"time", Rfc3339Millis(r.time)},
                {"request_id", S(r.request_id)},
                {"client", S(r.client)},
                {"peer", S(r.peer)},

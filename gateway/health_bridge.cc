@@ -1,12 +1,11 @@
 #include "gateway/health_bridge.h"
 
 #include <algorithm>
-#include <ctime>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "fmt/format.h"
+#include "gateway/time_format.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -61,20 +60,12 @@ class ProbeExchange final : public UpstreamHandler {
   std::string body_;
 };
 
-// Wall-clock time of a steady `point`, RFC 3339 in UTC with milliseconds.
+// Wall-clock time of a steady `point`, or null for "never".
 json TimeOf(Clock::TimePoint point, const Clock& clock) {
   if (point == Clock::TimePoint{}) return nullptr;
-  const auto wall =
+  return Rfc3339Millis(
       std::chrono::system_clock::now() -
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.Now() - point);
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(wall);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count() % 1000;
-  std::tm parts{};
-  gmtime_r(&seconds, &parts);
-  char text[40];
-  const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &parts);
-  return fmt::format("{}.{:03d}Z", std::string_view(text, n), millis);
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(clock.Now() - point));
 }
 
 json TierJson(const health::TierStatus& s, const Clock& clock) {
@@ -146,10 +137,7 @@ std::chrono::milliseconds FirstRoundWait(const Config& config) {
 
 void HealthTransport::Send(const std::string& backend, health::ProbeRequest request, Done done) {
   const std::shared_ptr<const RoutingTable> table = router_.table();
-  const PoolMember* member = nullptr;
-  for (const PoolMember& m : table->backends()) {
-    if (m.state->name() == backend) member = &m;
-  }
+  const PoolMember* member = table->FindBackend(backend);
   if (member == nullptr) {
     health::ProbeResponse gone;
     gone.error = "the backend is no longer configured";
@@ -307,14 +295,10 @@ std::string BackendsJson(const RoutingTable& table,
   json pools = json::array();
   for (const Pool* pool : table.pools()) {
     json names = json::array();
-    std::size_t healthy = 0;
-    for (std::size_t i = 0; i < pool->members.size(); ++i) {
-      names.push_back(pool->members[i].state->name());
-      healthy += MemberAvailable(*pool, i) ? 1 : 0;
-    }
+    for (const PoolMember& member : pool->members) names.push_back(member.state->name());
     pools.push_back({{"model", pool->model_label},
                      {"backends", std::move(names)},
-                     {"healthy", healthy},
+                     {"healthy", AvailableMembers(*pool)},
                      {"panic_threshold", pool->panic_threshold},
                      {"panic", pool->panic.load(std::memory_order_relaxed)}});
   }
@@ -344,10 +328,7 @@ void ServingStatus::Publish(const RoutingTable& table, bool draining) {
   std::set<std::string> seen;
   bool any = false;
   for (const Pool* pool : table.pools()) {
-    bool serving = false;
-    for (std::size_t i = 0; i < pool->members.size() && !serving; ++i) {
-      serving = MemberAvailable(*pool, i);
-    }
+    bool serving = AvailableMembers(*pool) > 0;
     any = any || serving;
     if (pool->model_label == "_other") continue;  // not a model name
     serving = serving && !draining;

@@ -172,9 +172,7 @@ int Run(const std::string& path) {
     for (const Pool* pool : router.table()->pools()) {
       Metrics::PoolCount& count = pools[pool->model_label];
       count.backends = pool->members.size();
-      for (std::size_t i = 0; i < pool->members.size(); ++i) {
-        count.healthy += MemberAvailable(*pool, i) ? 1 : 0;
-      }
+      count.healthy = AvailableMembers(*pool);
     }
     m.SetModelBackends(pools);
   });

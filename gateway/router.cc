@@ -130,6 +130,7 @@ absl::Status Router::Rebuild() {
   std::map<std::string, std::vector<MemberSpec>> by_model;
   for (const BackendConfig& b : config.backends) {
     MemberSpec spec{{StateFor(b.name), b.url, UpstreamTlsOf(b)}, b.weight, HashLabel(b)};
+    table->backend_index_.emplace(b.name, table->backends_.size());
     table->backends_.push_back(spec.member);
     table->configured_models_.insert(b.canonical_models.begin(), b.canonical_models.end());
     const Facts& facts = facts_[b.name];
@@ -292,12 +293,6 @@ void Router::TryEject(BackendState& state) {
   if (RouterListener* listener = listener_.load()) listener->OnEjected(state, hold, failures);
 }
 
-static std::size_t HealthyMembers(const Pool& pool) {
-  std::size_t healthy = 0;
-  for (std::size_t i = 0; i < pool.members.size(); ++i) healthy += MemberAvailable(pool, i) ? 1 : 0;
-  return healthy;
-}
-
 static bool InPanic(const Pool& pool, std::size_t healthy) {
   return healthy * 100 < static_cast<std::size_t>(pool.panic_threshold) * pool.members.size();
 }
@@ -306,8 +301,8 @@ void Router::RefreshPanic() const {
   const std::shared_ptr<const RoutingTable> table = table_.load();
   if (table == nullptr) return;
   for (const Pool* pool : table->pools()) {
-    const std::size_t healthy = HealthyMembers(*pool);
-    NotePanic(*pool, InPanic(*pool, healthy), healthy);
+    const std::size_t available = AvailableMembers(*pool);
+    NotePanic(*pool, InPanic(*pool, available), available);
   }
 }
 
@@ -321,26 +316,34 @@ Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried, const R
                       std::uint64_t random) const {
   Choice choice;
   const std::size_t n = pool.members.size();
-  auto healthy_member = [&](std::size_t i) { return MemberHealthy(pool, i); };
-  const std::size_t healthy = HealthyMembers(pool);
+  // One look at each member's health and connect back-off (each reads the clock).
+  balancer::HostMask unhealthy(n);
+  balancer::HostMask held_out(n);
+  std::size_t available = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const bool healthy = MemberHealthy(pool, i);
+    const bool reachable = pool.members[i].state->connect_backoff().Available();
+    if (!healthy) unhealthy.Set(i);
+    if (!reachable) held_out.Set(i);
+    available += healthy && reachable ? 1 : 0;
+  }
   // Too few healthy members: the checks may be wrong about the rest, and failing every call
   // is the worst outcome, so route across the whole pool.
-  choice.panic = InPanic(pool, healthy);
-  NotePanic(pool, choice.panic, healthy);
+  choice.panic = InPanic(pool, available);
+  NotePanic(pool, choice.panic, available);
 
   balancer::HostMask excluded(n);
   for (std::size_t i = 0; i < n; ++i) {
-    const BackendState& state = *pool.members[i].state;
     if (tried.Test(i)) {
       excluded.Set(i);
       ++choice.tried;
-    } else if (!choice.panic && !healthy_member(i)) {
+    } else if (!choice.panic && unhealthy.Test(i)) {
       excluded.Set(i);
       ++choice.unhealthy;
-    } else if (!state.connect_backoff().Available()) {
+    } else if (held_out.Test(i)) {
       excluded.Set(i);
       ++choice.unavailable;
-    } else if (state.Full()) {
+    } else if (pool.members[i].state->Full()) {
       excluded.Set(i);
       ++choice.full;
     }
@@ -387,10 +390,8 @@ Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried, const R
   if (!choice.ok() && choice.unavailable > 0) {
     // Probe only among members that health allows.
     balancer::HostMask skip = tried;
-    if (!choice.panic) {
-      for (std::size_t i = 0; i < n; ++i) {
-        if (!healthy_member(i)) skip.Set(i);
-      }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!choice.panic && unhealthy.Test(i)) skip.Set(i);
     }
     ProbeHeldOut(pool, skip, random, &choice);
   }

@@ -139,6 +139,13 @@ inline bool MemberAvailable(const Pool& pool, std::size_t i) {
   return MemberHealthy(pool, i) && pool.members[i].state->connect_backoff().Available();
 }
 
+// How many members of `pool` are available (the count the panic threshold compares).
+inline std::size_t AvailableMembers(const Pool& pool) {
+  std::size_t available = 0;
+  for (std::size_t i = 0; i < pool.members.size(); ++i) available += MemberAvailable(pool, i);
+  return available;
+}
+
 // What the router may read of a request to find its affinity key. Each front door implements
 // it over its own request type, so the router never sees gRPC or HTTP.
 class RequestKeys {
@@ -166,6 +173,11 @@ class RoutingTable {
   }
   // Every configured backend once, in config order (for metrics and readiness).
   const std::vector<PoolMember>& backends() const { return backends_; }
+  // The configured backend named `name`, or null.
+  const PoolMember* FindBackend(std::string_view name) const {
+    auto it = backend_index_.find(name);
+    return it == backend_index_.end() ? nullptr : &backends_[it->second];
+  }
   // Every pool (the pool of backends taking any model last, if there is one).
   std::vector<const Pool*> pools() const;
   const health::OutlierOptions& outlier_options() const { return outlier_; }
@@ -178,6 +190,7 @@ class RoutingTable {
   std::vector<std::string> known_models_;
   std::set<std::string, std::less<>> configured_models_;
   std::vector<PoolMember> backends_;
+  std::map<std::string, std::size_t, std::less<>> backend_index_;  // name -> backends_ index
   health::OutlierOptions outlier_;
   int max_ejection_percent_ = 0;
 };
