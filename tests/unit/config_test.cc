@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "tests/unit/config_testing.h"
 
 namespace og {
 namespace {
@@ -32,21 +33,7 @@ std::string Message(const absl::Status& status) {
   return std::string(status.message().data(), status.message().size());
 }
 
-// Parses `yaml` as "test.yaml" and returns the whole error text; fails the test when the
-// configuration is accepted.
-std::string ErrorsOf(std::string_view yaml) {
-  const absl::StatusOr<Config> config = ParseConfig(yaml, "test.yaml");
-  REQUIRE_FALSE(config.ok());
-  CHECK(config.status().code() == absl::StatusCode::kInvalidArgument);
-  return Message(config.status());
-}
-
-Config ParseValid(std::string_view yaml) {
-  const absl::StatusOr<Config> config = ParseConfig(yaml, "test.yaml");
-  INFO(Message(config.status()));
-  REQUIRE(config.ok());
-  return *config;
-}
+using testing::ErrorsOf;
 
 // kMinimal followed by `extra`, which starts at line 6. Indented lines there extend the
 // backend gpu-a; unindented ones add top-level sections.
@@ -55,7 +42,7 @@ std::string MinimalPlus(std::string_view extra) {
 }
 
 TEST_CASE("a full configuration parses with every field", "[config]") {
-  const Config config = ParseValid(R"(listen:
+  const Config config = testing::Valid(R"(listen:
   address: "[::1]:50052"
   cert: /etc/gateway/tls.crt
   key: /etc/gateway/tls.key
@@ -116,7 +103,7 @@ logging:
 }
 
 TEST_CASE("sections left out take the documented defaults", "[config]") {
-  const Config config = ParseValid(kMinimal);
+  const Config config = testing::Valid(kMinimal);
   CHECK(config.listen.address == "0.0.0.0:50051");
   CHECK(config.listen.insecure);
   CHECK(config.listen.cert_file.empty());
@@ -141,7 +128,7 @@ TEST_CASE("sections left out take the documented defaults", "[config]") {
 
 TEST_CASE("admission limits and retry settings parse; a backend's max_in_flight overrides",
           "[config]") {
-  const Config config = ParseValid(
+  const Config config = testing::Valid(
       "listen:\n  insecure: true\n"
       "upstream:\n  max_attempts: 3\n  retry_budget_percent: 50\n"
       "admission:\n  max_in_flight: 4\n  max_queue: 10\n  max_queue_wait: 1500ms\n"
@@ -175,7 +162,7 @@ TEST_CASE("admission and retry values out of range are refused at their line", "
 }
 
 TEST_CASE("a section written with nothing under it takes the defaults", "[config]") {
-  const Config config = ParseValid(MinimalPlus("admin:\nupstream:\n"));
+  const Config config = testing::Valid(MinimalPlus("admin:\nupstream:\n"));
   CHECK(config.admin.address == "127.0.0.1:9090");
   CHECK(config.admin.line == 6);
   CHECK(config.upstream.connect_timeout == milliseconds(2000));
@@ -284,7 +271,7 @@ TEST_CASE("every known policy is accepted", "[config]") {
   REQUIRE_FALSE(KnownPolicies().empty());
   CHECK(KnownPolicies().front() == "round_robin");
   for (const std::string& policy : KnownPolicies()) {
-    CHECK(ParseValid(MinimalPlus("balancer:\n  policy: " + policy + "\n")).balancer.policy ==
+    CHECK(testing::Valid(MinimalPlus("balancer:\n  policy: " + policy + "\n")).balancer.policy ==
           policy);
   }
 }
@@ -306,13 +293,13 @@ TEST_CASE("a weight outside 1..1000 or not an integer is refused", "[config]") {
 }
 
 TEST_CASE("weights 1 and 1000 are accepted", "[config]") {
-  CHECK(ParseValid(MinimalPlus("    weight: 1\n")).backends[0].weight == 1u);
-  CHECK(ParseValid(MinimalPlus("    weight: 1000\n")).backends[0].weight == 1000u);
+  CHECK(testing::Valid(MinimalPlus("    weight: 1\n")).backends[0].weight == 1u);
+  CHECK(testing::Valid(MinimalPlus("    weight: 1000\n")).backends[0].weight == 1000u);
 }
 
 TEST_CASE("an explicit YAML int or bool tag is accepted like a plain value", "[config]") {
   const Config config =
-      ParseValid(MinimalPlus("    weight: !!int 7\nadmin:\n  enabled: !!bool false\n"));
+      testing::Valid(MinimalPlus("    weight: !!int 7\nadmin:\n  enabled: !!bool false\n"));
   CHECK(config.backends[0].weight == 7u);
   CHECK_FALSE(config.admin.enabled);
 }
@@ -337,8 +324,8 @@ TEST_CASE("a backend name outside [A-Za-z0-9_.-] or longer than 64 is refused", 
   const std::string long_name(65, 'x');
   CHECK(ErrorsOf("listen: {insecure: true}\nbackends:\n  - name: " + long_name +
                  "\n    url: http://h:1\n") == "test.yaml:3" + reason + "\"" + long_name + "\"");
-  CHECK(ParseValid("listen: {insecure: true}\nbackends:\n  - name: " + std::string(64, 'x') +
-                   "\n    url: http://h:1\n")
+  CHECK(testing::Valid("listen: {insecure: true}\nbackends:\n  - name: " + std::string(64, 'x') +
+                       "\n    url: http://h:1\n")
             .backends[0]
             .name.size() == 64);
 }
@@ -457,17 +444,17 @@ TEST_CASE("admin may not share the listen port on the same or a wildcard host", 
                  backends) ==
         "test.yaml:3: admin.address: same port as listen.address \"0.0.0.0:9090\"");
   // Different hosts, port 0 on both, or a disabled admin endpoint cannot collide.
-  CHECK(ParseValid("listen: {insecure: true, address: \"127.0.0.1:9090\"}\n"
-                   "admin: {address: \"127.0.0.2:9090\"}\n" +
-                   backends)
+  CHECK(testing::Valid("listen: {insecure: true, address: \"127.0.0.1:9090\"}\n"
+                       "admin: {address: \"127.0.0.2:9090\"}\n" +
+                       backends)
             .admin.address == "127.0.0.2:9090");
-  CHECK(ParseValid("listen: {insecure: true, address: \"127.0.0.1:0\"}\n"
-                   "admin: {address: \"127.0.0.1:0\"}\n" +
-                   backends)
+  CHECK(testing::Valid("listen: {insecure: true, address: \"127.0.0.1:0\"}\n"
+                       "admin: {address: \"127.0.0.1:0\"}\n" +
+                       backends)
             .admin.address == "127.0.0.1:0");
-  CHECK_FALSE(ParseValid("listen: {insecure: true, address: \"127.0.0.1:7000\"}\n"
-                         "admin: {address: \"127.0.0.1:7000\", enabled: false}\n" +
-                         backends)
+  CHECK_FALSE(testing::Valid("listen: {insecure: true, address: \"127.0.0.1:7000\"}\n"
+                             "admin: {address: \"127.0.0.1:7000\", enabled: false}\n" +
+                             backends)
                   .admin.enabled);
 }
 
@@ -490,7 +477,7 @@ TEST_CASE("bad upstream durations are refused with the reason", "[config]") {
 }
 
 TEST_CASE("request_timeout 0 means no bound and is accepted", "[config]") {
-  CHECK(ParseValid(MinimalPlus("upstream:\n  request_timeout: 0\n")).upstream.request_timeout ==
+  CHECK(testing::Valid(MinimalPlus("upstream:\n  request_timeout: 0\n")).upstream.request_timeout ==
         milliseconds(0));
 }
 
@@ -504,7 +491,7 @@ TEST_CASE("threads and max_line_bytes are bounded", "[config]") {
         "test.yaml:7: upstream.max_line_bytes: must be an integer from 1024 to 1073741824, got "
         "\"8MiB\"");
   const Config config =
-      ParseValid(MinimalPlus("upstream:\n  threads: 256\n  max_line_bytes: 1073741824\n"));
+      testing::Valid(MinimalPlus("upstream:\n  threads: 256\n  max_line_bytes: 1073741824\n"));
   CHECK(config.upstream.threads == 256);
   CHECK(config.upstream.max_line_bytes == 1073741824u);
 }
@@ -530,8 +517,8 @@ TEST_CASE("models must be a list of valid, distinct model names", "[config]") {
 }
 
 TEST_CASE("an empty models list offers every model", "[config]") {
-  CHECK(ParseValid(MinimalPlus("    models: []\n")).backends[0].models.empty());
-  CHECK(ParseValid(MinimalPlus("    models:\n")).backends[0].models.empty());
+  CHECK(testing::Valid(MinimalPlus("    models: []\n")).backends[0].models.empty());
+  CHECK(testing::Valid(MinimalPlus("    models:\n")).backends[0].models.empty());
 }
 
 TEST_CASE("several errors are reported together in line order", "[config]") {
@@ -611,7 +598,7 @@ TEST_CASE("the complete example in docs/configuration.md is valid", "[config]") 
   REQUIRE(begin != std::string::npos);
   const std::size_t end = doc.find("```", begin + 8);
   REQUIRE(end != std::string::npos);
-  const Config config = ParseValid(doc.substr(begin + 8, end - begin - 8));
+  const Config config = testing::Valid(doc.substr(begin + 8, end - begin - 8));
   CHECK(config.backends.size() == 3);
   CHECK(config.listen.cert_file == "/etc/ollama-gateway/tls/server.crt");
 }

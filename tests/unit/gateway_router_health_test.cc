@@ -59,6 +59,14 @@ const Pool& PoolOf(const Router& router, const std::string& model = "llama3.2") 
   return *pool;
 }
 
+// The index of the member named `name` in `pool`.
+std::size_t IndexOf(const Pool& pool, const std::string& name) {
+  std::size_t i = 0;
+  while (i < pool.members.size() && pool.members[i].state->name() != name) ++i;
+  REQUIRE(i < pool.members.size());
+  return i;
+}
+
 std::set<std::string> Members(const Router& router, const std::string& model) {
   std::set<std::string> out;
   const Pool* pool = router.table()->Find(CanonicalModelName(model));
@@ -152,8 +160,7 @@ TEST_CASE("a healthy member held out after a refused connect counts as down for 
   AllHealthy(router, {"a", "b"});
   router.SetActiveHealth("b", false);  // b's checks still fail, but it is back
   const Pool& pool = PoolOf(router);
-  std::size_t a = 0;
-  while (pool.members[a].state->name() != "a") ++a;
+  const std::size_t a = IndexOf(pool, "a");
   pool.members[a].state->connect_backoff().OnConnectFailure();  // a just died
   Choice c = router.Choose(pool, balancer::HostMask(2), Request{}, 0);
   REQUIRE(c.ok());
@@ -241,9 +248,7 @@ TEST_CASE("round-robin prefers members with the model loaded, others still serve
   // A retry that already tried b goes to a cold member.
   const Pool& pool = PoolOf(router);
   balancer::HostMask tried(3);
-  for (std::size_t i = 0; i < 3; ++i) {
-    if (pool.members[i].state->name() == "b") tried.Set(i);
-  }
+  tried.Set(IndexOf(pool, "b"));
   Choice c = router.Choose(pool, tried, Request{}, 0);
   REQUIRE(c.ok());
   CHECK(pool.members[c.index].state->name() != "b");
@@ -259,8 +264,7 @@ TEST_CASE("once the members with the model loaded are busy, calls spread over al
   AllHealthy(router, {"a", "b", "c"});
   router.SetLoadedModels("b", {"llama3.2:latest"});
   const Pool& pool = PoolOf(router);
-  std::size_t b = 0;
-  while (pool.members[b].state->name() != "b") ++b;
+  const std::size_t b = IndexOf(pool, "b");
   // Without max_in_flight only an idle backend has a free slot.
   pool.members[b].state->in_flight().store(1);
   CHECK(Picks(router, 12).size() == 3);
@@ -303,8 +307,7 @@ TEST_CASE("consecutive failures eject a backend for the base time", "[router][he
   REQUIRE(router.Apply(Backends({Backend("a"), Backend("b"), Backend("c")})).ok());
   AllHealthy(router, {"a", "b", "c"});
   const Pool& pool = PoolOf(router);
-  std::size_t a = 0;
-  while (pool.members[a].state->name() != "a") ++a;
+  const std::size_t a = IndexOf(pool, "a");
   router.RecordOutcome(pool, a, Router::Outcome::kFailure);
   router.RecordOutcome(pool, a, Router::Outcome::kFailure);
   CHECK(listener.ejected.empty());
