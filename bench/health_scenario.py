@@ -30,9 +30,7 @@ import json
 import os
 import re
 import resource
-import select
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,6 +38,8 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+from harness import Process  # noqa: E402
 MODEL = "llama3.2"
 TIERS = ("connect", "api", "inference")
 # (healthy_threshold, unhealthy_threshold) per tier.
@@ -96,68 +96,6 @@ def parse_time(text):
     """RFC 3339 UTC with milliseconds (2026-11-25T20:15:50.251Z) -> epoch seconds."""
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
         tzinfo=datetime.timezone.utc).timestamp()
-
-
-class Child:
-    """A process in its own process group whose first stdout line announces it."""
-
-    def __init__(self, argv, name, ready_timeout=30.0):
-        self.name = name
-        self.log_file = tempfile.NamedTemporaryFile(prefix=f"og-health-{name}-", suffix=".log",
-                                                    delete=False)
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log_file,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        self.pid = self.proc.pid
-        self.first_line = self._first_line(ready_timeout)
-
-    def _first_line(self, timeout):
-        deadline = time.monotonic() + timeout
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RuntimeError(f"{self.name} not ready within {timeout} s; log "
-                                   f"{self.log_file.name}")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    raise RuntimeError(f"{self.name} exited ({self.proc.wait()}) before it was "
-                                       f"ready; log {self.log_file.name}:\n{self.log_tail()}")
-                buf += chunk
-        # stdout is not read again; the processes here print nothing else to it.
-        return buf.split(b"\n", 1)[0].decode()
-
-    def log_tail(self, n=4000):
-        with open(self.log_file.name, "rb") as f:
-            return f.read()[-n:].decode(errors="replace")
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def kill_group(self, sig=signal.SIGKILL):
-        try:
-            os.killpg(self.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def stop(self, keep_log=False):
-        if self.alive():
-            self.kill_group(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        self.kill_group(signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        self.proc.stdout.close()
-        self.log_file.close()
-        if not keep_log:
-            os.unlink(self.log_file.name)
 
 
 def address(sim_index, j):
@@ -232,16 +170,16 @@ def sim_paths(sims):
 
 
 def measure(gateway, sims, window):
-    pids = [s.pid for s in sims]
+    pids = [s.proc.pid for s in sims]
     checks0 = health_check_counts(gateway.admin)
     paths0 = sim_paths(sims)
-    g0, s0, t0 = cpu_seconds(gateway.pid), sum(cpu_seconds(p) for p in pids), time.monotonic()
+    g0, s0, t0 = cpu_seconds(gateway.proc.pid), sum(cpu_seconds(p) for p in pids), time.monotonic()
     rss_max = 0
     end = t0 + window
     while time.monotonic() < end:
         time.sleep(min(1.0, max(0.0, end - time.monotonic())))
-        rss_max = max(rss_max, proc_status(gateway.pid, "VmRSS"))
-    g1, s1, t1 = cpu_seconds(gateway.pid), sum(cpu_seconds(p) for p in pids), time.monotonic()
+        rss_max = max(rss_max, proc_status(gateway.proc.pid, "VmRSS"))
+    g1, s1, t1 = cpu_seconds(gateway.proc.pid), sum(cpu_seconds(p) for p in pids), time.monotonic()
     paths1 = sim_paths(sims)
     checks1 = health_check_counts(gateway.admin)
     elapsed = t1 - t0
@@ -252,11 +190,11 @@ def measure(gateway, sims, window):
         "elapsed": elapsed,
         "gateway_cpu": 100.0 * (g1 - g0) / elapsed,
         "sims_cpu": 100.0 * (s1 - s0) / elapsed,
-        "rss_kib": proc_status(gateway.pid, "VmRSS"),
+        "rss_kib": proc_status(gateway.proc.pid, "VmRSS"),
         "rss_max_kib": rss_max,
-        "hwm_kib": proc_status(gateway.pid, "VmHWM"),
-        "threads": proc_status(gateway.pid, "Threads"),
-        "fds": fd_count(gateway.pid),
+        "hwm_kib": proc_status(gateway.proc.pid, "VmHWM"),
+        "threads": proc_status(gateway.proc.pid, "Threads"),
+        "fds": fd_count(gateway.proc.pid),
         "checks": checks,
         "paths": paths,
     }
@@ -339,8 +277,9 @@ def main():
     result = {}
     try:
         for k in range(args.sims):
-            sim = Child([os.path.join(bin_dir, "ollama-sim"), "--host", "0.0.0.0", "--port", "0",
-                         "--models", MODEL, "--tokens", "1", "--name", f"sim{k}"], f"sim{k}")
+            sim = Process([os.path.join(bin_dir, "ollama-sim"), "--host", "0.0.0.0", "--port",
+                           "0", "--models", MODEL, "--tokens", "1", "--name", f"sim{k}"],
+                          f"sim{k}", ready_timeout=30)
             sim.port = int(sim.first_line.strip())
             sims.append(sim)
         backends, owner = [], {}
@@ -355,8 +294,8 @@ def main():
         log(f"{args.sims} sims up; starting the gateway with {args.backends} backends, "
             f"tiers {tiers or 'none'}")
         start = time.monotonic()
-        gateway = Child([os.path.join(bin_dir, "ollama-gateway"), "--config", config_path],
-                        "gateway", ready_timeout=60)
+        gateway = Process([os.path.join(bin_dir, "ollama-gateway"), "--config", config_path],
+                          "gateway", ready_timeout=60)
         fields = dict(kv.split("=", 1) for kv in gateway.first_line.split()[1:])
         gateway.admin = fields["admin"]
         result["ready_s"] = time.monotonic() - start
@@ -366,7 +305,7 @@ def main():
         deadline = time.monotonic() + 120
         while True:
             if not gateway.alive():
-                raise RuntimeError(f"gateway exited:\n{gateway.log_tail()}")
+                raise RuntimeError(f"gateway exited:\n{gateway.log()[-4000:]}")
             if all_healthy(backend_states(gateway.admin), tiers):
                 break
             if time.monotonic() > deadline:
@@ -388,8 +327,7 @@ def main():
             bound = args.interval_ms * THRESHOLDS["connect"][1] / 1000 + args.timeout_ms / 1000
             log(f"tier 1: killing sim{victim} ({len(names)} backends)")
             t0 = time.time()
-            sims[victim].kill_group(signal.SIGKILL)
-            sims[victim].proc.wait()
+            sims[victim].kill()
             by_change, seen, missing = detect(gateway, names, "connect", t0, 3 * bound + 10)
             detection["connect"] = (by_change, seen, missing, bound, len(names))
         if not args.no_detection and "inference" in tiers and args.sims >= 2:
@@ -403,16 +341,16 @@ def main():
             detection["inference"] = (by_change, seen, missing, bound, len(names))
         result["detection"] = detection
         if not gateway.alive():
-            raise RuntimeError(f"gateway exited:\n{gateway.log_tail()}")
-        result["fds_end"] = fd_count(gateway.pid)
-        result["gateway_log"] = gateway.log_tail(10 ** 8)
+            raise RuntimeError(f"gateway exited:\n{gateway.log()[-4000:]}")
+        result["fds_end"] = fd_count(gateway.proc.pid)
+        result["gateway_log"] = gateway.log()
     finally:
-        if gateway is not None:
-            gateway.stop(args.keep_logs)
+        for child in ([gateway] if gateway is not None else []) + sims:
             if args.keep_logs:
-                log(f"gateway log kept: {gateway.log_file.name}")
-        for sim in sims:
-            sim.stop(args.keep_logs)
+                child.stop()
+                log(f"{child.name} log kept: {child.log_path}")
+            else:
+                child.cleanup()
         if config_path:
             os.unlink(config_path)
 

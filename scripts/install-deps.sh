@@ -14,8 +14,9 @@ packages=(
   prometheus-cpp-dev libboost-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3-grpcio python3-protobuf openssl curl procps
-  # tests/integration/test_deploy.py parses the deploy/ manifests
-  python3-yaml
+  # tests/integration/test_deploy.py parses the deploy/ manifests and runs
+  # `systemd-analyze verify` on the unit
+  python3-yaml systemd
   # HTTPS backends in tests/integration/test_tls.py: ollama-sim behind a TLS terminator
   stunnel4
   # a real Prometheus (and promtool) for tests/integration/test_prometheus.py: it scrapes a

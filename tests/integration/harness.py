@@ -57,17 +57,19 @@ def grpc_modules():
 class Process:
     """A child process whose stdout's first line announces what it listens on.
 
-    stderr goes to a file so a failing test can show the process's log.
+    stderr goes to a file so a failing test can show the process's log. A process that
+    announces nothing (ready_line=False) has stdout go to that file too; the caller finds out
+    when it is ready.
     """
 
-    def __init__(self, argv, name, ready_timeout=20.0):
+    def __init__(self, argv, name, ready_timeout=20.0, ready_line=True):
         self.name = name
         self.argv = argv
         self.log_path = tempfile.mktemp(prefix=f"og-{name}-", suffix=".log")
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._log,
-                                     stdin=subprocess.DEVNULL)
-        self.first_line = self._read_first_line(ready_timeout)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE if ready_line else self._log,
+                                     stderr=self._log, stdin=subprocess.DEVNULL)
+        self.first_line = self._read_first_line(ready_timeout) if ready_line else None
 
     def _read_first_line(self, timeout):
         deadline = time.monotonic() + timeout
@@ -124,7 +126,8 @@ class Process:
     def cleanup(self):
         """Stops the process and removes its log file."""
         self.stop()
-        self.proc.stdout.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self._log.close()
         try:
             os.unlink(self.log_path)

@@ -93,11 +93,10 @@ def metric_names(expr):
     return names
 
 
-class Prometheus:
-    """A Prometheus server on a free loopback port; quacks like harness.Process for tearDown."""
+class Prometheus(harness.Process):
+    """A Prometheus server on a free loopback port (it prints no ready line: /-/ready says)."""
 
     def __init__(self, directory, target, rules_path):
-        self.name = "prometheus"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = os.path.join(directory, "prometheus.yml")
@@ -106,27 +105,24 @@ class Prometheus:
                     f"rule_files:\n  - {rules_path}\n"
                     "scrape_configs:\n  - job_name: ollama-gateway\n    static_configs:\n"
                     f"      - targets: ['{target}']\n")
-        self.log_path = os.path.join(directory, "prometheus.log")
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}",
-             f"--storage.tsdb.path={os.path.join(directory, 'tsdb')}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"prometheus not ready within 30s:\n{self.log()}")
-            time.sleep(0.1)
+        super().__init__([PROMETHEUS, f"--config.file={config}",
+                          f"--storage.tsdb.path={os.path.join(directory, 'tsdb')}",
+                          f"--web.listen-address=127.0.0.1:{self.port}"],
+                         "prometheus", ready_line=False)
+        try:
+            wait_for(self._ready, 30, lambda: f"prometheus to be ready:\n{self.log()}", 0.1)
+        except AssertionError:
+            self.stop()
+            raise
+
+    def _ready(self):
+        if not self.alive():
+            raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{self.log()}")
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
 
     def query(self, expr):
         """The result vector of an instant query; raises on a query error."""
@@ -138,30 +134,6 @@ class Prometheus:
         if reply["status"] != "success":
             raise AssertionError(f"query {expr!r} failed: {reply}")
         return reply["data"]["result"]
-
-    def log(self):
-        self._log.flush()
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self, timeout=10):
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def cleanup(self):
-        self.stop()
-        self._log.close()
-
-
 
 
 class DashboardFileTest(unittest.TestCase):
@@ -200,8 +172,6 @@ class DashboardFileTest(unittest.TestCase):
                     self.assertEqual(t["datasource"], p["datasource"])
 
 
-@unittest.skipUnless(os.access(PROMETHEUS, os.X_OK) and os.access(PROMTOOL, os.X_OK),
-                     "needs Debian's prometheus package (scripts/install-deps.sh)")
 class PrometheusTest(harness.ProcessTestCase):
     def setUp(self):
         super().setUp()
