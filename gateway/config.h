@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "health/tier.h"
 
 namespace og {
 
@@ -181,48 +182,32 @@ struct BackendConfig {
 // One tier of active health checks. A backend's tier turns unhealthy after
 // `unhealthy_threshold` failed checks in a row and healthy again after `healthy_threshold`
 // passed ones; its first result after start (or after the backend appears) decides at once.
-struct HealthTierConfig {
-  // false turns the tier off: it then always counts as passing.
-  bool enabled = true;
-  // Time between the starts of two checks of one backend. Each wait is shortened by a random
-  // amount up to `jitter`, so checks of many backends spread out and a failure is still noticed
-  // within interval * unhealthy_threshold + timeout.
-  std::chrono::milliseconds interval{5000};
-  // A check not finished within this counts as failed; must be below interval.
-  std::chrono::milliseconds timeout{1000};
-  // 0 <= jitter < interval.
-  std::chrono::milliseconds jitter{500};
-  // 1..100 each.
-  int healthy_threshold = 2;
-  int unhealthy_threshold = 3;
+// The fields and their meaning are health::TierOptions'; defaults differ by tier (HealthConfig).
+struct HealthTierConfig : health::TierOptions {
   int line = 0;
 };
 
 // Active health checks of every backend, in three tiers.
 struct HealthConfig {
   // Tier 1: a TCP connect (and TLS handshake for https:// backends).
-  HealthTierConfig connect;
+  HealthTierConfig connect = {
+      {true, std::chrono::milliseconds(5000), std::chrono::milliseconds(1000),
+       std::chrono::milliseconds(500), 2, 3},
+      0};
   // Tier 2: GET /api/version must answer 200 with a version, and GET /api/tags lists the models
   // the backend serves.
-  HealthTierConfig api = {true,
-                          std::chrono::milliseconds(10000),
-                          std::chrono::milliseconds(2000),
-                          std::chrono::milliseconds(1000),
-                          2,
-                          3,
+  HealthTierConfig api = {{true, std::chrono::milliseconds(10000), std::chrono::milliseconds(2000),
+                           std::chrono::milliseconds(1000), 2, 3},
                           0};
   // Tier 2 also polls GET /api/ps (which models are loaded now) with this timeout; /api/ps may
   // block while a model loads, so its failures never fail the tier.
   std::chrono::milliseconds ps_timeout{2000};
   // Tier 3: a one-token generation of each probe model on each backend that may serve it. Off
   // unless `inference_models` is set.
-  HealthTierConfig inference = {true,
-                                std::chrono::milliseconds(60000),
-                                std::chrono::milliseconds(30000),
-                                std::chrono::milliseconds(5000),
-                                1,
-                                2,
-                                0};
+  HealthTierConfig inference = {
+      {true, std::chrono::milliseconds(60000), std::chrono::milliseconds(30000),
+       std::chrono::milliseconds(5000), 1, 2},
+      0};
   // Probe models of tier 3, as written, and in canonical form (CanonicalModelName).
   std::vector<std::string> inference_models;
   std::vector<std::string> canonical_inference_models;

@@ -14,10 +14,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-health::TierOptions TierOptionsOf(const HealthTierConfig& c) {
-  return {c.enabled, c.interval, c.timeout, c.jitter, c.healthy_threshold, c.unhealthy_threshold};
-}
-
 // Probe answers are small JSON documents; anything bigger is not Ollama.
 constexpr std::size_t kMaxProbeReply = 8u << 20;
 
@@ -100,10 +96,10 @@ std::string TierReason(const char* tier, const health::TierStatus& s) {
 health::CheckerOptions CheckerOptionsOf(const Config& config) {
   const HealthConfig& h = config.health;
   health::CheckerOptions o;
-  o.connect = TierOptionsOf(h.connect);
-  o.api = TierOptionsOf(h.api);
+  o.connect = h.connect;
+  o.api = h.api;
   o.ps_timeout = h.ps_timeout;
-  o.inference = TierOptionsOf(h.inference);
+  o.inference = h.inference;
   o.inference.enabled = h.inference.enabled && !h.inference_models.empty();
   o.inference_probe = {h.inference_prompt, h.inference_keep_alive};
   o.model_key = [](std::string_view name) { return CanonicalModelName(name); };

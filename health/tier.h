@@ -16,13 +16,19 @@ const char* TierName(Tier tier);
 enum class State : std::uint8_t { kUnknown, kHealthy, kUnhealthy };
 const char* StateName(State state);
 
+// One tier's timing and thresholds (the configuration's health.connect, .api, .inference).
 struct TierOptions {
   // A disabled tier is never checked and always counts as passing.
   bool enabled = true;
+  // Time between the starts of two checks of one backend. Each wait is shortened by a random
+  // amount in [0, jitter], so checks of many backends spread out and a failure is still noticed
+  // within interval * unhealthy_threshold + timeout.
   std::chrono::milliseconds interval{5000};
+  // A check not finished within this counts as failed; below interval.
   std::chrono::milliseconds timeout{1000};
-  // Each wait between checks is shortened by a random amount in [0, jitter].
+  // 0 <= jitter < interval.
   std::chrono::milliseconds jitter{0};
+  // 1..100 each.
   int healthy_threshold = 2;
   int unhealthy_threshold = 3;
 };
