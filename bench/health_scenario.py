@@ -31,15 +31,13 @@ import os
 import re
 import resource
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-from harness import Process  # noqa: E402
+from harness import Process, http_get, http_post_json  # noqa: E402
 MODEL = "llama3.2"
 TIERS = ("connect", "api", "inference")
 # (healthy_threshold, unhealthy_threshold) per tier.
@@ -60,16 +58,8 @@ def percentile(sorted_values, p):
     return sorted_values[min(len(sorted_values), rank) - 1]
 
 
-def http_get(url, timeout=10):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read()
 
 
-def http_post_json(url, obj, timeout=10):
-    req = urllib.request.Request(url, data=json.dumps(obj).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.loads(r.read())
 
 
 def cpu_seconds(pid):
@@ -123,7 +113,7 @@ def gateway_config(backends, tiers, args):
 
 
 def backend_states(admin):
-    return json.loads(http_get(f"http://{admin}/admin/backends", timeout=30))["backends"]
+    return json.loads(http_get(f"http://{admin}/admin/backends", timeout=30)[1])["backends"]
 
 
 def tier_of(backend, tier):
@@ -148,7 +138,7 @@ METRIC_RE = re.compile(r'^gateway_health_checks_total\{([^}]*)\}\s+([0-9.eE+-]+)
 
 def health_check_counts(admin):
     """{(tier, result): count} summed over backends, from the gateway's /metrics."""
-    text = http_get(f"http://{admin}/metrics", timeout=30).decode()
+    text = http_get(f"http://{admin}/metrics", timeout=30)[1]
     counts = {}
     for line in text.splitlines():
         m = METRIC_RE.match(line)
@@ -163,7 +153,7 @@ def health_check_counts(admin):
 def sim_paths(sims):
     total = {}
     for sim in sims:
-        stats = json.loads(http_get(f"http://127.0.0.1:{sim.port}/sim/stats"))
+        stats = json.loads(http_get(f"http://127.0.0.1:{sim.port}/sim/stats")[1])
         for path, n in stats["requests_by_path"].items():
             total[path] = total.get(path, 0) + n
     return total

@@ -4,10 +4,12 @@ They start real processes on loopback with ports chosen at run time (ollama-sim,
 generate Python gRPC stubs from proto/ with protoc and grpc_python_plugin, and clean everything
 up when a test ends. Run under Debian's /usr/bin/python3, which has python3-grpcio.
 """
+import json
 import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -274,3 +276,17 @@ def http_get(url, timeout=5):
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def http_post_json(url, value, timeout=10):
+    """POSTs `value` as JSON and returns the reply's (first) JSON object."""
+    request = urllib.request.Request(url, data=json.dumps(value).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as r:
+        return json.loads(r.read().decode().splitlines()[0] or "{}")
+
+
+def free_port():
+    """A loopback port free now (for programs that cannot be told to pick one)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -10,13 +10,11 @@ import json
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import grpc
 
 import harness
-from harness import ProcessTestCase, gateway_config, http_get, wait_for
+from harness import ProcessTestCase, gateway_config, http_get, http_post_json, wait_for
 
 pb2, pb2_grpc = harness.grpc_modules()
 
@@ -69,10 +67,6 @@ def health_yaml(panic_threshold=None, inference=None, outlier=None, connect=None
 
 
 
-def http_post_json(url, value, timeout=10):
-    request = urllib.request.Request(url, data=json.dumps(value).encode(), method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as r:
-        return json.loads(r.read().decode().splitlines()[0] or "{}")
 
 
 def health_request(service):

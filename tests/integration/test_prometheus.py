@@ -25,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -38,7 +37,7 @@ import grpc
 import yaml
 
 import harness
-from harness import wait_for
+from harness import free_port, wait_for
 from test_tls import Pki, read, replace_file
 
 MODEL = "llama3.2"
@@ -59,10 +58,6 @@ THRESHOLD = re.compile(r"\s*(==|!=|>=|<=|>|<)\s*-?[0-9.]+(e[0-9]+)?\s*$")
 pb2, pb2_grpc = harness.grpc_modules()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_json(url, timeout=5):

@@ -8,7 +8,6 @@ import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 import unittest
 import urllib.request
@@ -89,10 +88,6 @@ def served_serial(target, ca):
     return proc.stdout.decode().strip().split("=", 1)[1]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout, what):
@@ -289,7 +284,7 @@ class HttpsBackendTest(TlsTestCase):
     """ollama-sim behind stunnel4, which speaks at most TLS 1.2 and requires a client cert."""
 
     def stunnel(self, sim, cert, key, client_ca):
-        port = free_port()
+        port = harness.free_port()
         conf = harness.write_file(self.tmp, f"stunnel-{port}.conf", (
             "foreground = yes\npid =\n[sim]\n"
             f"accept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{sim.port}\n"
