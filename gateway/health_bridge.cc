@@ -163,6 +163,7 @@ void HealthTransport::Send(const std::string& backend, health::ProbeRequest requ
 void HealthBridge::OnCheck(const std::string& backend, health::Tier tier, bool ok,
                            std::chrono::nanoseconds latency) {
   metrics_.RecordHealthCheck(backend, health::TierName(tier), ok, latency);
+  if (ok && tier == health::Tier::kConnect) router_.NoteConnected(backend);
 }
 
 void HealthBridge::OnStateChange(const health::StateChange& change) {

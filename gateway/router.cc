@@ -183,6 +183,13 @@ void Router::SetActiveHealth(const std::string& backend, bool ok) {
   if (it != states_.end()) it->second->set_active_ok(ok);
 }
 
+void Router::NoteConnected(const std::string& backend) {
+  const std::shared_ptr<const RoutingTable> table = table_.load();
+  if (const PoolMember* member = table != nullptr ? table->FindBackend(backend) : nullptr) {
+    member->state->connect_backoff().OnSuccess();
+  }
+}
+
 void Router::SetServedModels(const std::string& backend, std::vector<std::string> models) {
   std::lock_guard<std::mutex> lock(states_mu_);
   if (config_ == nullptr || !InConfig(*config_, backend)) return;

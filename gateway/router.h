@@ -247,6 +247,10 @@ class Router {
   // The models loaded on `backend` now (canonical names).
   void SetLoadedModels(const std::string& backend,
                        const std::vector<std::string>& canonical_models);
+  // A connect check reached `backend`: a hold-out after refused connects ends now, rather than
+  // when its time runs out or a call happens to probe it (a restarted backend that took no
+  // traffic meanwhile would otherwise stay held out for up to 10 s).
+  void NoteConnected(const std::string& backend);
   // Whether tier 3 for `canonical_model` fails on `backend`.
   void SetProbeFailing(const std::string& backend, const std::string& canonical_model,
                        bool failing);

@@ -168,6 +168,21 @@ TEST_CASE("a healthy member held out after a refused connect counts as down for 
   CHECK(pool.members[c.index].state->name() == "b");
 }
 
+TEST_CASE("a passed connect check ends a hold-out after refused connects", "[router][health]") {
+  FakeClock clock;
+  Router router(clock);
+  REQUIRE(router.Apply(Backends({Backend("a"), Backend("b")})).ok());
+  AllHealthy(router, {"a", "b"});
+  const Pool& pool = PoolOf(router);
+  BackendState& a = *pool.members[IndexOf(pool, "a")].state;
+  for (int i = 0; i < 5; ++i) a.connect_backoff().OnConnectFailure();  // held out 8 s
+  CHECK(Picks(router, 10) == std::map<std::string, int>{{"b", 10}});
+  router.NoteConnected("a");
+  CHECK(a.connect_backoff().Available());
+  CHECK(Picks(router, 10).count("a") == 1);
+  router.NoteConnected("gone");  // an unknown name is ignored
+}
+
 TEST_CASE("with discovery, a backend serves the models its /api/tags lists", "[router][health]") {
   FakeClock clock;
   Router router(clock);
