@@ -1,5 +1,6 @@
 // Splits a byte stream into NDJSON lines, however the transport cut it into chunks (a line may
-// arrive one byte at a time or many lines in one read). Pure: no I/O, no JSON parsing.
+// arrive one byte at a time or many lines in one read), and tells which content types such a
+// stream may come with. Pure: no I/O, no JSON parsing.
 #ifndef OLLAMA_GATEWAY_GATEWAY_NDJSON_H_
 #define OLLAMA_GATEWAY_GATEWAY_NDJSON_H_
 
@@ -11,6 +12,29 @@
 #include "absl/strings/str_cat.h"
 
 namespace og {
+
+// True for the media types whose bodies an NdjsonSplitter may read: application/x-ndjson (a
+// stream of objects, as Ollama streams) and application/json (one object, which is one NDJSON
+// line: Ollama's non-streamed and load replies). Parameters such as `; charset=utf-8`, spaces
+// around the type and letter case do not matter (RFC 9110, 8.3.1).
+inline bool IsNdjsonContentType(std::string_view content_type) {
+  // Debian's Abseil has its own string_view, so absl's ASCII helpers do not take ours.
+  std::string_view media_type = content_type.substr(0, content_type.find(';'));
+  const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
+  while (!media_type.empty() && is_space(media_type.front())) media_type.remove_prefix(1);
+  while (!media_type.empty() && is_space(media_type.back())) media_type.remove_suffix(1);
+  const auto equals_ignoring_case = [media_type](std::string_view lower) {
+    if (media_type.size() != lower.size()) return false;
+    for (std::size_t i = 0; i < lower.size(); ++i) {
+      const char c = media_type[i];
+      if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != lower[i]) {
+        return false;
+      }
+    }
+    return true;
+  };
+  return equals_ignoring_case("application/x-ndjson") || equals_ignoring_case("application/json");
+}
 
 class NdjsonSplitter {
  public:

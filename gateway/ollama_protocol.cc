@@ -57,6 +57,20 @@ std::string Quote(std::string_view text) {
   return out;
 }
 
+// True if `line` fails to parse only because it stops too soon (the parser ran out of input in
+// the middle of a value): the sign of a stream cut mid-object rather than of a line that was
+// never JSON. Only called for lines that already failed to parse, so the exception is cheap.
+bool EndsMidValue(std::string_view line) {
+  try {
+    const Json parsed = Json::parse(line.begin(), line.end());
+    return false;
+  } catch (const Json::parse_error& e) {
+    return e.byte > line.size();
+  } catch (const Json::exception&) {
+    return false;  // e.g. a number too large for a double: complete, just unusable
+  }
+}
+
 std::string StringField(const Json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -123,9 +137,15 @@ absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, Ol
   *chunk = OllamaChunk{};
   Json j = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
-    return absl::InternalError(absl::StrCat("backend sent a line that is not a JSON object: '",
-                                            absl::CHexEscape(std::string(line.substr(0, 120))),
-                                            "'"));
+    const std::string start = absl::CHexEscape(std::string(line.substr(0, 120)));
+    if (j.is_discarded() && EndsMidValue(line)) {
+      return absl::InternalError(absl::StrCat(
+          "backend sent an incomplete JSON object (the line ends mid-value, as a cut stream "
+          "does), starting '",
+          start, "'"));
+    }
+    return absl::InternalError(
+        absl::StrCat("backend sent a line that is not a JSON object: '", start, "'"));
   }
   chunk->error = StringField(j, "error");
   if (!chunk->error.empty()) return absl::OkStatus();

@@ -48,8 +48,9 @@ struct OllamaChunk {
   std::int64_t eval_duration = 0;
 };
 
-// Parses one NDJSON line into `chunk` (which is reset first). A line that is not a JSON object,
-// or whose fields have the wrong types, fails with INTERNAL naming what was wrong.
+// Parses one NDJSON line into `chunk` (which is reset first). A line that is not a JSON object
+// fails with INTERNAL quoting its start; one that is JSON cut short (a stream that ended
+// mid-object) says it is incomplete. Fields of the wrong type are read as absent.
 absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, OllamaChunk* chunk);
 
 // Maps a non-2xx answer from a backend to the gRPC status a caller can act on. `body` is the

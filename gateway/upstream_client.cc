@@ -16,6 +16,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gateway/ndjson.h"
 #include "spdlog/spdlog.h"
 #include "tls/protocol_policy.h"
@@ -49,6 +51,17 @@ namespace {
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
 // Idle keep-alive connections each loop keeps for reuse.
 constexpr long kMaxIdleConnections = 2048;
+
+// Why a 2xx answer whose Content-Type is `type` (null: none) is refused.
+std::string ContentTypeError(long status, const char* type) {
+  if (type == nullptr) {
+    return absl::StrCat("backend answered HTTP ", status,
+                        " without a Content-Type; expected application/x-ndjson");
+  }
+  return absl::StrCat("backend answered HTTP ", status, " with Content-Type '",
+                      absl::CHexEscape(absl::string_view(type).substr(0, 120)),
+                      "'; expected application/x-ndjson (or application/json)");
+}
 
 void InitCurlOnce() {
   static const bool initialized = [] {
@@ -88,6 +101,8 @@ struct Transfer {
   std::optional<FirstByteDeadlines::iterator> first_byte_deadline;
   bool aborted_by_handler = false;
   bool line_too_long = false;
+  bool content_type_checked = false;  // the final header block was looked at
+  bool bad_content_type = false;      // ... and a 2xx answer was not NDJSON or JSON
   std::string error_body;
   std::string protocol_error;
   char curl_error[CURL_ERROR_SIZE] = {0};
@@ -219,6 +234,8 @@ class EventLoop {
       curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t.request.timeout.count()));
     }
     ConfigureTls(t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &EventLoop::OnHeader);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &EventLoop::OnWrite);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
@@ -248,6 +265,29 @@ class EventLoop {
     }
   }
 
+  // Looks at each header line; at the blank line that ends the final header block of a 2xx
+  // answer, refuses a body that is not NDJSON or JSON before reading any of it. A proxy's HTML
+  // error page or a wrong port answered with 200 would otherwise surface as a confusing
+  // "malformed chunk" after the caller may already have been sent something. Non-2xx answers
+  // are left alone: their bodies (JSON or text) are only quoted in the error.
+  static size_t OnHeader(char* data, size_t size, size_t count, void* userdata) {
+    auto& t = *static_cast<Transfer*>(userdata);
+    const size_t bytes = size * count;
+    const std::string_view line(data, bytes);
+    if (t.content_type_checked || (line != "\r\n" && line != "\n")) return bytes;
+    long status = 0;
+    curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200) return bytes;  // an interim 1xx block; the final one follows
+    t.content_type_checked = true;
+    if (status >= 300) return bytes;
+    const char* type = nullptr;
+    curl_easy_getinfo(t.easy, CURLINFO_CONTENT_TYPE, &type);
+    if (type != nullptr && IsNdjsonContentType(type)) return bytes;
+    t.bad_content_type = true;
+    t.protocol_error = ContentTypeError(status, type);
+    return 0;  // makes libcurl fail the transfer with CURLE_WRITE_ERROR, body unread
+  }
+
   static size_t OnWrite(char* data, size_t size, size_t count, void* userdata) {
     auto& t = *static_cast<Transfer*>(userdata);
     const size_t bytes = size * count;
@@ -263,7 +303,7 @@ class EventLoop {
     });
     if (!status.ok()) {
       t.line_too_long = true;
-      t.protocol_error = std::string(status.message());
+      t.protocol_error = absl::StrCat(status.message(), " (upstream.max_line_bytes)");
       return 0;  // makes libcurl fail the transfer with CURLE_WRITE_ERROR
     }
     return t.aborted_by_handler ? 0 : bytes;
@@ -418,7 +458,12 @@ class EventLoop {
         }
         return;
       case CURLE_WRITE_ERROR:
-        if (t.line_too_long) {
+        if (t.bad_content_type) {
+          // Nothing of the body was read, so the attempt may be retried elsewhere like a
+          // connection that broke before answering.
+          *outcome = UpstreamOutcome::kTransportError;
+          *message = t.protocol_error;
+        } else if (t.line_too_long) {
           *outcome = UpstreamOutcome::kLineTooLong;
           *message = t.protocol_error;
         } else {

@@ -3,8 +3,9 @@
 // and stay on it; libcurl keeps keep-alive connections per loop and reuses them.
 //
 // A request streams its response body through an NdjsonSplitter and hands every complete line
-// to its handler, on the loop thread, as it arrives. Nothing here knows about gRPC or Ollama's
-// JSON: the caller maps lines and results to its own protocol.
+// to its handler, on the loop thread, as it arrives. A 2xx answer must say it is NDJSON or JSON
+// (Content-Type); anything else fails the request before its body is read. Nothing here knows
+// about gRPC or Ollama's JSON: the caller maps lines and results to its own protocol.
 #ifndef OLLAMA_GATEWAY_GATEWAY_UPSTREAM_CLIENT_H_
 #define OLLAMA_GATEWAY_GATEWAY_UPSTREAM_CLIENT_H_
 
@@ -19,11 +20,13 @@
 namespace og {
 
 enum class UpstreamOutcome {
-  kOk,                // 2xx and the body ended cleanly
-  kHttpError,         // the backend answered a non-2xx status (body in UpstreamResult::body)
-  kConnectFailed,     // no connection was made (refused, unreachable, connect timeout, DNS)
-  kTimeout,           // connected, but the request's time bound expired
-  kTransportError,    // the connection broke (reset, closed early, malformed HTTP)
+  kOk,             // 2xx and the body ended cleanly
+  kHttpError,      // the backend answered a non-2xx status (body in UpstreamResult::body)
+  kConnectFailed,  // no connection was made (refused, unreachable, connect timeout, DNS)
+  kTimeout,        // connected, but the request's time bound expired
+  // The connection broke (reset, closed early, malformed HTTP), or a 2xx answer came with a
+  // Content-Type other than NDJSON or JSON (refused before its body was read).
+  kTransportError,
   kLineTooLong,       // an NDJSON line exceeded max_line_bytes
   kFirstByteTimeout,  // connected, but no response byte within first_byte_timeout
   kAborted,           // cancelled by the caller or by the handler, or the client shut down
@@ -38,8 +41,8 @@ struct UpstreamResult {
   std::string body;
   // What went wrong, in words (libcurl's error text, or ours), empty on success.
   std::string message;
-  // Whether any byte of the response arrived; a request is only safe to retry elsewhere when
-  // none did.
+  // Whether any byte of the response body arrived; a request is only safe to retry elsewhere
+  // when none did. (A 2xx answer refused for its Content-Type had its body left unread.)
   bool received_bytes = false;
 };
 

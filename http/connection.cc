@@ -310,6 +310,23 @@ void Connection::Abort(std::shared_ptr<Exchange> exchange) {
   });
 }
 
+void Connection::CloseMidChunk(std::shared_ptr<Exchange> exchange, std::string chunk,
+                               std::size_t sent_bytes) {
+  net::dispatch(
+      strand_, [this, exchange = std::move(exchange), chunk = std::move(chunk), sent_bytes] {
+        if (!IsCurrent(*exchange) || reply_ != Reply::kStreaming) return;
+        EndExchange(exchange.get());
+        reply_ = Reply::kDone;
+        state_ = State::kFinishing;
+        close_after_ = true;  // a graceful close once flushed: FIN, so the client reads every byte
+        if (head_) return ScheduleFlush();
+        const std::string_view sent = std::string_view(chunk).substr(0, sent_bytes);
+        if (chunked_) AppendChunkHeader(out_, std::max(chunk.size(), sent.size() + 1));
+        out_ += sent;
+        ScheduleFlush();
+      });
+}
+
 void Connection::OnClientGone(std::shared_ptr<Exchange> exchange, std::function<void()> callback) {
   net::dispatch(strand_,
                 [this, exchange = std::move(exchange), callback = std::move(callback)]() mutable {
@@ -501,6 +518,10 @@ void Exchange::Write(std::string data, std::function<void(bool ok)> on_written) 
 void Exchange::EndStream() { connection_->EndStream(shared_from_this()); }
 
 void Exchange::Abort() { connection_->Abort(shared_from_this()); }
+
+void Exchange::CloseMidChunk(std::string chunk, std::size_t sent_bytes) {
+  connection_->CloseMidChunk(shared_from_this(), std::move(chunk), sent_bytes);
+}
 
 void Exchange::OnClientGone(std::function<void()> callback) {
   connection_->OnClientGone(shared_from_this(), std::move(callback));

@@ -98,6 +98,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
              std::function<void(bool)> on_written);
   void EndStream(std::shared_ptr<Exchange> exchange);
   void Abort(std::shared_ptr<Exchange> exchange);
+  void CloseMidChunk(std::shared_ptr<Exchange> exchange, std::string chunk, std::size_t sent_bytes);
   void OnClientGone(std::shared_ptr<Exchange> exchange, std::function<void()> callback);
   // The exchange numbered `sequence` was destroyed; answer for it if the handler did not.
   void Abandoned(std::uint64_t sequence);

@@ -90,10 +90,10 @@ struct Request {
 // `OnClientGone`) run on that strand too.
 //
 // Contract: answer each exchange exactly once, either with `Respond` or with `StartStream` ...
-// `EndStream` (or `Abort`). Calls that break the order (a second `Respond`, a `Write` before
-// `StartStream`, anything after the end) are ignored. If the last reference to an unanswered
-// exchange is dropped, the server answers 500 for it (or, if a stream had started, closes the
-// connection) so the client is never left waiting.
+// `EndStream` (or `Abort` / `CloseMidChunk`). Calls that break the order (a second `Respond`, a
+// `Write` before `StartStream`, anything after the end) are ignored. If the last reference to an
+// unanswered exchange is dropped, the server answers 500 for it (or, if a stream had started,
+// closes the connection) so the client is never left waiting.
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   // Only the server can make the key, so only the server constructs exchanges.
@@ -136,13 +136,23 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // and for fault injection. `OnClientGone` does not fire for it.
   void Abort();
 
+  // Fault injection: cuts the HTTP framing itself. Sends the size line of a chunk announcing
+  // `chunk.size()` bytes (at least one more than are sent), then only the first `sent_bytes` of
+  // them, then closes the connection gracefully (FIN, not RST), as a backend process that dies
+  // mid-write does. Data already passed to `Write` goes first. The client sees a body that ends
+  // inside a chunk. Without chunked encoding (an HTTP/1.0 client) the bytes are sent and the
+  // connection closed, which such a client cannot tell from a complete body. `OnClientGone` does
+  // not fire.
+  void CloseMidChunk(std::string chunk, std::size_t sent_bytes);
+
   // Registers `callback` to run once, on the strand, if the client closes or resets the
   // connection (or the server stops) before this exchange has been answered completely. A client
   // that only shuts down its sending side counts as gone too, as with Go's net/http (and so
   // Ollama). If the client is already gone, `callback` is scheduled at once. It never runs after
-  // `Respond`/`EndStream`/`Abort` have been called. A later call replaces an earlier callback that
-  // has not run yet. The callback is released when the exchange ends, which breaks reference
-  // cycles through it (a producer may hold the exchange and be held by its callback).
+  // `Respond`/`EndStream`/`Abort`/`CloseMidChunk` have been called. A later call replaces an
+  // earlier callback that has not run yet. The callback is released when the exchange ends, which
+  // breaks reference cycles through it (a producer may hold the exchange and be held by its
+  // callback).
   void OnClientGone(std::function<void()> callback);
 
   // True once the server knows the client is gone. Any thread; may lag a little behind the

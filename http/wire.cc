@@ -103,11 +103,15 @@ void AppendHeader(std::string& out, std::string_view name, std::string_view valu
   out += "\r\n";
 }
 
-void AppendChunk(std::string& out, std::string_view data) {
+void AppendChunkHeader(std::string& out, std::size_t size) {
   std::array<char, 20> hex;
-  auto [end, ec] = std::to_chars(hex.data(), hex.data() + hex.size(), data.size(), 16);
+  auto [end, ec] = std::to_chars(hex.data(), hex.data() + hex.size(), size, 16);
   out.append(hex.data(), end);
   out += "\r\n";
+}
+
+void AppendChunk(std::string& out, std::string_view data) {
+  AppendChunkHeader(out, data.size());
   out += data;
   out += "\r\n";
 }

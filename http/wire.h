@@ -3,6 +3,7 @@
 #ifndef OLLAMA_GATEWAY_HTTP_WIRE_H_
 #define OLLAMA_GATEWAY_HTTP_WIRE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <ctime>
 #include <string>
@@ -27,6 +28,10 @@ void AppendHeader(std::string& out, std::string_view name, std::string_view valu
 // Appends one chunk of chunked transfer encoding: hex size, CRLF, `data`, CRLF. `data` must not
 // be empty (an empty chunk ends the body).
 void AppendChunk(std::string& out, std::string_view data);
+
+// Appends only the size line of a chunk of `size` bytes: hex size, CRLF. The caller appends the
+// data and the CRLF after it (or, to cut a stream mid-chunk, less than that).
+void AppendChunkHeader(std::string& out, std::size_t size);
 
 // The terminating chunk (no trailers).
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";

@@ -21,6 +21,9 @@ constexpr std::string_view kBusy =
 // With no token delay, this many tokens are queued per turn of the event loop: enough to
 // coalesce writes, few enough that one stream cannot hog the thread.
 constexpr int kBatchWithoutDelay = 64;
+// What `garbage_after_tokens` writes: an HTML error page's first line, as a misconfigured proxy
+// in front of a backend might send.
+constexpr std::string_view kGarbageLine = "<html><body>oops: not JSON</body></html>\n";
 
 }  // namespace
 
@@ -76,7 +79,7 @@ void Generation::OnLoaded() {
   loaded_at_ = Clock::now();
   if (!request_.load_only) return;  // OnSlot follows
   exchange_->Respond(
-      200, kJson,
+      200, sim_.ReplyContentType(kJson),
       LoadReply(request_.kind, request_.model_echo, std::chrono::system_clock::now(), "load"));
   Finish(Outcome::kLoadReply);
 }
@@ -87,7 +90,9 @@ void Generation::OnSlot() {
   phase_ = Phase::kDecoding;
   const int configured = std::max(1, sim_.knobs().tokens.load(std::memory_order_relaxed));
   tokens_ = static_cast<std::uint32_t>(configured);
-  if (request_.num_predict > 0 && request_.num_predict < configured) {
+  // ignore_num_predict models a backend that does not honour the caller's limit.
+  const bool honour_limit = !sim_.knobs().ignore_num_predict.load(std::memory_order_relaxed);
+  if (honour_limit && request_.num_predict > 0 && request_.num_predict < configured) {
     tokens_ = static_cast<std::uint32_t>(request_.num_predict);
     length_limited_ = true;
   }
@@ -138,21 +143,21 @@ void Generation::EmitTokens() {
       FailMidStream();
       return;
     }
+    if (request_.stream && MaybeCutStream(knobs)) return;
+    if (request_.stream) MaybeWriteGarbage(knobs);
     if (produced_ >= tokens_) {
       Complete();
       return;
     }
-    const std::string_view token = TokenText(sim_.first_token(), prompt_hash_, produced_);
+    std::string padded;
+    const std::string_view token = NextToken(padded);
     ++produced_;
     if (!request_.stream) {
       text_ += token;
       continue;
     }
-    if (!headers_sent_) {
-      // Like Ollama, nothing (headers included) goes out before the first token is ready.
-      exchange_->StartStream(200, kNdjson);
-      headers_sent_ = true;
-    }
+    // Like Ollama, nothing (headers included) goes out before the first token is ready.
+    StartStreamOnce();
     std::string line;
     line.reserve(128 + request_.model_echo.size() + token.size());
     AppendTokenLine(line, request_.kind, request_.model_echo, std::chrono::system_clock::now(),
@@ -171,13 +176,80 @@ void Generation::EmitTokens() {
   ScheduleToken();
 }
 
+std::string_view Generation::NextToken(std::string& padded) const {
+  const std::string_view token = TokenText(sim_.first_token(), prompt_hash_, produced_);
+  const int huge = sim_.knobs().huge_line_bytes.load(std::memory_order_relaxed);
+  if (produced_ != 0 || huge <= 0 || token.size() >= static_cast<std::size_t>(huge)) return token;
+  // Dots need no JSON escaping, so the line is the padded text plus ~100 bytes of fields.
+  padded.reserve(static_cast<std::size_t>(huge));
+  padded.assign(token);
+  padded.append(static_cast<std::size_t>(huge) - token.size(), '.');
+  return padded;
+}
+
+std::string Generation::NextLine() const {
+  std::string line;
+  if (produced_ >= tokens_) {
+    line = FinalObject();
+    line += '\n';
+    return line;
+  }
+  std::string padded;
+  const std::string_view token = NextToken(padded);
+  line.reserve(128 + request_.model_echo.size() + token.size());
+  AppendTokenLine(line, request_.kind, request_.model_echo, std::chrono::system_clock::now(),
+                  token);
+  return line;
+}
+
+void Generation::StartStreamOnce() {
+  if (headers_sent_) return;
+  exchange_->StartStream(200, sim_.ReplyContentType(kNdjson));
+  headers_sent_ = true;
+}
+
+void Generation::MaybeWriteGarbage(const Knobs& knobs) {
+  const int after = knobs.garbage_after_tokens.load(std::memory_order_relaxed);
+  if (garbage_sent_ || after <= 0 || produced_ != static_cast<std::uint32_t>(after)) return;
+  // One line that is not JSON, then the stream goes on as if nothing happened: a client must
+  // notice and stop on its own.
+  garbage_sent_ = true;
+  StartStreamOnce();
+  exchange_->Write(std::string(kGarbageLine));
+}
+
+bool Generation::MaybeCutStream(const Knobs& knobs) {
+  const auto reached = [this](int after) {
+    return after > 0 && produced_ >= static_cast<std::uint32_t>(after);
+  };
+  const bool truncate = reached(knobs.truncate_after_tokens.load(std::memory_order_relaxed));
+  const bool close =
+      !truncate && reached(knobs.close_mid_chunk_after_tokens.load(std::memory_order_relaxed));
+  if (!truncate && !close) return false;
+  std::string line = NextLine();
+  const std::size_t half = line.size() / 2;
+  StartStreamOnce();
+  if (truncate) {
+    // Half an object and no newline, then a proper end of the body: the NDJSON is cut, the HTTP
+    // framing is not.
+    line.resize(half);
+    exchange_->Write(std::move(line));
+    exchange_->EndStream();
+  } else {
+    // The chunk announces the whole line but carries half of it, then the connection closes.
+    exchange_->CloseMidChunk(std::move(line), half);
+  }
+  Finish(Outcome::kFailed);
+  return true;
+}
+
 std::int64_t Generation::Nanos(Clock::time_point from, Clock::time_point to) const {
   // Ollama leaves zero metrics out; a real interval is never zero, keep it so.
   return std::max<std::int64_t>(
       1, std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count());
 }
 
-void Generation::Complete() {
+std::string Generation::FinalObject() const {
   const auto now = Clock::now();
   Metrics metrics;
   metrics.total_duration = Nanos(start_, now);
@@ -194,13 +266,18 @@ void Generation::Complete() {
   body.reserve(256 + request_.model_echo.size() + text_.size() + context.size() * 7);
   AppendFinalObject(body, request_.kind, request_.model_echo, std::chrono::system_clock::now(),
                     text_, reason, with_context ? &context : nullptr, metrics);
+  return body;
+}
+
+void Generation::Complete() {
+  std::string body = FinalObject();
   if (request_.stream) {
     body += '\n';
-    if (!headers_sent_) exchange_->StartStream(200, kNdjson);
+    StartStreamOnce();
     exchange_->Write(std::move(body));
     exchange_->EndStream();
   } else {
-    exchange_->Respond(200, kJson, std::move(body));
+    exchange_->Respond(200, sim_.ReplyContentType(kJson), std::move(body));
   }
   Finish(Outcome::kCompleted);
 }
@@ -212,7 +289,7 @@ void Generation::FailMidStream() {
   if (request_.stream) {
     // After the first byte the status stays 200: one {"error"} line, then the stream ends
     // without a done:true line.
-    if (!headers_sent_) exchange_->StartStream(200, kNdjson);
+    StartStreamOnce();
     exchange_->Write(ErrorJson(message) + "\n");
     exchange_->EndStream();
   } else {

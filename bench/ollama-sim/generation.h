@@ -22,6 +22,7 @@
 namespace og::sim {
 
 class Simulator;
+struct Knobs;
 
 // A validated generate/chat request.
 struct GenerationRequest {
@@ -58,6 +59,19 @@ class Generation : public std::enable_shared_from_this<Generation> {
   void OnSlot();
   void ScheduleToken();
   void EmitTokens();
+  // The text of the next token: the deterministic one, padded for `huge_line_bytes`.
+  std::string_view NextToken(std::string& padded) const;
+  // The streamed line that comes next (a token line, or the final object once all are out),
+  // newline included. Produces nothing.
+  std::string NextLine() const;
+  // The final object (no newline); `text_` is the reply's text when not streaming.
+  std::string FinalObject() const;
+  void StartStreamOnce();
+  // Streamed replies: the `garbage_after_tokens` line, once, when its turn has come.
+  void MaybeWriteGarbage(const Knobs& knobs);
+  // Streamed replies: ends the reply mid-line if `truncate_after_tokens` or
+  // `close_mid_chunk_after_tokens` says so; true if it did.
+  bool MaybeCutStream(const Knobs& knobs);
   void Complete();
   void FailMidStream();
   void Finish(Outcome outcome);
@@ -76,6 +90,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
   Phase phase_ = Phase::kAdmission;
   bool parked_ = false;
   bool headers_sent_ = false;
+  bool garbage_sent_ = false;    // the garbage_after_tokens line went out
   std::uint32_t tokens_ = 0;     // how many this generation produces
   std::uint32_t produced_ = 0;   // how many it has produced
   bool length_limited_ = false;  // num_predict cut it short: done_reason "length"

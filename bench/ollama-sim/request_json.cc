@@ -1,5 +1,6 @@
 #include "bench/ollama-sim/request_json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -64,6 +65,22 @@ absl::StatusOr<std::int64_t> NumPredict(const json& object) {
     return absl::InternalError("option \"num_predict\" must be of type integer");
   }
   return static_cast<std::int64_t>(value->get<double>());
+}
+
+// The `content_type` knob: a string that can go in a header line as it is (printable ASCII, no
+// CR or LF), or "" for the normal content types.
+absl::StatusOr<std::string> ParseContentTypeKnob(const json& value) {
+  if (!value.is_string()) {
+    return Invalid("knob 'content_type' must be a string (\"\" restores the normal types)");
+  }
+  const std::string& text = value.get_ref<const std::string&>();
+  const bool printable = std::all_of(text.begin(), text.end(),
+                                     [](char c) { return c == '\t' || (c >= 0x20 && c < 0x7f); });
+  if (text.size() > kMaxContentTypeBytes || !printable) {
+    return Invalid(absl::StrCat("knob 'content_type' must be at most ", kMaxContentTypeBytes,
+                                " printable ASCII characters"));
+  }
+  return text;
 }
 
 }  // namespace
@@ -332,11 +349,23 @@ absl::StatusOr<KnobUpdate> ParseKnobs(std::string_view body) {
       {"api_status", 0, 599, &KnobUpdate::api_status},
       {"api_delay_ms", 0, kMaxMs, &KnobUpdate::api_delay_ms},
       {"ps_delay_ms", 0, kMaxMs, &KnobUpdate::ps_delay_ms},
+      {"garbage_after_tokens", 0, 10'000'000, &KnobUpdate::garbage_after_tokens},
+      {"truncate_after_tokens", 0, 10'000'000, &KnobUpdate::truncate_after_tokens},
+      {"huge_line_bytes", 0, kMaxHugeLineBytes, &KnobUpdate::huge_line_bytes},
+      {"close_mid_chunk_after_tokens", 0, 10'000'000, &KnobUpdate::close_mid_chunk_after_tokens},
   };
   for (const auto& [key, value] : object.items()) {
-    if (key == "hang") {
-      if (!value.is_boolean()) return Invalid("knob 'hang' must be true or false");
-      update.hang = value.get<bool>();
+    if (key == "hang" || key == "ignore_num_predict") {
+      if (!value.is_boolean()) {
+        return Invalid(absl::StrCat("knob '", key, "' must be true or false"));
+      }
+      (key == "hang" ? update.hang : update.ignore_num_predict) = value.get<bool>();
+      continue;
+    }
+    if (key == "content_type") {
+      auto content_type = ParseContentTypeKnob(value);
+      if (!content_type.ok()) return content_type.status();
+      update.content_type = *std::move(content_type);
       continue;
     }
     if (key == "models") {

@@ -6,6 +6,7 @@
 #define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_REQUEST_JSON_H_
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -82,9 +83,21 @@ struct KnobUpdate {
   std::optional<int> api_status;
   std::optional<int> api_delay_ms;
   std::optional<int> ps_delay_ms;
+  // Malformed-stream faults of generate/chat (docs/ollama-sim.md, "Run-time knobs").
+  std::optional<int> garbage_after_tokens;
+  std::optional<int> truncate_after_tokens;
+  std::optional<int> huge_line_bytes;
+  std::optional<int> close_mid_chunk_after_tokens;
+  std::optional<bool> ignore_num_predict;
+  // The Content-Type of generate/chat replies; "" restores the normal one.
+  std::optional<std::string> content_type;
   // Set when the body names `models`: the override list, or nullopt (JSON null) for --models.
   std::optional<std::optional<std::vector<std::string>>> models;
 };
+
+// The largest `huge_line_bytes` and the longest `content_type` a /sim/config body may set.
+inline constexpr int kMaxHugeLineBytes = 64 << 20;
+inline constexpr std::size_t kMaxContentTypeBytes = 256;
 
 // Parses a /sim/config body (a JSON object). Unknown knobs, wrong types and values out of range
 // fail with InvalidArgument naming the knob.

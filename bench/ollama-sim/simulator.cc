@@ -270,7 +270,7 @@ void Simulator::HandleGenerate(const std::shared_ptr<Exchange>& exchange, bool c
     // Unload: answered at once; the model goes when its in-flight requests are done.
     scheduler_.Unload(*request.model);
     return exchange->Respond(
-        200, kJson,
+        200, ReplyContentType(kJson),
         LoadReply(kind, request.model_echo, std::chrono::system_clock::now(), "unload"));
   }
   std::make_shared<Generation>(*this, exchange, std::move(request))->Start();
@@ -313,6 +313,11 @@ void Simulator::HandleEmbed(const std::shared_ptr<Exchange>& exchange, bool lega
     stats_.busy_rejections.fetch_add(1, std::memory_order_relaxed);
     RespondError(*exchange, 503, kBusy);
   }
+}
+
+std::string Simulator::ReplyContentType(std::string_view normal) const {
+  std::lock_guard<std::mutex> lock(content_type_mu_);
+  return content_type_.empty() ? std::string(normal) : content_type_;
 }
 
 bool Simulator::Park(const std::shared_ptr<Generation>& generation) {
@@ -388,7 +393,16 @@ std::string Simulator::KnobsJson() const {
                 {"reset_after_tokens", get(knobs_.reset_after_tokens)},
                 {"api_status", get(knobs_.api_status)},
                 {"api_delay_ms", get(knobs_.api_delay_ms)},
-                {"ps_delay_ms", get(knobs_.ps_delay_ms)}};
+                {"ps_delay_ms", get(knobs_.ps_delay_ms)},
+                {"garbage_after_tokens", get(knobs_.garbage_after_tokens)},
+                {"truncate_after_tokens", get(knobs_.truncate_after_tokens)},
+                {"huge_line_bytes", get(knobs_.huge_line_bytes)},
+                {"close_mid_chunk_after_tokens", get(knobs_.close_mid_chunk_after_tokens)},
+                {"ignore_num_predict", get(knobs_.ignore_num_predict)}};
+  {
+    std::lock_guard<std::mutex> lock(content_type_mu_);
+    knobs["content_type"] = content_type_;
+  }
   {
     std::lock_guard<std::mutex> lock(catalog_mu_);
     knobs["models"] = models_override_ ? json(*models_override_) : json(nullptr);
@@ -409,6 +423,17 @@ absl::Status Simulator::ApplyConfig(std::string_view body) {
   if (update.api_status) knobs_.api_status = *update.api_status;
   if (update.api_delay_ms) knobs_.api_delay_ms = *update.api_delay_ms;
   if (update.ps_delay_ms) knobs_.ps_delay_ms = *update.ps_delay_ms;
+  if (update.garbage_after_tokens) knobs_.garbage_after_tokens = *update.garbage_after_tokens;
+  if (update.truncate_after_tokens) knobs_.truncate_after_tokens = *update.truncate_after_tokens;
+  if (update.huge_line_bytes) knobs_.huge_line_bytes = *update.huge_line_bytes;
+  if (update.close_mid_chunk_after_tokens) {
+    knobs_.close_mid_chunk_after_tokens = *update.close_mid_chunk_after_tokens;
+  }
+  if (update.ignore_num_predict) knobs_.ignore_num_predict = *update.ignore_num_predict;
+  if (update.content_type) {
+    std::lock_guard<std::mutex> lock(content_type_mu_);
+    content_type_ = *update.content_type;
+  }
   if (update.models) {
     // Built outside the lock; requests that took the old catalog keep it until they end.
     auto catalog = *update.models ? std::make_shared<const Catalog>(DescribeModels(**update.models))

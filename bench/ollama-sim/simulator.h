@@ -43,7 +43,13 @@ struct Knobs {
   std::atomic<int> api_status{0};          // 0 = off; else /api/version and /api/tags answer it
   std::atomic<int> api_delay_ms{0};        // delay before answering /api/version and /api/tags
   std::atomic<int> ps_delay_ms{0};         // delay before answering /api/ps
-  // The `models` knob lives in Simulator (the catalog it builds is swapped under a mutex).
+  // Malformed streams (generate/chat, streamed replies; 0 = off):
+  std::atomic<int> garbage_after_tokens{0};          // a line that is not JSON after N tokens
+  std::atomic<int> truncate_after_tokens{0};         // half a line, then the last chunk
+  std::atomic<int> huge_line_bytes{0};               // the first token's text padded to N bytes
+  std::atomic<int> close_mid_chunk_after_tokens{0};  // half a chunk, then FIN
+  std::atomic<bool> ignore_num_predict{false};       // generate `tokens` whatever num_predict says
+  // The `models` and `content_type` knobs live in Simulator (under a mutex).
 };
 
 // Counters GET /sim/stats reports. A generation is a generate/chat request with a prompt that
@@ -90,6 +96,9 @@ class Simulator {
   // The installed models now: --models, or the `models` knob's list while it is set. A request
   // takes one snapshot and keeps it (ModelInfo pointers into it stay valid).
   std::shared_ptr<const Catalog> catalog() const;
+  // The Content-Type of a generate/chat reply: `normal`, unless the `content_type` knob
+  // overrides it.
+  std::string ReplyContentType(std::string_view normal) const;
   // Parks a generation while `hang` is on; it is resumed (on its executor) when hang goes off.
   // Returns false if hang went off meanwhile (the caller just continues).
   bool Park(const std::shared_ptr<Generation>& generation);
@@ -124,6 +133,8 @@ class Simulator {
   mutable std::mutex catalog_mu_;
   std::shared_ptr<const Catalog> catalog_;                   // guarded by catalog_mu_
   std::optional<std::vector<std::string>> models_override_;  // guarded by catalog_mu_
+  mutable std::mutex content_type_mu_;
+  std::string content_type_;  // the `content_type` knob; guarded by content_type_mu_
   const std::string first_token_;
   const std::string started_at_;  // modified_at of every model
   Knobs knobs_;

@@ -398,7 +398,9 @@ class Knobs(SimTestCase):
         self.assertEqual(json.loads(knobs), {
             "token_delay_ms": 3, "tokens": 7, "load_delay_ms": 4, "fail_status": 0,
             "fail_after_tokens": 0, "hang": False, "reset_after_tokens": 0, "api_status": 0,
-            "api_delay_ms": 0, "ps_delay_ms": 0, "models": None})
+            "api_delay_ms": 0, "ps_delay_ms": 0, "garbage_after_tokens": 0,
+            "truncate_after_tokens": 0, "huge_line_bytes": 0, "close_mid_chunk_after_tokens": 0,
+            "ignore_num_predict": False, "content_type": "", "models": None})
         self.assertEqual(self.configure(tokens=2)["tokens"], 2)
         status, _, reply = self.post_json("/sim/config", {"tokens": 3, "colour": "red"})
         self.assertEqual(status, 400)
@@ -624,6 +626,122 @@ class HealthKnobs(SimTestCase):
             "/api/generate": 4, "/api/chat": 1, "/api/embed": 0, "/api/embeddings": 0})
         self.assertEqual(stats["probe_generations"], 2)
         self.assertEqual(stats["requests"], 11)
+
+
+class MalformedStreamKnobs(SimTestCase):
+    """The knobs that break the NDJSON stream or its HTTP framing (for the gateway's tests)."""
+
+    GENERATE = {"model": "llama3.2", "prompt": "p"}
+
+    def test_garbage_after_tokens_writes_one_line_that_is_not_json_and_goes_on(self):
+        self.start(name="g", tokens=5)
+        self.configure(garbage_after_tokens=2)
+        conn, resp = self.stream("/api/generate", self.GENERATE)
+        lines = resp.read().splitlines()
+        conn.close()
+        self.assertEqual(len(lines), 7)  # 2 tokens, the garbage, 3 tokens, the final object
+        self.assertEqual(lines[2], b"<html><body>oops: not JSON</body></html>")
+        chunks = [json.loads(line) for line in lines[:2] + lines[3:]]
+        self.assertEqual([c["response"] for c in chunks[:-1]], tokens("g", "p", 5))
+        self.assertTrue(chunks[-1]["done"])
+        self.assertEqual(self.stats()["generations_completed"], 1)
+
+    def test_truncate_after_tokens_ends_the_body_cleanly_in_the_middle_of_a_line(self):
+        self.start(name="t", tokens=5)
+        for after in (2, 5):  # 5: every token went out, the final object is the one cut
+            self.configure(truncate_after_tokens=after)
+            conn, resp = self.stream("/api/generate", self.GENERATE)
+            body = resp.read()  # the terminating chunk came: no error reading
+            conn.close()
+            self.assertFalse(body.endswith(b"\n"))
+            lines = body.split(b"\n")
+            self.assertEqual(len(lines), after + 1)
+            self.assertEqual([json.loads(line)["response"] for line in lines[:-1]],
+                             tokens("t", "p", after))
+            self.assertTrue(lines[-1].startswith(b'{"model":"llama3.2"'), lines[-1])
+            with self.assertRaises(ValueError):
+                json.loads(lines[-1])
+        self.assertEqual(self.stats()["generations_failed"], 2)
+
+    def test_close_mid_chunk_after_tokens_cuts_a_chunk_and_closes_with_fin(self):
+        self.start(name="c", tokens=5)
+        self.configure(close_mid_chunk_after_tokens=2)
+        sock = self.raw_request("/api/generate", self.GENERATE)
+        data = b""
+        while True:
+            part = sock.recv(65536)  # a reset would raise ConnectionResetError here
+            if not part:
+                break
+            data += part
+        sock.close()
+        head, body = data.split(b"\r\n\r\n", 1)
+        self.assertIn(b"Transfer-Encoding: chunked", head)
+        chunks = []
+        while body:
+            size_line, body = body.split(b"\r\n", 1)
+            size = int(size_line, 16)
+            self.assertGreater(size, 0)  # no terminating chunk
+            chunks.append((size, body[:size]))
+            body = body[size + 2:]
+        announced, sent = chunks[-1]
+        self.assertEqual(len(sent), announced // 2)
+        self.assertTrue(sent.startswith(b'{"model":"llama3.2"'))
+        self.assertEqual([json.loads(c)["response"] for _, c in chunks[:-1]], tokens("c", "p", 2))
+        self.assertEqual(self.wait_for_stats(lambda s: s["in_flight"] == 0)["generations_failed"],
+                         1)
+
+    def test_huge_line_bytes_pads_the_first_token(self):
+        self.start(name="h", tokens=3)
+        self.configure(huge_line_bytes=300000)
+        conn, resp = self.stream("/api/generate", self.GENERATE)
+        lines = resp.read().splitlines()
+        conn.close()
+        first = json.loads(lines[0])["response"]
+        self.assertEqual(len(first), 300000)
+        self.assertEqual(first, "[h]" + "." * (300000 - 3))
+        self.assertLess(len(lines[0]), 300000 + 200)
+        self.assertEqual([json.loads(line)["response"] for line in lines[1:3]],
+                         tokens("h", "p", 3)[1:])
+        _, _, whole = self.post_json("/api/generate", dict(self.GENERATE, stream=False))
+        self.assertTrue(whole["response"].startswith("[h]" + "." * 1000))
+
+    def test_content_type_overrides_the_type_of_generation_replies_only(self):
+        self.start()
+        self.configure(content_type="text/html; charset=utf-8")
+        conn, resp = self.stream("/api/generate", self.GENERATE)
+        self.assertEqual(resp.getheader("Content-Type"), "text/html; charset=utf-8")
+        self.assertTrue(json.loads(resp.read().splitlines()[-1])["done"])  # the body is as usual
+        conn.close()
+        status, ctype, _ = self.post_json("/api/chat", {
+            "model": "llama3.2", "stream": False, "messages": [{"role": "user", "content": "x"}]})
+        self.assertEqual((status, ctype), (200, "text/html; charset=utf-8"))
+        status, ctype, _ = self.post_json("/api/generate", {"model": "nope", "prompt": "x"})
+        self.assertEqual((status, ctype), (404, JSON_TYPE))  # errors keep theirs
+        self.configure(content_type="")
+        conn, resp = self.stream("/api/generate", self.GENERATE)
+        self.assertEqual(resp.getheader("Content-Type"), "application/x-ndjson")
+        resp.read()
+        conn.close()
+
+    def test_ignore_num_predict_generates_every_token(self):
+        self.start(tokens=6)
+        body = dict(self.GENERATE, stream=False, options={"num_predict": 2})
+        self.assertEqual(self.post_json("/api/generate", body)[2]["eval_count"], 2)
+        self.configure(ignore_num_predict=True)
+        _, _, reply = self.post_json("/api/generate", body)
+        self.assertEqual(reply["eval_count"], 6)
+        self.assertEqual(reply["done_reason"], "stop")
+
+    def test_bad_values_are_refused_naming_the_knob(self):
+        self.start()
+        for knobs, name in (({"huge_line_bytes": 1 << 30}, "huge_line_bytes"),
+                            ({"content_type": "a\nb"}, "content_type"),
+                            ({"ignore_num_predict": "yes"}, "ignore_num_predict"),
+                            ({"close_mid_chunk_after_tokens": -1},
+                             "close_mid_chunk_after_tokens")):
+            status, _, reply = self.post_json("/sim/config", knobs)
+            self.assertEqual(status, 400, knobs)
+            self.assertIn(f"'{name}'", reply["error"])
 
 
 class Disconnects(SimTestCase):

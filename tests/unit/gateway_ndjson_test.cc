@@ -71,5 +71,24 @@ TEST_CASE("a line exactly at the limit is accepted", "[ndjson]") {
   CHECK(lines[0] == "01234567");
 }
 
+TEST_CASE("NDJSON and JSON content types are accepted, with parameters and in any case",
+          "[ndjson]") {
+  for (const char* type :
+       {"application/x-ndjson", "application/json", "application/json; charset=utf-8",
+        "Application/X-NDJSON", " application/x-ndjson ;charset=utf-8", "APPLICATION/JSON;"}) {
+    INFO(type);
+    CHECK(IsNdjsonContentType(type));
+  }
+}
+
+TEST_CASE("other content types are refused", "[ndjson]") {
+  for (const char* type : {"", "text/html", "text/html; charset=utf-8", "text/plain",
+                           "application/octet-stream", "application/jsonx", "application/",
+                           "application/x-ndjson-seq", "text/x-ndjson", ";application/json"}) {
+    INFO(type);
+    CHECK_FALSE(IsNdjsonContentType(type));
+  }
+}
+
 }  // namespace
 }  // namespace og

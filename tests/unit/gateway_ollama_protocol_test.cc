@@ -135,9 +135,24 @@ TEST_CASE("a mid-stream error line is reported as the chunk's error", "[ollama]"
   CHECK(c.error == "runner crashed");
 }
 
+TEST_CASE("a line cut mid-object is refused as incomplete, quoting its start", "[ollama]") {
+  OllamaChunk c;
+  const std::string whole =
+      R"({"model":"m","created_at":"2025-01-01T00:00:00.1Z","response":"The","done":false})";
+  for (std::size_t cut = 1; cut < whole.size(); ++cut) {
+    const std::string line = whole.substr(0, cut);
+    INFO(line);
+    absl::Status s = ParseOllamaChunk(line, OllamaEndpoint::kGenerate, &c);
+    CHECK(s.code() == absl::StatusCode::kInternal);
+    CHECK(std::string(s.message()).find("incomplete JSON object") != std::string::npos);
+    CHECK(std::string(s.message()).find("starting '{") != std::string::npos);
+  }
+}
+
 TEST_CASE("garbage and non-object lines are refused", "[ollama]") {
   OllamaChunk c;
-  for (const char* line : {"{not json", "[1,2]", "42", "\"s\""}) {
+  for (const char* line :
+       {"{not json", "[1,2]", "42", "\"s\"", "<html>oops</html>", "{\"a\":1}}"}) {
     INFO(line);
     absl::Status s = ParseOllamaChunk(line, OllamaEndpoint::kGenerate, &c);
     CHECK(s.code() == absl::StatusCode::kInternal);
@@ -182,6 +197,25 @@ TEST_CASE("only gateway-side-transient HTTP answers are retriable", "[ollama]") 
   CHECK_FALSE(IsRetriableHttpStatus(500));
   CHECK_FALSE(IsRetriableHttpStatus(404));
   CHECK_FALSE(IsRetriableHttpStatus(400));
+}
+
+}  // namespace
+}  // namespace og
+
+namespace og {
+namespace {
+
+// Found by fuzz/ollama_response_fuzzer: nlohmann's parser throws out_of_range for a number too
+// large for a double even where parse errors are caught, and an exception on the upstream loop
+// would end the process.
+TEST_CASE("a number too large for a double is a malformed chunk, not an exception", "[ollama]") {
+  for (const char* line : {"{\"response\":1e999}", "{\"response\":\"\",\"eval_count\":1e400}",
+                           "{\"response\":1e999"}) {
+    OllamaChunk chunk;
+    const absl::Status status = ParseOllamaChunk(line, OllamaEndpoint::kGenerate, &chunk);
+    INFO(line);
+    CHECK(status.code() == absl::StatusCode::kInternal);
+  }
 }
 
 }  // namespace

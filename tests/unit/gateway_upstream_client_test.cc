@@ -258,7 +258,89 @@ TEST_CASE("upstream: a line over the limit fails the request", "[upstream]") {
   client.Start(req, &rec);
   UpstreamResult r = rec.Wait();
   CHECK(r.outcome == UpstreamOutcome::kLineTooLong);
-  CHECK(r.message == "backend sent an NDJSON line longer than 1024 bytes");
+  CHECK(r.message ==
+        "backend sent an NDJSON line longer than 1024 bytes (upstream.max_line_bytes)");
+}
+
+TEST_CASE("upstream: a 2xx answer that is not NDJSON is refused unread, naming both types",
+          "[upstream]") {
+  std::promise<void> gone;
+  std::shared_ptr<http::Exchange> held;  // the stream stays open until the client leaves
+  Backend backend([&](std::shared_ptr<http::Exchange> ex) {
+    ex->OnClientGone([&gone] { gone.set_value(); });
+    // A stream that would parse fine: only its Content-Type is wrong.
+    ex->StartStream(200, "text/html; charset=utf-8");
+    ex->Write("{\"a\":1}\n");
+    held = ex;
+  });
+  UpstreamClient client(1);
+  Recorder rec;
+  client.Start(Post(backend.Url("/api/generate")), &rec);
+  UpstreamResult r = rec.Wait();
+  CHECK(r.outcome == UpstreamOutcome::kTransportError);
+  CHECK_FALSE(r.received_bytes);  // nothing reached the handler: safe to retry elsewhere
+  CHECK(r.http_status == 200);
+  CHECK(r.message ==
+        "backend answered HTTP 200 with Content-Type 'text/html; charset=utf-8'; expected "
+        "application/x-ndjson (or application/json)");
+  CHECK(rec.lines().empty());
+  CHECK(gone.get_future().wait_for(5s) == std::future_status::ready);
+  CHECK(client.active() == 0);
+  held.reset();  // before the backend goes: it owns the io_context the exchange lives on
+}
+
+TEST_CASE("upstream: a 2xx answer without a Content-Type is refused", "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) { ex->Respond(200, "", "{}\n"); });
+  UpstreamClient client(1);
+  Recorder rec;
+  client.Start(Post(backend.Url("/api/generate")), &rec);
+  UpstreamResult r = rec.Wait();
+  CHECK(r.outcome == UpstreamOutcome::kTransportError);
+  CHECK(r.message ==
+        "backend answered HTTP 200 without a Content-Type; expected application/x-ndjson");
+  CHECK(rec.lines().empty());
+}
+
+TEST_CASE("upstream: a JSON answer with parameters is read as one line", "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) {
+    ex->Respond(200, "Application/JSON; charset=utf-8", R"({"done":true})");
+  });
+  UpstreamClient client(1);
+  Recorder rec;
+  client.Start(Post(backend.Url("/api/generate")), &rec);
+  CHECK(rec.Wait().outcome == UpstreamOutcome::kOk);
+  CHECK(rec.lines() == std::vector<std::string>{R"({"done":true})"});
+}
+
+TEST_CASE("upstream: an error answer keeps its body whatever its Content-Type", "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) {
+    ex->Respond(502, "text/html", "<html>bad gateway</html>");
+  });
+  UpstreamClient client(1);
+  Recorder rec;
+  client.Start(Post(backend.Url("/api/generate")), &rec);
+  UpstreamResult r = rec.Wait();
+  CHECK(r.outcome == UpstreamOutcome::kHttpError);
+  CHECK(r.http_status == 502);
+  CHECK(r.body == "<html>bad gateway</html>");
+}
+
+TEST_CASE("upstream: a body cut mid-chunk is a transport error after the lines before it",
+          "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) {
+    ex->StartStream(200, "application/x-ndjson");
+    ex->Write("{\"a\":1}\n");
+    ex->CloseMidChunk("{\"b\":2}\n", 3);
+  });
+  UpstreamClient client(1);
+  Recorder rec;
+  client.Start(Post(backend.Url("/api/generate")), &rec);
+  UpstreamResult r = rec.Wait();
+  CHECK(r.outcome == UpstreamOutcome::kTransportError);
+  CHECK(r.received_bytes);
+  CHECK_FALSE(r.message.empty());
+  CHECK(rec.lines() == std::vector<std::string>{"{\"a\":1}"});
+  CHECK(client.active() == 0);
 }
 
 TEST_CASE("upstream: many concurrent requests from many threads all complete", "[upstream]") {

@@ -559,6 +559,28 @@ TEST_CASE("Abort sends what was queued, then resets without the last chunk", "[h
   CHECK(client.buffered().find("0\r\n\r\n") == std::string::npos);
 }
 
+TEST_CASE("CloseMidChunk announces a chunk, sends part of it, then closes with FIN", "[http]") {
+  std::promise<void> gone;
+  TestServer server([&gone](std::shared_ptr<Exchange> ex) {
+    ex->OnClientGone([&gone] { gone.set_value(); });
+    ex->StartStream(200, "application/x-ndjson");
+    ex->Write("{\"a\":1}\n");
+    ex->CloseMidChunk("{\"b\":2}\n", 3);
+  });
+  RawClient client(server.port());
+  client.Send(Get("/"));
+  CHECK_FALSE(client.ReadUntil("\r\n\r\n").empty());
+  CHECK(client.ReadUntil("{\"a\":1}\n\r\n") == "8\r\n{\"a\":1}\n\r\n");
+  // The size line promises the whole 8-byte line; 3 bytes follow, then the end of the stream.
+  CHECK(client.ReadUntil("\r\n") == "8\r\n");
+  while (client.Fill()) {
+  }
+  CHECK(client.last_error() == 0);  // EOF (FIN), not ECONNRESET
+  CHECK(client.buffered() == "{\"b");
+  // The exchange ended by the handler's choice, not because the client left.
+  CHECK(gone.get_future().wait_for(200ms) == std::future_status::timeout);
+}
+
 TEST_CASE("a second answer to the same exchange is ignored", "[http]") {
   TestServer server([](std::shared_ptr<Exchange> ex) {
     ex->Respond(200, "text/plain", "first");

@@ -15,6 +15,13 @@ TEST_CASE("a chunk is framed with its size in hex", "[http]") {
   CHECK(kLastChunk == "0\r\n\r\n");
 }
 
+TEST_CASE("a chunk's size line alone is the hex size and CRLF", "[http]") {
+  std::string out;
+  AppendChunkHeader(out, 8);
+  AppendChunkHeader(out, 4096);
+  CHECK(out == "8\r\n1000\r\n");
+}
+
 TEST_CASE("status lines carry the standard reason phrase", "[http]") {
   std::string out;
   AppendStatusLine(out, 11, 200);

@@ -2,9 +2,11 @@
 // error messages, and the /sim/config knob set.
 #include <catch2/catch.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "bench/ollama-sim/request_json.h"
 
 namespace {
@@ -208,6 +210,60 @@ TEST_CASE("health-check knobs: api_status, api delays and the models override", 
   }
   // All or none: a bad knob next to good ones gives an error, not a partial update.
   CHECK_FALSE(ParseKnobs(R"({"api_status":500,"models":[2]})").ok());
+}
+
+TEST_CASE("malformed-stream knobs are parsed and left unset when absent", "[sim]") {
+  auto update = ParseKnobs(
+      R"({"garbage_after_tokens":2,"truncate_after_tokens":3,"huge_line_bytes":3145728,)"
+      R"("close_mid_chunk_after_tokens":4,"ignore_num_predict":true,"content_type":"text/html"})");
+  REQUIRE(update.ok());
+  CHECK(update->garbage_after_tokens == 2);
+  CHECK(update->truncate_after_tokens == 3);
+  CHECK(update->huge_line_bytes == 3145728);
+  CHECK(update->close_mid_chunk_after_tokens == 4);
+  CHECK(update->ignore_num_predict == true);
+  CHECK(update->content_type == "text/html");
+
+  auto none = ParseKnobs(R"({"tokens":5})");
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->garbage_after_tokens.has_value());
+  CHECK_FALSE(none->huge_line_bytes.has_value());
+  CHECK_FALSE(none->ignore_num_predict.has_value());
+  CHECK_FALSE(none->content_type.has_value());
+
+  // "" turns the content_type override off again; 0 turns the others off.
+  auto off = ParseKnobs(R"({"content_type":"","huge_line_bytes":0,"ignore_num_predict":false})");
+  REQUIRE(off.ok());
+  CHECK(off->content_type == "");
+  CHECK(off->huge_line_bytes == 0);
+  CHECK(off->ignore_num_predict == false);
+  CHECK(ParseKnobs(R"({"huge_line_bytes":67108864})").ok());
+  CHECK(ParseKnobs(absl::StrCat(R"({"content_type":")", std::string(256, 'a'), R"("})")).ok());
+}
+
+TEST_CASE("malformed-stream knobs out of range or of the wrong type name the knob", "[sim]") {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"garbage_after_tokens":-1})", "garbage_after_tokens"},
+      {R"({"truncate_after_tokens":"3"})", "truncate_after_tokens"},
+      {R"({"truncate_after_tokens":10000001})", "truncate_after_tokens"},
+      {R"({"huge_line_bytes":67108865})", "huge_line_bytes"},
+      {R"({"huge_line_bytes":1.5})", "huge_line_bytes"},
+      {R"({"close_mid_chunk_after_tokens":true})", "close_mid_chunk_after_tokens"},
+      {R"({"ignore_num_predict":1})", "ignore_num_predict"},
+      {R"({"ignore_num_predict":"yes"})", "ignore_num_predict"},
+      {R"({"content_type":42})", "content_type"},
+      {R"({"content_type":null})", "content_type"},
+      {R"({"content_type":"text/html\r\nX-Evil: 1"})", "content_type"},
+  };
+  for (const auto& [body, knob] : cases) {
+    INFO(body);
+    const absl::Status status = ParseKnobs(body).status();
+    CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+    CHECK(absl::StrContains(status.message(), absl::StrCat("'", knob, "'")));
+  }
+  const absl::Status too_long =
+      ParseKnobs(absl::StrCat(R"({"content_type":")", std::string(257, 'a'), R"("})")).status();
+  CHECK(absl::StrContains(too_long.message(), "'content_type'"));
 }
 
 }  // namespace
