@@ -34,6 +34,12 @@ struct AccessRecord {
   std::string_view client;
   std::string_view peer;
   std::string_view rpc;
+  // Who the call ran as ("anonymous" without credentials; "" when authentication failed), how
+  // it was authenticated ("api_key", "mtls", "none") and the authorization decision ("allow",
+  // "deny", or "" when not reached).
+  std::string_view identity;
+  std::string_view auth;
+  std::string_view authz;
   // The model as the caller named it; the backend that served the last attempt ("" if none).
   std::string_view model;
   std::string_view backend;

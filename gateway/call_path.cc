@@ -78,6 +78,7 @@ CallPath::CallPath(InferenceService& service, grpc::CallbackServerContext* conte
       context_(context),
       request_(request),
       rpc_(rpc),
+      action_(rpc == "PredictStream" ? security::Action::kStream : security::Action::kPredict),
       request_id_(RequestIdOf(*context)) {
   service_.active_calls_.fetch_add(1, std::memory_order_acq_rel);
 }
@@ -90,7 +91,7 @@ void CallPath::Begin() {
         absl::UnavailableError("the gateway is shutting down; retry the call (on another replica)"),
         "draining");
   }
-  if (absl::Status s = ValidateRequest(request_); !s.ok()) return Reject(s, "invalid_argument");
+  if (!PassSecurity(*service_.security_.policy())) return;
   table_ = service_.router_.table();
   pool_ = table_->Find(CanonicalModelName(request_.model_name()));
   if (pool_ == nullptr && table_->Configured(CanonicalModelName(request_.model_name()))) {
@@ -109,8 +110,62 @@ void CallPath::Begin() {
                   "unknown_model");
   }
   tried_ = balancer::HostMask(pool_->members.size());
-  ollama_ = BuildOllamaRequest(request_);
+  ollama_ = BuildOllamaRequest(redacted_ != nullptr ? *redacted_ : request_);
   StartAttempt();
+}
+
+bool CallPath::PassSecurity(const SecurityPolicy& policy) {
+  Metrics& metrics = service_.metrics_;
+  CallerCredentials credentials;
+  const auto& headers = context_->client_metadata();
+  if (auto it = headers.find("authorization"); it != headers.end()) {
+    credentials.authorization = std::string_view(it->second.data(), it->second.size());
+  }
+  if (const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context()) {
+    credentials.certificate = tls::PeerIdentityOf(*auth);
+  }
+  absl::StatusOr<Caller> caller = policy.Authenticate(credentials);
+  if (!caller.ok()) {
+    metrics.RecordAuthentication(credentials.authorization ? "api_key" : "none",
+                                 credentials.authorization ? "invalid" : "missing");
+    Reject(caller.status(), "unauthenticated");
+    return false;
+  }
+  caller_ = *std::move(caller);
+  metrics.RecordAuthentication(caller_.method, "ok");
+  // Limits before anything reads the request's fields, so an oversized one costs nothing more.
+  if (absl::Status s = policy.CheckLimits(request_, request_.ByteSizeLong()); !s.ok()) {
+    Reject(s, "limit_exceeded");
+    return false;
+  }
+  if (absl::Status s = ValidateRequest(request_); !s.ok()) {
+    Reject(s, "invalid_argument");
+    return false;
+  }
+  const std::string_view action = security::ActionName(action_);
+  if (absl::Status s = policy.Authorize(caller_, request_.model_name(),
+                                        CanonicalModelName(request_.model_name()), action_);
+      !s.ok()) {
+    authz_ = "deny";
+    metrics.RecordAuthorization(action, "deny");
+    Reject(s, "permission_denied");
+    return false;
+  }
+  authz_ = "allow";
+  metrics.RecordAuthorization(action, "allow");
+  std::chrono::milliseconds retry_after{0};
+  if (absl::Status s = service_.security_.Admit(caller_, action_, &stream_permit_, &retry_after);
+      !s.ok()) {
+    // A hint for clients and their retry policies, in the trailers with the status.
+    context_->AddTrailingMetadata("retry-after-ms", std::to_string(retry_after.count()));
+    Reject(s, "rate_limited");
+    return false;
+  }
+  if (policy.redacts()) {
+    redacted_ = std::make_unique<InferenceRequest>(request_);
+    if (!policy.Redact(redacted_.get(), metrics)) redacted_.reset();
+  }
+  return true;
 }
 
 void CallPath::Cancel() {
@@ -150,6 +205,18 @@ bool CallPath::OnLine(std::string_view line) {
     backend_fault_ = true;
     stop_status_ = absl::UnavailableError(
         absl::StrCat("backend '", backend_name(), "' failed during generation: ", chunk.error));
+    return false;
+  }
+  // Ollama sends at most one chunk per generated token, so more chunks with text than
+  // num_predict means the backend ignores the caller's limit and would keep a GPU (and a stream)
+  // busy for nobody.
+  if (!chunk.done && (!chunk.text.empty() || !chunk.thinking.empty()) &&
+      request_.options().num_predict() > 0 &&
+      ++content_chunks_ > request_.options().num_predict()) {
+    backend_fault_ = true;
+    stop_status_ = absl::UnavailableError(
+        absl::StrCat("backend '", backend_name(),
+                     "' kept generating past num_predict=", request_.options().num_predict()));
     return false;
   }
   if (first_token_ == Steady::time_point{}) first_token_ = Steady::now();
@@ -216,7 +283,8 @@ void CallPath::OnComplete(UpstreamResult result) {
       return Conclude(s);
     }
     case UpstreamOutcome::kLineTooLong:
-      return Conclude(absl::InternalError(
+      // A limit of the gateway's (upstream.max_line_bytes, named in the message) was exceeded.
+      return Conclude(absl::ResourceExhaustedError(
           absl::StrCat("backend '", member.state->name(), "': ", result.message)));
     case UpstreamOutcome::kTimeout:
       return Conclude(TimeoutStatus());
@@ -472,6 +540,9 @@ void CallPath::LogAccess(const absl::Status& status, Steady::time_point now,
   record.client = client;
   record.peer = peer;
   record.rpc = rpc_;
+  record.identity = caller_.identity;
+  record.auth = caller_.identity.empty() ? std::string_view() : caller_.method;
+  record.authz = authz_;
   record.model = request_.model_name();
   record.backend = backend;
   record.code = code;

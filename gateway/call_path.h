@@ -20,6 +20,7 @@
 #include "gateway/admission_queue.h"
 #include "gateway/ollama_protocol.h"
 #include "gateway/router.h"
+#include "gateway/security_gate.h"
 #include "gateway/upstream_client.h"
 #include "ollama_gateway/v1/inference.pb.h"
 
@@ -41,7 +42,9 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
            const ollama_gateway::v1::InferenceRequest& request, std::string_view rpc);
   ~CallPath() override;
 
-  // Validates the request, routes it and starts the first attempt; may end the call at once.
+  // Authenticates the caller, validates the request against the limits, authorizes it,
+  // applies the caller's rate limits, redacts the prompt, routes it and starts the first
+  // attempt; may end the call at once.
   void Begin();
 
   // UpstreamHandler, on the upstream loop thread.
@@ -100,6 +103,8 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   void ReleaseSlot();
   Clock::TimePoint QueueDeadline() const;
   void Reject(const absl::Status& status, std::string_view reason);
+  // The security checks of Begin; false when the call was rejected.
+  bool PassSecurity(const SecurityPolicy& policy);
   // `last`, the failure of the call's last attempt, reworded to name the model.
   absl::Status NoBackend(const absl::Status& last) const;
   // Records the call's outcome, then End(status), then drops the path's reference.
@@ -110,6 +115,7 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   void LogAccess(const absl::Status& status, Steady::time_point now, const std::string& backend);
 
   const std::string_view rpc_;
+  const security::Action action_;
   const Steady::time_point start_ = Steady::now();
   const std::chrono::system_clock::time_point start_wall_ = std::chrono::system_clock::now();
   // The caller's x-request-id, or one made up; returned in the trailers and logged.
@@ -117,6 +123,14 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   // One reference for the reactor (dropped in OnDone), one for the path (dropped on Finish),
   // and one while an attempt is handed to the upstream client.
   std::atomic<int> refs_{2};
+
+  // Who the call runs as (identity empty until authenticated), the authorization decision for
+  // the access log, the caller's stream place (PredictStream under a stream cap), and the
+  // request as forwarded when redaction changed it.
+  Caller caller_;
+  std::string_view authz_;
+  security::StreamPermit stream_permit_;
+  std::unique_ptr<ollama_gateway::v1::InferenceRequest> redacted_;
 
   std::shared_ptr<const RoutingTable> table_;  // keeps pool_ alive for the whole call
   const Pool* pool_ = nullptr;
@@ -132,6 +146,8 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   // Written on the upstream loop thread only (OnLine/OnComplete run there one at a time).
   bool done_ = false;
   bool backend_fault_ = false;  // the stream was stopped for a malformed or error chunk
+  // Chunks before the final one; past options.num_predict the backend is ignoring the limit.
+  std::int64_t content_chunks_ = 0;
   std::int64_t prompt_tokens_ = 0;
   std::int64_t completion_tokens_ = 0;
   Steady::time_point first_token_{};

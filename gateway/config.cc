@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -20,6 +21,7 @@
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 #include "gateway/config_reader.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace og {
@@ -64,18 +66,25 @@ namespace {
 
 using namespace config_internal;  // NOLINT: the reader is this file's vocabulary
 
-constexpr std::array<std::string_view, 9> kTopLevelKeys = {
-    "listen",   "admin",  "balancer",          "upstream", "admission",
-    "backends", "health", "outlier_detection", "logging"};
+constexpr std::array<std::string_view, 14> kTopLevelKeys = {
+    "listen",    "admin",    "balancer",      "upstream",
+    "admission", "backends", "health",        "outlier_detection",
+    "logging",   "auth",     "authorization", "rate_limits",
+    "limits",    "redaction"};
 constexpr std::array<std::string_view, 8> kListenKeys = {
     "address",     "insecure",        "cert",         "key", "client_ca",
     "client_auth", "reload_interval", "drain_timeout"};
 constexpr std::array<std::string_view, 3> kClientAuthModes = {"none", "optional", "require"};
 constexpr std::array<std::string_view, 2> kAdminKeys = {"address", "enabled"};
-constexpr std::array<std::string_view, 8> kUpstreamKeys = {
-    "threads",        "connect_timeout",     "request_timeout",
-    "max_line_bytes", "stream_buffer_bytes", "first_byte_timeout",
-    "max_attempts",   "retry_budget_percent"};
+constexpr std::array<std::string_view, 9> kUpstreamKeys = {"threads",
+                                                           "connect_timeout",
+                                                           "request_timeout",
+                                                           "max_line_bytes",
+                                                           "stream_buffer_bytes",
+                                                           "max_unary_answer_bytes",
+                                                           "first_byte_timeout",
+                                                           "max_attempts",
+                                                           "retry_budget_percent"};
 constexpr std::array<std::string_view, 3> kAdmissionKeys = {"max_in_flight", "max_queue",
                                                             "max_queue_wait"};
 constexpr std::array<std::string_view, 7> kBackendKeys = {
@@ -182,6 +191,9 @@ void ParseUpstream(const MapReader& top, UpstreamConfig* upstream) {
   }
   if (map.Integer("stream_buffer_bytes", kMinLineBytes, kMaxLineBytes, &number)) {
     upstream->stream_buffer_bytes = static_cast<std::uint64_t>(number);
+  }
+  if (map.Integer("max_unary_answer_bytes", kMinLineBytes, kMaxLineBytes, &number)) {
+    upstream->max_unary_answer_bytes = static_cast<std::uint64_t>(number);
   }
   if (map.Integer("max_attempts", 1, kMaxAttempts, &number)) {
     upstream->max_attempts = static_cast<int>(number);
@@ -324,16 +336,58 @@ void ParseBackends(const MapReader& top, const AdmissionConfig& admission,
   }
 }
 
-void ParseDocuments(const std::vector<YAML::Node>& documents, Config* config, ErrorList* errors) {
-  if (documents.empty() || documents.front().IsNull()) {
+// Reads parser events without building nodes: the line of the first node of a document.
+class FirstNodeLine final : public YAML::EventHandler {
+ public:
+  int line() const { return line_; }
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Saw(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Saw(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Saw(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Saw(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Saw(const YAML::Mark& mark) {
+    if (line_ == 0) line_ = mark.line + 1;
+  }
+  int line_ = 0;
+};
+
+// The line of a second, non-empty YAML document in `yaml`, or 0. Not YAML::LoadAll: Debian's
+// yaml-cpp 0.7 can produce empty documents from some inputs without end (a lone "," does,
+// until memory runs out; jbeder/yaml-cpp#1040), so this looks at two documents at most.
+int SecondDocumentLine(const std::string& yaml) {
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  FirstNodeLine first;
+  if (!parser.HandleNextDocument(first)) return 0;
+  FirstNodeLine second;
+  if (!parser.HandleNextDocument(second)) return 0;
+  return second.line();
+}
+
+void ParseDocument(const std::string& yaml, Config* config, ErrorList* errors) {
+  const YAML::Node root = YAML::Load(yaml);
+  if (root.IsNull()) {
     errors->Add(1, "the configuration is empty; it needs at least a backends list");
     return;
   }
-  for (std::size_t i = 1; i < documents.size(); ++i) {
-    errors->Add(LineOf(documents[i], 1),
-                "only one YAML document is allowed (remove the '---' before this line)");
+  if (const int line = SecondDocumentLine(yaml); line > 0) {
+    errors->Add(line, "only one YAML document is allowed (remove the '---' before this line)");
   }
-  const YAML::Node& root = documents.front();
   const int root_line = LineOf(root, 1);
   if (!root.IsMap()) {
     errors->Add(root_line, fmt::format("the top level must be a map of sections ({}), got {}",
@@ -352,6 +406,11 @@ void ParseDocuments(const std::vector<YAML::Node>& documents, Config* config, Er
   ParseHealth(top, config->backends, &config->health);
   ParseOutlierDetection(top, &config->outlier_detection);
   ParseLogging(top, &config->logging);
+  ParseAuth(top, &config->auth);
+  ParseAuthorization(top, config->auth, &config->authorization);
+  ParseRateLimits(top, &config->rate_limits);
+  ParseLimits(top, &config->limits);
+  ParseRedaction(top, &config->redaction);
 }
 
 }  // namespace
@@ -361,10 +420,11 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view sourc
   config.source = std::string(source_name);
   ErrorList errors;
   try {
-    ParseDocuments(YAML::LoadAll(std::string(yaml)), &config, &errors);
+    ParseDocument(std::string(yaml), &config, &errors);
   } catch (const YAML::Exception& e) {
-    // A null mark (line -1) becomes line 0: "somewhere in the file".
-    errors.Add(e.mark.line + 1, e.msg);
+    // A null mark (line -1) becomes line 0: "somewhere in the file". yaml-cpp may quote the
+    // offending character itself, a newline included.
+    errors.Add(e.mark.line + 1, Printable(e.msg));
   } catch (const std::exception& e) {
     errors.Add(0, fmt::format("cannot parse: {}", e.what()));
   }

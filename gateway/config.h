@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -122,6 +123,10 @@ struct UpstreamConfig {
   // PredictStream: answer bytes the gateway queues for a caller that reads slower than the
   // backend generates, before it pauses reading from the backend.
   std::uint64_t stream_buffer_bytes = 1u << 20;
+  // Predict: the largest answer (text and thinking) returned in one reply. A longer answer ends
+  // the call with RESOURCE_EXHAUSTED and aborts the backend request. gRPC clients refuse
+  // messages over 4 MiB unless told otherwise.
+  std::uint64_t max_unary_answer_bytes = 4u << 20;
   // Attempts per call, the first included, 1..10. Later attempts happen only on a failure
   // before any answer byte, on another backend.
   int max_attempts = 2;
@@ -261,6 +266,107 @@ struct LoggingConfig {
   int line = 0;
 };
 
+// One API key: the identity it authenticates and its salted hash (security/api_keys.h).
+struct ApiKeyConfig {
+  std::string identity;
+  // "sha256:SALT:DIGEST", as `ollama-gateway hash-key` prints it.
+  std::string hash;
+  // The file the entry was written in (the config, or auth.api_keys_file) and its line.
+  std::string source;
+  int line = 0;
+};
+
+// Who may call: API keys (`authorization: Bearer KEY` metadata) and verified client
+// certificates (mutual TLS).
+struct AuthConfig {
+  // true: a call with no valid API key and no verified client certificate gets UNAUTHENTICATED.
+  // false: such calls run as the identity "anonymous" (an invalid key is refused either way).
+  bool required = false;
+  // Which part of a verified client certificate names its caller: "common_name", "subject"
+  // (RFC 2253), "spiffe_id" (a spiffe:// URI SAN) or "dns_san" (the first DNS SAN); "none"
+  // does not authenticate by certificate.
+  std::string mtls_identity = "common_name";
+  std::vector<ApiKeyConfig> api_keys;
+  // A YAML file with more keys (`api_keys:` as here), read with the config and reloaded with it
+  // (a change to it alone is seen too); relative to the config file's directory, and resolved by
+  // LoadConfigFile. Keeps secrets out of a config kept in git.
+  std::string api_keys_file;
+  // Group name -> member identities, for authorization rules and rate limits.
+  std::map<std::string, std::vector<std::string>> groups;
+  int line = 0;
+};
+
+struct AuthorizationRuleConfig {
+  // Identity names ("*": every authenticated caller; "anonymous": unauthenticated callers).
+  std::vector<std::string> identities;
+  // Names of auth.groups.
+  std::vector<std::string> groups;
+  // Model patterns as written, and canonical (lower-case; ":latest" added to a name without a
+  // tag or wildcard) for matching against canonical model names.
+  std::vector<std::string> models;
+  std::vector<std::string> canonical_models;
+  bool predict = true;
+  bool stream = true;
+  int line = 0;
+};
+
+// Which callers may use which models. Absent: every caller may use every model.
+struct AuthorizationConfig {
+  // The section is present: calls no rule allows are denied.
+  bool enabled = false;
+  std::vector<AuthorizationRuleConfig> rules;
+  int line = 0;
+};
+
+struct RateLimitConfig {
+  // Sustained calls per second (0: no rate limit) and the burst above it (0: the rate, rounded
+  // up, at least 1).
+  double requests_per_second = 0;
+  std::int64_t burst = 0;
+  // PredictStream calls in progress at once (0: no cap).
+  std::int64_t max_concurrent_streams = 0;
+  int line = 0;
+};
+
+// Per-identity limits: `identities` by name, else `default`. Each identity (and "anonymous") has
+// its own bucket.
+struct RateLimitsConfig {
+  RateLimitConfig default_limit;
+  std::map<std::string, RateLimitConfig> identities;
+  int line = 0;
+};
+
+// Bounds on what a caller may send; a call past one gets INVALID_ARGUMENT naming it.
+struct LimitsConfig {
+  // A request message's serialized size. gRPC itself refuses messages over twice this (or
+  // 4 MiB, whichever is more) before reading them; that ceiling is fixed at start.
+  std::int64_t max_request_bytes = 4 << 20;
+  // Prompt text: input_data, system and every message's content, added up.
+  std::int64_t max_prompt_bytes = 1 << 20;
+  std::int64_t max_messages = 1000;
+  std::int64_t max_images = 16;
+  // The request's `metadata` map.
+  std::int64_t max_metadata_entries = 64;
+  std::int64_t max_metadata_key_bytes = 256;
+  std::int64_t max_metadata_value_bytes = 4096;
+  // All gRPC request headers together (gRPC refuses more at the transport); fixed at start.
+  std::int64_t max_header_bytes = 16 << 10;
+  int line = 0;
+};
+
+struct RedactionRuleConfig {
+  std::string name;
+  std::string pattern;
+  std::string replacement = "[REDACTED]";
+  int line = 0;
+};
+
+// Rules applied to prompts before they are forwarded (security/redactor.h).
+struct RedactionConfig {
+  std::vector<RedactionRuleConfig> rules;
+  int line = 0;
+};
+
 struct Config {
   // The path the configuration was loaded from (or the source name given to ParseConfig).
   std::string source;
@@ -273,6 +379,11 @@ struct Config {
   HealthConfig health;
   OutlierDetectionConfig outlier_detection;
   LoggingConfig logging;
+  AuthConfig auth;
+  AuthorizationConfig authorization;
+  RateLimitsConfig rate_limits;
+  LimitsConfig limits;
+  RedactionConfig redaction;
 };
 
 // The policy names the balancer accepts (balancer::KnownPolicyNames()), in documented order.
@@ -287,8 +398,15 @@ std::string HashLabel(const BackendConfig& backend);
 // line, each `FILE:LINE: reason`, ordered by line.
 absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view source_name);
 
-// Reads `path` and calls ParseConfig. A file that cannot be read gives `PATH:0: reason`.
+// Reads `path` and calls ParseConfig, then reads auth.api_keys_file (relative to the config
+// file's directory) into auth.api_keys. A file that cannot be read gives `PATH:0: reason`; errors
+// in the keys file name that file.
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+
+// Parses an API keys file (a map with one key, `api_keys`, a list as in auth.api_keys) and
+// appends its entries to auth->api_keys. Errors read `SOURCE:LINE: reason`.
+absl::Status ParseApiKeysFile(std::string_view yaml, std::string_view source_name,
+                              AuthConfig* auth);
 
 // Ollama model names are `[host/][namespace/]model[:tag]`, matched case-insensitively, with the
 // tag defaulting to "latest". Returns the lower-cased name with the tag made explicit, so

@@ -48,6 +48,55 @@ json Backend(const BackendConfig& b) {
   return out;
 }
 
+json RateLimit(const RateLimitConfig& r) {
+  return {{"requests_per_second", r.requests_per_second},
+          {"burst", r.burst},
+          {"max_concurrent_streams", r.max_concurrent_streams}};
+}
+
+// The security sections. API key hashes are left out (only who has keys, and how many).
+json Security(const Config& c) {
+  std::map<std::string, int> keys_per_identity;
+  for (const ApiKeyConfig& key : c.auth.api_keys) ++keys_per_identity[key.identity];
+  json rules = json::array();
+  for (const AuthorizationRuleConfig& r : c.authorization.rules) {
+    json actions = json::array();
+    if (r.predict) actions.push_back("predict");
+    if (r.stream) actions.push_back("stream");
+    rules.push_back({{"identities", r.identities},
+                     {"groups", r.groups},
+                     {"models", r.models},
+                     {"actions", std::move(actions)}});
+  }
+  json identities = json::object();
+  for (const auto& [name, limit] : c.rate_limits.identities) identities[name] = RateLimit(limit);
+  json redaction = json::array();
+  for (const RedactionRuleConfig& r : c.redaction.rules) {
+    redaction.push_back({{"name", r.name}, {"pattern", r.pattern}, {"replacement", r.replacement}});
+  }
+  const LimitsConfig& l = c.limits;
+  return {{"auth",
+           {{"required", c.auth.required},
+            {"mtls_identity", c.auth.mtls_identity},
+            {"api_keys", keys_per_identity},
+            {"api_keys_file", c.auth.api_keys_file},
+            {"groups", c.auth.groups}}},
+          {"authorization", c.authorization.enabled ? json{{"rules", std::move(rules)}} : json()},
+          {"rate_limits",
+           {{"default", RateLimit(c.rate_limits.default_limit)},
+            {"identities", std::move(identities)}}},
+          {"limits",
+           {{"max_request_bytes", l.max_request_bytes},
+            {"max_prompt_bytes", l.max_prompt_bytes},
+            {"max_messages", l.max_messages},
+            {"max_images", l.max_images},
+            {"max_metadata_entries", l.max_metadata_entries},
+            {"max_metadata_key_bytes", l.max_metadata_key_bytes},
+            {"max_metadata_value_bytes", l.max_metadata_value_bytes},
+            {"max_header_bytes", l.max_header_bytes}}},
+          {"redaction", {{"rules", std::move(redaction)}}}};
+}
+
 }  // namespace
 
 std::string ConfigJson(const Config& c) {
@@ -89,6 +138,7 @@ std::string ConfigJson(const Config& c) {
                 {"max_line_bytes", c.upstream.max_line_bytes},
                 {"first_byte_timeout", Duration(c.upstream.first_byte_timeout)},
                 {"stream_buffer_bytes", c.upstream.stream_buffer_bytes},
+                {"max_unary_answer_bytes", c.upstream.max_unary_answer_bytes},
                 {"max_attempts", c.upstream.max_attempts},
                 {"retry_budget_percent", c.upstream.retry_budget_percent}}},
               {"admission",
@@ -115,7 +165,9 @@ std::string ConfigJson(const Config& c) {
                   {"max_size_mb", access.max_size_mb},
                   {"max_files", access.max_files},
                   {"log_content", access.log_content}}}}}};
-  return out.dump(2) + "\n";
+  out.update(Security(c));
+  // A prompt or pattern may hold bytes that are not UTF-8: replaced rather than failing the page.
+  return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace og

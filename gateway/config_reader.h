@@ -68,6 +68,15 @@ inline std::string Quoted(std::string_view text) {
   return fmt::format("{:?}", text);
 }
 
+// `text` as it is when it has no control characters, else quoted and escaped (Quoted), so that
+// one error stays one line whatever a file holds.
+inline std::string Printable(std::string_view text) {
+  const bool plain = std::none_of(text.begin(), text.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  return plain ? std::string(text) : Quoted(text);
+}
+
 // A status message (an absl::string_view in Debian's Abseil) as a std::string_view.
 inline std::string_view MessageOf(const absl::Status& status) {
   return std::string_view(status.message().data(), status.message().size());
@@ -188,6 +197,7 @@ class MapReader {
 
   bool ok() const { return ok_; }
   int line() const { return line_; }
+  const std::string& path() const { return path_; }
   ErrorList* errors() const { return errors_; }
 
   const Field* Find(std::string_view name) const {
@@ -330,7 +340,7 @@ class MapReader {
                    fmt::format("field names must be strings, got {} {}", Describe(key), where));
       return;
     }
-    const std::string& name = key.Scalar();
+    const std::string name = Printable(key.Scalar());
     if (const Field* first = Find(name)) {
       errors_->Add(
           line, fmt::format("{}: duplicate field (first at line {})", PathOf(name), first->line));
@@ -382,6 +392,16 @@ void ParseHealth(const MapReader& top, const std::vector<BackendConfig>& backend
 
 // Reads the `outlier_detection` section. In config_health.cc.
 void ParseOutlierDetection(const MapReader& top, OutlierDetectionConfig* outlier_detection);
+
+// The security sections, in config_security.cc: `auth` (API keys, certificate identities,
+// groups), `authorization` (its rules' groups must be in auth.groups), `rate_limits`, `limits`
+// and `redaction` (every pattern compiled, so a bad one is refused at its line).
+void ParseAuth(const MapReader& top, AuthConfig* auth);
+void ParseAuthorization(const MapReader& top, const AuthConfig& auth,
+                        AuthorizationConfig* authorization);
+void ParseRateLimits(const MapReader& top, RateLimitsConfig* rate_limits);
+void ParseLimits(const MapReader& top, LimitsConfig* limits);
+void ParseRedaction(const MapReader& top, RedactionConfig* redaction);
 
 }  // namespace og::config_internal
 

@@ -54,8 +54,22 @@ std::optional<std::size_t> ConfigReloader::ContentHash(const std::string& path) 
   return std::hash<std::string>{}(content.str());
 }
 
+void ConfigReloader::WatchKeysFile(std::string path) {
+  if (path == keys_path_) return;
+  keys_path_ = std::move(path);
+  last_hash_ = CurrentHash();
+}
+
+std::optional<std::size_t> ConfigReloader::CurrentHash() const {
+  const std::optional<std::size_t> config = ContentHash(path_);
+  if (!config || keys_path_.empty()) return config;
+  const std::optional<std::size_t> keys = ContentHash(keys_path_);
+  if (!keys) return std::nullopt;
+  return *config ^ (*keys * 0x9e3779b97f4a7c15ULL);
+}
+
 bool ConfigReloader::ReloadIfChanged() {
-  const std::optional<std::size_t> hash = ContentHash(path_);
+  const std::optional<std::size_t> hash = CurrentHash();
   // A file that cannot be read now is usually mid-replacement; the next poll sees it.
   if (!hash || hash == last_hash_) return false;
   return Reload("file change");
@@ -66,7 +80,7 @@ bool ConfigReloader::ReloadIfChanged() {
 // without a restart; listener addresses and the listener's TLS settings need one (the TLS
 // files themselves are reloaded by their own watcher).
 bool ConfigReloader::Reload(std::string_view trigger) {
-  last_hash_ = ContentHash(path_);
+  last_hash_ = CurrentHash();
   auto refuse = [&](const std::string& why) {
     spdlog::error("config reload ({}) refused, keeping the running config:\n{}", trigger, why);
     metrics_.RecordConfigReload("invalid");
@@ -79,6 +93,7 @@ bool ConfigReloader::Reload(std::string_view trigger) {
   }
   if (absl::Status s = router_.Apply(*config); !s.ok()) return refuse(std::string(s.message()));
   WarnAboutUnverifiedBackends(*config);
+  WatchKeysFile(config->auth.api_keys_file);
   if (on_applied_) on_applied_(*config);
   ConfigureProcessLog(config->logging);
   metrics_.RecordConfigReload("ok");

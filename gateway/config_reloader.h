@@ -43,6 +43,10 @@ class ConfigReloader {
   // as the health checker).
   void OnApplied(std::function<void(const Config&)> callback) { on_applied_ = std::move(callback); }
 
+  // Also watches the API keys file the running config names (auth.api_keys_file, resolved; empty:
+  // none), so a change to it alone reloads too.
+  void WatchKeysFile(std::string path);
+
   // Loads and applies the file now; `trigger` says why, for the log ("SIGHUP", "file change").
   // Counts gateway_config_reloads_total{result="ok"|"invalid"}. Returns whether it applied.
   bool Reload(std::string_view trigger);
@@ -52,7 +56,11 @@ class ConfigReloader {
   bool ReloadIfChanged();
 
  private:
+  // The content hash of the config file and, if any, the keys file together.
+  std::optional<std::size_t> CurrentHash() const;
+
   const std::string path_;
+  std::string keys_path_;
   Router& router_;
   Metrics& metrics_;
   std::optional<std::size_t> last_hash_;

@@ -299,7 +299,10 @@ std::string BackendsJson(const RoutingTable& table,
                      {"panic_threshold", pool->panic_threshold},
                      {"panic", pool->panic.load(std::memory_order_relaxed)}});
   }
-  return json{{"backends", std::move(backends)}, {"pools", std::move(pools)}}.dump(2) + "\n";
+  // Backend error bodies in last errors may be any bytes: invalid UTF-8 is replaced, not fatal.
+  return json{{"backends", std::move(backends)}, {"pools", std::move(pools)}}.dump(
+             2, ' ', false, json::error_handler_t::replace) +
+         "\n";
 }
 
 std::string NotReadyReason(const RoutingTable& table) {

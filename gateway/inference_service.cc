@@ -16,10 +16,6 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
-// gRPC clients refuse messages over 4 MiB unless told otherwise, so a unary answer is cut there
-// rather than buffered without bound for a backend that does not stop.
-constexpr std::size_t kMaxUnaryAnswerBytes = 4u << 20;
-
 void SetDoneFields(const OllamaChunk& chunk, InferenceResponse* out) {
   out->set_done(true);
   out->set_done_reason(chunk.done_reason);
@@ -37,8 +33,11 @@ void SetDoneFields(const OllamaChunk& chunk, InferenceResponse* out) {
 class PredictCall final : public grpc::ServerUnaryReactor, public CallPath {
  public:
   PredictCall(InferenceService& service, grpc::CallbackServerContext* context,
-              const InferenceRequest* request, InferenceResponse* response)
-      : CallPath(service, context, *request, "Predict"), response_(*response) {}
+              const InferenceRequest* request, InferenceResponse* response,
+              std::size_t max_answer_bytes)
+      : CallPath(service, context, *request, "Predict"),
+        response_(*response),
+        max_answer_bytes_(max_answer_bytes) {}
 
   void OnCancel() override { Cancel(); }
   void OnDone() override { Release(); }
@@ -47,9 +46,9 @@ class PredictCall final : public grpc::ServerUnaryReactor, public CallPath {
   bool Deliver(OllamaChunk& chunk, absl::Status* why_not) override {
     if (response_.output_data().size() + response_.thinking().size() + chunk.text.size() +
             chunk.thinking.size() >
-        kMaxUnaryAnswerBytes) {
+        max_answer_bytes_) {
       *why_not = absl::ResourceExhaustedError(
-          absl::StrCat("the answer exceeds ", kMaxUnaryAnswerBytes,
+          absl::StrCat("the answer exceeds ", max_answer_bytes_,
                        " bytes, the most a unary reply carries; limit it with "
                        "options.num_predict or use PredictStream"));
       return false;
@@ -74,6 +73,9 @@ class PredictCall final : public grpc::ServerUnaryReactor, public CallPath {
   }
 
   InferenceResponse& response_;
+  // A unary answer is cut here rather than buffered without bound for a backend that does not
+  // stop (gRPC clients refuse messages over 4 MiB unless told otherwise).
+  const std::size_t max_answer_bytes_;
 };
 
 // PredictStream: one message per chunk as it arrives. Writes go out one at a time (gRPC allows
@@ -174,10 +176,12 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
 }  // namespace
 
 InferenceService::InferenceService(Router& router, UpstreamClient& upstream, Metrics& metrics,
-                                   RequestPathOptions options, AccessLog* access_log)
+                                   SecurityGate& security, RequestPathOptions options,
+                                   AccessLog* access_log)
     : router_(router),
       upstream_(upstream),
       metrics_(metrics),
+      security_(security),
       access_log_(access_log),
       options_(options),
       retry_budget_(options.retry_budget_percent),
@@ -188,7 +192,7 @@ InferenceService::InferenceService(Router& router, UpstreamClient& upstream, Met
 grpc::ServerUnaryReactor* InferenceService::Predict(grpc::CallbackServerContext* context,
                                                     const InferenceRequest* request,
                                                     InferenceResponse* response) {
-  auto* call = new PredictCall(*this, context, request, response);
+  auto* call = new PredictCall(*this, context, request, response, options_.max_unary_answer_bytes);
   call->Begin();
   return call;
 }

@@ -15,6 +15,7 @@
 #include "gateway/metrics.h"
 #include "gateway/retry_budget.h"
 #include "gateway/router.h"
+#include "gateway/security_gate.h"
 #include "gateway/upstream_client.h"
 #include "health/clock.h"
 #include "ollama_gateway/v1/inference.grpc.pb.h"
@@ -40,6 +41,8 @@ struct RequestPathOptions {
   // PredictStream: answer bytes queued for a slow reader before the backend transfer is paused;
   // it resumes once half of that has been written.
   std::size_t stream_buffer_bytes = 1u << 20;
+  // Predict: the largest answer returned in one reply; past it RESOURCE_EXHAUSTED.
+  std::size_t max_unary_answer_bytes = 4u << 20;
 };
 
 class InferenceService final : public ollama_gateway::v1::ModelInference::CallbackService {
@@ -47,7 +50,8 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
   // All references must outlive the service (and the gRPC server that runs it).
   // `access_log` may be null (no access log).
   InferenceService(Router& router, UpstreamClient& upstream, Metrics& metrics,
-                   RequestPathOptions options, AccessLog* access_log = nullptr);
+                   SecurityGate& security, RequestPathOptions options,
+                   AccessLog* access_log = nullptr);
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const ollama_gateway::v1::InferenceRequest* request,
@@ -74,6 +78,7 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
   Router& router_;
   UpstreamClient& upstream_;
   Metrics& metrics_;
+  SecurityGate& security_;
   AccessLog* const access_log_;
   const RequestPathOptions options_;
   std::atomic<bool> draining_{false};

@@ -22,12 +22,14 @@
 #include "gateway/config.h"
 #include "gateway/config_json.h"
 #include "gateway/config_reloader.h"
+#include "gateway/hash_key_tool.h"
 #include "gateway/health_bridge.h"
 #include "gateway/inference_service.h"
 #include "gateway/metrics.h"
 #include "gateway/process_log.h"
 #include "gateway/ring_tool.h"
 #include "gateway/router.h"
+#include "gateway/security_gate.h"
 #include "gateway/upstream_client.h"
 #include "health/checker.h"
 #include "health/clock.h"
@@ -47,6 +49,9 @@ constexpr const char* kUsage = R"(usage:
                                        where keys land on the ketama ring (KEY<TAB>BACKEND)
   ollama-gateway ring --config OLD --compare NEW [--model M] < keys
                                        how many keys a config change would move
+  ollama-gateway hash-key [--generate]
+                                       reads an API key on stdin (or makes one) and prints the
+                                       auth.api_keys entry that stores it as a salted hash
   ollama-gateway --version
 Signals: SIGHUP reloads the config file and the TLS files; SIGINT or SIGTERM stop the gateway.
 )";
@@ -74,6 +79,7 @@ RequestPathOptions PathOptions(const Config& c) {
   o.request_timeout = c.upstream.request_timeout;
   o.max_line_bytes = c.upstream.max_line_bytes;
   o.stream_buffer_bytes = c.upstream.stream_buffer_bytes;
+  o.max_unary_answer_bytes = c.upstream.max_unary_answer_bytes;
   o.first_byte_timeout = c.upstream.first_byte_timeout;
   o.max_attempts = c.upstream.max_attempts;
   o.retry_budget_percent = c.upstream.retry_budget_percent;
@@ -116,6 +122,22 @@ tls::ClientAuth ClientAuthOf(const std::string& mode) {
   if (mode == "require") return tls::ClientAuth::kRequire;
   if (mode == "optional") return tls::ClientAuth::kOptional;
   return tls::ClientAuth::kNone;
+}
+
+// One line on how callers are authenticated and limited, at start and after each reload.
+void LogSecuritySummary(const Config& c) {
+  spdlog::info(
+      "auth: {} ({} API keys, client certificates: {}); authorization: {}; redaction rules: {}",
+      c.auth.required ? "required" : "optional (callers without credentials run as anonymous)",
+      c.auth.api_keys.size(), c.auth.mtls_identity,
+      c.authorization.enabled ? absl::StrCat(c.authorization.rules.size(), " rules")
+                              : std::string("off (every caller may use every model)"),
+      c.redaction.rules.size());
+  if (!c.auth.api_keys.empty() && c.listen.insecure) {
+    spdlog::warn(
+        "API keys are accepted on a plaintext listener (listen.insecure): they cross "
+        "the network in clear text");
+  }
 }
 
 int Run(const std::string& path) {
@@ -206,7 +228,14 @@ int Run(const std::string& path) {
         "debugging only)",
         config.logging.access_log.path);
   }
-  InferenceService service(router, *upstream, metrics, PathOptions(config), access_log->get());
+  SecurityGate security(SystemClock::Get(), metrics);
+  if (absl::Status s = security.Apply(config); !s.ok()) {
+    spdlog::critical("{}: {}", config.source, std::string(s.message()));
+    return kExitFailure;
+  }
+  LogSecuritySummary(config);
+  InferenceService service(router, *upstream, metrics, security, PathOptions(config),
+                           access_log->get());
 
   tls::ServerTlsOptions tls_options{config.listen.insecure, config.listen.cert_file,
                                     config.listen.key_file, config.listen.client_ca_file,
@@ -238,6 +267,13 @@ int Run(const std::string& path) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen.address, credentials->credentials(), &grpc_port);
   builder.RegisterService(&service);
+  // Transport ceilings, fixed at start: past them gRPC refuses the message or headers before the
+  // gateway reads them (RESOURCE_EXHAUSTED). Below them, limits.max_request_bytes (reloadable)
+  // answers INVALID_ARGUMENT naming the limit.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<std::int64_t>(
+      std::max<std::int64_t>(2 * config.limits.max_request_bytes, 4 << 20), INT32_MAX)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE,
+                             static_cast<int>(config.limits.max_header_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
     spdlog::critical("cannot listen for gRPC on {} (address in use or not local?)",
@@ -281,9 +317,15 @@ int Run(const std::string& path) {
 
   const std::chrono::milliseconds drain_timeout = config.listen.drain_timeout;
   ConfigReloader reloader(path, loaded_hash, router, metrics);
-  reloader.OnApplied([&checker, &checker_thread](const Config& applied) {
+  reloader.WatchKeysFile(config.auth.api_keys_file);
+  reloader.OnApplied([&checker, &checker_thread, &security](const Config& applied) {
     checker->Configure(CheckerOptionsOf(applied), CheckedBackends(applied));
     checker_thread->Wake();
+    // The loader compiled every redaction rule already; a failure here would be a bug.
+    if (absl::Status s = security.Apply(applied); !s.ok()) {
+      spdlog::error("security settings not reloaded: {}", std::string(s.message()));
+    }
+    LogSecuritySummary(applied);
   });
   const timespec poll_interval{1, 0};
   for (;;) {
@@ -347,6 +389,10 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "ring") == 0) {
     return og::RunRingTool(std::vector<std::string>(argv + 2, argv + argc), std::cin, std::cout,
                            std::cerr);
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "hash-key") == 0) {
+    return og::RunHashKey(std::vector<std::string>(argv + 2, argv + argc), std::cin, std::cout,
+                          std::cerr);
   }
   if (argc == 3 && std::strcmp(argv[1], "--check-config") == 0) return og::CheckConfig(argv[2]);
   if (argc == 3 && std::strcmp(argv[1], "--config") == 0) return og::Run(argv[2]);

@@ -155,6 +155,36 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                    .Name("gateway_rejected_total")
                    .Help("Calls answered by the gateway before reaching a backend, by reason")
                    .Register(*registry_);
+  authentications_ = &BuildCounter()
+                          .Name("gateway_auth_total")
+                          .Help(
+                              "Call authentications by method (api_key, mtls, none) and result "
+                              "(ok; invalid: a wrong key; missing: no credentials where "
+                              "auth.required)")
+                          .Register(*registry_);
+  authorizations_ = &BuildCounter()
+                         .Name("gateway_authorization_total")
+                         .Help(
+                             "Authorization decisions by action (predict, stream) and decision "
+                             "(allow, deny)")
+                         .Register(*registry_);
+  rate_limited_ = &BuildCounter()
+                       .Name("gateway_rate_limited_total")
+                       .Help(
+                           "Calls refused with RESOURCE_EXHAUSTED by their caller's limits: "
+                           "rate (requests_per_second and burst) or streams "
+                           "(max_concurrent_streams)")
+                       .Register(*registry_);
+  redactions_ = &BuildCounter()
+                     .Name("gateway_redactions_total")
+                     .Help("Matches replaced in prompts before forwarding, by redaction rule")
+                     .Register(*registry_);
+  for (const char* reason : {"rate", "streams"}) rate_limited_->Add({{"reason", reason}});
+  for (const char* action : {"predict", "stream"}) {
+    for (const char* decision : {"allow", "deny"}) {
+      authorizations_->Add({{"action", action}, {"decision", decision}});
+    }
+  }
   backend_in_flight_ = &BuildGauge()
                             .Name("gateway_backend_in_flight")
                             .Help("Requests in flight on each backend")
@@ -224,6 +254,22 @@ void Metrics::RecordConfigReload(std::string_view result) {
 
 void Metrics::RecordRejected(std::string_view reason) {
   rejected_->Add({{"reason", S(reason)}}).Increment();
+}
+
+void Metrics::RecordAuthentication(std::string_view method, std::string_view result) {
+  authentications_->Add({{"method", S(method)}, {"result", S(result)}}).Increment();
+}
+
+void Metrics::RecordAuthorization(std::string_view action, std::string_view decision) {
+  authorizations_->Add({{"action", S(action)}, {"decision", S(decision)}}).Increment();
+}
+
+void Metrics::RecordRateLimited(std::string_view reason) {
+  rate_limited_->Add({{"reason", S(reason)}}).Increment();
+}
+
+void Metrics::RecordRedactions(std::string_view rule, std::size_t matches) {
+  redactions_->Add({{"rule", S(rule)}}).Increment(double(matches));
 }
 
 void Metrics::SetTlsCertificateExpiry(std::int64_t not_after) {

@@ -46,6 +46,14 @@ class Metrics {
   void RecordConfigReload(std::string_view result);
   // Calls answered by the gateway itself, before a backend was chosen, by reason.
   void RecordRejected(std::string_view reason);
+  // Security: one authentication by method ("api_key", "mtls", "none") and result ("ok",
+  // "invalid", "missing"); one authorization decision by action ("predict", "stream") and
+  // decision ("allow", "deny"); a call refused by its caller's rate limit ("rate") or stream cap
+  // ("streams"); matches replaced by a redaction rule (rule names come from the config).
+  void RecordAuthentication(std::string_view method, std::string_view result);
+  void RecordAuthorization(std::string_view action, std::string_view decision);
+  void RecordRateLimited(std::string_view reason);
+  void RecordRedactions(std::string_view rule, std::size_t matches);
   // The serving certificate's notAfter, in seconds since the epoch.
   void SetTlsCertificateExpiry(std::int64_t not_after);
   // A look at changed TLS files: result "ok" (published) or "refused" (old files kept).
@@ -100,6 +108,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* hash_key_missing_;
   prometheus::Family<prometheus::Counter>* rejected_;
   prometheus::Family<prometheus::Counter>* config_reloads_;
+  prometheus::Family<prometheus::Counter>* authentications_;
+  prometheus::Family<prometheus::Counter>* authorizations_;
+  prometheus::Family<prometheus::Counter>* rate_limited_;
+  prometheus::Family<prometheus::Counter>* redactions_;
   prometheus::Family<prometheus::Gauge>* backend_in_flight_;
   prometheus::Family<prometheus::Gauge>* tls_expiry_;
   prometheus::Family<prometheus::Counter>* tls_reloads_;

@@ -20,6 +20,9 @@ PeerIdentity PeerIdentityOf(const grpc::AuthContext& auth) {
   for (const grpc::string_ref& value : auth.FindPropertyValues(GRPC_X509_SUBJECT_PROPERTY_NAME)) {
     identity.subject.assign(value.data(), value.size());
   }
+  for (const grpc::string_ref& value : auth.FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME)) {
+    identity.common_name.assign(value.data(), value.size());
+  }
   for (const grpc::string_ref& value : auth.FindPropertyValues(GRPC_X509_SAN_PROPERTY_NAME)) {
     identity.sans.emplace_back(value.data(), value.size());
   }

@@ -13,12 +13,14 @@ class AuthContext;
 namespace og::tls {
 
 struct PeerIdentity {
+  // The subject's common name (CN), e.g. "alice"; empty without one.
+  std::string common_name;
   // RFC 2253 subject of the client certificate, e.g. "CN=alice,O=Example"; empty without one.
   std::string subject;
   // Subject alternative names (DNS names, IPs, URIs, emails) as gRPC reports them.
   std::vector<std::string> sans;
 
-  bool empty() const { return subject.empty() && sans.empty(); }
+  bool empty() const { return subject.empty() && sans.empty() && common_name.empty(); }
   // One token for a log line: `"CN=alice,O=Example" san=alice.example,spiffe://x/y`, or "-"
   // when the caller presented no certificate.
   std::string ToLogField() const;

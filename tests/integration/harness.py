@@ -256,6 +256,19 @@ class ProcessTestCase(unittest.TestCase):
         return self.track(Gateway(path, extra))
 
 
+def assert_rpc_error(test, code, fn, *contains):
+    """Runs fn(), which must fail with gRPC status `code` and details holding each of `contains`;
+    returns the error."""
+    import grpc  # only the gRPC tests need it
+    with test.assertRaises(grpc.RpcError) as ctx:
+        fn()
+    err = ctx.exception
+    test.assertEqual(err.code(), code, err.details())
+    for text in contains:
+        test.assertIn(text, err.details())
+    return err
+
+
 def wait_for(predicate, timeout, what, interval=0.05):
     """Polls predicate() until it returns something truthy; fails naming `what` after timeout."""
     deadline = time.monotonic() + timeout

@@ -191,10 +191,12 @@ TEST_CASE("an empty file is refused", "[config]") {
 TEST_CASE("a top level that is not a map is refused", "[config]") {
   CHECK(ErrorsOf("- listen\n- backends\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, balancer, "
-        "upstream, admission, backends, health, outlier_detection, logging), got a list");
+        "upstream, admission, backends, health, outlier_detection, logging, auth, "
+        "authorization, rate_limits, limits, redaction), got a list");
   CHECK(ErrorsOf("just words\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, balancer, "
-        "upstream, admission, backends, health, outlier_detection, logging), got \"just words\"");
+        "upstream, admission, backends, health, outlier_detection, logging, auth, "
+        "authorization, rate_limits, limits, redaction), got \"just words\"");
 }
 
 TEST_CASE("a second YAML document is refused", "[config]") {
@@ -217,14 +219,16 @@ TEST_CASE("an unknown top-level field is refused with the valid ones and a sugge
           "[config]") {
   CHECK(ErrorsOf(MinimalPlus("listne: {}\n")) ==
         "test.yaml:6: unknown field 'listne' at top level (valid: listen, admin, balancer, "
-        "upstream, admission, backends, health, outlier_detection, logging); did you mean "
+        "upstream, admission, backends, health, outlier_detection, logging, auth, "
+        "authorization, rate_limits, limits, redaction); did you mean "
         "'listen'?");
 }
 
 TEST_CASE("an unknown field far from every valid one gets no suggestion", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("tracing: on\n")) ==
         "test.yaml:6: unknown field 'tracing' at top level (valid: listen, admin, balancer, "
-        "upstream, admission, backends, health, outlier_detection, logging)");
+        "upstream, admission, backends, health, outlier_detection, logging, auth, "
+        "authorization, rate_limits, limits, redaction)");
 }
 
 TEST_CASE("an unknown field in a section names the section", "[config]") {
@@ -234,7 +238,8 @@ TEST_CASE("an unknown field in a section names the section", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("upstream:\n  connect_timout: 1s\n")) ==
         "test.yaml:7: unknown field 'connect_timout' in upstream (valid: threads, "
         "connect_timeout, request_timeout, max_line_bytes, stream_buffer_bytes, "
-        "first_byte_timeout, max_attempts, retry_budget_percent); did you mean "
+        "max_unary_answer_bytes, first_byte_timeout, max_attempts, retry_budget_percent); did you "
+        "mean "
         "'connect_timeout'?");
 }
 
@@ -730,6 +735,26 @@ TEST_CASE("drain_timeout defaults to 30 s and takes a duration", "[config]") {
   config = ParseConfig(base + ", drain_timeout: soon" + backends, "test.yaml");
   REQUIRE_FALSE(config.ok());
   CHECK(std::string(config.status().message()).find("test.yaml:1: listen.drain_timeout: ") == 0);
+}
+
+}  // namespace
+}  // namespace og
+
+namespace og {
+namespace {
+
+// Found by fuzz/config_fuzzer. A lone "," made Debian's yaml-cpp LoadAll produce documents until
+// memory ran out; names and parser messages with control characters split an error line.
+TEST_CASE("inputs the config fuzzer found are refused with one line per error", "[config]") {
+  CHECK(testing::ErrorsOf(",") ==
+        "test.yaml:1: the configuration is empty; it needs at least a backends list");
+  CHECK(testing::ErrorsOf("listen: {insecure: true}\n\"a\\nb\": 1\nbackends:\n  - name: a\n"
+                          "    url: http://127.0.0.1:1\n") ==
+        "test.yaml:2: unknown field '\"a\\nb\"' at top level (valid: listen, admin, balancer, "
+        "upstream, admission, backends, health, outlier_detection, logging, auth, "
+        "authorization, rate_limits, limits, redaction)");
+  CHECK(testing::ErrorsOf(std::string("\xff\0\n", 3)) ==
+        "test.yaml:2: \"unknown escape character: \\n\"");
 }
 
 }  // namespace

@@ -1,0 +1,255 @@
+#include "gateway/security_gate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "fmt/format.h"
+
+namespace og {
+namespace {
+
+using ollama_gateway::v1::InferenceRequest;
+
+security::ApiKeyStore BuildKeyStore(const AuthConfig& auth) {
+  std::vector<security::ApiKeyStore::Entry> entries;
+  for (const ApiKeyConfig& key : auth.api_keys) {
+    // The loader refused entries that do not parse.
+    absl::StatusOr<security::ApiKeyHash> hash = security::ParseApiKeyHash(key.hash);
+    if (hash.ok()) entries.push_back({key.identity, *hash});
+  }
+  return security::ApiKeyStore(std::move(entries));
+}
+
+std::optional<security::AuthorizationPolicy> BuildAuthorization(const Config& config) {
+  if (!config.authorization.enabled) return std::nullopt;
+  std::vector<security::AuthorizationRule> rules;
+  for (const AuthorizationRuleConfig& rule : config.authorization.rules) {
+    rules.push_back(
+        {rule.identities, rule.groups, rule.canonical_models, rule.predict, rule.stream});
+  }
+  return security::AuthorizationPolicy(std::move(rules), config.auth.groups);
+}
+
+// The identity a verified certificate gives under `mode`, or "" when it has none.
+std::string CertificateIdentity(const tls::PeerIdentity& cert, std::string_view mode) {
+  if (mode == "common_name") return cert.common_name;
+  if (mode == "subject") return cert.subject;
+  for (const std::string& san : cert.sans) {
+    if (mode == "spiffe_id" && san.starts_with("spiffe://")) return san;
+    // DNS names are the SANs without a scheme, '@' or an IP address's digits-and-dots form.
+    if (mode == "dns_san" && san.find_first_of(":/@") == std::string::npos &&
+        san.find_first_not_of("0123456789.") != std::string::npos) {
+      return san;
+    }
+  }
+  return "";
+}
+
+// "Bearer KEY" (the scheme is case-insensitive, RFC 7235), or nullopt.
+std::optional<std::string_view> BearerToken(std::string_view value) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (value.size() <= kScheme.size() ||
+      absl::AsciiStrToLower(std::string(value.substr(0, kScheme.size()))) != kScheme) {
+    return std::nullopt;
+  }
+  std::string_view token = value.substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  if (token.empty()) return std::nullopt;
+  return token;
+}
+
+absl::Status OverLimit(std::string_view what, std::size_t value, std::string_view key,
+                       std::int64_t limit) {
+  return absl::InvalidArgumentError(
+      fmt::format("{} ({}) exceeds limits.{} ({})", what, value, key, limit));
+}
+
+}  // namespace
+
+security::RateLimit ToRateLimit(const RateLimitConfig& config) {
+  security::RateLimit limit;
+  limit.requests_per_second = config.requests_per_second;
+  limit.burst = static_cast<int>(
+      config.burst > 0
+          ? config.burst
+          : std::max<std::int64_t>(1, std::llround(std::ceil(config.requests_per_second))));
+  limit.max_concurrent_streams = static_cast<int>(config.max_concurrent_streams);
+  return limit;
+}
+
+absl::StatusOr<std::shared_ptr<const SecurityPolicy>> SecurityPolicy::Build(const Config& config) {
+  std::unique_ptr<security::Redactor> redactor;
+  if (!config.redaction.rules.empty()) {
+    std::vector<security::RedactionRule> rules;
+    for (const RedactionRuleConfig& rule : config.redaction.rules) {
+      rules.push_back({rule.name, rule.pattern, rule.replacement});
+    }
+    absl::StatusOr<std::unique_ptr<security::Redactor>> built =
+        security::Redactor::Create(std::move(rules));
+    if (!built.ok()) return built.status();
+    redactor = *std::move(built);
+  }
+  return std::shared_ptr<const SecurityPolicy>(new SecurityPolicy(config, std::move(redactor)));
+}
+
+SecurityPolicy::SecurityPolicy(const Config& config, std::unique_ptr<security::Redactor> redactor)
+    : auth_required_(config.auth.required),
+      mtls_identity_(config.auth.mtls_identity),
+      keys_(BuildKeyStore(config.auth)),
+      authorization_(BuildAuthorization(config)),
+      redactor_(std::move(redactor)),
+      limits_(config.limits) {}
+
+absl::StatusOr<Caller> SecurityPolicy::Authenticate(const CallerCredentials& credentials) const {
+  if (credentials.authorization.has_value()) {
+    const std::optional<std::string_view> token = BearerToken(*credentials.authorization);
+    if (!token) {
+      return absl::UnauthenticatedError("the authorization header must read 'Bearer <API key>'");
+    }
+    const std::string* identity = keys_.Verify(*token);
+    if (identity == nullptr) return absl::UnauthenticatedError("the API key is not valid");
+    return Caller{*identity, "api_key"};
+  }
+  if (mtls_identity_ != "none" && !credentials.certificate.empty()) {
+    std::string identity = CertificateIdentity(credentials.certificate, mtls_identity_);
+    if (!identity.empty()) return Caller{std::move(identity), "mtls"};
+  }
+  if (auth_required_) {
+    return absl::UnauthenticatedError(
+        "this gateway requires authentication: send 'authorization: Bearer <API key>' metadata "
+        "or a client certificate");
+  }
+  return Caller{"anonymous", "none"};
+}
+
+absl::Status SecurityPolicy::CheckLimits(const InferenceRequest& request,
+                                         std::size_t serialized_bytes) const {
+  const LimitsConfig& l = limits_;
+  if (serialized_bytes > static_cast<std::size_t>(l.max_request_bytes)) {
+    return OverLimit("the request's size in bytes", serialized_bytes, "max_request_bytes",
+                     l.max_request_bytes);
+  }
+  if (request.messages_size() > l.max_messages) {
+    return OverLimit("the number of messages", request.messages_size(), "max_messages",
+                     l.max_messages);
+  }
+  std::size_t prompt = request.input_data().size() + request.system().size();
+  std::size_t images = 0;
+  for (const auto& message : request.messages()) {
+    prompt += message.content().size();
+    images += message.images_size();
+  }
+  if (prompt > static_cast<std::size_t>(l.max_prompt_bytes)) {
+    return OverLimit("the prompt's size in bytes (input_data, system and message contents)", prompt,
+                     "max_prompt_bytes", l.max_prompt_bytes);
+  }
+  if (images > static_cast<std::size_t>(l.max_images)) {
+    return OverLimit("the number of images", images, "max_images", l.max_images);
+  }
+  if (request.metadata_size() > l.max_metadata_entries) {
+    return OverLimit("the number of metadata entries", request.metadata_size(),
+                     "max_metadata_entries", l.max_metadata_entries);
+  }
+  for (const auto& [key, value] : request.metadata()) {
+    if (key.size() > static_cast<std::size_t>(l.max_metadata_key_bytes)) {
+      return OverLimit("a metadata key's size in bytes", key.size(), "max_metadata_key_bytes",
+                       l.max_metadata_key_bytes);
+    }
+    if (value.size() > static_cast<std::size_t>(l.max_metadata_value_bytes)) {
+      return OverLimit(fmt::format("the size in bytes of metadata entry '{}'", key.substr(0, 64)),
+                       value.size(), "max_metadata_value_bytes", l.max_metadata_value_bytes);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SecurityPolicy::Authorize(const Caller& caller, std::string_view model,
+                                       std::string_view canonical_model,
+                                       security::Action action) const {
+  if (!authorization_ || authorization_->Allows(caller.identity, canonical_model, action)) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(fmt::format("identity '{}' may not use model '{}' for {}",
+                                                 caller.identity, model,
+                                                 security::ActionName(action)));
+}
+
+bool SecurityPolicy::Redact(InferenceRequest* request, Metrics& metrics) const {
+  if (redactor_ == nullptr) return false;
+  std::vector<std::size_t> counts;
+  std::vector<std::size_t> total(redactor_->rules().size(), 0);
+  bool changed = false;
+  auto redact = [&](std::string* text) {
+    if (text->empty() || !redactor_->Redact(text, &counts)) return;
+    changed = true;
+    for (std::size_t i = 0; i < counts.size(); ++i) total[i] += counts[i];
+  };
+  redact(request->mutable_input_data());
+  redact(request->mutable_system());
+  for (auto& message : *request->mutable_messages()) redact(message.mutable_content());
+  for (std::size_t i = 0; i < total.size(); ++i) {
+    if (total[i] > 0) metrics.RecordRedactions(redactor_->rules()[i].name, total[i]);
+  }
+  return changed;
+}
+
+SecurityGate::SecurityGate(const Clock& clock, Metrics& metrics)
+    : metrics_(metrics), rate_limiter_(clock) {}
+
+absl::Status SecurityGate::Apply(const Config& config) {
+  absl::StatusOr<std::shared_ptr<const SecurityPolicy>> policy = SecurityPolicy::Build(config);
+  if (!policy.ok()) return policy.status();
+  std::map<std::string, security::RateLimit> per_identity;
+  for (const auto& [identity, limit] : config.rate_limits.identities) {
+    per_identity.emplace(identity, ToRateLimit(limit));
+  }
+  const security::RateLimit default_limit = ToRateLimit(config.rate_limits.default_limit);
+  const bool any_limit =
+      default_limit.requests_per_second > 0 || default_limit.max_concurrent_streams > 0 ||
+      std::any_of(per_identity.begin(), per_identity.end(), [](const auto& entry) {
+        return entry.second.requests_per_second > 0 || entry.second.max_concurrent_streams > 0;
+      });
+  rate_limiter_.Configure(default_limit, std::move(per_identity));
+  rate_limits_on_.store(any_limit, std::memory_order_release);
+  std::atomic_store_explicit(&policy_, *std::move(policy), std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status SecurityGate::Admit(const Caller& caller, security::Action action,
+                                 security::StreamPermit* permit,
+                                 std::chrono::milliseconds* retry_after) {
+  // Without any limit configured the limiter (and its lock) stays off the request path.
+  if (!rate_limits_on_.load(std::memory_order_acquire)) return absl::OkStatus();
+  security::Admission admission =
+      rate_limiter_.Admit(caller.identity, action == security::Action::kStream);
+  switch (admission.decision) {
+    case security::RateDecision::kAllowed:
+      *permit = std::move(admission.permit);
+      return absl::OkStatus();
+    case security::RateDecision::kRateExceeded: {
+      metrics_.RecordRateLimited("rate");
+      // Rounded up, so a caller that waits exactly this long is allowed.
+      *retry_after = std::chrono::ceil<std::chrono::milliseconds>(admission.retry_after);
+      return absl::ResourceExhaustedError(fmt::format(
+          "rate limit exceeded for identity '{}' ({} requests per second, burst {}); retry after "
+          "{} ms",
+          caller.identity, admission.limit.requests_per_second, admission.limit.burst,
+          retry_after->count()));
+    }
+    case security::RateDecision::kTooManyStreams:
+      metrics_.RecordRateLimited("streams");
+      // No time is known for a stream to end; a second is a polite first pause.
+      *retry_after = std::chrono::seconds(1);
+      return absl::ResourceExhaustedError(
+          fmt::format("identity '{}' already has {} streams in progress, its limit "
+                      "(rate_limits max_concurrent_streams); retry when one ends",
+                      caller.identity, admission.limit.max_concurrent_streams));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace og

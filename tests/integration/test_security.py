@@ -1,0 +1,348 @@
+"""Security end to end: API keys and client certificates, authorization, rate limits, input
+limits and prompt redaction, with the real gateway, ollama-sim backends and Python's grpcio."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import grpc
+
+import harness
+import test_tls
+from harness import ProcessTestCase
+
+pb2, pb2_grpc = harness.grpc_modules()
+MODEL = "llama3.2"
+
+
+def hash_key(identity, generate=True, key=None):
+    """Runs `ollama-gateway hash-key`; returns (key, yaml entry lines)."""
+    argv = [harness.binary("ollama-gateway"), "hash-key", "--identity", identity]
+    if generate:
+        argv.append("--generate")
+    out = subprocess.run(argv, input=key, capture_output=True, text=True, timeout=30, check=True)
+    lines = [line for line in out.stdout.splitlines() if not line.startswith("#")]
+    if generate:
+        return lines[0], lines[1:]
+    return key, lines
+
+
+class SecurityTestCase(ProcessTestCase):
+    def start(self, security_yaml, tokens=8, token_delay_ms=0, listen=None):
+        self.backend = self.sim("gpu-a", models=(MODEL, "qwen2.5:7b"), tokens=tokens,
+                                token_delay_ms=token_delay_ms)
+        listen = listen or "listen:\n  address: 127.0.0.1:0\n  insecure: true\n"
+        text = (listen + "admin:\n  address: 127.0.0.1:0\nlogging:\n  level: debug\n"
+                f"  access_log:\n    path: {os.path.join(self.tmp, 'access.log')}\n"
+                + security_yaml + "backends:\n" + harness.backend_yaml("gpu-a", self.backend.url))
+        self.gw = self.gateway(text)
+        return self.gw
+
+    def stub(self, channel=None):
+        if channel is None:
+            channel = grpc.insecure_channel(self.gw.target)
+            self.addCleanup(channel.close)
+        return pb2_grpc.ModelInferenceStub(channel)
+
+    def call(self, key=None, model=MODEL, prompt="hello there", stream=False, stub=None,
+             timeout=20, **fields):
+        stub = stub or self.stub()
+        metadata = [("authorization", f"Bearer {key}")] if key else []
+        request = pb2.InferenceRequest(model_name=model, input_data=prompt.encode(), **fields)
+        if stream:
+            return list(stub.PredictStream(request, metadata=metadata, timeout=timeout))
+        return stub.Predict(request, metadata=metadata, timeout=timeout)
+
+    def assert_status(self, code, fn, *contains):
+        return harness.assert_rpc_error(self, code, fn, *contains)
+
+    def refused_config(self, sections):
+        """What `--check-config` says of a config with `sections` after its listen section."""
+        path = harness.write_file(self.tmp, "bad.yaml", (
+            "listen:\n  address: 127.0.0.1:0\n  insecure: true\n" + sections +
+            "backends:\n  - name: a\n    url: http://127.0.0.1:1\n"))
+        out = subprocess.run([harness.binary("ollama-gateway"), "--check-config", path],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 1, out.stdout)
+        return out.stderr
+
+    def generations(self):
+        return json.loads(harness.http_get(self.backend.url + "/sim/stats")[1])[
+            "generations_started"]
+
+    def metrics(self):
+        return harness.http_get(f"http://{self.gw.admin}/metrics")[1]
+
+    def access_log(self):
+        path = os.path.join(self.tmp, "access.log")
+        harness.wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0, 5,
+                         "the access log")
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+
+class AuthenticationTest(SecurityTestCase):
+    def setUp(self):
+        super().setUp()
+        self.key, entry = hash_key("alice")
+        self.start("auth:\n  required: true\n  api_keys:\n" +
+                   "".join(f"    {line}\n" for line in entry))
+
+    def test_a_call_without_credentials_is_refused_before_any_backend(self):
+        self.assert_status(grpc.StatusCode.UNAUTHENTICATED, lambda: self.call(),
+                           "requires authentication", "Bearer")
+        self.assertEqual(self.generations(), 0)
+
+    def test_a_wrong_key_is_refused_without_echoing_it(self):
+        err = self.assert_status(grpc.StatusCode.UNAUTHENTICATED,
+                                 lambda: self.call(key="og_not-the-right-key"), "not valid")
+        self.assertNotIn("og_not-the-right-key", err.details())
+        self.assert_status(grpc.StatusCode.UNAUTHENTICATED, lambda: self.call(key=self.key[:-1]))
+        self.assertEqual(self.generations(), 0)
+
+    def test_a_malformed_authorization_header_says_what_is_expected(self):
+        stub = self.stub()
+        request = pb2.InferenceRequest(model_name=MODEL, input_data=b"hi")
+        self.assert_status(
+            grpc.StatusCode.UNAUTHENTICATED,
+            lambda: stub.Predict(request, metadata=[("authorization", f"Basic {self.key}")],
+                                 timeout=10),
+            "Bearer <API key>")
+
+    def test_the_right_key_runs_the_call_as_its_identity(self):
+        response = self.call(key=self.key)
+        self.assertTrue(response.done)
+        self.assertEqual(len(self.call(key=self.key, stream=True)) > 0, True)
+        lines = self.access_log()
+        self.assertEqual(lines[-1]["identity"], "alice")
+        self.assertEqual(lines[-1]["auth"], "api_key")
+        self.assertEqual(lines[-1]["authz"], "allow")
+        metrics = self.metrics()
+        self.assertIn('gateway_auth_total{method="api_key",result="ok"} 2', metrics)
+
+    def test_admin_config_shows_who_has_keys_but_never_the_hashes(self):
+        config = harness.http_get(f"http://{self.gw.admin}/admin/config")[1]
+        self.assertIn('"alice": 1', config)
+        self.assertNotIn("sha256:", config)
+
+
+class KeyFileAndReloadTest(SecurityTestCase):
+    def write_keys(self, *entries):
+        text = "api_keys:\n" + "".join(f"  {line}\n" for entry in entries for line in entry)
+        # Replaced at once, as a Kubernetes Secret update or `mv` does.
+        harness.write_file(self.tmp, "keys.new", text)
+        os.replace(os.path.join(self.tmp, "keys.new"), os.path.join(self.tmp, "keys.yaml"))
+
+    def test_a_changed_key_file_alone_is_reloaded(self):
+        key_a, entry_a = hash_key("svc-a")
+        key_b, entry_b = hash_key("svc-b")
+        self.write_keys(entry_a)
+        self.start("auth:\n  required: true\n  api_keys_file: keys.yaml\n")
+        self.assertTrue(self.call(key=key_a).done)
+        self.assert_status(grpc.StatusCode.UNAUTHENTICATED, lambda: self.call(key=key_b))
+        # Rotation: the new key is added (no signal: the file watcher sees the change)...
+        self.write_keys(entry_a, entry_b)
+        harness.wait_for(
+            lambda: 'gateway_config_reloads_total{result="ok"} 1' in self.metrics(), 10,
+            "the reload after the key file changed")
+        self.assertTrue(self.call(key=key_b).done)
+        self.assertTrue(self.call(key=key_a).done)
+        # ... then the old one removed (SIGHUP, or the watcher, whichever comes first).
+        self.write_keys(entry_b)
+        self.gw.signal(signal.SIGHUP)
+        harness.wait_for(lambda: self.refused(key_a), 10, "the old key to be refused")
+        self.assertTrue(self.call(key=key_b).done)
+
+    def refused(self, key):
+        try:
+            self.call(key=key)
+            return False
+        except grpc.RpcError as e:
+            self.assertEqual(e.code(), grpc.StatusCode.UNAUTHENTICATED, e.details())
+            return True
+
+    def test_a_bad_hash_in_the_key_file_is_refused_with_its_file_and_line(self):
+        keys = harness.write_file(self.tmp, "keys.yaml",
+                                  "api_keys:\n  - identity: x\n    hash: sha256:zz:00\n")
+        errors = self.refused_config("auth:\n  api_keys_file: keys.yaml\n")
+        self.assertIn(f"{keys}:3: api_keys[0].hash: ", errors)
+        self.assertIn("hash-key", errors)
+
+
+class CertificateIdentityTest(SecurityTestCase):
+    def test_a_client_certificate_is_an_identity_for_authorization(self):
+        ca = test_tls.Pki(self.tmp, "ca")
+        server_cert, server_key = ca.issue("gateway", "1001")
+        alice_cert, alice_key = ca.issue("alice", "2001", client=True)
+        bob_cert, bob_key = ca.issue("bob", "2002", client=True)
+        listen = (f"listen:\n  address: 127.0.0.1:0\n  cert: {server_cert}\n  key: {server_key}\n"
+                  f"  client_ca: {ca.cert}\n  client_auth: optional\n")
+        self.start("auth:\n  required: true\n"
+                   "authorization:\n  rules:\n    - identities: [alice]\n      models: ['*']\n",
+                   listen=listen)
+
+        def channel(cert=None, key=None):
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=test_tls.read(ca.cert),
+                private_key=test_tls.read(key) if key else None,
+                certificate_chain=test_tls.read(cert) if cert else None)
+            ch = grpc.secure_channel(self.gw.target, creds,
+                                     options=[("grpc.ssl_target_name_override", "localhost")])
+            self.addCleanup(ch.close)
+            return ch
+
+        self.assertTrue(self.call(stub=self.stub(channel(alice_cert, alice_key))).done)
+        self.assert_status(grpc.StatusCode.PERMISSION_DENIED,
+                           lambda: self.call(stub=self.stub(channel(bob_cert, bob_key))),
+                           "identity 'bob'", f"model '{MODEL}'")
+        self.assert_status(grpc.StatusCode.UNAUTHENTICATED,
+                           lambda: self.call(stub=self.stub(channel())))
+        self.assertIn('gateway_auth_total{method="mtls",result="ok"} 2', self.metrics())
+
+
+class AuthorizationTest(SecurityTestCase):
+    def setUp(self):
+        super().setUp()
+        self.alice, alice = hash_key("alice")
+        self.bob, bob = hash_key("bob")
+        self.start("auth:\n  required: true\n  groups:\n    research: [bob]\n  api_keys:\n" +
+                   "".join(f"    {line}\n" for line in alice + bob) +
+                   "authorization:\n  rules:\n"
+                   "    - identities: [alice]\n      models: [llama3.2]\n      actions: [predict]\n"
+                   "    - groups: [research]\n      models: ['qwen2.5:*', 'llama3*']\n")
+
+    def test_a_rule_allows_its_model_and_action_only(self):
+        self.assertTrue(self.call(key=self.alice).done)
+        self.assert_status(grpc.StatusCode.PERMISSION_DENIED,
+                           lambda: self.call(key=self.alice, stream=True),
+                           "identity 'alice' may not use model 'llama3.2' for stream")
+        self.assert_status(grpc.StatusCode.PERMISSION_DENIED,
+                           lambda: self.call(key=self.alice, model="qwen2.5:7b"),
+                           "model 'qwen2.5:7b'")
+        self.assertEqual(self.generations(), 1)
+        metrics = self.metrics()
+        self.assertIn('gateway_authorization_total{action="stream",decision="deny"} 1', metrics)
+        self.assertIn('gateway_authorization_total{action="predict",decision="deny"} 1', metrics)
+        self.assertEqual(self.access_log()[-1]["authz"], "deny")
+
+    def test_a_group_rule_with_patterns_allows_its_members(self):
+        self.assertTrue(self.call(key=self.bob, model="qwen2.5:7b").done)
+        self.assertTrue(len(self.call(key=self.bob, model="llama3.2", stream=True)) > 0)
+
+
+class RateLimitTest(SecurityTestCase):
+    def test_past_the_burst_the_caller_gets_resource_exhausted_with_a_retry_hint(self):
+        self.start("rate_limits:\n  default:\n    requests_per_second: 0.5\n    burst: 2\n")
+        stub = self.stub()
+        self.call(stub=stub)
+        self.call(stub=stub)
+        request = pb2.InferenceRequest(model_name=MODEL, input_data=b"hi")
+        with self.assertRaises(grpc.RpcError) as ctx:
+            stub.Predict(request, timeout=10)
+        err = ctx.exception
+        self.assertEqual(err.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, err.details())
+        self.assertIn("rate limit exceeded for identity 'anonymous'", err.details())
+        retry_ms = int(dict(err.trailing_metadata())["retry-after-ms"])
+        self.assertTrue(0 < retry_ms <= 2000, retry_ms)
+        self.assertEqual(self.generations(), 2)
+        time.sleep(retry_ms / 1000 + 0.05)
+        self.assertTrue(self.call(stub=stub).done)
+        self.assertIn('gateway_rate_limited_total{reason="rate"} 1', self.metrics())
+
+    def test_an_identity_over_its_stream_cap_waits_for_one_to_end(self):
+        key, entry = hash_key("batch")
+        self.start("auth:\n  api_keys:\n" + "".join(f"    {l}\n" for l in entry) +
+                   "rate_limits:\n  identities:\n    batch:\n      max_concurrent_streams: 1\n",
+                   tokens=40, token_delay_ms=50)
+        stub = self.stub()
+        metadata = [("authorization", f"Bearer {key}")]
+        request = pb2.InferenceRequest(model_name=MODEL, input_data=b"long one")
+        first = stub.PredictStream(request, metadata=metadata, timeout=30)
+        next(first)  # the stream is under way
+        err = self.assert_status(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                 lambda: self.call(key=key, stream=True),
+                                 "identity 'batch' already has 1 streams in progress")
+        self.assertIn("retry-after-ms", dict(err.trailing_metadata()))
+        # Unary calls are not streams; an anonymous caller has its own (default: no) limits.
+        self.assertTrue(self.call(key=key).done)
+        self.assertTrue(len(self.call(stream=True)) > 0)
+        list(first)
+        harness.wait_for(lambda: self._stream_allowed(key), 10, "the stream place to come back")
+
+    def _stream_allowed(self, key):
+        try:
+            return len(self.call(key=key, stream=True)) > 0
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise
+            return False
+
+
+class InputLimitsTest(SecurityTestCase):
+    def setUp(self):
+        super().setUp()
+        self.start("limits:\n  max_request_bytes: 65536\n  max_prompt_bytes: 1000\n"
+                   "  max_messages: 3\n  max_metadata_entries: 2\n"
+                   "  max_metadata_value_bytes: 16\n")
+
+    def test_each_limit_is_named_when_exceeded(self):
+        cases = [
+            (dict(prompt="x" * 1001), "limits.max_prompt_bytes (1000)"),
+            (dict(prompt="", messages=[pb2.ChatMessage(role="user", content="hi")] * 4),
+             "limits.max_messages (3)"),
+            (dict(metadata={"a": "1", "b": "2", "c": "3"}), "limits.max_metadata_entries (2)"),
+            (dict(metadata={"team": "x" * 17}), "limits.max_metadata_value_bytes (16)"),
+            (dict(prompt="", messages=[pb2.ChatMessage(role="user", content="hi",
+                                                       images=[b"\0" * 70000])]),
+             "limits.max_request_bytes (65536)"),
+        ]
+        for fields, limit in cases:
+            with self.subTest(limit=limit):
+                self.assert_status(grpc.StatusCode.INVALID_ARGUMENT,
+                                   lambda: self.call(**fields), limit)
+        self.assertEqual(self.generations(), 0)
+        self.assertTrue(self.call(prompt="x" * 1000).done)
+
+    def test_a_message_past_the_transport_ceiling_is_refused_by_grpc(self):
+        # Twice max_request_bytes would be 128 KiB; the ceiling is at least 4 MiB.
+        self.assert_status(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           lambda: self.call(prompt="x" * (5 << 20)))
+        self.assertTrue(self.call().done)  # the gateway is fine
+
+    def test_an_invalid_model_name_is_invalid_argument(self):
+        self.assert_status(grpc.StatusCode.INVALID_ARGUMENT,
+                           lambda: self.call(model="../etc/passwd"), "not a valid Ollama model")
+
+
+class RedactionTest(SecurityTestCase):
+    def test_matches_are_replaced_before_the_backend_sees_the_prompt(self):
+        self.start("redaction:\n  rules:\n"
+                   "    - name: email\n"
+                   "      pattern: '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}'\n"
+                   "      replacement: '[EMAIL]'\n"
+                   "    - name: phone\n      pattern: '\\+?[0-9][0-9 -]{7,}[0-9]'\n"
+                   "      replacement: '[PHONE]'\n")
+        secret = "write to bob@example.com or call +1 555 123 4567 today"
+        redacted = "write to [EMAIL] or call [PHONE] today"
+        via_gateway = self.call(prompt=secret).output_data
+        # The simulator's answer is a pure function of its name and the prompt it got: the same
+        # answer as for the redacted text, and not the one the original text gives.
+        self.assertEqual(via_gateway, self.call(prompt=redacted).output_data)
+        direct = harness.http_post_json(self.backend.url + "/api/generate",
+                                        {"model": MODEL, "prompt": secret, "stream": False})
+        self.assertNotEqual(via_gateway.decode(), direct["response"])
+        metrics = self.metrics()
+        self.assertIn('gateway_redactions_total{rule="email"} 1', metrics)
+        self.assertIn('gateway_redactions_total{rule="phone"} 1', metrics)
+
+    def test_an_invalid_pattern_is_refused_at_load_with_its_line(self):
+        errors = self.refused_config(
+            "redaction:\n  rules:\n    - name: broken\n      pattern: '([a-z'\n")
+        self.assertIn(f"{self.tmp}/bad.yaml:7: redaction.rules[0].pattern: ", errors)
+        self.assertIn("broken", errors)
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()

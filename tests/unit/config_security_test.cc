@@ -1,0 +1,157 @@
+// The security sections (auth, authorization, rate_limits, limits, redaction) and the API keys
+// file: defaults, every key, and errors at their line.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "gateway/config.h"
+#include "security/api_keys.h"
+#include "tests/unit/config_testing.h"
+
+namespace og {
+namespace {
+
+using testing::ErrorsOf;
+using testing::Valid;
+using testing::With;
+
+std::string AHash() { return security::FormatApiKeyHash(security::HashApiKey("og_secret", {})); }
+
+TEST_CASE("without security sections every caller is anonymous and unlimited", "[config]") {
+  const Config config = Valid(testing::kTwoBackends);
+  CHECK_FALSE(config.auth.required);
+  CHECK(config.auth.mtls_identity == "common_name");
+  CHECK(config.auth.api_keys.empty());
+  CHECK_FALSE(config.authorization.enabled);
+  CHECK(config.rate_limits.default_limit.requests_per_second == 0);
+  CHECK(config.limits.max_request_bytes == 4 << 20);
+  CHECK(config.limits.max_prompt_bytes == 1 << 20);
+  CHECK(config.redaction.rules.empty());
+}
+
+TEST_CASE("every security key is read", "[config]") {
+  const Config config = Valid(With(R"(auth:
+  required: true
+  mtls_identity: spiffe_id
+  api_keys:
+    - identity: ci-bot
+      hash: ")" + AHash() + R"("
+  groups:
+    research: [alice, ci-bot]
+authorization:
+  rules:
+    - identities: [alice]
+      groups: [research]
+      models: [Llama3.2, "qwen2.5:*"]
+      actions: [stream]
+rate_limits:
+  default: {requests_per_second: 2.5, burst: 5, max_concurrent_streams: 3}
+  identities:
+    ci-bot: {requests_per_second: 100}
+limits:
+  max_request_bytes: 2048
+  max_prompt_bytes: 1000
+  max_messages: 10
+  max_images: 2
+  max_metadata_entries: 4
+  max_metadata_key_bytes: 32
+  max_metadata_value_bytes: 64
+  max_header_bytes: 4096
+redaction:
+  rules:
+    - name: email
+      pattern: '\S+@\S+'
+      replacement: "[EMAIL]"
+    - name: strip
+      pattern: 'secret'
+      replacement: ""
+)"));
+  CHECK(config.auth.required);
+  CHECK(config.auth.mtls_identity == "spiffe_id");
+  REQUIRE(config.auth.api_keys.size() == 1);
+  CHECK(config.auth.api_keys[0].identity == "ci-bot");
+  CHECK(config.auth.api_keys[0].line == 13);
+  CHECK(config.auth.groups.at("research") == std::vector<std::string>{"alice", "ci-bot"});
+  REQUIRE(config.authorization.enabled);
+  REQUIRE(config.authorization.rules.size() == 1);
+  const AuthorizationRuleConfig& rule = config.authorization.rules[0];
+  CHECK(rule.canonical_models == std::vector<std::string>{"llama3.2:latest", "qwen2.5:*"});
+  CHECK_FALSE(rule.predict);
+  CHECK(rule.stream);
+  CHECK(config.rate_limits.default_limit.requests_per_second == 2.5);
+  CHECK(config.rate_limits.default_limit.burst == 5);
+  CHECK(config.rate_limits.default_limit.max_concurrent_streams == 3);
+  CHECK(config.rate_limits.identities.at("ci-bot").requests_per_second == 100);
+  CHECK(config.limits.max_request_bytes == 2048);
+  CHECK(config.limits.max_header_bytes == 4096);
+  REQUIRE(config.redaction.rules.size() == 2);
+  CHECK(config.redaction.rules[0].replacement == "[EMAIL]");
+  CHECK(config.redaction.rules[1].replacement.empty());
+}
+
+TEST_CASE("a bad API key entry is refused at its line without quoting the hash", "[config]") {
+  const std::string errors =
+      ErrorsOf(With("auth:\n  api_keys:\n    - identity: anonymous\n      hash: sha256:abcd:ef\n"
+                    "    - hash: x\n"));
+  CHECK(errors.find("test.yaml:11: auth.api_keys[0].identity: must be 1 to 128 characters") !=
+        std::string::npos);
+  CHECK(errors.find("test.yaml:12: auth.api_keys[0].hash: ") != std::string::npos);
+  CHECK(errors.find("ollama-gateway hash-key") != std::string::npos);
+  CHECK(errors.find("abcd") == std::string::npos);
+  CHECK(errors.find("test.yaml:13: auth.api_keys[1]: missing required field 'identity'") !=
+        std::string::npos);
+}
+
+TEST_CASE("an authorization rule names a defined group, someone and some models", "[config]") {
+  CHECK(ErrorsOf(With("authorization:\n  rules:\n    - groups: [ops]\n      models: ['*']\n")) ==
+        "test.yaml:11: authorization.rules[0].groups: group \"ops\" is not defined in "
+        "auth.groups");
+  CHECK(ErrorsOf(With("authorization:\n  rules:\n    - models: ['*']\n")) ==
+        "test.yaml:11: authorization.rules[0]: needs identities or groups (whom the rule "
+        "applies to)");
+  CHECK(ErrorsOf(With("authorization:\n  rules:\n    - identities: ['*']\n")) ==
+        "test.yaml:11: authorization.rules[0].models: needs models (names or patterns such as "
+        "\"llama3*\"; \"*\" for every model)");
+  CHECK(ErrorsOf(With("authorization:\n  rules:\n    - identities: ['*']\n      models: ['*']\n"
+                      "      actions: [delete]\n")) ==
+        "test.yaml:13: authorization.rules[0].actions[0]: must be predict or stream, got "
+        "\"delete\"");
+}
+
+TEST_CASE("rate limits and input limits are bounded", "[config]") {
+  CHECK(ErrorsOf(With("rate_limits:\n  default: {burst: 3}\n")) ==
+        "test.yaml:10: rate_limits.default.burst: needs requests_per_second (a burst above no "
+        "rate limit)");
+  CHECK(ErrorsOf(With("rate_limits:\n  default: {requests_per_second: -1}\n")) ==
+        "test.yaml:10: rate_limits.default.requests_per_second: must be a number from 0 to "
+        "1000000, got \"-1\"");
+  CHECK(ErrorsOf(With("limits:\n  max_request_bytes: 10\n")) ==
+        "test.yaml:10: limits.max_request_bytes: must be an integer from 1024 to 1073741824, "
+        "got \"10\"");
+}
+
+TEST_CASE("a redaction rule must compile and be named once", "[config]") {
+  const std::string errors =
+      ErrorsOf(With("redaction:\n  rules:\n    - name: a\n      pattern: '(x'\n    - name: a\n"
+                    "      pattern: 'x*'\n    - name: Bad-Name\n      pattern: y\n"));
+  CHECK(errors.find("test.yaml:12: redaction.rules[0].pattern: ") != std::string::npos);
+  CHECK(errors.find("test.yaml:13: redaction.rules[1].name: duplicate rule \"a\"") !=
+        std::string::npos);
+  CHECK(errors.find("test.yaml:14: redaction.rules[1].pattern: ") != std::string::npos);
+  CHECK(errors.find("test.yaml:15: redaction.rules[2].name: must be 1 to 64 characters") !=
+        std::string::npos);
+}
+
+TEST_CASE("an API keys file adds its entries and names itself in errors", "[config]") {
+  AuthConfig auth;
+  REQUIRE(ParseApiKeysFile("api_keys:\n  - identity: svc\n    hash: \"" + AHash() + "\"\n",
+                           "keys.yaml", &auth)
+              .ok());
+  REQUIRE(auth.api_keys.size() == 1);
+  CHECK(auth.api_keys[0].source == "keys.yaml");
+  CHECK(auth.api_keys[0].line == 2);
+  const absl::Status bad = ParseApiKeysFile("keys:\n  - x\n", "keys.yaml", &auth);
+  CHECK(std::string(bad.message()).starts_with("keys.yaml:1: unknown field 'keys' at top level"));
+}
+
+}  // namespace
+}  // namespace og
