@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git clang-format
+  # fuzzing (scripts/fuzz.sh): clang 14, and its runtimes for libFuzzer, ASan and UBSan
+  clang libclang-rt-14-dev
   # RPC and serialization
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   # runtime libraries
