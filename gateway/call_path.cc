@@ -86,6 +86,9 @@ CallPath::CallPath(InferenceService& service, grpc::CallbackServerContext* conte
 CallPath::~CallPath() { service_.active_calls_.fetch_sub(1, std::memory_order_acq_rel); }
 
 void CallPath::Begin() {
+  if (const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context()) {
+    certificate_ = tls::PeerIdentityOf(*auth);
+  }
   if (service_.draining_.load(std::memory_order_relaxed)) {
     return Reject(
         absl::UnavailableError("the gateway is shutting down; retry the call (on another replica)"),
@@ -93,8 +96,8 @@ void CallPath::Begin() {
   }
   if (!PassSecurity(*service_.security_.policy())) return;
   table_ = service_.router_.table();
-  pool_ = table_->Find(CanonicalModelName(request_.model_name()));
-  if (pool_ == nullptr && table_->Configured(CanonicalModelName(request_.model_name()))) {
+  pool_ = table_->Find(canonical_model_);
+  if (pool_ == nullptr && table_->Configured(canonical_model_)) {
     return Reject(absl::NotFoundError(absl::StrCat(
                       "model '", request_.model_name(),
                       "' is configured, but not installed on any backend configured for it "
@@ -121,9 +124,7 @@ bool CallPath::PassSecurity(const SecurityPolicy& policy) {
   if (auto it = headers.find("authorization"); it != headers.end()) {
     credentials.authorization = std::string_view(it->second.data(), it->second.size());
   }
-  if (const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context()) {
-    credentials.certificate = tls::PeerIdentityOf(*auth);
-  }
+  credentials.certificate = certificate_;
   absl::StatusOr<Caller> caller = policy.Authenticate(credentials);
   if (!caller.ok()) {
     metrics.RecordAuthentication(credentials.authorization ? "api_key" : "none",
@@ -142,9 +143,9 @@ bool CallPath::PassSecurity(const SecurityPolicy& policy) {
     Reject(s, "invalid_argument");
     return false;
   }
+  canonical_model_ = CanonicalModelName(request_.model_name());
   const std::string_view action = security::ActionName(action_);
-  if (absl::Status s = policy.Authorize(caller_, request_.model_name(),
-                                        CanonicalModelName(request_.model_name()), action_);
+  if (absl::Status s = policy.Authorize(caller_, request_.model_name(), canonical_model_, action_);
       !s.ok()) {
     authz_ = "deny";
     metrics.RecordAuthorization(action, "deny");
@@ -522,9 +523,7 @@ void CallPath::LogAccess(const absl::Status& status, Steady::time_point now,
                          const std::string& backend) {
   AccessLog* log = service_.access_log_;
   if (log == nullptr && !spdlog::should_log(spdlog::level::debug)) return;
-  const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
-  const std::string client =
-      auth != nullptr ? tls::PeerIdentityOf(*auth).ToLogField() : std::string("-");
+  const std::string client = certificate_.ToLogField();
   const std::string code = absl::StatusCodeToString(status.code());
   spdlog::debug("{} id={} model={} backend={} attempts={} status={} {} ms client={}", rpc_,
                 request_id_, request_.model_name(), backend, attempts_, code,

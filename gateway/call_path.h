@@ -128,6 +128,10 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   // the access log, the caller's stream place (PredictStream under a stream cap), and the
   // request as forwarded when redaction changed it.
   Caller caller_;
+  // The verified client certificate ("" fields without one) and the model's canonical name,
+  // each worked out once for authentication, routing and the access log.
+  tls::PeerIdentity certificate_;
+  std::string canonical_model_;
   std::string_view authz_;
   security::StreamPermit stream_permit_;
   std::unique_ptr<ollama_gateway::v1::InferenceRequest> redacted_;

@@ -72,8 +72,6 @@ class SecurityPolicy {
   bool Redact(ollama_gateway::v1::InferenceRequest* request, Metrics& metrics) const;
   bool redacts() const { return redactor_ != nullptr; }
 
-  const LimitsConfig& limits() const { return limits_; }
-
  private:
   SecurityPolicy(const Config& config, std::unique_ptr<security::Redactor> redactor);
 
@@ -102,8 +100,6 @@ class SecurityGate {
   // hint: one second). A stream keeps `*permit` until it ends.
   absl::Status Admit(const Caller& caller, security::Action action, security::StreamPermit* permit,
                      std::chrono::milliseconds* retry_after);
-
-  Metrics& metrics() { return metrics_; }
 
  private:
   Metrics& metrics_;
