@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gateway/config.h"
-#include "gateway/inference_service.h"
 #include "spdlog/spdlog.h"
 #include "tls/peer_identity.h"
 
@@ -24,12 +23,9 @@ constexpr std::size_t kMaxRequestId = 128;
 // The most answer text kept for a content-logging access log line.
 constexpr std::size_t kMaxLoggedOutput = 1u << 20;
 
-std::string RequestIdOf(const grpc::CallbackServerContext& context) {
-  const auto& headers = context.client_metadata();
-  auto it = headers.find("x-request-id");
-  if (it != headers.end() && !it->second.empty() && it->second.size() <= kMaxRequestId) {
-    return std::string(it->second.data(), it->second.size());
-  }
+// The caller's x-request-id when it sent a usable one, else a random one.
+std::string RequestIdFrom(std::string_view sent) {
+  if (!sent.empty() && sent.size() <= kMaxRequestId) return std::string(sent);
   char id[33];
   std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(CallRandom()),
                 static_cast<unsigned long long>(CallRandom()));
@@ -45,57 +41,61 @@ std::string InputText(const InferenceRequest& request) {
   return text;
 }
 
-// The router's view of a gRPC call, for affinity keys.
-class GrpcRequestKeys final : public RequestKeys {
+// The router's view of a call, for affinity keys: the request's fields, and its headers through
+// the front door.
+class CallRequestKeys final : public RequestKeys {
  public:
-  GrpcRequestKeys(const grpc::CallbackServerContext& context, const InferenceRequest& request)
-      : context_(context), request_(request) {}
+  using HeaderFn = std::string_view (*)(const void* call, std::string_view name);
+  CallRequestKeys(const InferenceRequest& request, const void* call, HeaderFn header)
+      : request_(request), call_(call), header_(header) {}
   std::string_view Model() const override { return request_.model_name(); }
   std::string_view HashKeyField() const override { return request_.hash_key(); }
   std::string_view Metadata(std::string_view name) const override {
     auto it = request_.metadata().find(std::string(name));
     return it == request_.metadata().end() ? std::string_view() : std::string_view(it->second);
   }
-  std::string_view Header(std::string_view name) const override {
-    const auto& headers = context_.client_metadata();
-    auto it = headers.find(grpc::string_ref(name.data(), name.size()));
-    return it == headers.end() ? std::string_view()
-                               : std::string_view(it->second.data(), it->second.size());
-  }
+  std::string_view Header(std::string_view name) const override { return header_(call_, name); }
 
  private:
-  const grpc::CallbackServerContext& context_;
   const InferenceRequest& request_;
+  const void* call_;
+  HeaderFn header_;
 };
 
 }  // namespace
 
 std::string InputDigest(const InferenceRequest& request) { return Sha256Hex(InputText(request)); }
 
-CallPath::CallPath(InferenceService& service, grpc::CallbackServerContext* context,
-                   const InferenceRequest& request, std::string_view rpc)
-    : service_(service),
-      context_(context),
-      request_(request),
-      rpc_(rpc),
-      action_(rpc == "PredictStream" ? security::Action::kStream : security::Action::kPredict),
-      request_id_(RequestIdOf(*context)) {
-  service_.active_calls_.fetch_add(1, std::memory_order_acq_rel);
+std::string_view FrontendName(Frontend frontend) {
+  return frontend == Frontend::kGrpc ? "grpc" : "http";
 }
 
-CallPath::~CallPath() { service_.active_calls_.fetch_sub(1, std::memory_order_acq_rel); }
+CallPath::CallPath(CallCore& core, Frontend frontend, const InferenceRequest& request,
+                   std::string_view rpc, security::Action action)
+    : core_(core), request_(request), frontend_(frontend), rpc_(rpc), action_(action) {
+  core_.active_calls_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+CallPath::~CallPath() { core_.active_calls_.fetch_sub(1, std::memory_order_acq_rel); }
+
+absl::Status CallPath::Validate(const InferenceRequest& request) const {
+  return ValidateRequest(request);
+}
+
+OllamaRequest CallPath::BuildUpstream(const InferenceRequest& forwarded) {
+  return BuildOllamaRequest(forwarded);
+}
 
 void CallPath::Begin() {
-  if (const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context()) {
-    certificate_ = tls::PeerIdentityOf(*auth);
-  }
-  if (service_.draining_.load(std::memory_order_relaxed)) {
+  request_id_ = RequestIdFrom(Header("x-request-id"));
+  certificate_ = PeerCertificate();
+  if (core_.draining_.load(std::memory_order_relaxed)) {
     return Reject(
         absl::UnavailableError("the gateway is shutting down; retry the call (on another replica)"),
         "draining");
   }
-  if (!PassSecurity(*service_.security_.policy())) return;
-  table_ = service_.router_.table();
+  if (!PassSecurity(*core_.security_.policy())) return;
+  table_ = core_.router_.table();
   pool_ = table_->Find(canonical_model_);
   if (pool_ == nullptr && table_->Configured(canonical_model_)) {
     return Reject(absl::NotFoundError(absl::StrCat(
@@ -113,33 +113,33 @@ void CallPath::Begin() {
                   "unknown_model");
   }
   tried_ = balancer::HostMask(pool_->members.size());
-  ollama_ = BuildOllamaRequest(redacted_ != nullptr ? *redacted_ : request_);
+  ollama_ = BuildUpstream(redacted_ != nullptr ? *redacted_ : request_);
   StartAttempt();
 }
 
 bool CallPath::PassSecurity(const SecurityPolicy& policy) {
-  Metrics& metrics = service_.metrics_;
+  Metrics& metrics = core_.metrics_;
+  const std::string_view frontend = FrontendName(frontend_);
   CallerCredentials credentials;
-  const auto& headers = context_->client_metadata();
-  if (auto it = headers.find("authorization"); it != headers.end()) {
-    credentials.authorization = std::string_view(it->second.data(), it->second.size());
+  if (std::string_view sent = Header("authorization"); !sent.empty()) {
+    credentials.authorization = sent;
   }
   credentials.certificate = certificate_;
   absl::StatusOr<Caller> caller = policy.Authenticate(credentials);
   if (!caller.ok()) {
-    metrics.RecordAuthentication(credentials.authorization ? "api_key" : "none",
+    metrics.RecordAuthentication(frontend, credentials.authorization ? "api_key" : "none",
                                  credentials.authorization ? "invalid" : "missing");
     Reject(caller.status(), "unauthenticated");
     return false;
   }
   caller_ = *std::move(caller);
-  metrics.RecordAuthentication(caller_.method, "ok");
+  metrics.RecordAuthentication(frontend, caller_.method, "ok");
   // Limits before anything reads the request's fields, so an oversized one costs nothing more.
   if (absl::Status s = policy.CheckLimits(request_, request_.ByteSizeLong()); !s.ok()) {
     Reject(s, "limit_exceeded");
     return false;
   }
-  if (absl::Status s = ValidateRequest(request_); !s.ok()) {
+  if (absl::Status s = Validate(request_); !s.ok()) {
     Reject(s, "invalid_argument");
     return false;
   }
@@ -148,17 +148,18 @@ bool CallPath::PassSecurity(const SecurityPolicy& policy) {
   if (absl::Status s = policy.Authorize(caller_, request_.model_name(), canonical_model_, action_);
       !s.ok()) {
     authz_ = "deny";
-    metrics.RecordAuthorization(action, "deny");
+    metrics.RecordAuthorization(frontend, action, "deny");
     Reject(s, "permission_denied");
     return false;
   }
   authz_ = "allow";
-  metrics.RecordAuthorization(action, "allow");
+  metrics.RecordAuthorization(frontend, action, "allow");
   std::chrono::milliseconds retry_after{0};
-  if (absl::Status s = service_.security_.Admit(caller_, action_, &stream_permit_, &retry_after);
+  if (absl::Status s =
+          core_.security_.Admit(caller_, action_, frontend, &stream_permit_, &retry_after);
       !s.ok()) {
     // A hint for clients and their retry policies, in the trailers with the status.
-    context_->AddTrailingMetadata("retry-after-ms", std::to_string(retry_after.count()));
+    AddTrailer("retry-after-ms", std::to_string(retry_after.count()));
     Reject(s, "rate_limited");
     return false;
   }
@@ -176,7 +177,7 @@ void CallPath::Cancel() {
     current_.Cancel();
   }
   // A queued call leaves the queue at once (no effect if it does not wait there).
-  service_.queue_->Remove(this, absl::CancelledError("the call was cancelled by the client"));
+  core_.queue_->Remove(this, absl::CancelledError("the call was cancelled by the client"));
 }
 
 void CallPath::PauseUpstream() {
@@ -196,6 +197,15 @@ const std::string& CallPath::model_label() const {
 
 bool CallPath::OnLine(std::string_view line) {
   OllamaChunk chunk;
+  if (!ParsesChunks()) {
+    if (first_token_ == Steady::time_point{}) first_token_ = Steady::now();
+    absl::Status why_not;
+    if (!Deliver(chunk, line, &why_not)) {
+      stop_status_ = why_not;
+      return false;
+    }
+    return true;
+  }
   if (absl::Status s = ParseOllamaChunk(line, ollama_.endpoint, &chunk); !s.ok()) {
     backend_fault_ = true;
     stop_status_ = absl::UnavailableError(
@@ -221,7 +231,7 @@ bool CallPath::OnLine(std::string_view line) {
     return false;
   }
   if (first_token_ == Steady::time_point{}) first_token_ = Steady::now();
-  if (service_.access_log_ != nullptr && service_.access_log_->log_content() &&
+  if (core_.access_log_ != nullptr && core_.access_log_->log_content() &&
       output_.size() < kMaxLoggedOutput) {
     output_.append(chunk.text, 0, kMaxLoggedOutput - output_.size());
   }
@@ -231,7 +241,7 @@ bool CallPath::OnLine(std::string_view line) {
     completion_tokens_ = chunk.eval_count;
   }
   absl::Status why_not;
-  if (!Deliver(chunk, &why_not)) {
+  if (!Deliver(chunk, line, &why_not)) {
     stop_status_ = why_not;
     return false;
   }
@@ -241,15 +251,16 @@ bool CallPath::OnLine(std::string_view line) {
 void CallPath::OnComplete(UpstreamResult result) {
   const PoolMember& member = pool_->members[current_index_];
   ReleaseSlot();
-  service_.router_.RecordOutcome(*pool_, current_index_, OutcomeFor(result));
+  core_.router_.RecordOutcome(*pool_, current_index_, OutcomeFor(result));
   if (!stop_status_.ok()) {
-    service_.metrics_.RecordAttempt(member.state->name(), "bad_stream");
+    core_.metrics_.RecordAttempt(member.state->name(), "bad_stream");
     return Conclude(stop_status_);
   }
-  service_.metrics_.RecordAttempt(member.state->name(), UpstreamOutcomeName(result.outcome));
+  core_.metrics_.RecordAttempt(member.state->name(), UpstreamOutcomeName(result.outcome));
   switch (result.outcome) {
     case UpstreamOutcome::kOk:
       member.state->connect_backoff().OnSuccess();
+      if (!ParsesChunks()) done_ = true;  // a whole body, passed on as it came
       if (!done_) {
         return Conclude(absl::UnavailableError(
             absl::StrCat("backend '", member.state->name(),
@@ -324,7 +335,7 @@ const std::string& CallPath::backend_name() const {
 }
 
 bool CallPath::DeadlinePassed() const {
-  return context_->deadline() <= std::chrono::system_clock::now();
+  return Deadline() <= std::chrono::system_clock::now();
 }
 
 absl::Status CallPath::TimeoutStatus() const {
@@ -334,12 +345,12 @@ absl::Status CallPath::TimeoutStatus() const {
   }
   return absl::DeadlineExceededError(
       absl::StrCat("backend '", backend_name(), "' did not finish within request_timeout (",
-                   service_.options_.request_timeout.count(), " ms)"));
+                   core_.options_.request_timeout.count(), " ms)"));
 }
 
 std::chrono::milliseconds CallPath::AttemptTimeout() const {
-  std::chrono::milliseconds bound = service_.options_.request_timeout;
-  const auto deadline = context_->deadline();
+  std::chrono::milliseconds bound = core_.options_.request_timeout;
+  const auto deadline = Deadline();
   if (deadline != std::chrono::system_clock::time_point::max()) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::system_clock::now());
@@ -350,22 +361,22 @@ std::chrono::milliseconds CallPath::AttemptTimeout() const {
 }
 
 bool CallPath::RetryOrFalse(const absl::Status& why) {
-  if (attempts_ >= service_.options_.max_attempts || DeadlinePassed()) return false;
+  if (attempts_ >= core_.options_.max_attempts || DeadlinePassed()) return false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (cancelled_) return false;
   }
   if (!retrying_) {
-    if (!service_.TryStartRetry()) {
+    if (!core_.TryStartRetry()) {
       spdlog::debug("not retrying {}: the retry budget is spent", request_.model_name());
-      service_.metrics_.RecordRetryRefused("budget");
+      core_.metrics_.RecordRetryRefused("budget");
       return false;
     }
     retrying_ = true;
   }
   spdlog::debug("retrying {} on another backend after: {}", request_.model_name(),
                 std::string(why.message()));
-  service_.metrics_.RecordRetry(pool_->model_label);
+  core_.metrics_.RecordRetry(pool_->model_label);
   last_error_ = why;
   StartAttempt();
   return true;
@@ -376,9 +387,11 @@ Choice CallPath::ChooseAndAcquire() {
   // that backend is then skipped as full and the choice made again.
   balancer::HostMask skip = tried_;
   std::size_t raced = 0;
-  const GrpcRequestKeys keys(*context_, request_);
+  const CallRequestKeys keys(request_, this, [](const void* call, std::string_view name) {
+    return static_cast<const CallPath*>(call)->Header(name);
+  });
   for (;;) {
-    Choice choice = service_.router_.Choose(*pool_, skip, keys, CallRandom());
+    Choice choice = core_.router_.Choose(*pool_, skip, keys, CallRandom());
     if (!choice.ok()) {
       choice.tried -= raced;
       choice.full += raced;
@@ -409,27 +422,27 @@ void CallPath::ReleaseSlot() {
     probing_ = false;
   }
   state.in_flight().fetch_sub(1, std::memory_order_relaxed);
-  service_.queue_->Wake();
+  core_.queue_->Wake();
 }
 
 Clock::TimePoint CallPath::QueueDeadline() const {
-  const auto deadline = context_->deadline();
+  const auto deadline = Deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return Clock::TimePoint::max();
   const auto left = deadline - std::chrono::system_clock::now();
-  return service_.queue_->clock().Now() +
+  return core_.queue_->clock().Now() +
          std::chrono::duration_cast<Clock::TimePoint::duration>(left);
 }
 
 void CallPath::StartAttempt() {
   const Choice choice = ChooseAndAcquire();
   if (choice.hash_key_missing && attempts_ == 0) {
-    service_.metrics_.RecordHashKeyMissing(pool_->model_label);
+    core_.metrics_.RecordHashKeyMissing(pool_->model_label);
   }
   if (choice.ok()) return StartUpstream();
   if (choice.full > 0) {
     // Every candidate left is busy: wait for a slot in the gateway queue.
     const std::string& model = request_.model_name();
-    switch (service_.queue_->Enqueue(this, model, QueueDeadline())) {
+    switch (core_.queue_->Enqueue(this, model, QueueDeadline())) {
       case AdmissionQueue::EnqueueResult::kAdmitted:
         return StartUpstream();
       case AdmissionQueue::EnqueueResult::kQueued:
@@ -438,7 +451,7 @@ void CallPath::StartAttempt() {
         return Conclude(absl::CancelledError("the call was cancelled by the client"));
       case AdmissionQueue::EnqueueResult::kFull:
         return Conclude(absl::ResourceExhaustedError(
-            AdmissionQueue::FullMessage(model, service_.queue_->limits().max_queue)));
+            AdmissionQueue::FullMessage(model, core_.queue_->limits().max_queue)));
     }
   }
   if (!last_error_.ok()) return Conclude(NoBackend(last_error_));
@@ -468,11 +481,11 @@ void CallPath::StartUpstream() {
   UpstreamRequest upstream;
   upstream.url = absl::StrCat(member.url, ollama_.path);
   upstream.body = ollama_.body;
-  upstream.connect_timeout = service_.options_.connect_timeout;
+  upstream.connect_timeout = core_.options_.connect_timeout;
   upstream.timeout = AttemptTimeout();
-  upstream.max_line_bytes = service_.options_.max_line_bytes;
+  upstream.max_line_bytes = core_.options_.max_line_bytes;
   upstream.tls = member.tls;
-  upstream.first_byte_timeout = service_.options_.first_byte_timeout;
+  upstream.first_byte_timeout = core_.options_.first_byte_timeout;
   // The attempt may end, and the call with it, on a loop thread before Start returns (a
   // refused connect takes a millisecond): a reference held across the hand-off keeps this
   // object alive until current_ is stored.
@@ -481,7 +494,7 @@ void CallPath::StartUpstream() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!cancelled_) {
-      current_ = service_.upstream_.Start(std::move(upstream), this);
+      current_ = core_.upstream_.Start(std::move(upstream), this);
       started = true;
     }
   }
@@ -493,26 +506,27 @@ void CallPath::StartUpstream() {
 }
 
 void CallPath::Reject(const absl::Status& status, std::string_view reason) {
-  service_.metrics_.RecordRejected(reason);
+  core_.metrics_.RecordRejected(FrontendName(frontend_), reason);
   Conclude(status);
 }
 
 void CallPath::Conclude(const absl::Status& status) {
-  if (retrying_) service_.EndRetry();
+  if (retrying_) core_.EndRetry();
   const auto now = Steady::now();
   const std::string& model = model_label();
   const bool reached_backend = attempts_ > 0;
   const std::string backend = reached_backend ? backend_name() : "";
-  context_->AddTrailingMetadata("x-request-id", request_id_);
+  AddTrailer("x-request-id", request_id_);
   if (reached_backend) {
-    context_->AddTrailingMetadata("x-gateway-backend", backend);
-    context_->AddTrailingMetadata("x-gateway-attempts", std::to_string(attempts_));
+    AddTrailer("x-gateway-backend", backend);
+    AddTrailer("x-gateway-attempts", std::to_string(attempts_));
   }
   if (first_token_ != Steady::time_point{}) {
-    service_.metrics_.RecordTimeToFirstToken(model, first_token_ - start_);
+    core_.metrics_.RecordTimeToFirstToken(model, first_token_ - start_);
   }
-  if (status.ok()) service_.metrics_.RecordTokens(model, prompt_tokens_, completion_tokens_);
-  service_.metrics_.RecordRequest(model, backend, absl::StatusCodeToString(status.code()),
+  if (status.ok()) core_.metrics_.RecordTokens(model, prompt_tokens_, completion_tokens_);
+  core_.metrics_.RecordRequest(FrontendName(frontend_), model, backend,
+                               absl::StatusCodeToString(status.code()),
                                   now - start_);
   LogAccess(status, now, backend);
   End(status);
@@ -521,7 +535,7 @@ void CallPath::Conclude(const absl::Status& status) {
 
 void CallPath::LogAccess(const absl::Status& status, Steady::time_point now,
                          const std::string& backend) {
-  AccessLog* log = service_.access_log_;
+  AccessLog* log = core_.access_log_;
   if (log == nullptr && !spdlog::should_log(spdlog::level::debug)) return;
   const std::string client = certificate_.ToLogField();
   const std::string code = absl::StatusCodeToString(status.code());
@@ -530,7 +544,7 @@ void CallPath::LogAccess(const absl::Status& status, Steady::time_point now,
                 std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count(),
                 client);
   if (log == nullptr) return;
-  const std::string peer = context_->peer();
+  const std::string peer = Peer();
   const std::string digest = InputDigest(request_);
   const std::string error(status.message());
   AccessRecord record;

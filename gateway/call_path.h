@@ -1,13 +1,12 @@
-// The request path of one call, shared by Predict and PredictStream: validation, routing,
-// attempts and retries toward backends, and Ollama's NDJSON chunks. It never blocks: attempts
-// run on the upstream client's event loops and their results arrive as callbacks.
+// The request path of one call, shared by every front door (gRPC's Predict and PredictStream,
+// the HTTP listener's Ollama and OpenAI endpoints): security, validation, routing, attempts and
+// retries toward backends, and Ollama's NDJSON chunks. It never blocks: attempts run on the
+// upstream client's event loops and their results arrive as callbacks.
 //
-// A reactor derives from it, delivers each chunk to its caller (aggregated for Predict, one
-// message per chunk for PredictStream) and ends the gRPC call when told to.
+// A front door derives from it, tells it what the caller sent (headers, deadline, certificate),
+// delivers each chunk to its caller in its own protocol and ends the call when told to.
 #ifndef OLLAMA_GATEWAY_GATEWAY_CALL_PATH_H_
 #define OLLAMA_GATEWAY_GATEWAY_CALL_PATH_H_
-
-#include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <chrono>
@@ -18,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "gateway/admission_queue.h"
+#include "gateway/call_core.h"
 #include "gateway/ollama_protocol.h"
 #include "gateway/router.h"
 #include "gateway/security_gate.h"
@@ -26,7 +26,9 @@
 
 namespace og {
 
-class InferenceService;
+// Which front door a call came through; the `frontend` label of its metrics.
+enum class Frontend { kGrpc, kHttp };
+std::string_view FrontendName(Frontend frontend);
 
 // The access log's digest of a call's input: lower-case hex SHA-256 of input_data for a
 // generate call; for a chat call, of its messages, each written as `role`, a newline, `content`
@@ -36,10 +38,11 @@ std::string InputDigest(const ollama_gateway::v1::InferenceRequest& request);
 
 class CallPath : public UpstreamHandler, public AdmissionWaiter {
  public:
-  // The object is deleted once both the reactor released it (Release(), from OnDone) and the
-  // path ended it (after End()).
-  CallPath(InferenceService& service, grpc::CallbackServerContext* context,
-           const ollama_gateway::v1::InferenceRequest& request, std::string_view rpc);
+  // The object is deleted once both the front door released it (Release()) and the path ended
+  // it (after End()). `request` must stay valid as long as the object; `rpc` names the call in
+  // logs ("Predict", "POST /api/chat", ...).
+  CallPath(CallCore& core, Frontend frontend, const ollama_gateway::v1::InferenceRequest& request,
+           std::string_view rpc, security::Action action);
   ~CallPath() override;
 
   // Authenticates the caller, validates the request against the limits, authorizes it,
@@ -59,18 +62,47 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
  protected:
   using Steady = std::chrono::steady_clock;
 
-  // One parsed chunk for the caller (loop thread). Return false to stop the call with
+  // What the caller sent, as the front door's protocol carries it. Called from Begin and from
+  // the upstream loop thread while the call runs; the answers must not change meanwhile.
+  // A request header or metadata entry (`lower_name` in lower case), or "" when absent.
+  virtual std::string_view Header(std::string_view lower_name) const = 0;
+  // The caller's deadline; time_point::max() without one.
+  virtual std::chrono::system_clock::time_point Deadline() const = 0;
+  // The caller's address, for the access log.
+  virtual std::string Peer() const = 0;
+  // The verified client certificate; empty without one. Called once, from Begin.
+  virtual tls::PeerIdentity PeerCertificate() const = 0;
+  // Hands the caller a piece of metadata about the call: gRPC trailers, HTTP response headers.
+  // Names: x-request-id, x-gateway-backend, x-gateway-attempts, retry-after-ms. Called before
+  // End (retry-after-ms before any chunk; the rest from Conclude).
+  virtual void AddTrailer(std::string_view name, std::string value) = 0;
+
+  // Checks the request's fields once the caller is authenticated and within its limits.
+  // INVALID_ARGUMENT saying which field is wrong. The default is ValidateRequest.
+  virtual absl::Status Validate(const ollama_gateway::v1::InferenceRequest& request) const;
+  // The backend request for the request as forwarded (redacted when redaction changed it). The
+  // default is BuildOllamaRequest; a front door that forwards its caller's own JSON overrides it.
+  virtual OllamaRequest BuildUpstream(const ollama_gateway::v1::InferenceRequest& forwarded);
+  // True (the default) when the backend answers generation chunks, parsed into OllamaChunk;
+  // false when its lines go to the caller as they are (/api/embed, /api/show), the answer being
+  // complete when the backend's body ends cleanly.
+  virtual bool ParsesChunks() const { return true; }
+
+  // One chunk for the caller (loop thread): parsed into `chunk` (empty unless ParsesChunks())
+  // and as the backend sent it (`line`, without its newline). Return false to stop the call with
   // `*why_not`.
-  virtual bool Deliver(OllamaChunk& chunk, absl::Status* why_not) = 0;
-  // Ends the gRPC call with `status`; called exactly once. The path does not touch the object
-  // after it returns, but the reactor may keep working (say, draining queued writes) until gRPC
-  // calls OnDone.
+  virtual bool Deliver(OllamaChunk& chunk, std::string_view line, absl::Status* why_not) = 0;
+  // Ends the call with `status`; called exactly once. The path does not touch the object after
+  // it returns, but the front door may keep working (say, draining queued writes) until it
+  // calls Release().
   virtual void End(const absl::Status& status) = 0;
 
-  // For the reactor's OnCancel: aborts the backend request at once.
+  // When the caller went away: aborts the backend request at once.
   void Cancel();
-  // For the reactor's OnDone.
+  // The front door is done with the object (gRPC's OnDone; an HTTP answer handed over).
   void Release() { Unref(); }
+  // An extra reference, for callbacks that may run after End (dropped with Release()).
+  void AddRef() { refs_.fetch_add(1, std::memory_order_relaxed); }
   // Pauses or resumes reading from the backend (backpressure). Thread-safe.
   void PauseUpstream();
   void ResumeUpstream();
@@ -79,13 +111,18 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   Steady::time_point start() const { return start_; }
   Steady::time_point first_token() const { return first_token_; }
   const std::string& model_label() const;
+  // The call's request id (the caller's x-request-id, or one made up in Begin).
+  const std::string& request_id() const { return request_id_; }
+  // The backend of the current attempt (loop thread, from Deliver).
+  const std::string& backend_name() const;
+  int attempts() const { return attempts_; }
+  // Who the call runs as, once authenticated.
+  const Caller& caller() const { return caller_; }
 
-  InferenceService& service_;
-  grpc::CallbackServerContext* const context_;
+  CallCore& core_;
   const ollama_gateway::v1::InferenceRequest& request_;
 
  private:
-  const std::string& backend_name() const;
   // What the attempt that just ended says about its backend (outlier detection).
   Router::Outcome OutcomeFor(const UpstreamResult& result) const;
   bool DeadlinePassed() const;
@@ -114,6 +151,7 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   // Writes the call's access log line, if there is an access log.
   void LogAccess(const absl::Status& status, Steady::time_point now, const std::string& backend);
 
+  const Frontend frontend_;
   const std::string_view rpc_;
   const security::Action action_;
   const Steady::time_point start_ = Steady::now();

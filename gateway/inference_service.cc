@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/call_path.h"
+#include "tls/peer_identity.h"
 
 namespace og {
 namespace {
@@ -29,13 +30,41 @@ void SetDoneFields(const OllamaChunk& chunk, InferenceResponse* out) {
   timings->set_eval_duration_ns(chunk.eval_duration);
 }
 
+// The gRPC side of a call: what the caller sent, from the server context.
+class GrpcCall : public CallPath {
+ protected:
+  GrpcCall(CallCore& core, grpc::CallbackServerContext* context, const InferenceRequest& request,
+           std::string_view rpc, security::Action action)
+      : CallPath(core, Frontend::kGrpc, request, rpc, action), context_(context) {}
+
+  std::string_view Header(std::string_view lower_name) const override {
+    const auto& headers = context_->client_metadata();
+    auto it = headers.find(grpc::string_ref(lower_name.data(), lower_name.size()));
+    return it == headers.end() ? std::string_view()
+                               : std::string_view(it->second.data(), it->second.size());
+  }
+  std::chrono::system_clock::time_point Deadline() const override {
+    return context_->deadline();
+  }
+  std::string Peer() const override { return context_->peer(); }
+  tls::PeerIdentity PeerCertificate() const override {
+    const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
+    return auth ? tls::PeerIdentityOf(*auth) : tls::PeerIdentity();
+  }
+  void AddTrailer(std::string_view name, std::string value) override {
+    context_->AddTrailingMetadata(std::string(name), value);
+  }
+
+  grpc::CallbackServerContext* const context_;
+};
+
 // Predict: aggregates the chunks into one answer.
-class PredictCall final : public grpc::ServerUnaryReactor, public CallPath {
+class PredictCall final : public grpc::ServerUnaryReactor, public GrpcCall {
  public:
-  PredictCall(InferenceService& service, grpc::CallbackServerContext* context,
+  PredictCall(CallCore& core, grpc::CallbackServerContext* context,
               const InferenceRequest* request, InferenceResponse* response,
               std::size_t max_answer_bytes)
-      : CallPath(service, context, *request, "Predict"),
+      : GrpcCall(core, context, *request, "Predict", security::Action::kPredict),
         response_(*response),
         max_answer_bytes_(max_answer_bytes) {}
 
@@ -43,7 +72,7 @@ class PredictCall final : public grpc::ServerUnaryReactor, public CallPath {
   void OnDone() override { Release(); }
 
  private:
-  bool Deliver(OllamaChunk& chunk, absl::Status* why_not) override {
+  bool Deliver(OllamaChunk& chunk, std::string_view, absl::Status* why_not) override {
     if (response_.output_data().size() + response_.thinking().size() + chunk.text.size() +
             chunk.thinking.size() >
         max_answer_bytes_) {
@@ -82,11 +111,11 @@ class PredictCall final : public grpc::ServerUnaryReactor, public CallPath {
 // one outstanding write); chunks that arrive meanwhile queue here, and past
 // stream_buffer_bytes the backend transfer is paused until the caller has read half of them.
 class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceResponse>,
-                                public CallPath {
+                                public GrpcCall {
  public:
-  PredictStreamCall(InferenceService& service, grpc::CallbackServerContext* context,
+  PredictStreamCall(CallCore& core, grpc::CallbackServerContext* context,
                     const InferenceRequest* request, std::size_t buffer_bytes)
-      : CallPath(service, context, *request, "PredictStream"),
+      : GrpcCall(core, context, *request, "PredictStream", security::Action::kStream),
         high_water_(buffer_bytes),
         low_water_(buffer_bytes / 2) {}
 
@@ -115,7 +144,7 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
   }
 
  private:
-  bool Deliver(OllamaChunk& chunk, absl::Status*) override {
+  bool Deliver(OllamaChunk& chunk, std::string_view, absl::Status*) override {
     // Chunks without text (Ollama's final chunk has none) only matter when they end the answer.
     if (chunk.text.empty() && chunk.thinking.empty() && !chunk.done) return true;
     InferenceResponse message;
@@ -175,31 +204,18 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
 
 }  // namespace
 
-InferenceService::InferenceService(Router& router, UpstreamClient& upstream, Metrics& metrics,
-                                   SecurityGate& security, RequestPathOptions options,
-                                   AccessLog* access_log)
-    : router_(router),
-      upstream_(upstream),
-      metrics_(metrics),
-      security_(security),
-      access_log_(access_log),
-      options_(options),
-      retry_budget_(options.retry_budget_percent),
-      queue_(std::make_unique<AdmissionQueue>(SystemClock::Get(), options.admission, &metrics)) {
-  queue_->Start();
-}
-
 grpc::ServerUnaryReactor* InferenceService::Predict(grpc::CallbackServerContext* context,
                                                     const InferenceRequest* request,
                                                     InferenceResponse* response) {
-  auto* call = new PredictCall(*this, context, request, response, options_.max_unary_answer_bytes);
+  auto* call =
+      new PredictCall(core_, context, request, response, core_.options().max_unary_answer_bytes);
   call->Begin();
   return call;
 }
 
 grpc::ServerWriteReactor<InferenceResponse>* InferenceService::PredictStream(
     grpc::CallbackServerContext* context, const InferenceRequest* request) {
-  auto* call = new PredictStreamCall(*this, context, request, options_.stream_buffer_bytes);
+  auto* call = new PredictStreamCall(core_, context, request, core_.options().stream_buffer_bytes);
   call->Begin();
   return call;
 }

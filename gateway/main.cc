@@ -234,8 +234,8 @@ int Run(const std::string& path) {
     return kExitFailure;
   }
   LogSecuritySummary(config);
-  InferenceService service(router, *upstream, metrics, security, PathOptions(config),
-                           access_log->get());
+  CallCore core(router, *upstream, metrics, security, PathOptions(config), access_log->get());
+  InferenceService service(core);
 
   tls::ServerTlsOptions tls_options{config.listen.insecure, config.listen.cert_file,
                                     config.listen.key_file, config.listen.client_ca_file,
@@ -286,8 +286,8 @@ int Run(const std::string& path) {
   if (config.admin.enabled) {
     admin = std::make_unique<AdminServer>(
         metrics,
-        [&router, &service](std::string* why) {
-          if (service.draining()) {
+        [&router, &core](std::string* why) {
+          if (core.draining()) {
             *why = "draining (shutting down)";
             return false;
           }
@@ -348,15 +348,15 @@ int Run(const std::string& path) {
   // Drain: Shutdown() at once sends GOAWAY and stops accepting, so clients move to another
   // replica, while calls in progress go on. It would also wait for idle client connections to
   // close until its deadline; once no call is left, those are closed by force instead.
-  service.StartDraining();
+  core.StartDraining();
   serving_status.Publish(*router.table(), /*draining=*/true);
   const auto drain_until = std::chrono::system_clock::now() + drain_timeout;
   std::thread shutdown([&server, drain_until] { server->Shutdown(drain_until); });
-  while (service.active_calls() > 0 && std::chrono::system_clock::now() < drain_until) {
+  while (core.active_calls() > 0 && std::chrono::system_clock::now() < drain_until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (service.active_calls() > 0) {
-    spdlog::warn("{} calls still in progress after {} ms: cancelling them", service.active_calls(),
+  if (core.active_calls() > 0) {
+    spdlog::warn("{} calls still in progress after {} ms: cancelling them", core.active_calls(),
                  drain_timeout.count());
   }
   grpc_server_cancel_all_calls(server->c_server());

@@ -179,10 +179,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                      .Name("gateway_redactions_total")
                      .Help("Matches replaced in prompts before forwarding, by redaction rule")
                      .Register(*registry_);
-  for (const char* reason : {"rate", "streams"}) rate_limited_->Add({{"reason", reason}});
-  for (const char* action : {"predict", "stream"}) {
-    for (const char* decision : {"allow", "deny"}) {
-      authorizations_->Add({{"action", action}, {"decision", decision}});
+  for (const char* frontend : {"grpc", "http"}) {
+    for (const char* reason : {"rate", "streams"}) {
+      rate_limited_->Add({{"frontend", frontend}, {"reason", reason}});
+    }
+    for (const char* action : {"predict", "stream"}) {
+      for (const char* decision : {"allow", "deny"}) {
+        authorizations_->Add({{"frontend", frontend}, {"action", action}, {"decision", decision}});
+      }
     }
   }
   backend_in_flight_ = &BuildGauge()
@@ -203,10 +207,17 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Register(*registry_);
 }
 
-void Metrics::RecordRequest(std::string_view model, std::string_view backend, std::string_view code,
+void Metrics::RecordRequest(std::string_view frontend, std::string_view model,
+                            std::string_view backend, std::string_view code,
                             std::chrono::nanoseconds duration) {
-  requests_->Add({{"model", S(model)}, {"backend", S(backend)}, {"code", S(code)}}).Increment();
-  duration_->Add({{"model", S(model)}}, DurationBuckets()).Observe(Seconds(duration));
+  requests_
+      ->Add({{"frontend", S(frontend)},
+             {"model", S(model)},
+             {"backend", S(backend)},
+             {"code", S(code)}})
+      .Increment();
+  duration_->Add({{"frontend", S(frontend)}, {"model", S(model)}}, DurationBuckets())
+      .Observe(Seconds(duration));
 }
 
 void Metrics::RecordTimeToFirstToken(std::string_view model, std::chrono::nanoseconds ttft) {
@@ -252,20 +263,25 @@ void Metrics::RecordConfigReload(std::string_view result) {
   config_reloads_->Add({{"result", S(result)}}).Increment();
 }
 
-void Metrics::RecordRejected(std::string_view reason) {
-  rejected_->Add({{"reason", S(reason)}}).Increment();
+void Metrics::RecordRejected(std::string_view frontend, std::string_view reason) {
+  rejected_->Add({{"frontend", S(frontend)}, {"reason", S(reason)}}).Increment();
 }
 
-void Metrics::RecordAuthentication(std::string_view method, std::string_view result) {
-  authentications_->Add({{"method", S(method)}, {"result", S(result)}}).Increment();
+void Metrics::RecordAuthentication(std::string_view frontend, std::string_view method,
+                                   std::string_view result) {
+  authentications_->Add({{"frontend", S(frontend)}, {"method", S(method)}, {"result", S(result)}})
+      .Increment();
 }
 
-void Metrics::RecordAuthorization(std::string_view action, std::string_view decision) {
-  authorizations_->Add({{"action", S(action)}, {"decision", S(decision)}}).Increment();
+void Metrics::RecordAuthorization(std::string_view frontend, std::string_view action,
+                                  std::string_view decision) {
+  authorizations_
+      ->Add({{"frontend", S(frontend)}, {"action", S(action)}, {"decision", S(decision)}})
+      .Increment();
 }
 
-void Metrics::RecordRateLimited(std::string_view reason) {
-  rate_limited_->Add({{"reason", S(reason)}}).Increment();
+void Metrics::RecordRateLimited(std::string_view frontend, std::string_view reason) {
+  rate_limited_->Add({{"frontend", S(frontend)}, {"reason", S(reason)}}).Increment();
 }
 
 void Metrics::RecordRedactions(std::string_view rule, std::size_t matches) {

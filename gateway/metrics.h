@@ -25,9 +25,10 @@ class Metrics {
  public:
   Metrics();
 
-  // One finished call. `backend` is empty when no backend was reached.
-  void RecordRequest(std::string_view model, std::string_view backend, std::string_view code,
-                     std::chrono::nanoseconds duration);
+  // One finished call, by front door ("grpc", "http"). `backend` is empty when no backend was
+  // reached.
+  void RecordRequest(std::string_view frontend, std::string_view model, std::string_view backend,
+                     std::string_view code, std::chrono::nanoseconds duration);
   void RecordTimeToFirstToken(std::string_view model, std::chrono::nanoseconds ttft);
   void RecordTokens(std::string_view model, std::int64_t prompt, std::int64_t completion);
   // One attempt toward a backend and how it ended (an UpstreamOutcomeName, or "ok").
@@ -45,14 +46,16 @@ class Metrics {
   // One configuration reload and its result ("ok" or "invalid").
   void RecordConfigReload(std::string_view result);
   // Calls answered by the gateway itself, before a backend was chosen, by reason.
-  void RecordRejected(std::string_view reason);
-  // Security: one authentication by method ("api_key", "mtls", "none") and result ("ok",
+  void RecordRejected(std::string_view frontend, std::string_view reason);
+  // Security, each by front door: one authentication by method ("api_key", "mtls", "none") and result ("ok",
   // "invalid", "missing"); one authorization decision by action ("predict", "stream") and
   // decision ("allow", "deny"); a call refused by its caller's rate limit ("rate") or stream cap
   // ("streams"); matches replaced by a redaction rule (rule names come from the config).
-  void RecordAuthentication(std::string_view method, std::string_view result);
-  void RecordAuthorization(std::string_view action, std::string_view decision);
-  void RecordRateLimited(std::string_view reason);
+  void RecordAuthentication(std::string_view frontend, std::string_view method,
+                            std::string_view result);
+  void RecordAuthorization(std::string_view frontend, std::string_view action,
+                           std::string_view decision);
+  void RecordRateLimited(std::string_view frontend, std::string_view reason);
   void RecordRedactions(std::string_view rule, std::size_t matches);
   // The serving certificate's notAfter, in seconds since the epoch.
   void SetTlsCertificateExpiry(std::int64_t not_after);

@@ -220,7 +220,7 @@ absl::Status SecurityGate::Apply(const Config& config) {
 }
 
 absl::Status SecurityGate::Admit(const Caller& caller, security::Action action,
-                                 security::StreamPermit* permit,
+                                 std::string_view frontend, security::StreamPermit* permit,
                                  std::chrono::milliseconds* retry_after) {
   // Without any limit configured the limiter (and its lock) stays off the request path.
   if (!rate_limits_on_.load(std::memory_order_acquire)) return absl::OkStatus();
@@ -231,7 +231,7 @@ absl::Status SecurityGate::Admit(const Caller& caller, security::Action action,
       *permit = std::move(admission.permit);
       return absl::OkStatus();
     case security::RateDecision::kRateExceeded: {
-      metrics_.RecordRateLimited("rate");
+      metrics_.RecordRateLimited(frontend, "rate");
       // Rounded up, so a caller that waits exactly this long is allowed.
       *retry_after = std::chrono::ceil<std::chrono::milliseconds>(admission.retry_after);
       return absl::ResourceExhaustedError(fmt::format(
@@ -241,7 +241,7 @@ absl::Status SecurityGate::Admit(const Caller& caller, security::Action action,
           retry_after->count()));
     }
     case security::RateDecision::kTooManyStreams:
-      metrics_.RecordRateLimited("streams");
+      metrics_.RecordRateLimited(frontend, "streams");
       // No time is known for a stream to end; a second is a polite first pause.
       *retry_after = std::chrono::seconds(1);
       return absl::ResourceExhaustedError(

@@ -97,9 +97,9 @@ class SecurityGate {
 
   // The caller's rate limit and, for a stream, its stream cap. RESOURCE_EXHAUSTED says which
   // limit, and `*retry_after` is set to when a call would be allowed (for the stream cap, a
-  // hint: one second). A stream keeps `*permit` until it ends.
-  absl::Status Admit(const Caller& caller, security::Action action, security::StreamPermit* permit,
-                     std::chrono::milliseconds* retry_after);
+  // hint: one second). A stream keeps `*permit` until it ends. `frontend` labels the metric.
+  absl::Status Admit(const Caller& caller, security::Action action, std::string_view frontend,
+                     security::StreamPermit* permit, std::chrono::milliseconds* retry_after);
 
  private:
   Metrics& metrics_;

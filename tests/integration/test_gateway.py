@@ -317,9 +317,9 @@ class AdminTest(GatewayTestCase):
             self.predict(stub, "two", model="missing")
         with urllib.request.urlopen(f"http://{self.gw.admin}/metrics", timeout=5) as r:
             text = r.read().decode()
-        self.assertIn('gateway_requests_total{backend="gpu-a",code="OK",model="llama3.2:latest"} 1',
-                      text)
-        self.assertIn('gateway_rejected_total{reason="unknown_model"} 1', text)
+        self.assertIn('gateway_requests_total{backend="gpu-a",code="OK",frontend="grpc",'
+                      'model="llama3.2:latest"} 1', text)
+        self.assertIn('gateway_rejected_total{frontend="grpc",reason="unknown_model"} 1', text)
         self.assertIn('gateway_tokens_total{direction="completion",model="llama3.2:latest"} 8',
                       text)
         self.assertIn("gateway_time_to_first_token_seconds_bucket", text)

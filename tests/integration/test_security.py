@@ -119,7 +119,7 @@ class AuthenticationTest(SecurityTestCase):
         self.assertEqual(lines[-1]["auth"], "api_key")
         self.assertEqual(lines[-1]["authz"], "allow")
         metrics = self.metrics()
-        self.assertIn('gateway_auth_total{method="api_key",result="ok"} 2', metrics)
+        self.assertIn('gateway_auth_total{frontend="grpc",method="api_key",result="ok"} 2', metrics)
 
     def test_admin_config_shows_who_has_keys_but_never_the_hashes(self):
         config = harness.http_get(f"http://{self.gw.admin}/admin/config")[1]
@@ -198,7 +198,7 @@ class CertificateIdentityTest(SecurityTestCase):
                            "identity 'bob'", f"model '{MODEL}'")
         self.assert_status(grpc.StatusCode.UNAUTHENTICATED,
                            lambda: self.call(stub=self.stub(channel())))
-        self.assertIn('gateway_auth_total{method="mtls",result="ok"} 2', self.metrics())
+        self.assertIn('gateway_auth_total{frontend="grpc",method="mtls",result="ok"} 2', self.metrics())
 
 
 class AuthorizationTest(SecurityTestCase):
@@ -222,8 +222,8 @@ class AuthorizationTest(SecurityTestCase):
                            "model 'qwen2.5:7b'")
         self.assertEqual(self.generations(), 1)
         metrics = self.metrics()
-        self.assertIn('gateway_authorization_total{action="stream",decision="deny"} 1', metrics)
-        self.assertIn('gateway_authorization_total{action="predict",decision="deny"} 1', metrics)
+        self.assertIn('gateway_authorization_total{action="stream",decision="deny",frontend="grpc"} 1', metrics)
+        self.assertIn('gateway_authorization_total{action="predict",decision="deny",frontend="grpc"} 1', metrics)
         self.assertEqual(self.access_log()[-1]["authz"], "deny")
 
     def test_a_group_rule_with_patterns_allows_its_members(self):
@@ -248,7 +248,7 @@ class RateLimitTest(SecurityTestCase):
         self.assertEqual(self.generations(), 2)
         time.sleep(retry_ms / 1000 + 0.05)
         self.assertTrue(self.call(stub=stub).done)
-        self.assertIn('gateway_rate_limited_total{reason="rate"} 1', self.metrics())
+        self.assertIn('gateway_rate_limited_total{frontend="grpc",reason="rate"} 1', self.metrics())
 
     def test_an_identity_over_its_stream_cap_waits_for_one_to_end(self):
         key, entry = hash_key("batch")
