@@ -1,7 +1,9 @@
 // Internal to og::http: one accepted TCP connection and the listener that makes them. Only the
-// library's .cc files include this header (it pulls in Beast).
+// library's .cc files include this header (it pulls in Beast and Asio's SSL).
 //
 // A connection is a small state machine run on its own strand:
+//
+//   kHandshaking (TLS only) ──handshake done──▶ kReading
 //
 //   kReading ──request parsed──▶ kActive ──Respond / EndStream / Abort──▶ kFinishing
 //      ▲                                                                      │
@@ -21,8 +23,11 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -33,6 +38,7 @@
 #include <optional>
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -77,6 +83,62 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::unordered_set<Connection*> connections_;
 };
 
+// A connection's byte stream: a TCP socket, or TLS over one. One type for both keeps one code
+// path in Connection; only the handshake and the peer certificate are TLS-specific. Like the
+// socket it wraps, it is used on the connection's strand only, with at most one read and one
+// write in flight (which is also all that Asio's ssl::stream allows).
+class Stream {
+ public:
+  // Plaintext until UseTls.
+  explicit Stream(boost::asio::ip::tcp::socket socket) : plain_(std::move(socket)) {}
+
+  // Moves the socket under a TLS stream made from `context`, which the stream keeps alive.
+  // Call once, before any I/O.
+  void UseTls(std::shared_ptr<boost::asio::ssl::context> context);
+  bool is_tls() const { return tls_.has_value(); }
+
+  // The TCP socket underneath, for socket options, shutdown and close.
+  boost::asio::ip::tcp::socket& tcp() { return tls_ ? tls_->next_layer() : *plain_; }
+
+  // The server side of the TLS handshake; requires UseTls.
+  template <typename Handler>
+  void AsyncHandshake(Handler&& handler) {
+    tls_->async_handshake(boost::asio::ssl::stream_base::server, std::forward<Handler>(handler));
+  }
+
+  // The DER bytes of the client certificate the handshake verified, or "" (plaintext, no
+  // certificate, or one that did not verify).
+  std::string PeerCertificateDer();
+
+  template <typename MutableBuffers, typename Handler>
+  void AsyncReadSome(const MutableBuffers& buffers, Handler&& handler) {
+    if (tls_) {
+      tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    } else {
+      plain_->async_read_some(buffers, std::forward<Handler>(handler));
+    }
+  }
+
+  // Writes all of `buffers` (a composed operation: no other write until it completes).
+  template <typename ConstBuffers, typename Handler>
+  void AsyncWrite(const ConstBuffers& buffers, Handler&& handler) {
+    if (tls_) {
+      boost::asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
+    } else {
+      boost::asio::async_write(*plain_, buffers, std::forward<Handler>(handler));
+    }
+  }
+
+ private:
+  using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+
+  // Exactly one of plain_ and tls_ is engaged. The context is declared first so it outlives
+  // the SSL stream built on it.
+  std::shared_ptr<boost::asio::ssl::context> context_;
+  std::optional<boost::asio::ip::tcp::socket> plain_;
+  std::optional<TlsStream> tls_;
+};
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<ServerCore> core, Strand strand, boost::asio::ip::tcp::socket socket);
@@ -104,11 +166,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Abandoned(std::uint64_t sequence);
 
  private:
-  enum class State { kReading, kActive, kFinishing, kDraining, kClosed };
+  enum class State { kHandshaking, kReading, kActive, kFinishing, kDraining, kClosed };
   enum class Reply { kNone, kStreaming, kDone };
   enum class CloseKind { kGraceful, kAbortive };
 
   bool IsCurrent(const Exchange& exchange) const;
+  void StartTls();
+  void OnHandshake(const boost::system::error_code& ec);
   void BeginRequest();
   void Read();
   void OnRead(const boost::system::error_code& ec, std::size_t bytes);
@@ -131,9 +195,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   const std::shared_ptr<ServerCore> core_;
   Strand strand_;
-  boost::asio::ip::tcp::socket socket_;
+  Stream stream_;
   boost::asio::steady_timer timer_;
   std::string remote_;
+  std::string peer_certificate_der_;  // set once the TLS handshake is done
   std::atomic<bool> closed_{false};
 
   State state_ = State::kReading;

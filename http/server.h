@@ -18,6 +18,16 @@
 // headers without the body, `Expect: 100-continue` is honoured, a malformed request gets 400 and a
 // too-large body 413, and in both cases the connection is closed afterwards.
 //
+// TLS is optional (`ServerOptions::tls`): each accepted connection then asks for the current
+// `boost::asio::ssl::context` once, completes a server-side TLS handshake within
+// `ServerOptions::handshake_timeout`, and runs the same HTTP/1.1 state machine over the TLS
+// stream. Asking per connection is what makes certificate reload work: whoever owns the context
+// (tls::ServingCredentials in the gateway) swaps in a new one, new connections use it and
+// established ones keep theirs. The TLS policy (versions, client certificates, ALPN) is entirely
+// the context's; this library only reports the outcome: `Request::tls` and the verified client
+// certificate in `Request::peer_certificate_der`. A failed handshake closes the connection
+// silently; the handler never sees it. Asio's SSL headers stay out of this header.
+//
 // Example:
 //
 //   boost::asio::io_context ioc;
@@ -26,6 +36,12 @@
 //   });
 //   if (absl::Status s = server.Listen("127.0.0.1", 0); !s.ok()) { ... }
 //   ioc.run();
+//
+// The same over TLS, with the context `credentials` (a tls::ServingCredentials) serves now:
+//
+//   og::http::ServerOptions options;
+//   options.tls = [&credentials] { return credentials.https_context(); };
+//   og::http::Server server(ioc, handler, std::move(options));
 #ifndef OLLAMA_GATEWAY_HTTP_SERVER_H_
 #define OLLAMA_GATEWAY_HTTP_SERVER_H_
 
@@ -45,6 +61,9 @@
 
 namespace boost::asio {
 class io_context;
+namespace ssl {
+class context;
+}  // namespace ssl
 }  // namespace boost::asio
 
 namespace og::http {
@@ -75,6 +94,12 @@ struct Request {
   std::string body;
   // The peer as "ip:port" ("[v6]:port" for IPv6).
   std::string remote;
+  // True when the request came over TLS.
+  bool tls = false;
+  // The client certificate (DER bytes of the leaf) that the TLS handshake verified; empty for
+  // plaintext and for TLS clients that presented none. The same for every request of a
+  // connection. tls::PeerIdentityFromDer turns it into a subject and SANs.
+  std::string peer_certificate_der;
 
   // The value of the first header named `lower_name` (which must be lower case), or "" when the
   // request has no such header.
@@ -186,6 +211,17 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{120};
   // Largest request line plus headers; larger ones get 431 and the connection is closed.
   std::size_t max_header_bytes = 64 << 10;
+  // Serve TLS instead of plaintext. Called once per accepted connection, on that connection's
+  // strand, for the context to handshake with; the connection keeps it until it closes. So it
+  // must be cheap and thread-safe (e.g. copy a shared_ptr under a mutex), and returning a new
+  // context is how new certificates reach new connections. A null result closes the connection
+  // (a TLS port never falls back to plaintext). Unset: plaintext.
+  std::function<std::shared_ptr<boost::asio::ssl::context>()> tls;
+  // How long a TLS client has to complete its handshake. Short, unlike `idle_timeout`, because
+  // until then nobody is authenticated, yet each pending handshake holds a descriptor and an SSL
+  // object: 10 s covers a few round trips on the slowest honest link. The smaller of this and
+  // `idle_timeout` applies.
+  std::chrono::milliseconds handshake_timeout{10'000};
 };
 
 // An HTTP/1.1 listener on a caller-run `io_context`.

@@ -13,23 +13,13 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "tls/openssl_util.h"
 
 namespace og::tls {
 namespace {
 
-struct Deleter {
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(BIGNUM* p) const { BN_free(p); }
-  void operator()(char* p) const { OPENSSL_free(p); }
-};
-template <typename T>
-using Owned = std::unique_ptr<T, Deleter>;
-
-Owned<BIO> MemoryBio(std::string_view data) {
-  return Owned<BIO>(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
-}
+using internal::MemoryBio;
+using internal::Owned;
 
 // The reason of OpenSSL's first queued error (which is cleared), or `fallback`.
 std::string OpenSslReason(std::string_view fallback) {
@@ -38,14 +28,6 @@ std::string OpenSslReason(std::string_view fallback) {
   if (code == 0) return std::string(fallback);
   const char* reason = ERR_reason_error_string(code);
   return reason != nullptr ? reason : std::string(fallback);
-}
-
-std::string Subject(X509* cert) {
-  Owned<BIO> out(BIO_new(BIO_s_mem()));
-  X509_NAME_print_ex(out.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(out.get(), &data);
-  return std::string(data, static_cast<std::size_t>(size));
 }
 
 std::string SerialHex(X509* cert) {
@@ -92,7 +74,7 @@ absl::StatusOr<CertificateInfo> CheckKeyPair(std::string_view cert_pem, std::str
                                          Av(cert_name), "'"));
   }
   CertificateInfo info;
-  info.subject = Subject(cert.get());
+  info.subject = internal::Rfc2253Subject(cert.get());
   info.serial_hex = SerialHex(cert.get());
   info.not_after = ToTime(X509_get0_notAfter(cert.get()));
   const std::time_t not_before = ToTime(X509_get0_notBefore(cert.get()));

@@ -4,10 +4,15 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,9 +20,12 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "tls/openssl_util.h"
 
 namespace og::tls {
 namespace {
+
+namespace ssl = boost::asio::ssl;
 
 constexpr const char* kCertName = "cert.pem";
 constexpr const char* kKeyName = "key.pem";
@@ -50,6 +58,70 @@ grpc_ssl_client_certificate_request_type RequestType(ClientAuth auth) {
   return GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
 }
 
+// ALPN: HTTP/1.1 is all og::http speaks. A client that offers ALPN without it (an h2-only client)
+// gets the no_application_protocol alert RFC 7301 asks for, rather than a 400 to its preface.
+int SelectHttp11(SSL*, const unsigned char** out, unsigned char* out_size, const unsigned char* in,
+                 unsigned int in_size, void*) {
+  static constexpr unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, out_size, kHttp11, sizeof(kHttp11), in, in_size) !=
+      OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+absl::Status Unusable(const std::string& file, const char* what,
+                      const boost::system::error_code& ec) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("'", file, "': cannot serve HTTPS with this ", what, " (", ec.message(), ")"));
+}
+
+// The HTTPS context for checked PEM contents (see ServingCredentials::https_context).
+absl::StatusOr<std::shared_ptr<ssl::context>> MakeHttpsContext(const std::string& cert,
+                                                               const std::string& key,
+                                                               const std::string& ca,
+                                                               const ServerTlsOptions& options) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* native = context->native_handle();
+  // Set here rather than left to the process-wide policy (RestrictNewContextsToTls13), so the
+  // HTTPS port is TLS 1.3 only wherever the context is made, tests included.
+  if (SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION) != 1) {
+    return absl::InternalError("OpenSSL refused TLS 1.3 as the minimum version");
+  }
+  boost::system::error_code ec;
+  context->use_certificate_chain(boost::asio::buffer(cert), ec);
+  if (ec) return Unusable(options.cert_file, "certificate chain", ec);
+  context->use_private_key(boost::asio::buffer(key), ssl::context::pem, ec);
+  if (ec) return Unusable(options.key_file, "private key", ec);
+
+  if (options.client_auth == ClientAuth::kNone) {
+    context->set_verify_mode(ssl::verify_none);
+  } else {
+    context->add_certificate_authority(boost::asio::buffer(ca), ec);
+    if (ec) return Unusable(options.client_ca_file, "client CA bundle", ec);
+    // The CA names go into the CertificateRequest, so a client holding several certificates
+    // (a browser, curl with an engine) offers one these CAs signed.
+    internal::Owned<BIO> bio = internal::MemoryBio(ca);
+    while (internal::Owned<X509> ca_cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+      SSL_CTX_add_client_CA(native, ca_cert.get());
+    }
+    ERR_clear_error();  // the end of the bundle reads as an error
+    context->set_verify_mode(options.client_auth == ClientAuth::kRequire
+                                 ? ssl::verify_peer | ssl::verify_fail_if_no_peer_cert
+                                 : ssl::verify_peer);
+  }
+  // With client verification on, OpenSSL fails the handshake of a client that tries to resume a
+  // session (SSL_R_SESSION_ID_CONTEXT_UNINITIALIZED) unless the context names its sessions.
+  // Resumption stays safe across reloads: every context has its own ticket keys, so a session
+  // from before a reload (and its old client CA) cannot be resumed after it.
+  static constexpr unsigned char kSessionContext[] = "og-https";
+  SSL_CTX_set_session_id_context(native, kSessionContext, sizeof(kSessionContext) - 1);
+  SSL_CTX_set_alpn_select_cb(native, SelectHttp11, nullptr);
+  return context;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServingCredentials>> ServingCredentials::Create(
@@ -62,8 +134,8 @@ absl::StatusOr<std::unique_ptr<ServingCredentials>> ServingCredentials::Create(
   }
   auto contents = self->ReadAll();
   if (!contents.ok()) return contents.status();
-  auto info = self->Check(*contents);
-  if (!info.ok()) return info.status();
+  auto checked = self->Check(*contents);
+  if (!checked.ok()) return checked.status();
 
   const char* tmpdir = getenv("TMPDIR");
   std::string dir = absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
@@ -72,7 +144,8 @@ absl::StatusOr<std::unique_ptr<ServingCredentials>> ServingCredentials::Create(
   self->private_dir_ = dir;
   if (absl::Status s = self->Publish(*contents); !s.ok()) return s;
   self->served_ = *std::move(contents);
-  self->serving_ = *info;
+  self->serving_ = checked->info;
+  self->https_context_ = std::move(checked->https);
 
   const std::string current = absl::StrCat(dir, "/", kCurrent, "/");
   const bool with_ca = self->options_.client_auth != ClientAuth::kNone;
@@ -108,6 +181,11 @@ CertificateInfo ServingCredentials::serving() const {
   return serving_;
 }
 
+std::shared_ptr<boost::asio::ssl::context> ServingCredentials::https_context() const {
+  std::lock_guard<std::mutex> lock(https_mu_);
+  return https_context_;
+}
+
 absl::StatusOr<ServingCredentials::Contents> ServingCredentials::ReadAll() const {
   Contents contents;
   auto cert = ReadFileToString(options_.cert_file);
@@ -124,7 +202,8 @@ absl::StatusOr<ServingCredentials::Contents> ServingCredentials::ReadAll() const
   return contents;
 }
 
-absl::StatusOr<CertificateInfo> ServingCredentials::Check(const Contents& contents) const {
+absl::StatusOr<ServingCredentials::Checked> ServingCredentials::Check(
+    const Contents& contents) const {
   auto info = CheckKeyPair(contents.cert, contents.key, std::time(nullptr), options_.cert_file,
                            options_.key_file);
   if (!info.ok()) return info.status();
@@ -132,7 +211,9 @@ absl::StatusOr<CertificateInfo> ServingCredentials::Check(const Contents& conten
     auto count = CheckCaBundle(contents.ca, options_.client_ca_file);
     if (!count.ok()) return count.status();
   }
-  return info;
+  auto https = MakeHttpsContext(contents.cert, contents.key, contents.ca, options_);
+  if (!https.ok()) return https.status();
+  return Checked{*std::move(info), *std::move(https)};
 }
 
 // Writes generation N into its own directory, then points `current` at it with one rename, so
@@ -178,11 +259,11 @@ ReloadResult ServingCredentials::Reload(bool force) {
   }
   if (*contents == served_) return result;
   if (*contents == refused_ && !force) return result;
-  auto info = Check(*contents);
-  if (!info.ok()) {
+  auto checked = Check(*contents);
+  if (!checked.ok()) {
     refused_ = *std::move(contents);
     result.outcome = ReloadResult::Outcome::kRefused;
-    result.message = std::string(info.status().message());
+    result.message = std::string(checked.status().message());
     return result;
   }
   if (absl::Status s = Publish(*contents); !s.ok()) {
@@ -190,9 +271,13 @@ ReloadResult ServingCredentials::Reload(bool force) {
     result.message = std::string(s.message());
     return result;
   }
+  {
+    std::lock_guard<std::mutex> https_lock(https_mu_);
+    https_context_ = std::move(checked->https);
+  }
   served_ = *std::move(contents);
   refused_ = Contents();
-  serving_ = *info;
+  serving_ = checked->info;
   result.outcome = ReloadResult::Outcome::kReloaded;
   result.serving = serving_;
   return result;

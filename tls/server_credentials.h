@@ -1,4 +1,5 @@
-// Transport credentials for the gateway's gRPC listener, and their reload from disk.
+// Transport credentials for the gateway's gRPC listener and its HTTPS listener, and their reload
+// from disk.
 //
 // The operator's files are never handed to gRPC directly. ServingCredentials checks them
 // (PEM parses, key matches certificate, certificate valid now, CA bundle parses) and only then
@@ -6,6 +7,10 @@
 // atomic symlink rename, so key and certificate always change together. gRPC's
 // FileWatcherCertificateProvider watches that directory: new handshakes use the new files,
 // established connections keep theirs. A broken file is refused and never reaches gRPC.
+//
+// The same checked contents also become a boost::asio::ssl::context for og::http (TLS 1.3 only,
+// client certificates as for gRPC), rebuilt on every accepted reload and swapped in whole;
+// og::http asks for it once per connection, so reloads reach new HTTPS connections at once.
 #ifndef OLLAMA_GATEWAY_TLS_SERVER_CREDENTIALS_H_
 #define OLLAMA_GATEWAY_TLS_SERVER_CREDENTIALS_H_
 
@@ -19,6 +24,10 @@
 
 #include "absl/status/statusor.h"
 #include "tls/pem.h"
+
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
 
 namespace grpc {
 class ServerCredentials;
@@ -77,6 +86,15 @@ class ServingCredentials {
   // The certificate being served now (empty when insecure).
   CertificateInfo serving() const;
 
+  // The HTTPS context of the files being served now, for og::http::ServerOptions::tls; null
+  // when insecure. TLS 1.3 only; asks for, verifies or requires a client certificate signed by
+  // the client CA as `client_auth` says (the CA's names are sent as the acceptable issuers);
+  // selects "http/1.1" when the client offers ALPN and refuses a client that offers only other
+  // protocols. A reload publishes a new context and leaves earlier ones to the connections that
+  // hold them. Cheap (a shared_ptr copy under a mutex of its own, never held across file I/O)
+  // and safe from any thread.
+  std::shared_ptr<boost::asio::ssl::context> https_context() const;
+
   // Reads the operator's files and publishes them if they changed and are valid. `force`
   // reports a refusal again even when the broken content was already refused (SIGHUP).
   ReloadResult Reload(bool force);
@@ -93,7 +111,13 @@ class ServingCredentials {
     bool operator==(const Contents&) const = default;
   };
   absl::StatusOr<Contents> ReadAll() const;
-  absl::StatusOr<CertificateInfo> Check(const Contents& contents) const;
+  // What a set of contents becomes once checked: the certificate to report and the HTTPS
+  // context built from the same bytes.
+  struct Checked {
+    CertificateInfo info;
+    std::shared_ptr<boost::asio::ssl::context> https;
+  };
+  absl::StatusOr<Checked> Check(const Contents& contents) const;
   absl::Status Publish(const Contents& contents);
 
   ServerTlsOptions options_;
@@ -105,6 +129,10 @@ class ServingCredentials {
   Contents served_;
   Contents refused_;
   CertificateInfo serving_;
+
+  // Apart from mu_, which Reload holds across file writes and fsync: every HTTPS accept reads it.
+  mutable std::mutex https_mu_;
+  std::shared_ptr<boost::asio::ssl::context> https_context_;
 
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "http/server.h"
+#include "tests/unit/http_testing.h"
 
 namespace {
 
@@ -33,39 +34,9 @@ using og::http::Server;
 using og::http::ServerOptions;
 using namespace std::chrono_literals;
 
-constexpr auto kWait = 10s;  // generous: only a broken server takes this long
-
-// A Server on 127.0.0.1:0 whose io_context runs on a thread of its own. The destructor stops
-// the server and requires the io_context to run out of work, which proves nothing leaks work.
-class TestServer {
- public:
-  explicit TestServer(Handler handler, ServerOptions options = {})
-      : server_(std::make_unique<Server>(io_context_, std::move(handler), options)) {
-    const absl::Status status = server_->Listen("127.0.0.1", 0);
-    REQUIRE(status.ok());
-    thread_ = std::thread([this] {
-      io_context_.run();
-      drained_.set_value();
-    });
-  }
-  ~TestServer() {
-    server_->Stop();
-    auto drained = drained_.get_future();
-    const bool ran_dry = drained.wait_for(kWait) == std::future_status::ready;
-    if (!ran_dry) io_context_.stop();
-    thread_.join();
-    server_.reset();
-    CHECK(ran_dry);
-  }
-  std::uint16_t port() const { return server_->port(); }
-  boost::asio::io_context& io_context() { return io_context_; }
-
- private:
-  boost::asio::io_context io_context_;
-  std::unique_ptr<Server> server_;
-  std::promise<void> drained_;
-  std::thread thread_;
-};
+using og::http::testing::ConnectLoopback;
+using og::http::testing::kWait;
+using og::http::testing::TestServer;
 
 // One parsed HTTP response.
 struct Response {
@@ -82,17 +53,7 @@ struct Response {
 // A blocking HTTP/1.1 client on a POSIX socket with a receive timeout.
 class RawClient {
  public:
-  explicit RawClient(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    timeval timeout{10, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
-  }
+  explicit RawClient(std::uint16_t port) : fd_(ConnectLoopback(port)) {}
   ~RawClient() { Close(); }
 
   void Send(std::string_view data) {
