@@ -66,16 +66,19 @@ namespace {
 
 using namespace config_internal;  // NOLINT: the reader is this file's vocabulary
 
-constexpr std::array<std::string_view, 14> kTopLevelKeys = {
-    "listen",    "admin",    "balancer",      "upstream",
-    "admission", "backends", "health",        "outlier_detection",
-    "logging",   "auth",     "authorization", "rate_limits",
-    "limits",    "redaction"};
+constexpr std::array<std::string_view, 15> kTopLevelKeys = {
+    "listen",      "admin",    "http",
+    "balancer",    "upstream", "admission",
+    "backends",    "health",   "outlier_detection",
+    "logging",     "auth",     "authorization",
+    "rate_limits", "limits",   "redaction"};
 constexpr std::array<std::string_view, 8> kListenKeys = {
     "address",     "insecure",        "cert",         "key", "client_ca",
     "client_auth", "reload_interval", "drain_timeout"};
 constexpr std::array<std::string_view, 3> kClientAuthModes = {"none", "optional", "require"};
 constexpr std::array<std::string_view, 2> kAdminKeys = {"address", "enabled"};
+constexpr std::array<std::string_view, 4> kHttpKeys = {"address", "enabled", "insecure", "threads"};
+constexpr int kMaxHttpThreads = 64;
 constexpr std::array<std::string_view, 9> kUpstreamKeys = {"threads",
                                                            "connect_timeout",
                                                            "request_timeout",
@@ -173,6 +176,33 @@ void ParseAdmin(const MapReader& top, const ListenConfig& listen, AdminConfig* a
   if (has_address && admin->enabled && WouldShareSocket(admin->address, listen.address)) {
     map.Error(*map.Find("address"),
               fmt::format("same port as listen.address {}", Quoted(listen.address)));
+  }
+}
+
+void ParseHttp(const MapReader& top, const ListenConfig& listen, const AdminConfig& admin,
+               HttpConfig* http) {
+  if (top.Find("http") == nullptr) return;
+  const MapReader map = top.Child("http", kHttpKeys, &http->line);
+  if (!map.ok()) return;
+  http->enabled = true;
+  const bool has_address = map.Address("address", &http->address);
+  map.Bool("enabled", &http->enabled);
+  std::int64_t number = 0;
+  if (map.Integer("threads", 0, kMaxHttpThreads, &number)) http->threads = static_cast<int>(number);
+  const bool insecure_valid =
+      map.Find("insecure") == nullptr || map.Bool("insecure", &http->insecure);
+  if (!http->enabled) return;
+  if (has_address && WouldShareSocket(http->address, listen.address)) {
+    map.Error(*map.Find("address"),
+              fmt::format("same port as listen.address {}", Quoted(listen.address)));
+  } else if (has_address && admin.enabled && WouldShareSocket(http->address, admin.address)) {
+    map.Error(*map.Find("address"),
+              fmt::format("same port as admin.address {}", Quoted(admin.address)));
+  }
+  if (insecure_valid && !http->insecure && listen.insecure) {
+    map.errors()->Add(map.line(),
+                      "http: TLS uses listen's cert and key, but listen is insecure; give "
+                      "listen a cert and key, or set http.insecure: true to serve plaintext");
   }
 }
 
@@ -397,6 +427,7 @@ void ParseDocument(const std::string& yaml, Config* config, ErrorList* errors) {
   const MapReader top(root, "", root_line, kTopLevelKeys, errors);
   ParseListen(top, &config->listen);
   ParseAdmin(top, config->listen, &config->admin);
+  ParseHttp(top, config->listen, config->admin, &config->http);
   ParseUpstream(top, &config->upstream);
   ParseAdmission(top, &config->admission);
   ParseBackends(top, config->admission, &config->backends);

@@ -50,6 +50,19 @@ struct AdminConfig {
   int line = 0;
 };
 
+// The HTTP front door: Ollama's REST API and the OpenAI-compatible endpoints on a second
+// listener. Off unless the section is present. Its TLS uses the listen section's certificate,
+// key and client CA (and reloads with them).
+struct HttpConfig {
+  bool enabled = false;
+  std::string address = "0.0.0.0:11434";
+  // Plaintext HTTP. Must be set explicitly, as for listen.
+  bool insecure = false;
+  // Threads running the listener's I/O; 0 means 2.
+  int threads = 0;
+  int line = 0;
+};
+
 // Where a hashing policy takes each request's affinity key from.
 struct HashKeySource {
   enum class Kind {
@@ -372,6 +385,7 @@ struct Config {
   std::string source;
   ListenConfig listen;
   AdminConfig admin;
+  HttpConfig http;
   BalancerConfig balancer;
   UpstreamConfig upstream;
   AdmissionConfig admission;

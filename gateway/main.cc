@@ -24,6 +24,7 @@
 #include "gateway/config_reloader.h"
 #include "gateway/hash_key_tool.h"
 #include "gateway/health_bridge.h"
+#include "gateway/http_frontdoor.h"
 #include "gateway/inference_service.h"
 #include "gateway/metrics.h"
 #include "gateway/process_log.h"
@@ -305,14 +306,41 @@ int Run(const std::string& path) {
     }
     admin_where = BoundAddress(config.admin.address, admin->port());
   }
+  std::unique_ptr<HttpFrontDoor> http_door;
+  std::string http_where = "off";
+  if (config.http.enabled) {
+    HttpFrontDoorOptions http_options;
+    http_options.threads = config.http.threads > 0 ? config.http.threads : 2;
+    // As for gRPC: room for the largest request limits.* allows, which then answers 400 naming
+    // the limit; past it the server answers 413 before reading the body.
+    http_options.max_body_bytes = static_cast<std::size_t>(
+        std::max<std::int64_t>(2 * config.limits.max_request_bytes, 4 << 20));
+    if (!config.http.insecure) {
+      http_options.tls = [creds = credentials.get()] { return creds->https_context(); };
+    } else {
+      spdlog::warn(
+          "serving the HTTP front door WITHOUT TLS on {} (http.insecure is true): prompts, "
+          "answers and API keys cross the network in clear text",
+          config.http.address);
+    }
+    http_door = std::make_unique<HttpFrontDoor>(core, std::move(http_options));
+    if (absl::Status s = http_door->Start(config.http.address); !s.ok()) {
+      spdlog::critical("{}", std::string(s.message()));
+      server->Shutdown();
+      return kExitFailure;
+    }
+    http_where = BoundAddress(config.http.address, http_door->port());
+  }
   // Before the "listening" line: a client that checks health at once must see the truth.
   ServingStatus serving_status(server->GetHealthCheckService());
   serving_status.Publish(*router.table(), /*draining=*/false);
   const std::string grpc_where = BoundAddress(config.listen.address, grpc_port);
-  spdlog::info("ollama-gateway {} serving gRPC on {} ({} backends, policy {}); admin {}", kVersion,
-               grpc_where, config.backends.size(), config.balancer.policy, admin_where);
+  spdlog::info("ollama-gateway {} serving gRPC on {} ({} backends, policy {}); admin {}; http {}",
+               kVersion, grpc_where, config.backends.size(), config.balancer.policy, admin_where,
+               http_where);
   // A machine-readable line for scripts and tests, useful when a port was 0.
-  std::printf("listening grpc=%s admin=%s\n", grpc_where.c_str(), admin_where.c_str());
+  std::printf("listening grpc=%s admin=%s http=%s\n", grpc_where.c_str(), admin_where.c_str(),
+              http_where.c_str());
   std::fflush(stdout);
 
   const std::chrono::milliseconds drain_timeout = config.listen.drain_timeout;
@@ -360,8 +388,11 @@ int Run(const std::string& path) {
                  drain_timeout.count());
   }
   grpc_server_cancel_all_calls(server->c_server());
+  // HTTP calls still running see their client gone, which aborts their backend requests.
+  if (http_door != nullptr) http_door->Stop();
   shutdown.join();
   server->Wait();
+  http_door.reset();
   admin.reset();
   // The checker stops before the client its probes run on; their late results are dropped.
   checker_thread.reset();

@@ -54,7 +54,7 @@ class SecurityPolicy {
 
   // UNAUTHENTICATED (saying what was wrong, never echoing the key) for a malformed or unknown
   // API key, or for a call without credentials when auth.required. An API key, when sent, wins
-  // over the certificate.
+  // over the certificate; without any key configured, a sent one is ignored.
   absl::StatusOr<Caller> Authenticate(const CallerCredentials& credentials) const;
 
   // INVALID_ARGUMENT naming the limits.* key a request exceeds. `serialized_bytes` is the

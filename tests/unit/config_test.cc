@@ -190,11 +190,11 @@ TEST_CASE("an empty file is refused", "[config]") {
 
 TEST_CASE("a top level that is not a map is refused", "[config]") {
   CHECK(ErrorsOf("- listen\n- backends\n") ==
-        "test.yaml:1: the top level must be a map of sections (listen, admin, balancer, "
+        "test.yaml:1: the top level must be a map of sections (listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
         "authorization, rate_limits, limits, redaction), got a list");
   CHECK(ErrorsOf("just words\n") ==
-        "test.yaml:1: the top level must be a map of sections (listen, admin, balancer, "
+        "test.yaml:1: the top level must be a map of sections (listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
         "authorization, rate_limits, limits, redaction), got \"just words\"");
 }
@@ -218,7 +218,7 @@ TEST_CASE("a file without backends is refused", "[config]") {
 TEST_CASE("an unknown top-level field is refused with the valid ones and a suggestion",
           "[config]") {
   CHECK(ErrorsOf(MinimalPlus("listne: {}\n")) ==
-        "test.yaml:6: unknown field 'listne' at top level (valid: listen, admin, balancer, "
+        "test.yaml:6: unknown field 'listne' at top level (valid: listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
         "authorization, rate_limits, limits, redaction); did you mean "
         "'listen'?");
@@ -226,7 +226,7 @@ TEST_CASE("an unknown top-level field is refused with the valid ones and a sugge
 
 TEST_CASE("an unknown field far from every valid one gets no suggestion", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("tracing: on\n")) ==
-        "test.yaml:6: unknown field 'tracing' at top level (valid: listen, admin, balancer, "
+        "test.yaml:6: unknown field 'tracing' at top level (valid: listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
         "authorization, rate_limits, limits, redaction)");
 }
@@ -748,13 +748,36 @@ namespace {
 TEST_CASE("inputs the config fuzzer found are refused with one line per error", "[config]") {
   CHECK(testing::ErrorsOf(",") ==
         "test.yaml:1: the configuration is empty; it needs at least a backends list");
-  CHECK(testing::ErrorsOf("listen: {insecure: true}\n\"a\\nb\": 1\nbackends:\n  - name: a\n"
-                          "    url: http://127.0.0.1:1\n") ==
-        "test.yaml:2: unknown field '\"a\\nb\"' at top level (valid: listen, admin, balancer, "
-        "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction)");
+  CHECK(
+      testing::ErrorsOf("listen: {insecure: true}\n\"a\\nb\": 1\nbackends:\n  - name: a\n"
+                        "    url: http://127.0.0.1:1\n") ==
+      "test.yaml:2: unknown field '\"a\\nb\"' at top level (valid: listen, admin, http, balancer, "
+      "upstream, admission, backends, health, outlier_detection, logging, auth, "
+      "authorization, rate_limits, limits, redaction)");
   CHECK(testing::ErrorsOf(std::string("\xff\0\n", 3)) ==
         "test.yaml:2: \"unknown escape character: \\n\"");
+}
+
+TEST_CASE("the http front door is off without its section and checked with it", "[config]") {
+  CHECK_FALSE(testing::Valid(testing::With("")).http.enabled);
+  const Config on =
+      testing::Valid(testing::With("http: {address: \"127.0.0.1:8080\", "
+                                   "insecure: true, threads: 4}\n"));
+  CHECK(on.http.enabled);
+  CHECK(on.http.address == "127.0.0.1:8080");
+  CHECK(on.http.insecure);
+  CHECK(on.http.threads == 4);
+  CHECK_FALSE(testing::Valid(testing::With("http: {enabled: false}\n")).http.enabled);
+  // TLS on the front door uses listen's certificate, which an insecure listen does not have.
+  CHECK(ErrorsOf(testing::With("http:\n  address: \"127.0.0.1:8080\"\n")) ==
+        "test.yaml:9: http: TLS uses listen's cert and key, but listen is insecure; give "
+        "listen a cert and key, or set http.insecure: true to serve plaintext");
+  CHECK(ErrorsOf(testing::With("admin: {address: \"127.0.0.1:9090\"}\n"
+                               "http: {address: \"0.0.0.0:9090\", insecure: true}\n")) ==
+        "test.yaml:10: http.address: same port as admin.address \"127.0.0.1:9090\"");
+  CHECK(ErrorsOf(testing::With("http: {insecure: true, thread: 2}\n")) ==
+        "test.yaml:9: unknown field 'thread' in http (valid: address, enabled, insecure, "
+        "threads); did you mean 'threads'?");
 }
 
 }  // namespace

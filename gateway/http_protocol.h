@@ -1,0 +1,125 @@
+// The HTTP front door's translations (see shared/ollama-api.md): what a caller of Ollama's REST
+// API or of the OpenAI-compatible endpoints sent, as the InferenceRequest the shared call path
+// checks and routes; the backend request that carries it; and the answers and errors in each
+// API's own shapes. Pure: no I/O, so every shape is unit-tested.
+//
+// Ollama's own endpoints forward the caller's JSON as it came (every field Ollama knows, tools and
+// images included), with `stream` forced on and, when redaction changed a text, that text
+// replaced. The OpenAI endpoints are translated to /api/chat, /api/generate and /api/embed.
+#ifndef OLLAMA_GATEWAY_GATEWAY_HTTP_PROTOCOL_H_
+#define OLLAMA_GATEWAY_GATEWAY_HTTP_PROTOCOL_H_
+
+#include <cstdint>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gateway/ollama_protocol.h"
+#include "ollama_gateway/v1/inference.pb.h"
+
+namespace og {
+
+// The model endpoints of the front door.
+enum class HttpApi {
+  kOllamaGenerate,     // POST /api/generate
+  kOllamaChat,         // POST /api/chat
+  kOllamaEmbed,        // POST /api/embed
+  kOllamaShow,         // POST /api/show
+  kOpenAiChat,         // POST /v1/chat/completions
+  kOpenAiCompletions,  // POST /v1/completions
+  kOpenAiEmbeddings,   // POST /v1/embeddings
+};
+
+// "POST /api/chat" and so on: the call's name in logs.
+std::string_view HttpApiName(HttpApi api);
+bool IsOpenAi(HttpApi api);
+
+// One parsed call of the front door.
+struct HttpCall {
+  HttpApi api = HttpApi::kOllamaGenerate;
+  // What security, routing and the access log see. Embedding inputs are its messages (role
+  // "input"), one per input, so limits and redaction apply to each.
+  ollama_gateway::v1::InferenceRequest request;
+  // The caller's JSON object.
+  nlohmann::json body;
+  // The caller wants the answer streamed (NDJSON for Ollama, server-sent events for OpenAI).
+  bool stream = false;
+  // OpenAI: stream_options.include_usage (a last chunk with the usage).
+  bool include_usage = false;
+  // OpenAI embeddings: encoding_format "base64" (little-endian float32), the openai client's
+  // default.
+  bool base64_embeddings = false;
+};
+
+// Parses and checks a request body. INVALID_ARGUMENT naming the field for a body that is not a
+// JSON object, a missing model, a field of the wrong type, or an OpenAI feature the gateway does
+// not translate (n > 1, tools, image URLs that are not data: URLs).
+absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view body);
+
+// The backend request for `call` with the texts of `forwarded` (the request as redaction left
+// it; `call.request` when nothing was redacted).
+OllamaRequest HttpUpstreamRequest(const HttpCall& call,
+                                  const ollama_gateway::v1::InferenceRequest& forwarded);
+
+// Errors. The HTTP status for a call's status code, and the bodies: Ollama's
+// {"error": "..."} and OpenAI's {"error": {"message", "type", "param", "code"}}.
+int HttpStatusFor(absl::StatusCode code);
+std::string OllamaErrorBody(std::string_view message);
+std::string OpenAiErrorBody(int http_status, std::string_view message);
+
+// What an answer needs besides its chunks, for the OpenAI shapes.
+struct OpenAiAnswer {
+  std::string id;  // "chatcmpl-..." or "cmpl-..."
+  std::string model;
+  std::time_t created = 0;
+};
+
+// OpenAI's finish_reason for Ollama's done_reason: "length" stays, everything else is "stop".
+std::string_view FinishReason(std::string_view done_reason);
+
+// One server-sent event: "data: <json>\n\n".
+std::string SseEvent(const nlohmann::json& data);
+inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
+
+// OpenAI streaming chunks. `chunk` is one Ollama chunk; the first chunk of a chat carries the
+// assistant role. The done chunk carries finish_reason.
+nlohmann::json OpenAiChatChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk, bool first);
+nlohmann::json OpenAiCompletionChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk);
+// The usage-only last chunk of a stream with include_usage.
+nlohmann::json OpenAiUsageChunk(const OpenAiAnswer& answer, HttpApi api, const OllamaChunk& done);
+// Whole answers: `text` is the concatenated output, `done` the final chunk.
+nlohmann::json OpenAiChatCompletion(const OpenAiAnswer& answer, std::string_view text,
+                                    std::string_view reasoning, const OllamaChunk& done);
+nlohmann::json OpenAiTextCompletion(const OpenAiAnswer& answer, std::string_view text,
+                                    const OllamaChunk& done);
+
+// /v1/embeddings from Ollama's /api/embed answer. INTERNAL when the backend's answer has no
+// embeddings array.
+absl::StatusOr<std::string> OpenAiEmbeddings(const HttpCall& call, std::string_view ollama_body);
+
+// /v1/models from a merged /api/tags answer ({"models": [...]}).
+std::string OpenAiModels(const nlohmann::json& tags);
+
+// The whole answer of a non-streamed Ollama call, built from the chunks: the final chunk's
+// object with `response` (generate) or `message` (chat) holding the concatenated text,
+// thinking and tool calls.
+struct OllamaAggregate {
+  std::string text;
+  std::string thinking;
+  nlohmann::json tool_calls = nlohmann::json::array();
+  nlohmann::json final_chunk;  // the done line, parsed
+  // Adds one backend line. Tool calls are looked for only in lines that mention them.
+  void Add(HttpApi api, const OllamaChunk& chunk, std::string_view line);
+  std::string Body(HttpApi api) const;
+};
+
+// Merges /api/tags or /api/ps answers of several backends: one entry per model name, the first
+// seen, in name order.
+nlohmann::json MergeModelLists(const std::vector<std::string>& bodies);
+
+}  // namespace og
+
+#endif  // OLLAMA_GATEWAY_GATEWAY_HTTP_PROTOCOL_H_

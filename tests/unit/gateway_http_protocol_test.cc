@@ -1,0 +1,233 @@
+#include <catch2/catch.hpp>
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "gateway/http_protocol.h"
+
+namespace og {
+namespace {
+
+using Json = nlohmann::json;
+
+HttpCall Parse(HttpApi api, const std::string& body) {
+  absl::StatusOr<HttpCall> call = ParseHttpCall(api, body);
+  INFO(call.status().ToString());
+  REQUIRE(call.ok());
+  return *std::move(call);
+}
+
+std::string ErrorOf(HttpApi api, const std::string& body) {
+  absl::StatusOr<HttpCall> call = ParseHttpCall(api, body);
+  REQUIRE_FALSE(call.ok());
+  CHECK(call.status().code() == absl::StatusCode::kInvalidArgument);
+  return std::string(call.status().message());
+}
+
+TEST_CASE("Ollama's endpoints stream unless told not to; OpenAI's only when asked",
+          "[http_protocol]") {
+  CHECK(Parse(HttpApi::kOllamaGenerate, R"({"model":"m","prompt":"p"})").stream);
+  CHECK_FALSE(Parse(HttpApi::kOllamaChat, R"({"model":"m","stream":false})").stream);
+  CHECK_FALSE(Parse(HttpApi::kOpenAiChat, R"({"model":"m","messages":[{"role":"user",
+      "content":"x"}]})")
+                  .stream);
+  const HttpCall streamed = Parse(HttpApi::kOpenAiCompletions,
+                                  R"({"model":"m","prompt":"p","stream":true,
+                                      "stream_options":{"include_usage":true}})");
+  CHECK(streamed.stream);
+  CHECK(streamed.include_usage);
+}
+
+TEST_CASE("a request body that cannot be a call is refused naming what is wrong",
+          "[http_protocol]") {
+  CHECK(ErrorOf(HttpApi::kOllamaGenerate, "{nope") == "the request body is not valid JSON");
+  CHECK(ErrorOf(HttpApi::kOllamaGenerate, "[1]") == "the request body must be a JSON object");
+  CHECK(ErrorOf(HttpApi::kOllamaGenerate, R"({"prompt":"x"})") == "model is required");
+  CHECK(ErrorOf(HttpApi::kOllamaGenerate, R"({"model":"m","prompt":3})") ==
+        "prompt must be a string");
+  CHECK(ErrorOf(HttpApi::kOllamaChat, R"({"model":"m","stream":"yes"})") ==
+        "stream must be true or false");
+  CHECK(ErrorOf(HttpApi::kOllamaChat, R"({"model":"m","messages":[{"content":"x"}]})") ==
+        "messages[0].role is required");
+  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","messages":[]})")
+            .find("messages is required") == 0);
+  CHECK(ErrorOf(HttpApi::kOpenAiChat,
+                R"({"model":"m","n":2,"messages":[{"role":"user","content":"x"}]})")
+            .find("n must be 1") == 0);
+  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","tools":[{"type":"function"}],
+      "messages":[{"role":"user","content":"x"}]})")
+            .find("tools are not translated") == 0);
+  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","messages":[{"role":"user","content":
+      [{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]})")
+            .find("image_url must be a data: URL") != std::string::npos);
+  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","max_tokens":0,
+      "messages":[{"role":"user","content":"x"}]})") == "max_tokens must be a positive integer");
+  CHECK(ErrorOf(HttpApi::kOpenAiEmbeddings, R"({"model":"m","input":[[1,2]]})")
+            .find("token arrays are not supported") != std::string::npos);
+  CHECK(ErrorOf(HttpApi::kOpenAiEmbeddings, R"({"model":"m","input":"x",
+      "encoding_format":"int8"})") == "encoding_format must be \"float\" or \"base64\"");
+}
+
+TEST_CASE("an OpenAI chat becomes an InferenceRequest with options, images and format",
+          "[http_protocol]") {
+  const std::string image = absl::Base64Escape("PNGDATA");
+  const HttpCall call = Parse(HttpApi::kOpenAiChat, R"({"model":"llama3.2","max_tokens":7,
+      "temperature":0.5,"seed":3,"stop":"END","response_format":{"type":"json_object"},
+      "messages":[{"role":"developer","content":"be brief"},
+                  {"role":"user","content":[{"type":"text","text":"what is "},
+                   {"type":"text","text":"this?"},
+                   {"type":"image_url","image_url":{"url":"data:image/png;base64,)" +
+                                                        image + R"("}}]}]})");
+  const auto& r = call.request;
+  CHECK(r.model_name() == "llama3.2");
+  CHECK(r.options().num_predict() == 7);
+  CHECK(r.options().temperature() == 0.5f);
+  CHECK(r.options().seed() == 3);
+  REQUIRE(r.options().stop_size() == 1);
+  CHECK(r.options().stop(0) == "END");
+  CHECK(r.format() == "json");
+  REQUIRE(r.messages_size() == 2);
+  CHECK(r.messages(0).role() == "system");
+  CHECK(r.messages(1).content() == "what is this?");
+  REQUIRE(r.messages(1).images_size() == 1);
+  CHECK(r.messages(1).images(0) == "PNGDATA");
+  const OllamaRequest upstream = HttpUpstreamRequest(call, call.request);
+  CHECK(std::string(upstream.path) == "/api/chat");
+  const Json body = Json::parse(upstream.body);
+  CHECK(body["stream"] == true);
+  CHECK(body["options"]["num_predict"] == 7);
+}
+
+TEST_CASE("Ollama's own calls are forwarded as sent, streamed, with redacted texts replaced",
+          "[http_protocol]") {
+  const HttpCall call = Parse(HttpApi::kOllamaChat, R"({"model":"m","stream":false,
+      "tools":[{"type":"function","function":{"name":"f"}}],"keep_alive":-1,
+      "options":{"num_predict":9,"mirostat":2},
+      "messages":[{"role":"user","content":"my card 4111"}]})");
+  CHECK(call.request.options().num_predict() == 9);
+  Json body = Json::parse(HttpUpstreamRequest(call, call.request).body);
+  CHECK(body["stream"] == true);
+  CHECK(body["tools"][0]["function"]["name"] == "f");
+  CHECK(body["options"]["mirostat"] == 2);
+  CHECK(body["keep_alive"] == -1);
+  CHECK(body["messages"][0]["content"] == "my card 4111");
+
+  ollama_gateway::v1::InferenceRequest redacted = call.request;
+  redacted.mutable_messages(0)->set_content("my card [CARD]");
+  body = Json::parse(HttpUpstreamRequest(call, redacted).body);
+  CHECK(body["messages"][0]["content"] == "my card [CARD]");
+
+  const HttpCall embed = Parse(HttpApi::kOllamaEmbed, R"({"model":"e","input":"secret"})");
+  REQUIRE(embed.request.messages_size() == 1);
+  ollama_gateway::v1::InferenceRequest embed_redacted = embed.request;
+  embed_redacted.mutable_messages(0)->set_content("[X]");
+  CHECK(Json::parse(HttpUpstreamRequest(embed, embed_redacted).body)["input"] == "[X]");
+  CHECK(std::string(HttpUpstreamRequest(embed, embed.request).path) == "/api/embed");
+}
+
+TEST_CASE("status codes map to HTTP and each API's error shape", "[http_protocol]") {
+  CHECK(HttpStatusFor(absl::StatusCode::kNotFound) == 404);
+  CHECK(HttpStatusFor(absl::StatusCode::kUnauthenticated) == 401);
+  CHECK(HttpStatusFor(absl::StatusCode::kPermissionDenied) == 403);
+  CHECK(HttpStatusFor(absl::StatusCode::kResourceExhausted) == 429);
+  CHECK(HttpStatusFor(absl::StatusCode::kUnavailable) == 503);
+  CHECK(HttpStatusFor(absl::StatusCode::kDeadlineExceeded) == 504);
+  CHECK(HttpStatusFor(absl::StatusCode::kInternal) == 500);
+  CHECK(Json::parse(OllamaErrorBody("model 'x' not found")) ==
+        Json{{"error", "model 'x' not found"}});
+  const Json openai = Json::parse(OpenAiErrorBody(429, "slow down"));
+  CHECK(openai["error"]["message"] == "slow down");
+  CHECK(openai["error"]["type"] == "rate_limit_error");
+  CHECK(openai["error"]["param"].is_null());
+  CHECK(Json::parse(OpenAiErrorBody(401, "no"))["error"]["type"] == "authentication_error");
+}
+
+TEST_CASE("OpenAI answers: chunks, the usage chunk and whole completions", "[http_protocol]") {
+  OpenAiAnswer answer{"chatcmpl-1", "llama3.2", 1700000000};
+  OllamaChunk chunk;
+  chunk.text = "Hel";
+  Json first = OpenAiChatChunk(answer, chunk, /*first=*/true);
+  CHECK(first["object"] == "chat.completion.chunk");
+  CHECK(first["created"] == 1700000000);
+  CHECK(first["choices"][0]["delta"] == Json{{"role", "assistant"}, {"content", "Hel"}});
+  CHECK(first["choices"][0]["finish_reason"].is_null());
+  OllamaChunk done;
+  done.done = true;
+  done.done_reason = "length";
+  done.prompt_eval_count = 3;
+  done.eval_count = 4;
+  CHECK(OpenAiChatChunk(answer, done, false)["choices"][0]["finish_reason"] == "length");
+  const Json usage = OpenAiUsageChunk(answer, HttpApi::kOpenAiChat, done);
+  CHECK(usage["choices"].empty());
+  CHECK(usage["usage"]["total_tokens"] == 7);
+  const Json whole = OpenAiChatCompletion(answer, "Hello", "", done);
+  CHECK(whole["choices"][0]["message"]["content"] == "Hello");
+  CHECK(whole["usage"]["completion_tokens"] == 4);
+  done.done_reason = "stop";
+  const Json text = OpenAiTextCompletion(answer, "Hi", done);
+  CHECK(text["object"] == "text_completion");
+  CHECK(text["choices"][0]["finish_reason"] == "stop");
+  CHECK(SseEvent(Json{{"a", 1}}) == "data: {\"a\":1}\n\n");
+}
+
+TEST_CASE("OpenAI embeddings come as floats or as base64 little-endian float32",
+          "[http_protocol]") {
+  const std::string ollama = R"({"model":"e","embeddings":[[0.5,-2.0]],"prompt_eval_count":2})";
+  HttpCall call = Parse(HttpApi::kOpenAiEmbeddings, R"({"model":"e","input":"x"})");
+  Json floats = Json::parse(*OpenAiEmbeddings(call, ollama));
+  CHECK(floats["data"][0]["embedding"] == Json::array({0.5, -2.0}));
+  CHECK(floats["usage"]["prompt_tokens"] == 2);
+  call.base64_embeddings = true;
+  Json packed = Json::parse(*OpenAiEmbeddings(call, ollama));
+  std::string bytes;
+  REQUIRE(absl::Base64Unescape(packed["data"][0]["embedding"].get<std::string>(), &bytes));
+  REQUIRE(bytes.size() == 8);
+  float values[2];
+  std::memcpy(values, bytes.data(), 8);
+  CHECK(values[0] == 0.5f);
+  CHECK(values[1] == -2.0f);
+  CHECK_FALSE(OpenAiEmbeddings(call, R"({"error":"x"})").ok());
+}
+
+TEST_CASE("listings merge by name, and /v1/models reads modified_at as Unix time",
+          "[http_protocol]") {
+  const Json merged =
+      MergeModelLists({R"({"models":[{"name":"b:latest","size":1},{"name":"a:latest"}]})",
+                       R"({"models":[{"name":"b:latest","size":2},{"name":"team/c:7b",
+          "modified_at":"2024-05-01T10:00:00.5-02:00"}]})",
+                       "not json"});
+  REQUIRE(merged["models"].size() == 3);
+  CHECK(merged["models"][0]["name"] == "a:latest");
+  CHECK(merged["models"][1]["size"] == 1);
+  const Json models = Json::parse(OpenAiModels(merged));
+  CHECK(models["object"] == "list");
+  CHECK(models["data"][2]["id"] == "team/c:7b");
+  CHECK(models["data"][2]["owned_by"] == "team");
+  CHECK(models["data"][2]["created"] == 1714564800);
+}
+
+TEST_CASE("a non-streamed Ollama answer gathers text, thinking and tool calls", "[http_protocol]") {
+  OllamaAggregate aggregate;
+  OllamaChunk a;
+  a.text = "Hi ";
+  aggregate.Add(HttpApi::kOllamaChat, a,
+                R"({"message":{"role":"assistant","content":"Hi "},"done":false})");
+  OllamaChunk b;
+  b.thinking = "hmm";
+  aggregate.Add(HttpApi::kOllamaChat, b,
+                R"({"message":{"role":"assistant","content":"","thinking":"hmm","tool_calls":
+                   [{"function":{"name":"f","arguments":{}}}]},"done":false})");
+  OllamaChunk done;
+  done.done = true;
+  aggregate.Add(HttpApi::kOllamaChat, done,
+                R"({"model":"m","message":{"role":"assistant","content":""},"done":true,
+                    "eval_count":2})");
+  const Json body = Json::parse(aggregate.Body(HttpApi::kOllamaChat));
+  CHECK(body["message"]["content"] == "Hi ");
+  CHECK(body["message"]["thinking"] == "hmm");
+  CHECK(body["message"]["tool_calls"][0]["function"]["name"] == "f");
+  CHECK(body["eval_count"] == 2);
+  CHECK(body["done"] == true);
+}
+
+}  // namespace
+}  // namespace og
