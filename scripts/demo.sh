@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: builds everything, makes a throw-away CA and server certificate with openssl, starts
 # three simulated Ollama backends and the gateway (TLS 1.3) with deploy/examples/demo.yaml,
-# sends a few Predict calls with gatewayctl (printing each answer and the backend that served
-# it), then leaves the gateway running until Ctrl-C.
+# sends a few Predict calls with gatewayctl and two calls to its Ollama- and OpenAI-compatible
+# HTTP front door with curl (printing each answer and the backend that served it), then leaves
+# the gateway running until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,9 +78,24 @@ for i in "${!prompts[@]}"; do
     "$(cat "$run_dir/ctl.err")"
 done
 
+# The same gateway through its HTTP front door, as an Ollama or OpenAI client would call it.
+ollama_url=https://127.0.0.1:11500
+printf '> curl %s/api/generate (Ollama API)\n  ' "$ollama_url"
+curl -sS --cacert "$tls_dir/ca.crt" "$ollama_url/api/generate" \
+  -d '{"model": "llama3.2", "prompt": "Say hello.", "stream": false}' -D "$run_dir/headers" |
+  sed -e 's/.*"response":"\([^"]*\)".*/\1/'
+printf '\n  %s\n\n' "$(grep -i '^x-gateway-backend' "$run_dir/headers" | tr -d '\r')"
+printf '> curl %s/v1/chat/completions (OpenAI API)\n  ' "$ollama_url"
+curl -sS --cacert "$tls_dir/ca.crt" "$ollama_url/v1/chat/completions" \
+  -H 'Content-Type: application/json' -D "$run_dir/headers" \
+  -d '{"model": "qwen2.5", "messages": [{"role": "user", "content": "What is a GPU?"}]}' |
+  sed -e 's/.*"content":"\([^"]*\)".*/\1/'
+printf '\n  %s\n\n' "$(grep -i '^x-gateway-backend' "$run_dir/headers" | tr -d '\r')"
+
 echo "Metrics: http://127.0.0.1:9090/metrics   Health: http://127.0.0.1:9090/readyz"
 echo "Backends and why each is in or out: curl -s http://127.0.0.1:9090/admin/backends"
 echo "Try:     $bin/gatewayctl predict --cacert $tls_dir/ca.crt --target 127.0.0.1:50051 --model llama3.2 'your prompt'"
+echo "HTTP:    OLLAMA_HOST=$ollama_url (Ollama clients), base URL $ollama_url/v1 (OpenAI clients); CA: $tls_dir/ca.crt"
 echo "TLS:     openssl s_client -connect 127.0.0.1:50051 -tls1_3 -CAfile $tls_dir/ca.crt   (-tls1_2 is refused)"
 echo "The gateway keeps running; press Ctrl-C to stop it and the simulators."
 wait "${pids[-1]}"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian bookworm packages ollama-gateway needs to build, test and run its demo.
+# Installs the Debian bookworm packages ollama-gateway needs to build, test and run its demo,
+# then the npm packages of the JS client tests (tests/js: the official ollama and openai clients).
 # Idempotent and non-interactive: packages already present are skipped, so a second run is
-# a no-op apart from the dpkg query. Must run as root (or with sudo available).
+# a no-op apart from the dpkg query and two file-time tests. Must run as root (or with sudo
+# available).
 set -euo pipefail
 
 packages=(
@@ -33,16 +35,17 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-
-echo "install-deps: installing ${missing[*]}" >&2
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt_updated=""
+
+if [ ${#missing[@]} -ne 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  apt_updated=1
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
 # Debian's prometheus package enables and starts prometheus.service, listening on :9090, which
 # is also the demo gateway's admin port (127.0.0.1:9090, scripts/demo.sh). The tests start their
@@ -51,4 +54,26 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # this run installed the package, so a service enabled on purpose later is left alone.
 if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
   $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
+
+# Node.js and npm for tests/js (tests/integration runs the client drivers there with node). Tested
+# by command rather than in the list above: a node from elsewhere (NodeSource's nodejs, which
+# bundles npm and conflicts with Debian's npm package) is fine too. Debian bookworm's nodejs 18
+# runs the pinned clients.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  node_pkgs=(npm)
+  if ! command -v node >/dev/null 2>&1; then node_pkgs=(nodejs npm); fi
+  echo "install-deps: installing ${node_pkgs[*]}" >&2
+  if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; fi
+  $SUDO apt-get install -y -qq --no-install-recommends "${node_pkgs[@]}" >/dev/null
+fi
+
+# The JS test dependencies, exactly as tests/js/package-lock.json pins them (from the npm
+# registry). Only when node_modules is missing or older than the lock file: npm writes
+# node_modules/.package-lock.json last, so an interrupted install is redone too.
+js_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/js"
+js_stamp="$js_dir/node_modules/.package-lock.json"
+if [ ! -f "$js_stamp" ] || [ "$js_dir/package-lock.json" -nt "$js_stamp" ]; then
+  echo "install-deps: npm ci in tests/js" >&2
+  npm ci --prefix "$js_dir" --no-audit --no-fund --loglevel=error >/dev/null
 fi
