@@ -64,6 +64,7 @@ class ModelCall final : private HttpCallHolder, public CallPath {
         high_water_(core.options().stream_buffer_bytes),
         low_water_(core.options().stream_buffer_bytes / 2),
         max_answer_bytes_(core.options().max_unary_answer_bytes),
+        max_line_bytes_(core.options().max_line_bytes),
         hold_(std::make_shared<Hold>(this)) {
     answer_.created = std::time(nullptr);
     answer_.model = call.request.model_name();
@@ -123,6 +124,13 @@ class ModelCall final : private HttpCallHolder, public CallPath {
 
   bool Deliver(OllamaChunk& chunk, std::string_view line, absl::Status* why_not) override {
     if (!ParsesChunks()) {
+      // Ollama sends these answers as one line; max_line_bytes bounds the whole of them.
+      if (body_.size() + line.size() + 1 > max_line_bytes_) {
+        *why_not = absl::ResourceExhaustedError(
+            fmt::format("backend '{}' answered more than upstream.max_line_bytes ({} bytes)",
+                        backend_name(), max_line_bytes_));
+        return false;
+      }
       if (!body_.empty()) body_ += '\n';
       body_.append(line);
       return true;
@@ -275,6 +283,7 @@ class ModelCall final : private HttpCallHolder, public CallPath {
   const std::size_t high_water_;
   const std::size_t low_water_;
   const std::size_t max_answer_bytes_;
+  const std::size_t max_line_bytes_;
   // The front door's reference (see the class comment); reset by End.
   std::shared_ptr<Hold> hold_;
   // Response headers: x-request-id, x-gateway-* and Retry-After (AddTrailer).
@@ -323,7 +332,8 @@ class Listing : public std::enable_shared_from_this<Listing> {
       request.timeout = kListingTimeout;
       request.max_line_bytes = core.options().max_line_bytes;
       request.tls = member->tls;
-      core.upstream().Start(std::move(request), new Leg(listing, member->state->name()));
+      core.upstream().Start(std::move(request),
+                            new Leg(listing, member->state->name(), core.options().max_line_bytes));
     }
   }
 
@@ -331,8 +341,10 @@ class Listing : public std::enable_shared_from_this<Listing> {
 
  private:
   struct Leg final : UpstreamHandler {
-    Leg(std::shared_ptr<Listing> l, std::string b) : listing(std::move(l)), backend(std::move(b)) {}
+    Leg(std::shared_ptr<Listing> l, std::string b, std::size_t limit)
+        : listing(std::move(l)), backend(std::move(b)), max_bytes(limit) {}
     bool OnLine(std::string_view line) override {
+      if (body.size() + line.size() > max_bytes) return false;  // aborted: counted as failed
       body.append(line);
       return true;
     }
@@ -342,6 +354,7 @@ class Listing : public std::enable_shared_from_this<Listing> {
     }
     std::shared_ptr<Listing> listing;
     std::string backend;
+    const std::size_t max_bytes;  // upstream.max_line_bytes: Ollama answers on one line
     std::string body;
   };
 

@@ -167,6 +167,26 @@ class OllamaApiTest(FrontDoorTestCase):
         self.assertEqual(status, 404, body)
         self.assertIn("error", json.loads(body))
 
+    def test_a_backend_failing_mid_stream_ends_the_stream_with_an_error_line(self):
+        for sim in (self.a, self.b):
+            harness.http_post_json(sim.url + "/sim/config", {"garbage_after_tokens": 3})
+        status, _, body = self.request("POST", "/api/generate", {"model": MODEL, "prompt": "x"})
+        self.assertEqual(status, 200, body)
+        lines = [json.loads(line) for line in body.splitlines()]
+        self.assertEqual(len(lines), 4, body)
+        self.assertIn("malformed chunk", lines[-1]["error"])
+        status, _, body = self.request("POST", "/v1/chat/completions", {
+            "model": MODEL, "stream": True, "messages": [{"role": "user", "content": "x"}]})
+        self.assertEqual(status, 200, body)
+        last = json.loads(body.strip().split("\n\n")[-1][len("data: "):])
+        self.assertIn("malformed chunk", last["error"]["message"])
+        self.assertNotIn("[DONE]", body)
+        # Not streamed: nothing was sent yet, so the status says it.
+        status, _, body = self.request("POST", "/api/chat", {
+            "model": MODEL, "stream": False, "messages": [{"role": "user", "content": "x"}]})
+        self.assertEqual(status, 503, body)
+        self.assertIn("malformed chunk", json.loads(body)["error"])
+
     def test_a_client_that_disconnects_aborts_the_backend_request(self):
         slow = self.sim("slow", models=("slowmodel",), tokens=500, token_delay_ms=20)
         gw = self.gateway(harness.gateway_config(
