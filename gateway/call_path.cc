@@ -334,18 +334,16 @@ const std::string& CallPath::backend_name() const {
   return pool_->members[current_index_].state->name();
 }
 
-bool CallPath::DeadlinePassed() const {
-  return Deadline() <= std::chrono::system_clock::now();
-}
+bool CallPath::DeadlinePassed() const { return Deadline() <= std::chrono::system_clock::now(); }
 
 absl::Status CallPath::TimeoutStatus() const {
   if (DeadlinePassed()) {
     return absl::DeadlineExceededError(
         absl::StrCat("deadline exceeded while backend '", backend_name(), "' was generating"));
   }
-  return absl::DeadlineExceededError(
-      absl::StrCat("backend '", backend_name(), "' did not finish within request_timeout (",
-                   core_.options_.request_timeout.count(), " ms)"));
+  return absl::DeadlineExceededError(absl::StrCat("backend '", backend_name(),
+                                                  "' did not finish within request_timeout (",
+                                                  core_.options_.request_timeout.count(), " ms)"));
 }
 
 std::chrono::milliseconds CallPath::AttemptTimeout() const {
@@ -429,8 +427,7 @@ Clock::TimePoint CallPath::QueueDeadline() const {
   const auto deadline = Deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return Clock::TimePoint::max();
   const auto left = deadline - std::chrono::system_clock::now();
-  return core_.queue_->clock().Now() +
-         std::chrono::duration_cast<Clock::TimePoint::duration>(left);
+  return core_.queue_->clock().Now() + std::chrono::duration_cast<Clock::TimePoint::duration>(left);
 }
 
 void CallPath::StartAttempt() {
@@ -526,8 +523,7 @@ void CallPath::Conclude(const absl::Status& status) {
   }
   if (status.ok()) core_.metrics_.RecordTokens(model, prompt_tokens_, completion_tokens_);
   core_.metrics_.RecordRequest(FrontendName(frontend_), model, backend,
-                               absl::StatusCodeToString(status.code()),
-                                  now - start_);
+                               absl::StatusCodeToString(status.code()), now - start_);
   LogAccess(status, now, backend);
   End(status);
   Unref();

@@ -43,9 +43,7 @@ class GrpcCall : public CallPath {
     return it == headers.end() ? std::string_view()
                                : std::string_view(it->second.data(), it->second.size());
   }
-  std::chrono::system_clock::time_point Deadline() const override {
-    return context_->deadline();
-  }
+  std::chrono::system_clock::time_point Deadline() const override { return context_->deadline(); }
   std::string Peer() const override { return context_->peer(); }
   tls::PeerIdentity PeerCertificate() const override {
     const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
@@ -61,9 +59,8 @@ class GrpcCall : public CallPath {
 // Predict: aggregates the chunks into one answer.
 class PredictCall final : public grpc::ServerUnaryReactor, public GrpcCall {
  public:
-  PredictCall(CallCore& core, grpc::CallbackServerContext* context,
-              const InferenceRequest* request, InferenceResponse* response,
-              std::size_t max_answer_bytes)
+  PredictCall(CallCore& core, grpc::CallbackServerContext* context, const InferenceRequest* request,
+              InferenceResponse* response, std::size_t max_answer_bytes)
       : GrpcCall(core, context, *request, "Predict", security::Action::kPredict),
         response_(*response),
         max_answer_bytes_(max_answer_bytes) {}

@@ -47,9 +47,10 @@ class Metrics {
   void RecordConfigReload(std::string_view result);
   // Calls answered by the gateway itself, before a backend was chosen, by reason.
   void RecordRejected(std::string_view frontend, std::string_view reason);
-  // Security, each by front door: one authentication by method ("api_key", "mtls", "none") and result ("ok",
-  // "invalid", "missing"); one authorization decision by action ("predict", "stream") and
-  // decision ("allow", "deny"); a call refused by its caller's rate limit ("rate") or stream cap
+  // Security, each by front door: one authentication by method ("api_key", "mtls", "none") and
+  // result ("ok", "invalid", "missing"); one authorization decision by action ("predict", "stream")
+  // and decision ("allow", "deny"); a call refused by its caller's rate limit ("rate") or stream
+  // cap
   // ("streams"); matches replaced by a redaction rule (rule names come from the config).
   void RecordAuthentication(std::string_view frontend, std::string_view method,
                             std::string_view result);
