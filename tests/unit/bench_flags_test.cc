@@ -40,7 +40,7 @@ TEST_CASE("a target alone gives the documented defaults", "[bench]") {
   CHECK(o->json_path.empty());
 }
 
-TEST_CASE("every flag takes its value", "[bench]") {
+TEST_CASE("every gateway-bench flag takes its value", "[bench]") {
   const auto o = ParseFlags({"--target",
                              "h:1",
                              "--rpc",
