@@ -1,9 +1,13 @@
 #include "gateway/http_protocol.h"
 
+#include <algorithm>
 #include <bit>
+#include <cfloat>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
+#include <optional>
 
 #include "absl/strings/escaping.h"
 #include "fmt/format.h"
@@ -19,6 +23,31 @@ using ollama_gateway::v1::InferenceRequest;
 std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
+
+// JSON numbers in the proto's types without undefined conversions (a caller may send 1e300):
+// floats are clamped to float's range, integers out of range (or not whole) are absent.
+float AsFloat(const Json& v) {
+  const double d = v.get<double>();
+  if (d != d) return 0.0f;  // NaN cannot come from JSON text, but a backend is not trusted
+  return static_cast<float>(std::clamp(d, double{-FLT_MAX}, double{FLT_MAX}));
+}
+
+template <typename Int>
+std::optional<Int> AsInt(const Json& v) {
+  if (v.is_number_unsigned()) {
+    const std::uint64_t u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<Int>::max())) return std::nullopt;
+    return static_cast<Int>(u);
+  }
+  if (v.is_number_integer()) {
+    const std::int64_t i = v.get<std::int64_t>();
+    if (i < std::numeric_limits<Int>::min() || i > std::numeric_limits<Int>::max()) {
+      return std::nullopt;
+    }
+    return static_cast<Int>(i);
+  }
+  return std::nullopt;
+}
 
 // A string field, or an error naming it when it has another type. Absent is fine.
 absl::Status OptionalString(const Json& body, const char* key, std::string* out) {
@@ -41,13 +70,21 @@ absl::Status ReadOllamaOptions(const Json& body, GenerationOptions* options) {
     auto f = o.find(key);
     return f != o.end() && f->is_number() ? &*f : nullptr;
   };
-  if (const Json* v = number("num_predict")) options->set_num_predict(v->get<std::int32_t>());
-  if (const Json* v = number("temperature")) options->set_temperature(v->get<float>());
-  if (const Json* v = number("top_p")) options->set_top_p(v->get<float>());
-  if (const Json* v = number("top_k")) options->set_top_k(v->get<std::int32_t>());
-  if (const Json* v = number("seed")) options->set_seed(v->get<std::int64_t>());
-  if (const Json* v = number("num_ctx")) options->set_num_ctx(v->get<std::int32_t>());
-  if (const Json* v = number("repeat_penalty")) options->set_repeat_penalty(v->get<float>());
+  if (const Json* v = number("num_predict")) {
+    if (auto n = AsInt<std::int32_t>(*v)) options->set_num_predict(*n);
+  }
+  if (const Json* v = number("temperature")) options->set_temperature(AsFloat(*v));
+  if (const Json* v = number("top_p")) options->set_top_p(AsFloat(*v));
+  if (const Json* v = number("top_k")) {
+    if (auto n = AsInt<std::int32_t>(*v)) options->set_top_k(*n);
+  }
+  if (const Json* v = number("seed")) {
+    if (auto n = AsInt<std::int64_t>(*v)) options->set_seed(*n);
+  }
+  if (const Json* v = number("num_ctx")) {
+    if (auto n = AsInt<std::int32_t>(*v)) options->set_num_ctx(*n);
+  }
+  if (const Json* v = number("repeat_penalty")) options->set_repeat_penalty(AsFloat(*v));
   return absl::OkStatus();
 }
 
@@ -65,19 +102,21 @@ absl::Status ReadOpenAiOptions(const Json& body, GenerationOptions* options) {
   for (const char* key : {"max_completion_tokens", "max_tokens"}) {
     if (absl::Status s = number(key, &v); !s.ok()) return s;
     if (v != nullptr && !options->has_num_predict()) {
-      if (!v->is_number_integer() || v->get<std::int64_t>() < 1 ||
-          v->get<std::int64_t>() > INT32_MAX) {
-        return Invalid(fmt::format("{} must be a positive integer", key));
-      }
-      options->set_num_predict(v->get<std::int32_t>());
+      const std::optional<std::int32_t> n = AsInt<std::int32_t>(*v);
+      if (!n || *n < 1) return Invalid(fmt::format("{} must be a positive integer", key));
+      options->set_num_predict(*n);
     }
   }
   if (absl::Status s = number("temperature", &v); !s.ok()) return s;
-  if (v != nullptr) options->set_temperature(v->get<float>());
+  if (v != nullptr) options->set_temperature(AsFloat(*v));
   if (absl::Status s = number("top_p", &v); !s.ok()) return s;
-  if (v != nullptr) options->set_top_p(v->get<float>());
+  if (v != nullptr) options->set_top_p(AsFloat(*v));
   if (absl::Status s = number("seed", &v); !s.ok()) return s;
-  if (v != nullptr) options->set_seed(v->get<std::int64_t>());
+  if (v != nullptr) {
+    const std::optional<std::int64_t> seed = AsInt<std::int64_t>(*v);
+    if (!seed) return Invalid("seed must be an integer");
+    options->set_seed(*seed);
+  }
   auto stop = body.find("stop");
   if (stop != body.end() && !stop->is_null()) {
     if (stop->is_string()) {
@@ -367,7 +406,7 @@ absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view text) {
     case HttpApi::kOpenAiChat:
     case HttpApi::kOpenAiCompletions: {
       auto n = body.find("n");
-      if (n != body.end() && !n->is_null() && !(n->is_number_integer() && n->get<int>() == 1)) {
+      if (n != body.end() && !n->is_null() && AsInt<std::int64_t>(*n) != 1) {
         return Invalid("n must be 1: the gateway returns one choice per call");
       }
       if (s = ReadOpenAiOptions(body, request.mutable_options()); !s.ok()) return s;
@@ -597,7 +636,7 @@ absl::StatusOr<std::string> OpenAiEmbeddings(const HttpCall& call, std::string_v
       std::string bytes;
       bytes.reserve(vector.size() * sizeof(float));
       for (const Json& x : vector) {
-        const float f = x.is_number() ? x.get<float>() : 0.0f;
+        const float f = x.is_number() ? AsFloat(x) : 0.0f;
         char raw[sizeof f];
         std::memcpy(raw, &f, sizeof f);
         bytes.append(raw, sizeof raw);

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <cfloat>
 #include <cstring>
 
 #include "absl/strings/escaping.h"
@@ -65,6 +66,24 @@ TEST_CASE("a request body that cannot be a call is refused naming what is wrong"
             .find("token arrays are not supported") != std::string::npos);
   CHECK(ErrorOf(HttpApi::kOpenAiEmbeddings, R"({"model":"m","input":"x",
       "encoding_format":"int8"})") == "encoding_format must be \"float\" or \"base64\"");
+}
+
+TEST_CASE("numbers out of their field's range are clamped or refused, never converted blindly",
+          "[http_protocol]") {
+  const HttpCall ollama = Parse(HttpApi::kOllamaGenerate, R"({"model":"m","options":{
+      "num_predict":1e20,"temperature":1e300,"top_k":-99999999999,"seed":18446744073709551615}})");
+  CHECK_FALSE(ollama.request.options().has_num_predict());
+  CHECK(ollama.request.options().temperature() == FLT_MAX);
+  CHECK_FALSE(ollama.request.options().has_top_k());
+  CHECK_FALSE(ollama.request.options().has_seed());
+  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","max_tokens":3e9,
+      "messages":[{"role":"user","content":"x"}]})") == "max_tokens must be a positive integer");
+  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","seed":1.5,
+      "messages":[{"role":"user","content":"x"}]})") == "seed must be an integer");
+  CHECK(Parse(HttpApi::kOpenAiChat, R"({"model":"m","temperature":-1e300,
+      "messages":[{"role":"user","content":"x"}]})")
+            .request.options()
+            .temperature() == -FLT_MAX);
 }
 
 TEST_CASE("an OpenAI chat becomes an InferenceRequest with options, images and format",
