@@ -32,6 +32,23 @@ float AsFloat(const Json& v) {
   return static_cast<float>(std::clamp(d, double{-FLT_MAX}, double{FLT_MAX}));
 }
 
+// A member of an object when it has the type asked for, else `fallback`. Unlike json::value(),
+// never throws: fields come from callers and backends, and an exception on an upstream loop
+// thread would end the process.
+std::string StringOr(const Json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Caller text quoted in an error message: bounded, one line.
+std::string Quote(std::string_view text) {
+  std::string out(text.substr(0, 64));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return out;
+}
+
 template <typename Int>
 std::optional<Int> AsInt(const Json& v) {
   if (v.is_number_unsigned()) {
@@ -265,7 +282,7 @@ absl::Status ReadOpenAiChat(const Json& body, HttpCall* call) {
   }
   auto format = body.find("response_format");
   if (format != body.end() && format->is_object()) {
-    const std::string type = format->value("type", "");
+    const std::string type = StringOr(*format, "type");
     if (type == "json_object") {
       call->request.set_format("json");
     } else if (type == "json_schema") {
@@ -274,7 +291,7 @@ absl::Status ReadOpenAiChat(const Json& body, HttpCall* call) {
         call->request.set_format(Dump((*schema)["schema"]));
       }
     } else if (type != "text" && !type.empty()) {
-      return Invalid(fmt::format("response_format.type '{}' is not supported", type));
+      return Invalid(fmt::format("response_format.type '{}' is not supported", Quote(type)));
     }
   }
   return absl::OkStatus();
@@ -282,11 +299,12 @@ absl::Status ReadOpenAiChat(const Json& body, HttpCall* call) {
 
 absl::Status ReadOpenAiPrompt(const Json& body, InferenceRequest* request) {
   auto it = body.find("prompt");
-  if (it != body.end() && it->is_array() && it->size() == 1) it = it->begin();
-  if (it == body.end() || !it->is_string()) {
+  const Json* prompt = it != body.end() ? &*it : nullptr;
+  if (prompt != nullptr && prompt->is_array() && prompt->size() == 1) prompt = &prompt->front();
+  if (prompt == nullptr || !prompt->is_string()) {
     return Invalid("prompt is required: a string (or an array of exactly one string)");
   }
-  request->set_input_data(it->get<std::string>());
+  request->set_input_data(prompt->get<std::string>());
   return absl::OkStatus();
 }
 
@@ -479,6 +497,7 @@ OllamaRequest HttpUpstreamRequest(const HttpCall& call, const InferenceRequest& 
       break;
     case HttpApi::kOllamaShow:
       body = call.body;
+      body["model"] = forwarded.model_name();  // older clients send only "name"
       out.path = "/api/show";
       break;
   }
@@ -647,7 +666,9 @@ absl::StatusOr<std::string> OpenAiEmbeddings(const HttpCall& call, std::string_v
     }
     data.push_back(std::move(item));
   }
-  const std::int64_t tokens = in.value("prompt_eval_count", std::int64_t{0});
+  auto count = in.find("prompt_eval_count");
+  const std::int64_t tokens =
+      count != in.end() ? AsInt<std::int64_t>(*count).value_or(0) : std::int64_t{0};
   return Dump(Json{{"object", "list"},
                    {"data", std::move(data)},
                    {"model", call.request.model_name()},
@@ -664,7 +685,7 @@ std::string OpenAiModels(const Json& tags) {
       data.push_back(
           {{"id", name},
            {"object", "model"},
-           {"created", UnixTime(m.value("modified_at", ""))},
+           {"created", UnixTime(StringOr(m, "modified_at"))},
            {"owned_by", slash == std::string::npos ? "library" : name.substr(0, slash)}});
     }
   }

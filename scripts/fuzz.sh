@@ -19,7 +19,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
   echo "usage: bash scripts/fuzz.sh [SECONDS]   (whole seconds per target, at least 1)" >&2
   exit 2
 fi
-read -r -a targets <<<"${OG_FUZZ_TARGETS:-config_fuzzer ndjson_fuzzer ollama_response_fuzzer}"
+read -r -a targets <<<"${OG_FUZZ_TARGETS:-config_fuzzer ndjson_fuzzer ollama_response_fuzzer http_protocol_fuzzer}"
 
 # Longest input per target: a realistic config file is a few KiB; NDJSON lines and error bodies
 # need only be long enough to reach the limits and truncations (the 300-byte quote of an error).

@@ -31,6 +31,8 @@ TEST_CASE("Ollama's endpoints stream unless told not to; OpenAI's only when aske
   CHECK_FALSE(Parse(HttpApi::kOpenAiChat, R"({"model":"m","messages":[{"role":"user",
       "content":"x"}]})")
                   .stream);
+  CHECK(Parse(HttpApi::kOpenAiCompletions, R"({"model":"m","prompt":["once"]})")
+            .request.input_data() == "once");
   const HttpCall streamed = Parse(HttpApi::kOpenAiCompletions,
                                   R"({"model":"m","prompt":"p","stream":true,
                                       "stream_options":{"include_usage":true}})");

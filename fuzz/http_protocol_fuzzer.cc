@@ -1,0 +1,84 @@
+// libFuzzer target: the HTTP front door's translations (gateway/http_protocol.h), fed what
+// callers and backends control. A caller's request body goes through og::ParseHttpCall and, when
+// accepted, og::HttpUpstreamRequest (as sent and with every text redacted); a backend's answer
+// goes through the /v1/embeddings and /v1/models translations, the listing merge and the
+// aggregation of a non-streamed Ollama answer.
+//
+// Input layout:
+//   byte 0     which endpoint (modulo the seven of HttpApi)
+//   the rest   the body (a caller's request, and the backend's answer)
+//
+// Invariants: nothing throws (an exception on an upstream loop thread would end the process); a
+// refused body is INVALID_ARGUMENT with a short one-line message; an accepted one names a model,
+// and its backend request is a JSON object for that model, streamed for generations.
+#include <cstddef>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "fuzz/fuzz_check.h"
+#include "gateway/http_protocol.h"
+
+namespace {
+
+using Json = nlohmann::json;
+constexpr int kApis = 7;
+
+void CheckCall(og::HttpApi api, std::string_view body) {
+  absl::StatusOr<og::HttpCall> call = og::ParseHttpCall(api, body);
+  if (!call.ok()) {
+    OG_FUZZ_CHECK(call.status().code() == absl::StatusCode::kInvalidArgument);
+    OG_FUZZ_CHECK(call.status().message().size() < og::fuzz::kMaxMessageBytes);
+    OG_FUZZ_CHECK(og::fuzz::HasNoControlCharacters(
+        std::string_view(call.status().message().data(), call.status().message().size())));
+    return;
+  }
+  OG_FUZZ_CHECK(!call->request.model_name().empty());
+  ollama_gateway::v1::InferenceRequest redacted = call->request;
+  redacted.set_input_data("[redacted]");
+  redacted.set_system("[redacted]");
+  for (auto& m : *redacted.mutable_messages()) m.set_content("[redacted]");
+  for (const auto* forwarded : {&call->request, &redacted}) {
+    const og::OllamaRequest upstream = og::HttpUpstreamRequest(*call, *forwarded);
+    const Json sent = Json::parse(upstream.body, nullptr, /*allow_exceptions=*/false);
+    OG_FUZZ_CHECK(sent.is_object());
+    OG_FUZZ_CHECK(sent.contains("model"));
+    const bool generation = api == og::HttpApi::kOllamaGenerate ||
+                            api == og::HttpApi::kOllamaChat || api == og::HttpApi::kOpenAiChat ||
+                            api == og::HttpApi::kOpenAiCompletions;
+    if (generation) OG_FUZZ_CHECK(sent.value("stream", false) == true);
+  }
+  // The same bytes as a backend's answer to this call.
+  (void)og::OpenAiEmbeddings(*call, body);
+}
+
+void CheckAnswers(og::HttpApi api, std::string_view body) {
+  const Json merged = og::MergeModelLists({std::string(body)});
+  OG_FUZZ_CHECK(merged["models"].is_array());
+  (void)og::OpenAiModels(merged);
+  og::OllamaChunk chunk;
+  const og::OllamaEndpoint endpoint =
+      api == og::HttpApi::kOllamaChat ? og::OllamaEndpoint::kChat : og::OllamaEndpoint::kGenerate;
+  if (og::ParseOllamaChunk(body, endpoint, &chunk).ok()) {
+    og::OllamaAggregate aggregate;
+    aggregate.Add(api, chunk, body);
+    const Json whole = Json::parse(aggregate.Body(api), nullptr, /*allow_exceptions=*/false);
+    OG_FUZZ_CHECK(whole.is_object());
+    const og::OpenAiAnswer answer{"chatcmpl-x", "m", 0};
+    (void)og::SseEvent(og::OpenAiChatChunk(answer, chunk, true));
+    (void)og::SseEvent(og::OpenAiCompletionChunk(answer, chunk));
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 1) return 0;
+  const auto api = static_cast<og::HttpApi>(data[0] % kApis);
+  const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
+  CheckCall(api, body);
+  CheckAnswers(api, body);
+  return 0;
+}
