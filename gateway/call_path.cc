@@ -41,27 +41,6 @@ std::string InputText(const InferenceRequest& request) {
   return text;
 }
 
-// The router's view of a call, for affinity keys: the request's fields, and its headers through
-// the front door.
-class CallRequestKeys final : public RequestKeys {
- public:
-  using HeaderFn = std::string_view (*)(const void* call, std::string_view name);
-  CallRequestKeys(const InferenceRequest& request, const void* call, HeaderFn header)
-      : request_(request), call_(call), header_(header) {}
-  std::string_view Model() const override { return request_.model_name(); }
-  std::string_view HashKeyField() const override { return request_.hash_key(); }
-  std::string_view Metadata(std::string_view name) const override {
-    auto it = request_.metadata().find(std::string(name));
-    return it == request_.metadata().end() ? std::string_view() : std::string_view(it->second);
-  }
-  std::string_view Header(std::string_view name) const override { return header_(call_, name); }
-
- private:
-  const InferenceRequest& request_;
-  const void* call_;
-  HeaderFn header_;
-};
-
 }  // namespace
 
 std::string InputDigest(const InferenceRequest& request) { return Sha256Hex(InputText(request)); }
@@ -80,6 +59,11 @@ CallPath::~CallPath() { core_.active_calls_.fetch_sub(1, std::memory_order_acq_r
 
 absl::Status CallPath::Validate(const InferenceRequest& request) const {
   return ValidateRequest(request);
+}
+
+std::string_view CallPath::Metadata(std::string_view name) const {
+  auto it = request_.metadata().find(std::string(name));
+  return it == request_.metadata().end() ? std::string_view() : std::string_view(it->second);
 }
 
 OllamaRequest CallPath::BuildUpstream(const InferenceRequest& forwarded) {
@@ -120,20 +104,13 @@ void CallPath::Begin() {
 bool CallPath::PassSecurity(const SecurityPolicy& policy) {
   Metrics& metrics = core_.metrics_;
   const std::string_view frontend = FrontendName(frontend_);
-  CallerCredentials credentials;
-  if (std::string_view sent = Header("authorization"); !sent.empty()) {
-    credentials.authorization = sent;
-  }
-  credentials.certificate = certificate_;
-  absl::StatusOr<Caller> caller = policy.Authenticate(credentials);
+  absl::StatusOr<Caller> caller =
+      core_.security_.Authenticate(policy, Header("authorization"), certificate_, frontend);
   if (!caller.ok()) {
-    metrics.RecordAuthentication(frontend, credentials.authorization ? "api_key" : "none",
-                                 credentials.authorization ? "invalid" : "missing");
     Reject(caller.status(), "unauthenticated");
     return false;
   }
   caller_ = *std::move(caller);
-  metrics.RecordAuthentication(frontend, caller_.method, "ok");
   // Limits before anything reads the request's fields, so an oversized one costs nothing more.
   if (absl::Status s = policy.CheckLimits(request_, request_.ByteSizeLong()); !s.ok()) {
     Reject(s, "limit_exceeded");
@@ -385,11 +362,8 @@ Choice CallPath::ChooseAndAcquire() {
   // that backend is then skipped as full and the choice made again.
   balancer::HostMask skip = tried_;
   std::size_t raced = 0;
-  const CallRequestKeys keys(request_, this, [](const void* call, std::string_view name) {
-    return static_cast<const CallPath*>(call)->Header(name);
-  });
   for (;;) {
-    Choice choice = core_.router_.Choose(*pool_, skip, keys, CallRandom());
+    Choice choice = core_.router_.Choose(*pool_, skip, *this, CallRandom());
     if (!choice.ok()) {
       choice.tried -= raced;
       choice.full += raced;

@@ -36,7 +36,9 @@ std::string_view FrontendName(Frontend frontend);
 // carries.
 std::string InputDigest(const ollama_gateway::v1::InferenceRequest& request);
 
-class CallPath : public UpstreamHandler, public AdmissionWaiter {
+// It is also the router's view of the call (RequestKeys): the request's fields, and its headers
+// through the front door, for affinity keys.
+class CallPath : public UpstreamHandler, public AdmissionWaiter, private RequestKeys {
  public:
   // The object is deleted once both the front door released it (Release()) and the path ended
   // it (after End()). `request` must stay valid as long as the object; `rpc` names the call in
@@ -65,7 +67,7 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   // What the caller sent, as the front door's protocol carries it. Called from Begin and from
   // the upstream loop thread while the call runs; the answers must not change meanwhile.
   // A request header or metadata entry (`lower_name` in lower case), or "" when absent.
-  virtual std::string_view Header(std::string_view lower_name) const = 0;
+  std::string_view Header(std::string_view lower_name) const override = 0;
   // The caller's deadline; time_point::max() without one.
   virtual std::chrono::system_clock::time_point Deadline() const = 0;
   // The caller's address, for the access log.
@@ -123,6 +125,10 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter {
   const ollama_gateway::v1::InferenceRequest& request_;
 
  private:
+  // RequestKeys: the request's own fields.
+  std::string_view Model() const override { return request_.model_name(); }
+  std::string_view HashKeyField() const override { return request_.hash_key(); }
+  std::string_view Metadata(std::string_view name) const override;
   // What the attempt that just ended says about its backend (outlier detection).
   Router::Outcome OutcomeFor(const UpstreamResult& result) const;
   bool DeadlinePassed() const;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "ollama_gateway/v1/inference.grpc.pb.h"
 
 namespace {
@@ -204,26 +205,10 @@ void PrintSummary(const grpc::ClientContext& ctx, const InferenceResponse& last)
 }
 
 int Fail(const grpc::Status& status) {
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
   const int code = status.error_code();
-  std::cerr << "error: " << (code >= 0 && code <= 16 ? kNames[code] : "?") << ": "
-            << status.error_message() << "\n";
+  // gRPC's codes are absl's, number for number.
+  const std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  std::cerr << "error: " << (name.empty() ? "?" : name) << ": " << status.error_message() << "\n";
   return 1;
 }
 

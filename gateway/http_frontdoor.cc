@@ -105,12 +105,7 @@ class ModelCall final : private HttpCallHolder, public CallPath {
     if (call.api == HttpApi::kOpenAiChat || call.api == HttpApi::kOpenAiCompletions) {
       return ValidateRequest(request);
     }
-    if (!IsValidModelName(request.model_name())) {
-      return absl::InvalidArgumentError(fmt::format(
-          "model '{}' is not a valid Ollama model name ([host/][namespace/]model[:tag])",
-          request.model_name().substr(0, 256)));
-    }
-    return absl::OkStatus();
+    return ValidateModelName(request);
   }
 
   OllamaRequest BuildUpstream(const ollama_gateway::v1::InferenceRequest& forwarded) override {
@@ -169,8 +164,7 @@ class ModelCall final : private HttpCallHolder, public CallPath {
       if (IsOpenAi(call.api)) {
         headers.emplace_back("Cache-Control", "no-cache");
         exchange_->StartStream(200, kEventStream, std::move(headers));
-        answer_.id = fmt::format("{}-{}", call.api == HttpApi::kOpenAiChat ? "chatcmpl" : "cmpl",
-                                 request_id());
+        answer_.id = AnswerId();
       } else {
         exchange_->StartStream(200, kNdjson, std::move(headers));
       }
@@ -229,7 +223,7 @@ class ModelCall final : private HttpCallHolder, public CallPath {
       if (!status.ok()) {
         // Headers are gone: the error travels in the stream, as Ollama and OpenAI send theirs.
         const std::string message(status.message());
-        Send(openai ? SseEvent(Json::parse(OpenAiErrorBody(HttpStatusFor(status.code()), message)))
+        Send(openai ? SseEvent(OpenAiError(HttpStatusFor(status.code()), message))
                     : OllamaErrorBody(message) + "\n");
       } else if (openai) {
         if (call.include_usage) Send(SseEvent(OpenAiUsageChunk(answer_, call.api, done_chunk_)));
@@ -244,9 +238,14 @@ class ModelCall final : private HttpCallHolder, public CallPath {
     hold_.reset();
   }
 
+  // OpenAI's id of the answer, from the call's request id (known once Begin ran).
+  std::string AnswerId() const {
+    return fmt::format("{}-{}", call.api == HttpApi::kOpenAiChat ? "chatcmpl" : "cmpl",
+                       request_id());
+  }
+
   void RespondWhole() {
-    answer_.id =
-        fmt::format("{}-{}", call.api == HttpApi::kOpenAiChat ? "chatcmpl" : "cmpl", request_id());
+    answer_.id = AnswerId();
     std::string body;
     switch (call.api) {
       case HttpApi::kOllamaGenerate:
@@ -254,12 +253,10 @@ class ModelCall final : private HttpCallHolder, public CallPath {
         body = aggregate_.Body(call.api);
         break;
       case HttpApi::kOpenAiChat:
-        body = OpenAiChatCompletion(answer_, text_, reasoning_, done_chunk_)
-                   .dump(-1, ' ', false, Json::error_handler_t::replace);
+        body = DumpJson(OpenAiChatCompletion(answer_, text_, reasoning_, done_chunk_));
         break;
       case HttpApi::kOpenAiCompletions:
-        body = OpenAiTextCompletion(answer_, text_, done_chunk_)
-                   .dump(-1, ' ', false, Json::error_handler_t::replace);
+        body = DumpJson(OpenAiTextCompletion(answer_, text_, done_chunk_));
         break;
       case HttpApi::kOpenAiEmbeddings: {
         absl::StatusOr<std::string> translated = OpenAiEmbeddings(call, body_);
@@ -401,10 +398,7 @@ class Endpoints {
                    }
                    Json merged = MergeModelLists(bodies);
                    Allowed(*core, caller, &merged);
-                   exchange->Respond(
-                       200, kJson,
-                       openai ? OpenAiModels(merged)
-                              : merged.dump(-1, ' ', false, Json::error_handler_t::replace));
+                   exchange->Respond(200, kJson, openai ? OpenAiModels(merged) : DumpJson(merged));
                  });
   }
 
@@ -438,19 +432,13 @@ class Endpoints {
                    "replica)");
       return std::nullopt;
     }
-    CallerCredentials credentials;
-    if (std::string_view sent = request_.Header("authorization"); !sent.empty()) {
-      credentials.authorization = sent;
-    }
-    credentials.certificate = CertificateOf(request_);
-    absl::StatusOr<Caller> caller = core_.security().policy()->Authenticate(credentials);
+    absl::StatusOr<Caller> caller =
+        core_.security().Authenticate(*core_.security().policy(), request_.Header("authorization"),
+                                      CertificateOf(request_), "http");
     if (!caller.ok()) {
-      core_.metrics().RecordAuthentication("http", credentials.authorization ? "api_key" : "none",
-                                           credentials.authorization ? "invalid" : "missing");
       RespondStatus(*exchange_, openai, caller.status());
       return std::nullopt;
     }
-    core_.metrics().RecordAuthentication("http", caller->method, "ok");
     return *std::move(caller);
   }
 

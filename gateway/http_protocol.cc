@@ -19,9 +19,6 @@ using Json = nlohmann::json;
 using ollama_gateway::v1::GenerationOptions;
 using ollama_gateway::v1::InferenceRequest;
 
-// Answers carry caller and backend text, which may hold invalid UTF-8: replaced, never thrown.
-std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
 absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
 
 // JSON numbers in the proto's types without undefined conversions (a caller may send 1e300):
@@ -288,7 +285,7 @@ absl::Status ReadOpenAiChat(const Json& body, HttpCall* call) {
     } else if (type == "json_schema") {
       auto schema = format->find("json_schema");
       if (schema != format->end() && schema->is_object() && schema->contains("schema")) {
-        call->request.set_format(Dump((*schema)["schema"]));
+        call->request.set_format(DumpJson((*schema)["schema"]));
       }
     } else if (type != "text" && !type.empty()) {
       return Invalid(fmt::format("response_format.type '{}' is not supported", Quote(type)));
@@ -501,7 +498,7 @@ OllamaRequest HttpUpstreamRequest(const HttpCall& call, const InferenceRequest& 
       out.path = "/api/show";
       break;
   }
-  out.body = Dump(body);
+  out.body = DumpJson(body);
   return out;
 }
 
@@ -537,11 +534,15 @@ int HttpStatusFor(absl::StatusCode code) {
   }
 }
 
-std::string OllamaErrorBody(std::string_view message) {
-  return Dump(Json{{"error", std::string(message)}});
+std::string DumpJson(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-std::string OpenAiErrorBody(int http_status, std::string_view message) {
+std::string OllamaErrorBody(std::string_view message) {
+  return DumpJson(Json{{"error", std::string(message)}});
+}
+
+Json OpenAiError(int http_status, std::string_view message) {
   const char* type = "api_error";
   Json code = nullptr;
   switch (http_status) {
@@ -566,11 +567,15 @@ std::string OpenAiErrorBody(int http_status, std::string_view message) {
     default:
       break;
   }
-  return Dump(Json{{"error",
-                    {{"message", std::string(message)},
-                     {"type", type},
-                     {"param", nullptr},
-                     {"code", std::move(code)}}}});
+  return Json{{"error",
+               {{"message", std::string(message)},
+                {"type", type},
+                {"param", nullptr},
+                {"code", std::move(code)}}}};
+}
+
+std::string OpenAiErrorBody(int http_status, std::string_view message) {
+  return DumpJson(OpenAiError(http_status, message));
 }
 
 std::string_view FinishReason(std::string_view done_reason) {
@@ -579,7 +584,7 @@ std::string_view FinishReason(std::string_view done_reason) {
 
 std::string SseEvent(const Json& data) {
   std::string out = "data: ";
-  out += Dump(data);
+  out += DumpJson(data);
   out += "\n\n";
   return out;
 }
@@ -669,10 +674,10 @@ absl::StatusOr<std::string> OpenAiEmbeddings(const HttpCall& call, std::string_v
   auto count = in.find("prompt_eval_count");
   const std::int64_t tokens =
       count != in.end() ? AsInt<std::int64_t>(*count).value_or(0) : std::int64_t{0};
-  return Dump(Json{{"object", "list"},
-                   {"data", std::move(data)},
-                   {"model", call.request.model_name()},
-                   {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+  return DumpJson(Json{{"object", "list"},
+                       {"data", std::move(data)},
+                       {"model", call.request.model_name()},
+                       {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
 }
 
 std::string OpenAiModels(const Json& tags) {
@@ -689,7 +694,7 @@ std::string OpenAiModels(const Json& tags) {
            {"owned_by", slash == std::string::npos ? "library" : name.substr(0, slash)}});
     }
   }
-  return Dump(Json{{"object", "list"}, {"data", std::move(data)}});
+  return DumpJson(Json{{"object", "list"}, {"data", std::move(data)}});
 }
 
 void OllamaAggregate::Add(HttpApi api, const OllamaChunk& chunk, std::string_view line) {
@@ -722,7 +727,7 @@ std::string OllamaAggregate::Body(HttpApi api) const {
     out["response"] = text;
     if (!thinking.empty()) out["thinking"] = thinking;
   }
-  return Dump(out);
+  return DumpJson(out);
 }
 
 Json MergeModelLists(const std::vector<std::string>& bodies) {

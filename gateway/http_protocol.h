@@ -68,7 +68,12 @@ OllamaRequest HttpUpstreamRequest(const HttpCall& call,
 // {"error": "..."} and OpenAI's {"error": {"message", "type", "param", "code"}}.
 int HttpStatusFor(absl::StatusCode code);
 std::string OllamaErrorBody(std::string_view message);
+nlohmann::json OpenAiError(int http_status, std::string_view message);
 std::string OpenAiErrorBody(int http_status, std::string_view message);
+
+// A JSON answer's text. Answers carry caller and backend text, which may hold invalid UTF-8: it
+// is replaced, never thrown.
+std::string DumpJson(const nlohmann::json& j);
 
 // What an answer needs besides its chunks, for the OpenAI shapes.
 struct OpenAiAnswer {

@@ -74,6 +74,15 @@ int CheckConfig(const std::string& path) {
   return 0;
 }
 
+// The transport's ceiling on a request, fixed at start for both front doors: past it the request
+// is refused before the gateway reads it. Below it, limits.max_request_bytes (reloadable) answers
+// INVALID_ARGUMENT naming the limit; twice that (at least 4 MiB, at most what gRPC takes) leaves
+// room for a reload to raise it.
+std::int64_t TransportRequestCeiling(const Config& c) {
+  return std::min<std::int64_t>(std::max<std::int64_t>(2 * c.limits.max_request_bytes, 4 << 20),
+                                INT32_MAX);
+}
+
 RequestPathOptions PathOptions(const Config& c) {
   RequestPathOptions o;
   o.connect_timeout = c.upstream.connect_timeout;
@@ -271,8 +280,7 @@ int Run(const std::string& path) {
   // Transport ceilings, fixed at start: past them gRPC refuses the message or headers before the
   // gateway reads them (RESOURCE_EXHAUSTED). Below them, limits.max_request_bytes (reloadable)
   // answers INVALID_ARGUMENT naming the limit.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<std::int64_t>(
-      std::max<std::int64_t>(2 * config.limits.max_request_bytes, 4 << 20), INT32_MAX)));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(TransportRequestCeiling(config)));
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE,
                              static_cast<int>(config.limits.max_header_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -311,10 +319,8 @@ int Run(const std::string& path) {
   if (config.http.enabled) {
     HttpFrontDoorOptions http_options;
     http_options.threads = config.http.threads > 0 ? config.http.threads : 2;
-    // As for gRPC: room for the largest request limits.* allows, which then answers 400 naming
-    // the limit; past it the server answers 413 before reading the body.
-    http_options.max_body_bytes = static_cast<std::size_t>(
-        std::max<std::int64_t>(2 * config.limits.max_request_bytes, 4 << 20));
+    // Past it the server answers 413 before reading the body.
+    http_options.max_body_bytes = static_cast<std::size_t>(TransportRequestCeiling(config));
     if (!config.http.insecure) {
       http_options.tls = [creds = credentials.get()] { return creds->https_context(); };
     } else {

@@ -78,7 +78,7 @@ std::string StringField(const Json& j, const char* key) {
 
 }  // namespace
 
-absl::Status ValidateRequest(const InferenceRequest& request) {
+absl::Status ValidateModelName(const InferenceRequest& request) {
   if (request.model_name().empty()) {
     return absl::InvalidArgumentError("model_name is empty: name the Ollama model to run");
   }
@@ -87,6 +87,11 @@ absl::Status ValidateRequest(const InferenceRequest& request) {
         absl::StrCat("model_name '", absl::CHexEscape(request.model_name().substr(0, 256)),
                      "' is not a valid Ollama model name ([host/][namespace/]model[:tag])"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRequest(const InferenceRequest& request) {
+  if (absl::Status s = ValidateModelName(request); !s.ok()) return s;
   if (request.messages_size() == 0 && request.input_data().empty()) {
     return absl::InvalidArgumentError(
         "the request has no input: set input_data (a prompt) or messages (a chat)");

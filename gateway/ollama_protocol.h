@@ -29,6 +29,10 @@ struct OllamaRequest {
 // Fails with INVALID_ARGUMENT saying which field is wrong.
 absl::Status ValidateRequest(const ollama_gateway::v1::InferenceRequest& request);
 
+// Only the model name's part of ValidateRequest, for requests that carry no prompt (Ollama's own
+// endpoints take an empty one).
+absl::Status ValidateModelName(const ollama_gateway::v1::InferenceRequest& request);
+
 // Builds the Ollama request for a validated InferenceRequest: /api/chat when messages are
 // given, /api/generate with input_data as the prompt otherwise.
 OllamaRequest BuildOllamaRequest(const ollama_gateway::v1::InferenceRequest& request);

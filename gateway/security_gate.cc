@@ -221,6 +221,23 @@ absl::Status SecurityGate::Apply(const Config& config) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Caller> SecurityGate::Authenticate(const SecurityPolicy& policy,
+                                                  std::string_view authorization,
+                                                  const tls::PeerIdentity& certificate,
+                                                  std::string_view frontend) {
+  CallerCredentials credentials;
+  if (!authorization.empty()) credentials.authorization = authorization;
+  credentials.certificate = certificate;
+  absl::StatusOr<Caller> caller = policy.Authenticate(credentials);
+  if (caller.ok()) {
+    metrics_.RecordAuthentication(frontend, caller->method, "ok");
+  } else {
+    metrics_.RecordAuthentication(frontend, authorization.empty() ? "none" : "api_key",
+                                  authorization.empty() ? "missing" : "invalid");
+  }
+  return caller;
+}
+
 absl::Status SecurityGate::Admit(const Caller& caller, security::Action action,
                                  std::string_view frontend, security::StreamPermit* permit,
                                  std::chrono::milliseconds* retry_after) {

@@ -91,6 +91,13 @@ class SecurityGate {
   // the running policy stays.
   absl::Status Apply(const Config& config);
 
+  // `policy`'s Authenticate for a caller that sent `authorization` (its Authorization header
+  // or metadata, "" when none) and `certificate`, counted in gateway_auth_total under
+  // `frontend`. Every front door authenticates through here.
+  absl::StatusOr<Caller> Authenticate(const SecurityPolicy& policy, std::string_view authorization,
+                                      const tls::PeerIdentity& certificate,
+                                      std::string_view frontend);
+
   std::shared_ptr<const SecurityPolicy> policy() const {
     return std::atomic_load_explicit(&policy_, std::memory_order_acquire);
   }

@@ -2,8 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <array>
 #include <string_view>
+
+#include "absl/status/status.h"
 
 namespace og::bench {
 namespace {
@@ -35,25 +36,9 @@ std::uint64_t RunResult::ErrorCount() const {
 double RunResult::Rps() const { return duration_s > 0 ? static_cast<double>(ok) / duration_s : 0; }
 
 std::string StatusCodeName(int code) {
-  static constexpr std::array<std::string_view, 17> kNames = {"OK",
-                                                              "CANCELLED",
-                                                              "UNKNOWN",
-                                                              "INVALID_ARGUMENT",
-                                                              "DEADLINE_EXCEEDED",
-                                                              "NOT_FOUND",
-                                                              "ALREADY_EXISTS",
-                                                              "PERMISSION_DENIED",
-                                                              "RESOURCE_EXHAUSTED",
-                                                              "FAILED_PRECONDITION",
-                                                              "ABORTED",
-                                                              "OUT_OF_RANGE",
-                                                              "UNIMPLEMENTED",
-                                                              "INTERNAL",
-                                                              "UNAVAILABLE",
-                                                              "DATA_LOSS",
-                                                              "UNAUTHENTICATED"};
-  if (code < 0 || code >= static_cast<int>(kNames.size())) return fmt::format("CODE_{}", code);
-  return std::string(kNames[static_cast<std::size_t>(code)]);
+  // gRPC's codes are absl's, number for number.
+  const std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? fmt::format("CODE_{}", code) : name;
 }
 
 nlohmann::json ReportJson(const BenchOptions& options, const RunResult& result) {

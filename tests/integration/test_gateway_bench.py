@@ -4,7 +4,6 @@ import json
 import os
 import socket
 import subprocess
-import time
 
 import harness
 from harness import ProcessTestCase, gateway_config
@@ -32,9 +31,7 @@ class GatewayBenchTest(ProcessTestCase):
     def bench(self, *args, timeout=15):
         """Runs gateway-bench with --json; returns (exit code, report, stdout)."""
         argv = [harness.binary("gateway-bench"), "--json", self.json_path, *args]
-        started = time.monotonic()
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        self.elapsed = time.monotonic() - started
         report = None
         if os.path.exists(self.json_path):
             with open(self.json_path) as f:
@@ -105,7 +102,6 @@ class GatewayBenchTest(ProcessTestCase):
                                           "--concurrency", "4", "--duration", "1s",
                                           "--timeout", "2s")
         self.assertEqual(code, 1, output)
-        self.assertLess(self.elapsed, 10)
         self.assertEqual(report["ok"], 0)
         self.assertEqual(list(report["errors"]), ["UNAVAILABLE"], output)
         self.assertGreater(report["errors"]["UNAVAILABLE"], 0)

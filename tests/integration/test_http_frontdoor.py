@@ -77,9 +77,10 @@ class FrontDoorTestCase(harness.ProcessTestCase):
     def node(self, script, *args):
         if shutil.which("node") is None or not os.path.isdir(os.path.join(JS_DIR, "node_modules")):
             self.fail("node and tests/js/node_modules are needed: run bash scripts/install-deps.sh")
+        if "--model" not in args:
+            args = ("--model", MODEL, *args)
         proc = subprocess.run(["node", os.path.join(JS_DIR, script), "--base-url", self.base,
-                               "--model", MODEL, *args], capture_output=True, text=True,
-                              timeout=240)
+                               *args], capture_output=True, text=True, timeout=240)
         checks = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
         return proc.returncode, checks, proc.stdout + proc.stderr
 
@@ -216,14 +217,23 @@ class OllamaApiTest(FrontDoorTestCase):
         harness.wait_for(lambda: 'code="CANCELLED",frontend="http"' in
                          harness.http_get(f"http://{gw.admin}/metrics")[1], 5,
                          "the cancelled call in the metrics")
+        # The official client's abort() does the same: stream.abort(), then client.abort().
+        self.base = f"http://{http_addr}"
+        code, checks, out = self.node("ollama_client.mjs", "--model", "slowmodel",
+                                      "--check", "abort")
+        self.assertEqual(code, 0, out)
+        self.assertEqual([c["check"] for c in checks if c["ok"]], ["abort"], out)
+        harness.wait_for(lambda: stats()["generations_aborted"] >= 3, 5,
+                         lambda: f"both client aborts to reach the backend: {stats()}")
 
     def test_the_official_ollama_js_client_works_unmodified(self):
-        code, checks, out = self.node("ollama_client.mjs", "--embed-model", "nomic-embed-text")
+        # abort needs a slow backend: it runs in the disconnect test above.
+        every = ["generate", "generate-stream", "chat", "chat-stream", "list", "ps", "version",
+                 "show", "embed", "error-unknown-model"]
+        code, checks, out = self.node("ollama_client.mjs", "--embed-model", "nomic-embed-text",
+                                      "--check", ",".join(every))
         self.assertEqual(code, 0, out)
-        self.assertEqual(sorted(c["check"] for c in checks if c["ok"]),
-                         sorted(["generate", "generate-stream", "chat", "chat-stream", "list",
-                                 "ps", "version", "show", "embed", "error-unknown-model",
-                                 "abort"]), out)
+        self.assertEqual(sorted(c["check"] for c in checks if c["ok"]), sorted(every), out)
         self.assertIn('frontend="http"', self.metrics())
 
 
@@ -311,6 +321,13 @@ class AuthTest(FrontDoorTestCase):
         self.assertNotIn("wrong", body)
         self.assertIn('gateway_auth_total{frontend="http",method="api_key",result="invalid"} 1',
                       self.metrics())
+
+    def test_the_openai_client_sees_wrong_and_missing_keys_refused(self):
+        code, checks, out = self.node("openai_client.mjs", "--api-key", KEY,
+                                      "--check", "error-auth")
+        self.assertEqual(code, 0, out)
+        self.assertEqual([(c["check"], c["ok"], c.get("skipped")) for c in checks],
+                         [("error-auth", True, None)], out)
 
     def test_the_rate_limit_answers_429_with_retry_after(self):
         request = {"model": MODEL, "prompt": "x", "stream": False}
