@@ -302,7 +302,8 @@ def run_gateway_bench(target, args, cpus):
     result = {"requests": r["requests"], "errors": r["requests"] - r["ok"] + r["dropped"],
               "rps": r["rps"], "p50_us": r["latency_us"]["p50"], "p90_us": r["latency_us"]["p90"],
               "p99_us": r["latency_us"]["p99"], "p999_us": r["latency_us"]["p999"],
-              "max_us": r["latency_us"]["max"], "messages": r["messages"]}
+              "max_us": r["latency_us"]["max"], "messages": r["messages"],
+              "error_codes": r["errors"]}
     if r["ttft_us"]:
         result.update({"ttft_p50_us": r["ttft_us"]["p50"], "ttft_p99_us": r["ttft_us"]["p99"]})
     return result
@@ -402,7 +403,8 @@ class Runner:
             runs.append(fn())
             print(f"  {label}: run {i + 1}/{self.args.repeats}: "
                   f"{runs[-1].get('rps', 0):.0f}/s p50 {runs[-1].get('p50_us', 0):.0f} us "
-                  f"errors {runs[-1].get('errors', 0)}", file=sys.stderr)
+                  f"errors {runs[-1].get('errors', 0)} {runs[-1].get('error_codes') or ''}",
+                  file=sys.stderr)
         keys = [k for k in runs[0] if isinstance(runs[0][k], (int, float))]
         median = {k: statistics.median(r[k] for r in runs) for k in keys}
         median["runs"] = runs
@@ -591,6 +593,8 @@ def plot_sweep(sweep, out_dir):
               file=sys.stderr)
         return []
     pngs = []
+    if not sweep:
+        return pngs
     for key, title in (("p50_us", "p50"), ("p99_us", "p99")):
         data_files = []
         for name, points in sweep.items():

@@ -3,7 +3,6 @@
 #include <curl/curl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,6 +50,8 @@ namespace {
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
 // Idle keep-alive connections each loop keeps for reuse.
 constexpr long kMaxIdleConnections = 2048;
+// Reset easy handles each loop keeps for reuse.
+constexpr std::size_t kMaxIdleEasyHandles = 256;
 
 // Why a 2xx answer whose Content-Type is `type` (null: none) is refused.
 std::string ContentTypeError(long status, const char* type) {
@@ -85,14 +86,13 @@ struct Transfer {
       : request(std::move(r)), handler(h), splitter(request.max_line_bytes) {}
   ~Transfer() {
     if (easy != nullptr) curl_easy_cleanup(easy);
-    if (headers != nullptr) curl_slist_free_all(headers);
   }
 
   UpstreamRequest request;
   UpstreamHandler* handler;
   NdjsonSplitter splitter;
+  // Taken from its loop's pool of idle handles and given back when the transfer ends.
   CURL* easy = nullptr;
-  curl_slist* headers = nullptr;
   long http_status = 0;
   bool received = false;
   bool active = false;  // loop thread only
@@ -108,20 +108,27 @@ struct Transfer {
   char curl_error[CURL_ERROR_SIZE] = {0};
 };
 
-// One event-loop thread with its own CURLM, epoll instance, wake-up eventfd and timerfd.
+// One event-loop thread with its own CURLM, epoll instance and wake-up eventfd. libcurl's
+// timeout is kept as a deadline that bounds epoll_wait rather than in a timerfd: libcurl moves
+// its timeout several times per transfer, and each move would be a timerfd_settime system call.
 class EventLoop {
  public:
   EventLoop() {
     multi_ = curl_multi_init();
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
     wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (multi_ == nullptr || epfd_ < 0 || wakefd_ < 0 || timerfd_ < 0) {
+    // The request headers are the same for every transfer; libcurl only reads the list.
+    for (const char* header : {"Content-Type: application/json", "Accept: application/x-ndjson",
+                               // libcurl would send "Expect: 100-continue" for larger bodies
+                               // and wait for an answer Ollama never sends.
+                               "Expect:"}) {
+      headers_ = curl_slist_append(headers_, header);
+    }
+    if (multi_ == nullptr || epfd_ < 0 || wakefd_ < 0 || headers_ == nullptr) {
       spdlog::critical("upstream: cannot create an event loop: {}", std::strerror(errno));
       std::abort();
     }
     AddFd(wakefd_, EPOLLIN);
-    AddFd(timerfd_, EPOLLIN);
     // libcurl's default cache holds 4 connections per transfer in progress, so a loop that
     // talks to many backends (health checks of hundreds) would close and reopen a connection
     // for nearly every request. Keep one idle connection per backend and then some.
@@ -136,8 +143,9 @@ class EventLoop {
   ~EventLoop() {
     Post([this] { stopping_ = true; });
     thread_.join();
+    for (CURL* easy : idle_easy_) curl_easy_cleanup(easy);
     curl_multi_cleanup(multi_);
-    close(timerfd_);
+    curl_slist_free_all(headers_);
     close(wakefd_);
     close(epfd_);
   }
@@ -196,16 +204,19 @@ class EventLoop {
   }
 
   bool Configure(Transfer& t) {
-    t.easy = curl_easy_init();
+    // A handle from the pool was reset to libcurl's defaults when it was given back; reusing
+    // it saves allocating and initialising libcurl's per-handle state (and its buffers) anew
+    // for every request.
+    if (!idle_easy_.empty()) {
+      t.easy = idle_easy_.back();
+      idle_easy_.pop_back();
+    } else {
+      t.easy = curl_easy_init();
+    }
     if (t.easy == nullptr) return false;
-    t.headers = curl_slist_append(t.headers, "Content-Type: application/json");
-    t.headers = curl_slist_append(t.headers, "Accept: application/x-ndjson");
-    // libcurl would send "Expect: 100-continue" for larger bodies and wait for an answer
-    // Ollama never sends.
-    t.headers = curl_slist_append(t.headers, "Expect:");
     CURL* e = t.easy;
     curl_easy_setopt(e, CURLOPT_URL, t.request.url.c_str());
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
     switch (t.request.method) {
       case UpstreamRequest::Method::kPost:
         curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -332,14 +343,13 @@ class EventLoop {
 
   static int OnTimer(CURLM*, long timeout_ms, void* userp) {
     auto* loop = static_cast<EventLoop*>(userp);
-    itimerspec spec{};
-    if (timeout_ms == 0) {
-      spec.it_value.tv_nsec = 1;  // "now": the loop calls libcurl back on its next turn
-    } else if (timeout_ms > 0) {
-      spec.it_value.tv_sec = timeout_ms / 1000;
-      spec.it_value.tv_nsec = (timeout_ms % 1000) * 1000000;
-    }  // -1: all zero disarms the timer
-    timerfd_settime(loop->timerfd_, 0, &spec, nullptr);
+    if (timeout_ms < 0) {
+      loop->curl_deadline_.reset();  // no timeout wanted
+    } else {
+      // 0 is "now": the loop calls libcurl back on its next turn without waiting.
+      loop->curl_deadline_ =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    }
     return 0;
   }
 
@@ -347,7 +357,7 @@ class EventLoop {
     epoll_event events[256];
     int running = 0;
     while (!stopping_) {
-      const int n = epoll_wait(epfd_, events, 256, MillisToNextFirstByteDeadline());
+      const int n = epoll_wait(epfd_, events, 256, MillisToNextDeadline());
       if (n < 0) {
         if (errno == EINTR) continue;
         spdlog::critical("upstream: epoll_wait failed: {}", std::strerror(errno));
@@ -360,11 +370,6 @@ class EventLoop {
           ssize_t r = read(wakefd_, &count, sizeof(count));
           (void)r;
           RunPosted();
-        } else if (fd == timerfd_) {
-          std::uint64_t expirations;
-          ssize_t r = read(timerfd_, &expirations, sizeof(expirations));
-          (void)r;
-          curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
         } else {
           int flags = 0;
           if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
@@ -372,6 +377,10 @@ class EventLoop {
           if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
           curl_multi_socket_action(multi_, fd, flags, &running);
         }
+      }
+      if (curl_deadline_ && *curl_deadline_ <= std::chrono::steady_clock::now()) {
+        curl_deadline_.reset();  // libcurl sets the next one from inside the call if it wants
+        curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
       }
       CollectDone();
       ExpireFirstByteDeadlines();
@@ -390,12 +399,19 @@ class EventLoop {
     }
   }
 
-  // epoll_wait's timeout: until the earliest first-byte deadline, or -1 (none).
-  int MillisToNextFirstByteDeadline() const {
-    if (first_byte_deadlines_.empty()) return -1;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        first_byte_deadlines_.begin()->first - std::chrono::steady_clock::now());
-    return static_cast<int>(std::clamp<std::int64_t>(left.count() + 1, 0, 60000));
+  // epoll_wait's timeout: until libcurl's deadline or the earliest first-byte deadline,
+  // whichever comes first, rounded up to the next millisecond; -1 when there is neither.
+  int MillisToNextDeadline() const {
+    std::optional<std::chrono::steady_clock::time_point> next = curl_deadline_;
+    if (!first_byte_deadlines_.empty() &&
+        (!next || first_byte_deadlines_.begin()->first < *next)) {
+      next = first_byte_deadlines_.begin()->first;
+    }
+    if (!next) return -1;
+    const auto left = *next - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return 0;
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    return static_cast<int>(std::min<std::int64_t>(ms, 60000));
   }
 
   void ExpireFirstByteDeadlines() {
@@ -507,6 +523,13 @@ class EventLoop {
       t->first_byte_deadline.reset();
     }
     curl_multi_remove_handle(multi_, t->easy);
+    // Back to the pool, which is bounded: each idle handle keeps libcurl's buffers (tens of
+    // KiB), so a burst of ten thousand streams must not leave ten thousand of them behind.
+    if (idle_easy_.size() < kMaxIdleEasyHandles) {
+      curl_easy_reset(t->easy);
+      idle_easy_.push_back(t->easy);
+      t->easy = nullptr;
+    }
     Complete(*t, outcome, std::move(message));
   }
 
@@ -524,7 +547,10 @@ class EventLoop {
   CURLM* multi_ = nullptr;
   int epfd_ = -1;
   int wakefd_ = -1;
-  int timerfd_ = -1;
+  curl_slist* headers_ = nullptr;
+  std::vector<CURL*> idle_easy_;  // loop thread only
+  // When libcurl wants curl_multi_socket_action(CURL_SOCKET_TIMEOUT) called; loop thread only.
+  std::optional<std::chrono::steady_clock::time_point> curl_deadline_;
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;
   bool stopping_ = false;  // loop thread only
