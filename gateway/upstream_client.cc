@@ -51,7 +51,7 @@ constexpr std::size_t kMaxErrorBody = 64 * 1024;
 // Idle keep-alive connections each loop keeps for reuse.
 constexpr long kMaxIdleConnections = 2048;
 // Reset easy handles each loop keeps for reuse.
-constexpr std::size_t kMaxIdleEasyHandles = 256;
+constexpr std::size_t kMaxIdleEasyHandles = 64;
 
 // Why a 2xx answer whose Content-Type is `type` (null: none) is refused.
 std::string ContentTypeError(long status, const char* type) {

@@ -364,5 +364,53 @@ TEST_CASE("upstream: many concurrent requests from many threads all complete", "
   }
 }
 
+
+TEST_CASE("upstream: a reused connection handle carries nothing over from its last request",
+          "[upstream]") {
+  // One loop, one request at a time: every request after the first runs on the handle the one
+  // before gave back to the pool.
+  std::mutex mu;
+  std::vector<std::string> seen;  // "METHOD TARGET BODY" as the backend received each request
+  Backend backend([&](std::shared_ptr<http::Exchange> ex) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.push_back(ex->request().method + " " + ex->request().target + " " +
+                     ex->request().body);
+    }
+    if (ex->request().target == "/slow") return StreamLines(ex, 8, 50ms);
+    ex->Respond(200, "application/json", R"({"ok":true})");
+  });
+  UpstreamClient client(1);
+  {
+    Recorder rec;  // a time bound of 100 ms against a 400 ms answer
+    client.Start(Post(backend.Url("/slow"), 100ms), &rec);
+    CHECK(rec.Wait().outcome == UpstreamOutcome::kTimeout);
+  }
+  {
+    Recorder rec;  // no bound now: the same answer completes
+    client.Start(Post(backend.Url("/slow")), &rec);
+    CHECK(rec.Wait().outcome == UpstreamOutcome::kOk);
+    CHECK(rec.lines().size() == 8);
+  }
+  {
+    Recorder rec;  // a GET after POSTs sends no body
+    UpstreamRequest get;
+    get.method = UpstreamRequest::Method::kGet;
+    get.url = backend.Url("/api/tags");
+    client.Start(get, &rec);
+    CHECK(rec.Wait().outcome == UpstreamOutcome::kOk);
+    CHECK(rec.lines() == std::vector<std::string>{R"({"ok":true})"});
+  }
+  {
+    Recorder rec;  // and a POST after the GET is a POST with its own body again
+    client.Start(Post(backend.Url("/api/generate")), &rec);
+    CHECK(rec.Wait().outcome == UpstreamOutcome::kOk);
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  REQUIRE(seen.size() == 4);
+  CHECK(seen[2] == "GET /api/tags ");
+  CHECK(seen[3] == R"(POST /api/generate {"model":"m"})");
+}
+
 }  // namespace
 }  // namespace og
