@@ -1,5 +1,11 @@
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
 
 #include "gateway/ollama_protocol.h"
 
@@ -216,6 +222,211 @@ TEST_CASE("a number too large for a double is a malformed chunk, not an exceptio
     INFO(line);
     CHECK(status.code() == absl::StatusCode::kInternal);
   }
+}
+
+}  // namespace
+}  // namespace og
+
+namespace og {
+namespace {
+
+// What ParseOllamaChunk read from `line`, failing the test case when the line was refused.
+OllamaChunk Parsed(std::string_view line, OllamaEndpoint endpoint = OllamaEndpoint::kGenerate) {
+  OllamaChunk chunk;
+  const absl::Status status = ParseOllamaChunk(line, endpoint, &chunk);
+  INFO(line);
+  INFO(status.message());
+  REQUIRE(status.ok());
+  return chunk;
+}
+
+// The status ParseOllamaChunk gave for `line`.
+absl::Status Refusal(std::string_view line, OllamaEndpoint endpoint = OllamaEndpoint::kGenerate) {
+  OllamaChunk chunk;
+  return ParseOllamaChunk(line, endpoint, &chunk);
+}
+
+// True when `chunk` carries none of the fields only a final (done) line has.
+bool HasNoDoneFields(const OllamaChunk& chunk) {
+  return chunk.done_reason.empty() && chunk.prompt_eval_count == 0 && chunk.eval_count == 0 &&
+         chunk.total_duration == 0 && chunk.load_duration == 0 && chunk.prompt_eval_duration == 0 &&
+         chunk.eval_duration == 0;
+}
+
+bool SaysNotAnObject(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kInternal &&
+         std::string(status.message()).find("not a JSON object") != std::string::npos;
+}
+
+TEST_CASE("a key given twice counts with its last value", "[ollama]") {
+  CHECK(Parsed(R"({"response":"a","response":"b"})").text == "b");
+  CHECK(Parsed(R"({"response":"a","response":5})").text.empty());
+  CHECK_FALSE(Parsed(R"({"done":true,"done":false,"eval_count":3})").done);
+  CHECK(Parsed(R"({"done":true,"eval_count":3,"eval_count":4})").eval_count == 4);
+  CHECK(Parsed(R"({"error":"boom","error":"","response":"a"})").text == "a");
+  CHECK(Parsed(R"({"message":{"content":"a","content":"b"}})", OllamaEndpoint::kChat).text == "b");
+  // A later `message` replaces the earlier one whole, not field by field.
+  const OllamaChunk chat =
+      Parsed(R"({"message":{"content":"a"},"message":{"thinking":"b"}})", OllamaEndpoint::kChat);
+  CHECK(chat.text.empty());
+  CHECK(chat.thinking == "b");
+  CHECK(Parsed(R"({"message":{"content":"a"},"message":"x"})", OllamaEndpoint::kChat).text.empty());
+}
+
+TEST_CASE("a line with anything after its object is refused", "[ollama]") {
+  for (const char* line :
+       {R"({"response":"a"} x)", R"({"response":"a"}{"response":"b"})", R"({"response":"a"},)",
+        R"({"response":"a"}])", R"({"response":"a"} 1)", "{\"response\":\"a\"}\v"}) {
+    INFO(line);
+    CHECK(SaysNotAnObject(Refusal(line)));
+  }
+  CHECK(Parsed("{\"response\":\"a\"} \t\r").text == "a");
+}
+
+TEST_CASE("fields of the wrong type read as absent", "[ollama]") {
+  const OllamaChunk text = Parsed(
+      R"({"response":1,"thinking":["x"],"done":"true","done_reason":"stop","eval_count":3})");
+  CHECK(text.text.empty());
+  CHECK(text.thinking.empty());
+  CHECK_FALSE(text.done);
+  CHECK(HasNoDoneFields(text));
+
+  const OllamaChunk done =
+      Parsed(R"({"done":true,"done_reason":7,"prompt_eval_count":26.0,"eval_count":"40",)"
+             R"("total_duration":1e3,"load_duration":null,"prompt_eval_duration":{},)"
+             R"("eval_duration":true})");
+  CHECK(done.done);
+  CHECK(HasNoDoneFields(done));
+
+  CHECK(Parsed(R"({"done":1})").done == false);
+  const OllamaChunk error = Parsed(R"({"error":42,"response":"a"})");
+  CHECK(error.error.empty());
+  CHECK(error.text == "a");
+}
+
+TEST_CASE("in a chat, a message that is not an object gives no text", "[ollama]") {
+  for (const char* line : {R"({"message":"Hi","done":false})", R"({"message":["Hi"]})",
+                           R"({"message":null})", R"({"message":{"content":{"text":"Hi"}}})"}) {
+    const OllamaChunk chunk = Parsed(line, OllamaEndpoint::kChat);
+    INFO(line);
+    CHECK(chunk.text.empty());
+    CHECK(chunk.thinking.empty());
+  }
+  // Each endpoint reads only its own fields.
+  CHECK(Parsed(R"({"response":"Hi","thinking":"hmm"})", OllamaEndpoint::kChat).text.empty());
+  CHECK(Parsed(R"({"response":"Hi","thinking":"hmm"})", OllamaEndpoint::kChat).thinking.empty());
+  CHECK(Parsed(R"({"message":{"content":"Hi"}})", OllamaEndpoint::kGenerate).text.empty());
+}
+
+TEST_CASE("an error line carries nothing else, a line not done no metrics", "[ollama]") {
+  const OllamaChunk error =
+      Parsed(R"({"response":"x","thinking":"y","done":true,"done_reason":"stop",)"
+             R"("eval_count":3,"error":"boom"})");
+  CHECK(error.error == "boom");
+  CHECK(error.text.empty());
+  CHECK(error.thinking.empty());
+  CHECK_FALSE(error.done);
+  CHECK(HasNoDoneFields(error));
+
+  const OllamaChunk token = Parsed(
+      R"({"response":"x","done":false,"done_reason":"stop","total_duration":5,"eval_count":3})");
+  CHECK(token.text == "x");
+  CHECK(HasNoDoneFields(token));
+}
+
+// Metrics read as nlohmann's get<std::int64_t>() read them before simdjson: kept to the bit.
+TEST_CASE("huge integers: a metric above INT64_MAX wraps, one beyond 64 bits is absent",
+          "[ollama]") {
+  struct Case {
+    const char* number;
+    std::int64_t eval_count;
+  };
+  const Case cases[] = {
+      {"9223372036854775807", INT64_MAX},
+      {"9223372036854775808", INT64_MIN},
+      {"18446744073709551615", -1},
+      {"18446744073709551616", 0},
+      {"99999999999999999999999999999", 0},
+      {"-5", -5},
+      {"-0", 0},
+      {"-9223372036854775808", INT64_MIN},
+      {"-9223372036854775809", 0},
+      {"40.0", 0},
+      {"4e1", 0},
+  };
+  for (const Case& c : cases) {
+    const std::string line = std::string(R"({"done":true,"eval_count":)") + c.number + "}";
+    const OllamaChunk chunk = Parsed(line);
+    INFO(line);
+    CHECK(chunk.eval_count == c.eval_count);
+  }
+  // Beyond 64 bits elsewhere (simdjson refuses the line, nlohmann reads a float): still accepted.
+  const OllamaChunk context =
+      Parsed(R"({"response":"","done":true,"context":[1,123456789012345678901234567890],)"
+             R"("eval_count":40})");
+  CHECK(context.eval_count == 40);
+}
+
+TEST_CASE("invalid UTF-8 makes a line invalid JSON, as it always did", "[ollama]") {
+  for (const char* line : {
+           "{\"response\":\"ok\xff\"}",                  // a byte that is never UTF-8
+           "{\"response\":\"\xc3\"}",                    // a sequence cut short
+           "{\"response\":\"\xc0\xaf\"}",                // an overlong encoding of '/'
+           "{\"response\":\"\xed\xa0\x80\"}",            // a UTF-16 surrogate, encoded
+           "{\"response\":\"\xf4\x90\x80\x80\"}",        // beyond U+10FFFF
+           "{\"response\":\"\\ud800\"}",                 // an escaped lone high surrogate
+           "{\"response\":\"\\udc00\"}",                 // an escaped lone low surrogate
+           "{\"response\":\"\\ud800\\ue000\"}",          // a high surrogate, then no low one
+           "{\"model\":\"m\xff\",\"response\":\"ok\"}",  // in a field the gateway does not read
+       }) {
+    INFO(line);
+    CHECK(SaysNotAnObject(Refusal(line)));
+  }
+  CHECK(Parsed("{\"response\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}").text ==
+        "caf\xc3\xa9 \xf0\x9f\x98\x80");
+  CHECK(Parsed(R"({"response":"caf\u00e9 \ud83d\ude00 \u0000!"})").text ==
+        std::string("caf\xc3\xa9 \xf0\x9f\x98\x80 \0!", 13));
+}
+
+TEST_CASE("lines simdjson refuses but nlohmann read are still accepted", "[ollama]") {
+  // Nesting deeper than simdjson's 1,024 levels, in a field the gateway does not read.
+  const std::string deep = std::string(R"({"response":"a","tool":)") + std::string(2000, '[') +
+                           std::string(2000, ']') + "}";
+  CHECK(Parsed(deep).text == "a");
+  // A UTF-8 byte order mark at the start (only there).
+  CHECK(Parsed("\xef\xbb\xbf{\"response\":\"a\"}").text == "a");
+  CHECK(SaysNotAnObject(Refusal(" \xef\xbb\xbf{\"response\":\"a\"}")));
+}
+
+TEST_CASE("a line longer than the reused parser's limit parses as well", "[ollama]") {
+  // The final line of /api/generate after a long conversation: a context of 10,000 token ids.
+  std::string line = R"({"response":"","done":true,"done_reason":"stop","context":[)";
+  for (int i = 0; i < 10000; ++i) line += (i == 0 ? "" : ",") + std::to_string(100000 + i);
+  line += R"(],"eval_count":40})";
+  REQUIRE(line.size() > 64 * 1024);
+  const OllamaChunk done = Parsed(line);
+  CHECK(done.done_reason == "stop");
+  CHECK(done.eval_count == 40);
+  CHECK(Parsed(R"({"response":" sky"})").text == " sky");
+  CHECK(SaysNotAnObject(Refusal(line + "x")));
+}
+
+TEST_CASE("threads parse lines at the same time, each with its own parser", "[ollama]") {
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t, &wrong] {
+      for (int i = 0; i < 500; ++i) {
+        const std::string text = std::to_string(t) + "-" + std::to_string(i);
+        OllamaChunk chunk;
+        const absl::Status status = ParseOllamaChunk(
+            R"({"response":")" + text + R"(","done":false})", OllamaEndpoint::kGenerate, &chunk);
+        if (!status.ok() || chunk.text != text) ++wrong;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  CHECK(wrong == 0);
 }
 
 }  // namespace
