@@ -4,7 +4,11 @@
 #define OLLAMA_GATEWAY_FUZZ_FUZZ_CHECK_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -35,15 +39,76 @@ inline bool HasNoControlCharacters(std::string_view text) {
   return true;
 }
 
+// The differential oracle of ParseOllamaChunk: `line` read as the gateway read it before it parsed
+// with simdjson, through nlohmann's DOM, looked up field by field. nullopt when nlohmann does not
+// accept the line as a JSON object. Written apart from ParseOllamaChunk's own reading on purpose
+// (std::map lookups, not one pass over the members), so that the two check each other.
+inline std::optional<OllamaChunk> ReadWithNlohmann(std::string_view line, OllamaEndpoint endpoint) {
+  using Json = nlohmann::json;
+  const Json j = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  const auto string_field = [](const Json& object, const char* key) {
+    const auto it = object.find(key);
+    return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const auto int_field = [&j](const char* key) {
+    const auto it = j.find(key);
+    return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+  };
+  OllamaChunk chunk;
+  chunk.error = string_field(j, "error");
+  if (!chunk.error.empty()) return chunk;
+  if (endpoint == OllamaEndpoint::kChat) {
+    const auto message = j.find("message");
+    if (message != j.end() && message->is_object()) {
+      chunk.text = string_field(*message, "content");
+      chunk.thinking = string_field(*message, "thinking");
+    }
+  } else {
+    chunk.text = string_field(j, "response");
+    chunk.thinking = string_field(j, "thinking");
+  }
+  const auto done = j.find("done");
+  chunk.done = done != j.end() && done->is_boolean() && done->get<bool>();
+  if (chunk.done) {
+    chunk.done_reason = string_field(j, "done_reason");
+    chunk.prompt_eval_count = int_field("prompt_eval_count");
+    chunk.eval_count = int_field("eval_count");
+    chunk.total_duration = int_field("total_duration");
+    chunk.load_duration = int_field("load_duration");
+    chunk.prompt_eval_duration = int_field("prompt_eval_duration");
+    chunk.eval_duration = int_field("eval_duration");
+  }
+  return chunk;
+}
+
 // Parses `line` as an NDJSON chunk of both endpoints and checks what ollama_protocol.h promises:
 // a failure is INTERNAL with a short one-line message and leaves the chunk reset; an error line
-// carries nothing else; only the final (done) chunk carries a done reason and metrics.
+// carries nothing else; only the final (done) chunk carries a done reason and metrics. And that
+// it agrees with ReadWithNlohmann: the same lines accepted (simdjson, which parses them now, must
+// not accept a line nlohmann refuses, invalid UTF-8 included: both refuse it), and from each the
+// same fields, `response` of a generate line first among them.
 inline void ParseChunkAndCheck(std::string_view line) {
   for (OllamaEndpoint endpoint : {OllamaEndpoint::kGenerate, OllamaEndpoint::kChat}) {
     OllamaChunk chunk;
     chunk.text = "left over from the previous line";
     chunk.eval_count = 7;
     const absl::Status status = ParseOllamaChunk(line, endpoint, &chunk);
+    const std::optional<OllamaChunk> expected = ReadWithNlohmann(line, endpoint);
+    OG_FUZZ_CHECK(status.ok() == expected.has_value());
+    if (expected.has_value()) {
+      OG_FUZZ_CHECK(chunk.text == expected->text);
+      OG_FUZZ_CHECK(chunk.thinking == expected->thinking);
+      OG_FUZZ_CHECK(chunk.error == expected->error);
+      OG_FUZZ_CHECK(chunk.done == expected->done);
+      OG_FUZZ_CHECK(chunk.done_reason == expected->done_reason);
+      OG_FUZZ_CHECK(chunk.prompt_eval_count == expected->prompt_eval_count);
+      OG_FUZZ_CHECK(chunk.eval_count == expected->eval_count);
+      OG_FUZZ_CHECK(chunk.total_duration == expected->total_duration);
+      OG_FUZZ_CHECK(chunk.load_duration == expected->load_duration);
+      OG_FUZZ_CHECK(chunk.prompt_eval_duration == expected->prompt_eval_duration);
+      OG_FUZZ_CHECK(chunk.eval_duration == expected->eval_duration);
+    }
     const std::string_view message(status.message().data(), status.message().size());
     if (!status.ok()) {
       OG_FUZZ_CHECK(status.code() == absl::StatusCode::kInternal);

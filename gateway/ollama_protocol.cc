@@ -279,9 +279,10 @@ absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, Ol
   }
   // The lines simdjson refuses that nlohmann accepts (integers beyond 64 bits, which nlohmann
   // reads as floats; nesting deeper than simdjson's 1,024 levels; a leading UTF-8 byte order
-  // mark) are read from nlohmann's DOM, so that the gateway accepts exactly the lines it did before
-  // simdjson. A healthy Ollama sends none of them, nor any of the others that end up here: a
-  // failure's message, in the words it always had.
+  // mark; a NUL byte after the object, where nlohmann stops reading) are read from nlohmann's DOM,
+  // so that the gateway accepts exactly the lines it did before simdjson. A healthy Ollama sends
+  // none of them, nor any of the others that end up here: a failure's message, in the words it
+  // always had.
   const Json j = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded() && j.is_object()) {
     ReadChunk(j, endpoint, chunk);

@@ -63,8 +63,9 @@ struct OllamaChunk {
 //     and the text goes on to callers as it came;
 //   - a metric above INT64_MAX wraps to a negative value; one beyond 64 bits, or with a fraction
 //     or an exponent, reads as absent (Ollama sends non-negative int64 values);
-//   - integers beyond 64 bits elsewhere, nesting deeper than 1,024 levels and a leading UTF-8
-//     byte order mark are accepted (slowly: simdjson refuses them, nlohmann reads them).
+//   - integers beyond 64 bits elsewhere, nesting deeper than 1,024 levels, a leading UTF-8 byte
+//     order mark, and a NUL byte after the object with anything after it (nlohmann stops reading
+//     there) are accepted, slowly: simdjson refuses them, nlohmann reads them.
 //
 // Thread-safe. Each calling thread keeps a parser whose buffers fit the longest line up to 16 KiB
 // it has parsed (about 15 bytes per byte); a longer line gets a parser of its own.

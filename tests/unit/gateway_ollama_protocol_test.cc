@@ -396,6 +396,11 @@ TEST_CASE("lines simdjson refuses but nlohmann read are still accepted", "[ollam
   // A UTF-8 byte order mark at the start (only there).
   CHECK(Parsed("\xef\xbb\xbf{\"response\":\"a\"}").text == "a");
   CHECK(SaysNotAnObject(Refusal(" \xef\xbb\xbf{\"response\":\"a\"}")));
+  // A NUL byte after the object: nlohmann stops reading there, whatever follows (found by the
+  // differential oracle of fuzz/fuzz_check.h).
+  using namespace std::string_view_literals;
+  CHECK(Parsed("{\"response\":\"a\"}\0 ]]] x"sv).text == "a");
+  CHECK(SaysNotAnObject(Refusal("{\"response\":\0\"a\"}"sv)));
 }
 
 TEST_CASE("a line longer than the reused parser's limit parses as well", "[ollama]") {
