@@ -397,18 +397,25 @@ class Runner:
             proxy.stop()
         return result
 
-    def repeat(self, label, fn):
-        runs = []
+    def rounds(self, scenario, measures):
+        """Runs every contender's measurement once per round, --repeats rounds, so that a change
+        in the machine's load during the run touches every contender alike; returns each
+        contender's medians (and its runs)."""
+        runs = {name: [] for name in measures}
         for i in range(self.args.repeats):
-            runs.append(fn())
-            print(f"  {label}: run {i + 1}/{self.args.repeats}: "
-                  f"{runs[-1].get('rps', 0):.0f}/s p50 {runs[-1].get('p50_us', 0):.0f} us "
-                  f"errors {runs[-1].get('errors', 0)} {runs[-1].get('error_codes') or ''}",
-                  file=sys.stderr)
-        keys = [k for k in runs[0] if isinstance(runs[0][k], (int, float))]
-        median = {k: statistics.median(r[k] for r in runs) for k in keys}
-        median["runs"] = runs
-        return median
+            for name, fn in measures.items():
+                r = fn()
+                runs[name].append(r)
+                print(f"{scenario}: {name}: round {i + 1}/{self.args.repeats}: "
+                      f"{r.get('rps', 0):.0f}/s p50 {r.get('p50_us', 0):.0f} us "
+                      f"errors {r.get('errors', 0)} {r.get('error_codes') or ''}",
+                      file=sys.stderr)
+        table = {}
+        for name, rs in runs.items():
+            keys = [k for k in rs[0] if isinstance(rs[0][k], (int, float))]
+            table[name] = {k: statistics.median(r[k] for r in rs) for k in keys}
+            table[name]["runs"] = rs
+        return table
 
     # (a) tiny unary generations -------------------------------------------------------------
 
@@ -432,10 +439,10 @@ class Runner:
 
         table, sweep = {}, {}
         try:
-            for contender in a.contenders:
-                print(f"unary: {contender}", file=sys.stderr)
-                table[contender] = self.repeat(contender, lambda c=contender: self.measure(
-                    c, backends, drive_for(c, a.concurrency, a.duration), sim_pids))
+            table = self.rounds("unary", {
+                c: lambda c=c: self.measure(c, backends, drive_for(c, a.concurrency, a.duration),
+                                            sim_pids)
+                for c in a.contenders})
             for concurrency in a.sweep:
                 for contender in a.contenders:
                     r = self.measure(contender, backends,
@@ -481,11 +488,9 @@ class Runner:
                 return drive
 
             try:
-                for contender in contenders:
-                    print(f"streams x{count}: {contender}", file=sys.stderr)
-                    results.setdefault(count, {})[contender] = self.repeat(
-                        contender, lambda c=contender: self.measure(c, backends, drive_for(c),
-                                                                   sim_pids))
+                results[count] = self.rounds(f"streams x{count}", {
+                    c: lambda c=c: self.measure(c, backends, drive_for(c), sim_pids)
+                    for c in contenders})
             finally:
                 for s in sims.values():
                     s.cleanup()
@@ -511,12 +516,9 @@ class Runner:
             return run_wrk(proxy.http_url, script, a.mixed_concurrency,
                            a.warmup if warmup else a.duration, self.other_cpus)
 
-        table = {}
         try:
-            for contender in contenders:
-                print(f"mixed: {contender}", file=sys.stderr)
-                table[contender] = self.repeat(
-                    contender, lambda c=contender: self.measure(c, backends, drive, sim_pids))
+            table = self.rounds("mixed", {
+                c: lambda c=c: self.measure(c, backends, drive, sim_pids) for c in contenders})
         finally:
             for s in sims.values():
                 s.cleanup()
