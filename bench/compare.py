@@ -460,23 +460,24 @@ class Runner:
     def streams(self):
         a = self.args
         results = {}
-        for count in a.stream_counts:
-            sims = self.sims([("a", a.stream_tokens, a.token_delay_ms, [])])
+        for count, delay in a.stream_counts:
+            tokens = max(2, round(a.stream_seconds * 1000 / delay))
+            sims = self.sims([("a", tokens, delay, [])])
             backends = [("a", sims["a"].url)]
             sim_pids = [s.proc.pid for s in sims.values()]
             body = harness.write_file(self.workdir, "stream.json",
-                                      generate_body(a.stream_tokens, stream=True))
+                                      generate_body(tokens, stream=True))
             contenders = [c for c in a.contenders
                           if count <= a.http_stream_limit or c.startswith("gateway-grpc")
                           or c == "backend"]
 
-            def drive_for(contender, count=count, body=body):
+            def drive_for(contender, count=count, body=body, tokens=tokens):
                 def drive(proxy, warmup):
                     n = min(count, 100) if warmup else count
                     if contender.startswith("gateway-grpc"):
                         r = run_gateway_bench(proxy.grpc_target, [
                             "--rpc", "stream", "--concurrency", str(n), "--requests", str(n),
-                            "--connections", "4", "--num-predict", str(a.stream_tokens),
+                            "--connections", "4", "--num-predict", str(tokens),
                             "--timeout", "300s"], self.other_cpus)
                         r["tokens"] = r["messages"] - (r["requests"] - r["errors"])
                         return r
@@ -484,11 +485,11 @@ class Runner:
                                                            self.other_cpus)
                     return {"requests": n, "errors": errors, "ttft_p50_us": pct(ttfb, 50),
                             "ttft_p99_us": pct(ttfb, 99), "p50_us": pct(total, 50),
-                            "p99_us": pct(total, 99), "tokens": len(total) * a.stream_tokens}
+                            "p99_us": pct(total, 99), "tokens": len(total) * tokens}
                 return drive
 
             try:
-                results[count] = self.rounds(f"streams x{count}", {
+                results[f"{count}@{delay}"] = self.rounds(f"streams x{count} at {delay} ms", {
                     c: lambda c=c: self.measure(c, backends, drive_for(c), sim_pids)
                     for c in contenders})
             finally:
@@ -559,11 +560,12 @@ def unary_table(table, machine):
     return "\n".join(lines)
 
 
-def streams_table(results, tokens):
-    lines = ["| streams | contender | TTFT p50 | TTFT p99 | added TTFT p99 | stream p99 | "
+def streams_table(results):
+    lines = ["| streams | ms/token | contender | TTFT p50 | TTFT p99 | added TTFT p99 | stream p99 | "
              "CPU µs / token | RSS over idle | per stream | errors |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for count, table in results.items():
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for batch, table in results.items():
+        count, delay = (int(x) for x in batch.split("@"))
         base = table.get("backend")
         for name, r in table.items():
             per_token = r["cpu_s"] / r["tokens"] * 1e6 if r.get("tokens") else float("nan")
@@ -571,7 +573,7 @@ def streams_table(results, tokens):
             added = ("-" if name == "backend" or not base
                      else fmt_us(r["ttft_p99_us"] - base["ttft_p99_us"]))
             lines.append(
-                f"| {count:,} | {name} | {fmt_us(r['ttft_p50_us'])} | {fmt_us(r['ttft_p99_us'])} "
+                f"| {count:,} | {delay} | {name} | {fmt_us(r['ttft_p50_us'])} | {fmt_us(r['ttft_p99_us'])} "
                 f"| {added} | {fmt_us(r['p99_us'])} | {per_token:.1f} | {grown / 1024:.1f} MiB | "
                 f"{grown / count:.1f} KiB | {r['errors']:.0f} |")
     return "\n".join(lines)
@@ -665,9 +667,12 @@ def main():
     p.add_argument("--concurrency", type=int, default=32, help="unary table: connections/calls")
     p.add_argument("--sweep", default="1,4,16,64,256", help="unary sweep concurrencies")
     p.add_argument("--sweep-duration", type=int, default=5)
-    p.add_argument("--stream-counts", default="1000,10000")
-    p.add_argument("--stream-tokens", type=int, default=100)
-    p.add_argument("--token-delay-ms", type=int, default=20)
+    p.add_argument("--stream-counts", default="1000,10000,10000@1000",
+                   help="batches of streams: COUNT or COUNT@MS_PER_TOKEN")
+    p.add_argument("--stream-seconds", type=float, default=4,
+                   help="length of every stream (tokens = this / ms per token)")
+    p.add_argument("--token-delay-ms", type=int, default=20,
+                   help="ms per token of a batch that gives none")
     p.add_argument("--http-stream-limit", type=int, default=4000,
                    help="larger stream counts run only the gRPC gateway and the backend alone: an "
                         "HTTP proxy needs two descriptors per stream, and the hard limit here "
@@ -687,7 +692,8 @@ def main():
     a.contenders = a.contenders.split(",")
     a.builds = dict(b.split("=", 1) for b in a.build)
     a.sweep = [int(x) for x in a.sweep.split(",") if x]
-    a.stream_counts = [int(x) for x in a.stream_counts.split(",") if x]
+    a.stream_counts = [(int(c), int(d or a.token_delay_ms))
+                       for c, _, d in (x.partition("@") for x in a.stream_counts.split(",") if x)]
     harness.BIN_DIR = os.path.abspath(a.bin)
     for tool in ("wrk", "nginx", "haproxy", "curl", "taskset"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
@@ -719,9 +725,9 @@ def main():
             report += [f"![{os.path.basename(png)}]({os.path.basename(png)})", ""]
     if "streams" in results:
         report += ["### (b) Concurrent streams", "",
-                   f"{a.stream_tokens} tokens at {a.token_delay_ms} ms each, all streams "
-                   "started at once; one backend.", "",
-                   streams_table(results["streams"], a.stream_tokens), ""]
+                   f"Streams of {a.stream_seconds:g} s (the number of tokens that takes at the "
+                   "batch's ms per token), a batch started at once; one backend.", "",
+                   streams_table(results["streams"]), ""]
     if "mixed" in results:
         report += ["### (c) Mixed lengths over unequal backends", "",
                    f"Nine of ten calls ask 10 tokens, one asks 200; `fast-1` and `fast-2` take "
