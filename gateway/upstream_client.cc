@@ -403,8 +403,7 @@ class EventLoop {
   // whichever comes first, rounded up to the next millisecond; -1 when there is neither.
   int MillisToNextDeadline() const {
     std::optional<std::chrono::steady_clock::time_point> next = curl_deadline_;
-    if (!first_byte_deadlines_.empty() &&
-        (!next || first_byte_deadlines_.begin()->first < *next)) {
+    if (!first_byte_deadlines_.empty() && (!next || first_byte_deadlines_.begin()->first < *next)) {
       next = first_byte_deadlines_.begin()->first;
     }
     if (!next) return -1;

@@ -364,7 +364,6 @@ TEST_CASE("upstream: many concurrent requests from many threads all complete", "
   }
 }
 
-
 TEST_CASE("upstream: a reused connection handle carries nothing over from its last request",
           "[upstream]") {
   // One loop, one request at a time: every request after the first runs on the handle the one
@@ -374,8 +373,7 @@ TEST_CASE("upstream: a reused connection handle carries nothing over from its la
   Backend backend([&](std::shared_ptr<http::Exchange> ex) {
     {
       std::lock_guard<std::mutex> lock(mu);
-      seen.push_back(ex->request().method + " " + ex->request().target + " " +
-                     ex->request().body);
+      seen.push_back(ex->request().method + " " + ex->request().target + " " + ex->request().body);
     }
     if (ex->request().target == "/slow") return StreamLines(ex, 8, 50ms);
     ex->Respond(200, "application/json", R"({"ok":true})");
