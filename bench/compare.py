@@ -613,11 +613,11 @@ def plot_sweep(sweep, out_dir):
         png = os.path.join(out_dir, f"unary-latency-{title}.png")
         plots = ", ".join(f"'{path}' using 2:($%d/1000) with linespoints title '{name}'"
                           % column for name, path in data_files)
-        script = (f"set terminal pngcairo size 900,560 font ',10'\nset output '{png}'\n"
+        script = (f"set terminal pngcairo size 900,560 font ',10' noenhanced\nset output '{png}'\n"
                   f"set title 'Tiny unary generations: {title} latency against throughput "
-                  "(closed loop, concurrency 1 to the sweep maximum)'\n"
+                  "(closed loop; each point one concurrency of the sweep)'\n"
                   "set xlabel 'requests per second'\nset ylabel 'latency (ms)'\n"
-                  "set logscale y\nset grid\nset key left top\n"
+                  "set logscale y\nset grid\nset key outside right top\n"
                   f"plot {plots}\n")
         subprocess.run(["gnuplot"], input=script, text=True, check=True)
         pngs.append(png)
