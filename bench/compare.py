@@ -593,7 +593,7 @@ def mixed_table(table):
 def plot_sweep(sweep, out_dir):
     """Latency percentiles against achieved throughput, one line per contender, with gnuplot."""
     if not shutil.which("gnuplot"):
-        print("gnuplot not found: no plots (scripts/install-deps.sh --bench installs it)",
+        print("gnuplot not found: no plots (scripts/install-deps.sh installs it)",
               file=sys.stderr)
         return []
     pngs = []
@@ -697,7 +697,7 @@ def main():
     harness.BIN_DIR = os.path.abspath(a.bin)
     for tool in ("wrk", "nginx", "haproxy", "curl", "taskset"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
-            sys.exit(f"compare.py: {tool} is not installed: run scripts/install-deps.sh --bench")
+            sys.exit(f"compare.py: {tool} is not installed: run scripts/install-deps.sh")
     os.environ["PATH"] += ":/usr/sbin"
     os.makedirs(a.out, exist_ok=True)
 

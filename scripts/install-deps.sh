@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages ollama-gateway needs to build, test and run its demo,
 # then the npm packages of the JS client tests (tests/js: the official ollama and openai clients).
-# With --bench, also what bench/compare.py measures the gateway against and with: nginx, HAProxy,
-# wrk and gnuplot.
 # Idempotent and non-interactive: packages already present are skipped, so a second run is
 # a no-op apart from the dpkg query and two file-time tests. Must run as root (or with sudo
 # available).
@@ -28,19 +26,10 @@ packages=(
   # a real Prometheus (and promtool) for tests/integration/test_prometheus.py: it scrapes a
   # gateway, evaluates every dashboard query and alert rule of deploy/, and checks the files
   prometheus
+  # bench/compare.py (and test_compare, which runs it briefly): the reverse proxies it compares
+  # the gateway with, its HTTP load generator, its plots
+  nginx-light haproxy wrk gnuplot-nox
 )
-
-bench=""
-for arg in "$@"; do
-  case "$arg" in
-    --bench) bench=1 ;;
-    *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
-  esac
-done
-if [ -n "$bench" ]; then
-  # bench/compare.py: the reverse proxies it compares with, its HTTP load generator, its plots
-  packages+=(nginx-light haproxy wrk gnuplot-nox)
-fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -66,7 +55,7 @@ fi
 # own Prometheus on a free port, so the system service is only in the way: stop it and keep it
 # from starting at boot. Only where systemd runs (not in containers without it); done only when
 # this run installed the package, so a service enabled on purpose later is left alone.
-# nginx and HAProxy (--bench) start system services the same way; bench/compare.py runs its own.
+# nginx and HAProxy start system services the same way; bench/compare.py runs its own.
 if [ -d /run/systemd/system ]; then
   for service in prometheus nginx haproxy; do
     if [[ " ${missing[*]} " == *" $service"[\ -]* ]]; then
