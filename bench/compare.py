@@ -22,7 +22,6 @@ Results go to --out (default bench/results): results.json, one Markdown file of 
 plots drawn by gnuplot. See bench/README.md for how to read them.
 """
 import argparse
-import concurrent.futures
 import json
 import os
 import shutil
@@ -63,42 +62,25 @@ def process_tree(pid):
 
 def cpu_seconds(pids):
     """utime + stime of the processes, in seconds."""
-    ticks = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(harness.cpu_seconds(pid) for pid in pids)
 
 
-def memory_kib(pids, key):
-    """Sum of a /proc/PID/status field (VmRSS, VmHWM) over the processes, in KiB."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith(key + ":"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+def rss_kib(pids):
+    """Summed VmRSS of the processes, in KiB."""
+    return sum(harness.rss_kib(pid) for pid in pids)
 
 
 class RssSampler:
     """Samples the summed VmRSS of some processes every 50 ms and keeps the largest."""
 
     def __init__(self, pids):
-        self.pids, self.peak, self._stop = pids, memory_kib(pids, "VmRSS"), threading.Event()
+        self.pids, self.peak, self._stop = pids, rss_kib(pids), threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self):
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, memory_kib(self.pids, "VmRSS"))
+            self.peak = max(self.peak, rss_kib(self.pids))
 
     def stop(self):
         self._stop.set()
@@ -107,16 +89,15 @@ class RssSampler:
 
 
 def wait_port(port, proc, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening():
         if not proc.alive():
             raise RuntimeError(f"{proc.name} exited:\n{proc.log()}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
+            return True
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{proc.name} did not listen on {port} within {timeout}s:\n{proc.log()}")
+            return False
+    harness.wait_for(listening, timeout, f"{proc.name} listening on {port}")
 
 
 def pinned(argv, cpus):
@@ -387,7 +368,7 @@ class Runner:
         try:
             pids = proxy.pids() or sim_pids
             drive(proxy, warmup=True)
-            cpu0, idle_rss = cpu_seconds(pids), memory_kib(pids, "VmRSS")
+            cpu0, idle_rss = cpu_seconds(pids), rss_kib(pids)
             sampler = RssSampler(pids)
             result = drive(proxy, warmup=False)
             result["peak_rss_kib"] = sampler.stop()
@@ -539,7 +520,7 @@ def ratio(value, base):
     return f"{value / base:.2f}x" if base else "-"
 
 
-def unary_table(table, machine):
+def unary_table(table):
     base = table.get("backend")
     lines = ["| contender | RPS | p50 | p99 | added p50 | CPU s / 10k req | peak RSS | "
              "RPS ratio | p50 ratio | p99 ratio | CPU ratio | errors |",
@@ -625,15 +606,7 @@ def plot_sweep(sweep, out_dir):
 
 
 def machine_line():
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    model = harness.cpu_model()
     load = os.getloadavg()
     return (f"{os.cpu_count()} CPUs ({model}), Linux {os.uname().release}, load average "
             f"{load[0]:.2f} at the end of the run; "
@@ -703,7 +676,7 @@ def main():
 
     workdir = tempfile.mkdtemp(prefix="og-compare-")
     runner = Runner(a, workdir)
-    results = {"machine": None, "args": {k: v for k, v in vars(a).items()}}
+    results = {"machine": None, "args": dict(vars(a))}
     started = time.monotonic()
     try:
         for scenario in a.scenarios.split(","):
@@ -720,7 +693,7 @@ def main():
         report += ["### (a) Tiny unary generations", "",
                    f"10 tokens, no delay, `\"stream\": false`, one backend, closed loop at "
                    f"{a.concurrency} connections (gRPC: {a.concurrency} calls on 2 "
-                   f"connections).", "", unary_table(results["unary"]["table"], None), ""]
+                   f"connections).", "", unary_table(results["unary"]["table"]), ""]
         for png in plot_sweep(results["unary"]["sweep"], a.out):
             report += [f"![{os.path.basename(png)}]({os.path.basename(png)})", ""]
     if "streams" in results:

@@ -37,12 +37,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import harness  # noqa: E402
 from harness import Process, http_get, http_post_json  # noqa: E402
 MODEL = "llama3.2"
 TIERS = ("connect", "api", "inference")
 # (healthy_threshold, unhealthy_threshold) per tier.
 THRESHOLDS = {"connect": (2, 3), "api": (2, 3), "inference": (1, 2)}
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -60,22 +60,6 @@ def percentile(sorted_values, p):
 
 
 
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_status(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def fd_count(pid):
@@ -163,13 +147,15 @@ def measure(gateway, sims, window):
     pids = [s.proc.pid for s in sims]
     checks0 = health_check_counts(gateway.admin)
     paths0 = sim_paths(sims)
-    g0, s0, t0 = cpu_seconds(gateway.proc.pid), sum(cpu_seconds(p) for p in pids), time.monotonic()
+    g0, s0 = harness.cpu_seconds(gateway.proc.pid), sum(harness.cpu_seconds(p) for p in pids)
+    t0 = time.monotonic()
     rss_max = 0
     end = t0 + window
     while time.monotonic() < end:
         time.sleep(min(1.0, max(0.0, end - time.monotonic())))
-        rss_max = max(rss_max, proc_status(gateway.proc.pid, "VmRSS"))
-    g1, s1, t1 = cpu_seconds(gateway.proc.pid), sum(cpu_seconds(p) for p in pids), time.monotonic()
+        rss_max = max(rss_max, harness.proc_status(gateway.proc.pid, "VmRSS"))
+    g1, s1 = harness.cpu_seconds(gateway.proc.pid), sum(harness.cpu_seconds(p) for p in pids)
+    t1 = time.monotonic()
     paths1 = sim_paths(sims)
     checks1 = health_check_counts(gateway.admin)
     elapsed = t1 - t0
@@ -180,10 +166,10 @@ def measure(gateway, sims, window):
         "elapsed": elapsed,
         "gateway_cpu": 100.0 * (g1 - g0) / elapsed,
         "sims_cpu": 100.0 * (s1 - s0) / elapsed,
-        "rss_kib": proc_status(gateway.proc.pid, "VmRSS"),
+        "rss_kib": harness.proc_status(gateway.proc.pid, "VmRSS"),
         "rss_max_kib": rss_max,
-        "hwm_kib": proc_status(gateway.proc.pid, "VmHWM"),
-        "threads": proc_status(gateway.proc.pid, "Threads"),
+        "hwm_kib": harness.proc_status(gateway.proc.pid, "VmHWM"),
+        "threads": harness.proc_status(gateway.proc.pid, "Threads"),
         "fds": fd_count(gateway.proc.pid),
         "checks": checks,
         "paths": paths,
@@ -220,13 +206,8 @@ def summary(values):
 
 
 def machine():
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"nproc {os.cpu_count()}, {model}, load average {os.getloadavg()[0]:.2f} at the end"
+    return (f"nproc {os.cpu_count()}, {harness.cpu_model()}, load average "
+            f"{os.getloadavg()[0]:.2f} at the end")
 
 
 def main():

@@ -170,13 +170,35 @@ class Gateway(Process):
         self.admin = fields.get("admin", "")
 
 
-def rss_kib(pid):
-    """Resident memory of a process, in KiB."""
+def proc_status(pid, key):
+    """A number field of /proc/PID/status (VmRSS, VmHWM, Threads...); memory fields in KiB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def rss_kib(pid):
+    """Resident memory of a process, in KiB."""
+    return proc_status(pid, "VmRSS")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo, for benchmark reports."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "?"
 
 
 def write_file(directory, name, text):
