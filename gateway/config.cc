@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <iterator>
@@ -21,6 +22,7 @@
 #include "fmt/format.h"
 #include "fmt/ranges.h"
 #include "gateway/config_reader.h"
+#include "security/api_keys.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
@@ -72,11 +74,30 @@ constexpr std::array<std::string_view, 15> kTopLevelKeys = {
     "backends",    "health",   "outlier_detection",
     "logging",     "auth",     "authorization",
     "rate_limits", "limits",   "redaction"};
-constexpr std::array<std::string_view, 8> kListenKeys = {
-    "address",     "insecure",        "cert",         "key", "client_ca",
-    "client_auth", "reload_interval", "drain_timeout"};
+constexpr std::array<std::string_view, 18> kListenKeys = {"address",
+                                                          "insecure",
+                                                          "cert",
+                                                          "key",
+                                                          "client_ca",
+                                                          "client_auth",
+                                                          "reload_interval",
+                                                          "drain_timeout",
+                                                          "max_concurrent_streams",
+                                                          "keepalive_min_ping_interval",
+                                                          "keepalive_max_ping_strikes",
+                                                          "keepalive_permit_without_calls",
+                                                          "keepalive_time",
+                                                          "keepalive_timeout",
+                                                          "max_connection_idle",
+                                                          "max_connection_age",
+                                                          "max_connection_age_grace",
+                                                          "write_timeout"};
 constexpr std::array<std::string_view, 3> kClientAuthModes = {"none", "optional", "require"};
-constexpr std::array<std::string_view, 2> kAdminKeys = {"address", "enabled"};
+constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "enabled", "api_key_hash"};
+// gRPC takes its HTTP/2 durations as int milliseconds: 596h is the longest that fits.
+constexpr std::chrono::milliseconds kMaxGrpcDuration{INT32_MAX};
+constexpr std::int64_t kMaxConcurrentStreams = 100000;
+constexpr std::int64_t kMaxPingStrikes = 1000;
 constexpr std::array<std::string_view, 4> kHttpKeys = {"address", "enabled", "insecure", "threads"};
 constexpr int kMaxHttpThreads = 64;
 constexpr std::array<std::string_view, 9> kUpstreamKeys = {"threads",
@@ -124,10 +145,44 @@ void ParseClientAuth(const MapReader& map, ListenConfig* listen) {
                                Quoted(listen->client_auth)));
 }
 
+// A duration handed to gRPC as a channel argument (int milliseconds).
+void GrpcDuration(const MapReader& map, std::string_view name, bool allow_zero,
+                  std::chrono::milliseconds* out) {
+  std::chrono::milliseconds value = *out;
+  if (!map.Duration(name, allow_zero, &value)) return;
+  if (value > kMaxGrpcDuration) {
+    map.Error(*map.Find(name), "must be at most 596h, got " + Describe(map.Find(name)->value));
+    return;
+  }
+  *out = value;
+}
+
+// The HTTP/2 limits of the gRPC listener.
+void ParseTransportLimits(const MapReader& map, ListenConfig* listen) {
+  std::int64_t number = 0;
+  if (map.Integer("max_concurrent_streams", 1, kMaxConcurrentStreams, &number)) {
+    listen->max_concurrent_streams = static_cast<int>(number);
+  }
+  if (map.Integer("keepalive_max_ping_strikes", 0, kMaxPingStrikes, &number)) {
+    listen->keepalive_max_ping_strikes = static_cast<int>(number);
+  }
+  map.Bool("keepalive_permit_without_calls", &listen->keepalive_permit_without_calls);
+  GrpcDuration(map, "keepalive_min_ping_interval", /*allow_zero=*/false,
+               &listen->keepalive_min_ping_interval);
+  GrpcDuration(map, "keepalive_time", /*allow_zero=*/true, &listen->keepalive_time);
+  GrpcDuration(map, "keepalive_timeout", /*allow_zero=*/false, &listen->keepalive_timeout);
+  GrpcDuration(map, "max_connection_idle", /*allow_zero=*/true, &listen->max_connection_idle);
+  GrpcDuration(map, "max_connection_age", /*allow_zero=*/true, &listen->max_connection_age);
+  GrpcDuration(map, "max_connection_age_grace", /*allow_zero=*/true,
+               &listen->max_connection_age_grace);
+  GrpcDuration(map, "write_timeout", /*allow_zero=*/true, &listen->write_timeout);
+}
+
 void ParseListen(const MapReader& top, ListenConfig* listen) {
   const MapReader map = top.Child("listen", kListenKeys, &listen->line);
   if (!map.ok()) return;
   map.Address("address", &listen->address);
+  ParseTransportLimits(map, listen);
   const bool insecure_valid =
       map.Find("insecure") == nullptr || map.Bool("insecure", &listen->insecure);
   map.String("cert", &listen->cert_file);
@@ -173,6 +228,16 @@ void ParseAdmin(const MapReader& top, const ListenConfig& listen, AdminConfig* a
   if (!map.ok()) return;
   const bool has_address = map.Address("address", &admin->address);
   map.Bool("enabled", &admin->enabled);
+  // A secret's digest: never quoted back.
+  if (map.String("api_key_hash", &admin->api_key_hash)) {
+    if (absl::StatusOr<security::ApiKeyHash> hash = security::ParseApiKeyHash(admin->api_key_hash);
+        !hash.ok()) {
+      map.Error(*map.Find("api_key_hash"),
+                fmt::format("{} (make one with `ollama-gateway hash-key --generate`)",
+                            MessageOf(hash.status())));
+      admin->api_key_hash.clear();
+    }
+  }
   if (has_address && admin->enabled && WouldShareSocket(admin->address, listen.address)) {
     map.Error(*map.Find("address"),
               fmt::format("same port as listen.address {}", Quoted(listen.address)));

@@ -39,14 +39,43 @@ struct ListenConfig {
   // On SIGTERM: how long calls in progress may run on before they are cancelled. New calls
   // are turned away at once (GOAWAY) and /readyz answers 503 meanwhile.
   std::chrono::milliseconds drain_timeout{std::chrono::seconds(30)};
+  // HTTP/2 limits of the gRPC listener, fixed at start (a reload does not change them). The
+  // streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+  int max_concurrent_streams = 100;
+  // Ping abuse: a client ping less than keepalive_min_ping_interval after the previous one
+  // (with no data between) is a strike; past keepalive_max_ping_strikes strikes the connection
+  // gets GOAWAY (ENHANCE_YOUR_CALM). 0 strikes means never. Pings on a connection without calls
+  // count as strikes too unless keepalive_permit_without_calls.
+  std::chrono::milliseconds keepalive_min_ping_interval{std::chrono::minutes(5)};
+  int keepalive_max_ping_strikes = 2;
+  bool keepalive_permit_without_calls = false;
+  // The server's own pings on a connection with calls, so a vanished peer is noticed: one every
+  // keepalive_time of silence, and the connection closes when its ack takes longer than
+  // keepalive_timeout. 0 keepalive_time turns them off.
+  std::chrono::milliseconds keepalive_time{std::chrono::minutes(1)};
+  std::chrono::milliseconds keepalive_timeout{std::chrono::seconds(20)};
+  // A connection without calls for this long is closed (GOAWAY); 0 never.
+  std::chrono::milliseconds max_connection_idle{std::chrono::minutes(5)};
+  // 0 (the default) or the age after which a connection gets GOAWAY (no new calls; the client
+  // reconnects, say, to a new replica); its calls in progress then have max_connection_age_grace
+  // before they are cut. Off by default: a generation may stream for upstream.request_timeout.
+  std::chrono::milliseconds max_connection_age{0};
+  std::chrono::milliseconds max_connection_age_grace{std::chrono::minutes(10)};
+  // PredictStream: how long one message may wait for the caller to take it (a caller that
+  // stopped reading) before the call is cancelled and its backend request aborted; 0 never.
+  std::chrono::milliseconds write_timeout{std::chrono::seconds(60)};
   int line = 0;
 };
 
-// The admin HTTP endpoint (/metrics, /healthz, /readyz). Loopback by default.
+// The admin HTTP endpoint (/metrics, /healthz, /readyz, /admin/*). Loopback by default.
 struct AdminConfig {
   std::string address = "127.0.0.1:9090";
   // false turns the admin endpoint off.
   bool enabled = true;
+  // Empty, or the salted hash ("sha256:SALT:DIGEST", as in auth.api_keys) of the key that
+  // /metrics and /admin/* require as `Authorization: Bearer KEY`. /healthz and /readyz stay
+  // open for probes.
+  std::string api_key_hash;
   int line = 0;
 };
 

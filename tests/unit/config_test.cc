@@ -782,3 +782,106 @@ TEST_CASE("the http front door is off without its section and checked with it", 
 
 }  // namespace
 }  // namespace og
+
+namespace og {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+TEST_CASE("the listen section's HTTP/2 limits have nginx-like defaults", "[config]") {
+  const ListenConfig listen = testing::Valid(testing::With("")).listen;
+  CHECK(listen.max_concurrent_streams == 100);
+  CHECK(listen.keepalive_min_ping_interval == minutes(5));
+  CHECK(listen.keepalive_max_ping_strikes == 2);
+  CHECK_FALSE(listen.keepalive_permit_without_calls);
+  CHECK(listen.keepalive_time == minutes(1));
+  CHECK(listen.keepalive_timeout == seconds(20));
+  CHECK(listen.max_connection_idle == minutes(5));
+  CHECK(listen.max_connection_age == milliseconds(0));
+  CHECK(listen.max_connection_age_grace == minutes(10));
+  CHECK(listen.write_timeout == seconds(60));
+}
+
+// The two backends of config_testing.h under a listen section of the test's own.
+std::string WithListen(std::string_view keys) {
+  return "listen:\n  address: \"127.0.0.1:0\"\n  insecure: true\n" + std::string(keys) +
+         "backends:\n  - {name: a, url: \"http://h:1\"}\n";
+}
+
+TEST_CASE("the listen section's HTTP/2 limits take the values written", "[config]") {
+  const ListenConfig listen = testing::Valid(WithListen("  max_concurrent_streams: 8\n"
+                                                        "  keepalive_min_ping_interval: 30s\n"
+                                                        "  keepalive_max_ping_strikes: 0\n"
+                                                        "  keepalive_permit_without_calls: true\n"
+                                                        "  keepalive_time: 0\n"
+                                                        "  keepalive_timeout: 5s\n"
+                                                        "  max_connection_idle: 0\n"
+                                                        "  max_connection_age: 30m\n"
+                                                        "  max_connection_age_grace: 1h\n"
+                                                        "  write_timeout: 1500ms\n"))
+                                  .listen;
+  CHECK(listen.max_concurrent_streams == 8);
+  CHECK(listen.keepalive_min_ping_interval == seconds(30));
+  CHECK(listen.keepalive_max_ping_strikes == 0);
+  CHECK(listen.keepalive_permit_without_calls);
+  CHECK(listen.keepalive_time == milliseconds(0));
+  CHECK(listen.keepalive_timeout == seconds(5));
+  CHECK(listen.max_connection_idle == milliseconds(0));
+  CHECK(listen.max_connection_age == minutes(30));
+  CHECK(listen.max_connection_age_grace == minutes(60));
+  CHECK(listen.write_timeout == milliseconds(1500));
+  CHECK(testing::Valid(WithListen("  write_timeout: 0\n")).listen.write_timeout == milliseconds(0));
+}
+
+TEST_CASE("out-of-range HTTP/2 limits are refused at their line", "[config]") {
+  CHECK(testing::ErrorsOf(WithListen("  max_concurrent_streams: 0\n")) ==
+        "test.yaml:4: listen.max_concurrent_streams: must be an integer from 1 to 100000, got "
+        "\"0\"");
+  CHECK(testing::ErrorsOf(WithListen("  keepalive_max_ping_strikes: -1\n")) ==
+        "test.yaml:4: listen.keepalive_max_ping_strikes: must be an integer from 0 to 1000, got "
+        "\"-1\"");
+  CHECK(testing::ErrorsOf(WithListen("  keepalive_permit_without_calls: yes\n")) ==
+        "test.yaml:4: listen.keepalive_permit_without_calls: must be true or false, got \"yes\"");
+  CHECK(testing::ErrorsOf(WithListen("  keepalive_min_ping_interval: 0\n")) ==
+        "test.yaml:4: listen.keepalive_min_ping_interval: must be longer than 0, got \"0\"");
+  CHECK(testing::ErrorsOf(WithListen("  keepalive_timeout: 0s\n")) ==
+        "test.yaml:4: listen.keepalive_timeout: must be longer than 0, got \"0s\"");
+  CHECK(testing::ErrorsOf(WithListen("  max_connection_age: 600h\n")) ==
+        "test.yaml:4: listen.max_connection_age: must be at most 596h, got \"600h\"");
+  CHECK(testing::ErrorsOf(WithListen("  max_connection_idle: soon\n"))
+            .starts_with("test.yaml:4: listen.max_connection_idle: "));
+  CHECK(testing::ErrorsOf(WithListen("  keepalive_time: [1s]\n")) ==
+        "test.yaml:4: listen.keepalive_time: must be a duration such as 250ms, 2s or 1m30s, got "
+        "a list");
+  CHECK(testing::ErrorsOf(WithListen("  max_connection_age_grace: -1s\n"))
+            .starts_with("test.yaml:4: listen.max_connection_age_grace: "));
+  CHECK(testing::ErrorsOf(WithListen("  write_timeout: 1\n  write_timeout: 2\n")) ==
+        "test.yaml:5: listen.write_timeout: duplicate field (first at line 4)");
+}
+
+constexpr std::string_view kAdminHash =
+    "sha256:00112233445566778899aabbccddeeff:"
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+TEST_CASE("admin.api_key_hash is off by default and takes a salted hash", "[config]") {
+  CHECK(testing::Valid(testing::With("")).admin.api_key_hash.empty());
+  const Config config = testing::Valid(
+      testing::With("admin:\n  api_key_hash: \"" + std::string(kAdminHash) + "\"\n"));
+  CHECK(config.admin.api_key_hash == kAdminHash);
+}
+
+TEST_CASE("a malformed admin.api_key_hash is refused at its line without echoing it", "[config]") {
+  const std::string errors =
+      testing::ErrorsOf(testing::With("admin:\n  address: \"127.0.0.1:9090\"\n"
+                                      "  api_key_hash: \"sha256:secretsalt:secretdigest\"\n"));
+  CHECK(errors.starts_with("test.yaml:11: admin.api_key_hash: "));
+  CHECK(errors.ends_with("(make one with `ollama-gateway hash-key --generate`)"));
+  CHECK(errors.find("secret") == std::string::npos);
+  CHECK(testing::ErrorsOf(testing::With("admin: {api_key_hash: \"\"}\n")) ==
+        "test.yaml:9: admin.api_key_hash: must be a non-empty string, got \"\"");
+}
+
+}  // namespace
+}  // namespace og
