@@ -40,6 +40,9 @@ struct RequestPathOptions {
   // PredictStream: answer bytes queued for a slow reader before the backend transfer is paused;
   // it resumes once half of that has been written.
   std::size_t stream_buffer_bytes = 1u << 20;
+  // PredictStream: how long one message may wait for the caller to take it before the call is
+  // cancelled (a caller that stopped reading); zero means never.
+  std::chrono::milliseconds stream_write_timeout{std::chrono::seconds(60)};
   // Predict: the largest answer returned in one reply; past it RESOURCE_EXHAUSTED.
   std::size_t max_unary_answer_bytes = 4u << 20;
 };

@@ -2,9 +2,11 @@
 
 #include <deque>
 #include <mutex>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/call_path.h"
+#include "spdlog/spdlog.h"
 #include "tls/peer_identity.h"
 
 namespace og {
@@ -107,17 +109,44 @@ class PredictCall final : public grpc::ServerUnaryReactor, public GrpcCall {
 // PredictStream: one message per chunk as it arrives. Writes go out one at a time (gRPC allows
 // one outstanding write); chunks that arrive meanwhile queue here, and past
 // stream_buffer_bytes the backend transfer is paused until the caller has read half of them.
+// With a watchdog, a write the caller has not taken within the write timeout cancels the call
+// (TryCancel, so OnCancel aborts the backend request and the caller sees CANCELLED).
 class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceResponse>,
-                                public GrpcCall {
+                                public GrpcCall,
+                                public WatchedStream {
  public:
   PredictStreamCall(CallCore& core, grpc::CallbackServerContext* context,
-                    const InferenceRequest* request, std::size_t buffer_bytes)
+                    const InferenceRequest* request, std::size_t buffer_bytes,
+                    StreamWriteWatchdog* watchdog)
       : GrpcCall(core, context, *request, "PredictStream", security::Action::kStream),
         high_water_(buffer_bytes),
-        low_water_(buffer_bytes / 2) {}
+        low_water_(buffer_bytes / 2),
+        watchdog_(watchdog) {}
 
   void OnCancel() override { Cancel(); }
-  void OnDone() override { Release(); }
+  void OnDone() override {
+    if (watchdog_ != nullptr) watchdog_->Unwatch(this);
+    Release();
+  }
+
+  bool ClaimWriteTimeout(Clock::TimePoint cutoff) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!writing_ || finished_ || timed_out_ || write_started_ > cutoff) return false;
+    expiring_ = timed_out_ = true;
+    return true;
+  }
+
+  // While expiring_ is set the call cannot finish, so OnDone cannot run and context_ stays
+  // valid; TryCancel runs without mu_ because gRPC may run OnWriteDone inline from it.
+  void ExpireWrite() override {
+    core_.metrics().RecordStreamWriteTimeout("grpc");
+    spdlog::info("PredictStream {}: the caller took no message for {} ms; cancelling the call",
+                 request_id(), core_.options().stream_write_timeout.count());
+    context_->TryCancel();
+    std::lock_guard<std::mutex> lock(mu_);
+    expiring_ = false;
+    WriteNextOrFinishLocked();
+  }
 
   void OnWriteDone(bool ok) override {
     bool resume = false;
@@ -176,9 +205,10 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
 
   // Starts the next queued write, or finishes the call once everything queued went out.
   void WriteNextOrFinishLocked() {
-    if (writing_ || finished_) return;
+    if (writing_ || finished_ || expiring_) return;
     if (!queue_.empty()) {
       writing_ = true;
+      if (watchdog_ != nullptr) write_started_ = watchdog_->clock().Now();
       StartWrite(&queue_.front());
     } else if (ending_) {
       finished_ = true;
@@ -188,6 +218,7 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
 
   const std::size_t high_water_;
   const std::size_t low_water_;
+  StreamWriteWatchdog* const watchdog_;  // null: writes are not timed
 
   std::mutex mu_;  // the loop thread (Deliver, End) against gRPC's (OnWriteDone)
   std::deque<InferenceResponse> queue_;  // front() is being written when writing_
@@ -196,10 +227,69 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
   bool paused_ = false;
   bool ending_ = false;
   bool finished_ = false;
+  bool expiring_ = false;           // the watchdog is cancelling the call
+  bool timed_out_ = false;          // once is enough
+  Clock::TimePoint write_started_;  // of the write in progress
   absl::Status end_status_;
 };
 
 }  // namespace
+
+StreamWriteWatchdog::StreamWriteWatchdog(const Clock& clock, std::chrono::milliseconds timeout,
+                                         std::chrono::milliseconds period)
+    : clock_(clock), timeout_(timeout), period_(period) {
+  if (period_.count() == 0) return;
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    while (!stop_cv_.wait_for(lock, period_, [this] { return stop_; })) {
+      lock.unlock();
+      Sweep();
+      lock.lock();
+    }
+  });
+}
+
+StreamWriteWatchdog::~StreamWriteWatchdog() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StreamWriteWatchdog::Watch(WatchedStream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_.insert(stream);
+}
+
+void StreamWriteWatchdog::Unwatch(WatchedStream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_.erase(stream);
+}
+
+std::size_t StreamWriteWatchdog::Sweep() {
+  std::vector<WatchedStream*> expired;
+  {
+    const Clock::TimePoint cutoff = clock_.Now() - timeout_;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (WatchedStream* stream : streams_) {
+      if (stream->ClaimWriteTimeout(cutoff)) expired.push_back(stream);
+    }
+  }
+  // A claimed stream cannot finish, so it cannot be unwatched and destroyed meanwhile.
+  for (WatchedStream* stream : expired) stream->ExpireWrite();
+  return expired.size();
+}
+
+InferenceService::InferenceService(CallCore& core, const Clock& clock) : core_(core) {
+  const std::chrono::milliseconds timeout = core_.options().stream_write_timeout;
+  if (timeout.count() > 0) {
+    watchdog_ = std::make_unique<StreamWriteWatchdog>(clock, timeout, std::chrono::seconds(1));
+  }
+}
+
+InferenceService::~InferenceService() = default;
 
 grpc::ServerUnaryReactor* InferenceService::Predict(grpc::CallbackServerContext* context,
                                                     const InferenceRequest* request,
@@ -212,7 +302,10 @@ grpc::ServerUnaryReactor* InferenceService::Predict(grpc::CallbackServerContext*
 
 grpc::ServerWriteReactor<InferenceResponse>* InferenceService::PredictStream(
     grpc::CallbackServerContext* context, const InferenceRequest* request) {
-  auto* call = new PredictStreamCall(core_, context, request, core_.options().stream_buffer_bytes);
+  auto* call = new PredictStreamCall(core_, context, request, core_.options().stream_buffer_bytes,
+                                     watchdog_.get());
+  // Watched once fully built: the watchdog's thread may look at it at once.
+  if (watchdog_ != nullptr) watchdog_->Watch(call);
   call->Begin();
   return call;
 }

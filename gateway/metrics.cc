@@ -205,6 +205,31 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           "Changed TLS files seen (file change or SIGHUP), by result: ok "
                           "(now served) or refused (previous files kept)")
                       .Register(*registry_);
+  // Hostile-input limits.
+  stream_write_timeouts_ = &BuildCounter()
+                                .Name("gateway_stream_write_timeouts_total")
+                                .Help(
+                                    "Streams cancelled because the caller took no message "
+                                    "within listen.write_timeout, by front door")
+                                .Register(*registry_);
+  stream_write_timeouts_->Add({{"frontend", "grpc"}});
+  access_log_dropped_ = &BuildCounter()
+                             .Name("gateway_access_log_dropped_total")
+                             .Help(
+                                 "Access log lines dropped because the log writer was "
+                                 "thousands of lines behind (a slow disk); calls never wait "
+                                 "for the log")
+                             .Register(*registry_)
+                             .Add({});
+}
+
+void Metrics::RecordStreamWriteTimeout(std::string_view frontend) {
+  stream_write_timeouts_->Add({{"frontend", S(frontend)}}).Increment();
+}
+
+void Metrics::CountAccessLogDrops(std::function<std::uint64_t()> dropped) {
+  std::lock_guard<std::mutex> lock(access_log_drops_mu_);
+  access_log_drops_ = std::move(dropped);
 }
 
 void Metrics::RecordRequest(std::string_view frontend, std::string_view model,
@@ -298,6 +323,14 @@ void Metrics::RecordTlsReload(std::string_view result) {
 
 std::string Metrics::Serialize() {
   if (scrape_hook_) scrape_hook_(*this);
+  {
+    // The log keeps a running total; the counter catches up with it.
+    std::lock_guard<std::mutex> lock(access_log_drops_mu_);
+    const double total = access_log_drops_ ? double(access_log_drops_()) : 0;
+    if (total > access_log_dropped_->Value()) {
+      access_log_dropped_->Increment(total - access_log_dropped_->Value());
+    }
+  }
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

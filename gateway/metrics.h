@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -86,6 +87,14 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& backend_healthy() { return *backend_healthy_; }
   prometheus::Family<prometheus::Gauge>& backend_ejected() { return *backend_ejected_; }
 
+  // Hostile-input limits: a stream cancelled because its caller took no message within the
+  // write timeout, by front door; and the access log's lines dropped because its writer fell
+  // behind, as a running total read at scrape time (see CountAccessLogDrops).
+  void RecordStreamWriteTimeout(std::string_view frontend);
+  // `dropped` returns the access log's drops so far; called at each scrape, on the admin
+  // thread, so it must be thread-safe. The log must outlive the metrics' scrapes.
+  void CountAccessLogDrops(std::function<std::uint64_t()> dropped);
+
   // The registry to serialize at /metrics.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -134,6 +143,11 @@ class Metrics {
   std::mutex model_gauges_mu_;  // guards model_gauges_ (scrapes may overlap)
   std::map<std::string, std::pair<prometheus::Gauge*, prometheus::Gauge*>> model_gauges_;
   std::function<void(Metrics&)> scrape_hook_;
+  // Hostile-input limits.
+  prometheus::Family<prometheus::Counter>* stream_write_timeouts_;
+  prometheus::Counter* access_log_dropped_;
+  std::mutex access_log_drops_mu_;  // guards access_log_drops_ (scrapes may overlap)
+  std::function<std::uint64_t()> access_log_drops_;
 };
 
 }  // namespace og
