@@ -16,7 +16,7 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-// Lines the writer thread may be behind before Write blocks.
+// Lines the writer thread may be behind before the oldest is dropped.
 constexpr std::size_t kQueueLines = 8192;
 
 double Millis(std::chrono::nanoseconds d) {
@@ -24,6 +24,26 @@ double Millis(std::chrono::nanoseconds d) {
 }
 
 std::string S(std::string_view v) { return std::string(v); }
+
+// Flushes after every line, on the writer thread. Rather than the logger's flush_on, which
+// queues a flush message after each line: then the queue's drop count would mix lines and
+// flushes.
+class FlushEachLine final : public spdlog::sinks::sink {
+ public:
+  explicit FlushEachLine(spdlog::sink_ptr target) : target_(std::move(target)) {}
+  void log(const spdlog::details::log_msg& msg) override {
+    target_->log(msg);
+    target_->flush();
+  }
+  void flush() override { target_->flush(); }
+  void set_pattern(const std::string& pattern) override { target_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    target_->set_formatter(std::move(formatter));
+  }
+
+ private:
+  spdlog::sink_ptr target_;
+};
 
 }  // namespace
 
@@ -80,19 +100,26 @@ absl::StatusOr<std::unique_ptr<AccessLog>> AccessLog::Open(const AccessLogConfig
   } catch (const spdlog::spdlog_ex& e) {
     return absl::InvalidArgumentError(absl::StrCat("access log ", config.path, ": ", e.what()));
   }
-  // One writer thread for the process's async loggers; created once.
-  static std::shared_ptr<spdlog::details::thread_pool> pool =
-      std::make_shared<spdlog::details::thread_pool>(kQueueLines, 1);
-  auto logger = std::make_shared<spdlog::async_logger>("access", std::move(sink), pool,
-                                                       spdlog::async_overflow_policy::block);
-  logger->set_pattern("%v");
-  logger->set_level(spdlog::level::info);
-  logger->flush_on(spdlog::level::info);
-  return std::unique_ptr<AccessLog>(new AccessLog(std::move(logger), config.log_content));
+  return std::make_unique<AccessLog>(std::move(sink), kQueueLines, config.log_content);
+}
+
+AccessLog::AccessLog(std::shared_ptr<spdlog::sinks::sink> sink, std::size_t queue_lines,
+                     bool log_content)
+    : pool_(std::make_shared<spdlog::details::thread_pool>(queue_lines, 1)),
+      log_content_(log_content) {
+  // overrun_oldest: a full queue drops its oldest line (counted by the pool) rather than make
+  // the caller, an event loop serving many calls, wait for the disk.
+  logger_ = std::make_shared<spdlog::async_logger>(
+      "access", std::make_shared<FlushEachLine>(std::move(sink)), pool_,
+      spdlog::async_overflow_policy::overrun_oldest);
+  logger_->set_pattern("%v");
+  logger_->set_level(spdlog::level::info);
 }
 
 AccessLog::~AccessLog() { logger_->flush(); }
 
 void AccessLog::Write(const AccessRecord& record) { logger_->info(AccessLogLine(record)); }
+
+std::uint64_t AccessLog::dropped() const { return pool_->overrun_counter(); }
 
 }  // namespace og

@@ -4,8 +4,10 @@
 // not) sent, while the log itself never holds prompts or answers, unless the debugging option
 // logging.access_log.log_content is on.
 //
-// Lines are written by a background thread (spdlog's async logger, blocking when its queue is
-// full, so no line is dropped) to a file rotated by size.
+// Lines are written by a background thread (spdlog's async logger) to a file rotated by size.
+// Write never blocks the thread that calls it (an event loop): when the writer is thousands of
+// lines behind (a slow or stalled disk), the oldest queued line is dropped and counted instead
+// (dropped(), exported as gateway_access_log_dropped_total).
 #ifndef OLLAMA_GATEWAY_GATEWAY_ACCESS_LOG_H_
 #define OLLAMA_GATEWAY_GATEWAY_ACCESS_LOG_H_
 
@@ -21,7 +23,13 @@
 
 namespace spdlog {
 class logger;
+namespace details {
+class thread_pool;
 }
+namespace sinks {
+class sink;
+}
+}  // namespace spdlog
 
 namespace og {
 
@@ -69,16 +77,20 @@ class AccessLog {
   // Opens the log `config` describes; null when it is off. Fails when the file cannot be
   // opened (say, its directory is missing or not writable).
   static absl::StatusOr<std::unique_ptr<AccessLog>> Open(const AccessLogConfig& config);
+  // A log writing to `sink` with a queue of `queue_lines`; Open uses it (tests too, with a sink
+  // of their own).
+  AccessLog(std::shared_ptr<spdlog::sinks::sink> sink, std::size_t queue_lines, bool log_content);
   ~AccessLog();
 
-  // Thread-safe. Blocks only when the writer thread is thousands of lines behind.
+  // Thread-safe; never blocks on the writer (see the file comment).
   void Write(const AccessRecord& record);
   bool log_content() const { return log_content_; }
+  // Lines dropped so far because the queue was full. Thread-safe.
+  std::uint64_t dropped() const;
 
  private:
-  AccessLog(std::shared_ptr<spdlog::logger> logger, bool log_content)
-      : logger_(std::move(logger)), log_content_(log_content) {}
-
+  // The writer thread and its queue, this log's own (so its drop count is too).
+  std::shared_ptr<spdlog::details::thread_pool> pool_;
   std::shared_ptr<spdlog::logger> logger_;
   const bool log_content_;
 };

@@ -1,10 +1,17 @@
-// The access log's line format, its input digest and the logging section of the config.
+// The access log's line format, its input digest, the logging section of the config, and how
+// the log drops rather than blocks when its writer falls behind.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 
 #include "gateway/access_log.h"
 #include "gateway/call_path.h"
+#include "gateway/metrics.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/sinks/sink.h"
 #include "tests/unit/config_testing.h"
 
 namespace og {
@@ -121,6 +128,84 @@ TEST_CASE("an access log that cannot be created is refused", "[access_log]") {
   auto off = AccessLog::Open(config);
   REQUIRE(off.ok());
   CHECK(*off == nullptr);
+}
+
+}  // namespace
+}  // namespace og
+
+namespace og {
+namespace {
+
+// A sink that holds the writer thread inside its first line until released, as a stalled
+// disk does.
+class StalledSink final : public spdlog::sinks::sink {
+ public:
+  void log(const spdlog::details::log_msg&) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++lines_;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return released_; });
+  }
+  void flush() override {}
+  void set_pattern(const std::string&) override {}
+  void set_formatter(std::unique_ptr<spdlog::formatter>) override {}
+
+  bool WaitForLines(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return lines_ >= n; });
+  }
+  int lines() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lines_;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int lines_ = 0;
+  bool released_ = false;
+};
+
+TEST_CASE("a full access log queue drops and counts lines instead of blocking the caller",
+          "[access_log]") {
+  auto sink = std::make_shared<StalledSink>();
+  constexpr std::size_t kQueue = 4;
+  {
+    AccessLog log(sink, kQueue, /*log_content=*/false);
+    log.Write(Sample());
+    REQUIRE(sink->WaitForLines(1));  // the writer is stuck in that line
+    for (std::size_t i = 0; i < kQueue; ++i) log.Write(Sample());
+    CHECK(log.dropped() == 0);
+    // With a blocking queue these would wait for the disk for ever: on a thread of their own,
+    // so that the test fails rather than hangs.
+    std::future<void> writes = std::async(std::launch::async, [&log] {
+      for (int i = 0; i < 3; ++i) log.Write(Sample());
+    });
+    const bool returned = writes.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+    CHECK(returned);
+    CHECK(log.dropped() == 3);
+    sink->Release();
+    writes.wait();
+    // The first line and the newest kQueue: the three oldest queued were dropped.
+    CHECK(sink->WaitForLines(1 + int(kQueue)));
+  }
+  CHECK(sink->lines() == 1 + int(kQueue));
+}
+
+TEST_CASE("the access log's drops reach gateway_access_log_dropped_total at scrape time",
+          "[access_log]") {
+  Metrics metrics;
+  CHECK(metrics.Serialize().find("gateway_access_log_dropped_total 0") != std::string::npos);
+  std::atomic<std::uint64_t> dropped{7};
+  metrics.CountAccessLogDrops([&dropped] { return dropped.load(); });
+  CHECK(metrics.Serialize().find("gateway_access_log_dropped_total 7") != std::string::npos);
+  dropped = 9;
+  CHECK(metrics.Serialize().find("gateway_access_log_dropped_total 9") != std::string::npos);
 }
 
 }  // namespace
