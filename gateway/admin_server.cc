@@ -3,11 +3,35 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/config.h"
 #include "http/server.h"
 
 namespace og {
+namespace {
+
+constexpr const char* kText = "text/plain; charset=utf-8";
+
+// The token of "Bearer TOKEN" (the scheme is case-insensitive, RFC 7235), or "" when the header
+// says something else.
+std::string_view BearerToken(std::string_view value) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (value.size() <= kScheme.size() ||
+      !absl::EqualsIgnoreCase(absl::string_view(value.data(), kScheme.size()),
+                              absl::string_view(kScheme.data(), kScheme.size()))) {
+    return {};
+  }
+  std::string_view token = value.substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token;
+}
+
+// Probes stay open: kubelet sends no credentials, and they tell only "up" and "ready".
+bool IsProbe(std::string_view path) { return path == "/healthz" || path == "/readyz"; }
+
+}  // namespace
 
 AdminServer::AdminServer(Metrics& metrics, ReadyCheck ready, JsonView backends, JsonView config)
     : metrics_(metrics),
@@ -22,6 +46,11 @@ AdminServer::~AdminServer() {
   if (thread_.joinable()) thread_.join();
 }
 
+void AdminServer::RequireApiKey(const security::ApiKeyHash& hash) {
+  keys_ = std::make_unique<security::ApiKeyStore>(
+      std::vector<security::ApiKeyStore::Entry>{{"admin", hash}});
+}
+
 absl::Status AdminServer::Start(const std::string& address) {
   std::string host;
   int port = 0;
@@ -29,23 +58,30 @@ absl::Status AdminServer::Start(const std::string& address) {
   server_ = std::make_unique<http::Server>(*io_, [this](std::shared_ptr<http::Exchange> ex) {
     const http::Request& req = ex->request();
     if (req.method != "GET" && req.method != "HEAD") {
-      return ex->Respond(405, "text/plain; charset=utf-8", "405 method not allowed\n",
-                         {{"Allow", "GET, HEAD"}});
+      return ex->Respond(405, kText, "405 method not allowed\n", {{"Allow", "GET, HEAD"}});
+    }
+    if (keys_ != nullptr && !IsProbe(req.path)) {
+      const std::string_view token = BearerToken(req.Header("authorization"));
+      if (token.empty() || keys_->Verify(token) == nullptr) {
+        return ex->Respond(401, kText,
+                           "401 unauthorized: send 'Authorization: Bearer <admin key>'\n",
+                           {{"WWW-Authenticate", "Bearer realm=\"ollama-gateway admin\""}});
+      }
     }
     if (req.path == "/metrics") {
       return ex->Respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Serialize());
     }
-    if (req.path == "/healthz") return ex->Respond(200, "text/plain; charset=utf-8", "ok\n");
+    if (req.path == "/healthz") return ex->Respond(200, kText, "ok\n");
     if (req.path == "/readyz") {
       std::string why;
-      if (ready_(&why)) return ex->Respond(200, "text/plain; charset=utf-8", "ready\n");
-      return ex->Respond(503, "text/plain; charset=utf-8", absl::StrCat("not ready: ", why, "\n"));
+      if (ready_(&why)) return ex->Respond(200, kText, "ready\n");
+      return ex->Respond(503, kText, absl::StrCat("not ready: ", why, "\n"));
     }
     if (req.path == "/admin/backends") {
       return ex->Respond(200, "application/json", backends_());
     }
     if (req.path == "/admin/config") return ex->Respond(200, "application/json", config_());
-    ex->Respond(404, "text/plain; charset=utf-8",
+    ex->Respond(404, kText,
                 "404 not found (try /metrics, /healthz, /readyz, /admin/backends or "
                 "/admin/config)\n");
   });
