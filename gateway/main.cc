@@ -34,6 +34,7 @@
 #include "gateway/upstream_client.h"
 #include "health/checker.h"
 #include "health/clock.h"
+#include "security/api_keys.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "tls/pem.h"
@@ -89,6 +90,7 @@ RequestPathOptions PathOptions(const Config& c) {
   o.request_timeout = c.upstream.request_timeout;
   o.max_line_bytes = c.upstream.max_line_bytes;
   o.stream_buffer_bytes = c.upstream.stream_buffer_bytes;
+  o.stream_write_timeout = c.listen.write_timeout;
   o.max_unary_answer_bytes = c.upstream.max_unary_answer_bytes;
   o.first_byte_timeout = c.upstream.first_byte_timeout;
   o.max_attempts = c.upstream.max_attempts;
@@ -126,6 +128,32 @@ void ReportTlsReload(const tls::ReloadResult& result, Metrics& metrics) {
                     cert.serial_hex, result.message);
       return;
   }
+}
+
+// A configured duration as gRPC's int milliseconds (the loader refused longer ones).
+int GrpcMillis(std::chrono::milliseconds d) {
+  return static_cast<int>(std::min<std::int64_t>(d.count(), INT32_MAX));
+}
+
+// The listen section's HTTP/2 limits, set explicitly rather than left to gRPC's defaults (which
+// allow unlimited streams per connection and never close idle ones). See docs/configuration.md.
+void SetTransportLimits(const ListenConfig& l, grpc::ServerBuilder* builder) {
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, l.max_concurrent_streams);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                              GrpcMillis(l.keepalive_min_ping_interval));
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, l.keepalive_max_ping_strikes);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                              l.keepalive_permit_without_calls ? 1 : 0);
+  // gRPC reads INT_MAX as "never" for these.
+  const auto or_never = [](std::chrono::milliseconds d) {
+    return d.count() == 0 ? INT32_MAX : GrpcMillis(d);
+  };
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, or_never(l.keepalive_time));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, GrpcMillis(l.keepalive_timeout));
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, or_never(l.max_connection_idle));
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, or_never(l.max_connection_age));
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                              GrpcMillis(l.max_connection_age_grace));
 }
 
 tls::ClientAuth ClientAuthOf(const std::string& mode) {
@@ -283,6 +311,7 @@ int Run(const std::string& path) {
   builder.SetMaxReceiveMessageSize(static_cast<int>(TransportRequestCeiling(config)));
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE,
                              static_cast<int>(config.limits.max_header_bytes));
+  SetTransportLimits(config.listen, &builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
     spdlog::critical("cannot listen for gRPC on {} (address in use or not local?)",
@@ -307,6 +336,20 @@ int Run(const std::string& path) {
           return BackendsJson(*router.table(), checker->Snapshot(), SystemClock::Get());
         },
         [&router] { return ConfigJson(*router.config()); });
+    if (!config.admin.api_key_hash.empty()) {
+      // The loader refused a malformed hash already.
+      admin->RequireApiKey(*security::ParseApiKeyHash(config.admin.api_key_hash));
+    } else if (!config.admin.address.starts_with("127.") &&
+               !config.admin.address.starts_with("[::1]") &&
+               !config.admin.address.starts_with("localhost:")) {
+      spdlog::warn(
+          "the admin endpoint on {} needs no key (admin.api_key_hash is unset): whoever "
+          "reaches it reads the metrics, the backends and the configuration",
+          config.admin.address);
+    }
+    if (*access_log != nullptr) {
+      metrics.CountAccessLogDrops([log = access_log->get()] { return log->dropped(); });
+    }
     if (absl::Status s = admin->Start(config.admin.address); !s.ok()) {
       spdlog::critical("{}", std::string(s.message()));
       server->Shutdown();
