@@ -23,9 +23,13 @@ using boost::system::error_code;
 // How much a client may send ahead (pipelined requests) while its current request is being
 // answered before we stop reading, and with it stop noticing disconnects, until the answer is out.
 constexpr std::size_t kMaxReadAhead = 64 << 10;
-// After an error reply, how long and how much of the rest of the request we read and drop.
+// After an error reply (or an early one from header_check), how long and how much of the rest of
+// the request we read and drop. Closing with unread bytes makes the kernel send a reset, which
+// may destroy the answer before the client reads it; a little draining lets it arrive, and 64 KiB
+// covers what a client sends before it reads (curl waits for `100 Continue`, most clients stop at
+// the answer), without letting a refused client push megabytes at us.
 constexpr auto kDrainTime = std::chrono::seconds(2);
-constexpr std::size_t kMaxDrainBytes = 1 << 20;
+constexpr std::size_t kMaxDrainBytes = 64 << 10;
 
 std::string FormatRemote(const net::ip::tcp::socket& socket) {
   error_code ec;
@@ -37,8 +41,9 @@ std::string FormatRemote(const net::ip::tcp::socket& socket) {
   return host + ":" + std::to_string(endpoint.port());
 }
 
-Request MakeRequest(beast::http::request<beast::http::string_body>&& message,
-                    const std::string& remote, bool tls, const std::string& peer_certificate_der) {
+// The request without its body, which the caller moves in when there is one.
+Request MakeRequest(const beast::http::request_header<>& message, const std::string& remote,
+                    bool tls, const std::string& peer_certificate_der) {
   Request request;
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
@@ -54,7 +59,6 @@ Request MakeRequest(beast::http::request<beast::http::string_body>&& message,
     }
     request.headers.emplace_back(std::move(name), std::string(field.value()));
   }
-  request.body = std::move(message.body());
   request.remote = remote;
   request.tls = tls;
   request.peer_certificate_der = peer_certificate_der;
@@ -88,9 +92,14 @@ Connection::Connection(std::shared_ptr<ServerCore> core, Strand strand, net::ip:
     : core_(std::move(core)),
       strand_(std::move(strand)),
       stream_(std::move(socket)),
-      timer_(strand_) {}
+      timer_(strand_),
+      write_timer_(strand_),
+      reader_(RequestLimits{core_->options().max_header_bytes, core_->options().max_body_bytes}) {}
 
-Connection::~Connection() { core_->Unregister(this); }
+Connection::~Connection() {
+  core_->Unregister(this);
+  core_->ConnectionDestroyed();
+}
 
 void Connection::Start() {
   if (!core_->Register(this)) {
@@ -105,7 +114,7 @@ void Connection::Start() {
     StartTls();
     return;
   }
-  BeginRequest();
+  BeginRequest(ReadPhase::kHeader);
   Read();
 }
 
@@ -119,8 +128,7 @@ void Connection::StartTls() {
   }
   stream_.UseTls(std::move(context));
   state_ = State::kHandshaking;
-  ArmTimer(std::min<std::chrono::steady_clock::duration>(core_->options().handshake_timeout,
-                                                         core_->options().idle_timeout));
+  ArmTimer(core_->options().handshake_timeout);
   stream_.AsyncHandshake(
       [self = shared_from_this()](const error_code& ec) { self->OnHandshake(ec); });
 }
@@ -134,7 +142,7 @@ void Connection::OnHandshake(const error_code& ec) {
     return;
   }
   peer_certificate_der_ = stream_.PeerCertificateDer();
-  BeginRequest();
+  BeginRequest(ReadPhase::kHeader);
   Read();
 }
 
@@ -146,16 +154,29 @@ bool Connection::IsCurrent(const Exchange& exchange) const {
   return exchange.sequence_ == sequence_ && state_ != State::kClosed;
 }
 
-void Connection::BeginRequest() {
+void Connection::BeginRequest(ReadPhase phase) {
   state_ = State::kReading;
   continue_sent_ = false;
-  parser_.emplace();
-  parser_->eager(true);
-  parser_->header_limit(static_cast<std::uint32_t>(
-      std::min<std::size_t>(core_->options().max_header_bytes, UINT32_MAX)));
-  parser_->body_limit(static_cast<std::uint64_t>(core_->options().max_body_bytes));
-  ArmTimer(core_->options().idle_timeout);
+  reader_.Reset();
+  // Bytes already buffered (a pipelined request) mean the next request has begun.
+  EnterPhase(in_.size() > 0 ? ReadPhase::kHeader : phase);
   ParseBuffered();
+}
+
+void Connection::EnterPhase(ReadPhase phase) {
+  phase_ = phase;
+  const ServerOptions& options = core_->options();
+  switch (phase) {
+    case ReadPhase::kIdle:
+      ArmTimer(options.keepalive_timeout);
+      return;
+    case ReadPhase::kHeader:
+      ArmTimer(options.header_timeout);
+      return;
+    case ReadPhase::kBody:
+      ArmTimer(options.body_timeout);
+      return;
+  }
 }
 
 void Connection::Read() {
@@ -191,62 +212,104 @@ void Connection::OnRead(const error_code& ec, std::size_t bytes) {
   const auto dest = in_.prepare(bytes);
   std::copy_n(scratch_.data(), bytes, static_cast<char*>(dest.data()));
   in_.commit(bytes);
-  if (state_ == State::kReading) ParseBuffered();
+  if (state_ == State::kReading) {
+    const ReadPhase before = phase_;
+    // The header timeout runs from the first byte of the request, not from each byte.
+    if (phase_ == ReadPhase::kIdle) EnterPhase(ReadPhase::kHeader);
+    ParseBuffered();
+    // The body timeout is about gaps: every read of the body restarts it.
+    if (state_ == State::kReading && before == ReadPhase::kBody) EnterPhase(ReadPhase::kBody);
+  }
   Read();
 }
 
 void Connection::ParseBuffered() {
-  while (state_ == State::kReading && in_.size() > 0) {
-    error_code ec;
-    const std::size_t used = parser_->put(in_.data(), ec);
+  while (state_ == State::kReading) {
+    std::size_t used = 0;
+    const auto progress = reader_.Feed(
+        std::string_view(static_cast<const char*>(in_.data().data()), in_.size()), &used);
     in_.consume(used);
-    if (ec == beast::http::error::need_more) break;
-    if (ec) {
-      Reject(ec);
-      return;
+    switch (progress) {
+      case RequestReader::Progress::kNeedMore:
+        MaybeSendContinue();
+        return;
+      case RequestReader::Progress::kError:
+        Reject(reader_.error_status());
+        return;
+      case RequestReader::Progress::kHeaderDone:
+        OnHeaderDone();
+        break;
+      case RequestReader::Progress::kRequestDone:
+        Dispatch();
+        return;
     }
-    if (parser_->is_done()) {
-      Dispatch();
-      return;
-    }
-    if (used == 0) break;
   }
-  if (state_ == State::kReading) MaybeSendContinue();
+}
+
+void Connection::OnHeaderDone() {
+  if (!reader_.request_done()) EnterPhase(ReadPhase::kBody);
+  const auto& check = core_->options().header_check;
+  if (!check) return;
+  std::optional<EarlyResponse> early;
+  try {
+    early = check(MakeRequest(reader_.head(), remote_, stream_.is_tls(), peer_certificate_der_));
+  } catch (const std::exception& e) {
+    early = EarlyResponse{500,
+                          "text/plain; charset=utf-8",
+                          std::string("500 Internal Server Error: ") + e.what() + "\n",
+                          {}};
+  } catch (...) {
+    early = EarlyResponse{500, "text/plain; charset=utf-8", "500 Internal Server Error\n", {}};
+  }
+  if (!early) return;
+  Refuse(early->status, early->content_type, early->body, early->headers, reader_.request_done());
 }
 
 void Connection::MaybeSendContinue() {
   // curl (the gateway's client) sends `Expect: 100-continue` with larger bodies and waits a
-  // second for this interim response before sending the body anyway.
-  if (continue_sent_ || !parser_ || !parser_->is_header_done() || parser_->is_done()) return;
-  const auto& message = parser_->get();
-  if (message.version() < 11) return;
-  if (!beast::iequals(message[beast::http::field::expect], "100-continue")) return;
+  // second for this interim response before sending the body anyway. Only once the head passed
+  // header_check: a refused client gets its answer instead and never sends the body.
+  if (continue_sent_ || !reader_.header_done() || reader_.request_done()) return;
+  const auto& head = reader_.head();
+  if (head.version() < 11) return;
+  if (!beast::iequals(head[beast::http::field::expect], "100-continue")) return;
   continue_sent_ = true;
   out_ += "HTTP/1.1 100 Continue\r\n\r\n";
   ScheduleFlush();
 }
 
-void Connection::Reject(const error_code& ec) {
-  int status = 400;
-  if (ec == beast::http::error::body_limit) status = 413;
-  if (ec == beast::http::error::header_limit) status = 431;
-  parser_.reset();
+void Connection::Reject(int status) {
+  std::string body = std::to_string(status) + " " + std::string(ReasonPhrase(status)) + "\n";
+  Refuse(status, "text/plain; charset=utf-8", body, {}, /*complete=*/false);
+}
+
+void Connection::Refuse(int status, std::string_view content_type, std::string_view body,
+                        const Headers& extra, bool complete) {
   timer_.cancel();
-  ++sequence_;
-  state_ = State::kFinishing;
-  reply_ = Reply::kNone;
+  // The head is known only once it parsed; a malformed request gets an HTTP/1.1 answer.
   version_ = 11;
   head_ = false;
   keep_alive_ = false;
-  drain_after_ = true;
-  std::string body = std::to_string(status) + " " + std::string(ReasonPhrase(status)) + "\n";
-  DoRespond(status, "text/plain; charset=utf-8", body, {});
+  if (reader_.header_done()) {
+    const auto& head = reader_.head();
+    version_ = head.version() == 10 ? 10 : 11;
+    head_ = head.method() == beast::http::verb::head;
+    keep_alive_ = complete && head.keep_alive();
+  }
+  ++sequence_;
+  state_ = State::kFinishing;
+  reply_ = Reply::kNone;
+  close_after_ = false;
+  abort_after_ = false;
+  drain_after_ = !complete;
+  reader_.Reset();
+  DoRespond(status, content_type, body, extra);
 }
 
 void Connection::Dispatch() {
   timer_.cancel();
-  auto message = parser_->release();
-  parser_.reset();
+  auto message = reader_.Release();
+  reader_.Reset();
   head_ = message.method() == beast::http::verb::head;
   keep_alive_ = message.keep_alive();
   version_ = message.version() == 10 ? 10 : 11;
@@ -256,9 +319,10 @@ void Connection::Dispatch() {
   drain_after_ = false;
   abort_after_ = false;
   state_ = State::kActive;
-  auto exchange = std::make_shared<Exchange>(
-      Exchange::Key{}, shared_from_this(), sequence_,
-      MakeRequest(std::move(message), remote_, stream_.is_tls(), peer_certificate_der_));
+  Request request = MakeRequest(message, remote_, stream_.is_tls(), peer_certificate_der_);
+  request.body = std::move(message.body());
+  auto exchange = std::make_shared<Exchange>(Exchange::Key{}, shared_from_this(), sequence_,
+                                             std::move(request));
   exchange_ = exchange;
   try {
     core_->handler()(exchange);
@@ -438,9 +502,8 @@ void Connection::Flush() {
       writing_ = true;
       std::swap(out_, wbuf_);
       std::swap(out_callbacks_, wcallbacks_);
-      stream_.AsyncWrite(
-          net::buffer(wbuf_),
-          [self = shared_from_this()](const error_code& ec, std::size_t) { self->OnWrite(ec); });
+      wbuf_sent_ = 0;
+      WriteSome();
       return;
     }
     if (out_callbacks_.empty()) {
@@ -453,15 +516,42 @@ void Connection::Flush() {
   }
 }
 
-void Connection::OnWrite(const error_code& ec) {
+void Connection::WriteSome() {
+  ArmWriteTimer();
+  stream_.AsyncWriteSome(net::buffer(wbuf_.data() + wbuf_sent_, wbuf_.size() - wbuf_sent_),
+                         [self = shared_from_this()](const error_code& ec, std::size_t bytes) {
+                           self->OnWriteSome(ec, bytes);
+                         });
+}
+
+void Connection::OnWriteSome(const error_code& ec, std::size_t bytes) {
+  const bool failed = ec || state_ == State::kClosed;
+  wbuf_sent_ += bytes;
+  if (!failed && wbuf_sent_ < wbuf_.size()) {
+    WriteSome();  // progress: the write timeout starts again
+    return;
+  }
+  write_timer_.cancel();
   writing_ = false;
   wbuf_.clear();
-  RunCallbacks(wcallbacks_, !ec);
-  if (ec) {
+  wbuf_sent_ = 0;
+  RunCallbacks(wcallbacks_, !failed);
+  if (failed) {
     Close(CloseKind::kGraceful);
     return;
   }
   Flush();
+}
+
+void Connection::ArmWriteTimer() {
+  write_timer_.expires_after(core_->options().write_timeout);
+  write_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (ec || self->state_ == State::kClosed || !self->writing_) return;
+    if (self->write_timer_.expiry() > std::chrono::steady_clock::now()) return;
+    // The client takes nothing: reset rather than FIN, since a graceful close would wait behind
+    // the very bytes it does not read, and free the descriptor now.
+    self->Close(CloseKind::kAbortive);
+  });
 }
 
 void Connection::RunCallbacks(std::vector<std::function<void(bool)>>& callbacks, bool ok) {
@@ -495,7 +585,7 @@ void Connection::AfterFlushed() {
     Close(CloseKind::kGraceful);
     return;
   }
-  BeginRequest();
+  BeginRequest(ReadPhase::kIdle);
   Read();
 }
 
@@ -519,6 +609,7 @@ void Connection::Close(CloseKind kind) {
   state_ = State::kClosed;
   closed_.store(true, std::memory_order_release);
   timer_.cancel();
+  write_timer_.cancel();
   // Over TLS a graceful close is a TCP FIN without a close_notify alert. Every response here
   // carries its own end (Content-Length or the last chunk), so a client cannot mistake a cut
   // for an end, and HTTP clients (curl, Go, Python) accept a FIN after a complete message. A
@@ -533,7 +624,7 @@ void Connection::Close(CloseKind kind) {
     stream_.tcp().shutdown(net::ip::tcp::socket::shutdown_both, ec);
   }
   stream_.tcp().close(ec);
-  parser_.reset();
+  reader_.Reset();
   in_.clear();
   in_.shrink_to_fit();
   // Queued writes will never go out. (Callbacks of the write in flight run from OnWrite.)

@@ -12,10 +12,18 @@
 // and kDraining (an error response was sent; the rest of the request is read and dropped for a
 // short while so the client sees the response rather than a reset) and kClosed.
 //
+// kReading has phases, each with its own timeout on `timer_`: kIdle (a kept-alive connection
+// waits for the next request: keepalive_timeout), kHeader (from the first byte, or the
+// connection's start, until the headers are complete: header_timeout, never extended by bytes
+// that trickle in) and kBody (body_timeout, restarted by every read). In kActive and kFinishing no
+// read timer runs (a handler may take its time); a write that makes no progress is bounded by
+// `write_timer_` in every state.
+//
 // One read is kept outstanding in every state but kClosed. While a request is being answered that
 // read is how the server notices the client leaving; bytes it brings (a pipelined request) wait
-// in `in_` until the response is out. Reads land in `scratch_` and are then appended to `in_`, so
-// the parser may consume `in_` while a read is outstanding.
+// in `in_` until the response is out, at most kMaxReadAhead of them. Reads land in `scratch_` and
+// are then appended to `in_`, so the parser may consume `in_` while a read is outstanding. While
+// reading a request `in_` holds only what the RequestReader left unconsumed, which it caps.
 #ifndef OLLAMA_GATEWAY_HTTP_CONNECTION_H_
 #define OLLAMA_GATEWAY_HTTP_CONNECTION_H_
 
@@ -27,10 +35,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -42,6 +47,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "http/request_reader.h"
 #include "http/server.h"
 
 namespace og::http::internal {
@@ -66,8 +72,14 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   bool Register(Connection* connection);
   void Unregister(Connection* connection);
 
+  // Open connections: counted from accept to the Connection's destruction. Any thread.
+  std::size_t open_connections() const { return open_.load(std::memory_order_acquire); }
+  void ConnectionDestroyed() { open_.fetch_sub(1, std::memory_order_acq_rel); }
+
  private:
   void Accept();
+  // Refuses `socket` beyond max_connections: a 503 if it fits in the socket at once, then close.
+  void Refuse(boost::asio::ip::tcp::socket& socket);
 
   boost::asio::io_context& io_context_;
   const Handler handler_;
@@ -76,6 +88,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_timer_;  // backs off when accept fails (out of descriptors)
   std::atomic<std::uint16_t> port_{0};
+  std::atomic<std::size_t> open_{0};
 
   std::mutex mu_;  // guards the fields below and the acceptor's open/bind/close
   bool listening_ = false;
@@ -119,13 +132,14 @@ class Stream {
     }
   }
 
-  // Writes all of `buffers` (a composed operation: no other write until it completes).
+  // Writes some of `buffers`. One call at a time, so the caller sees each bit of progress (the
+  // write timeout is about progress, not about the whole response).
   template <typename ConstBuffers, typename Handler>
-  void AsyncWrite(const ConstBuffers& buffers, Handler&& handler) {
+  void AsyncWriteSome(const ConstBuffers& buffers, Handler&& handler) {
     if (tls_) {
-      boost::asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
+      tls_->async_write_some(buffers, std::forward<Handler>(handler));
     } else {
-      boost::asio::async_write(*plain_, buffers, std::forward<Handler>(handler));
+      plain_->async_write_some(buffers, std::forward<Handler>(handler));
     }
   }
 
@@ -169,23 +183,32 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class State { kHandshaking, kReading, kActive, kFinishing, kDraining, kClosed };
   enum class Reply { kNone, kStreaming, kDone };
   enum class CloseKind { kGraceful, kAbortive };
+  enum class ReadPhase { kIdle, kHeader, kBody };
 
   bool IsCurrent(const Exchange& exchange) const;
   void StartTls();
   void OnHandshake(const boost::system::error_code& ec);
-  void BeginRequest();
+  void BeginRequest(ReadPhase phase);
+  void EnterPhase(ReadPhase phase);
   void Read();
   void OnRead(const boost::system::error_code& ec, std::size_t bytes);
   void ParseBuffered();
+  void OnHeaderDone();
   void MaybeSendContinue();
-  void Reject(const boost::system::error_code& ec);
+  void Reject(int status);
+  // Answers the request being read without reading the rest of it. `complete` says the whole
+  // request was read, so the connection may be kept alive.
+  void Refuse(int status, std::string_view content_type, std::string_view body,
+              const Headers& extra, bool complete);
   void Dispatch();
   void DoRespond(int status, std::string_view content_type, std::string_view body,
                  const Headers& extra);
   void EndExchange(Exchange* exchange);
   void ScheduleFlush();
   void Flush();
-  void OnWrite(const boost::system::error_code& ec);
+  void WriteSome();
+  void OnWriteSome(const boost::system::error_code& ec, std::size_t bytes);
+  void ArmWriteTimer();
   void RunCallbacks(std::vector<std::function<void(bool)>>& callbacks, bool ok);
   void AfterFlushed();
   void ArmTimer(std::chrono::steady_clock::duration after);
@@ -196,7 +219,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::shared_ptr<ServerCore> core_;
   Strand strand_;
   Stream stream_;
-  boost::asio::steady_timer timer_;
+  boost::asio::steady_timer timer_;        // the read phases, the handshake, the drain
+  boost::asio::steady_timer write_timer_;  // a write in flight that makes no progress
   std::string remote_;
   std::string peer_certificate_der_;  // set once the TLS handshake is done
   std::atomic<bool> closed_{false};
@@ -206,15 +230,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
   bool flush_posted_ = false;
   bool continue_sent_ = false;
+  ReadPhase phase_ = ReadPhase::kHeader;
   std::size_t drained_bytes_ = 0;
   std::array<char, kScratchBytes> scratch_;
   boost::beast::flat_buffer in_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  RequestReader reader_;
 
   // Output: `out_` collects bytes (and `out_callbacks_` their on_written callbacks) while
   // `wbuf_`/`wcallbacks_` are being written; the pairs swap, so buffers keep their capacity.
   std::string out_;
   std::string wbuf_;
+  std::size_t wbuf_sent_ = 0;  // how much of wbuf_ the kernel has taken
   std::vector<std::function<void(bool)>> out_callbacks_;
   std::vector<std::function<void(bool)>> wcallbacks_;
 

@@ -84,10 +84,36 @@ void ServerCore::Accept() {
           });
           return;
         }
+        const std::size_t limit = self->options_.max_connections;
+        if (limit != 0 && self->open_.load(std::memory_order_acquire) >= limit) {
+          self->Refuse(socket);
+          self->Accept();
+          return;
+        }
+        // Counted here rather than when the connection starts on its strand, so a burst of
+        // accepts cannot overshoot the limit; ~Connection uncounts it.
+        self->open_.fetch_add(1, std::memory_order_acq_rel);
         auto connection = std::make_shared<Connection>(self, strand, std::move(socket));
         net::dispatch(strand, [connection] { connection->Start(); });
         self->Accept();
       });
+}
+
+void ServerCore::Refuse(tcp::socket& socket) {
+  // A fresh socket's send buffer is empty, so a non-blocking send of a few bytes goes out whole
+  // or not at all; the acceptor never waits for a client it refuses. A client that already sent
+  // its request may see a reset instead (its bytes are unread at the close): the 503 is a
+  // courtesy, the close is the point.
+  static constexpr std::string_view kBusy =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: 34\r\nConnection: close\r\n\r\n"
+      "503 Service Unavailable: too busy\n";
+  error_code ec;
+  socket.non_blocking(true, ec);
+  if (!ec) socket.write_some(net::buffer(kBusy.data(), kBusy.size()), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+  if (options_.on_connection_refused) options_.on_connection_refused();
 }
 
 void ServerCore::Stop() {
@@ -137,5 +163,7 @@ absl::Status Server::Listen(std::string_view host, std::uint16_t port) {
 std::uint16_t Server::port() const { return core_->port(); }
 
 void Server::Stop() { core_->Stop(); }
+
+std::size_t Server::open_connections() const { return core_->open_connections(); }
 
 }  // namespace og::http

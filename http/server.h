@@ -15,8 +15,28 @@
 // `Exchange::OnClientGone` (exactly once). That is what lets a producer stop work nobody waits for.
 //
 // Connections are kept alive (HTTP/1.1 rules; HTTP/1.0 only on request), HEAD requests get the
-// headers without the body, `Expect: 100-continue` is honoured, a malformed request gets 400 and a
-// too-large body 413, and in both cases the connection is closed afterwards.
+// headers without the body and `Expect: 100-continue` is honoured.
+//
+// The server faces hostile clients, so every byte it keeps and every phase of a connection is
+// bounded (`ServerOptions` has the limits, with nginx-like defaults):
+//
+//   - What is buffered while a request is read: the request line and headers (431 past
+//     `max_header_bytes`), one chunk-size line (400 past 4 KiB), the trailers (431 past 8 KiB),
+//     the body (413 past `max_body_bytes`). A request with a Transfer-Encoding other than exactly
+//     `chunked`, or with both Transfer-Encoding and Content-Length, gets 400 (RFC 9112 §6.3).
+//     After any of these answers the server reads and drops at most 64 KiB of the rest for at
+//     most 2 s, so the client sees the answer rather than a reset, and closes the connection.
+//   - Time: the TLS handshake (`handshake_timeout`), the headers of a request
+//     (`header_timeout`, from its first byte however slowly they trickle), each gap in its body
+//     (`body_timeout`), a write that makes no progress (`write_timeout`), the wait for the next
+//     request on a kept-alive connection (`keepalive_timeout`). A read timeout closes the
+//     connection without an answer; a write timeout resets it. A handler still producing its
+//     answer is never timed out; only its writes are, while they are stuck.
+//   - Connections: at most `max_connections` open at once; one more is answered 503 (best
+//     effort, without blocking) and closed, and `on_connection_refused` counts it.
+//   - Work: `header_check` sees each request's line and headers before its body is read (and
+//     before `100 Continue` is sent), so an unauthenticated client cannot make the server read,
+//     buffer or wait for a body.
 //
 // TLS is optional (`ServerOptions::tls`): each accepted connection then asks for the current
 // `boost::asio::ssl::context` once, completes a server-side TLS handshake within
@@ -52,6 +72,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -202,26 +223,69 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 // the exchange and answer later from any thread. An exception it throws is answered with 500.
 using Handler = std::function<void(std::shared_ptr<Exchange>)>;
 
-// Limits of a server. The defaults suit the simulator and admin endpoints.
+// An answer `ServerOptions::header_check` gives instead of letting the request through.
+struct EarlyResponse {
+  int status = 401;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  // Added as given (do not pass Content-Length, Transfer-Encoding or Connection).
+  Headers headers;
+};
+
+// Limits of a server, with nginx-like defaults (the nginx directive each follows is named). Every
+// timeout is a duration > 0.
 struct ServerOptions {
-  // Largest request body accepted; larger ones get 413 and the connection is closed.
+  // Largest request body accepted (Content-Length or the sum of the chunks); larger ones get 413
+  // and the connection is closed. A declared Content-Length over it is refused before any of the
+  // body is read. nginx: client_max_body_size.
   std::size_t max_body_bytes = 16 << 20;
-  // How long a connection may sit without a complete request (between keep-alive requests or
-  // while a request trickles in) before it is closed. Pending responses never time out.
-  std::chrono::seconds idle_timeout{120};
-  // Largest request line plus headers; larger ones get 431 and the connection is closed.
+  // Largest request line plus headers; larger ones get 431 and the connection is closed. (A
+  // chunk-size line is capped at 4 KiB (400) and trailers at 8 KiB (431), fixed.) nginx:
+  // large_client_header_buffers.
   std::size_t max_header_bytes = 64 << 10;
+  // How long a request's line and headers may take, from the connection's start (the end of the
+  // TLS handshake) or the first byte of a later request, until they are complete. Bytes that keep
+  // trickling in do not extend it (slowloris). Past it the connection is closed without an answer.
+  // nginx: client_header_timeout.
+  std::chrono::milliseconds header_timeout{60'000};
+  // The longest gap between two reads of a request body; every read that brings body bytes
+  // restarts it. Past it the connection is closed without an answer and the handler never sees
+  // the request. nginx: client_body_timeout.
+  std::chrono::milliseconds body_timeout{60'000};
+  // How long a write of the response may make no progress (the client does not read) before the
+  // connection is reset; a pending exchange then sees its client as gone (`OnClientGone`). This is
+  // also what bounds a client that pipelines requests and never reads their answers. A handler
+  // that is slow to produce is not affected: only a write that is under way and stuck counts.
+  // nginx: send_timeout.
+  std::chrono::milliseconds write_timeout{60'000};
+  // How long a kept-alive connection may wait for the first byte of its next request before it is
+  // closed (silently, as HTTP allows between requests). nginx: keepalive_timeout.
+  std::chrono::milliseconds keepalive_timeout{75'000};
   // Serve TLS instead of plaintext. Called once per accepted connection, on that connection's
   // strand, for the context to handshake with; the connection keeps it until it closes. So it
   // must be cheap and thread-safe (e.g. copy a shared_ptr under a mutex), and returning a new
   // context is how new certificates reach new connections. A null result closes the connection
   // (a TLS port never falls back to plaintext). Unset: plaintext.
   std::function<std::shared_ptr<boost::asio::ssl::context>()> tls;
-  // How long a TLS client has to complete its handshake. Short, unlike `idle_timeout`, because
-  // until then nobody is authenticated, yet each pending handshake holds a descriptor and an SSL
-  // object: 10 s covers a few round trips on the slowest honest link. The smaller of this and
-  // `idle_timeout` applies.
+  // How long a TLS client has to complete its handshake; the header timeout starts after it.
+  // Short because until then nobody is authenticated, yet each pending handshake holds a
+  // descriptor and an SSL object: 10 s covers a few round trips on the slowest honest link.
   std::chrono::milliseconds handshake_timeout{10'000};
+  // Most connections open at once (0: unlimited). A connection accepted beyond it gets a
+  // `503 Service Unavailable` if the socket takes it at once (never waited for) and is closed;
+  // the client may see only the close. nginx: worker_connections.
+  std::size_t max_connections = 10'000;
+  // Called on the acceptor's strand for every connection refused by `max_connections`, e.g. to
+  // count them. Must not block. Unset: nothing is called.
+  std::function<void()> on_connection_refused;
+  // Called on the connection's strand once a request's line and headers are complete, before its
+  // body is read and before `100 Continue` is sent; `head` has everything but `body`. Returning a
+  // response answers the request with it at once and the handler never sees the request. If the
+  // request has a body, it is then not read: at most 64 KiB more are read and dropped for at most
+  // 2 s (so the client sees the answer rather than a reset) and the connection is closed; a
+  // bodiless request keeps its connection as usual. Returning nullopt lets the request through.
+  // Must not block; an exception it throws is answered with 500. Unset: every request passes.
+  std::function<std::optional<EarlyResponse>(const Request& head)> header_check;
 };
 
 // An HTTP/1.1 listener on a caller-run `io_context`.
@@ -251,6 +315,9 @@ class Server {
   // gone. Returns at once; the work is done on the `io_context`, which then runs out of work
   // once handlers release what they hold. Idempotent.
   void Stop();
+
+  // How many connections are open now (accepted and not yet closed), e.g. for a gauge. Any thread.
+  std::size_t open_connections() const;
 
  private:
   std::shared_ptr<internal::ServerCore> core_;

@@ -19,14 +19,17 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
   echo "usage: bash scripts/fuzz.sh [SECONDS]   (whole seconds per target, at least 1)" >&2
   exit 2
 fi
-read -r -a targets <<<"${OG_FUZZ_TARGETS:-config_fuzzer ndjson_fuzzer ollama_response_fuzzer http_protocol_fuzzer}"
+read -r -a targets <<<"${OG_FUZZ_TARGETS:-config_fuzzer ndjson_fuzzer ollama_response_fuzzer http_protocol_fuzzer http_connection_fuzzer}"
 
 # Longest input per target: a realistic config file is a few KiB; NDJSON lines and error bodies
-# need only be long enough to reach the limits and truncations (the 300-byte quote of an error).
+# need only be long enough to reach the limits and truncations (the 300-byte quote of an error);
+# front-door bodies must fit deep JSON nesting, and a client's byte stream must get past the
+# request reader's caps (64 KiB of headers, a 4 KiB chunk line, 8 KiB of trailers).
 max_len_of() {
   case "$1" in
     config_fuzzer) echo 8192 ;;
     ollama_response_fuzzer) echo 2048 ;;
+    http_protocol_fuzzer | http_connection_fuzzer) echo 65536 ;;
     *) echo 4096 ;;
   esac
 }

@@ -53,8 +53,13 @@ int main(int argc, char** argv) {
   boost::asio::io_context io_context(options.threads);
   og::sim::Simulator simulator(io_context, options);
   og::http::ServerOptions server_options;
-  // Ollama's Go server sets no timeouts: idle keep-alive connections stay open.
-  server_options.idle_timeout = std::chrono::hours(24);
+  // Ollama's Go server sets no timeouts and no connection limit: idle keep-alive connections stay
+  // open, and the benchmarks hold tens of thousands of streams.
+  server_options.header_timeout = std::chrono::hours(24);
+  server_options.body_timeout = std::chrono::hours(24);
+  server_options.write_timeout = std::chrono::hours(24);
+  server_options.keepalive_timeout = std::chrono::hours(24);
+  server_options.max_connections = 0;
   og::http::Server server(
       io_context,
       [&simulator](std::shared_ptr<og::http::Exchange> exchange) {

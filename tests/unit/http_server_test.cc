@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -151,6 +152,25 @@ class RawClient {
       return false;
     }
     return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+
+  // Sends what the socket takes; false once the server has closed or reset the connection.
+  bool TrySend(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  // Without waiting: true once the server answered something or closed its side.
+  bool HeardBack() {
+    if (!buffer_.empty()) return true;
+    char buf[4096];
+    const ssize_t n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0) buffer_.append(buf, static_cast<std::size_t>(n));
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
   }
 
   void Close() {
@@ -578,9 +598,9 @@ TEST_CASE("Stop closes idle connections and the pending exchanges see their clie
   CHECK(first.WaitForClose());
 }
 
-TEST_CASE("a connection idle past the idle timeout is closed", "[http]") {
+TEST_CASE("a kept-alive connection idle past the keep-alive timeout is closed", "[http]") {
   ServerOptions options;
-  options.idle_timeout = std::chrono::seconds(1);
+  options.keepalive_timeout = 200ms;
   TestServer server(EchoHandler(), options);
   RawClient client(server.port());
   client.Send(Get("/"));
@@ -636,6 +656,311 @@ TEST_CASE("many concurrent streams are served by one io_context thread", "[http]
     if (client->ReadResponse().body == "tick\ntick\ntick\ntick\ntick\n") ++complete;
   }
   CHECK(complete == kClients);
+}
+
+// Sends `piece` over and over (at most `limit` bytes) until the server answers or closes.
+// Returns true if it did so before the limit.
+bool SendUntilHeardBack(RawClient& client, std::string_view piece, std::size_t limit) {
+  for (std::size_t sent = 0; sent < limit; sent += piece.size()) {
+    if (client.HeardBack() || !client.TrySend(piece)) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (client.HeardBack()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+
+Handler CountingHandler(std::atomic<int>& handled) {
+  return [&handled](std::shared_ptr<Exchange> ex) {
+    ++handled;
+    ex->Respond(200, "text/plain", "body=" + ex->request().body);
+  };
+}
+
+TEST_CASE("a chunk-size line that never ends gets 400 after a few KiB, not buffered", "[http]") {
+  std::atomic<int> handled{0};
+  TestServer server(CountingHandler(handled));
+  RawClient client(server.port());
+  client.Send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1;");
+  // 1 MiB is well under max_body_bytes, so only the line cap can stop it.
+  CHECK(SendUntilHeardBack(client, std::string(16 << 10, 'a'), 1 << 20));
+  const Response response = client.ReadResponse();
+  CHECK(response.status == 400);
+  CHECK(response.Header("connection") == "close");
+  CHECK(handled == 0);
+}
+
+TEST_CASE("a trailer block that never ends gets 431 after a few KiB, not buffered", "[http]") {
+  std::atomic<int> handled{0};
+  TestServer server(CountingHandler(handled));
+  RawClient client(server.port());
+  client.Send(
+      "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\nX-Trailer: ");
+  CHECK(SendUntilHeardBack(client, std::string(16 << 10, 'a'), 1 << 20));
+  CHECK(client.ReadResponse().status == 431);
+  CHECK(handled == 0);
+}
+
+TEST_CASE("a chunked body with extensions and trailers within the caps reaches the handler",
+          "[http]") {
+  TestServer server(EchoHandler());
+  RawClient client(server.port());
+  client.Send(
+      "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3;name=value\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: " +
+      std::string(2000, 't') + "\r\n\r\n");
+  const Response response = client.ReadResponse();
+  CHECK(response.status == 200);
+  CHECK(response.body.find("body=abcde ") != std::string::npos);
+}
+
+TEST_CASE("a Transfer-Encoding other than chunked gets 400", "[http]") {
+  std::atomic<int> handled{0};
+  TestServer server(CountingHandler(handled));
+  for (const char* coding : {"gzip", "chunked, gzip", "identity", "gzip, chunked"}) {
+    CAPTURE(coding);
+    RawClient client(server.port());
+    client.Send(std::string("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ") + coding +
+                "\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    CHECK(client.ReadResponse().status == 400);
+    CHECK(client.WaitForClose());
+  }
+  CHECK(handled == 0);
+}
+
+TEST_CASE("a request with both Content-Length and Transfer-Encoding gets 400", "[http]") {
+  std::atomic<int> handled{0};
+  TestServer server(CountingHandler(handled));
+  RawClient client(server.port());
+  client.Send(
+      "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n");
+  CHECK(client.ReadResponse().status == 400);
+  CHECK(client.WaitForClose());
+  CHECK(handled == 0);
+}
+
+TEST_CASE("headers trickled slower than the header timeout are cut off although bytes keep coming",
+          "[http]") {
+  ServerOptions options;
+  options.header_timeout = 300ms;
+  std::atomic<int> handled{0};
+  TestServer server(CountingHandler(handled), options);
+  RawClient client(server.port());
+  client.Send("GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ");
+  // One byte every 50 ms for up to 10 s: a timer restarted by each byte would never fire.
+  int sent = 0;
+  bool closed = false;
+  for (; sent < 200 && !closed; ++sent) {
+    closed = !client.TrySend("a") || client.HeardBack();
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(closed);
+  CHECK(sent > 3);                   // bytes were still coming when the server gave up
+  CHECK(client.buffered().empty());  // closed without an answer
+  CHECK(handled == 0);
+}
+
+TEST_CASE("a body that stops arriving is cut off by the body timeout", "[http]") {
+  ServerOptions options;
+  options.body_timeout = 200ms;
+  std::atomic<int> handled{0};
+  TestServer server(CountingHandler(handled), options);
+  RawClient client(server.port());
+  client.Send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  CHECK(client.WaitForClose());  // the header timeout (60 s) would be past the client's 10 s
+  CHECK(handled == 0);
+}
+
+TEST_CASE("a body that keeps arriving outlives the body timeout", "[http]") {
+  ServerOptions options;
+  options.body_timeout = 300ms;
+  TestServer server(EchoHandler(), options);
+  RawClient client(server.port());
+  client.Send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n");
+  // 10 bytes 100 ms apart: a second in all, more than three body timeouts.
+  for (char c = '0'; c <= '9'; ++c) {
+    std::this_thread::sleep_for(100ms);
+    client.Send(std::string(1, c));
+  }
+  const Response response = client.ReadResponse();
+  CHECK(response.status == 200);
+  CHECK(response.body.find("body=0123456789 ") != std::string::npos);
+}
+
+TEST_CASE("a client that never reads a streamed response is reset by the write timeout and is gone",
+          "[http]") {
+  ServerOptions options;
+  options.write_timeout = 200ms;
+  std::promise<bool> gone;
+  struct Producer : std::enable_shared_from_this<Producer> {
+    std::shared_ptr<Exchange> ex;
+    void Next() {
+      ex->Write(std::string(64 << 10, 'x'), [self = shared_from_this()](bool ok) {
+        if (ok) self->Next();
+      });
+    }
+  };
+  TestServer server(
+      [&gone](std::shared_ptr<Exchange> ex) {
+        ex->OnClientGone([&gone, ex] { gone.set_value(ex->client_gone()); });
+        ex->StartStream(200, "text/plain");
+        auto producer = std::make_shared<Producer>();
+        producer->ex = ex;
+        producer->Next();
+      },
+      options);
+  RawClient client(server.port());
+  client.Send(Get("/"));
+  auto gone_future = gone.get_future();
+  REQUIRE(gone_future.wait_for(kWait) == std::future_status::ready);
+  CHECK(gone_future.get());
+}
+
+TEST_CASE("a pipelining client that never reads is reset by the write timeout", "[http]") {
+  ServerOptions options;
+  options.write_timeout = 200ms;
+  constexpr int kRequests = 40;
+  constexpr std::size_t kBodyBytes = 1 << 20;
+  TestServer server(
+      [](std::shared_ptr<Exchange> ex) {
+        ex->Respond(200, "text/plain", std::string(kBodyBytes, 'x'));
+      },
+      options);
+  RawClient client(server.port());
+  std::string requests;
+  for (int i = 0; i < kRequests; ++i) requests += Get("/");
+  client.Send(requests);
+  // 40 MiB of answers fill both sockets' buffers long before this ends, and the write stalls.
+  std::this_thread::sleep_for(1s);
+  while (client.Fill()) {
+  }
+  CHECK(client.last_error() == ECONNRESET);  // not EAGAIN: the receive timeout did not end it
+  CHECK(client.buffered().size() < kRequests * kBodyBytes);
+}
+
+TEST_CASE("a connection beyond max_connections is refused and counted", "[http]") {
+  ServerOptions options;
+  options.max_connections = 2;
+  std::atomic<int> refused{0};
+  options.on_connection_refused = [&refused] { ++refused; };
+  TestServer server(EchoHandler(), options);
+  RawClient first(server.port());
+  RawClient second(server.port());
+  for (RawClient* client : {&first, &second}) {
+    client->Send(Get("/"));
+    CHECK(client->ReadResponse().status == 200);
+  }
+  RawClient third(server.port());
+  const Response response = third.ReadResponse();
+  CHECK(response.status == 503);
+  CHECK(third.WaitForClose());
+  CHECK(refused == 1);
+  // The admitted ones are unaffected.
+  first.Send(Get("/"));
+  CHECK(first.ReadResponse().status == 200);
+}
+
+TEST_CASE("open_connections counts accepted connections until they close", "[http]") {
+  boost::asio::io_context io_context;
+  Server server(io_context, EchoHandler());
+  REQUIRE(server.Listen("127.0.0.1", 0).ok());
+  std::thread runner([&io_context] { io_context.run(); });
+  auto wait_for_count = [&server](std::size_t expected) {
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (server.open_connections() != expected && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
+    return server.open_connections();
+  };
+  {
+    RawClient first(server.port());
+    RawClient second(server.port());
+    first.Send(Get("/"));
+    second.Send(Get("/"));
+    CHECK(first.ReadResponse().status == 200);
+    CHECK(second.ReadResponse().status == 200);
+    CHECK(server.open_connections() == 2);
+    first.Close();
+    CHECK(wait_for_count(1) == 1);
+  }
+  CHECK(wait_for_count(0) == 0);
+  server.Stop();
+  runner.join();
+}
+
+// Admits requests with "Authorization: yes", answers the others 401, and records what it saw.
+struct Gatekeeper {
+  std::atomic<int> checks{0};
+  std::mutex mu;
+  std::vector<std::string> bodies;  // of the heads it saw: must be empty
+
+  ServerOptions Options() {
+    ServerOptions options;
+    options.header_check = [this](const og::http::Request& head) {
+      ++checks;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        bodies.push_back(head.body);
+      }
+      if (head.Header("authorization") == "yes") return std::optional<og::http::EarlyResponse>();
+      return std::optional<og::http::EarlyResponse>(og::http::EarlyResponse{
+          401, "text/plain", "who are you?\n", {{"WWW-Authenticate", "Bearer"}}});
+    };
+    return options;
+  }
+};
+
+TEST_CASE("a request refused by header_check gets the early answer instead of 100 Continue",
+          "[http]") {
+  Gatekeeper gatekeeper;
+  std::atomic<int> handled{0};
+  TestServer server(CountingHandler(handled), gatekeeper.Options());
+  RawClient client(server.port());
+  client.Send(
+      "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n");
+  const Response response = client.ReadResponse();
+  CHECK(response.status == 401);
+  CHECK(response.body == "who are you?\n");
+  CHECK(response.Header("www-authenticate") == "Bearer");
+  CHECK(response.Header("connection") == "close");
+  CHECK(client.WaitForClose());  // the body is never waited for
+  CHECK(handled == 0);
+  CHECK(gatekeeper.checks == 1);
+}
+
+TEST_CASE("a request admitted by header_check gets 100 Continue and then reaches the handler",
+          "[http]") {
+  Gatekeeper gatekeeper;
+  TestServer server(EchoHandler(), gatekeeper.Options());
+  RawClient client(server.port());
+  client.Send(
+      "POST /up HTTP/1.1\r\nHost: t\r\nAuthorization: yes\r\nContent-Length: 5\r\n"
+      "Expect: 100-continue\r\n\r\n");
+  CHECK(client.ReadResponse().status == 100);
+  client.Send("hello");
+  const Response response = client.ReadResponse();
+  CHECK(response.status == 200);
+  CHECK(response.body.find("body=hello") != std::string::npos);
+  CHECK(gatekeeper.checks == 1);
+  std::lock_guard<std::mutex> lock(gatekeeper.mu);
+  CHECK(gatekeeper.bodies == std::vector<std::string>{""});
+}
+
+TEST_CASE("a bodiless request refused by header_check keeps its connection", "[http]") {
+  Gatekeeper gatekeeper;
+  TestServer server(EchoHandler(), gatekeeper.Options());
+  RawClient client(server.port());
+  client.Send(Get("/"));
+  const Response refused = client.ReadResponse();
+  CHECK(refused.status == 401);
+  CHECK(refused.Header("connection").empty());
+  client.Send(Get("/", "Authorization: yes\r\n"));
+  CHECK(client.ReadResponse().status == 200);
 }
 
 }  // namespace
