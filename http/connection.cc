@@ -302,14 +302,12 @@ void Connection::Refuse(int status, std::string_view content_type, std::string_v
   close_after_ = false;
   abort_after_ = false;
   drain_after_ = !complete;
-  reader_.Reset();
   DoRespond(status, content_type, body, extra);
 }
 
 void Connection::Dispatch() {
   timer_.cancel();
   auto message = reader_.Release();
-  reader_.Reset();
   head_ = message.method() == beast::http::verb::head;
   keep_alive_ = message.keep_alive();
   version_ = message.version() == 10 ? 10 : 11;
