@@ -659,12 +659,18 @@ Exchange::~Exchange() {
             [connection = connection_, sequence = sequence_] { connection->Abandoned(sequence); });
 }
 
+void Exchange::AddResponseHeaders(Headers headers) {
+  for (auto& header : headers) response_headers_.push_back(std::move(header));
+}
+
 void Exchange::Respond(int status, std::string_view content_type, std::string body, Headers extra) {
+  extra.insert(extra.end(), response_headers_.begin(), response_headers_.end());
   connection_->Respond(shared_from_this(), status, std::string(content_type), std::move(body),
                        std::move(extra));
 }
 
 void Exchange::StartStream(int status, std::string_view content_type, Headers extra) {
+  extra.insert(extra.end(), response_headers_.begin(), response_headers_.end());
   connection_->StartStream(shared_from_this(), status, std::string(content_type), std::move(extra));
 }
 

@@ -161,6 +161,11 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // connection is then reused for the next request unless the client asked to close it.
   void Respond(int status, std::string_view content_type, std::string body, Headers extra = {});
 
+  // Headers added to whichever response this exchange sends (Respond or StartStream), after
+  // that call's own `extra`: for headers decided from the request, such as CORS headers, that
+  // every answer must carry, errors included. Call from the handler, before answering.
+  void AddResponseHeaders(Headers headers);
+
   // Starts a streamed response: the status line and headers are queued now (with
   // `Transfer-Encoding: chunked`; for an HTTP/1.0 client the body is delimited by closing the
   // connection instead). Follow with `Write` calls and one `EndStream`.
@@ -217,6 +222,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   Request request_;
   std::atomic<bool> client_gone_{false};
   std::atomic<bool> ended_{false};  // the handler called Respond/EndStream/Abort
+  Headers response_headers_;        // AddResponseHeaders
 };
 
 // Called on the connection's strand for every complete request. It must not block; it may keep

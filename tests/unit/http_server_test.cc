@@ -215,6 +215,25 @@ TEST_CASE("a whole response carries status, headers and body", "[http]") {
   CHECK_FALSE(response.Header("date").empty());
 }
 
+TEST_CASE("headers added for an exchange ride on its answer, whole or streamed", "[http]") {
+  TestServer server([](std::shared_ptr<Exchange> ex) {
+    ex->AddResponseHeaders({{"Vary", "Origin"}});
+    if (ex->request().path == "/stream") {
+      ex->StartStream(200, "text/plain", {{"X-Own", "1"}});
+      ex->Write("x");
+      return ex->EndStream();
+    }
+    ex->Respond(404, "text/plain", "no", {{"X-Own", "1"}});
+  });
+  RawClient client(server.port());
+  for (const char* path : {"/whole", "/stream"}) {
+    client.Send(Get(path));
+    const Response response = client.ReadResponse();
+    CHECK(response.Header("vary") == "Origin");
+    CHECK(response.Header("x-own") == "1");
+  }
+}
+
 TEST_CASE("a keep-alive connection serves one request after another", "[http]") {
   std::atomic<int> handled{0};
   TestServer server([&handled](std::shared_ptr<Exchange> ex) {
