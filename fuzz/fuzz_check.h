@@ -3,6 +3,7 @@
 #ifndef OLLAMA_GATEWAY_FUZZ_FUZZ_CHECK_H_
 #define OLLAMA_GATEWAY_FUZZ_FUZZ_CHECK_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -43,10 +44,19 @@ inline bool HasNoControlCharacters(std::string_view text) {
 // with simdjson, through nlohmann's DOM, looked up field by field. nullopt when nlohmann does not
 // accept the line as a JSON object. Written apart from ParseOllamaChunk's own reading on purpose
 // (std::map lookups, not one pass over the members), so that the two check each other.
+// Lines nesting deeper than ParseOllamaChunk's default limit (limits.max_json_depth, 64) are
+// refused too; nlohmann's callback reports each array's and object's depth (0 for the root).
 inline std::optional<OllamaChunk> ReadWithNlohmann(std::string_view line, OllamaEndpoint endpoint) {
   using Json = nlohmann::json;
-  const Json j = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  int deepest = 0;
+  const Json::parser_callback_t depth_of = [&deepest](int depth, Json::parse_event_t event, Json&) {
+    if (event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) {
+      deepest = std::max(deepest, depth + 1);
+    }
+    return true;
+  };
+  const Json j = Json::parse(line.begin(), line.end(), depth_of, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || deepest > 64) return std::nullopt;
   const auto string_field = [](const Json& object, const char* key) {
     const auto it = object.find(key);
     return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();

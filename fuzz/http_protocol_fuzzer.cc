@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "fuzz/fuzz_check.h"
 #include "gateway/http_protocol.h"
+#include "gateway/json_reading.h"
 
 namespace {
 
@@ -27,7 +28,7 @@ using Json = nlohmann::json;
 constexpr int kApis = 7;
 
 void CheckCall(og::HttpApi api, std::string_view body) {
-  absl::StatusOr<og::HttpCall> call = og::ParseHttpCall(api, body);
+  absl::StatusOr<og::HttpCall> call = og::ParseHttpCall(api, body, og::kDefaultMaxJsonDepth);
   if (!call.ok()) {
     OG_FUZZ_CHECK(call.status().code() == absl::StatusCode::kInvalidArgument);
     OG_FUZZ_CHECK(call.status().message().size() < og::fuzz::kMaxMessageBytes);
@@ -55,7 +56,7 @@ void CheckCall(og::HttpApi api, std::string_view body) {
 }
 
 void CheckAnswers(og::HttpApi api, std::string_view body) {
-  const Json merged = og::MergeModelLists({std::string(body)});
+  const Json merged = og::MergeModelLists({std::string(body)}, og::kDefaultMaxJsonDepth);
   OG_FUZZ_CHECK(merged["models"].is_array());
   (void)og::OpenAiModels(merged);
   og::OllamaChunk chunk;

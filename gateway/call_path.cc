@@ -112,7 +112,8 @@ bool CallPath::PassSecurity(const SecurityPolicy& policy) {
   }
   caller_ = *std::move(caller);
   // Limits before anything reads the request's fields, so an oversized one costs nothing more.
-  if (absl::Status s = policy.CheckLimits(request_, request_.ByteSizeLong()); !s.ok()) {
+  max_json_depth_ = static_cast<int>(policy.limits().max_json_depth);
+  if (absl::Status s = policy.CheckLimits(request_, MeasureInput()); !s.ok()) {
     Reject(s, "limit_exceeded");
     return false;
   }
@@ -140,11 +141,15 @@ bool CallPath::PassSecurity(const SecurityPolicy& policy) {
     Reject(s, "rate_limited");
     return false;
   }
-  if (policy.redacts()) {
-    redacted_ = std::make_unique<InferenceRequest>(request_);
-    if (!policy.Redact(redacted_.get(), metrics)) redacted_.reset();
-  }
+  if (policy.redacts()) RedactInput(policy, metrics);
   return true;
+}
+
+InputSize CallPath::MeasureInput() const { return InputSizeOf(request_); }
+
+void CallPath::RedactInput(const SecurityPolicy& policy, Metrics& metrics) {
+  redacted_ = std::make_unique<InferenceRequest>(request_);
+  if (!policy.Redact(redacted_.get(), metrics)) redacted_.reset();
 }
 
 void CallPath::Cancel() {
@@ -158,6 +163,7 @@ void CallPath::Cancel() {
 }
 
 void CallPath::PauseUpstream() {
+  paused_for_caller_.store(true, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
   current_.Pause();
 }
@@ -183,7 +189,7 @@ bool CallPath::OnLine(std::string_view line) {
     }
     return true;
   }
-  if (absl::Status s = ParseOllamaChunk(line, ollama_.endpoint, &chunk); !s.ok()) {
+  if (absl::Status s = ParseOllamaChunk(line, ollama_.endpoint, &chunk, max_json_depth_); !s.ok()) {
     backend_fault_ = true;
     stop_status_ = absl::UnavailableError(
         absl::StrCat("backend '", backend_name(), "' sent a malformed chunk: ", s.message()));
@@ -283,28 +289,50 @@ void CallPath::OnComplete(UpstreamResult result) {
   }
 }
 
-Router::Outcome CallPath::OutcomeFor(const UpstreamResult& result) const {
+Router::Outcome ClassifyAttempt(const UpstreamResult& result, const AttemptFacts& facts) {
   using Outcome = Router::Outcome;
-  // A malformed chunk or an error line mid-stream is the backend's fault; a stop for the
-  // caller's sake (it went away) says nothing about the backend.
-  if (!stop_status_.ok()) return backend_fault_ ? Outcome::kFailure : Outcome::kNeutral;
+  // Only what says something about the backend counts toward outlier detection, so a caller
+  // cannot get healthy backends ejected. A malformed chunk or an error line mid-stream is the
+  // backend's fault; a stop for the caller's sake (it went away, or the answer outgrew a limit
+  // of the gateway's) is not.
+  if (facts.stopped) return facts.backend_fault ? Outcome::kFailure : Outcome::kNeutral;
   switch (result.outcome) {
     case UpstreamOutcome::kOk:
-      return done_ ? Outcome::kSuccess : Outcome::kFailure;  // no final chunk: a broken stream
+      // A stream without its final chunk is broken; a whole body (embed, show) is complete.
+      return facts.done || !facts.parses_chunks ? Outcome::kSuccess : Outcome::kFailure;
     case UpstreamOutcome::kHttpError:
+      // Ollama's "server busy" 503 is load, not sickness (the admission queue and the retry
+      // deal with it); a 4xx is the request's fault. Other 5xx are the backend's.
+      if (result.http_status == 503) return Outcome::kNeutral;
       return result.http_status >= 500 ? Outcome::kFailure : Outcome::kSuccess;
+    case UpstreamOutcome::kLineTooLong:
+      // upstream.max_line_bytes is the gateway's own limit: a caller can ask for an answer (a
+      // long list of embeddings) that exceeds it.
+      return Outcome::kNeutral;
     case UpstreamOutcome::kConnectFailed:
     case UpstreamOutcome::kTransportError:
     case UpstreamOutcome::kFirstByteTimeout:
-    case UpstreamOutcome::kLineTooLong:
       return Outcome::kFailure;
     case UpstreamOutcome::kTimeout:
-      // The caller's own deadline is not the backend's failure; request_timeout is.
-      return DeadlinePassed() ? Outcome::kNeutral : Outcome::kFailure;
+      // The caller's own deadline is not the backend's failure, nor is a timeout while the
+      // transfer was held for a caller that read too slowly; request_timeout otherwise is.
+      return facts.deadline_passed || facts.paused_for_caller ? Outcome::kNeutral
+                                                              : Outcome::kFailure;
     case UpstreamOutcome::kAborted:
       return Outcome::kNeutral;
   }
   return Outcome::kNeutral;
+}
+
+Router::Outcome CallPath::OutcomeFor(const UpstreamResult& result) const {
+  AttemptFacts facts;
+  facts.stopped = !stop_status_.ok();
+  facts.backend_fault = backend_fault_;
+  facts.done = done_;
+  facts.parses_chunks = ParsesChunks();
+  facts.deadline_passed = DeadlinePassed();
+  facts.paused_for_caller = paused_for_caller_.load(std::memory_order_relaxed);
+  return ClassifyAttempt(result, facts);
 }
 
 const std::string& CallPath::backend_name() const {
@@ -515,7 +543,9 @@ void CallPath::LogAccess(const absl::Status& status, Steady::time_point now,
                 client);
   if (log == nullptr) return;
   const std::string peer = Peer();
-  const std::string digest = InputDigest(request_);
+  // Of the input as forwarded: what the backend got, redactions included.
+  const InferenceRequest& forwarded = redacted_ != nullptr ? *redacted_ : request_;
+  const std::string digest = InputDigest(forwarded);
   const std::string error(status.message());
   AccessRecord record;
   record.time = start_wall_;
@@ -538,7 +568,7 @@ void CallPath::LogAccess(const absl::Status& status, Steady::time_point now,
   record.input_sha256 = digest;
   std::string input;
   if (log->log_content()) {
-    input = InputText(request_);
+    input = InputText(forwarded);
     record.input = &input;
     record.output = &output_;
   }

@@ -30,11 +30,28 @@ namespace og {
 enum class Frontend { kGrpc, kHttp };
 std::string_view FrontendName(Frontend frontend);
 
-// The access log's digest of a call's input: lower-case hex SHA-256 of input_data for a
-// generate call; for a chat call, of its messages, each written as `role`, a newline, `content`
-// and a newline (images are not included). Same input, same digest, whatever else the request
-// carries.
+// The access log's digest of a call's input as forwarded (after redaction): lower-case hex
+// SHA-256 of input_data for a generate call; for a chat call, of its messages, each written as
+// `role`, a newline, `content` and a newline (images are not included). Same input, same digest,
+// whatever else the request carries.
 std::string InputDigest(const ollama_gateway::v1::InferenceRequest& request);
+
+// What a call knows about an attempt that just ended, besides the upstream result.
+struct AttemptFacts {
+  bool stopped = false;            // the call stopped the stream itself (a limit, a bad chunk)
+  bool backend_fault = false;      // ... because the backend sent a malformed or error chunk
+  bool done = false;               // the final chunk arrived
+  bool parses_chunks = true;       // the answer is NDJSON chunks (false: a whole body)
+  bool deadline_passed = false;    // the caller's deadline passed
+  bool paused_for_caller = false;  // the transfer was paused for a caller reading slowly
+};
+
+// What an attempt says about its backend, for outlier detection: only failures that are the
+// backend's count (a connect or transport error, a broken stream, an error line, a 5xx other
+// than Ollama's "server busy" 503, a first-byte timeout, request_timeout). A caller's doing (its
+// deadline, its slow reading, an answer over the gateway's own limits, a 4xx) is neutral, so
+// callers cannot get healthy backends ejected.
+Router::Outcome ClassifyAttempt(const UpstreamResult& result, const AttemptFacts& facts);
 
 // It is also the router's view of the call (RequestKeys): the request's fields, and its headers
 // through the front door, for affinity keys.
@@ -85,6 +102,12 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   // The backend request for the request as forwarded (redacted when redaction changed it). The
   // default is BuildOllamaRequest; a front door that forwards its caller's own JSON overrides it.
   virtual OllamaRequest BuildUpstream(const ollama_gateway::v1::InferenceRequest& forwarded);
+  // What the input limits measure of the request; the default is InputSizeOf(request).
+  virtual InputSize MeasureInput() const;
+  // Redacts every text the backend will read (called only when the policy redacts). The default
+  // redacts a copy of the request, which BuildUpstream then gets; a front door that forwards its
+  // caller's own document redacts it in place instead.
+  virtual void RedactInput(const SecurityPolicy& policy, Metrics& metrics);
   // True (the default) when the backend answers generation chunks, parsed into OllamaChunk;
   // false when its lines go to the caller as they are (/api/embed, /api/show), the answer being
   // complete when the backend's body ends cleanly.
@@ -190,6 +213,13 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   // Counted in the service's retries in progress (the retry budget) until the call ends.
   bool retrying_ = false;
   absl::Status last_error_;
+
+  // limits.max_json_depth of the policy the call was checked with; backends' lines are read
+  // with it.
+  int max_json_depth_ = 64;
+  // The backend transfer was paused at least once because the caller read too slowly: a
+  // timeout then says nothing about the backend.
+  std::atomic<bool> paused_for_caller_{false};
 
   // Written on the upstream loop thread only (OnLine/OnComplete run there one at a time).
   bool done_ = false;

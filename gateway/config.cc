@@ -98,7 +98,11 @@ constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "enabled", "a
 constexpr std::chrono::milliseconds kMaxGrpcDuration{INT32_MAX};
 constexpr std::int64_t kMaxConcurrentStreams = 100000;
 constexpr std::int64_t kMaxPingStrikes = 1000;
-constexpr std::array<std::string_view, 4> kHttpKeys = {"address", "enabled", "insecure", "threads"};
+constexpr std::array<std::string_view, 11> kHttpKeys = {
+    "address",         "enabled",         "insecure",      "threads",
+    "header_timeout",  "body_timeout",    "write_timeout", "keepalive_timeout",
+    "max_connections", "allowed_origins", "allowed_hosts"};
+constexpr std::int64_t kMaxHttpConnections = 1000000;
 constexpr int kMaxHttpThreads = 64;
 constexpr std::array<std::string_view, 9> kUpstreamKeys = {"threads",
                                                            "connect_timeout",
@@ -254,6 +258,12 @@ void ParseHttp(const MapReader& top, const ListenConfig& listen, const AdminConf
   map.Bool("enabled", &http->enabled);
   std::int64_t number = 0;
   if (map.Integer("threads", 0, kMaxHttpThreads, &number)) http->threads = static_cast<int>(number);
+  map.Duration("header_timeout", /*allow_zero=*/false, &http->header_timeout);
+  map.Duration("body_timeout", /*allow_zero=*/false, &http->body_timeout);
+  map.Duration("write_timeout", /*allow_zero=*/false, &http->write_timeout);
+  map.Duration("keepalive_timeout", /*allow_zero=*/false, &http->keepalive_timeout);
+  map.Integer("max_connections", 0, kMaxHttpConnections, &http->max_connections);
+  ParseBrowserSafety(map, http);
   const bool insecure_valid =
       map.Find("insecure") == nullptr || map.Bool("insecure", &http->insecure);
   if (!http->enabled) return;

@@ -89,6 +89,20 @@ struct HttpConfig {
   bool insecure = false;
   // Threads running the listener's I/O; 0 means 2.
   int threads = 0;
+  // Each phase of a connection is timed out, with nginx's defaults: the request line and
+  // headers, the body (idle between two reads), a write to a client that stopped reading, and
+  // the idle time between two requests of a kept-alive connection.
+  std::chrono::milliseconds header_timeout{60000};
+  std::chrono::milliseconds body_timeout{60000};
+  std::chrono::milliseconds write_timeout{60000};
+  std::chrono::milliseconds keepalive_timeout{75000};
+  // Open connections at once; beyond it new ones are closed at once (and counted). 0: no cap.
+  std::int64_t max_connections = 10000;
+  // Browser safety as Ollama's (OLLAMA_ORIGINS): origins allowed besides the loopback ones and
+  // local app schemes ("*" wildcards allowed), and Host names allowed on a loopback listener
+  // besides the local ones (a defence against DNS rebinding).
+  std::vector<std::string> allowed_origins;
+  std::vector<std::string> allowed_hosts;
   int line = 0;
 };
 
@@ -391,8 +405,12 @@ struct LimitsConfig {
   std::int64_t max_metadata_entries = 64;
   std::int64_t max_metadata_key_bytes = 256;
   std::int64_t max_metadata_value_bytes = 4096;
-  // All gRPC request headers together (gRPC refuses more at the transport); fixed at start.
+  // All gRPC request headers together (gRPC refuses more at the transport), and an HTTP
+  // request's line and headers; fixed at start.
   std::int64_t max_header_bytes = 16 << 10;
+  // Nesting of any JSON the gateway reads from a caller (an HTTP body, gRPC's `format`) or a
+  // backend; deeper documents are refused before anything walks them. 1..1024.
+  std::int64_t max_json_depth = 64;
   int line = 0;
 };
 

@@ -93,7 +93,8 @@ json Security(const Config& c) {
             {"max_metadata_entries", l.max_metadata_entries},
             {"max_metadata_key_bytes", l.max_metadata_key_bytes},
             {"max_metadata_value_bytes", l.max_metadata_value_bytes},
-            {"max_header_bytes", l.max_header_bytes}}},
+            {"max_header_bytes", l.max_header_bytes},
+            {"max_json_depth", l.max_json_depth}}},
           {"redaction", {{"rules", std::move(redaction)}}}};
 }
 

@@ -402,6 +402,8 @@ void ParseAuthorization(const MapReader& top, const AuthConfig& auth,
 void ParseRateLimits(const MapReader& top, RateLimitsConfig* rate_limits);
 void ParseLimits(const MapReader& top, LimitsConfig* limits);
 void ParseRedaction(const MapReader& top, RedactionConfig* redaction);
+// The browser-safety keys of the `http` section (allowed_origins, allowed_hosts).
+void ParseBrowserSafety(const MapReader& http_map, HttpConfig* http);
 
 }  // namespace og::config_internal
 

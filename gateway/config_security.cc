@@ -12,6 +12,7 @@
 #include "fmt/format.h"
 #include "gateway/config.h"
 #include "gateway/config_reader.h"
+#include "gateway/json_reading.h"
 #include "security/api_keys.h"
 #include "security/redactor.h"
 
@@ -30,14 +31,15 @@ constexpr std::array<std::string_view, 2> kActions = {"predict", "stream"};
 constexpr std::array<std::string_view, 2> kRateLimitsKeys = {"default", "identities"};
 constexpr std::array<std::string_view, 3> kRateLimitKeys = {"requests_per_second", "burst",
                                                             "max_concurrent_streams"};
-constexpr std::array<std::string_view, 8> kLimitsKeys = {"max_request_bytes",
+constexpr std::array<std::string_view, 9> kLimitsKeys = {"max_request_bytes",
                                                          "max_prompt_bytes",
                                                          "max_messages",
                                                          "max_images",
                                                          "max_metadata_entries",
                                                          "max_metadata_key_bytes",
                                                          "max_metadata_value_bytes",
-                                                         "max_header_bytes"};
+                                                         "max_header_bytes",
+                                                         "max_json_depth"};
 constexpr std::array<std::string_view, 1> kRedactionKeys = {"rules"};
 constexpr std::array<std::string_view, 3> kRedactionRuleKeys = {"name", "pattern", "replacement"};
 
@@ -314,6 +316,7 @@ void ParseLimits(const MapReader& top, LimitsConfig* limits) {
   map.Integer("max_metadata_key_bytes", 1, 65536, &limits->max_metadata_key_bytes);
   map.Integer("max_metadata_value_bytes", 1, 1 << 20, &limits->max_metadata_value_bytes);
   map.Integer("max_header_bytes", 1024, 1 << 20, &limits->max_header_bytes);
+  map.Integer("max_json_depth", 1, kMaxJsonDepthCeiling, &limits->max_json_depth);
 }
 
 void ParseRedaction(const MapReader& top, RedactionConfig* redaction) {
@@ -365,6 +368,25 @@ void ParseRedaction(const MapReader& top, RedactionConfig* redaction) {
     }
     redaction->rules.push_back(std::move(rule));
   }
+}
+
+void ParseBrowserSafety(const MapReader& http_map, HttpConfig* http) {
+  // Patterns are matched by the front door (gateway/browser_policy.h); here only what can never
+  // match an Origin or Host header is refused.
+  const auto no_space = [](std::string_view text) {
+    return !text.empty() && std::none_of(text.begin(), text.end(), [](char c) {
+      return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+    });
+  };
+  ReadStringList(
+      http_map, "allowed_origins",
+      "an origin such as https://app.example.com (\"*\" wildcards allowed, \"*\" alone for any)",
+      [&](std::string_view o) { return no_space(o) && (o == "*" || o.find("://") != o.npos); },
+      &http->allowed_origins);
+  ReadStringList(
+      http_map, "allowed_hosts", "a host name such as gateway.example (\"*\" wildcards allowed)",
+      [&](std::string_view h) { return no_space(h) && h.find('/') == h.npos; },
+      &http->allowed_hosts);
 }
 
 }  // namespace og::config_internal

@@ -1,5 +1,7 @@
 #include "gateway/http_frontdoor.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -8,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fmt/format.h"
+#include "gateway/browser_policy.h"
 #include "gateway/call_path.h"
 #include "gateway/config.h"
 #include "gateway/http_protocol.h"
@@ -25,6 +28,11 @@ constexpr std::string_view kNdjson = "application/x-ndjson";
 constexpr std::string_view kEventStream = "text/event-stream";
 // Listings and the version are small answers from healthy backends; past this they failed.
 constexpr std::chrono::seconds kListingTimeout{10};
+// How long a merged listing is served from ListingCache.
+constexpr std::chrono::seconds kListingTtl{2};
+// Longest the front door's destructor waits for calls still running (their backend requests
+// were aborted when the connections closed, so they end within milliseconds).
+constexpr std::chrono::seconds kCallsEndWait{10};
 
 tls::PeerIdentity CertificateOf(const http::Request& request) {
   return tls::PeerIdentityFromDer(request.peer_certificate_der);
@@ -55,7 +63,8 @@ struct HttpCallHolder {
 
 class ModelCall final : private HttpCallHolder, public CallPath {
  public:
-  ModelCall(CallCore& core, std::shared_ptr<http::Exchange> exchange, HttpCall parsed)
+  ModelCall(CallCore& core, std::shared_ptr<http::Exchange> exchange, HttpCall parsed,
+            std::shared_ptr<void> busy)
       : HttpCallHolder{std::move(parsed)},
         CallPath(core, Frontend::kHttp, call.request, HttpApiName(call.api),
                  call.stream ? security::Action::kStream : security::Action::kPredict),
@@ -65,9 +74,11 @@ class ModelCall final : private HttpCallHolder, public CallPath {
         low_water_(core.options().stream_buffer_bytes / 2),
         max_answer_bytes_(core.options().max_unary_answer_bytes),
         max_line_bytes_(core.options().max_line_bytes),
-        hold_(std::make_shared<Hold>(this)) {
+        hold_(std::make_shared<Hold>(this)),
+        busy_(std::move(busy)) {
     answer_.created = std::time(nullptr);
     answer_.model = call.request.model_name();
+    aggregate_.max_depth = call.max_depth;
   }
 
   void Start() {
@@ -97,6 +108,24 @@ class ModelCall final : private HttpCallHolder, public CallPath {
       headers_.emplace_back("Retry-After", std::to_string((ms + 999) / 1000));
     }
     headers_.emplace_back(std::string(name), std::move(value));
+  }
+
+  // The limits measure what the caller sent: the body's length, and every text and image the
+  // model reads, found in the body itself (http_protocol.h: CallerTexts).
+  InputSize MeasureInput() const override {
+    InputSize size;
+    size.request_bytes = call.body_bytes;
+    size.messages = static_cast<std::size_t>(call.request.messages_size());
+    size.text_bytes = call.text_bytes;
+    size.images = call.images;
+    return size;
+  }
+
+  // Ollama's endpoints forward the body, so its texts are redacted in place, every one of them,
+  // and the request's view of them (logs, the access log digest) follows.
+  void RedactInput(const SecurityPolicy& policy, Metrics& metrics) override {
+    if (!ForwardsBody(call.api)) return CallPath::RedactInput(policy, metrics);
+    if (policy.Redact(CallerTexts(&call), metrics)) SyncRequestTexts(&call);
   }
 
   absl::Status Validate(const ollama_gateway::v1::InferenceRequest& request) const override {
@@ -283,6 +312,8 @@ class ModelCall final : private HttpCallHolder, public CallPath {
   const std::size_t max_line_bytes_;
   // The front door's reference (see the class comment); reset by End.
   std::shared_ptr<Hold> hold_;
+  // Keeps the front door's event loop running while the call lives (HttpFrontDoor::Busy).
+  const std::shared_ptr<void> busy_;
   // Response headers: x-request-id, x-gateway-* and Retry-After (AddTrailer).
   http::Headers headers_;
 
@@ -379,52 +410,128 @@ class Listing : public std::enable_shared_from_this<Listing> {
   std::string error_;
 };
 
+}  // namespace
+
+// The merged listings (/api/tags, /api/ps) of the last kListingTtl, so that callers polling
+// them (Open WebUI does, per page) cost one fan-out to the fleet per interval, not one each.
+// Requests that arrive while a fan-out runs wait for it. Failures are kept as long, which bounds
+// the fan-outs a caller can cause when backends are down.
+class ListingCache : public std::enable_shared_from_this<ListingCache> {
+ public:
+  struct Result {
+    std::shared_ptr<const nlohmann::json> merged;  // {"models": [...]}; null on failure
+    std::string error;
+  };
+  using Done = std::function<void(const Result&)>;
+
+  void Get(CallCore& core, const std::string& path, int max_depth, Done done) {
+    const auto now = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mu_);
+    Entry& entry = entries_[path];
+    if (entry.fetched_at != std::chrono::steady_clock::time_point{} &&
+        now - entry.fetched_at < kListingTtl) {
+      const Result result = entry.result;
+      lock.unlock();
+      return done(result);
+    }
+    entry.waiters.push_back(std::move(done));
+    if (entry.waiters.size() > 1) return;  // a fan-out is under way
+    lock.unlock();
+    Listing::Run(core, path, 0,
+                 [self = shared_from_this(), path, max_depth](std::vector<std::string> bodies,
+                                                              std::string error) {
+                   Result result;
+                   if (!bodies.empty()) {
+                     result.merged =
+                         std::make_shared<const nlohmann::json>(MergeModelLists(bodies, max_depth));
+                   } else {
+                     result.error = std::move(error);
+                   }
+                   self->Store(path, std::move(result));
+                 });
+  }
+
+ private:
+  struct Entry {
+    std::chrono::steady_clock::time_point fetched_at;
+    Result result;
+    std::vector<Done> waiters;
+  };
+
+  void Store(const std::string& path, Result result) {
+    std::vector<Done> waiters;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Entry& entry = entries_[path];
+      entry.fetched_at = std::chrono::steady_clock::now();
+      entry.result = result;
+      waiters.swap(entry.waiters);
+    }
+    for (const Done& done : waiters) done(result);
+  }
+
+  std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+};
+
+namespace {
+
 // The front door's handling of one request that is not a model call.
 class Endpoints {
  public:
-  Endpoints(CallCore& core, std::shared_ptr<http::Exchange> exchange)
-      : core_(core), exchange_(std::move(exchange)), request_(exchange_->request()) {}
+  Endpoints(CallCore& core, ListingCache& listings, std::shared_ptr<http::Exchange> exchange,
+            std::shared_ptr<void> busy)
+      : core_(core),
+        listings_(listings),
+        exchange_(std::move(exchange)),
+        request_(exchange_->request()),
+        busy_(std::move(busy)) {}
 
   // The listings: authenticated like calls, and filtered to the models the caller may use.
-  void List(std::string_view path, bool openai) {
+  void List(const std::string& path, bool openai) {
     std::optional<Caller> caller = Authenticate(openai);
     if (!caller) return;
-    Listing::Run(core_, path, 0,
-                 [core = &core_, exchange = exchange_, caller = *caller, openai](
-                     std::vector<std::string> bodies, std::string error) {
-                   if (bodies.empty()) {
-                     return RespondError(*exchange, openai, 503,
-                                         fmt::format("cannot list models: {}", error));
-                   }
-                   Json merged = MergeModelLists(bodies);
-                   Allowed(*core, caller, &merged);
-                   exchange->Respond(200, kJson, openai ? OpenAiModels(merged) : DumpJson(merged));
-                 });
+    listings_.Get(core_, path, MaxJsonDepth(),
+                  [core = &core_, exchange = exchange_, busy = busy_, caller = *caller,
+                   openai](const ListingCache::Result& result) {
+                    if (result.merged == nullptr) {
+                      return RespondError(*exchange, openai, 503,
+                                          fmt::format("cannot list models: {}", result.error));
+                    }
+                    Json merged = *result.merged;
+                    Allowed(*core, caller, &merged);
+                    exchange->Respond(200, kJson, openai ? OpenAiModels(merged) : DumpJson(merged));
+                  });
   }
 
   void Version() {
     if (!Authenticate(false)) return;
-    Listing::Run(core_, "/api/version", 1,
-                 [exchange = exchange_](std::vector<std::string> bodies, std::string error) {
-                   if (bodies.empty()) {
-                     return RespondError(*exchange, false, 503,
-                                         fmt::format("cannot tell the version: {}", error));
-                   }
-                   exchange->Respond(200, kJson, std::move(bodies.front()));
-                 });
+    Listing::Run(
+        core_, "/api/version", 1,
+        [exchange = exchange_, busy = busy_](std::vector<std::string> bodies, std::string error) {
+          if (bodies.empty()) {
+            return RespondError(*exchange, false, 503,
+                                fmt::format("cannot tell the version: {}", error));
+          }
+          exchange->Respond(200, kJson, std::move(bodies.front()));
+        });
   }
 
   void Model(HttpApi api) {
-    absl::StatusOr<HttpCall> parsed = ParseHttpCall(api, request_.body);
+    absl::StatusOr<HttpCall> parsed = ParseHttpCall(api, request_.body, MaxJsonDepth());
     if (!parsed.ok()) {
       core_.metrics().RecordRejected("http", "invalid_argument");
       return RespondStatus(*exchange_, IsOpenAi(api), parsed.status());
     }
-    auto* call = new ModelCall(core_, exchange_, *std::move(parsed));
+    auto* call = new ModelCall(core_, exchange_, *std::move(parsed), busy_);
     call->Start();
   }
 
  private:
+  int MaxJsonDepth() const {
+    return static_cast<int>(core_.security().policy()->limits().max_json_depth);
+  }
+
   std::optional<Caller> Authenticate(bool openai) {
     if (core_.draining()) {
       RespondError(*exchange_, openai, 503,
@@ -457,8 +564,10 @@ class Endpoints {
   }
 
   CallCore& core_;
+  ListingCache& listings_;
   const std::shared_ptr<http::Exchange> exchange_;
   const http::Request& request_;
+  const std::shared_ptr<void> busy_;
 };
 
 struct Route {
@@ -486,20 +595,62 @@ constexpr Route kRoutes[] = {
 }  // namespace
 
 HttpFrontDoor::HttpFrontDoor(CallCore& core, HttpFrontDoorOptions options)
-    : core_(core), options_(std::move(options)), io_(std::make_unique<boost::asio::io_context>()) {}
+    : core_(core),
+      options_(std::move(options)),
+      io_(std::make_unique<boost::asio::io_context>()),
+      listings_(std::make_shared<ListingCache>()) {}
 
 HttpFrontDoor::~HttpFrontDoor() {
   Stop();
+  // Calls and listings still running answer through exchanges whose connections live on io_:
+  // it must run until the last of them is gone, or their last writes would touch a freed loop.
+  const auto until = std::chrono::steady_clock::now() + kCallsEndWait;
+  while (busy_.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (const int left = busy_.load(std::memory_order_acquire); left > 0) {
+    spdlog::error("http: {} calls still running {} s after stop; stopping their loop anyway", left,
+                  kCallsEndWait.count());
+  }
   io_->stop();
   for (std::thread& t : threads_) t.join();
+}
+
+std::shared_ptr<void> HttpFrontDoor::Busy() {
+  busy_.fetch_add(1, std::memory_order_acq_rel);
+  return std::shared_ptr<void>(static_cast<void*>(this), [](void* door) {
+    static_cast<HttpFrontDoor*>(door)->busy_.fetch_sub(1, std::memory_order_acq_rel);
+  });
 }
 
 absl::Status HttpFrontDoor::Start(const std::string& address) {
   std::string host;
   int port = 0;
   if (absl::Status s = ParseListenAddress(address, &host, &port); !s.ok()) return s;
+  BrowserPolicyOptions browser;
+  browser.allowed_origins = options_.allowed_origins;
+  browser.allowed_hosts = options_.allowed_hosts;
+  browser.loopback_listener = IsLoopbackHost(host);
+  char hostname[256] = {};
+  if (gethostname(hostname, sizeof hostname - 1) == 0) browser.machine_hostname = hostname;
+  absl::StatusOr<BrowserPolicy> policy = BrowserPolicy::Create(std::move(browser));
+  if (!policy.ok()) {
+    return absl::Status(policy.status().code(),
+                        fmt::format("http: {}", std::string(policy.status().message())));
+  }
+  browser_ = std::make_unique<const BrowserPolicy>(*std::move(policy));
   http::ServerOptions server_options;
   server_options.max_body_bytes = options_.max_body_bytes;
+  server_options.max_header_bytes = options_.max_header_bytes;
+  server_options.header_timeout = options_.header_timeout;
+  server_options.body_timeout = options_.body_timeout;
+  server_options.write_timeout = options_.write_timeout;
+  server_options.keepalive_timeout = options_.keepalive_timeout;
+  server_options.max_connections = options_.max_connections;
+  server_options.on_connection_refused = [metrics = &core_.metrics()] {
+    metrics->RecordConnectionRefused("http");
+  };
+  server_options.header_check = [this](const http::Request& head) { return CheckHead(head); };
   server_options.tls = options_.tls;
   server_ = std::make_unique<http::Server>(
       *io_, [this](std::shared_ptr<http::Exchange> exchange) { Handle(std::move(exchange)); },
@@ -518,12 +669,62 @@ absl::Status HttpFrontDoor::Start(const std::string& address) {
 
 int HttpFrontDoor::port() const { return server_ != nullptr ? server_->port() : 0; }
 
+std::size_t HttpFrontDoor::open_connections() const {
+  return server_ != nullptr ? server_->open_connections() : 0;
+}
+
+std::optional<http::EarlyResponse> HttpFrontDoor::CheckHead(const http::Request& head) {
+  const bool openai = head.path.rfind("/v1/", 0) == 0;
+  const auto refuse = [openai](int status, std::string_view message, http::Headers headers) {
+    return http::EarlyResponse{status, std::string(kJson),
+                               openai ? OpenAiErrorBody(status, message) : OllamaErrorBody(message),
+                               std::move(headers)};
+  };
+  const BrowserDecision browser =
+      browser_->Check({head.method, head.Header("origin"), head.Header("host"),
+                       head.Header("access-control-request-method"),
+                       head.Header("access-control-request-headers")});
+  switch (browser.verdict) {
+    case BrowserDecision::Verdict::kRefuse:
+      core_.metrics().RecordRejected("http", "browser_policy");
+      return refuse(browser.status, browser.message, {});
+    case BrowserDecision::Verdict::kPreflight:
+      return http::EarlyResponse{browser.status, "", "", browser.headers};
+    case BrowserDecision::Verdict::kServe:
+      break;
+  }
+  // "/" is Ollama's liveness answer, for anyone.
+  if (head.path == "/") return std::nullopt;
+  // The key (or certificate) is checked before the body is read; the call path checks it
+  // again with everything else, against the policy in force when the body has arrived.
+  const std::shared_ptr<const SecurityPolicy> policy = core_.security().policy();
+  CallerCredentials credentials;
+  const std::string_view authorization = head.Header("authorization");
+  if (!authorization.empty()) credentials.authorization = authorization;
+  credentials.certificate = CertificateOf(head);
+  if (policy->Authenticate(credentials).ok()) return std::nullopt;
+  // Counted (and reworded) by the gate, as every front door's authentication is.
+  const absl::StatusOr<Caller> caller =
+      core_.security().Authenticate(*policy, authorization, credentials.certificate, "http");
+  core_.metrics().RecordRejected("http", "unauthenticated");
+  http::Headers headers = browser.headers;
+  headers.emplace_back("WWW-Authenticate", "Bearer");
+  return refuse(401, std::string(caller.status().message()), std::move(headers));
+}
+
 void HttpFrontDoor::Stop() {
   if (server_ != nullptr) server_->Stop();
 }
 
 void HttpFrontDoor::Handle(std::shared_ptr<http::Exchange> exchange) {
   const http::Request& request = exchange->request();
+  // CheckHead refused what the browser policy refuses; what it let through may need CORS
+  // headers on its answer, whichever it is.
+  if (!request.Header("origin").empty()) {
+    BrowserDecision browser =
+        browser_->Check({request.method, request.Header("origin"), request.Header("host"), {}, {}});
+    if (!browser.headers.empty()) exchange->AddResponseHeaders(std::move(browser.headers));
+  }
   const bool openai = request.path.rfind("/v1/", 0) == 0;
   const Route* route = nullptr;
   std::string allowed;
@@ -549,7 +750,7 @@ void HttpFrontDoor::Handle(std::shared_ptr<http::Exchange> exchange) {
                                     "docs/http-api.md)",
                                     request.method, request.path));
   }
-  Endpoints router(core_, exchange);
+  Endpoints router(core_, *listings_, exchange, Busy());
   switch (route->kind) {
     case Route::Kind::kRoot:
       return exchange->Respond(200, "text/plain; charset=utf-8", "Ollama is running");

@@ -15,9 +15,12 @@
 #ifndef OLLAMA_GATEWAY_GATEWAY_HTTP_FRONTDOOR_H_
 #define OLLAMA_GATEWAY_GATEWAY_HTTP_FRONTDOOR_H_
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,13 +40,31 @@ namespace og {
 namespace http {
 class Server;
 class Exchange;
+struct Request;
+struct EarlyResponse;
 }  // namespace http
+
+class BrowserPolicy;
+class ListingCache;
 
 struct HttpFrontDoorOptions {
   // Threads running the listener's connections (each connection stays on one strand).
   int threads = 2;
   // Largest request body; larger ones get 413.
   std::size_t max_body_bytes = 16u << 20;
+  // Largest request line and headers (limits.max_header_bytes); larger ones get 431.
+  std::size_t max_header_bytes = 16u << 10;
+  // The phases of a connection and the cap on open connections (http.*; og::http::ServerOptions
+  // says what each does).
+  std::chrono::milliseconds header_timeout{60000};
+  std::chrono::milliseconds body_timeout{60000};
+  std::chrono::milliseconds write_timeout{60000};
+  std::chrono::milliseconds keepalive_timeout{75000};
+  std::size_t max_connections = 10000;
+  // Origins and Host names allowed besides Ollama's defaults (http.allowed_origins,
+  // http.allowed_hosts); whether the listener is on loopback is worked out from its address.
+  std::vector<std::string> allowed_origins;
+  std::vector<std::string> allowed_hosts;
   // The TLS context for each new connection (so certificate reloads reach new connections);
   // null for plaintext.
   std::function<std::shared_ptr<boost::asio::ssl::context>()> tls;
@@ -62,16 +83,27 @@ class HttpFrontDoor {
   absl::Status Start(const std::string& address);
   // The bound port after Start.
   int port() const;
+  // Connections open now (0 before Start). Any thread.
+  std::size_t open_connections() const;
   // Stops accepting and closes every connection: calls still running see their client gone and
-  // abort their backend requests. Idempotent.
+  // abort their backend requests. Idempotent. The destructor then waits (briefly) for those
+  // calls to end before it stops the loop their connections run on.
   void Stop();
 
  private:
   void Handle(std::shared_ptr<http::Exchange> exchange);
+  // Before a request's body is read: browser safety (Origin, Host, CORS preflight) and the
+  // caller's key or certificate, so an unauthenticated caller never gets its body read.
+  std::optional<http::EarlyResponse> CheckHead(const http::Request& head);
+  // A token every call and listing holds while it runs; see the destructor.
+  std::shared_ptr<void> Busy();
 
   CallCore& core_;
   const HttpFrontDoorOptions options_;
   std::unique_ptr<boost::asio::io_context> io_;
+  std::shared_ptr<ListingCache> listings_;
+  std::unique_ptr<const BrowserPolicy> browser_;  // set by Start
+  std::atomic<int> busy_{0};
   std::unique_ptr<http::Server> server_;
   std::vector<std::thread> threads_;
 };

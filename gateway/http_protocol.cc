@@ -11,6 +11,7 @@
 
 #include "absl/strings/escaping.h"
 #include "fmt/format.h"
+#include "gateway/json_reading.h"
 
 namespace og {
 namespace {
@@ -162,51 +163,161 @@ absl::Status ReadStreamFlags(const Json& body, bool stream_default, HttpCall* ca
   return absl::OkStatus();
 }
 
-// The inputs of an embedding call, as messages (see HttpCall::request).
-absl::Status ReadEmbeddingInputs(const Json& body, InferenceRequest* request) {
+// The fields of Ollama's request structs (its api/types.go), which its decoder matches
+// case-insensitively (see json_reading.h). `options`, `format` and tool-call arguments are maps
+// or raw JSON there, matched exactly, and left alone here.
+constexpr std::string_view kGenerateFields[] = {
+    "model",  "prompt",   "suffix", "system",   "template",     "context",
+    "stream", "raw",      "format", "images",   "keep_alive",   "options",
+    "think",  "truncate", "shift",  "logprobs", "top_logprobs", "_debug_render_only"};
+constexpr std::string_view kChatFields[] = {"model",
+                                            "messages",
+                                            "stream",
+                                            "format",
+                                            "keep_alive",
+                                            "tools",
+                                            "options",
+                                            "think",
+                                            "truncate",
+                                            "shift",
+                                            "logprobs",
+                                            "top_logprobs",
+                                            "_debug_render_only"};
+constexpr std::string_view kMessageFields[] = {"role",       "content",   "thinking",    "images",
+                                               "tool_calls", "tool_name", "tool_call_id"};
+constexpr std::string_view kToolCallFields[] = {"id", "function"};
+constexpr std::string_view kToolFunctionFields[] = {"index", "name", "arguments"};
+constexpr std::string_view kEmbedFields[] = {"model",    "input",      "keep_alive",
+                                             "truncate", "dimensions", "options"};
+constexpr std::string_view kShowFields[] = {"model",    "name",    "system",
+                                            "template", "verbose", "options"};
+// OpenAI's requests: Ollama's own compatibility layer decodes them with the same decoder.
+constexpr std::string_view kOpenAiFields[] = {"model",
+                                              "messages",
+                                              "prompt",
+                                              "suffix",
+                                              "input",
+                                              "stream",
+                                              "stream_options",
+                                              "max_tokens",
+                                              "max_completion_tokens",
+                                              "seed",
+                                              "stop",
+                                              "temperature",
+                                              "top_p",
+                                              "frequency_penalty",
+                                              "presence_penalty",
+                                              "response_format",
+                                              "tools",
+                                              "n",
+                                              "encoding_format",
+                                              "dimensions",
+                                              "user",
+                                              "reasoning",
+                                              "reasoning_effort",
+                                              "logprobs",
+                                              "top_logprobs"};
+constexpr std::string_view kOpenAiMessageFields[] = {"role",       "content",      "name",
+                                                     "tool_calls", "tool_call_id", "reasoning"};
+constexpr std::string_view kOpenAiPartFields[] = {"type", "text", "image_url"};
+
+// The string fields of `object` among `keys` must be strings (or null/absent); an error names
+// `where`.key otherwise.
+absl::Status StringFields(const Json& object, std::span<const char* const> keys,
+                          std::string_view where) {
+  for (const char* key : keys) {
+    auto it = object.find(key);
+    if (it != object.end() && !it->is_null() && !it->is_string()) {
+      return Invalid(fmt::format("{}{} must be a string", where, key));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Ollama's `images`: an array of base64 strings; adds their number to `*count`.
+absl::Status ReadImages(const Json& object, std::string_view where, std::size_t* count) {
+  auto it = object.find("images");
+  if (it == object.end() || it->is_null()) return absl::OkStatus();
+  if (!it->is_array()) return Invalid(fmt::format("{}images must be an array of strings", where));
+  for (const Json& image : *it) {
+    if (!image.is_string()) {
+      return Invalid(fmt::format("{}images must be an array of strings", where));
+    }
+  }
+  *count += it->size();
+  return absl::OkStatus();
+}
+
+// The inputs of an embedding call: a string or an array of strings.
+absl::Status CheckEmbeddingInputs(const Json& body) {
   auto it = body.find("input");
   if (it == body.end() || it->is_null()) return Invalid("input is required");
-  auto add = [&](const Json& text) {
-    auto* m = request->add_messages();
-    m->set_role("input");
-    m->set_content(text.get<std::string>());
-  };
-  if (it->is_string()) {
-    add(*it);
-    return absl::OkStatus();
-  }
+  if (it->is_string()) return absl::OkStatus();
   if (!it->is_array()) return Invalid("input must be a string or an array of strings");
   for (const Json& text : *it) {
     if (!text.is_string()) {
       return Invalid(
           "input must be a string or an array of strings (token arrays are not supported)");
     }
-    add(text);
   }
   return absl::OkStatus();
 }
 
-absl::Status ReadOllamaMessages(const Json& body, InferenceRequest* request) {
+// A chat message's tool calls, with their keys spelled as Ollama reads them.
+absl::Status ReadToolCalls(Json* message, const std::string& where) {
+  auto it = message->find("tool_calls");
+  if (it == message->end() || it->is_null()) return absl::OkStatus();
+  if (!it->is_array()) return Invalid(fmt::format("{}.tool_calls must be an array", where));
+  for (std::size_t j = 0; j < it->size(); ++j) {
+    Json& call = (*it)[j];
+    const std::string at = fmt::format("{}.tool_calls[{}]", where, j);
+    if (!call.is_object()) return Invalid(at + " must be an object");
+    if (absl::Status s = CanonicalizeKeys(&call, kToolCallFields, at); !s.ok()) return s;
+    auto function = call.find("function");
+    if (function == call.end() || function->is_null()) continue;
+    if (!function->is_object()) return Invalid(at + ".function must be an object");
+    if (absl::Status s = CanonicalizeKeys(&*function, kToolFunctionFields, at + ".function");
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// /api/chat's messages: keys spelled as Ollama reads them, texts of the right types, images
+// counted.
+absl::Status ReadOllamaMessages(Json& body, HttpCall* call) {
   auto it = body.find("messages");
   if (it == body.end() || it->is_null()) return absl::OkStatus();
   if (!it->is_array()) return Invalid("messages must be an array");
+  static constexpr const char* kTexts[] = {"role", "content", "thinking", "tool_name",
+                                           "tool_call_id"};
   for (std::size_t i = 0; i < it->size(); ++i) {
-    const Json& m = (*it)[i];
-    if (!m.is_object()) return Invalid(fmt::format("messages[{}] must be an object", i));
-    auto* out = request->add_messages();
-    std::string text;
-    if (absl::Status s = OptionalString(m, "role", &text); !s.ok()) {
-      return Invalid(fmt::format("messages[{}].{}", i, std::string(s.message())));
-    }
-    if (text.empty()) return Invalid(fmt::format("messages[{}].role is required", i));
-    out->set_role(text);
-    text.clear();
-    if (absl::Status s = OptionalString(m, "content", &text); !s.ok()) {
-      return Invalid(fmt::format("messages[{}].{}", i, std::string(s.message())));
-    }
-    out->set_content(text);
+    Json& m = (*it)[i];
+    const std::string where = fmt::format("messages[{}]", i);
+    if (!m.is_object()) return Invalid(where + " must be an object");
+    absl::Status s = CanonicalizeKeys(&m, kMessageFields, where);
+    if (s.ok()) s = StringFields(m, kTexts, where + ".");
+    if (s.ok()) s = ReadImages(m, where + ".", &call->images);
+    if (s.ok()) s = ReadToolCalls(&m, where);
+    if (!s.ok()) return s;
+    if (StringOr(m, "role").empty()) return Invalid(where + ".role is required");
   }
   return absl::OkStatus();
+}
+
+// Every string in a tool call's arguments (any JSON, walked without recursion).
+void CollectStrings(Json& root, std::vector<std::string*>* out) {
+  std::vector<Json*> pending = {&root};
+  while (!pending.empty()) {
+    Json* value = pending.back();
+    pending.pop_back();
+    if (value->is_string()) {
+      out->push_back(value->get_ptr<std::string*>());
+    } else if (value->is_structured()) {
+      for (Json& child : *value) pending.push_back(&child);
+    }
+  }
 }
 
 // An OpenAI message's content: a string, or parts of type text and image_url (data: URLs
@@ -305,6 +416,27 @@ absl::Status ReadOpenAiPrompt(const Json& body, InferenceRequest* request) {
   return absl::OkStatus();
 }
 
+// An OpenAI request's messages and content parts, with their keys spelled as Ollama's OpenAI
+// layer reads them.
+absl::Status CanonicalizeOpenAiMessages(Json& body) {
+  auto messages = body.find("messages");
+  if (messages == body.end() || !messages->is_array()) return absl::OkStatus();
+  for (std::size_t i = 0; i < messages->size(); ++i) {
+    Json& m = (*messages)[i];
+    const std::string where = fmt::format("messages[{}]", i);
+    if (absl::Status s = CanonicalizeKeys(&m, kOpenAiMessageFields, where); !s.ok()) return s;
+    auto content = m.find("content");
+    if (content == m.end() || !content->is_array()) continue;
+    for (Json& part : *content) {
+      if (absl::Status s = CanonicalizeKeys(&part, kOpenAiPartFields, where + ".content");
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::string ModelOf(const Json& body, HttpApi api) {
   auto it = body.find("model");
   // /api/show took "name" before "model"; older clients still send it.
@@ -376,37 +508,54 @@ bool IsOpenAi(HttpApi api) {
          api == HttpApi::kOpenAiEmbeddings;
 }
 
-absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view text) {
+absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view text, int max_depth) {
   HttpCall call;
   call.api = api;
-  call.body = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (call.body.is_discarded()) return Invalid("the request body is not valid JSON");
+  call.body_bytes = text.size();
+  call.max_depth = max_depth;
+  absl::StatusOr<Json> parsed = ParseJson(text, max_depth, "the request body");
+  if (!parsed.ok()) return parsed.status();
+  call.body = *std::move(parsed);
   if (!call.body.is_object()) return Invalid("the request body must be a JSON object");
-  const Json& body = call.body;
-  InferenceRequest& request = call.request;
-  request.set_model_name(ModelOf(body, api));
-  if (request.model_name().empty()) return Invalid("model is required");
+  Json& body = call.body;
   absl::Status s;
   switch (api) {
     case HttpApi::kOllamaGenerate: {
-      std::string text_field;
-      if (s = OptionalString(body, "prompt", &text_field); !s.ok()) return s;
-      request.set_input_data(text_field);
-      text_field.clear();
-      if (s = OptionalString(body, "system", &text_field); !s.ok()) return s;
-      request.set_system(text_field);
-      if (s = ReadOllamaOptions(body, request.mutable_options()); !s.ok()) return s;
-      if (s = ReadStreamFlags(body, /*stream_default=*/true, &call); !s.ok()) return s;
+      static constexpr const char* kTexts[] = {"prompt", "suffix", "system", "template"};
+      if (s = CanonicalizeKeys(&body, kGenerateFields, "the request body"); !s.ok()) return s;
+      if (s = StringFields(body, kTexts, ""); !s.ok()) return s;
+      if (s = ReadImages(body, "", &call.images); !s.ok()) return s;
       break;
     }
     case HttpApi::kOllamaChat:
-      if (s = ReadOllamaMessages(body, &request); !s.ok()) return s;
+      if (s = CanonicalizeKeys(&body, kChatFields, "the request body"); !s.ok()) return s;
+      if (s = ReadOllamaMessages(body, &call); !s.ok()) return s;
+      break;
+    case HttpApi::kOllamaEmbed:
+      if (s = CanonicalizeKeys(&body, kEmbedFields, "the request body"); !s.ok()) return s;
+      break;
+    case HttpApi::kOllamaShow:
+      if (s = CanonicalizeKeys(&body, kShowFields, "the request body"); !s.ok()) return s;
+      break;
+    case HttpApi::kOpenAiChat:
+    case HttpApi::kOpenAiCompletions:
+    case HttpApi::kOpenAiEmbeddings:
+      if (s = CanonicalizeKeys(&body, kOpenAiFields, "the request body"); !s.ok()) return s;
+      if (s = CanonicalizeOpenAiMessages(body); !s.ok()) return s;
+      break;
+  }
+  InferenceRequest& request = call.request;
+  request.set_model_name(ModelOf(body, api));
+  if (request.model_name().empty()) return Invalid("model is required");
+  switch (api) {
+    case HttpApi::kOllamaGenerate:
+    case HttpApi::kOllamaChat:
       if (s = ReadOllamaOptions(body, request.mutable_options()); !s.ok()) return s;
       if (s = ReadStreamFlags(body, /*stream_default=*/true, &call); !s.ok()) return s;
       break;
     case HttpApi::kOllamaEmbed:
     case HttpApi::kOpenAiEmbeddings:
-      if (s = ReadEmbeddingInputs(body, &request); !s.ok()) return s;
+      if (s = CheckEmbeddingInputs(body); !s.ok()) return s;
       if (api == HttpApi::kOpenAiEmbeddings) {
         std::string encoding = "float";
         if (s = OptionalString(body, "encoding_format", &encoding); !s.ok()) return s;
@@ -432,11 +581,105 @@ absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view text) {
       break;
     }
   }
+  SyncRequestTexts(&call);
+  if (ForwardsBody(api)) {
+    for (const std::string* text : CallerTexts(&call)) call.text_bytes += text->size();
+  } else {
+    call.text_bytes = request.input_data().size() + request.system().size();
+    for (const auto& m : request.messages()) {
+      call.text_bytes += m.content().size();
+      call.images += static_cast<std::size_t>(m.images_size());
+    }
+  }
   return call;
 }
 
+bool ForwardsBody(HttpApi api) {
+  return api == HttpApi::kOllamaGenerate || api == HttpApi::kOllamaChat ||
+         api == HttpApi::kOllamaEmbed || api == HttpApi::kOllamaShow;
+}
+
+std::vector<std::string*> CallerTexts(HttpCall* call) {
+  std::vector<std::string*> texts;
+  Json& body = call->body;
+  auto add = [&](Json& object, const char* key) {
+    auto it = object.find(key);
+    if (it != object.end() && it->is_string()) texts.push_back(it->get_ptr<std::string*>());
+  };
+  switch (call->api) {
+    case HttpApi::kOllamaGenerate:
+      for (const char* key : {"prompt", "suffix", "system", "template"}) add(body, key);
+      break;
+    case HttpApi::kOllamaChat: {
+      auto messages = body.find("messages");
+      if (messages == body.end() || !messages->is_array()) break;
+      for (Json& m : *messages) {
+        if (!m.is_object()) continue;
+        add(m, "content");
+        add(m, "thinking");
+        auto calls = m.find("tool_calls");
+        if (calls == m.end() || !calls->is_array()) continue;
+        for (Json& c : *calls) {
+          if (!c.is_object() || !c.contains("function") || !c["function"].is_object()) continue;
+          Json& function = c["function"];
+          if (function.contains("arguments")) CollectStrings(function["arguments"], &texts);
+        }
+      }
+      break;
+    }
+    case HttpApi::kOllamaEmbed: {
+      auto input = body.find("input");
+      if (input != body.end() && (input->is_string() || input->is_array())) {
+        CollectStrings(*input, &texts);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return texts;
+}
+
+void SyncRequestTexts(HttpCall* call) {
+  if (!ForwardsBody(call->api)) return;
+  const Json& body = call->body;
+  InferenceRequest& request = call->request;
+  switch (call->api) {
+    case HttpApi::kOllamaGenerate:
+      request.set_input_data(StringOr(body, "prompt"));
+      request.set_system(StringOr(body, "system"));
+      break;
+    case HttpApi::kOllamaChat: {
+      request.clear_messages();
+      auto messages = body.find("messages");
+      if (messages == body.end() || !messages->is_array()) break;
+      for (const Json& m : *messages) {
+        auto* out = request.add_messages();
+        out->set_role(StringOr(m, "role"));
+        out->set_content(StringOr(m, "content"));
+      }
+      break;
+    }
+    case HttpApi::kOllamaEmbed: {
+      // Each input is a message (role "input"), so limits and redaction see each.
+      request.clear_messages();
+      auto input = body.find("input");
+      if (input == body.end()) break;
+      const Json one = input->is_string() ? Json::array({*input}) : Json::array();
+      for (const Json& text : input->is_string() ? one : *input) {
+        if (!text.is_string()) continue;
+        auto* out = request.add_messages();
+        out->set_role("input");
+        out->set_content(text.get<std::string>());
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
 OllamaRequest HttpUpstreamRequest(const HttpCall& call, const InferenceRequest& forwarded) {
-  const bool redacted = &forwarded != &call.request;
   OllamaRequest out;
   Json body;
   switch (call.api) {
@@ -457,39 +700,17 @@ OllamaRequest HttpUpstreamRequest(const HttpCall& call, const InferenceRequest& 
     case HttpApi::kOllamaGenerate:
       body = call.body;
       body["stream"] = true;
-      if (redacted) {
-        if (body.contains("prompt")) body["prompt"] = forwarded.input_data();
-        if (body.contains("system")) body["system"] = forwarded.system();
-      }
       out.endpoint = OllamaEndpoint::kGenerate;
       out.path = "/api/generate";
       break;
     case HttpApi::kOllamaChat:
       body = call.body;
       body["stream"] = true;
-      if (redacted && body.contains("messages")) {
-        Json& messages = body["messages"];
-        for (int i = 0; i < forwarded.messages_size() && i < static_cast<int>(messages.size());
-             ++i) {
-          if (messages[i].contains("content")) {
-            messages[i]["content"] = forwarded.messages(i).content();
-          }
-        }
-      }
       out.endpoint = OllamaEndpoint::kChat;
       out.path = "/api/chat";
       break;
     case HttpApi::kOllamaEmbed:
       body = call.body;
-      if (redacted) {
-        if (body["input"].is_string() && forwarded.messages_size() == 1) {
-          body["input"] = forwarded.messages(0).content();
-        } else {
-          Json inputs = Json::array();
-          for (const auto& m : forwarded.messages()) inputs.push_back(m.content());
-          body["input"] = std::move(inputs);
-        }
-      }
       out.path = "/api/embed";
       break;
     case HttpApi::kOllamaShow:
@@ -642,9 +863,8 @@ Json OpenAiTextCompletion(const OpenAiAnswer& answer, std::string_view text,
 absl::StatusOr<std::string> OpenAiEmbeddings(const HttpCall& call, std::string_view ollama_body) {
   static_assert(std::endian::native == std::endian::little,
                 "base64 embeddings are little-endian float32, as the host's");
-  const Json in = Json::parse(ollama_body.begin(), ollama_body.end(), nullptr, false);
-  if (in.is_discarded() || !in.is_object() || !in.contains("embeddings") ||
-      !in["embeddings"].is_array()) {
+  const Json in = ParseJson(ollama_body, call.max_depth, "the backend's answer").value_or(Json());
+  if (!in.is_object() || !in.contains("embeddings") || !in["embeddings"].is_array()) {
     return absl::InternalError("the backend's /api/embed answer has no embeddings array");
   }
   Json data = Json::array();
@@ -702,7 +922,8 @@ void OllamaAggregate::Add(HttpApi api, const OllamaChunk& chunk, std::string_vie
   thinking += chunk.thinking;
   const bool tools = api == HttpApi::kOllamaChat && line.find("\"tool_calls\"") != line.npos;
   if (!tools && !chunk.done) return;
-  Json j = Json::parse(line.begin(), line.end(), nullptr, false);
+  // ParseOllamaChunk accepted the line, depth included.
+  Json j = ParseJson(line, max_depth, "the backend's line").value_or(Json());
   if (!j.is_object()) return;
   if (tools && j.contains("message") && j["message"].is_object()) {
     const Json& calls = j["message"].value("tool_calls", Json::array());
@@ -730,10 +951,10 @@ std::string OllamaAggregate::Body(HttpApi api) const {
   return DumpJson(out);
 }
 
-Json MergeModelLists(const std::vector<std::string>& bodies) {
+Json MergeModelLists(const std::vector<std::string>& bodies, int max_depth) {
   std::map<std::string, Json> by_name;
   for (const std::string& body : bodies) {
-    const Json j = Json::parse(body, nullptr, false);
+    const Json j = ParseJson(body, max_depth, "a backend's listing").value_or(Json());
     if (!j.is_object() || !j.contains("models") || !j["models"].is_array()) continue;
     for (const Json& m : j["models"]) {
       if (m.is_object() && m.contains("name") && m["name"].is_string()) {

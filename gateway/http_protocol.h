@@ -3,9 +3,10 @@
 // checks and routes; the backend request that carries it; and the answers and errors in each
 // API's own shapes. Pure: no I/O, so every shape is unit-tested.
 //
-// Ollama's own endpoints forward the caller's JSON as it came (every field Ollama knows, tools and
-// images included), with `stream` forced on and, when redaction changed a text, that text
-// replaced. The OpenAI endpoints are translated to /api/chat, /api/generate and /api/embed.
+// Ollama's own endpoints forward the caller's JSON (every field Ollama knows, tools and images
+// included) as the gateway read and checked it: keys spelled as Ollama's decoder reads them,
+// `stream` forced on, and every text redacted in place. The OpenAI endpoints are translated to
+// /api/chat, /api/generate and /api/embed.
 #ifndef OLLAMA_GATEWAY_GATEWAY_HTTP_PROTOCOL_H_
 #define OLLAMA_GATEWAY_GATEWAY_HTTP_PROTOCOL_H_
 
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -40,10 +42,13 @@ bool IsOpenAi(HttpApi api);
 // One parsed call of the front door.
 struct HttpCall {
   HttpApi api = HttpApi::kOllamaGenerate;
-  // What security, routing and the access log see. Embedding inputs are its messages (role
-  // "input"), one per input, so limits and redaction apply to each.
+  // What security, routing and the access log see: the model, the options the gateway reads and
+  // the texts (input_data and system for generate; each message's role and content for chat;
+  // each embedding input as a message of role "input"). For Ollama's own endpoints it is a view
+  // of `body`: SyncRequestTexts makes it one again after the texts changed.
   ollama_gateway::v1::InferenceRequest request;
-  // The caller's JSON object.
+  // The caller's JSON object, with the keys of Ollama's structs spelled as Ollama reads them.
+  // Ollama's own endpoints forward it (see HttpUpstreamRequest).
   nlohmann::json body;
   // The caller wants the answer streamed (NDJSON for Ollama, server-sent events for OpenAI).
   bool stream = false;
@@ -52,15 +57,37 @@ struct HttpCall {
   // OpenAI embeddings: encoding_format "base64" (little-endian float32), the openai client's
   // default.
   bool base64_embeddings = false;
+  // What the input limits measure: the body's length, every text the model reads (CallerTexts
+  // for Ollama's endpoints; `request`'s texts for OpenAI's), and the images.
+  std::size_t body_bytes = 0;
+  std::size_t text_bytes = 0;
+  std::size_t images = 0;
+  // limits.max_json_depth when the call was parsed; the backend's answers are read with it too.
+  int max_depth = 64;
 };
 
-// Parses and checks a request body. INVALID_ARGUMENT naming the field for a body that is not a
-// JSON object, a missing model, a field of the wrong type, or an OpenAI feature the gateway does
-// not translate (n > 1, tools, image URLs that are not data: URLs).
-absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view body);
+// Parses and checks a request body: JSON nested at most `max_depth` levels (limits.max_json_depth),
+// an object whose keys are read as Ollama's decoder reads them (case-insensitively; two keys for
+// one field are refused). INVALID_ARGUMENT naming the field for a body that is not a JSON object,
+// a missing model, a field of the wrong type, or an OpenAI feature the gateway does not translate
+// (n > 1, tools, image URLs that are not data: URLs).
+absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view body, int max_depth);
 
-// The backend request for `call` with the texts of `forwarded` (the request as redaction left
-// it; `call.request` when nothing was redacted).
+// True for Ollama's own endpoints, whose body is forwarded (OpenAI's are translated).
+bool ForwardsBody(HttpApi api);
+
+// Every text of `call` that the model reads, in place in its body, for redaction and limits:
+// prompt, suffix, system and template (generate); each message's content and thinking and every
+// string in its tool calls' arguments (chat); each input (embed). Empty for OpenAI's endpoints,
+// whose texts are in `request`. The pointers are valid until the body changes shape.
+std::vector<std::string*> CallerTexts(HttpCall* call);
+
+// Copies the texts of `call->body` into `call->request` again (after redaction changed them).
+void SyncRequestTexts(HttpCall* call);
+
+// The backend request for `call`. Ollama's endpoints forward the body (streamed); OpenAI's are
+// translated from `forwarded` (the request as redaction left it; `call.request` when nothing was
+// redacted).
 OllamaRequest HttpUpstreamRequest(const HttpCall& call,
                                   const ollama_gateway::v1::InferenceRequest& forwarded);
 
@@ -101,8 +128,8 @@ nlohmann::json OpenAiChatCompletion(const OpenAiAnswer& answer, std::string_view
 nlohmann::json OpenAiTextCompletion(const OpenAiAnswer& answer, std::string_view text,
                                     const OllamaChunk& done);
 
-// /v1/embeddings from Ollama's /api/embed answer. INTERNAL when the backend's answer has no
-// embeddings array.
+// /v1/embeddings from Ollama's /api/embed answer (read with call.max_depth). INTERNAL when the
+// backend's answer has no embeddings array.
 absl::StatusOr<std::string> OpenAiEmbeddings(const HttpCall& call, std::string_view ollama_body);
 
 // /v1/models from a merged /api/tags answer ({"models": [...]}).
@@ -116,14 +143,15 @@ struct OllamaAggregate {
   std::string thinking;
   nlohmann::json tool_calls = nlohmann::json::array();
   nlohmann::json final_chunk;  // the done line, parsed
+  int max_depth = 64;          // limits.max_json_depth
   // Adds one backend line. Tool calls are looked for only in lines that mention them.
   void Add(HttpApi api, const OllamaChunk& chunk, std::string_view line);
   std::string Body(HttpApi api) const;
 };
 
 // Merges /api/tags or /api/ps answers of several backends: one entry per model name, the first
-// seen, in name order.
-nlohmann::json MergeModelLists(const std::vector<std::string>& bodies);
+// seen, in name order. A body that is not JSON, or nests deeper than `max_depth`, is skipped.
+nlohmann::json MergeModelLists(const std::vector<std::string>& bodies, int max_depth);
 
 }  // namespace og
 

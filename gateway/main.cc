@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -218,8 +219,14 @@ int Run(const std::string& path) {
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto upstream = std::make_unique<UpstreamClient>(threads);
   Metrics metrics;
-  metrics.SetScrapeHook([&router](Metrics& m) {
+  // Set once the HTTP front door listens, cleared before it goes: scrapes run on the admin
+  // thread, which starts first.
+  std::atomic<const HttpFrontDoor*> http_door_for_scrapes{nullptr};
+  metrics.SetScrapeHook([&router, &http_door_for_scrapes](Metrics& m) {
     // Mirrors live state into gauges at scrape time: no work on the request path.
+    if (const HttpFrontDoor* door = http_door_for_scrapes.load(std::memory_order_acquire)) {
+      m.SetOpenConnections("http", door->open_connections());
+    }
     for (const PoolMember& member : router.table()->backends()) {
       const BackendState& state = *member.state;
       const prometheus::Labels labels{{"backend", state.name()}};
@@ -364,6 +371,14 @@ int Run(const std::string& path) {
     http_options.threads = config.http.threads > 0 ? config.http.threads : 2;
     // Past it the server answers 413 before reading the body.
     http_options.max_body_bytes = static_cast<std::size_t>(TransportRequestCeiling(config));
+    http_options.max_header_bytes = static_cast<std::size_t>(config.limits.max_header_bytes);
+    http_options.header_timeout = config.http.header_timeout;
+    http_options.body_timeout = config.http.body_timeout;
+    http_options.write_timeout = config.http.write_timeout;
+    http_options.keepalive_timeout = config.http.keepalive_timeout;
+    http_options.max_connections = static_cast<std::size_t>(config.http.max_connections);
+    http_options.allowed_origins = config.http.allowed_origins;
+    http_options.allowed_hosts = config.http.allowed_hosts;
     if (!config.http.insecure) {
       http_options.tls = [creds = credentials.get()] { return creds->https_context(); };
     } else {
@@ -379,6 +394,7 @@ int Run(const std::string& path) {
       return kExitFailure;
     }
     http_where = BoundAddress(config.http.address, http_door->port());
+    http_door_for_scrapes.store(http_door.get(), std::memory_order_release);
   }
   // Before the "listening" line: a client that checks health at once must see the truth.
   ServingStatus serving_status(server->GetHealthCheckService());
@@ -441,8 +457,10 @@ int Run(const std::string& path) {
   if (http_door != nullptr) http_door->Stop();
   shutdown.join();
   server->Wait();
-  http_door.reset();
+  // The admin thread (scrapes read the front door) goes first.
   admin.reset();
+  http_door_for_scrapes.store(nullptr, std::memory_order_release);
+  http_door.reset();
   // The checker stops before the client its probes run on; their late results are dropped.
   checker_thread.reset();
   checker.reset();

@@ -213,6 +213,16 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                                     "within listen.write_timeout, by front door")
                                 .Register(*registry_);
   stream_write_timeouts_->Add({{"frontend", "grpc"}});
+  connections_refused_ = &BuildCounter()
+                              .Name("gateway_http_connections_refused_total")
+                              .Help(
+                                  "Connections closed at once because the listener had "
+                                  "max_connections open, by listener (http, admin)")
+                              .Register(*registry_);
+  open_connections_ = &BuildGauge()
+                           .Name("gateway_http_open_connections")
+                           .Help("Connections open now on an HTTP listener (http, admin)")
+                           .Register(*registry_);
   access_log_dropped_ = &BuildCounter()
                              .Name("gateway_access_log_dropped_total")
                              .Help(
@@ -221,6 +231,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                                  "for the log")
                              .Register(*registry_)
                              .Add({});
+}
+
+void Metrics::RecordConnectionRefused(std::string_view listener) {
+  connections_refused_->Add({{"listener", S(listener)}}).Increment();
+}
+
+void Metrics::SetOpenConnections(std::string_view listener, std::size_t open) {
+  open_connections_->Add({{"listener", S(listener)}}).Set(static_cast<double>(open));
 }
 
 void Metrics::RecordStreamWriteTimeout(std::string_view frontend) {

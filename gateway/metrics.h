@@ -95,6 +95,11 @@ class Metrics {
   // thread, so it must be thread-safe. The log must outlive the metrics' scrapes.
   void CountAccessLogDrops(std::function<std::uint64_t()> dropped);
 
+  // HTTP listeners ("http", "admin"): a connection closed at once because max_connections were
+  // open, and the connections open now (set at scrape time).
+  void RecordConnectionRefused(std::string_view listener);
+  void SetOpenConnections(std::string_view listener, std::size_t open);
+
   // The registry to serialize at /metrics.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -146,6 +151,8 @@ class Metrics {
   // Hostile-input limits.
   prometheus::Family<prometheus::Counter>* stream_write_timeouts_;
   prometheus::Counter* access_log_dropped_;
+  prometheus::Family<prometheus::Counter>* connections_refused_;
+  prometheus::Family<prometheus::Gauge>* open_connections_;
   std::mutex access_log_drops_mu_;  // guards access_log_drops_ (scrapes may overlap)
   std::function<std::uint64_t()> access_log_drops_;
 };

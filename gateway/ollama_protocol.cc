@@ -15,8 +15,10 @@
 #include <optional>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/config.h"
+#include "gateway/json_reading.h"
 
 namespace og {
 namespace {
@@ -49,10 +51,13 @@ Json KeepAlive(const std::string& text) {
   return text;
 }
 
+// The caller's `format`: "json", or a JSON schema (sent as a string when it is not JSON). Its
+// depth was checked against limits.max_json_depth with the request's other limits; the ceiling
+// here only keeps the copy and the dump that follow bounded whatever the caller.
 Json Format(const std::string& text) {
   if (text == "json") return text;
-  Json schema = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return schema.is_discarded() ? Json(text) : schema;
+  absl::StatusOr<Json> schema = ParseJson(text, kMaxJsonDepthCeiling, "format");
+  return schema.ok() ? *std::move(schema) : Json(text);
 }
 
 // Backend text quoted in a status message: printable, one line, bounded.
@@ -262,34 +267,52 @@ OllamaRequest BuildOllamaRequest(const InferenceRequest& request) {
   return out;
 }
 
-absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, OllamaChunk* chunk) {
+absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, OllamaChunk* chunk,
+                              int max_depth) {
   *chunk = OllamaChunk{};
   thread_local simdjson::dom::parser reused_parser;
   std::optional<simdjson::dom::parser> own_parser;
   simdjson::dom::parser& parser =
       line.size() <= kLongestLineForReusedParser ? reused_parser : own_parser.emplace();
+  // A reload that changes the limit reallocates each thread's parser once. simdjson counts
+  // levels as we do for an object at the root (the only kind of line accepted); a line it finds
+  // too deep goes to the exact check below all the same.
+  const std::size_t simdjson_depth = static_cast<std::size_t>(max_depth);
+  if (parser.max_depth() != simdjson_depth &&
+      parser.allocate(parser.capacity(), simdjson_depth) != simdjson::SUCCESS) {
+    return absl::ResourceExhaustedError("cannot allocate a JSON parser for the backend's line");
+  }
   simdjson::dom::element root;
   // simdjson reads up to SIMDJSON_PADDING bytes past its input's end, and a line is a view into
   // the middle of a stream buffer: the parser copies it into a padded buffer of its own first.
-  if (parser.parse(line.data(), line.size(), /*realloc_if_needed=*/true).get(root) ==
-          simdjson::SUCCESS &&
-      root.is_object()) {
+  const simdjson::error_code parsed =
+      parser.parse(line.data(), line.size(), /*realloc_if_needed=*/true).get(root);
+  if (parsed == simdjson::SUCCESS && root.is_object()) {
     ReadChunk(root, endpoint, chunk);
     return absl::OkStatus();
   }
+  const auto too_deep = [&] {
+    return absl::InternalError(
+        absl::StrCat("backend sent a line that nests deeper than "
+                     "limits.max_json_depth (",
+                     max_depth, ")"));
+  };
   // The lines simdjson refuses that nlohmann accepts (integers beyond 64 bits, which nlohmann
-  // reads as floats; nesting deeper than simdjson's 1,024 levels; a leading UTF-8 byte order
-  // mark; a NUL byte after the object, where nlohmann stops reading) are read from nlohmann's DOM,
-  // so that the gateway accepts exactly the lines it did before simdjson. A healthy Ollama sends
-  // none of them, nor any of the others that end up here: a failure's message, in the words it
-  // always had.
-  const Json j = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-  if (!j.is_discarded() && j.is_object()) {
-    ReadChunk(j, endpoint, chunk);
+  // reads as floats; a leading UTF-8 byte order mark; a NUL byte after the object, where
+  // nlohmann stops reading) are read from nlohmann's DOM, so that the gateway accepts exactly the
+  // lines it did before simdjson, and with the same depth limit. A healthy Ollama sends none of
+  // them, nor any of the others that end up here: a failure's message, in the words it always
+  // had. (A line simdjson found too deep is checked here too, level by level.)
+  absl::StatusOr<Json> read = ParseJson(line, max_depth, "the backend's line");
+  if (read.ok() && read->is_object()) {
+    ReadChunk(*read, endpoint, chunk);
     return absl::OkStatus();
   }
+  if (!read.ok() && absl::StrContains(read.status().message(), "max_json_depth")) {
+    return too_deep();
+  }
   const std::string start = absl::CHexEscape(std::string(line.substr(0, 120)));
-  if (j.is_discarded() && EndsMidValue(line)) {
+  if (!read.ok() && EndsMidValue(line)) {
     return absl::InternalError(absl::StrCat(
         "backend sent an incomplete JSON object (the line ends mid-value, as a cut stream "
         "does), starting '",

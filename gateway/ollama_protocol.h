@@ -54,7 +54,8 @@ struct OllamaChunk {
 
 // Parses one NDJSON line into `chunk` (which is reset first). A line that is not a JSON object
 // fails with INTERNAL quoting its start; one that is JSON cut short (a stream that ended
-// mid-object) says it is incomplete. Fields of the wrong type are read as absent, and a key given
+// mid-object) says it is incomplete; one that nests deeper than `max_depth` levels
+// (limits.max_json_depth) says so. Fields of the wrong type are read as absent, and a key given
 // twice counts with its last value.
 //
 // Edge cases, decided to keep exactly what the gateway accepted when it parsed with nlohmann
@@ -63,13 +64,14 @@ struct OllamaChunk {
 //     and the text goes on to callers as it came;
 //   - a metric above INT64_MAX wraps to a negative value; one beyond 64 bits, or with a fraction
 //     or an exponent, reads as absent (Ollama sends non-negative int64 values);
-//   - integers beyond 64 bits elsewhere, nesting deeper than 1,024 levels, a leading UTF-8 byte
-//     order mark, and a NUL byte after the object with anything after it (nlohmann stops reading
-//     there) are accepted, slowly: simdjson refuses them, nlohmann reads them.
+//   - integers beyond 64 bits elsewhere, a leading UTF-8 byte order mark, and a NUL byte after
+//     the object with anything after it (nlohmann stops reading there) are accepted, slowly:
+//     simdjson refuses them, nlohmann reads them.
 //
 // Thread-safe. Each calling thread keeps a parser whose buffers fit the longest line up to 16 KiB
 // it has parsed (about 15 bytes per byte); a longer line gets a parser of its own.
-absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, OllamaChunk* chunk);
+absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, OllamaChunk* chunk,
+                              int max_depth = 64);
 
 // Maps a non-2xx answer from a backend to the gRPC status a caller can act on. `body` is the
 // response body (Ollama's `{"error": "..."}`, or plain text); its message is quoted in the status.

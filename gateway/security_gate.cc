@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "fmt/format.h"
+#include "gateway/json_reading.h"
 
 namespace og {
 namespace {
@@ -33,19 +34,46 @@ std::optional<security::AuthorizationPolicy> BuildAuthorization(const Config& co
   return security::AuthorizationPolicy(std::move(rules), config.auth.groups);
 }
 
+// True for a host name as a DNS SAN carries one: dot-separated labels of letters, digits and
+// inner hyphens, at most 253 characters, the last label not all digits. The SANs arrive as text
+// without their type (gRPC reports them so), so the syntax tells a DNS name from an IP address,
+// an e-mail address, a URI or gRPC's "other types of SAN" placeholder.
+bool IsDnsName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t start = 0;
+  bool last_all_digits = false;
+  while (start <= name.size()) {
+    std::size_t end = name.find('.', start);
+    if (end == std::string_view::npos) end = name.size();
+    const std::string_view label = name.substr(start, end - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    last_all_digits = true;
+    for (char c : label) {
+      if (!absl::ascii_isalnum(c) && c != '-') return false;
+      if (!absl::ascii_isdigit(c)) last_all_digits = false;
+    }
+    start = end + 1;
+  }
+  return !last_all_digits;
+}
+
 // The identity a verified certificate gives under `mode`, or "" when it has none.
 std::string CertificateIdentity(const tls::PeerIdentity& cert, std::string_view mode) {
   if (mode == "common_name") return cert.common_name;
   if (mode == "subject") return cert.subject;
   for (const std::string& san : cert.sans) {
     if (mode == "spiffe_id" && san.starts_with("spiffe://")) return san;
-    // DNS names are the SANs without a scheme, '@' or an IP address's digits-and-dots form.
-    if (mode == "dns_san" && san.find_first_of(":/@") == std::string::npos &&
-        san.find_first_not_of("0123456789.") != std::string::npos) {
-      return san;
-    }
+    if (mode == "dns_san" && IsDnsName(san)) return san;
   }
   return "";
+}
+
+std::set<std::string, std::less<>> KeyIdentities(const AuthConfig& auth) {
+  std::set<std::string, std::less<>> identities;
+  for (const ApiKeyConfig& key : auth.api_keys) identities.insert(key.identity);
+  return identities;
 }
 
 // "Bearer KEY" (the scheme is case-insensitive, RFC 7235), or nullopt.
@@ -100,6 +128,7 @@ SecurityPolicy::SecurityPolicy(const Config& config, std::unique_ptr<security::R
     : auth_required_(config.auth.required),
       mtls_identity_(config.auth.mtls_identity),
       keys_(BuildKeyStore(config.auth)),
+      key_identities_(KeyIdentities(config.auth)),
       authorization_(BuildAuthorization(config)),
       redactor_(std::move(redactor)),
       limits_(config.limits) {}
@@ -118,6 +147,12 @@ absl::StatusOr<Caller> SecurityPolicy::Authenticate(const CallerCredentials& cre
   }
   if (mtls_identity_ != "none" && !credentials.certificate.empty()) {
     std::string identity = CertificateIdentity(credentials.certificate, mtls_identity_);
+    if (key_identities_.contains(identity)) {
+      return absl::UnauthenticatedError(
+          fmt::format("the client certificate names identity '{}', which is an API key's identity; "
+                      "certificates and keys cannot share an identity",
+                      identity.substr(0, 128)));
+    }
     if (!identity.empty()) return Caller{std::move(identity), "mtls"};
   }
   if (auth_required_) {
@@ -128,29 +163,41 @@ absl::StatusOr<Caller> SecurityPolicy::Authenticate(const CallerCredentials& cre
   return Caller{"anonymous", "none"};
 }
 
+InputSize InputSizeOf(const InferenceRequest& request) {
+  InputSize size;
+  size.request_bytes = request.ByteSizeLong();
+  size.messages = static_cast<std::size_t>(request.messages_size());
+  size.text_bytes = request.input_data().size() + request.system().size();
+  for (const auto& message : request.messages()) {
+    size.text_bytes += message.content().size();
+    size.images += static_cast<std::size_t>(message.images_size());
+  }
+  return size;
+}
+
 absl::Status SecurityPolicy::CheckLimits(const InferenceRequest& request,
-                                         std::size_t serialized_bytes) const {
+                                         const InputSize& size) const {
   const LimitsConfig& l = limits_;
-  if (serialized_bytes > static_cast<std::size_t>(l.max_request_bytes)) {
-    return OverLimit("the request's size in bytes", serialized_bytes, "max_request_bytes",
+  if (size.request_bytes > static_cast<std::size_t>(l.max_request_bytes)) {
+    return OverLimit("the request's size in bytes", size.request_bytes, "max_request_bytes",
                      l.max_request_bytes);
   }
-  if (request.messages_size() > l.max_messages) {
-    return OverLimit("the number of messages", request.messages_size(), "max_messages",
-                     l.max_messages);
+  if (size.messages > static_cast<std::size_t>(l.max_messages)) {
+    return OverLimit("the number of messages", size.messages, "max_messages", l.max_messages);
   }
-  std::size_t prompt = request.input_data().size() + request.system().size();
-  std::size_t images = 0;
-  for (const auto& message : request.messages()) {
-    prompt += message.content().size();
-    images += message.images_size();
+  if (size.text_bytes > static_cast<std::size_t>(l.max_prompt_bytes)) {
+    return OverLimit(
+        "the prompt's size in bytes (every text the model reads: prompt, suffix, system, "
+        "template, message contents and thinking, tool-call arguments)",
+        size.text_bytes, "max_prompt_bytes", l.max_prompt_bytes);
   }
-  if (prompt > static_cast<std::size_t>(l.max_prompt_bytes)) {
-    return OverLimit("the prompt's size in bytes (input_data, system and message contents)", prompt,
-                     "max_prompt_bytes", l.max_prompt_bytes);
+  if (size.images > static_cast<std::size_t>(l.max_images)) {
+    return OverLimit("the number of images", size.images, "max_images", l.max_images);
   }
-  if (images > static_cast<std::size_t>(l.max_images)) {
-    return OverLimit("the number of images", images, "max_images", l.max_images);
+  if (!request.format().empty()) {
+    if (absl::Status s = CheckJsonDepth(request.format(), l.max_json_depth, "format"); !s.ok()) {
+      return s;
+    }
   }
   if (request.metadata_size() > l.max_metadata_entries) {
     return OverLimit("the number of metadata entries", request.metadata_size(),
@@ -182,17 +229,21 @@ absl::Status SecurityPolicy::Authorize(const Caller& caller, std::string_view mo
 
 bool SecurityPolicy::Redact(InferenceRequest* request, Metrics& metrics) const {
   if (redactor_ == nullptr) return false;
+  std::vector<std::string*> texts = {request->mutable_input_data(), request->mutable_system()};
+  for (auto& message : *request->mutable_messages()) texts.push_back(message.mutable_content());
+  return Redact(texts, metrics);
+}
+
+bool SecurityPolicy::Redact(std::span<std::string* const> texts, Metrics& metrics) const {
+  if (redactor_ == nullptr) return false;
   std::vector<std::size_t> counts;
   std::vector<std::size_t> total(redactor_->rules().size(), 0);
   bool changed = false;
-  auto redact = [&](std::string* text) {
-    if (text->empty() || !redactor_->Redact(text, &counts)) return;
+  for (std::string* text : texts) {
+    if (text->empty() || !redactor_->Redact(text, &counts)) continue;
     changed = true;
     for (std::size_t i = 0; i < counts.size(); ++i) total[i] += counts[i];
-  };
-  redact(request->mutable_input_data());
-  redact(request->mutable_system());
-  for (auto& message : *request->mutable_messages()) redact(message.mutable_content());
+  }
   for (std::size_t i = 0; i < total.size(); ++i) {
     if (total[i] > 0) metrics.RecordRedactions(redactor_->rules()[i].name, total[i]);
   }

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -45,6 +47,21 @@ struct Caller {
   std::string_view method = "none";
 };
 
+// What the input limits measure of a call. A front door fills it from what its caller sent:
+// gRPC from the request message (InputSizeOf), the HTTP front door from the body it read.
+struct InputSize {
+  // The request's size on the wire: a gRPC message's serialized size, an HTTP body's length.
+  std::size_t request_bytes = 0;
+  std::size_t messages = 0;
+  // Every text the model reads, added up (prompt, system, message contents, ...).
+  std::size_t text_bytes = 0;
+  std::size_t images = 0;
+};
+
+// A gRPC request's InputSize: its serialized size, input_data, system and every message's
+// content, and the messages' images.
+InputSize InputSizeOf(const ollama_gateway::v1::InferenceRequest& request);
+
 // The security sections of one config, ready for the request path. Immutable; thread-safe.
 class SecurityPolicy {
  public:
@@ -54,13 +71,16 @@ class SecurityPolicy {
 
   // UNAUTHENTICATED (saying what was wrong, never echoing the key) for a malformed or unknown
   // API key, or for a call without credentials when auth.required. An API key, when sent, wins
-  // over the certificate; without any key configured, a sent one is ignored.
+  // over the certificate; without any key configured, a sent one is ignored. Identities from
+  // certificates and from keys share one namespace and never collide: a certificate whose
+  // identity is also an API key's identity is refused, so a certificate (perhaps from a CA that
+  // signs for many) can never act as a key's holder.
   absl::StatusOr<Caller> Authenticate(const CallerCredentials& credentials) const;
 
-  // INVALID_ARGUMENT naming the limits.* key a request exceeds. `serialized_bytes` is the
-  // request's wire size.
+  // INVALID_ARGUMENT naming the limits.* key a request exceeds: `size` against the size limits,
+  // `request`'s metadata against the metadata limits and its `format` against max_json_depth.
   absl::Status CheckLimits(const ollama_gateway::v1::InferenceRequest& request,
-                           std::size_t serialized_bytes) const;
+                           const InputSize& size) const;
 
   // PERMISSION_DENIED naming the identity, the model and the action, unless a rule allows it
   // (always allowed without an authorization section).
@@ -70,7 +90,12 @@ class SecurityPolicy {
   // Redacts input_data, system and every message's content of `request` in place; counts
   // matches per rule in `metrics`. False when nothing matched (or there are no rules).
   bool Redact(ollama_gateway::v1::InferenceRequest* request, Metrics& metrics) const;
+  // The same for any texts (a front door that forwards its caller's own document redacts every
+  // text of it in place).
+  bool Redact(std::span<std::string* const> texts, Metrics& metrics) const;
   bool redacts() const { return redactor_ != nullptr; }
+
+  const LimitsConfig& limits() const { return limits_; }
 
  private:
   SecurityPolicy(const Config& config, std::unique_ptr<security::Redactor> redactor);
@@ -78,6 +103,8 @@ class SecurityPolicy {
   const bool auth_required_;
   const std::string mtls_identity_;
   const security::ApiKeyStore keys_;
+  // The identities API keys authenticate, which no certificate may claim (see Authenticate).
+  const std::set<std::string, std::less<>> key_identities_;
   const std::optional<security::AuthorizationPolicy> authorization_;
   const std::unique_ptr<security::Redactor> redactor_;
   const LimitsConfig limits_;

@@ -777,7 +777,38 @@ TEST_CASE("the http front door is off without its section and checked with it", 
         "test.yaml:10: http.address: same port as admin.address \"127.0.0.1:9090\"");
   CHECK(ErrorsOf(testing::With("http: {insecure: true, thread: 2}\n")) ==
         "test.yaml:9: unknown field 'thread' in http (valid: address, enabled, insecure, "
-        "threads); did you mean 'threads'?");
+        "threads, header_timeout, body_timeout, write_timeout, keepalive_timeout, "
+        "max_connections, allowed_origins, allowed_hosts); did you mean 'threads'?");
+}
+
+TEST_CASE("the http front door's connection limits and browser safety are read and checked",
+          "[config]") {
+  const Config config = testing::Valid(
+      testing::With("http:\n  insecure: true\n  header_timeout: 5s\n  body_timeout: 7s\n"
+                    "  write_timeout: 9s\n  keepalive_timeout: 11s\n  max_connections: 50\n"
+                    "  allowed_origins: [\"https://app.example.com\", \"https://*.corp.example\"]\n"
+                    "  allowed_hosts: [gateway.example]\n"
+                    "limits:\n  max_json_depth: 32\n"));
+  CHECK(config.http.header_timeout == std::chrono::seconds(5));
+  CHECK(config.http.body_timeout == std::chrono::seconds(7));
+  CHECK(config.http.write_timeout == std::chrono::seconds(9));
+  CHECK(config.http.keepalive_timeout == std::chrono::seconds(11));
+  CHECK(config.http.max_connections == 50);
+  CHECK(config.http.allowed_origins ==
+        std::vector<std::string>{"https://app.example.com", "https://*.corp.example"});
+  CHECK(config.http.allowed_hosts == std::vector<std::string>{"gateway.example"});
+  CHECK(config.limits.max_json_depth == 32);
+  const Config defaults = testing::Valid(testing::With("http: {insecure: true}\n"));
+  CHECK(defaults.http.header_timeout == std::chrono::seconds(60));
+  CHECK(defaults.http.keepalive_timeout == std::chrono::seconds(75));
+  CHECK(defaults.http.max_connections == 10000);
+  CHECK(defaults.limits.max_json_depth == 64);
+  CHECK(ErrorsOf(testing::With("http: {insecure: true, allowed_origins: [\"not an origin\"]}\n"))
+            .starts_with("test.yaml:9: http.allowed_origins[0]: must be an origin"));
+  CHECK(ErrorsOf(testing::With("limits: {max_json_depth: 5000}\n")) ==
+        "test.yaml:9: limits.max_json_depth: must be an integer from 1 to 1024, got \"5000\"");
+  CHECK(ErrorsOf(testing::With("http: {insecure: true, write_timeout: 0s}\n")) ==
+        "test.yaml:9: http.write_timeout: must be longer than 0, got \"0s\"");
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cfloat>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "gateway/http_protocol.h"
+#include "gateway/json_reading.h"
 
 namespace og {
 namespace {
@@ -11,14 +15,14 @@ namespace {
 using Json = nlohmann::json;
 
 HttpCall Parse(HttpApi api, const std::string& body) {
-  absl::StatusOr<HttpCall> call = ParseHttpCall(api, body);
+  absl::StatusOr<HttpCall> call = ParseHttpCall(api, body, kDefaultMaxJsonDepth);
   INFO(call.status().ToString());
   REQUIRE(call.ok());
   return *std::move(call);
 }
 
 std::string ErrorOf(HttpApi api, const std::string& body) {
-  absl::StatusOr<HttpCall> call = ParseHttpCall(api, body);
+  absl::StatusOr<HttpCall> call = ParseHttpCall(api, body, kDefaultMaxJsonDepth);
   REQUIRE_FALSE(call.ok());
   CHECK(call.status().code() == absl::StatusCode::kInvalidArgument);
   return std::string(call.status().message());
@@ -120,7 +124,7 @@ TEST_CASE("an OpenAI chat becomes an InferenceRequest with options, images and f
 
 TEST_CASE("Ollama's own calls are forwarded as sent, streamed, with redacted texts replaced",
           "[http_protocol]") {
-  const HttpCall call = Parse(HttpApi::kOllamaChat, R"({"model":"m","stream":false,
+  HttpCall call = Parse(HttpApi::kOllamaChat, R"({"model":"m","stream":false,
       "tools":[{"type":"function","function":{"name":"f"}}],"keep_alive":-1,
       "options":{"num_predict":9,"mirostat":2},
       "messages":[{"role":"user","content":"my card 4111"}]})");
@@ -132,17 +136,97 @@ TEST_CASE("Ollama's own calls are forwarded as sent, streamed, with redacted tex
   CHECK(body["keep_alive"] == -1);
   CHECK(body["messages"][0]["content"] == "my card 4111");
 
-  ollama_gateway::v1::InferenceRequest redacted = call.request;
-  redacted.mutable_messages(0)->set_content("my card [CARD]");
-  body = Json::parse(HttpUpstreamRequest(call, redacted).body);
+  std::vector<std::string*> texts = CallerTexts(&call);
+  REQUIRE(texts.size() == 1);
+  *texts[0] = "my card [CARD]";
+  SyncRequestTexts(&call);
+  CHECK(call.request.messages(0).content() == "my card [CARD]");
+  body = Json::parse(HttpUpstreamRequest(call, call.request).body);
   CHECK(body["messages"][0]["content"] == "my card [CARD]");
 
-  const HttpCall embed = Parse(HttpApi::kOllamaEmbed, R"({"model":"e","input":"secret"})");
+  HttpCall embed = Parse(HttpApi::kOllamaEmbed, R"({"model":"e","input":"secret"})");
   REQUIRE(embed.request.messages_size() == 1);
-  ollama_gateway::v1::InferenceRequest embed_redacted = embed.request;
-  embed_redacted.mutable_messages(0)->set_content("[X]");
-  CHECK(Json::parse(HttpUpstreamRequest(embed, embed_redacted).body)["input"] == "[X]");
+  texts = CallerTexts(&embed);
+  REQUIRE(texts.size() == 1);
+  *texts[0] = "[X]";
+  CHECK(Json::parse(HttpUpstreamRequest(embed, embed.request).body)["input"] == "[X]");
   CHECK(std::string(HttpUpstreamRequest(embed, embed.request).path) == "/api/embed");
+}
+
+TEST_CASE("a body nested deeper than the depth limit is refused naming the limit",
+          "[http_protocol]") {
+  const std::string deep = R"({"model":"m","messages":[{"role":"user","content":"x"}],"format":)" +
+                           std::string(200000, '[') + std::string(200000, ']') + "}";
+  for (HttpApi api : {HttpApi::kOllamaChat, HttpApi::kOpenAiChat}) {
+    CHECK(ErrorOf(api, deep) == "the request body nests deeper than limits.max_json_depth (64)");
+  }
+  // At the limit it is read: the object is level 1, so 63 more levels fit.
+  const std::string at_limit =
+      R"({"model":"m","format":)" + std::string(63, '[') + std::string(63, ']') + "}";
+  CHECK(ParseHttpCall(HttpApi::kOllamaGenerate, at_limit, 64).ok());
+  CHECK_FALSE(ParseHttpCall(HttpApi::kOllamaGenerate, at_limit, 63).ok());
+  CHECK(ErrorOf(HttpApi::kOllamaGenerate, "{") == "the request body is not valid JSON");
+}
+
+TEST_CASE("keys are read case-insensitively as Ollama's decoder reads them", "[http_protocol]") {
+  HttpCall call =
+      Parse(HttpApi::kOllamaGenerate, R"({"Model":"llama3.2","PROMPT":"write to bob@example.com",)"
+                                      "\"\xC5\xBFystem\":\"be brief\"}");
+  CHECK(call.request.model_name() == "llama3.2");
+  CHECK(call.request.input_data() == "write to bob@example.com");
+  CHECK(call.request.system() == "be brief");
+  const Json sent = Json::parse(HttpUpstreamRequest(call, call.request).body);
+  CHECK(sent["prompt"] == "write to bob@example.com");
+  CHECK(sent["system"] == "be brief");
+  CHECK_FALSE(sent.contains("PROMPT"));
+
+  HttpCall chat =
+      Parse(HttpApi::kOllamaChat, R"({"model":"m","Messages":[{"ROLE":"user","Content":"hi"}]})");
+  REQUIRE(chat.request.messages_size() == 1);
+  CHECK(chat.request.messages(0).content() == "hi");
+}
+
+TEST_CASE("two keys that Ollama reads as one field are refused", "[http_protocol]") {
+  CHECK(ErrorOf(HttpApi::kOllamaGenerate, R"({"model":"m","prompt":"a","Prompt":"b"})") ==
+        "the request body has both 'Prompt' and 'prompt', which Ollama reads as one field; send "
+        "it once");
+  CHECK_THAT(ErrorOf(HttpApi::kOllamaChat,
+                     R"({"model":"m","messages":[{"role":"user","content":"a","CONTENT":"b"}]})"),
+             Catch::Matchers::StartsWith("messages[0] has both"));
+  // Options are a map in Ollama: their keys are exact, so these are two options.
+  CHECK(ParseHttpCall(HttpApi::kOllamaGenerate, R"({"model":"m","options":{"top_k":1,"TOP_K":2}})",
+                      64)
+            .ok());
+}
+
+TEST_CASE("every text Ollama reads is a caller text, measured for the limits", "[http_protocol]") {
+  HttpCall generate =
+      Parse(HttpApi::kOllamaGenerate,
+            R"({"model":"m","prompt":"p1","suffix":"s22","system":"y333","template":"t4444",)"
+            R"("images":["aGk=","aGk="],"context":[1,2,3]})");
+  CHECK(CallerTexts(&generate).size() == 4);
+  CHECK(generate.text_bytes == 2 + 3 + 4 + 5);
+  CHECK(generate.images == 2);
+  CHECK(generate.body_bytes > 0);
+
+  HttpCall chat = Parse(HttpApi::kOllamaChat, R"({"model":"m","messages":[
+      {"role":"user","content":"c","images":["aGk="]},
+      {"role":"assistant","content":"","thinking":"th",
+       "tool_calls":[{"function":{"name":"f","arguments":{"to":"bob@example.com",
+                                                          "cc":["x@example.com"]}}}]}]})");
+  std::vector<std::string> found;
+  for (const std::string* text : CallerTexts(&chat)) found.push_back(*text);
+  std::sort(found.begin(), found.end());
+  CHECK(found == std::vector<std::string>{"", "bob@example.com", "c", "th", "x@example.com"});
+  CHECK(chat.images == 1);
+
+  CHECK(ErrorOf(HttpApi::kOllamaGenerate, R"({"model":"m","suffix":7})") ==
+        "suffix must be a string");
+  CHECK(ErrorOf(HttpApi::kOllamaChat,
+                R"({"model":"m","messages":[{"role":"user","thinking":[]}]})") ==
+        "messages[0].thinking must be a string");
+  CHECK(ErrorOf(HttpApi::kOllamaGenerate, R"({"model":"m","images":[1]})") ==
+        "images must be an array of strings");
 }
 
 TEST_CASE("status codes map to HTTP and each API's error shape", "[http_protocol]") {
@@ -215,7 +299,8 @@ TEST_CASE("listings merge by name, and /v1/models reads modified_at as Unix time
       MergeModelLists({R"({"models":[{"name":"b:latest","size":1},{"name":"a:latest"}]})",
                        R"({"models":[{"name":"b:latest","size":2},{"name":"team/c:7b",
           "modified_at":"2024-05-01T10:00:00.5-02:00"}]})",
-                       "not json"});
+                       "not json"},
+                      kDefaultMaxJsonDepth);
   REQUIRE(merged["models"].size() == 3);
   CHECK(merged["models"][0]["name"] == "a:latest");
   CHECK(merged["models"][1]["size"] == 1);

@@ -388,11 +388,27 @@ TEST_CASE("invalid UTF-8 makes a line invalid JSON, as it always did", "[ollama]
         std::string("caf\xc3\xa9 \xf0\x9f\x98\x80 \0!", 13));
 }
 
+TEST_CASE("a line nested deeper than the depth limit is refused naming the limit", "[ollama]") {
+  const auto nested = [](int levels) {
+    return std::string(R"({"response":"a","tool":)") + std::string(levels, '[') +
+           std::string(levels, ']') + "}";
+  };
+  // The object is level 1: 63 more fit in the default 64.
+  CHECK(Parsed(nested(63)).text == "a");
+  for (int levels : {64, 2000, 200000}) {
+    const absl::Status refused = Refusal(nested(levels));
+    CHECK(refused.message() ==
+          "backend sent a line that nests deeper than limits.max_json_depth (64)");
+  }
+  OllamaChunk chunk;
+  CHECK(ParseOllamaChunk(nested(64), OllamaEndpoint::kGenerate, &chunk, 65).ok());
+  CHECK(ParseOllamaChunk(nested(10), OllamaEndpoint::kGenerate, &chunk, 10).code() ==
+        absl::StatusCode::kInternal);
+  // The reused parser follows the limit back down.
+  CHECK(Parsed(nested(63)).text == "a");
+}
+
 TEST_CASE("lines simdjson refuses but nlohmann read are still accepted", "[ollama]") {
-  // Nesting deeper than simdjson's 1,024 levels, in a field the gateway does not read.
-  const std::string deep = std::string(R"({"response":"a","tool":)") + std::string(2000, '[') +
-                           std::string(2000, ']') + "}";
-  CHECK(Parsed(deep).text == "a");
   // A UTF-8 byte order mark at the start (only there).
   CHECK(Parsed("\xef\xbb\xbf{\"response\":\"a\"}").text == "a");
   CHECK(SaysNotAnObject(Refusal(" \xef\xbb\xbf{\"response\":\"a\"}")));
