@@ -641,7 +641,6 @@ std::vector<std::string*> CallerTexts(HttpCall* call) {
 }
 
 void SyncRequestTexts(HttpCall* call) {
-  if (!ForwardsBody(call->api)) return;
   const Json& body = call->body;
   InferenceRequest& request = call->request;
   switch (call->api) {
@@ -660,8 +659,10 @@ void SyncRequestTexts(HttpCall* call) {
       }
       break;
     }
-    case HttpApi::kOllamaEmbed: {
-      // Each input is a message (role "input"), so limits and redaction see each.
+    case HttpApi::kOllamaEmbed:
+    case HttpApi::kOpenAiEmbeddings: {
+      // Each input is a message (role "input"), so limits and redaction see each. (OpenAI's
+      // are translated from these messages.)
       request.clear_messages();
       auto input = body.find("input");
       if (input == body.end()) break;

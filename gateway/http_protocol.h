@@ -82,7 +82,9 @@ bool ForwardsBody(HttpApi api);
 // whose texts are in `request`. The pointers are valid until the body changes shape.
 std::vector<std::string*> CallerTexts(HttpCall* call);
 
-// Copies the texts of `call->body` into `call->request` again (after redaction changed them).
+// Copies the texts of `call->body` into `call->request` (again, after redaction changed them):
+// the prompt and system of generate, the messages of Ollama's chat, the inputs of both embedding
+// endpoints. The other OpenAI texts are read into `request` by ParseHttpCall alone.
 void SyncRequestTexts(HttpCall* call);
 
 // The backend request for `call`. Ollama's endpoints forward the body (streamed); OpenAI's are

@@ -220,6 +220,12 @@ TEST_CASE("every text Ollama reads is a caller text, measured for the limits", "
   CHECK(found == std::vector<std::string>{"", "bob@example.com", "c", "th", "x@example.com"});
   CHECK(chat.images == 1);
 
+  // OpenAI's embeddings are translated from the messages the inputs become.
+  const HttpCall openai = Parse(HttpApi::kOpenAiEmbeddings, R"({"model":"e","input":["a","b"]})");
+  REQUIRE(openai.request.messages_size() == 2);
+  CHECK(openai.request.messages(1).content() == "b");
+  CHECK(openai.text_bytes == 2);
+
   CHECK(ErrorOf(HttpApi::kOllamaGenerate, R"({"model":"m","suffix":7})") ==
         "suffix must be a string");
   CHECK(ErrorOf(HttpApi::kOllamaChat,
