@@ -95,6 +95,11 @@ void Simulator::Handle(std::shared_ptr<Exchange> exchange) {
   const std::string& path = request.path;
   const std::string& method = request.method;
   const bool sim_endpoint = path.rfind("/sim/", 0) == 0;
+  if (!sim_endpoint && method == "POST" && path.rfind("/api/", 0) == 0) {
+    std::lock_guard<std::mutex> lock(recent_mu_);
+    if (recent_.size() == kRecentRequests) recent_.pop_front();
+    recent_.emplace_back(path, request.body.substr(0, kRecentBodyBytes));
+  }
   if (!sim_endpoint) {
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
     for (std::size_t i = 0; i < Stats::kCountedPaths.size(); ++i) {
@@ -142,6 +147,15 @@ void Simulator::Handle(std::shared_ptr<Exchange> exchange) {
     if (allow({"GET"})) exchange->Respond(200, kJson, StatsJson());
   } else if (path == "/sim/config") {
     if (allow({"GET", "POST"})) HandleSimConfig(*exchange);
+  } else if (path == "/sim/requests") {
+    if (allow({"GET"})) {
+      json recent = json::array();
+      {
+        std::lock_guard<std::mutex> lock(recent_mu_);
+        for (const auto& [at, body] : recent_) recent.push_back({{"path", at}, {"body", body}});
+      }
+      exchange->Respond(200, kJson, recent.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
   } else {
     exchange->Respond(404, kText, "404 page not found");
   }

@@ -13,12 +13,14 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -143,6 +145,13 @@ class Simulator {
 
   std::mutex parked_mu_;
   std::vector<std::weak_ptr<Generation>> parked_;
+
+  // The bodies of the last kRecentRequests POSTs to /api/*, newest last, for GET /sim/requests:
+  // what a gateway actually forwarded, so a test can check it.
+  static constexpr std::size_t kRecentRequests = 32;
+  static constexpr std::size_t kRecentBodyBytes = 64 << 10;
+  std::mutex recent_mu_;
+  std::deque<std::pair<std::string, std::string>> recent_;  // (path, body); guarded by recent_mu_
 };
 
 }  // namespace og::sim

@@ -203,11 +203,13 @@ class OllamaApiTest(FrontDoorTestCase):
                          "the gateway to be ready")
         sock = socket.create_connection((host, int(port)), timeout=10)
         body = json.dumps({"model": "slowmodel", "prompt": "go"}).encode()
-        sock.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+        sock.sendall(b"POST /api/generate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"
                      b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         received = b""
         while received.count(b"\n") < 12:  # headers and a first chunk
-            received += sock.recv(4096)
+            chunk = sock.recv(4096)
+            self.assertTrue(chunk, received)
+            received += chunk
         self.assertIn(b"200 OK", received)
         sock.close()
         harness.wait_for(lambda: stats()["generations_aborted"] >= 1, 5,
