@@ -108,12 +108,13 @@ void ServerCore::Refuse(tcp::socket& socket) {
       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
       "Content-Length: 34\r\nConnection: close\r\n\r\n"
       "503 Service Unavailable: too busy\n";
+  // Counted first, so whoever sees the refusal also sees it counted.
+  if (options_.on_connection_refused) options_.on_connection_refused();
   error_code ec;
   socket.non_blocking(true, ec);
   if (!ec) socket.write_some(net::buffer(kBusy.data(), kBusy.size()), ec);
   socket.shutdown(tcp::socket::shutdown_both, ec);
   socket.close(ec);
-  if (options_.on_connection_refused) options_.on_connection_refused();
 }
 
 void ServerCore::Stop() {

@@ -3,7 +3,7 @@
 Three ollama-sim backends, a gateway with TLS on its gRPC listener (so the certificate expiry
 gauge exists) and short health intervals, and a real Prometheus (Debian's /usr/bin/prometheus,
 scrape and rule evaluation every second) scraping the gateway's admin /metrics. The test drives
-gRPC load with some errors (an unknown model; a backend answering 503, which also makes
+gRPC load with some errors (an unknown model; a backend answering 502, which also makes
 outlier detection eject it), one refused and one good config reload and one TLS file rotation,
 then:
 
@@ -274,10 +274,10 @@ class PrometheusTest(harness.ProcessTestCase):
 
         threads, codes = self.drive_load(12)
         time.sleep(2)
-        # 503 from gpu-c: retried on another backend (gateway_retries_total), counted as
+        # 502 from gpu-c: retried on another backend (gateway_retries_total), counted as
         # failures by outlier detection, which ejects gpu-c after 2 in a row
         # (gateway_outlier_ejections_total); its ejection lasts 3 s.
-        self.knobs("gpu-c", fail_status=503)
+        self.knobs("gpu-c", fail_status=502)
         wait_for(lambda: self.counter(self.metrics_text(), "gateway_outlier_ejections_total",
                                       'backend="gpu-c"') > 0, 10, "gpu-c to be ejected")
         # A refused reload (a bad file), then a good one (the original text, with a change).
@@ -375,7 +375,7 @@ class PrometheusTest(harness.ProcessTestCase):
             "panel of",
             "`deploy/grafana/ollama-gateway.json`, evaluated by a real Prometheus that scraped a "
             "real gateway",
-            "(3 ollama-sim backends, one answering 503 for a while and ejected, 10% of calls for "
+            "(3 ollama-sim backends, one answering 502 for a while and ejected, 10% of calls for "
             "an unknown model,",
             "one refused and one good config reload, one TLS rotation) once per second for about "
             "15 s. Grafana's",
