@@ -20,6 +20,8 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import yaml
 
@@ -376,6 +378,25 @@ class SystemdUnitTest(unittest.TestCase):
             self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
 
+ADMIN_KEY = "og-test-admin-key"
+
+
+def admin_key_hash():
+    out = subprocess.run([harness.binary("ollama-gateway"), "hash-key", "--identity", "admin"],
+                         input=ADMIN_KEY + "\n", capture_output=True, text=True, check=True).stdout
+    return re.search(r'hash: "([^"]+)"', out).group(1)
+
+
+def admin_get(url):
+    """(status, body) of a GET with the admin key, as Prometheus scrapes."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 class LiveGatewayTest(ProcessTestCase):
     """A gateway on the ConfigMap's configuration, with loopback addresses and an ollama-sim
     as every backend, serves the paths the Deployment probes and Prometheus scrapes."""
@@ -391,6 +412,9 @@ class LiveGatewayTest(ProcessTestCase):
                 listen.pop(key, None)
             listen.update(address="127.0.0.1:0", insecure=True)
         config["admin"]["address"] = "127.0.0.1:0"
+        # The ConfigMap's admin key is a placeholder no key matches; the test's own stands in.
+        self.assertIn("api_key_hash", config["admin"])
+        config["admin"]["api_key_hash"] = admin_key_hash()
         first = config["backends"][0]
         config["backends"] = [{"name": "sim", "url": sim_url, "models": first.get("models", [])}]
         return yaml.safe_dump(config, sort_keys=False)
@@ -413,13 +437,16 @@ class LiveGatewayTest(ProcessTestCase):
         self.assertEqual(paths, {"/healthz", "/readyz", "/metrics"})
         status, body = self.wait_ready(gw.admin)
         self.assertEqual(status, 200, body)
-        for path in sorted(paths):
+        # kubelet's probes carry no key; Prometheus sends the one of its Secret.
+        for path in ("/healthz", "/readyz"):
             status, body = http_get(f"http://{gw.admin}{path}")
             self.assertEqual(status, 200, f"{path}: {body}")
-        _, metrics = http_get(f"http://{gw.admin}/metrics")
+        for path in ("/metrics", "/admin/backends"):
+            self.assertEqual(http_get(f"http://{gw.admin}{path}")[0], 401, path)
+            status, body = admin_get(f"http://{gw.admin}{path}")
+            self.assertEqual(status, 200, f"{path}: {body}")
+        _, metrics = admin_get(f"http://{gw.admin}/metrics")
         self.assertIn("gateway_", metrics)
-        status, _ = http_get(f"http://{gw.admin}/admin/backends")
-        self.assertEqual(status, 200)
 
     def test_probe_and_metrics_paths_answer(self):
         sim = self.sim("a", models=("llama3.2", "qwen2.5:7b"))
@@ -435,7 +462,7 @@ class LiveGatewayTest(ProcessTestCase):
                 pb2.InferenceRequest(model_name="llama3.2", input_data=b"hi"),
                 metadata=[("x-session-id", "s-1")], timeout=10)
             self.assertEqual(dict(call.trailing_metadata())["x-gateway-backend"], "sim")
-        _, metrics = http_get(f"http://{gw.admin}/metrics")
+        _, metrics = admin_get(f"http://{gw.admin}/metrics")
         missing = [l for l in metrics.splitlines()
                    if l.startswith("gateway_hash_key_missing_total") and not l.endswith(" 0")]
         self.assertEqual(missing, [], "the x-session-id header was not used as the key")
