@@ -15,46 +15,56 @@ absl::Status TooDeep(std::string_view what, int max_depth) {
       fmt::format("{} nests deeper than limits.max_json_depth ({})", what, max_depth));
 }
 
+// The nesting of a SAX parse so far; Enter fails at the first level past the limit.
+class DepthLimit {
+ public:
+  explicit DepthLimit(int max_depth) : max_depth_(max_depth) {}
+  bool Enter() {
+    if (++depth_ <= max_depth_) return true;
+    too_deep_ = true;
+    return false;
+  }
+  void Leave() { --depth_; }
+  bool too_deep() const { return too_deep_; }
+
+ private:
+  const int max_depth_;
+  int depth_ = 0;
+  bool too_deep_ = false;
+};
+
 // nlohmann's own document builder, stopped at the first array or object past the limit: the
 // parse ends there (a SAX handler returning false ends it), so nothing deeper is ever built.
 // sax_parse dispatches on the static type, so hiding the base's methods is enough.
 class DepthLimitedBuilder : public nlohmann::detail::json_sax_dom_parser<Json> {
  public:
   DepthLimitedBuilder(Json& result, int max_depth)
-      : json_sax_dom_parser(result, /*allow_exceptions_=*/false), max_depth_(max_depth) {}
+      : json_sax_dom_parser(result, /*allow_exceptions_=*/false), depth_(max_depth) {}
 
   bool start_object(std::size_t elements) {
-    return Enter() && json_sax_dom_parser::start_object(elements);
+    return depth_.Enter() && json_sax_dom_parser::start_object(elements);
   }
   bool end_object() {
-    --depth_;
+    depth_.Leave();
     return json_sax_dom_parser::end_object();
   }
   bool start_array(std::size_t elements) {
-    return Enter() && json_sax_dom_parser::start_array(elements);
+    return depth_.Enter() && json_sax_dom_parser::start_array(elements);
   }
   bool end_array() {
-    --depth_;
+    depth_.Leave();
     return json_sax_dom_parser::end_array();
   }
-  bool too_deep() const { return too_deep_; }
+  bool too_deep() const { return depth_.too_deep(); }
 
  private:
-  bool Enter() {
-    if (++depth_ <= max_depth_) return true;
-    too_deep_ = true;
-    return false;
-  }
-
-  const int max_depth_;
-  int depth_ = 0;
-  bool too_deep_ = false;
+  DepthLimit depth_;
 };
 
 // Counts depth and builds nothing.
 class DepthCounter {
  public:
-  explicit DepthCounter(int max_depth) : max_depth_(max_depth) {}
+  explicit DepthCounter(int max_depth) : depth_(max_depth) {}
 
   bool null() { return true; }
   bool boolean(bool) { return true; }
@@ -64,29 +74,22 @@ class DepthCounter {
   bool string(Json::string_t&) { return true; }
   bool binary(Json::binary_t&) { return true; }
   bool key(Json::string_t&) { return true; }
-  bool start_object(std::size_t) { return Enter(); }
+  bool start_object(std::size_t) { return depth_.Enter(); }
   bool end_object() { return Leave(); }
-  bool start_array(std::size_t) { return Enter(); }
+  bool start_array(std::size_t) { return depth_.Enter(); }
   bool end_array() { return Leave(); }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
     return false;
   }
-  bool too_deep() const { return too_deep_; }
+  bool too_deep() const { return depth_.too_deep(); }
 
  private:
-  bool Enter() {
-    if (++depth_ <= max_depth_) return true;
-    too_deep_ = true;
-    return false;
-  }
   bool Leave() {
-    --depth_;
+    depth_.Leave();
     return true;
   }
 
-  const int max_depth_;
-  int depth_ = 0;
-  bool too_deep_ = false;
+  DepthLimit depth_;
 };
 
 // A key quoted in an error message: bounded, printable.
