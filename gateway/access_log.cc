@@ -116,7 +116,12 @@ AccessLog::AccessLog(std::shared_ptr<spdlog::sinks::sink> sink, std::size_t queu
   logger_->set_level(spdlog::level::info);
 }
 
-AccessLog::~AccessLog() { logger_->flush(); }
+AccessLog::~AccessLog() {
+  logger_->flush();
+  // The pool's destructor joins the writer thread once it has written what is queued; the logger
+  // and its sink go after that, so nothing the writer still reads is freed under it.
+  pool_.reset();
+}
 
 void AccessLog::Write(const AccessRecord& record) { logger_->info(AccessLogLine(record)); }
 

@@ -1,5 +1,6 @@
 // StreamWriteWatchdog: a stream whose write the caller has not taken within the timeout is
 // expired once; streams writing in time, idle or unwatched are left alone. Simulated time.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <optional>
@@ -25,8 +26,9 @@ class FakeStream final : public WatchedStream {
   void ExpireWrite() override { ++expired; }
 
   std::optional<Clock::TimePoint> write_started;
-  bool claimed = false;
-  int expired = 0;
+  // Set on the watchdog's thread, read on the test's.
+  std::atomic<bool> claimed{false};
+  std::atomic<int> expired{0};
 };
 
 TEST_CASE("a write not taken within the timeout expires its stream once", "[watchdog]") {
@@ -39,10 +41,10 @@ TEST_CASE("a write not taken within the timeout expires its stream once", "[watc
   CHECK(watchdog.Sweep() == 0);
   clock.Advance(seconds(1));
   CHECK(watchdog.Sweep() == 1);
-  CHECK(stalled.expired == 1);
+  CHECK(stalled.expired.load() == 1);
   clock.Advance(seconds(60));
   CHECK(watchdog.Sweep() == 0);
-  CHECK(stalled.expired == 1);
+  CHECK(stalled.expired.load() == 1);
   watchdog.Unwatch(&stalled);
 }
 
@@ -57,10 +59,10 @@ TEST_CASE("streams writing in time, idle or unwatched are not expired", "[watchd
   watchdog.Unwatch(&gone);
   clock.Advance(seconds(5));
   CHECK(watchdog.Sweep() == 0);
-  CHECK(recent.expired + idle.expired + gone.expired == 0);
+  CHECK(recent.expired.load() + idle.expired.load() + gone.expired.load() == 0);
   clock.Advance(seconds(5));
   CHECK(watchdog.Sweep() == 1);
-  CHECK(recent.expired == 1);
+  CHECK(recent.expired.load() == 1);
   watchdog.Unwatch(&recent);
   watchdog.Unwatch(&idle);
 }
@@ -73,11 +75,11 @@ TEST_CASE("the watchdog's own thread sweeps every period", "[watchdog]") {
   StreamWriteWatchdog watchdog(clock, seconds(1), milliseconds(5));
   watchdog.Watch(&stalled);
   const auto until = std::chrono::steady_clock::now() + seconds(10);
-  while (!stalled.claimed && std::chrono::steady_clock::now() < until) {
+  while (!stalled.claimed.load() && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(milliseconds(5));
   }
   watchdog.Unwatch(&stalled);
-  CHECK(stalled.claimed);
+  CHECK(stalled.claimed.load());
 }
 
 }  // namespace
