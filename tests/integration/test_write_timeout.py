@@ -33,9 +33,10 @@ class WriteTimeoutTest(ProcessTestCase):
             timeout=60)
         next(stream)
         started = time.monotonic()
-        # The caller reads nothing more. Within the timeout plus the watchdog's one-second
-        # sweep (and some slack), the gateway gives up on it and aborts the backend request.
-        harness.wait_for(lambda: self.stats()["generations_aborted"] >= 1, 8,
+        # The caller reads nothing more. Once the buffers on the way are full (slower under
+        # the sanitizers), within the timeout plus the watchdog's one-second sweep, the gateway
+        # gives up on it and aborts the backend request.
+        harness.wait_for(lambda: self.stats()["generations_aborted"] >= 1, 30,
                          "the backend request to be aborted")
         self.assertGreaterEqual(time.monotonic() - started, 0.9)
         stats = self.stats()
