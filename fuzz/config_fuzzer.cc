@@ -3,7 +3,7 @@
 //
 // Invariants: a refused text gives INVALID_ARGUMENT with one error per line, each
 // `fuzz.yaml:LINE: reason`, ordered by line, as config.h promises. An accepted one satisfies what
-// config.cc checks and the rest of the gateway relies on without checking again: at least one
+// config_load.cc checks and the rest of the gateway relies on without checking again: at least one
 // backend, unique valid names, normalized URLs, values within their documented ranges, ordered
 // health timings, pools and probe models that some backend serves, unique ketama labels when a
 // pool hashes.

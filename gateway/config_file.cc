@@ -1,4 +1,4 @@
-// Reading the configuration file from disk; parsing and validation are in config.cc.
+// Reading the configuration file from disk; parsing and validation are in config_load.cc.
 #include <fcntl.h>
 #include <unistd.h>
 

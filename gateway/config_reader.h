@@ -1,4 +1,4 @@
-// Internal to the config loader: the error list and the YAML map reader that config.cc,
+// Internal to the config loader: the error list and the YAML map reader that config_load.cc,
 // config_balancer.cc and config_health.cc share. Not part of the gateway's public interface.
 #ifndef OLLAMA_GATEWAY_GATEWAY_CONFIG_READER_H_
 #define OLLAMA_GATEWAY_GATEWAY_CONFIG_READER_H_
@@ -381,7 +381,7 @@ struct ListEntry {
 // Reads the list of model names at key `name` of `map` (absent or empty: nothing) into `models`
 // and their CanonicalModelName() into `canonical`, refusing invalid names and duplicates (after
 // canonicalization) at their entry's line. `entries`, unless null, receives where each accepted
-// name was written. In config.cc.
+// name was written. In config_load.cc.
 void ReadModelList(const MapReader& map, std::string_view name, std::vector<std::string>* models,
                    std::vector<std::string>* canonical, std::vector<ListEntry>* entries = nullptr);
 

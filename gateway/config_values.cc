@@ -1,5 +1,5 @@
 // The syntax of single configuration values: durations, addresses, backend URLs and model
-// names. These know nothing of YAML; config.cc prefixes their messages with the key path.
+// names. These know nothing of YAML; config_load.cc prefixes their messages with the key path.
 #include <arpa/inet.h>
 
 #include <algorithm>
