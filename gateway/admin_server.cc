@@ -4,30 +4,15 @@
 #include <boost/asio/io_context.hpp>
 #include <optional>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/config.h"
 #include "http/server.h"
+#include "security/api_keys.h"
 
 namespace og {
 namespace {
 
 constexpr const char* kText = "text/plain; charset=utf-8";
-
-// The token of "Bearer TOKEN" (the scheme is case-insensitive, RFC 7235), or "" when the header
-// says something else.
-std::string_view BearerToken(std::string_view value) {
-  constexpr std::string_view kScheme = "bearer ";
-  if (value.size() <= kScheme.size() ||
-      !absl::EqualsIgnoreCase(absl::string_view(value.data(), kScheme.size()),
-                              absl::string_view(kScheme.data(), kScheme.size()))) {
-    return {};
-  }
-  std::string_view token = value.substr(kScheme.size());
-  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  return token;
-}
 
 // Probes stay open: kubelet sends no credentials, and they tell only "up" and "ready".
 bool IsProbe(std::string_view path) { return path == "/healthz" || path == "/readyz"; }
@@ -72,8 +57,9 @@ absl::Status AdminServer::Start(const std::string& address) {
           405, std::string(kText), "405 method not allowed\n", {{"Allow", "GET, HEAD"}}};
     }
     if (keys_ != nullptr && !IsProbe(req.path)) {
-      const std::string_view token = BearerToken(req.Header("authorization"));
-      if (token.empty() || keys_->Verify(token) == nullptr) {
+      const std::optional<std::string_view> token =
+          security::BearerToken(req.Header("authorization"));
+      if (!token || keys_->Verify(*token) == nullptr) {
         return http::EarlyResponse{401,
                                    std::string(kText),
                                    "401 unauthorized: send 'Authorization: Bearer <admin key>'\n",

@@ -628,8 +628,8 @@ absl::Status HttpFrontDoor::Start(const std::string& address) {
   int port = 0;
   if (absl::Status s = ParseListenAddress(address, &host, &port); !s.ok()) return s;
   BrowserPolicyOptions browser;
-  browser.allowed_origins = options_.allowed_origins;
-  browser.allowed_hosts = options_.allowed_hosts;
+  browser.allowed_origins = options_.http.allowed_origins;
+  browser.allowed_hosts = options_.http.allowed_hosts;
   browser.loopback_listener = IsLoopbackHost(host);
   char hostname[256] = {};
   if (gethostname(hostname, sizeof hostname - 1) == 0) browser.machine_hostname = hostname;
@@ -642,11 +642,11 @@ absl::Status HttpFrontDoor::Start(const std::string& address) {
   http::ServerOptions server_options;
   server_options.max_body_bytes = options_.max_body_bytes;
   server_options.max_header_bytes = options_.max_header_bytes;
-  server_options.header_timeout = options_.header_timeout;
-  server_options.body_timeout = options_.body_timeout;
-  server_options.write_timeout = options_.write_timeout;
-  server_options.keepalive_timeout = options_.keepalive_timeout;
-  server_options.max_connections = options_.max_connections;
+  server_options.header_timeout = options_.http.header_timeout;
+  server_options.body_timeout = options_.http.body_timeout;
+  server_options.write_timeout = options_.http.write_timeout;
+  server_options.keepalive_timeout = options_.http.keepalive_timeout;
+  server_options.max_connections = static_cast<std::size_t>(options_.http.max_connections);
   server_options.on_connection_refused = [metrics = &core_.metrics()] {
     metrics->RecordConnectionRefused("http");
   };

@@ -16,7 +16,6 @@
 #define OLLAMA_GATEWAY_GATEWAY_HTTP_FRONTDOOR_H_
 
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -27,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "gateway/call_core.h"
+#include "gateway/config.h"
 
 namespace boost::asio {
 class io_context;
@@ -54,17 +54,10 @@ struct HttpFrontDoorOptions {
   std::size_t max_body_bytes = 16u << 20;
   // Largest request line and headers (limits.max_header_bytes); larger ones get 431.
   std::size_t max_header_bytes = 16u << 10;
-  // The phases of a connection and the cap on open connections (http.*; og::http::ServerOptions
-  // says what each does).
-  std::chrono::milliseconds header_timeout{60000};
-  std::chrono::milliseconds body_timeout{60000};
-  std::chrono::milliseconds write_timeout{60000};
-  std::chrono::milliseconds keepalive_timeout{75000};
-  std::size_t max_connections = 10000;
-  // Origins and Host names allowed besides Ollama's defaults (http.allowed_origins,
-  // http.allowed_hosts); whether the listener is on loopback is worked out from its address.
-  std::vector<std::string> allowed_origins;
-  std::vector<std::string> allowed_hosts;
+  // The section itself: its connection timeouts and cap (og::http::ServerOptions says what each
+  // does) and its browser-safety lists. Whether the listener is on loopback is worked out from
+  // the address Start is given.
+  HttpConfig http;
   // The TLS context for each new connection (so certificate reloads reach new connections);
   // null for plaintext.
   std::function<std::shared_ptr<boost::asio::ssl::context>()> tls;

@@ -372,13 +372,7 @@ int Run(const std::string& path) {
     // Past it the server answers 413 before reading the body.
     http_options.max_body_bytes = static_cast<std::size_t>(TransportRequestCeiling(config));
     http_options.max_header_bytes = static_cast<std::size_t>(config.limits.max_header_bytes);
-    http_options.header_timeout = config.http.header_timeout;
-    http_options.body_timeout = config.http.body_timeout;
-    http_options.write_timeout = config.http.write_timeout;
-    http_options.keepalive_timeout = config.http.keepalive_timeout;
-    http_options.max_connections = static_cast<std::size_t>(config.http.max_connections);
-    http_options.allowed_origins = config.http.allowed_origins;
-    http_options.allowed_hosts = config.http.allowed_hosts;
+    http_options.http = config.http;
     if (!config.http.insecure) {
       http_options.tls = [creds = credentials.get()] { return creds->https_context(); };
     } else {

@@ -76,20 +76,6 @@ std::set<std::string, std::less<>> KeyIdentities(const AuthConfig& auth) {
   return identities;
 }
 
-// "Bearer KEY" (the scheme is case-insensitive, RFC 7235), or nullopt.
-std::optional<std::string_view> BearerToken(std::string_view value) {
-  constexpr std::string_view kScheme = "bearer ";
-  if (value.size() <= kScheme.size() ||
-      absl::AsciiStrToLower(std::string(value.substr(0, kScheme.size()))) != kScheme) {
-    return std::nullopt;
-  }
-  std::string_view token = value.substr(kScheme.size());
-  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  if (token.empty()) return std::nullopt;
-  return token;
-}
-
 absl::Status OverLimit(std::string_view what, std::size_t value, std::string_view key,
                        std::int64_t limit) {
   return absl::InvalidArgumentError(
@@ -137,7 +123,7 @@ absl::StatusOr<Caller> SecurityPolicy::Authenticate(const CallerCredentials& cre
   // A gateway that issued no keys has none to check a sent one against: the header is ignored,
   // as Ollama ignores it, since some clients (the OpenAI SDKs) always send one.
   if (credentials.authorization.has_value() && keys_.size() > 0) {
-    const std::optional<std::string_view> token = BearerToken(*credentials.authorization);
+    const std::optional<std::string_view> token = security::BearerToken(*credentials.authorization);
     if (!token) {
       return absl::UnauthenticatedError("the authorization header must read 'Bearer <API key>'");
     }

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,10 @@ ApiKeyHash HashApiKeyWithRandomSalt(std::string_view key);
 
 // A new random key: "og_" followed by 43 base64url characters (32 random bytes).
 std::string GenerateApiKey();
+
+// The key of an `Authorization` value "Bearer KEY" (the scheme case-insensitive, RFC 7235; spaces
+// around the key dropped), or nullopt for any other value or an empty key. No allocation.
+std::optional<std::string_view> BearerToken(std::string_view authorization);
 
 // The configured keys of every identity. Immutable once built; Verify is thread-safe.
 class ApiKeyStore {
