@@ -2,8 +2,6 @@
 // value, and collects every error with its line rather than stopping at the first, so an
 // operator fixes a file in one pass. The syntax of single values lives in config_values.cc,
 // reading the file in config_file.cc.
-#include "gateway/config.h"
-
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -21,6 +19,7 @@
 #include "absl/strings/ascii.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
+#include "gateway/config.h"
 #include "gateway/config_reader.h"
 #include "security/api_keys.h"
 #include "yaml-cpp/eventhandler.h"
