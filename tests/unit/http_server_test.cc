@@ -737,6 +737,20 @@ TEST_CASE("a chunked body with extensions and trailers within the caps reaches t
   CHECK(response.body.find("body=abcde ") != std::string::npos);
 }
 
+TEST_CASE("an empty chunked body arriving a byte at a time reaches the handler", "[http]") {
+  // Boost 1.74's parser asserted on the 4 bytes "0\r\n\r" (aborting Debug and sanitizer builds).
+  TestServer server(EchoHandler());
+  RawClient client(server.port());
+  client.Send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n");
+  for (const char* byte : {"\r", "\n"}) {
+    std::this_thread::sleep_for(50ms);  // so each byte is a read of its own
+    client.Send(byte);
+  }
+  const Response response = client.ReadResponse();
+  CHECK(response.status == 200);
+  CHECK(response.body.find("body= ") != std::string::npos);
+}
+
 TEST_CASE("a Transfer-Encoding other than chunked gets 400", "[http]") {
   std::atomic<int> handled{0};
   TestServer server(CountingHandler(handled));
