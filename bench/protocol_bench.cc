@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "gateway/ollama_protocol.h"
+#include "gateway/upstream/ollama_protocol.h"
 
 // Every operator new of the process is counted, per thread, so that a benchmark can report the
 // allocations one parse makes (the parse runs on the benchmark's thread). The array and nothrow

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "health/clock.h"
+#include "common/clock.h"
 #include "security/api_keys.h"
 #include "security/rate_limiter.h"
 #include "security/redactor.h"

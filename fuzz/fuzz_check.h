@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "gateway/ollama_protocol.h"
+#include "gateway/upstream/ollama_protocol.h"
 
 // Traps (a crash libFuzzer reports, with the input saved) when `condition` is false, after
 // printing which invariant broke: a bare trap in a stack trace does not say which check it was.

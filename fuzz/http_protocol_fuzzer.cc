@@ -1,4 +1,4 @@
-// libFuzzer target: the HTTP front door's translations (gateway/http_protocol.h), fed what
+// libFuzzer target: the HTTP front door's translations (gateway/frontdoor/http/translate.h), fed what
 // callers and backends control. A caller's request body goes through og::ParseHttpCall and, when
 // accepted, og::HttpUpstreamRequest (as sent and with every text redacted); a backend's answer
 // goes through the /v1/embeddings and /v1/models translations, the listing merge and the
@@ -19,8 +19,8 @@
 
 #include "absl/status/status.h"
 #include "fuzz/fuzz_check.h"
-#include "gateway/http_protocol.h"
-#include "gateway/json_reading.h"
+#include "gateway/frontdoor/http/translate.h"
+#include "gateway/upstream/json_reading.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // libFuzzer target: the NDJSON stream of an Ollama backend, as the upstream client sees it. The
-// bytes go through og::NdjsonSplitter (gateway/ndjson.h) cut into chunks where the input says,
+// bytes go through og::NdjsonSplitter (gateway/upstream/ndjson.h) cut into chunks where the input says,
 // and every line through og::ParseOllamaChunk for both endpoints.
 //
 // Input layout, so that mutations move the cuts as well as the stream:
@@ -22,7 +22,7 @@
 
 #include "absl/status/status.h"
 #include "fuzz/fuzz_check.h"
-#include "gateway/ndjson.h"
+#include "gateway/upstream/ndjson.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // libFuzzer target: how the gateway reads a backend's answer that is not a stream of tokens, an
 // HTTP error with its body, mapped to a gRPC status by og::StatusFromOllamaError
-// (gateway/ollama_protocol.h). The body also goes through og::ParseOllamaChunk, as a stream's
+// (gateway/upstream/ollama_protocol.h). The body also goes through og::ParseOllamaChunk, as a stream's
 // single line would.
 //
 // Input layout:
@@ -21,7 +21,7 @@
 
 #include "absl/status/status.h"
 #include "fuzz/fuzz_check.h"
-#include "gateway/ollama_protocol.h"
+#include "gateway/upstream/ollama_protocol.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 //
 // Threading: RunDue is called by one driver (CheckerThread, or a test); probe results arrive on
 // any thread. A mutex guards the state; the hot request path never touches the Checker: the
-// Observer publishes what routing needs (see gateway/health_bridge.h).
+// Observer publishes what routing needs (see gateway/routing/health_bridge.h).
 #ifndef OLLAMA_GATEWAY_HEALTH_CHECKER_H_
 #define OLLAMA_GATEWAY_HEALTH_CHECKER_H_
 
@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "health/clock.h"
+#include "common/clock.h"
 #include "health/probes.h"
 #include "health/tier.h"
 

@@ -11,7 +11,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "health/clock.h"
+#include "common/clock.h"
 
 namespace og::health {
 

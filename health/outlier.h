@@ -13,7 +13,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "health/clock.h"
+#include "common/clock.h"
 
 namespace og::health {
 

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <utility>
 
-#include "health/clock.h"
+#include "common/clock.h"
 
 namespace og::security {
 

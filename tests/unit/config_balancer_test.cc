@@ -2,8 +2,8 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "gateway/config.h"
-#include "tests/unit/config_testing.h"
+#include "gateway/config/config.h"
+#include "tests/fakes/config_testing.h"
 
 namespace og {
 namespace {

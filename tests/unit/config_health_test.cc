@@ -8,8 +8,8 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "gateway/config.h"
-#include "tests/unit/config_testing.h"
+#include "gateway/config/config.h"
+#include "tests/fakes/config_testing.h"
 
 namespace og {
 namespace {

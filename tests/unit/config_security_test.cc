@@ -3,9 +3,9 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 #include "security/api_keys.h"
-#include "tests/unit/config_testing.h"
+#include "tests/fakes/config_testing.h"
 
 namespace og {
 namespace {

@@ -1,7 +1,7 @@
-// Tests of gateway/config.h: loading, validation and the exact `FILE:LINE: reason` errors an
+// Tests of gateway/config/config.h: loading, validation and the exact `FILE:LINE: reason` errors an
 // operator sees from `--check-config`, plus the value parsers (durations, addresses, URLs,
 // model names).
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 
 #include <unistd.h>
 
@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "tests/unit/config_testing.h"
+#include "tests/fakes/config_testing.h"
 
 namespace og {
 namespace {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "health/checker.h"
-#include "health/clock.h"
-#include "health_fakes.h"
+#include "common/clock.h"
+#include "tests/fakes/health_fakes.h"
 
 namespace og::health {
 namespace {

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "health/clock.h"
+#include "common/clock.h"
 #include "health/outlier.h"
 #include "health/tier.h"
 

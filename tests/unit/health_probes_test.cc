@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "health/probes.h"
-#include "health_fakes.h"
+#include "tests/fakes/health_fakes.h"
 
 namespace og::health {
 namespace {

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "http/server.h"
-#include "tests/unit/http_testing.h"
+#include "tests/fakes/http_testing.h"
 
 namespace {
 

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "http/server.h"
-#include "tests/unit/http_testing.h"
-#include "tests/unit/tls_testing.h"
+#include "tests/fakes/http_testing.h"
+#include "tests/fakes/tls_testing.h"
 #include "tls/peer_identity.h"
 #include "tls/server_credentials.h"
 

@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "health/clock.h"
+#include "common/clock.h"
 #include "security/rate_limiter.h"
 
 namespace og::security {

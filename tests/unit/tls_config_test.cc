@@ -1,12 +1,12 @@
-// Tests of the TLS keys of gateway/config.h: listen.client_ca, listen.client_auth,
+// Tests of the TLS keys of gateway/config/config.h: listen.client_ca, listen.client_auth,
 // listen.reload_interval and backends[].tls, with the exact `FILE:LINE: reason` messages.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
 #include <string_view>
 
-#include "gateway/config.h"
-#include "tests/unit/config_testing.h"
+#include "gateway/config/config.h"
+#include "tests/fakes/config_testing.h"
 
 namespace og {
 namespace {

@@ -18,7 +18,7 @@
 #include <memory>
 #include <string>
 
-#include "tests/unit/tls_testing.h"
+#include "tests/fakes/tls_testing.h"
 #include "tls/peer_identity.h"
 #include "tls/server_credentials.h"
 

@@ -1,0 +1,95 @@
+// What every front door (the gRPC service, the Ollama/OpenAI-compatible HTTP listener) shares
+// for its calls: the router, the upstream client, the security gate, the admission queue, the
+// retry budget, the metrics and the access log, plus the process-wide draining flag and the
+// count of calls in progress. One core, several front doors: a call runs the same CallPath
+// whichever door it came through.
+#ifndef OLLAMA_GATEWAY_GATEWAY_CALL_CORE_H_
+#define OLLAMA_GATEWAY_GATEWAY_CALL_CORE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+
+#include "gateway/telemetry/access_log.h"
+#include "gateway/call/admission_queue.h"
+#include "gateway/telemetry/metrics.h"
+#include "gateway/call/retry_budget.h"
+#include "gateway/routing/router.h"
+#include "gateway/call/security_gate.h"
+#include "gateway/upstream/upstream_client.h"
+
+namespace og {
+
+// Settings of the request path that come from the configuration.
+struct RequestPathOptions {
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
+  std::size_t max_line_bytes = 8u << 20;
+  // Zero, or how long an attempt may wait for the backend's first byte before it is abandoned
+  // (and retried elsewhere when allowed).
+  std::chrono::milliseconds first_byte_timeout{0};
+  // Attempts per call, the first included. A later attempt happens only when the previous one
+  // failed before any response byte (connect refused, reset, Ollama's queue-full 503, no byte
+  // within first_byte_timeout), on another backend.
+  int max_attempts = 2;
+  // Retries in progress at once: at most max(3, calls in progress * percent / 100).
+  int retry_budget_percent = 20;
+  // The gateway queue for calls whose every backend is at its max_in_flight.
+  AdmissionLimits admission;
+  // PredictStream: answer bytes queued for a slow reader before the backend transfer is paused;
+  // it resumes once half of that has been written.
+  std::size_t stream_buffer_bytes = 1u << 20;
+  // PredictStream: how long one message may wait for the caller to take it before the call is
+  // cancelled (a caller that stopped reading); zero means never.
+  std::chrono::milliseconds stream_write_timeout{std::chrono::seconds(60)};
+  // Predict: the largest answer returned in one reply; past it RESOURCE_EXHAUSTED.
+  std::size_t max_unary_answer_bytes = 4u << 20;
+};
+
+class CallCore {
+ public:
+  // All references must outlive the core (and every front door that uses it). `access_log`
+  // may be null (no access log).
+  CallCore(Router& router, UpstreamClient& upstream, Metrics& metrics, SecurityGate& security,
+           RequestPathOptions options, AccessLog* access_log = nullptr);
+  ~CallCore();
+  CallCore(const CallCore&) = delete;
+  CallCore& operator=(const CallCore&) = delete;
+
+  // From now on new calls are refused (UNAVAILABLE); calls in progress continue.
+  void StartDraining() { draining_.store(true, std::memory_order_relaxed); }
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  // Calls not yet done, over every front door.
+  int active_calls() const { return active_calls_.load(std::memory_order_acquire); }
+
+  Router& router() { return router_; }
+  UpstreamClient& upstream() { return upstream_; }
+  Metrics& metrics() { return metrics_; }
+  SecurityGate& security() { return security_; }
+  const RequestPathOptions& options() const { return options_; }
+
+ private:
+  friend class CallPath;
+  // The retry budget: takes a place among the retries in progress, or false when none is left.
+  bool TryStartRetry() {
+    return retry_budget_.TryAcquire(active_calls_.load(std::memory_order_acquire));
+  }
+  void EndRetry() { retry_budget_.Release(); }
+
+  Router& router_;
+  UpstreamClient& upstream_;
+  Metrics& metrics_;
+  SecurityGate& security_;
+  AccessLog* const access_log_;
+  const RequestPathOptions options_;
+  std::atomic<bool> draining_{false};
+  std::atomic<int> active_calls_{0};
+  RetryBudget retry_budget_;
+  // Its timer thread runs for the core's lifetime.
+  std::unique_ptr<AdmissionQueue> queue_;
+};
+
+}  // namespace og
+
+#endif  // OLLAMA_GATEWAY_GATEWAY_CALL_CORE_H_

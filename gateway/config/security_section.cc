@@ -1,0 +1,415 @@
+// The security sections: `auth` (API keys, client certificates, groups), `authorization`,
+// `rate_limits`, `limits` and `redaction`, and the separate API keys file.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "fmt/format.h"
+#include "gateway/config/config.h"
+#include "gateway/config/yaml_reader.h"
+#include "gateway/upstream/json_reading.h"
+#include "security/api_keys.h"
+#include "security/redactor.h"
+
+namespace og::config_internal {
+namespace {
+
+constexpr std::array<std::string_view, 5> kAuthKeys = {"required", "mtls_identity", "api_keys",
+                                                       "api_keys_file", "groups"};
+constexpr std::array<std::string_view, 5> kMtlsIdentities = {"common_name", "subject", "spiffe_id",
+                                                             "dns_san", "none"};
+constexpr std::array<std::string_view, 2> kApiKeyKeys = {"identity", "hash"};
+constexpr std::array<std::string_view, 1> kApiKeysFileKeys = {"api_keys"};
+constexpr std::array<std::string_view, 1> kAuthorizationKeys = {"rules"};
+constexpr std::array<std::string_view, 4> kRuleKeys = {"identities", "groups", "models", "actions"};
+constexpr std::array<std::string_view, 2> kActions = {"predict", "stream"};
+constexpr std::array<std::string_view, 2> kRateLimitsKeys = {"default", "identities"};
+constexpr std::array<std::string_view, 3> kRateLimitKeys = {"requests_per_second", "burst",
+                                                            "max_concurrent_streams"};
+constexpr std::array<std::string_view, 9> kLimitsKeys = {"max_request_bytes",
+                                                         "max_prompt_bytes",
+                                                         "max_messages",
+                                                         "max_images",
+                                                         "max_metadata_entries",
+                                                         "max_metadata_key_bytes",
+                                                         "max_metadata_value_bytes",
+                                                         "max_header_bytes",
+                                                         "max_json_depth"};
+constexpr std::array<std::string_view, 1> kRedactionKeys = {"rules"};
+constexpr std::array<std::string_view, 3> kRedactionRuleKeys = {"name", "pattern", "replacement"};
+
+constexpr std::size_t kMaxIdentityLength = 128;
+constexpr double kMaxRequestsPerSecond = 1e6;
+constexpr std::int64_t kMaxBurst = 1000000;
+constexpr std::int64_t kMaxStreams = 1000000;
+constexpr std::int64_t kMaxRequestBytes = std::int64_t{1} << 30;
+
+// Identity and group names: what may appear in logs unquoted.
+bool IsValidName(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxIdentityLength &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-' || c == '@' ||
+                  c == ':' || c == '/' || c == '=' || c == ',' || c == ' ';
+         });
+}
+
+// The identity names a caller can have: not the reserved ones.
+bool IsReservedIdentity(std::string_view name) { return name == "anonymous" || name == "*"; }
+
+// Model patterns are model names with '*' and '?' allowed.
+bool IsValidModelPattern(std::string_view pattern) {
+  if (pattern.empty() || pattern.size() > 256) return false;
+  return std::all_of(pattern.begin(), pattern.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-' || c == ':' || c == '/' ||
+           c == '*' || c == '?';
+  });
+}
+
+// A pattern without wildcards is a model name and gets its canonical form ("llama3.2" matches
+// only "llama3.2:latest", as Ollama reads it); one with wildcards is only lower-cased.
+std::string CanonicalModelPattern(std::string_view pattern) {
+  if (pattern.find_first_of("*?") == std::string_view::npos) return CanonicalModelName(pattern);
+  return absl::AsciiStrToLower(std::string(pattern));
+}
+
+// A list of scalars in `node` (written at `path`, `line`), each checked by `valid` (described by
+// `what` in errors); duplicates refused. Null: nothing.
+template <typename Valid>
+void ReadStringList(const YAML::Node& node, std::string_view path, int line, std::string_view what,
+                    Valid valid, ErrorList* errors, std::vector<std::string>* out) {
+  if (node.IsNull()) return;
+  if (!node.IsSequence()) {
+    errors->Add(line, fmt::format("{}: must be a list of {}, got {}", path, what, Describe(node)));
+    return;
+  }
+  std::size_t index = 0;
+  for (const YAML::Node& item : node) {
+    const std::string item_path = fmt::format("{}[{}]", path, index++);
+    const int item_line = LineOf(item, line);
+    if (!item.IsScalar() || !valid(item.Scalar())) {
+      errors->Add(item_line,
+                  fmt::format("{}: must be {}, got {}", item_path, what, Describe(item)));
+      continue;
+    }
+    if (std::find(out->begin(), out->end(), item.Scalar()) != out->end()) {
+      errors->Add(item_line, fmt::format("{}: duplicate {}", item_path, Quoted(item.Scalar())));
+      continue;
+    }
+    out->push_back(item.Scalar());
+  }
+}
+
+// The same for the list at key `name` of `map`; absent: nothing.
+template <typename Valid>
+void ReadStringList(const MapReader& map, std::string_view name, std::string_view what, Valid valid,
+                    std::vector<std::string>* out) {
+  const Field* field = map.Find(name);
+  if (field == nullptr) return;
+  ReadStringList(field->value, map.PathOf(name), field->line, what, valid, map.errors(), out);
+}
+
+// The items of a list at `name` of `map`, or none (with an error) when it is not a list.
+const YAML::Node* ListAt(const MapReader& map, std::string_view name, std::string_view what) {
+  const Field* field = map.Find(name);
+  if (field == nullptr || field->value.IsNull()) return nullptr;
+  if (!field->value.IsSequence()) {
+    map.Error(*field, fmt::format("must be a list of {}, got {}", what, Describe(field->value)));
+    return nullptr;
+  }
+  return &field->value;
+}
+
+void ReadApiKeys(const MapReader& map, std::string_view source, std::vector<ApiKeyConfig>* keys) {
+  const YAML::Node* list = ListAt(map, "api_keys", "keys (identity and hash)");
+  if (list == nullptr) return;
+  const int list_line = map.Find("api_keys")->line;
+  std::size_t index = 0;
+  for (const YAML::Node& item : *list) {
+    const std::string path = fmt::format("{}[{}]", map.PathOf("api_keys"), index++);
+    ApiKeyConfig key;
+    key.source = std::string(source);
+    key.line = LineOf(item, list_line);
+    const MapReader entry(item, path, key.line, kApiKeyKeys, map.errors());
+    if (!entry.ok()) continue;
+    for (std::string_view required : {"identity", "hash"}) {
+      if (entry.Find(required) == nullptr) {
+        map.errors()->Add(key.line, fmt::format("{}: missing required field '{}'", path, required));
+      }
+    }
+    if (entry.String("identity", &key.identity)) {
+      if (!IsValidName(key.identity) || IsReservedIdentity(key.identity)) {
+        entry.Error(*entry.Find("identity"),
+                    fmt::format("must be 1 to {} characters of A-Z a-z 0-9 _ . - @ : / = , and "
+                                "space, other than \"anonymous\" and \"*\", got {}",
+                                kMaxIdentityLength, Quoted(key.identity)));
+      }
+    }
+    // The hash is a secret's digest: never quoted back.
+    if (entry.String("hash", &key.hash)) {
+      if (absl::StatusOr<security::ApiKeyHash> hash = security::ParseApiKeyHash(key.hash);
+          !hash.ok()) {
+        entry.Error(*entry.Find("hash"), fmt::format("{} (make one with `ollama-gateway hash-key`)",
+                                                     MessageOf(hash.status())));
+      }
+    }
+    keys->push_back(std::move(key));
+  }
+}
+
+void ReadGroups(const MapReader& map, AuthConfig* auth) {
+  const Field* field = map.Find("groups");
+  if (field == nullptr || field->value.IsNull()) return;
+  if (!field->value.IsMap()) {
+    map.Error(*field,
+              "must be a map of group name to a list of identities, got " + Describe(field->value));
+    return;
+  }
+  for (auto it = field->value.begin(); it != field->value.end(); ++it) {
+    const int line = LineOf(it->first, field->line);
+    const std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
+    if (!IsValidName(name)) {
+      map.errors()->Add(line, fmt::format("auth.groups: group names must be 1 to {} characters of "
+                                          "A-Z a-z 0-9 _ . - @ : / = , and space, got {}",
+                                          kMaxIdentityLength, Describe(it->first)));
+      continue;
+    }
+    if (auth->groups.count(name) != 0) {
+      map.errors()->Add(line, fmt::format("auth.groups.{}: duplicate group", name));
+      continue;
+    }
+    ReadStringList(it->second, fmt::format("auth.groups.{}", name), line, "an identity name",
+                   IsValidName, map.errors(), &auth->groups[name]);
+  }
+}
+
+void ReadRateLimit(const MapReader& map, RateLimitConfig* limit) {
+  map.Number("requests_per_second", 0, kMaxRequestsPerSecond, &limit->requests_per_second);
+  map.Integer("burst", 0, kMaxBurst, &limit->burst);
+  map.Integer("max_concurrent_streams", 0, kMaxStreams, &limit->max_concurrent_streams);
+  if (limit->requests_per_second == 0 && map.Find("burst") != nullptr && limit->burst != 0) {
+    map.Error(*map.Find("burst"), "needs requests_per_second (a burst above no rate limit)");
+  }
+}
+
+void ReadRule(const MapReader& map, const AuthConfig& auth, AuthorizationRuleConfig* rule) {
+  ReadStringList(
+      map, "identities", "an identity name, \"*\" or \"anonymous\"",
+      [](std::string_view name) { return name == "*" || IsValidName(name); }, &rule->identities);
+  ReadStringList(map, "groups", "a group name", IsValidName, &rule->groups);
+  if (const Field* field = map.Find("groups"); field != nullptr) {
+    for (const std::string& group : rule->groups) {
+      if (auth.groups.count(group) == 0) {
+        map.Error(*field, fmt::format("group {} is not defined in auth.groups", Quoted(group)));
+      }
+    }
+  }
+  if (rule->identities.empty() && rule->groups.empty()) {
+    map.errors()->Add(map.line(), fmt::format("{}: needs identities or groups (whom the rule "
+                                              "applies to)",
+                                              map.path()));
+  }
+  ReadStringList(map, "models", "a model name or pattern such as llama3.2 or qwen2.5:*",
+                 IsValidModelPattern, &rule->models);
+  if (map.Find("models") == nullptr || rule->models.empty()) {
+    const Field* field = map.Find("models");
+    map.errors()->Add(field != nullptr ? field->line : map.line(),
+                      fmt::format("{}: needs models (names or patterns such as \"llama3*\"; "
+                                  "\"*\" for every model)",
+                                  map.PathOf("models")));
+  }
+  for (const std::string& model : rule->models) {
+    rule->canonical_models.push_back(CanonicalModelPattern(model));
+  }
+  std::vector<std::string> actions;
+  ReadStringList(
+      map, "actions", "predict or stream",
+      [](std::string_view a) {
+        return std::find(kActions.begin(), kActions.end(), a) != kActions.end();
+      },
+      &actions);
+  if (map.Find("actions") != nullptr) {
+    rule->predict = std::find(actions.begin(), actions.end(), "predict") != actions.end();
+    rule->stream = std::find(actions.begin(), actions.end(), "stream") != actions.end();
+    if (!rule->predict && !rule->stream && map.Find("actions")->value.IsSequence() &&
+        map.Find("actions")->value.size() == 0) {
+      map.Error(*map.Find("actions"), "must name at least one of predict, stream");
+    }
+  }
+}
+
+}  // namespace
+
+void ParseAuth(const MapReader& top, AuthConfig* auth) {
+  const MapReader map = top.Child("auth", kAuthKeys, &auth->line);
+  if (!map.ok()) return;
+  map.Bool("required", &auth->required);
+  map.OneOf("mtls_identity", kMtlsIdentities, &auth->mtls_identity);
+  ReadApiKeys(map, "", &auth->api_keys);
+  map.String("api_keys_file", &auth->api_keys_file);
+  ReadGroups(map, auth);
+}
+
+void ParseAuthorization(const MapReader& top, const AuthConfig& auth,
+                        AuthorizationConfig* authorization) {
+  if (top.Find("authorization") == nullptr) return;
+  authorization->enabled = true;
+  const MapReader map = top.Child("authorization", kAuthorizationKeys, &authorization->line);
+  if (!map.ok()) return;
+  const YAML::Node* list = ListAt(map, "rules", "rules");
+  if (list == nullptr) return;
+  const int list_line = map.Find("rules")->line;
+  std::size_t index = 0;
+  for (const YAML::Node& item : *list) {
+    AuthorizationRuleConfig& rule = authorization->rules.emplace_back();
+    rule.line = LineOf(item, list_line);
+    const MapReader entry(item, fmt::format("authorization.rules[{}]", index++), rule.line,
+                          kRuleKeys, map.errors());
+    if (entry.ok()) ReadRule(entry, auth, &rule);
+  }
+}
+
+void ParseRateLimits(const MapReader& top, RateLimitsConfig* rate_limits) {
+  const MapReader map = top.Child("rate_limits", kRateLimitsKeys, &rate_limits->line);
+  if (!map.ok()) return;
+  const MapReader defaults = map.Child("default", kRateLimitKeys, &rate_limits->default_limit.line);
+  if (defaults.ok()) ReadRateLimit(defaults, &rate_limits->default_limit);
+  const Field* field = map.Find("identities");
+  if (field == nullptr || field->value.IsNull()) return;
+  if (!field->value.IsMap()) {
+    map.Error(*field,
+              "must be a map of identity name to its limits, got " + Describe(field->value));
+    return;
+  }
+  for (auto it = field->value.begin(); it != field->value.end(); ++it) {
+    const int line = LineOf(it->first, field->line);
+    const std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
+    if (name != "anonymous" && !IsValidName(name)) {
+      map.errors()->Add(line, fmt::format("rate_limits.identities: {} is not an identity name",
+                                          Describe(it->first)));
+      continue;
+    }
+    if (rate_limits->identities.count(name) != 0) {
+      map.errors()->Add(line, fmt::format("rate_limits.identities.{}: duplicate identity", name));
+      continue;
+    }
+    RateLimitConfig& limit = rate_limits->identities[name];
+    limit.line = line;
+    const MapReader entry(it->second, fmt::format("rate_limits.identities.{}", name), line,
+                          kRateLimitKeys, map.errors());
+    if (entry.ok()) ReadRateLimit(entry, &limit);
+  }
+}
+
+void ParseLimits(const MapReader& top, LimitsConfig* limits) {
+  const MapReader map = top.Child("limits", kLimitsKeys, &limits->line);
+  if (!map.ok()) return;
+  map.Integer("max_request_bytes", 1024, kMaxRequestBytes, &limits->max_request_bytes);
+  map.Integer("max_prompt_bytes", 1, kMaxRequestBytes, &limits->max_prompt_bytes);
+  map.Integer("max_messages", 1, 1000000, &limits->max_messages);
+  map.Integer("max_images", 0, 1000, &limits->max_images);
+  map.Integer("max_metadata_entries", 0, 10000, &limits->max_metadata_entries);
+  map.Integer("max_metadata_key_bytes", 1, 65536, &limits->max_metadata_key_bytes);
+  map.Integer("max_metadata_value_bytes", 1, 1 << 20, &limits->max_metadata_value_bytes);
+  map.Integer("max_header_bytes", 1024, 1 << 20, &limits->max_header_bytes);
+  map.Integer("max_json_depth", 1, kMaxJsonDepthCeiling, &limits->max_json_depth);
+}
+
+void ParseRedaction(const MapReader& top, RedactionConfig* redaction) {
+  const MapReader map = top.Child("redaction", kRedactionKeys, &redaction->line);
+  if (!map.ok()) return;
+  const YAML::Node* list = ListAt(map, "rules", "rules (name, pattern, replacement)");
+  if (list == nullptr) return;
+  const int list_line = map.Find("rules")->line;
+  std::set<std::string, std::less<>> names;
+  std::size_t index = 0;
+  for (const YAML::Node& item : *list) {
+    const std::string path = fmt::format("redaction.rules[{}]", index++);
+    RedactionRuleConfig rule;
+    rule.line = LineOf(item, list_line);
+    const MapReader entry(item, path, rule.line, kRedactionRuleKeys, map.errors());
+    if (!entry.ok()) continue;
+    for (std::string_view required : {"name", "pattern"}) {
+      if (entry.Find(required) == nullptr) {
+        map.errors()->Add(rule.line,
+                          fmt::format("{}: missing required field '{}'", path, required));
+      }
+    }
+    if (entry.String("name", &rule.name)) {
+      const bool valid =
+          rule.name.size() <= 64 && std::all_of(rule.name.begin(), rule.name.end(), [](char c) {
+            return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_';
+          });
+      if (!valid) {
+        entry.Error(
+            *entry.Find("name"),
+            fmt::format("must be 1 to 64 characters of a-z 0-9 _, got {}", Quoted(rule.name)));
+      } else if (!names.insert(rule.name).second) {
+        entry.Error(*entry.Find("name"), fmt::format("duplicate rule {}", Quoted(rule.name)));
+      }
+    }
+    // An empty replacement deletes what matches; only a missing key takes the default.
+    if (const Field* replacement = entry.Find("replacement"); replacement != nullptr) {
+      if (replacement->value.IsScalar()) {
+        rule.replacement = replacement->value.Scalar();
+      } else {
+        entry.Error(*replacement, "must be a string, got " + Describe(replacement->value));
+      }
+    }
+    if (entry.String("pattern", &rule.pattern)) {
+      // Compiled alone, so its error lands on its own line.
+      auto compiled = security::Redactor::Create(
+          {{rule.name.empty() ? "rule" : rule.name, rule.pattern, rule.replacement}});
+      if (!compiled.ok()) entry.Error(*entry.Find("pattern"), MessageOf(compiled.status()));
+    }
+    redaction->rules.push_back(std::move(rule));
+  }
+}
+
+void ParseBrowserSafety(const MapReader& http_map, HttpConfig* http) {
+  // Patterns are matched by the front door (gateway/frontdoor/http/browser_policy.h); here only what can never
+  // match an Origin or Host header is refused.
+  const auto no_space = [](std::string_view text) {
+    return !text.empty() && std::none_of(text.begin(), text.end(), [](char c) {
+      return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+    });
+  };
+  ReadStringList(
+      http_map, "allowed_origins",
+      "an origin such as https://app.example.com (\"*\" wildcards allowed, \"*\" alone for any)",
+      [&](std::string_view o) { return no_space(o) && (o == "*" || o.find("://") != o.npos); },
+      &http->allowed_origins);
+  ReadStringList(
+      http_map, "allowed_hosts", "a host name such as gateway.example (\"*\" wildcards allowed)",
+      [&](std::string_view h) { return no_space(h) && h.find('/') == h.npos; },
+      &http->allowed_hosts);
+}
+
+}  // namespace og::config_internal
+
+namespace og {
+
+absl::Status ParseApiKeysFile(std::string_view yaml, std::string_view source_name,
+                              AuthConfig* auth) {
+  using namespace config_internal;  // NOLINT: the reader is this file's vocabulary
+  ErrorList errors;
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    if (!root.IsMap()) {
+      errors.Add(LineOf(root, 1), "must be a map with an api_keys list, got " + Describe(root));
+    } else {
+      const MapReader top(root, "", LineOf(root, 1), kApiKeysFileKeys, &errors);
+      if (top.ok()) ReadApiKeys(top, source_name, &auth->api_keys);
+    }
+  } catch (const YAML::Exception& e) {
+    errors.Add(e.mark.line + 1, Printable(e.msg));
+  }
+  if (!errors.empty()) return errors.ToStatus(source_name);
+  return absl::OkStatus();
+}
+
+}  // namespace og

@@ -1,0 +1,313 @@
+#include "gateway/frontdoor/grpc/inference_service.h"
+
+#include <deque>
+#include <mutex>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/call/call_path.h"
+#include "spdlog/spdlog.h"
+#include "tls/peer_identity.h"
+
+namespace og {
+namespace {
+
+using ollama_gateway::v1::InferenceRequest;
+using ollama_gateway::v1::InferenceResponse;
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+void SetDoneFields(const OllamaChunk& chunk, InferenceResponse* out) {
+  out->set_done(true);
+  out->set_done_reason(chunk.done_reason);
+  auto* usage = out->mutable_usage();
+  usage->set_prompt_tokens(static_cast<std::uint32_t>(chunk.prompt_eval_count));
+  usage->set_completion_tokens(static_cast<std::uint32_t>(chunk.eval_count));
+  auto* timings = out->mutable_timings();
+  timings->set_total_duration_ns(chunk.total_duration);
+  timings->set_load_duration_ns(chunk.load_duration);
+  timings->set_prompt_eval_duration_ns(chunk.prompt_eval_duration);
+  timings->set_eval_duration_ns(chunk.eval_duration);
+}
+
+// The gRPC side of a call: what the caller sent, from the server context.
+class GrpcCall : public CallPath {
+ protected:
+  GrpcCall(CallCore& core, grpc::CallbackServerContext* context, const InferenceRequest& request,
+           std::string_view rpc, security::Action action)
+      : CallPath(core, Frontend::kGrpc, request, rpc, action), context_(context) {}
+
+  std::string_view Header(std::string_view lower_name) const override {
+    const auto& headers = context_->client_metadata();
+    auto it = headers.find(grpc::string_ref(lower_name.data(), lower_name.size()));
+    return it == headers.end() ? std::string_view()
+                               : std::string_view(it->second.data(), it->second.size());
+  }
+  std::chrono::system_clock::time_point Deadline() const override { return context_->deadline(); }
+  std::string Peer() const override { return context_->peer(); }
+  tls::PeerIdentity PeerCertificate() const override {
+    const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
+    return auth ? tls::PeerIdentityOf(*auth) : tls::PeerIdentity();
+  }
+  void AddTrailer(std::string_view name, std::string value) override {
+    context_->AddTrailingMetadata(std::string(name), value);
+  }
+
+  grpc::CallbackServerContext* const context_;
+};
+
+// Predict: aggregates the chunks into one answer.
+class PredictCall final : public grpc::ServerUnaryReactor, public GrpcCall {
+ public:
+  PredictCall(CallCore& core, grpc::CallbackServerContext* context, const InferenceRequest* request,
+              InferenceResponse* response, std::size_t max_answer_bytes)
+      : GrpcCall(core, context, *request, "Predict", security::Action::kPredict),
+        response_(*response),
+        max_answer_bytes_(max_answer_bytes) {}
+
+  void OnCancel() override { Cancel(); }
+  void OnDone() override { Release(); }
+
+ private:
+  bool Deliver(OllamaChunk& chunk, std::string_view, absl::Status* why_not) override {
+    if (response_.output_data().size() + response_.thinking().size() + chunk.text.size() +
+            chunk.thinking.size() >
+        max_answer_bytes_) {
+      *why_not = absl::ResourceExhaustedError(
+          absl::StrCat("the answer exceeds ", max_answer_bytes_,
+                       " bytes, the most a unary reply carries; limit it with "
+                       "options.num_predict or use PredictStream"));
+      return false;
+    }
+    response_.mutable_output_data()->append(chunk.text);
+    if (!chunk.thinking.empty()) response_.mutable_thinking()->append(chunk.thinking);
+    if (chunk.done) SetDoneFields(chunk, &response_);
+    return true;
+  }
+
+  void End(const absl::Status& status) override {
+    if (status.ok()) {
+      const auto now = Steady::now();
+      response_.set_model_name(request_.model_name());
+      auto* timings = response_.mutable_timings();
+      timings->set_gateway_total_ns((now - start()).count());
+      if (first_token() != Steady::time_point{}) {
+        timings->set_gateway_time_to_first_token_ns((first_token() - start()).count());
+      }
+    }
+    Finish(ToGrpc(status));
+  }
+
+  InferenceResponse& response_;
+  // A unary answer is cut here rather than buffered without bound for a backend that does not
+  // stop (gRPC clients refuse messages over 4 MiB unless told otherwise).
+  const std::size_t max_answer_bytes_;
+};
+
+// PredictStream: one message per chunk as it arrives. Writes go out one at a time (gRPC allows
+// one outstanding write); chunks that arrive meanwhile queue here, and past
+// stream_buffer_bytes the backend transfer is paused until the caller has read half of them.
+// With a watchdog, a write the caller has not taken within the write timeout cancels the call
+// (TryCancel, so OnCancel aborts the backend request and the caller sees CANCELLED).
+class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceResponse>,
+                                public GrpcCall,
+                                public WatchedStream {
+ public:
+  PredictStreamCall(CallCore& core, grpc::CallbackServerContext* context,
+                    const InferenceRequest* request, std::size_t buffer_bytes,
+                    StreamWriteWatchdog* watchdog)
+      : GrpcCall(core, context, *request, "PredictStream", security::Action::kStream),
+        high_water_(buffer_bytes),
+        low_water_(buffer_bytes / 2),
+        watchdog_(watchdog) {}
+
+  void OnCancel() override { Cancel(); }
+  void OnDone() override {
+    if (watchdog_ != nullptr) watchdog_->Unwatch(this);
+    Release();
+  }
+
+  bool ClaimWriteTimeout(Clock::TimePoint cutoff) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!writing_ || finished_ || timed_out_ || write_started_ > cutoff) return false;
+    expiring_ = timed_out_ = true;
+    return true;
+  }
+
+  // While expiring_ is set the call cannot finish, so OnDone cannot run and context_ stays
+  // valid; TryCancel runs without mu_ because gRPC may run OnWriteDone inline from it.
+  void ExpireWrite() override {
+    core_.metrics().RecordStreamWriteTimeout("grpc");
+    spdlog::info("PredictStream {}: the caller took no message for {} ms; cancelling the call",
+                 request_id(), core_.options().stream_write_timeout.count());
+    context_->TryCancel();
+    std::lock_guard<std::mutex> lock(mu_);
+    expiring_ = false;
+    WriteNextOrFinishLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool resume = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queued_bytes_ -= queue_.front().ByteSizeLong();
+      queue_.pop_front();
+      writing_ = false;
+      if (!ok) {
+        // The caller is gone; OnCancel aborts the backend request. Drop what is queued.
+        queue_.clear();
+        queued_bytes_ = 0;
+      }
+      if (paused_ && queued_bytes_ <= low_water_) {
+        paused_ = false;
+        resume = true;
+      }
+      WriteNextOrFinishLocked();
+    }
+    if (resume) ResumeUpstream();
+  }
+
+ private:
+  bool Deliver(OllamaChunk& chunk, std::string_view, absl::Status*) override {
+    // Chunks without text (Ollama's final chunk has none) only matter when they end the answer.
+    if (chunk.text.empty() && chunk.thinking.empty() && !chunk.done) return true;
+    InferenceResponse message;
+    message.set_model_name(request_.model_name());
+    message.set_output_data(std::move(chunk.text));
+    if (!chunk.thinking.empty()) message.set_thinking(std::move(chunk.thinking));
+    if (chunk.done) {
+      SetDoneFields(chunk, &message);
+      const auto now = Steady::now();
+      message.mutable_timings()->set_gateway_total_ns((now - start()).count());
+      message.mutable_timings()->set_gateway_time_to_first_token_ns(
+          (first_token() - start()).count());
+    }
+    bool pause = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queued_bytes_ += message.ByteSizeLong();
+      queue_.push_back(std::move(message));
+      if (!paused_ && queued_bytes_ > high_water_) pause = paused_ = true;
+      WriteNextOrFinishLocked();
+    }
+    if (pause) PauseUpstream();
+    return true;
+  }
+
+  void End(const absl::Status& status) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    end_status_ = status;
+    ending_ = true;
+    WriteNextOrFinishLocked();
+  }
+
+  // Starts the next queued write, or finishes the call once everything queued went out.
+  void WriteNextOrFinishLocked() {
+    if (writing_ || finished_ || expiring_) return;
+    if (!queue_.empty()) {
+      writing_ = true;
+      if (watchdog_ != nullptr) write_started_ = watchdog_->clock().Now();
+      StartWrite(&queue_.front());
+    } else if (ending_) {
+      finished_ = true;
+      Finish(ToGrpc(end_status_));
+    }
+  }
+
+  const std::size_t high_water_;
+  const std::size_t low_water_;
+  StreamWriteWatchdog* const watchdog_;  // null: writes are not timed
+
+  std::mutex mu_;  // the loop thread (Deliver, End) against gRPC's (OnWriteDone)
+  std::deque<InferenceResponse> queue_;  // front() is being written when writing_
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool paused_ = false;
+  bool ending_ = false;
+  bool finished_ = false;
+  bool expiring_ = false;           // the watchdog is cancelling the call
+  bool timed_out_ = false;          // once is enough
+  Clock::TimePoint write_started_;  // of the write in progress
+  absl::Status end_status_;
+};
+
+}  // namespace
+
+StreamWriteWatchdog::StreamWriteWatchdog(const Clock& clock, std::chrono::milliseconds timeout,
+                                         std::chrono::milliseconds period)
+    : clock_(clock), timeout_(timeout), period_(period) {
+  if (period_.count() == 0) return;
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    while (!stop_cv_.wait_for(lock, period_, [this] { return stop_; })) {
+      lock.unlock();
+      Sweep();
+      lock.lock();
+    }
+  });
+}
+
+StreamWriteWatchdog::~StreamWriteWatchdog() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StreamWriteWatchdog::Watch(WatchedStream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_.insert(stream);
+}
+
+void StreamWriteWatchdog::Unwatch(WatchedStream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_.erase(stream);
+}
+
+std::size_t StreamWriteWatchdog::Sweep() {
+  std::vector<WatchedStream*> expired;
+  {
+    const Clock::TimePoint cutoff = clock_.Now() - timeout_;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (WatchedStream* stream : streams_) {
+      if (stream->ClaimWriteTimeout(cutoff)) expired.push_back(stream);
+    }
+  }
+  // A claimed stream cannot finish, so it cannot be unwatched and destroyed meanwhile.
+  for (WatchedStream* stream : expired) stream->ExpireWrite();
+  return expired.size();
+}
+
+InferenceService::InferenceService(CallCore& core, const Clock& clock) : core_(core) {
+  const std::chrono::milliseconds timeout = core_.options().stream_write_timeout;
+  if (timeout.count() > 0) {
+    watchdog_ = std::make_unique<StreamWriteWatchdog>(clock, timeout, std::chrono::seconds(1));
+  }
+}
+
+InferenceService::~InferenceService() = default;
+
+grpc::ServerUnaryReactor* InferenceService::Predict(grpc::CallbackServerContext* context,
+                                                    const InferenceRequest* request,
+                                                    InferenceResponse* response) {
+  auto* call =
+      new PredictCall(core_, context, request, response, core_.options().max_unary_answer_bytes);
+  call->Begin();
+  return call;
+}
+
+grpc::ServerWriteReactor<InferenceResponse>* InferenceService::PredictStream(
+    grpc::CallbackServerContext* context, const InferenceRequest* request) {
+  auto* call = new PredictStreamCall(core_, context, request, core_.options().stream_buffer_bytes,
+                                     watchdog_.get());
+  // Watched once fully built: the watchdog's thread may look at it at once.
+  if (watchdog_ != nullptr) watchdog_->Watch(call);
+  call->Begin();
+  return call;
+}
+
+}  // namespace og

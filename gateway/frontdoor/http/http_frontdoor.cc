@@ -1,0 +1,770 @@
+#include "gateway/frontdoor/http/http_frontdoor.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <ctime>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "fmt/format.h"
+#include "gateway/frontdoor/http/browser_policy.h"
+#include "gateway/call/call_path.h"
+#include "gateway/config/config.h"
+#include "gateway/frontdoor/http/translate.h"
+#include "http/server.h"
+#include "spdlog/spdlog.h"
+#include "tls/peer_identity.h"
+
+namespace og {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr std::string_view kJson = "application/json; charset=utf-8";
+constexpr std::string_view kNdjson = "application/x-ndjson";
+constexpr std::string_view kEventStream = "text/event-stream";
+// Listings and the version are small answers from healthy backends; past this they failed.
+constexpr std::chrono::seconds kListingTimeout{10};
+// How long a merged listing is served from ListingCache.
+constexpr std::chrono::seconds kListingTtl{2};
+// Longest the front door's destructor waits for calls still running (their backend requests
+// were aborted when the connections closed, so they end within milliseconds).
+constexpr std::chrono::seconds kCallsEndWait{10};
+
+tls::PeerIdentity CertificateOf(const http::Request& request) {
+  return tls::PeerIdentityFromDer(request.peer_certificate_der);
+}
+
+// An error in the shape of the API the path belongs to.
+void RespondError(http::Exchange& exchange, bool openai, int status, std::string_view message,
+                  http::Headers headers = {}) {
+  exchange.Respond(status, kJson,
+                   openai ? OpenAiErrorBody(status, message) : OllamaErrorBody(message),
+                   std::move(headers));
+}
+
+void RespondStatus(http::Exchange& exchange, bool openai, const absl::Status& status,
+                   http::Headers headers = {}) {
+  RespondError(exchange, openai, HttpStatusFor(status.code()), std::string(status.message()),
+               std::move(headers));
+}
+
+// One model call of the front door: the shared call path, answering in the caller's API.
+//
+// Lifetime: the call path's two references are the path's own (dropped after End) and the front
+// door's, held by `hold_` and by every callback that may still run (client gone, writes), so
+// the object outlives whatever the HTTP server still has to call back.
+struct HttpCallHolder {
+  HttpCall call;
+};
+
+class ModelCall final : private HttpCallHolder, public CallPath {
+ public:
+  ModelCall(CallCore& core, std::shared_ptr<http::Exchange> exchange, HttpCall parsed,
+            std::shared_ptr<void> busy)
+      : HttpCallHolder{std::move(parsed)},
+        CallPath(core, Frontend::kHttp, call.request, HttpApiName(call.api),
+                 call.stream ? security::Action::kStream : security::Action::kPredict),
+        exchange_(std::move(exchange)),
+        client_certificate_(CertificateOf(exchange_->request())),
+        high_water_(core.options().stream_buffer_bytes),
+        low_water_(core.options().stream_buffer_bytes / 2),
+        max_answer_bytes_(core.options().max_unary_answer_bytes),
+        max_line_bytes_(core.options().max_line_bytes),
+        hold_(std::make_shared<Hold>(this)),
+        busy_(std::move(busy)) {
+    answer_.created = std::time(nullptr);
+    answer_.model = call.request.model_name();
+    aggregate_.max_depth = call.max_depth;
+  }
+
+  void Start() {
+    exchange_->OnClientGone([hold = hold_] { hold->call->Cancel(); });
+    Begin();
+  }
+
+ private:
+  struct Hold {
+    explicit Hold(ModelCall* c) : call(c) {}
+    ~Hold() { call->Release(); }
+    ModelCall* const call;
+  };
+
+  std::string_view Header(std::string_view lower_name) const override {
+    return exchange_->request().Header(lower_name);
+  }
+  std::chrono::system_clock::time_point Deadline() const override {
+    return std::chrono::system_clock::time_point::max();
+  }
+  std::string Peer() const override { return exchange_->request().remote; }
+  tls::PeerIdentity PeerCertificate() const override { return client_certificate_; }
+  void AddTrailer(std::string_view name, std::string value) override {
+    if (name == "retry-after-ms") {
+      // Retry-After is in whole seconds; rounded up so a client that honours it is let in.
+      const long long ms = std::atoll(value.c_str());
+      headers_.emplace_back("Retry-After", std::to_string((ms + 999) / 1000));
+    }
+    headers_.emplace_back(std::string(name), std::move(value));
+  }
+
+  // The limits measure what the caller sent: the body's length, and every text and image the
+  // model reads, found in the body itself (http_protocol.h: CallerTexts).
+  InputSize MeasureInput() const override {
+    InputSize size;
+    size.request_bytes = call.body_bytes;
+    size.messages = static_cast<std::size_t>(call.request.messages_size());
+    size.text_bytes = call.text_bytes;
+    size.images = call.images;
+    return size;
+  }
+
+  // Ollama's endpoints forward the body, so its texts are redacted in place, every one of them,
+  // and the request's view of them (logs, the access log digest) follows.
+  void RedactInput(const SecurityPolicy& policy, Metrics& metrics) override {
+    if (!ForwardsBody(call.api)) return CallPath::RedactInput(policy, metrics);
+    if (policy.Redact(CallerTexts(&call), metrics)) SyncRequestTexts(&call);
+  }
+
+  absl::Status Validate(const ollama_gateway::v1::InferenceRequest& request) const override {
+    // Ollama's own endpoints take what Ollama takes (an empty prompt loads the model); the
+    // OpenAI ones need what they translate into.
+    if (call.api == HttpApi::kOpenAiChat || call.api == HttpApi::kOpenAiCompletions) {
+      return ValidateRequest(request);
+    }
+    return ValidateModelName(request);
+  }
+
+  OllamaRequest BuildUpstream(const ollama_gateway::v1::InferenceRequest& forwarded) override {
+    return HttpUpstreamRequest(call, forwarded);
+  }
+
+  bool ParsesChunks() const override {
+    return call.api != HttpApi::kOllamaEmbed && call.api != HttpApi::kOllamaShow &&
+           call.api != HttpApi::kOpenAiEmbeddings;
+  }
+
+  bool Deliver(OllamaChunk& chunk, std::string_view line, absl::Status* why_not) override {
+    if (!ParsesChunks()) {
+      // Ollama sends these answers as one line; max_line_bytes bounds the whole of them.
+      if (body_.size() + line.size() + 1 > max_line_bytes_) {
+        *why_not = absl::ResourceExhaustedError(
+            fmt::format("backend '{}' answered more than upstream.max_line_bytes ({} bytes)",
+                        backend_name(), max_line_bytes_));
+        return false;
+      }
+      if (!body_.empty()) body_ += '\n';
+      body_.append(line);
+      return true;
+    }
+    if (call.stream) {
+      Stream(chunk, line);
+      return true;
+    }
+    if (chunk.done) done_chunk_ = chunk;
+    const bool openai = IsOpenAi(call.api);
+    if (openai) {
+      text_ += chunk.text;
+      reasoning_ += chunk.thinking;
+    } else {
+      aggregate_.Add(call.api, chunk, line);
+    }
+    const std::size_t size = openai ? text_.size() + reasoning_.size()
+                                    : aggregate_.text.size() + aggregate_.thinking.size();
+    if (size > max_answer_bytes_) {
+      *why_not = absl::ResourceExhaustedError(fmt::format(
+          "the answer exceeds {} bytes, the most a non-streamed answer carries; limit it with "
+          "num_predict (max_tokens) or ask for a stream",
+          max_answer_bytes_));
+      return false;
+    }
+    return true;
+  }
+
+  // One chunk of a streamed answer, in the caller's format.
+  void Stream(const OllamaChunk& chunk, std::string_view line) {
+    if (!started_) {
+      started_ = true;
+      http::Headers headers = {{"x-request-id", request_id()},
+                               {"x-gateway-backend", backend_name()},
+                               {"x-gateway-attempts", std::to_string(attempts())}};
+      if (IsOpenAi(call.api)) {
+        headers.emplace_back("Cache-Control", "no-cache");
+        exchange_->StartStream(200, kEventStream, std::move(headers));
+        answer_.id = AnswerId();
+      } else {
+        exchange_->StartStream(200, kNdjson, std::move(headers));
+      }
+    }
+    switch (call.api) {
+      case HttpApi::kOpenAiChat:
+        // Empty chunks carry nothing for a chat client; the role goes with the first text.
+        if (chunk.text.empty() && chunk.thinking.empty() && !chunk.done) return;
+        Send(SseEvent(OpenAiChatChunk(answer_, chunk, first_)));
+        first_ = false;
+        break;
+      case HttpApi::kOpenAiCompletions:
+        if (chunk.text.empty() && !chunk.done) return;
+        Send(SseEvent(OpenAiCompletionChunk(answer_, chunk)));
+        break;
+      default: {
+        std::string data;
+        data.reserve(line.size() + 1);
+        data.append(line);
+        data += '\n';
+        Send(std::move(data));
+        break;
+      }
+    }
+    if (chunk.done) done_chunk_ = chunk;
+  }
+
+  // Writes `data`; past the stream buffer the backend transfer pauses until the client has
+  // read half of what is queued (backpressure, as on the gRPC path).
+  void Send(std::string data) {
+    const std::size_t size = data.size();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queued_bytes_ += size;
+      // Paused under the lock, so a write finishing meanwhile cannot resume before the pause.
+      if (!paused_ && queued_bytes_ > high_water_) {
+        paused_ = true;
+        PauseUpstream();
+      }
+    }
+    exchange_->Write(std::move(data), [hold = hold_, size](bool) { hold->call->Written(size); });
+  }
+
+  void Written(std::size_t size) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued_bytes_ -= size;
+    if (paused_ && queued_bytes_ <= low_water_) {
+      paused_ = false;
+      ResumeUpstream();
+    }
+  }
+
+  void End(const absl::Status& status) override {
+    const bool openai = IsOpenAi(call.api);
+    if (started_) {
+      if (!status.ok()) {
+        // Headers are gone: the error travels in the stream, as Ollama and OpenAI send theirs.
+        const std::string message(status.message());
+        Send(openai ? SseEvent(OpenAiError(HttpStatusFor(status.code()), message))
+                    : OllamaErrorBody(message) + "\n");
+      } else if (openai) {
+        if (call.include_usage) Send(SseEvent(OpenAiUsageChunk(answer_, call.api, done_chunk_)));
+        Send(std::string(kSseDone));
+      }
+      exchange_->EndStream();
+    } else if (!status.ok()) {
+      RespondStatus(*exchange_, openai, status, std::move(headers_));
+    } else {
+      RespondWhole();
+    }
+    hold_.reset();
+  }
+
+  // OpenAI's id of the answer, from the call's request id (known once Begin ran).
+  std::string AnswerId() const {
+    return fmt::format("{}-{}", call.api == HttpApi::kOpenAiChat ? "chatcmpl" : "cmpl",
+                       request_id());
+  }
+
+  void RespondWhole() {
+    answer_.id = AnswerId();
+    std::string body;
+    switch (call.api) {
+      case HttpApi::kOllamaGenerate:
+      case HttpApi::kOllamaChat:
+        body = aggregate_.Body(call.api);
+        break;
+      case HttpApi::kOpenAiChat:
+        body = DumpJson(OpenAiChatCompletion(answer_, text_, reasoning_, done_chunk_));
+        break;
+      case HttpApi::kOpenAiCompletions:
+        body = DumpJson(OpenAiTextCompletion(answer_, text_, done_chunk_));
+        break;
+      case HttpApi::kOpenAiEmbeddings: {
+        absl::StatusOr<std::string> translated = OpenAiEmbeddings(call, body_);
+        if (!translated.ok()) {
+          return RespondError(*exchange_, true, 502, std::string(translated.status().message()),
+                              std::move(headers_));
+        }
+        body = *std::move(translated);
+        break;
+      }
+      case HttpApi::kOllamaEmbed:
+      case HttpApi::kOllamaShow:
+        body = std::move(body_);
+        break;
+    }
+    exchange_->Respond(200, kJson, std::move(body), std::move(headers_));
+  }
+
+  const std::shared_ptr<http::Exchange> exchange_;
+  const tls::PeerIdentity client_certificate_;
+  const std::size_t high_water_;
+  const std::size_t low_water_;
+  const std::size_t max_answer_bytes_;
+  const std::size_t max_line_bytes_;
+  // The front door's reference (see the class comment); reset by End.
+  std::shared_ptr<Hold> hold_;
+  // Keeps the front door's event loop running while the call lives (HttpFrontDoor::Busy).
+  const std::shared_ptr<void> busy_;
+  // Response headers: x-request-id, x-gateway-* and Retry-After (AddTrailer).
+  http::Headers headers_;
+
+  // The upstream loop thread's (Deliver, End).
+  OpenAiAnswer answer_;
+  bool started_ = false;
+  bool first_ = true;
+  OllamaChunk done_chunk_;
+  OllamaAggregate aggregate_;
+  std::string text_;
+  std::string reasoning_;
+  std::string body_;  // a whole backend answer (embed, show)
+
+  std::mutex mu_;  // the loop thread (Send) against the connection's strand (Written)
+  std::size_t queued_bytes_ = 0;
+  bool paused_ = false;
+};
+
+// GETs a path from healthy backends and hands over the bodies once every one answered or
+// failed. Each leg deletes itself when its request completes; the last one finishes.
+class Listing : public std::enable_shared_from_this<Listing> {
+ public:
+  using Done = std::function<void(std::vector<std::string> bodies, std::string error)>;
+
+  // `limit` 0 asks every healthy backend; 1 asks the first.
+  static void Run(CallCore& core, std::string_view path, std::size_t limit, Done done) {
+    std::vector<const PoolMember*> targets;
+    const std::shared_ptr<const RoutingTable> table = core.router().table();
+    for (const PoolMember& member : table->backends()) {
+      if (!member.state->Healthy()) continue;
+      targets.push_back(&member);
+      if (limit > 0 && targets.size() == limit) break;
+    }
+    if (targets.empty()) {
+      return done({}, fmt::format("no healthy backend to answer {} ({} configured)", path,
+                                  table->backends().size()));
+    }
+    auto listing = std::make_shared<Listing>(std::move(done), targets.size());
+    for (const PoolMember* member : targets) {
+      UpstreamRequest request;
+      request.method = UpstreamRequest::Method::kGet;
+      request.url = fmt::format("{}{}", member->url, path);
+      request.connect_timeout = core.options().connect_timeout;
+      request.timeout = kListingTimeout;
+      request.max_line_bytes = core.options().max_line_bytes;
+      request.tls = member->tls;
+      core.upstream().Start(std::move(request),
+                            new Leg(listing, member->state->name(), core.options().max_line_bytes));
+    }
+  }
+
+  Listing(Done done, std::size_t legs) : done_(std::move(done)), left_(legs) {}
+
+ private:
+  struct Leg final : UpstreamHandler {
+    Leg(std::shared_ptr<Listing> l, std::string b, std::size_t limit)
+        : listing(std::move(l)), backend(std::move(b)), max_bytes(limit) {}
+    bool OnLine(std::string_view line) override {
+      if (body.size() + line.size() > max_bytes) return false;  // aborted: counted as failed
+      body.append(line);
+      return true;
+    }
+    void OnComplete(UpstreamResult result) override {
+      listing->Finish(backend, result, std::move(body));
+      delete this;
+    }
+    std::shared_ptr<Listing> listing;
+    std::string backend;
+    const std::size_t max_bytes;  // upstream.max_line_bytes: Ollama answers on one line
+    std::string body;
+  };
+
+  void Finish(const std::string& backend, const UpstreamResult& result, std::string body) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (result.outcome == UpstreamOutcome::kOk) {
+      bodies_.push_back(std::move(body));
+    } else if (error_.empty()) {
+      error_ = fmt::format("backend '{}': {}", backend,
+                           result.outcome == UpstreamOutcome::kHttpError
+                               ? fmt::format("HTTP {}", result.http_status)
+                               : result.message);
+    }
+    if (--left_ > 0) return;
+    std::vector<std::string> bodies = std::move(bodies_);
+    std::string error = std::move(error_);
+    lock.unlock();
+    done_(std::move(bodies), std::move(error));
+  }
+
+  const Done done_;
+  std::mutex mu_;
+  std::size_t left_;
+  std::vector<std::string> bodies_;
+  std::string error_;
+};
+
+}  // namespace
+
+// The merged listings (/api/tags, /api/ps) of the last kListingTtl, so that callers polling
+// them (Open WebUI does, per page) cost one fan-out to the fleet per interval, not one each.
+// Requests that arrive while a fan-out runs wait for it. Failures are kept as long, which bounds
+// the fan-outs a caller can cause when backends are down.
+class ListingCache : public std::enable_shared_from_this<ListingCache> {
+ public:
+  struct Result {
+    std::shared_ptr<const nlohmann::json> merged;  // {"models": [...]}; null on failure
+    std::string error;
+  };
+  using Done = std::function<void(const Result&)>;
+
+  void Get(CallCore& core, const std::string& path, int max_depth, Done done) {
+    const auto now = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mu_);
+    Entry& entry = entries_[path];
+    if (entry.fetched_at != std::chrono::steady_clock::time_point{} &&
+        now - entry.fetched_at < kListingTtl) {
+      const Result result = entry.result;
+      lock.unlock();
+      return done(result);
+    }
+    entry.waiters.push_back(std::move(done));
+    if (entry.waiters.size() > 1) return;  // a fan-out is under way
+    lock.unlock();
+    Listing::Run(core, path, 0,
+                 [self = shared_from_this(), path, max_depth](std::vector<std::string> bodies,
+                                                              std::string error) {
+                   Result result;
+                   if (!bodies.empty()) {
+                     result.merged =
+                         std::make_shared<const nlohmann::json>(MergeModelLists(bodies, max_depth));
+                   } else {
+                     result.error = std::move(error);
+                   }
+                   self->Store(path, std::move(result));
+                 });
+  }
+
+ private:
+  struct Entry {
+    std::chrono::steady_clock::time_point fetched_at;
+    Result result;
+    std::vector<Done> waiters;
+  };
+
+  void Store(const std::string& path, Result result) {
+    std::vector<Done> waiters;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Entry& entry = entries_[path];
+      entry.fetched_at = std::chrono::steady_clock::now();
+      entry.result = result;
+      waiters.swap(entry.waiters);
+    }
+    for (const Done& done : waiters) done(result);
+  }
+
+  std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+};
+
+namespace {
+
+// The front door's handling of one request that is not a model call.
+class Endpoints {
+ public:
+  Endpoints(CallCore& core, ListingCache& listings, std::shared_ptr<http::Exchange> exchange,
+            std::shared_ptr<void> busy)
+      : core_(core),
+        listings_(listings),
+        exchange_(std::move(exchange)),
+        request_(exchange_->request()),
+        busy_(std::move(busy)) {}
+
+  // The listings: authenticated like calls, and filtered to the models the caller may use.
+  void List(const std::string& path, bool openai) {
+    std::optional<Caller> caller = Authenticate(openai);
+    if (!caller) return;
+    listings_.Get(core_, path, MaxJsonDepth(),
+                  [core = &core_, exchange = exchange_, busy = busy_, caller = *caller,
+                   openai](const ListingCache::Result& result) {
+                    if (result.merged == nullptr) {
+                      return RespondError(*exchange, openai, 503,
+                                          fmt::format("cannot list models: {}", result.error));
+                    }
+                    Json merged = *result.merged;
+                    Allowed(*core, caller, &merged);
+                    exchange->Respond(200, kJson, openai ? OpenAiModels(merged) : DumpJson(merged));
+                  });
+  }
+
+  void Version() {
+    if (!Authenticate(false)) return;
+    Listing::Run(
+        core_, "/api/version", 1,
+        [exchange = exchange_, busy = busy_](std::vector<std::string> bodies, std::string error) {
+          if (bodies.empty()) {
+            return RespondError(*exchange, false, 503,
+                                fmt::format("cannot tell the version: {}", error));
+          }
+          exchange->Respond(200, kJson, std::move(bodies.front()));
+        });
+  }
+
+  void Model(HttpApi api) {
+    absl::StatusOr<HttpCall> parsed = ParseHttpCall(api, request_.body, MaxJsonDepth());
+    if (!parsed.ok()) {
+      core_.metrics().RecordRejected("http", "invalid_argument");
+      return RespondStatus(*exchange_, IsOpenAi(api), parsed.status());
+    }
+    auto* call = new ModelCall(core_, exchange_, *std::move(parsed), busy_);
+    call->Start();
+  }
+
+ private:
+  int MaxJsonDepth() const {
+    return static_cast<int>(core_.security().policy()->limits().max_json_depth);
+  }
+
+  std::optional<Caller> Authenticate(bool openai) {
+    if (core_.draining()) {
+      RespondError(*exchange_, openai, 503,
+                   "the gateway is shutting down; retry (on another "
+                   "replica)");
+      return std::nullopt;
+    }
+    absl::StatusOr<Caller> caller =
+        core_.security().Authenticate(*core_.security().policy(), request_.Header("authorization"),
+                                      CertificateOf(request_), "http");
+    if (!caller.ok()) {
+      RespondStatus(*exchange_, openai, caller.status());
+      return std::nullopt;
+    }
+    return *std::move(caller);
+  }
+
+  // Drops the models `caller` may not run from a merged listing.
+  static void Allowed(CallCore& core, const Caller& caller, Json* merged) {
+    const std::shared_ptr<const SecurityPolicy> policy = core.security().policy();
+    Json kept = Json::array();
+    for (Json& m : (*merged)["models"]) {
+      const std::string name = m.value("name", "");
+      if (policy->Authorize(caller, name, CanonicalModelName(name), security::Action::kPredict)
+              .ok()) {
+        kept.push_back(std::move(m));
+      }
+    }
+    (*merged)["models"] = std::move(kept);
+  }
+
+  CallCore& core_;
+  ListingCache& listings_;
+  const std::shared_ptr<http::Exchange> exchange_;
+  const http::Request& request_;
+  const std::shared_ptr<void> busy_;
+};
+
+struct Route {
+  std::string_view path;
+  std::string_view method;  // GET routes answer HEAD too
+  enum class Kind { kRoot, kVersion, kTags, kPs, kModels, kModel } kind;
+  HttpApi api = HttpApi::kOllamaGenerate;
+};
+
+constexpr Route kRoutes[] = {
+    {"/", "GET", Route::Kind::kRoot},
+    {"/api/version", "GET", Route::Kind::kVersion},
+    {"/api/tags", "GET", Route::Kind::kTags},
+    {"/api/ps", "GET", Route::Kind::kPs},
+    {"/api/generate", "POST", Route::Kind::kModel, HttpApi::kOllamaGenerate},
+    {"/api/chat", "POST", Route::Kind::kModel, HttpApi::kOllamaChat},
+    {"/api/embed", "POST", Route::Kind::kModel, HttpApi::kOllamaEmbed},
+    {"/api/show", "POST", Route::Kind::kModel, HttpApi::kOllamaShow},
+    {"/v1/chat/completions", "POST", Route::Kind::kModel, HttpApi::kOpenAiChat},
+    {"/v1/completions", "POST", Route::Kind::kModel, HttpApi::kOpenAiCompletions},
+    {"/v1/embeddings", "POST", Route::Kind::kModel, HttpApi::kOpenAiEmbeddings},
+    {"/v1/models", "GET", Route::Kind::kModels},
+};
+
+}  // namespace
+
+HttpFrontDoor::HttpFrontDoor(CallCore& core, HttpFrontDoorOptions options)
+    : core_(core),
+      options_(std::move(options)),
+      io_(std::make_unique<boost::asio::io_context>()),
+      listings_(std::make_shared<ListingCache>()) {}
+
+HttpFrontDoor::~HttpFrontDoor() {
+  Stop();
+  // Calls and listings still running answer through exchanges whose connections live on io_:
+  // it must run until the last of them is gone, or their last writes would touch a freed loop.
+  const auto until = std::chrono::steady_clock::now() + kCallsEndWait;
+  while (busy_.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (const int left = busy_.load(std::memory_order_acquire); left > 0) {
+    spdlog::error("http: {} calls still running {} s after stop; stopping their loop anyway", left,
+                  kCallsEndWait.count());
+  }
+  io_->stop();
+  for (std::thread& t : threads_) t.join();
+}
+
+std::shared_ptr<void> HttpFrontDoor::Busy() {
+  busy_.fetch_add(1, std::memory_order_acq_rel);
+  return std::shared_ptr<void>(static_cast<void*>(this), [](void* door) {
+    static_cast<HttpFrontDoor*>(door)->busy_.fetch_sub(1, std::memory_order_acq_rel);
+  });
+}
+
+absl::Status HttpFrontDoor::Start(const std::string& address) {
+  std::string host;
+  int port = 0;
+  if (absl::Status s = ParseListenAddress(address, &host, &port); !s.ok()) return s;
+  BrowserPolicyOptions browser;
+  browser.allowed_origins = options_.http.allowed_origins;
+  browser.allowed_hosts = options_.http.allowed_hosts;
+  browser.loopback_listener = IsLoopbackHost(host);
+  char hostname[256] = {};
+  if (gethostname(hostname, sizeof hostname - 1) == 0) browser.machine_hostname = hostname;
+  absl::StatusOr<BrowserPolicy> policy = BrowserPolicy::Create(std::move(browser));
+  if (!policy.ok()) {
+    return absl::Status(policy.status().code(),
+                        fmt::format("http: {}", std::string(policy.status().message())));
+  }
+  browser_ = std::make_unique<const BrowserPolicy>(*std::move(policy));
+  http::ServerOptions server_options;
+  server_options.max_body_bytes = options_.max_body_bytes;
+  server_options.max_header_bytes = options_.max_header_bytes;
+  server_options.header_timeout = options_.http.header_timeout;
+  server_options.body_timeout = options_.http.body_timeout;
+  server_options.write_timeout = options_.http.write_timeout;
+  server_options.keepalive_timeout = options_.http.keepalive_timeout;
+  server_options.max_connections = static_cast<std::size_t>(options_.http.max_connections);
+  server_options.on_connection_refused = [metrics = &core_.metrics()] {
+    metrics->RecordConnectionRefused("http");
+  };
+  server_options.header_check = [this](const http::Request& head) { return CheckHead(head); };
+  server_options.tls = options_.tls;
+  server_ = std::make_unique<http::Server>(
+      *io_, [this](std::shared_ptr<http::Exchange> exchange) { Handle(std::move(exchange)); },
+      server_options);
+  if (absl::Status s = server_->Listen(host, static_cast<std::uint16_t>(port)); !s.ok()) {
+    return absl::Status(s.code(), fmt::format("http: {}", std::string(s.message())));
+  }
+  for (int i = 0; i < std::max(1, options_.threads); ++i) {
+    threads_.emplace_back([io = io_.get()] {
+      auto guard = boost::asio::make_work_guard(*io);
+      io->run();
+    });
+  }
+  return absl::OkStatus();
+}
+
+int HttpFrontDoor::port() const { return server_ != nullptr ? server_->port() : 0; }
+
+std::size_t HttpFrontDoor::open_connections() const {
+  return server_ != nullptr ? server_->open_connections() : 0;
+}
+
+std::optional<http::EarlyResponse> HttpFrontDoor::CheckHead(const http::Request& head) {
+  const bool openai = head.path.rfind("/v1/", 0) == 0;
+  const auto refuse = [openai](int status, std::string_view message, http::Headers headers) {
+    return http::EarlyResponse{status, std::string(kJson),
+                               openai ? OpenAiErrorBody(status, message) : OllamaErrorBody(message),
+                               std::move(headers)};
+  };
+  const BrowserDecision browser =
+      browser_->Check({head.method, head.Header("origin"), head.Header("host"),
+                       head.Header("access-control-request-method"),
+                       head.Header("access-control-request-headers")});
+  switch (browser.verdict) {
+    case BrowserDecision::Verdict::kRefuse:
+      core_.metrics().RecordRejected("http", "browser_policy");
+      return refuse(browser.status, browser.message, {});
+    case BrowserDecision::Verdict::kPreflight:
+      return http::EarlyResponse{browser.status, "", "", browser.headers};
+    case BrowserDecision::Verdict::kServe:
+      break;
+  }
+  // "/" is Ollama's liveness answer, for anyone.
+  if (head.path == "/") return std::nullopt;
+  // The key (or certificate) is checked before the body is read; the call path checks it
+  // again with everything else, against the policy in force when the body has arrived.
+  const std::shared_ptr<const SecurityPolicy> policy = core_.security().policy();
+  CallerCredentials credentials;
+  const std::string_view authorization = head.Header("authorization");
+  if (!authorization.empty()) credentials.authorization = authorization;
+  credentials.certificate = CertificateOf(head);
+  if (policy->Authenticate(credentials).ok()) return std::nullopt;
+  // Counted (and reworded) by the gate, as every front door's authentication is.
+  const absl::StatusOr<Caller> caller =
+      core_.security().Authenticate(*policy, authorization, credentials.certificate, "http");
+  core_.metrics().RecordRejected("http", "unauthenticated");
+  http::Headers headers = browser.headers;
+  headers.emplace_back("WWW-Authenticate", "Bearer");
+  return refuse(401, std::string(caller.status().message()), std::move(headers));
+}
+
+void HttpFrontDoor::Stop() {
+  if (server_ != nullptr) server_->Stop();
+}
+
+void HttpFrontDoor::Handle(std::shared_ptr<http::Exchange> exchange) {
+  const http::Request& request = exchange->request();
+  // CheckHead refused what the browser policy refuses; what it let through may need CORS
+  // headers on its answer, whichever it is.
+  if (!request.Header("origin").empty()) {
+    BrowserDecision browser =
+        browser_->Check({request.method, request.Header("origin"), request.Header("host"), {}, {}});
+    if (!browser.headers.empty()) exchange->AddResponseHeaders(std::move(browser.headers));
+  }
+  const bool openai = request.path.rfind("/v1/", 0) == 0;
+  const Route* route = nullptr;
+  std::string allowed;
+  for (const Route& r : kRoutes) {
+    if (r.path != request.path) continue;
+    if (r.method == request.method || (r.method == "GET" && request.method == "HEAD")) {
+      route = &r;
+      break;
+    }
+    allowed = r.method == "GET" ? "GET, HEAD" : std::string(r.method);
+  }
+  if (route == nullptr && !allowed.empty()) {
+    return RespondError(
+        *exchange, openai, 405,
+        fmt::format("{} is not allowed on {}; use {}", request.method, request.path, allowed),
+        {{"Allow", allowed}});
+  }
+  if (route == nullptr) {
+    // Ollama answers unknown paths with Go's plain "404 page not found"; a JSON body tells an
+    // API client the same and more.
+    return RespondError(*exchange, openai, 404,
+                        fmt::format("{} {} is not an endpoint of the gateway (see "
+                                    "docs/http-api.md)",
+                                    request.method, request.path));
+  }
+  Endpoints router(core_, *listings_, exchange, Busy());
+  switch (route->kind) {
+    case Route::Kind::kRoot:
+      return exchange->Respond(200, "text/plain; charset=utf-8", "Ollama is running");
+    case Route::Kind::kVersion:
+      return router.Version();
+    case Route::Kind::kTags:
+      return router.List("/api/tags", false);
+    case Route::Kind::kPs:
+      return router.List("/api/ps", false);
+    case Route::Kind::kModels:
+      return router.List("/api/tags", true);
+    case Route::Kind::kModel:
+      return router.Model(route->api);
+  }
+}
+
+}  // namespace og

@@ -1,0 +1,160 @@
+// The HTTP front door's translations (see shared/ollama-api.md): what a caller of Ollama's REST
+// API or of the OpenAI-compatible endpoints sent, as the InferenceRequest the shared call path
+// checks and routes; the backend request that carries it; and the answers and errors in each
+// API's own shapes. Pure: no I/O, so every shape is unit-tested.
+//
+// Ollama's own endpoints forward the caller's JSON (every field Ollama knows, tools and images
+// included) as the gateway read and checked it: keys spelled as Ollama's decoder reads them,
+// `stream` forced on, and every text redacted in place. The OpenAI endpoints are translated to
+// /api/chat, /api/generate and /api/embed.
+#ifndef OLLAMA_GATEWAY_GATEWAY_HTTP_PROTOCOL_H_
+#define OLLAMA_GATEWAY_GATEWAY_HTTP_PROTOCOL_H_
+
+#include <cstdint>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gateway/upstream/ollama_protocol.h"
+#include "ollama_gateway/v1/inference.pb.h"
+
+namespace og {
+
+// The model endpoints of the front door.
+enum class HttpApi {
+  kOllamaGenerate,     // POST /api/generate
+  kOllamaChat,         // POST /api/chat
+  kOllamaEmbed,        // POST /api/embed
+  kOllamaShow,         // POST /api/show
+  kOpenAiChat,         // POST /v1/chat/completions
+  kOpenAiCompletions,  // POST /v1/completions
+  kOpenAiEmbeddings,   // POST /v1/embeddings
+};
+
+// "POST /api/chat" and so on: the call's name in logs.
+std::string_view HttpApiName(HttpApi api);
+bool IsOpenAi(HttpApi api);
+
+// One parsed call of the front door.
+struct HttpCall {
+  HttpApi api = HttpApi::kOllamaGenerate;
+  // What security, routing and the access log see: the model, the options the gateway reads and
+  // the texts (input_data and system for generate; each message's role and content for chat;
+  // each embedding input as a message of role "input"). For Ollama's own endpoints it is a view
+  // of `body`: SyncRequestTexts makes it one again after the texts changed.
+  ollama_gateway::v1::InferenceRequest request;
+  // The caller's JSON object, with the keys of Ollama's structs spelled as Ollama reads them.
+  // Ollama's own endpoints forward it (see HttpUpstreamRequest).
+  nlohmann::json body;
+  // The caller wants the answer streamed (NDJSON for Ollama, server-sent events for OpenAI).
+  bool stream = false;
+  // OpenAI: stream_options.include_usage (a last chunk with the usage).
+  bool include_usage = false;
+  // OpenAI embeddings: encoding_format "base64" (little-endian float32), the openai client's
+  // default.
+  bool base64_embeddings = false;
+  // What the input limits measure: the body's length, every text the model reads (CallerTexts
+  // for Ollama's endpoints; `request`'s texts for OpenAI's), and the images.
+  std::size_t body_bytes = 0;
+  std::size_t text_bytes = 0;
+  std::size_t images = 0;
+  // limits.max_json_depth when the call was parsed; the backend's answers are read with it too.
+  int max_depth = 64;
+};
+
+// Parses and checks a request body: JSON nested at most `max_depth` levels (limits.max_json_depth),
+// an object whose keys are read as Ollama's decoder reads them (case-insensitively; two keys for
+// one field are refused). INVALID_ARGUMENT naming the field for a body that is not a JSON object,
+// a missing model, a field of the wrong type, or an OpenAI feature the gateway does not translate
+// (n > 1, tools, image URLs that are not data: URLs).
+absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view body, int max_depth);
+
+// True for Ollama's own endpoints, whose body is forwarded (OpenAI's are translated).
+bool ForwardsBody(HttpApi api);
+
+// Every text of `call` that the model reads, in place in its body, for redaction and limits:
+// prompt, suffix, system and template (generate); each message's content and thinking and every
+// string in its tool calls' arguments (chat); each input (embed). Empty for OpenAI's endpoints,
+// whose texts are in `request`. The pointers are valid until the body changes shape.
+std::vector<std::string*> CallerTexts(HttpCall* call);
+
+// Copies the texts of `call->body` into `call->request` (again, after redaction changed them):
+// the prompt and system of generate, the messages of Ollama's chat, the inputs of both embedding
+// endpoints. The other OpenAI texts are read into `request` by ParseHttpCall alone.
+void SyncRequestTexts(HttpCall* call);
+
+// The backend request for `call`. Ollama's endpoints forward the body (streamed); OpenAI's are
+// translated from `forwarded` (the request as redaction left it; `call.request` when nothing was
+// redacted).
+OllamaRequest HttpUpstreamRequest(const HttpCall& call,
+                                  const ollama_gateway::v1::InferenceRequest& forwarded);
+
+// Errors. The HTTP status for a call's status code, and the bodies: Ollama's
+// {"error": "..."} and OpenAI's {"error": {"message", "type", "param", "code"}}.
+int HttpStatusFor(absl::StatusCode code);
+std::string OllamaErrorBody(std::string_view message);
+nlohmann::json OpenAiError(int http_status, std::string_view message);
+std::string OpenAiErrorBody(int http_status, std::string_view message);
+
+// A JSON answer's text. Answers carry caller and backend text, which may hold invalid UTF-8: it
+// is replaced, never thrown.
+std::string DumpJson(const nlohmann::json& j);
+
+// What an answer needs besides its chunks, for the OpenAI shapes.
+struct OpenAiAnswer {
+  std::string id;  // "chatcmpl-..." or "cmpl-..."
+  std::string model;
+  std::time_t created = 0;
+};
+
+// OpenAI's finish_reason for Ollama's done_reason: "length" stays, everything else is "stop".
+std::string_view FinishReason(std::string_view done_reason);
+
+// One server-sent event: "data: <json>\n\n".
+std::string SseEvent(const nlohmann::json& data);
+inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
+
+// OpenAI streaming chunks. `chunk` is one Ollama chunk; the first chunk of a chat carries the
+// assistant role. The done chunk carries finish_reason.
+nlohmann::json OpenAiChatChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk, bool first);
+nlohmann::json OpenAiCompletionChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk);
+// The usage-only last chunk of a stream with include_usage.
+nlohmann::json OpenAiUsageChunk(const OpenAiAnswer& answer, HttpApi api, const OllamaChunk& done);
+// Whole answers: `text` is the concatenated output, `done` the final chunk.
+nlohmann::json OpenAiChatCompletion(const OpenAiAnswer& answer, std::string_view text,
+                                    std::string_view reasoning, const OllamaChunk& done);
+nlohmann::json OpenAiTextCompletion(const OpenAiAnswer& answer, std::string_view text,
+                                    const OllamaChunk& done);
+
+// /v1/embeddings from Ollama's /api/embed answer (read with call.max_depth). INTERNAL when the
+// backend's answer has no embeddings array.
+absl::StatusOr<std::string> OpenAiEmbeddings(const HttpCall& call, std::string_view ollama_body);
+
+// /v1/models from a merged /api/tags answer ({"models": [...]}).
+std::string OpenAiModels(const nlohmann::json& tags);
+
+// The whole answer of a non-streamed Ollama call, built from the chunks: the final chunk's
+// object with `response` (generate) or `message` (chat) holding the concatenated text,
+// thinking and tool calls.
+struct OllamaAggregate {
+  std::string text;
+  std::string thinking;
+  nlohmann::json tool_calls = nlohmann::json::array();
+  nlohmann::json final_chunk;  // the done line, parsed
+  int max_depth = 64;          // limits.max_json_depth
+  // Adds one backend line. Tool calls are looked for only in lines that mention them.
+  void Add(HttpApi api, const OllamaChunk& chunk, std::string_view line);
+  std::string Body(HttpApi api) const;
+};
+
+// Merges /api/tags or /api/ps answers of several backends: one entry per model name, the first
+// seen, in name order. A body that is not JSON, or nests deeper than `max_depth`, is skipped.
+nlohmann::json MergeModelLists(const std::vector<std::string>& bodies, int max_depth);
+
+}  // namespace og
+
+#endif  // OLLAMA_GATEWAY_GATEWAY_HTTP_PROTOCOL_H_

@@ -1,0 +1,407 @@
+#include "gateway/telemetry/metrics.h"
+
+#include "prometheus/text_serializer.h"
+
+namespace og {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+// LLM calls last from milliseconds (a cached short answer) to minutes (a long generation on a
+// cold model), so the buckets span 5 ms .. 10 min.
+const Histogram::BucketBoundaries& DurationBuckets() {
+  static const Histogram::BucketBoundaries b = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,  2.5,
+                                                5,     10,   20,    30,   60,  120,  300, 600};
+  return b;
+}
+
+// Time to first token: queue wait + model load + prompt evaluation; 1 ms .. 60 s.
+const Histogram::BucketBoundaries& TtftBuckets() {
+  static const Histogram::BucketBoundaries b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                0.5,   1,      2.5,   5,    10,    20,   30,  60};
+  return b;
+}
+
+std::string S(std::string_view v) { return std::string(v); }
+
+double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  requests_ = &BuildCounter()
+                   .Name("gateway_requests_total")
+                   .Help("Finished calls by model, backend that served them and gRPC code")
+                   .Register(*registry_);
+  duration_ = &BuildHistogram()
+                   .Name("gateway_request_duration_seconds")
+                   .Help("Time from receiving a call to its final status, by model")
+                   .Register(*registry_);
+  ttft_ = &BuildHistogram()
+               .Name("gateway_time_to_first_token_seconds")
+               .Help("Time from receiving a call to the first generated token, by model")
+               .Register(*registry_);
+  tokens_ = &BuildCounter()
+                 .Name("gateway_tokens_total")
+                 .Help("Tokens by model and direction (prompt or completion), as Ollama counts")
+                 .Register(*registry_);
+  attempts_ = &BuildCounter()
+                   .Name("gateway_upstream_attempts_total")
+                   .Help("Requests sent to backends, by backend and outcome")
+                   .Register(*registry_);
+  retries_ = &BuildCounter()
+                  .Name("gateway_retries_total")
+                  .Help("Calls retried on another backend before any byte reached the caller")
+                  .Register(*registry_);
+  retries_refused_ = &BuildCounter()
+                          .Name("gateway_retries_refused_total")
+                          .Help(
+                              "Retries not made, by reason (budget: the retry budget was "
+                              "spent); the call ended with the failure it had")
+                          .Register(*registry_);
+  queue_depth_ = &BuildGauge()
+                      .Name("gateway_queue_depth")
+                      .Help("Calls waiting in the gateway queue for a backend slot")
+                      .Register(*registry_);
+  queue_rejected_ = &BuildCounter()
+                         .Name("gateway_queue_rejected_total")
+                         .Help(
+                             "Calls ended by the gateway queue with RESOURCE_EXHAUSTED, by "
+                             "reason (full or timeout)")
+                         .Register(*registry_);
+  queue_wait_ = &BuildHistogram()
+                     .Name("gateway_queue_wait_seconds")
+                     .Help("Time calls spent in the gateway queue, however they left it")
+                     .Register(*registry_);
+  health_checks_ = &BuildCounter()
+                        .Name("gateway_health_checks_total")
+                        .Help("Active health checks by backend, tier and result (ok or failed)")
+                        .Register(*registry_);
+  health_check_duration_ = &BuildHistogram()
+                                .Name("gateway_health_check_duration_seconds")
+                                .Help("Time active health checks took, by tier")
+                                .Register(*registry_);
+  backend_health_ = &BuildGauge()
+                         .Name("gateway_backend_health")
+                         .Help(
+                             "1 when a backend passes a tier of active checks (connect, api, "
+                             "or inference for a model), else 0")
+                         .Register(*registry_);
+  backend_healthy_ = &BuildGauge()
+                          .Name("gateway_backend_healthy")
+                          .Help(
+                              "1 when a backend takes traffic: tiers 1 and 2 pass and outlier "
+                              "detection has not ejected it")
+                          .Register(*registry_);
+  backend_ejected_ = &BuildGauge()
+                          .Name("gateway_backend_ejected")
+                          .Help("1 while outlier detection keeps a backend out of rotation")
+                          .Register(*registry_);
+  ejections_ = &BuildCounter()
+                    .Name("gateway_outlier_ejections_total")
+                    .Help("Backends ejected by outlier detection (failures in a row)")
+                    .Register(*registry_);
+  ejections_refused_ = &BuildCounter()
+                            .Name("gateway_outlier_ejections_refused_total")
+                            .Help(
+                                "Ejections not made because max_ejection_percent of a pool "
+                                "was ejected already")
+                            .Register(*registry_);
+  pool_panic_ = &BuildGauge()
+                     .Name("gateway_pool_panic")
+                     .Help(
+                         "1 while fewer than panic_threshold percent of a model's backends are "
+                         "healthy, so calls are routed to all of them")
+                     .Register(*registry_);
+  pool_panics_ = &BuildCounter()
+                      .Name("gateway_pool_panics_total")
+                      .Help("Times a model's pool entered panic")
+                      .Register(*registry_);
+  model_backends_ = &BuildGauge()
+                         .Name("gateway_model_backends")
+                         .Help("Backends in each model's pool")
+                         .Register(*registry_);
+  model_backends_healthy_ = &BuildGauge()
+                                 .Name("gateway_model_backends_healthy")
+                                 .Help(
+                                     "Backends of each model's pool that take traffic now "
+                                     "(healthy, not ejected, not held out); 0 means every call "
+                                     "for the model fails or runs in panic")
+                                 .Register(*registry_);
+  queue_limit_ = &BuildGauge()
+                      .Name("gateway_queue_limit")
+                      .Help("Calls the gateway queue may hold (admission.max_queue)")
+                      .Register(*registry_);
+  // Present from the start, so dashboards and alerts see zeros rather than nothing.
+  queue_depth_->Add({}).Set(0);
+  for (const char* reason : {"full", "timeout"}) queue_rejected_->Add({{"reason", reason}});
+  retries_refused_->Add({{"reason", "budget"}});
+  hash_key_missing_ = &BuildCounter()
+                           .Name("gateway_hash_key_missing_total")
+                           .Help(
+                               "Calls to a hashing pool without an affinity key, balanced by "
+                               "the fallback policy instead, by model")
+                           .Register(*registry_);
+  config_reloads_ = &BuildCounter()
+                         .Name("gateway_config_reloads_total")
+                         .Help(
+                             "Configuration reloads (SIGHUP or file change) by result: ok, or "
+                             "invalid (refused; the running config stays)")
+                         .Register(*registry_);
+  rejected_ = &BuildCounter()
+                   .Name("gateway_rejected_total")
+                   .Help("Calls answered by the gateway before reaching a backend, by reason")
+                   .Register(*registry_);
+  authentications_ = &BuildCounter()
+                          .Name("gateway_auth_total")
+                          .Help(
+                              "Call authentications by method (api_key, mtls, none) and result "
+                              "(ok; invalid: a wrong key; missing: no credentials where "
+                              "auth.required)")
+                          .Register(*registry_);
+  authorizations_ = &BuildCounter()
+                         .Name("gateway_authorization_total")
+                         .Help(
+                             "Authorization decisions by action (predict, stream) and decision "
+                             "(allow, deny)")
+                         .Register(*registry_);
+  rate_limited_ = &BuildCounter()
+                       .Name("gateway_rate_limited_total")
+                       .Help(
+                           "Calls refused with RESOURCE_EXHAUSTED by their caller's limits: "
+                           "rate (requests_per_second and burst) or streams "
+                           "(max_concurrent_streams)")
+                       .Register(*registry_);
+  redactions_ = &BuildCounter()
+                     .Name("gateway_redactions_total")
+                     .Help("Matches replaced in prompts before forwarding, by redaction rule")
+                     .Register(*registry_);
+  for (const char* frontend : {"grpc", "http"}) {
+    for (const char* reason : {"rate", "streams"}) {
+      rate_limited_->Add({{"frontend", frontend}, {"reason", reason}});
+    }
+    for (const char* action : {"predict", "stream"}) {
+      for (const char* decision : {"allow", "deny"}) {
+        authorizations_->Add({{"frontend", frontend}, {"action", action}, {"decision", decision}});
+      }
+    }
+  }
+  backend_in_flight_ = &BuildGauge()
+                            .Name("gateway_backend_in_flight")
+                            .Help("Requests in flight on each backend")
+                            .Register(*registry_);
+  tls_expiry_ = &BuildGauge()
+                     .Name("gateway_tls_certificate_expiry_seconds")
+                     .Help(
+                         "notAfter of the gRPC listener's serving certificate, in seconds "
+                         "since the Unix epoch")
+                     .Register(*registry_);
+  tls_reloads_ = &BuildCounter()
+                      .Name("gateway_tls_reloads_total")
+                      .Help(
+                          "Changed TLS files seen (file change or SIGHUP), by result: ok "
+                          "(now served) or refused (previous files kept)")
+                      .Register(*registry_);
+  // Hostile-input limits.
+  stream_write_timeouts_ = &BuildCounter()
+                                .Name("gateway_stream_write_timeouts_total")
+                                .Help(
+                                    "Streams cancelled because the caller took no message "
+                                    "within listen.write_timeout, by front door")
+                                .Register(*registry_);
+  stream_write_timeouts_->Add({{"frontend", "grpc"}});
+  connections_refused_ = &BuildCounter()
+                              .Name("gateway_http_connections_refused_total")
+                              .Help(
+                                  "Connections closed at once because the listener had "
+                                  "max_connections open, by listener (http, admin)")
+                              .Register(*registry_);
+  open_connections_ = &BuildGauge()
+                           .Name("gateway_http_open_connections")
+                           .Help("Connections open now on an HTTP listener (http, admin)")
+                           .Register(*registry_);
+  access_log_dropped_ = &BuildCounter()
+                             .Name("gateway_access_log_dropped_total")
+                             .Help(
+                                 "Access log lines dropped because the log writer was "
+                                 "thousands of lines behind (a slow disk); calls never wait "
+                                 "for the log")
+                             .Register(*registry_)
+                             .Add({});
+}
+
+void Metrics::RecordConnectionRefused(std::string_view listener) {
+  connections_refused_->Add({{"listener", S(listener)}}).Increment();
+}
+
+void Metrics::SetOpenConnections(std::string_view listener, std::size_t open) {
+  open_connections_->Add({{"listener", S(listener)}}).Set(static_cast<double>(open));
+}
+
+void Metrics::RecordStreamWriteTimeout(std::string_view frontend) {
+  stream_write_timeouts_->Add({{"frontend", S(frontend)}}).Increment();
+}
+
+void Metrics::CountAccessLogDrops(std::function<std::uint64_t()> dropped) {
+  std::lock_guard<std::mutex> lock(access_log_drops_mu_);
+  access_log_drops_ = std::move(dropped);
+}
+
+void Metrics::RecordRequest(std::string_view frontend, std::string_view model,
+                            std::string_view backend, std::string_view code,
+                            std::chrono::nanoseconds duration) {
+  requests_
+      ->Add({{"frontend", S(frontend)},
+             {"model", S(model)},
+             {"backend", S(backend)},
+             {"code", S(code)}})
+      .Increment();
+  duration_->Add({{"frontend", S(frontend)}, {"model", S(model)}}, DurationBuckets())
+      .Observe(Seconds(duration));
+}
+
+void Metrics::RecordTimeToFirstToken(std::string_view model, std::chrono::nanoseconds ttft) {
+  ttft_->Add({{"model", S(model)}}, TtftBuckets()).Observe(Seconds(ttft));
+}
+
+void Metrics::RecordTokens(std::string_view model, std::int64_t prompt, std::int64_t completion) {
+  if (prompt > 0) {
+    tokens_->Add({{"model", S(model)}, {"direction", "prompt"}}).Increment(double(prompt));
+  }
+  if (completion > 0) {
+    tokens_->Add({{"model", S(model)}, {"direction", "completion"}}).Increment(double(completion));
+  }
+}
+
+void Metrics::RecordAttempt(std::string_view backend, std::string_view outcome) {
+  attempts_->Add({{"backend", S(backend)}, {"outcome", S(outcome)}}).Increment();
+}
+
+void Metrics::RecordRetry(std::string_view model) {
+  retries_->Add({{"model", S(model)}}).Increment();
+}
+
+void Metrics::RecordRetryRefused(std::string_view reason) {
+  retries_refused_->Add({{"reason", S(reason)}}).Increment();
+}
+
+void Metrics::SetQueueDepth(std::size_t depth) { queue_depth_->Add({}).Set(double(depth)); }
+
+void Metrics::RecordQueueRejected(std::string_view reason) {
+  queue_rejected_->Add({{"reason", S(reason)}}).Increment();
+}
+
+void Metrics::RecordQueueWait(std::chrono::nanoseconds wait) {
+  queue_wait_->Add({}, TtftBuckets()).Observe(Seconds(wait));
+}
+
+void Metrics::RecordHashKeyMissing(std::string_view model) {
+  hash_key_missing_->Add({{"model", S(model)}}).Increment();
+}
+
+void Metrics::RecordConfigReload(std::string_view result) {
+  config_reloads_->Add({{"result", S(result)}}).Increment();
+}
+
+void Metrics::RecordRejected(std::string_view frontend, std::string_view reason) {
+  rejected_->Add({{"frontend", S(frontend)}, {"reason", S(reason)}}).Increment();
+}
+
+void Metrics::RecordAuthentication(std::string_view frontend, std::string_view method,
+                                   std::string_view result) {
+  authentications_->Add({{"frontend", S(frontend)}, {"method", S(method)}, {"result", S(result)}})
+      .Increment();
+}
+
+void Metrics::RecordAuthorization(std::string_view frontend, std::string_view action,
+                                  std::string_view decision) {
+  authorizations_
+      ->Add({{"frontend", S(frontend)}, {"action", S(action)}, {"decision", S(decision)}})
+      .Increment();
+}
+
+void Metrics::RecordRateLimited(std::string_view frontend, std::string_view reason) {
+  rate_limited_->Add({{"frontend", S(frontend)}, {"reason", S(reason)}}).Increment();
+}
+
+void Metrics::RecordRedactions(std::string_view rule, std::size_t matches) {
+  redactions_->Add({{"rule", S(rule)}}).Increment(double(matches));
+}
+
+void Metrics::SetTlsCertificateExpiry(std::int64_t not_after) {
+  tls_expiry_->Add({}).Set(double(not_after));
+}
+
+void Metrics::RecordTlsReload(std::string_view result) {
+  tls_reloads_->Add({{"result", S(result)}}).Increment();
+}
+
+std::string Metrics::Serialize() {
+  if (scrape_hook_) scrape_hook_(*this);
+  {
+    // The log keeps a running total; the counter catches up with it.
+    std::lock_guard<std::mutex> lock(access_log_drops_mu_);
+    const double total = access_log_drops_ ? double(access_log_drops_()) : 0;
+    if (total > access_log_dropped_->Value()) {
+      access_log_dropped_->Increment(total - access_log_dropped_->Value());
+    }
+  }
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void Metrics::RecordHealthCheck(std::string_view backend, std::string_view tier, bool ok,
+                                std::chrono::nanoseconds latency) {
+  health_checks_
+      ->Add({{"backend", S(backend)}, {"tier", S(tier)}, {"result", ok ? "ok" : "failed"}})
+      .Increment();
+  health_check_duration_->Add({{"tier", S(tier)}}, TtftBuckets()).Observe(Seconds(latency));
+}
+
+void Metrics::SetBackendTierHealth(std::string_view backend, std::string_view tier,
+                                   std::string_view model, bool healthy) {
+  prometheus::Labels labels{{"backend", S(backend)}, {"tier", S(tier)}};
+  if (!model.empty()) labels.emplace("model", S(model));
+  backend_health_->Add(labels).Set(healthy ? 1 : 0);
+}
+
+void Metrics::RecordEjection(std::string_view backend) {
+  ejections_->Add({{"backend", S(backend)}}).Increment();
+}
+
+void Metrics::RecordEjectionRefused(std::string_view backend) {
+  ejections_refused_->Add({{"backend", S(backend)}}).Increment();
+}
+
+void Metrics::SetPoolPanic(std::string_view model, bool panic) {
+  pool_panic_->Add({{"model", S(model)}}).Set(panic ? 1 : 0);
+  if (panic) pool_panics_->Add({{"model", S(model)}}).Increment();
+}
+
+void Metrics::SetModelBackends(const std::map<std::string, PoolCount>& pools) {
+  std::lock_guard<std::mutex> lock(model_gauges_mu_);
+  for (auto it = model_gauges_.begin(); it != model_gauges_.end();) {
+    if (pools.count(it->first) != 0) {
+      ++it;
+      continue;
+    }
+    model_backends_->Remove(it->second.first);
+    model_backends_healthy_->Remove(it->second.second);
+    it = model_gauges_.erase(it);
+  }
+  for (const auto& [model, count] : pools) {
+    auto& gauges = model_gauges_[model];
+    if (gauges.first == nullptr) {
+      gauges.first = &model_backends_->Add({{"model", model}});
+      gauges.second = &model_backends_healthy_->Add({{"model", model}});
+    }
+    gauges.first->Set(double(count.backends));
+    gauges.second->Set(double(count.healthy));
+  }
+}
+
+void Metrics::SetQueueLimit(std::size_t limit) { queue_limit_->Add({}).Set(double(limit)); }
+
+}  // namespace og

@@ -1,0 +1,355 @@
+// Every NDJSON line a backend streams goes through ParseOllamaChunk, so it is one of the gateway's
+// hottest functions: with nlohmann's DOM (a std::map per object, a heap allocation per key and
+// per long string) it took ~18% of the gateway's CPU under load. It parses with simdjson's DOM
+// API instead, which validates the whole line as nlohmann did (unlike simdjson's On-Demand API,
+// which validates only what it reads and would accept a broken line) and, with a parser kept per
+// thread, allocates nothing once warm (bench/protocol_bench.cc measures the time and the
+// allocations per line). The other JSON here (request bodies, error bodies) is not hot, and stays
+// with nlohmann.
+#include "gateway/upstream/ollama_protocol.h"
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gateway/config/config.h"
+#include "gateway/upstream/json_reading.h"
+
+namespace og {
+namespace {
+
+using Json = nlohmann::json;
+using ollama_gateway::v1::InferenceRequest;
+
+Json BuildOptions(const ollama_gateway::v1::GenerationOptions& o) {
+  Json options = Json::object();
+  if (o.has_num_predict()) options["num_predict"] = o.num_predict();
+  if (o.has_temperature()) options["temperature"] = o.temperature();
+  if (o.has_top_p()) options["top_p"] = o.top_p();
+  if (o.has_top_k()) options["top_k"] = o.top_k();
+  if (o.has_seed()) options["seed"] = o.seed();
+  if (o.has_num_ctx()) options["num_ctx"] = o.num_ctx();
+  if (o.has_repeat_penalty()) options["repeat_penalty"] = o.repeat_penalty();
+  if (o.stop_size() > 0)
+    options["stop"] = std::vector<std::string>(o.stop().begin(), o.stop().end());
+  return options;
+}
+
+// keep_alive is a Go duration string, or a number of seconds when it is all digits (with an
+// optional minus sign): Ollama accepts both, and "-1" as a string would be refused.
+Json KeepAlive(const std::string& text) {
+  const std::size_t digits_from = (!text.empty() && text[0] == '-') ? 1 : 0;
+  if (text.size() > digits_from &&
+      text.find_first_not_of("0123456789", digits_from) == std::string::npos && text.size() < 12) {
+    return std::stoll(text);
+  }
+  return text;
+}
+
+// The caller's `format`: "json", or a JSON schema (sent as a string when it is not JSON). Its
+// depth was checked against limits.max_json_depth with the request's other limits; the ceiling
+// here only keeps the copy and the dump that follow bounded whatever the caller.
+Json Format(const std::string& text) {
+  if (text == "json") return text;
+  absl::StatusOr<Json> schema = ParseJson(text, kMaxJsonDepthCeiling, "format");
+  return schema.ok() ? *std::move(schema) : Json(text);
+}
+
+// Backend text quoted in a status message: printable, one line, bounded.
+std::string Quote(std::string_view text) {
+  std::string out(text.substr(0, 300));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return out;
+}
+
+// True if `line` fails to parse only because it stops too soon (the parser ran out of input in
+// the middle of a value): the sign of a stream cut mid-object rather than of a line that was
+// never JSON. Only called for lines that already failed to parse, so the exception is cheap.
+bool EndsMidValue(std::string_view line) {
+  try {
+    const Json parsed = Json::parse(line.begin(), line.end());
+    return false;
+  } catch (const Json::parse_error& e) {
+    return e.byte > line.size();
+  } catch (const Json::exception&) {
+    return false;  // e.g. a number too large for a double: complete, just unusable
+  }
+}
+
+// Reading a chunk is written once for two DOMs: simdjson's, which parses every line, and
+// nlohmann's, for the few lines simdjson refuses that nlohmann accepts (see ParseOllamaChunk).
+// These overloads are all that the reading needs of a DOM; a value of the wrong type reads as
+// absent.
+
+std::string_view StringOrEmpty(simdjson::dom::element value) {
+  std::string_view text;
+  return value.get_string().get(text) == simdjson::SUCCESS ? text : std::string_view();
+}
+std::string_view StringOrEmpty(const Json& value) {
+  return value.is_string() ? std::string_view(value.get_ref<const std::string&>())
+                           : std::string_view();
+}
+
+bool IsTrue(simdjson::dom::element value) {
+  bool flag = false;
+  return value.get_bool().get(flag) == simdjson::SUCCESS && flag;
+}
+bool IsTrue(const Json& value) { return value.is_boolean() && value.get<bool>(); }
+
+// Integers as nlohmann's get<std::int64_t>() read them, which the gateway did before simdjson:
+// one above INT64_MAX wraps to a negative value, a float (1.0, 1e3, or an integer beyond 64 bits,
+// which nlohmann stores as a float) is absent. Ollama sends non-negative int64 values.
+std::int64_t IntOrZero(simdjson::dom::element value) {
+  std::int64_t signed_value = 0;
+  std::uint64_t unsigned_value = 0;
+  switch (value.type()) {
+    case simdjson::dom::element_type::INT64:
+      return value.get_int64().get(signed_value) == simdjson::SUCCESS ? signed_value : 0;
+    case simdjson::dom::element_type::UINT64:  // only for values above INT64_MAX
+      return value.get_uint64().get(unsigned_value) == simdjson::SUCCESS
+                 ? static_cast<std::int64_t>(unsigned_value)
+                 : 0;
+    default:
+      return 0;
+  }
+}
+std::int64_t IntOrZero(const Json& value) {
+  return value.is_number_integer() ? value.get<std::int64_t>() : 0;
+}
+
+// Calls visit(key, value) for each member of `value`, for none when it is not an object. simdjson
+// gives them all in document order, nlohmann (a std::map) the last value of each key in key order.
+template <typename Visit>
+void ForEachMember(simdjson::dom::element value, Visit visit) {
+  simdjson::dom::object object;
+  if (value.get_object().get(object) != simdjson::SUCCESS) return;
+  for (const simdjson::dom::key_value_pair member : object) visit(member.key, member.value);
+}
+template <typename Visit>
+void ForEachMember(const Json& value, Visit visit) {
+  if (!value.is_object()) return;
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    visit(std::string_view(it.key()), it.value());
+  }
+}
+
+std::string StringField(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() ? std::string(StringOrEmpty(*it)) : std::string();
+}
+
+std::int64_t* MetricNamed(std::string_view key, OllamaChunk* chunk) {
+  if (key == "prompt_eval_count") return &chunk->prompt_eval_count;
+  if (key == "eval_count") return &chunk->eval_count;
+  if (key == "total_duration") return &chunk->total_duration;
+  if (key == "load_duration") return &chunk->load_duration;
+  if (key == "prompt_eval_duration") return &chunk->prompt_eval_duration;
+  if (key == "eval_duration") return &chunk->eval_duration;
+  return nullptr;
+}
+
+// Reads a JSON object (of either DOM) into the reset `chunk`, in one pass over its members: a key
+// given twice counts with its last value, as nlohmann's std::map kept it. Then what the header
+// promises: an error line carries nothing else, only a done line a done reason and metrics.
+template <typename Value>
+void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk) {
+  const bool chat = endpoint == OllamaEndpoint::kChat;
+  ForEachMember(object, [&](std::string_view key, const auto& value) {
+    if (key == "error") {
+      chunk->error = StringOrEmpty(value);
+    } else if (key == "done") {
+      chunk->done = IsTrue(value);
+    } else if (key == "done_reason") {
+      chunk->done_reason = StringOrEmpty(value);
+    } else if (chat && key == "message") {
+      // A later `message` replaces an earlier one whole, not field by field.
+      chunk->text.clear();
+      chunk->thinking.clear();
+      ForEachMember(value, [&](std::string_view field, const auto& field_value) {
+        if (field == "content") chunk->text = StringOrEmpty(field_value);
+        if (field == "thinking") chunk->thinking = StringOrEmpty(field_value);
+      });
+    } else if (!chat && key == "response") {
+      chunk->text = StringOrEmpty(value);
+    } else if (!chat && key == "thinking") {
+      chunk->thinking = StringOrEmpty(value);
+    } else if (std::int64_t* metric = MetricNamed(key, chunk)) {
+      *metric = IntOrZero(value);
+    }
+  });
+  if (!chunk->error.empty()) {
+    std::string error = std::move(chunk->error);
+    *chunk = OllamaChunk{};
+    chunk->error = std::move(error);
+  } else if (!chunk->done) {
+    chunk->done_reason.clear();
+    for (std::int64_t* metric :
+         {&chunk->prompt_eval_count, &chunk->eval_count, &chunk->total_duration,
+          &chunk->load_duration, &chunk->prompt_eval_duration, &chunk->eval_duration}) {
+      *metric = 0;
+    }
+  }
+}
+
+// Lines up to this long are parsed by a parser kept per thread, which allocates nothing once
+// its buffers fit the longest such line; longer ones by a parser of their own, freed with the
+// line. simdjson's buffers take about 15 bytes per byte of input (the tape, the strings, the
+// structural index, the padded copy), and the rare long line (the final line of /api/generate
+// carries the conversation's context, a number per token) should not pin megabytes to a thread.
+constexpr std::size_t kLongestLineForReusedParser = 16 * 1024;
+
+}  // namespace
+
+absl::Status ValidateModelName(const InferenceRequest& request) {
+  if (request.model_name().empty()) {
+    return absl::InvalidArgumentError("model_name is empty: name the Ollama model to run");
+  }
+  if (!IsValidModelName(request.model_name())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model_name '", absl::CHexEscape(request.model_name().substr(0, 256)),
+                     "' is not a valid Ollama model name ([host/][namespace/]model[:tag])"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRequest(const InferenceRequest& request) {
+  if (absl::Status s = ValidateModelName(request); !s.ok()) return s;
+  if (request.messages_size() == 0 && request.input_data().empty()) {
+    return absl::InvalidArgumentError(
+        "the request has no input: set input_data (a prompt) or messages (a chat)");
+  }
+  for (int i = 0; i < request.messages_size(); ++i) {
+    if (request.messages(i).role().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("messages[", i, "].role is empty"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+OllamaRequest BuildOllamaRequest(const InferenceRequest& request) {
+  Json body = {{"model", request.model_name()}, {"stream", true}};
+  OllamaRequest out;
+  if (request.messages_size() > 0) {
+    out.endpoint = OllamaEndpoint::kChat;
+    out.path = "/api/chat";
+    Json messages = Json::array();
+    for (const auto& m : request.messages()) {
+      Json msg = {{"role", m.role()}, {"content", m.content()}};
+      if (m.images_size() > 0) {
+        Json images = Json::array();
+        for (const auto& img : m.images()) images.push_back(absl::Base64Escape(img));
+        msg["images"] = std::move(images);
+      }
+      messages.push_back(std::move(msg));
+    }
+    body["messages"] = std::move(messages);
+  } else {
+    out.endpoint = OllamaEndpoint::kGenerate;
+    out.path = "/api/generate";
+    body["prompt"] = request.input_data();
+    if (!request.system().empty()) body["system"] = request.system();
+  }
+  if (request.has_options()) {
+    Json options = BuildOptions(request.options());
+    if (!options.empty()) body["options"] = std::move(options);
+  }
+  if (!request.keep_alive().empty()) body["keep_alive"] = KeepAlive(request.keep_alive());
+  if (!request.format().empty()) body["format"] = Format(request.format());
+  // Prompts are arbitrary bytes from the caller: replace invalid UTF-8 rather than fail.
+  out.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return out;
+}
+
+absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, OllamaChunk* chunk,
+                              int max_depth) {
+  *chunk = OllamaChunk{};
+  thread_local simdjson::dom::parser reused_parser;
+  std::optional<simdjson::dom::parser> own_parser;
+  simdjson::dom::parser& parser =
+      line.size() <= kLongestLineForReusedParser ? reused_parser : own_parser.emplace();
+  // A reload that changes the limit reallocates each thread's parser once. simdjson counts
+  // levels as we do for an object at the root (the only kind of line accepted); a line it finds
+  // too deep goes to the exact check below all the same.
+  const std::size_t simdjson_depth = static_cast<std::size_t>(max_depth);
+  if (parser.max_depth() != simdjson_depth &&
+      parser.allocate(parser.capacity(), simdjson_depth) != simdjson::SUCCESS) {
+    return absl::ResourceExhaustedError("cannot allocate a JSON parser for the backend's line");
+  }
+  simdjson::dom::element root;
+  // simdjson reads up to SIMDJSON_PADDING bytes past its input's end, and a line is a view into
+  // the middle of a stream buffer: the parser copies it into a padded buffer of its own first.
+  const simdjson::error_code parsed =
+      parser.parse(line.data(), line.size(), /*realloc_if_needed=*/true).get(root);
+  if (parsed == simdjson::SUCCESS && root.is_object()) {
+    ReadChunk(root, endpoint, chunk);
+    return absl::OkStatus();
+  }
+  const auto too_deep = [&] {
+    return absl::InternalError(
+        absl::StrCat("backend sent a line that nests deeper than "
+                     "limits.max_json_depth (",
+                     max_depth, ")"));
+  };
+  // The lines simdjson refuses that nlohmann accepts (integers beyond 64 bits, which nlohmann
+  // reads as floats; a leading UTF-8 byte order mark; a NUL byte after the object, where
+  // nlohmann stops reading) are read from nlohmann's DOM, so that the gateway accepts exactly the
+  // lines it did before simdjson, and with the same depth limit. A healthy Ollama sends none of
+  // them, nor any of the others that end up here: a failure's message, in the words it always
+  // had. (A line simdjson found too deep is checked here too, level by level.)
+  absl::StatusOr<Json> read = ParseJson(line, max_depth, "the backend's line");
+  if (read.ok() && read->is_object()) {
+    ReadChunk(*read, endpoint, chunk);
+    return absl::OkStatus();
+  }
+  if (!read.ok() && absl::StrContains(read.status().message(), "max_json_depth")) {
+    return too_deep();
+  }
+  const std::string start = absl::CHexEscape(std::string(line.substr(0, 120)));
+  if (!read.ok() && EndsMidValue(line)) {
+    return absl::InternalError(absl::StrCat(
+        "backend sent an incomplete JSON object (the line ends mid-value, as a cut stream "
+        "does), starting '",
+        start, "'"));
+  }
+  return absl::InternalError(
+      absl::StrCat("backend sent a line that is not a JSON object: '", start, "'"));
+}
+
+absl::Status StatusFromOllamaError(long http_status, std::string_view body,
+                                   std::string_view backend) {
+  std::string message;
+  Json j = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_discarded() && j.is_object()) message = StringField(j, "error");
+  if (message.empty()) message = std::string(body);
+  const std::string text = absl::StrCat("backend '", std::string(backend), "' answered HTTP ",
+                                        http_status, message.empty() ? "" : ": ", Quote(message));
+  switch (http_status) {
+    case 400:
+      return absl::InvalidArgumentError(text);
+    case 404:
+      return absl::NotFoundError(text);
+    case 401:
+    case 403:
+      // Ollama's Host check or an auth proxy in front of it: the gateway's setup is wrong, the
+      // caller can do nothing about it.
+      return absl::InternalError(text);
+    case 429:
+      return absl::ResourceExhaustedError(text);
+    default:
+      if (http_status >= 500) return absl::UnavailableError(text);
+      return absl::UnknownError(text);
+  }
+}
+
+bool IsRetriableHttpStatus(long http_status) {
+  return http_status == 502 || http_status == 503 || http_status == 504;
+}
+
+}  // namespace og

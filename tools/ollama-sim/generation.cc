@@ -1,0 +1,329 @@
+#include "tools/ollama-sim/generation.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "tools/ollama-sim/simulator.h"
+#include "tools/ollama-sim/text.h"
+
+namespace og::sim {
+namespace {
+
+namespace net = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kJson = "application/json; charset=utf-8";
+constexpr std::string_view kNdjson = "application/x-ndjson";
+constexpr std::string_view kBusy =
+    "server busy, please try again.  maximum pending requests exceeded";
+// With no token delay, this many tokens are queued per turn of the event loop: enough to
+// coalesce writes, few enough that one stream cannot hog the thread.
+constexpr int kBatchWithoutDelay = 64;
+// What `garbage_after_tokens` writes: an HTML error page's first line, as a misconfigured proxy
+// in front of a backend might send.
+constexpr std::string_view kGarbageLine = "<html><body>oops: not JSON</body></html>\n";
+
+}  // namespace
+
+Generation::Generation(Simulator& sim, std::shared_ptr<http::Exchange> exchange,
+                       GenerationRequest request)
+    : sim_(sim),
+      exchange_(std::move(exchange)),
+      request_(std::move(request)),
+      prompt_hash_(Fnv1a64(request_.prompt)),
+      timer_(exchange_->executor()) {}
+
+void Generation::Start() {
+  start_ = Clock::now();
+  if (!request_.load_only) sim_.CountStart();
+  exchange_->OnClientGone([self = shared_from_this()] { self->OnClientGone(); });
+  Admit();
+}
+
+bool Generation::ParkIfHung() {
+  if (!sim_.knobs().hang.load(std::memory_order_relaxed)) return false;
+  parked_ = sim_.Park(shared_from_this());
+  return parked_;
+}
+
+void Generation::Resume() {
+  if (phase_ == Phase::kFinished || !parked_) return;
+  parked_ = false;
+  if (phase_ == Phase::kAdmission) {
+    Admit();
+    return;
+  }
+  // The clock of the token pace restarts: no burst of catch-up tokens after a stall.
+  next_due_ = Clock::now();
+  EmitTokens();
+}
+
+void Generation::Admit() {
+  if (phase_ != Phase::kAdmission || ParkIfHung()) return;
+  phase_ = Phase::kWaiting;
+  auto self = shared_from_this();
+  claim_ = sim_.scheduler().Acquire(
+      *request_.model, request_.keep_alive, !request_.load_only, exchange_->executor(),
+      [self] { self->OnLoaded(); }, [self] { self->OnSlot(); });
+  if (claim_ == nullptr) {
+    sim_.stats().busy_rejections.fetch_add(1, std::memory_order_relaxed);
+    exchange_->Respond(503, kJson, ErrorJson(kBusy));
+    Finish(request_.load_only ? Outcome::kLoadReply : Outcome::kFailed);
+  }
+}
+
+void Generation::OnLoaded() {
+  if (phase_ == Phase::kFinished) return;
+  loaded_at_ = Clock::now();
+  if (!request_.load_only) return;  // OnSlot follows
+  exchange_->Respond(
+      200, sim_.ReplyContentType(kJson),
+      LoadReply(request_.kind, request_.model_echo, std::chrono::system_clock::now(), "load"));
+  Finish(Outcome::kLoadReply);
+}
+
+void Generation::OnSlot() {
+  if (phase_ == Phase::kFinished) return;
+  slot_at_ = Clock::now();
+  phase_ = Phase::kDecoding;
+  const int configured = std::max(1, sim_.knobs().tokens.load(std::memory_order_relaxed));
+  tokens_ = static_cast<std::uint32_t>(configured);
+  // ignore_num_predict models a backend that does not honour the caller's limit.
+  const bool honour_limit = !sim_.knobs().ignore_num_predict.load(std::memory_order_relaxed);
+  if (honour_limit && request_.num_predict > 0 && request_.num_predict < configured) {
+    tokens_ = static_cast<std::uint32_t>(request_.num_predict);
+    length_limited_ = true;
+  }
+  if (!request_.stream) text_.reserve(tokens_ * 6 + sim_.first_token().size());
+  // Prompt evaluation costs no simulated time; decoding starts on the next turn of the loop, so
+  // prompt_eval_duration is a real (tiny) interval.
+  net::post(exchange_->executor(), [self = shared_from_this()] {
+    if (self->phase_ != Phase::kDecoding) return;
+    self->decode_start_ = Clock::now();
+    self->next_due_ = self->decode_start_;
+    self->ScheduleToken();
+  });
+}
+
+void Generation::ScheduleToken() {
+  if (phase_ != Phase::kDecoding) return;
+  const int delay_ms = sim_.knobs().token_delay_ms.load(std::memory_order_relaxed);
+  if (delay_ms <= 0) {
+    next_due_ = Clock::now();
+    net::post(exchange_->executor(), [self = shared_from_this()] { self->EmitTokens(); });
+    return;
+  }
+  // Deadlines advance from the previous one, so write latency does not slow the pace down.
+  next_due_ = std::max(next_due_ + std::chrono::milliseconds(delay_ms),
+                       Clock::now() - std::chrono::milliseconds(delay_ms));
+  timer_.expires_at(next_due_);
+  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->EmitTokens();
+  });
+}
+
+void Generation::EmitTokens() {
+  if (phase_ != Phase::kDecoding || parked_) return;
+  const Knobs& knobs = sim_.knobs();
+  const int batch =
+      knobs.token_delay_ms.load(std::memory_order_relaxed) <= 0 ? kBatchWithoutDelay : 1;
+  for (int k = 0; k < batch; ++k) {
+    if (ParkIfHung()) return;
+    const int reset_after = knobs.reset_after_tokens.load(std::memory_order_relaxed);
+    if (reset_after > 0 && produced_ >= static_cast<std::uint32_t>(reset_after)) {
+      // Whatever was written goes out, then a TCP reset: no final line, no terminating chunk.
+      exchange_->Abort();
+      Finish(Outcome::kFailed);
+      return;
+    }
+    const int fail_after = knobs.fail_after_tokens.load(std::memory_order_relaxed);
+    if (fail_after > 0 && produced_ >= static_cast<std::uint32_t>(fail_after)) {
+      FailMidStream();
+      return;
+    }
+    if (request_.stream && MaybeCutStream(knobs)) return;
+    if (request_.stream) MaybeWriteGarbage(knobs);
+    if (produced_ >= tokens_) {
+      Complete();
+      return;
+    }
+    std::string padded;
+    const std::string_view token = NextToken(padded);
+    ++produced_;
+    if (!request_.stream) {
+      text_ += token;
+      continue;
+    }
+    // Like Ollama, nothing (headers included) goes out before the first token is ready.
+    StartStreamOnce();
+    std::string line;
+    line.reserve(128 + request_.model_echo.size() + token.size());
+    AppendTokenLine(line, request_.kind, request_.model_echo, std::chrono::system_clock::now(),
+                    token);
+    if (k + 1 < batch && produced_ < tokens_) {
+      exchange_->Write(std::move(line));
+      continue;
+    }
+    // The next token waits until this one reached the socket: a client that stops reading
+    // stops the generation instead of growing a buffer.
+    exchange_->Write(std::move(line), [self = shared_from_this()](bool ok) {
+      if (ok) self->ScheduleToken();
+    });
+    return;
+  }
+  ScheduleToken();
+}
+
+std::string_view Generation::NextToken(std::string& padded) const {
+  const std::string_view token = TokenText(sim_.first_token(), prompt_hash_, produced_);
+  const int huge = sim_.knobs().huge_line_bytes.load(std::memory_order_relaxed);
+  if (produced_ != 0 || huge <= 0 || token.size() >= static_cast<std::size_t>(huge)) return token;
+  // Dots need no JSON escaping, so the line is the padded text plus ~100 bytes of fields.
+  padded.reserve(static_cast<std::size_t>(huge));
+  padded.assign(token);
+  padded.append(static_cast<std::size_t>(huge) - token.size(), '.');
+  return padded;
+}
+
+std::string Generation::NextLine() const {
+  std::string line;
+  if (produced_ >= tokens_) {
+    line = FinalObject();
+    line += '\n';
+    return line;
+  }
+  std::string padded;
+  const std::string_view token = NextToken(padded);
+  line.reserve(128 + request_.model_echo.size() + token.size());
+  AppendTokenLine(line, request_.kind, request_.model_echo, std::chrono::system_clock::now(),
+                  token);
+  return line;
+}
+
+void Generation::StartStreamOnce() {
+  if (headers_sent_) return;
+  exchange_->StartStream(200, sim_.ReplyContentType(kNdjson));
+  headers_sent_ = true;
+}
+
+void Generation::MaybeWriteGarbage(const Knobs& knobs) {
+  const int after = knobs.garbage_after_tokens.load(std::memory_order_relaxed);
+  if (garbage_sent_ || after <= 0 || produced_ != static_cast<std::uint32_t>(after)) return;
+  // One line that is not JSON, then the stream goes on as if nothing happened: a client must
+  // notice and stop on its own.
+  garbage_sent_ = true;
+  StartStreamOnce();
+  exchange_->Write(std::string(kGarbageLine));
+}
+
+bool Generation::MaybeCutStream(const Knobs& knobs) {
+  const auto reached = [this](int after) {
+    return after > 0 && produced_ >= static_cast<std::uint32_t>(after);
+  };
+  const bool truncate = reached(knobs.truncate_after_tokens.load(std::memory_order_relaxed));
+  const bool close =
+      !truncate && reached(knobs.close_mid_chunk_after_tokens.load(std::memory_order_relaxed));
+  if (!truncate && !close) return false;
+  std::string line = NextLine();
+  const std::size_t half = line.size() / 2;
+  StartStreamOnce();
+  if (truncate) {
+    // Half an object and no newline, then a proper end of the body: the NDJSON is cut, the HTTP
+    // framing is not.
+    line.resize(half);
+    exchange_->Write(std::move(line));
+    exchange_->EndStream();
+  } else {
+    // The chunk announces the whole line but carries half of it, then the connection closes.
+    exchange_->CloseMidChunk(std::move(line), half);
+  }
+  Finish(Outcome::kFailed);
+  return true;
+}
+
+std::int64_t Generation::Nanos(Clock::time_point from, Clock::time_point to) const {
+  // Ollama leaves zero metrics out; a real interval is never zero, keep it so.
+  return std::max<std::int64_t>(
+      1, std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count());
+}
+
+std::string Generation::FinalObject() const {
+  const auto now = Clock::now();
+  Metrics metrics;
+  metrics.total_duration = Nanos(start_, now);
+  metrics.load_duration = Nanos(start_, loaded_at_);
+  metrics.prompt_eval_count = PromptTokenCount(request_.prompt);
+  metrics.prompt_eval_duration = Nanos(slot_at_, decode_start_);
+  metrics.eval_count = produced_;
+  metrics.eval_duration = Nanos(decode_start_, now);
+  const std::string_view reason = length_limited_ ? "length" : "stop";
+  std::vector<std::uint32_t> context;
+  const bool with_context = request_.kind == ReplyKind::kGenerate && !request_.raw;
+  if (with_context) context = ContextIds(request_.prompt, prompt_hash_, produced_);
+  std::string body;
+  body.reserve(256 + request_.model_echo.size() + text_.size() + context.size() * 7);
+  AppendFinalObject(body, request_.kind, request_.model_echo, std::chrono::system_clock::now(),
+                    text_, reason, with_context ? &context : nullptr, metrics);
+  return body;
+}
+
+void Generation::Complete() {
+  std::string body = FinalObject();
+  if (request_.stream) {
+    body += '\n';
+    StartStreamOnce();
+    exchange_->Write(std::move(body));
+    exchange_->EndStream();
+  } else {
+    exchange_->Respond(200, sim_.ReplyContentType(kJson), std::move(body));
+  }
+  Finish(Outcome::kCompleted);
+}
+
+void Generation::FailMidStream() {
+  const std::string message =
+      absl::StrCat("an error was encountered while running the model: simulated failure after ",
+                   produced_, " tokens");
+  if (request_.stream) {
+    // After the first byte the status stays 200: one {"error"} line, then the stream ends
+    // without a done:true line.
+    StartStreamOnce();
+    exchange_->Write(ErrorJson(message) + "\n");
+    exchange_->EndStream();
+  } else {
+    exchange_->Respond(500, kJson, ErrorJson(message));
+  }
+  Finish(Outcome::kFailed);
+}
+
+void Generation::OnClientGone() {
+  if (phase_ == Phase::kFinished) return;
+  Finish(Outcome::kAborted);
+}
+
+void Generation::Finish(Outcome outcome) {
+  if (phase_ == Phase::kFinished) return;
+  phase_ = Phase::kFinished;
+  timer_.cancel();
+  sim_.scheduler().Release(claim_);
+  claim_.reset();
+  if (request_.load_only) return;
+  Stats& stats = sim_.stats();
+  switch (outcome) {
+    case Outcome::kCompleted:
+      sim_.CountEnd(stats.generations_completed);
+      break;
+    case Outcome::kAborted:
+      sim_.CountEnd(stats.generations_aborted);
+      break;
+    case Outcome::kFailed:
+      sim_.CountEnd(stats.generations_failed);
+      break;
+    case Outcome::kLoadReply:
+      break;
+  }
+}
+
+}  // namespace og::sim

@@ -1,0 +1,108 @@
+// One /api/generate or /api/chat request from admission to its last byte: waits for the model
+// (load, then a decode slot), produces the deterministic tokens at the token-delay pace as NDJSON
+// lines or one object, applies the failure knobs, and stops at once if the client leaves.
+//
+// Thread-safety: all of its work runs on the exchange's strand; only the constructor and Start
+// are called from outside it (from the handler, which runs there too).
+#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_GENERATION_H_
+#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_GENERATION_H_
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "tools/ollama-sim/models.h"
+#include "tools/ollama-sim/scheduler.h"
+#include "tools/ollama-sim/wire_json.h"
+#include "http/server.h"
+
+namespace og::sim {
+
+class Simulator;
+struct Knobs;
+
+// A validated generate/chat request.
+struct GenerationRequest {
+  ReplyKind kind = ReplyKind::kGenerate;
+  std::string model_echo;  // the `model` string exactly as sent
+  const ModelInfo* model = nullptr;
+  std::shared_ptr<const Catalog> catalog;  // keeps `model` alive if the catalog is replaced
+  std::string prompt;                      // generate: prompt; chat: content of the last message
+  bool stream = true;
+  bool raw = false;                                    // generate replies carry no context
+  std::optional<std::chrono::nanoseconds> keep_alive;  // absent: keep the model's setting
+  std::int64_t num_predict = -1;                       // > 0 limits the tokens
+  bool load_only = false;  // empty prompt / messages: load (or unload with keep_alive 0)
+};
+
+class Generation : public std::enable_shared_from_this<Generation> {
+ public:
+  Generation(Simulator& sim, std::shared_ptr<http::Exchange> exchange, GenerationRequest request);
+
+  // Begins: counts the generation, then admission (or parks while `hang` is on).
+  void Start();
+  // Continues after `hang` went off. Run it on executor().
+  void Resume();
+
+  // The exchange's strand, where all of this generation's work runs.
+  boost::asio::any_io_executor executor() const { return exchange_->executor(); }
+
+ private:
+  enum class Phase { kAdmission, kWaiting, kDecoding, kFinished };
+  enum class Outcome { kCompleted, kAborted, kFailed, kLoadReply };
+
+  void Admit();
+  void OnLoaded();
+  void OnSlot();
+  void ScheduleToken();
+  void EmitTokens();
+  // The text of the next token: the deterministic one, padded for `huge_line_bytes`.
+  std::string_view NextToken(std::string& padded) const;
+  // The streamed line that comes next (a token line, or the final object once all are out),
+  // newline included. Produces nothing.
+  std::string NextLine() const;
+  // The final object (no newline); `text_` is the reply's text when not streaming.
+  std::string FinalObject() const;
+  void StartStreamOnce();
+  // Streamed replies: the `garbage_after_tokens` line, once, when its turn has come.
+  void MaybeWriteGarbage(const Knobs& knobs);
+  // Streamed replies: ends the reply mid-line if `truncate_after_tokens` or
+  // `close_mid_chunk_after_tokens` says so; true if it did.
+  bool MaybeCutStream(const Knobs& knobs);
+  void Complete();
+  void FailMidStream();
+  void Finish(Outcome outcome);
+  void OnClientGone();
+  bool ParkIfHung();
+  std::int64_t Nanos(std::chrono::steady_clock::time_point from,
+                     std::chrono::steady_clock::time_point to) const;
+
+  Simulator& sim_;
+  const std::shared_ptr<http::Exchange> exchange_;
+  const GenerationRequest request_;
+  const std::uint64_t prompt_hash_;
+  boost::asio::steady_timer timer_;
+  std::shared_ptr<Scheduler::Claim> claim_;
+
+  Phase phase_ = Phase::kAdmission;
+  bool parked_ = false;
+  bool headers_sent_ = false;
+  bool garbage_sent_ = false;    // the garbage_after_tokens line went out
+  std::uint32_t tokens_ = 0;     // how many this generation produces
+  std::uint32_t produced_ = 0;   // how many it has produced
+  bool length_limited_ = false;  // num_predict cut it short: done_reason "length"
+  std::string text_;             // the whole reply when not streaming
+
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point loaded_at_;
+  std::chrono::steady_clock::time_point slot_at_;
+  std::chrono::steady_clock::time_point decode_start_;
+  std::chrono::steady_clock::time_point next_due_;
+};
+
+}  // namespace og::sim
+
+#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_GENERATION_H_

@@ -1,0 +1,481 @@
+#include "tools/ollama-sim/simulator.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "tools/ollama-sim/generation.h"
+#include "tools/ollama-sim/request_json.h"
+#include "tools/ollama-sim/text.h"
+#include "tools/ollama-sim/wire_json.h"
+
+namespace og::sim {
+namespace {
+
+// Replies keep Ollama's field order, so ordered_json.
+using json = nlohmann::ordered_json;
+using Exchange = http::Exchange;
+
+constexpr std::string_view kJson = "application/json; charset=utf-8";
+constexpr std::string_view kText = "text/plain; charset=utf-8";
+constexpr std::string_view kBusy =
+    "server busy, please try again.  maximum pending requests exceeded";
+
+std::string Dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void RespondError(Exchange& exchange, int status, std::string_view message) {
+  exchange.Respond(status, kJson, ErrorJson(message));
+}
+
+// Answers a failed parse with the status its code maps to and its message.
+void RespondStatus(Exchange& exchange, const absl::Status& status) {
+  RespondError(exchange, HttpStatusOf(status), std::string(status.message()));
+}
+
+json Details(const ModelInfo& model) {
+  return {{"parent_model", ""},
+          {"format", "gguf"},
+          {"family", model.family},
+          {"families", json::array({model.family})},
+          {"parameter_size", model.parameter_size},
+          {"quantization_level", model.embedding_only ? "F16" : "Q4_K_M"}};
+}
+
+json Capabilities(const ModelInfo& model) {
+  return model.embedding_only ? json::array({"embedding"}) : json::array({"completion", "tools"});
+}
+
+std::vector<ModelInfo> DescribeModels(const std::vector<std::string>& names) {
+  std::vector<ModelInfo> models;
+  for (const std::string& name : names) {
+    auto parsed = ParseModelName(name);
+    if (!parsed.ok()) continue;  // the flag parser already refused these
+    ModelInfo info = DescribeModel(*parsed);
+    const bool duplicate = std::any_of(models.begin(), models.end(),
+                                       [&](const ModelInfo& m) { return m.key == info.key; });
+    if (!duplicate) models.push_back(std::move(info));
+  }
+  return models;
+}
+
+// The (status, message) to answer for the `fail_status` knob.
+std::string InjectedFailureMessage(int status) {
+  if (status == 503) return std::string(kBusy);
+  return absl::StrCat("simulated failure (fail_status ", status, ")");
+}
+
+}  // namespace
+
+Simulator::Simulator(boost::asio::io_context& io_context, SimOptions options)
+    : options_(std::move(options)),
+      default_catalog_(std::make_shared<const Catalog>(DescribeModels(options_.models))),
+      catalog_(default_catalog_),
+      first_token_(FirstToken(options_.name)),
+      started_at_(Timestamp(std::chrono::system_clock::now())),
+      scheduler_(
+          io_context,
+          Scheduler::Options{options_.parallel, options_.max_queue, options_.keep_alive}, [this] {
+            return std::chrono::milliseconds(knobs_.load_delay_ms.load(std::memory_order_relaxed));
+          }) {
+  knobs_.tokens = options_.tokens;
+  knobs_.token_delay_ms = options_.token_delay_ms;
+  knobs_.load_delay_ms = options_.load_delay_ms;
+}
+
+Simulator::~Simulator() = default;
+
+void Simulator::Handle(std::shared_ptr<Exchange> exchange) {
+  const http::Request& request = exchange->request();
+  const std::string& path = request.path;
+  const std::string& method = request.method;
+  const bool sim_endpoint = path.rfind("/sim/", 0) == 0;
+  if (!sim_endpoint && method == "POST" && path.rfind("/api/", 0) == 0) {
+    std::lock_guard<std::mutex> lock(recent_mu_);
+    if (recent_.size() == kRecentRequests) recent_.pop_front();
+    recent_.emplace_back(path, request.body.substr(0, kRecentBodyBytes));
+  }
+  if (!sim_endpoint) {
+    stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < Stats::kCountedPaths.size(); ++i) {
+      if (path == Stats::kCountedPaths[i]) {
+        stats_.requests_by_path[i].fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+    }
+  }
+
+  // Answers 405 unless the method is one of `allowed`.
+  auto allow = [&](std::initializer_list<std::string_view> allowed) {
+    if (std::find(allowed.begin(), allowed.end(), method) != allowed.end()) return true;
+    exchange->Respond(405, kText, "405 method not allowed");
+    return false;
+  };
+  if (path == "/") {
+    if (allow({"GET", "HEAD"})) exchange->Respond(200, kText, "Ollama is running");
+  } else if (path == "/api/version") {
+    if (allow({"GET", "HEAD"})) {
+      AnswerAfter(exchange, knobs_.api_delay_ms.load(std::memory_order_relaxed),
+                  [this](Exchange& e) { HandleVersion(e); });
+    }
+  } else if (path == "/api/tags") {
+    if (allow({"GET", "HEAD"})) {
+      AnswerAfter(exchange, knobs_.api_delay_ms.load(std::memory_order_relaxed),
+                  [this](Exchange& e) { HandleTags(e); });
+    }
+  } else if (path == "/api/ps") {
+    if (allow({"GET"})) {
+      AnswerAfter(exchange, knobs_.ps_delay_ms.load(std::memory_order_relaxed),
+                  [this](Exchange& e) { HandlePs(e); });
+    }
+  } else if (path == "/api/show") {
+    if (allow({"POST"})) HandleShow(*exchange);
+  } else if (path == "/api/generate") {
+    if (allow({"POST"})) HandleGenerate(exchange, /*chat=*/false);
+  } else if (path == "/api/chat") {
+    if (allow({"POST"})) HandleGenerate(exchange, /*chat=*/true);
+  } else if (path == "/api/embed") {
+    if (allow({"POST"})) HandleEmbed(exchange, /*legacy=*/false);
+  } else if (path == "/api/embeddings") {
+    if (allow({"POST"})) HandleEmbed(exchange, /*legacy=*/true);
+  } else if (path == "/sim/stats") {
+    if (allow({"GET"})) exchange->Respond(200, kJson, StatsJson());
+  } else if (path == "/sim/config") {
+    if (allow({"GET", "POST"})) HandleSimConfig(*exchange);
+  } else if (path == "/sim/requests") {
+    if (allow({"GET"})) {
+      json recent = json::array();
+      {
+        std::lock_guard<std::mutex> lock(recent_mu_);
+        for (const auto& [at, body] : recent_) recent.push_back({{"path", at}, {"body", body}});
+      }
+      exchange->Respond(200, kJson, recent.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+  } else {
+    exchange->Respond(404, kText, "404 page not found");
+  }
+}
+
+std::shared_ptr<const Catalog> Simulator::catalog() const {
+  std::lock_guard<std::mutex> lock(catalog_mu_);
+  return catalog_;
+}
+
+void Simulator::AnswerAfter(const std::shared_ptr<Exchange>& exchange, int delay_ms,
+                            std::function<void(Exchange&)> respond) {
+  if (delay_ms <= 0) return respond(*exchange);
+  // The timer lives on the exchange's strand; leaving (or the server stopping) cancels it. The
+  // exchange's gone-callback is released when the exchange ends, which breaks the cycle.
+  auto timer = std::make_shared<boost::asio::steady_timer>(exchange->executor(),
+                                                           std::chrono::milliseconds(delay_ms));
+  exchange->OnClientGone([timer] { timer->cancel(); });
+  timer->async_wait(
+      [exchange, timer, respond = std::move(respond)](const boost::system::error_code& ec) {
+        if (ec || exchange->client_gone()) return;
+        respond(*exchange);
+      });
+}
+
+bool Simulator::RespondApiFailure(Exchange& exchange) {
+  const int status = knobs_.api_status.load(std::memory_order_relaxed);
+  if (status == 0) return false;
+  RespondError(exchange, status, absl::StrCat("simulated failure (api_status ", status, ")"));
+  return true;
+}
+
+void Simulator::HandleVersion(Exchange& exchange) {
+  if (RespondApiFailure(exchange)) return;
+  exchange.Respond(200, kJson, Dump(json{{"version", options_.version}}));
+}
+
+void Simulator::HandleTags(Exchange& exchange) {
+  if (RespondApiFailure(exchange)) return;
+  const std::shared_ptr<const Catalog> catalog = this->catalog();
+  json models = json::array();
+  for (const ModelInfo& model : catalog->models()) {
+    json details = Details(model);
+    models.push_back({{"name", model.display},
+                      {"model", model.display},
+                      {"modified_at", json::parse(started_at_)},
+                      {"size", model.size_bytes},
+                      {"digest", model.digest},
+                      {"details", std::move(details)},
+                      {"capabilities", Capabilities(model)}});
+  }
+  exchange.Respond(200, kJson, Dump(json{{"models", std::move(models)}}));
+}
+
+void Simulator::HandlePs(Exchange& exchange) {
+  json models = json::array();
+  for (const Scheduler::LoadedModel& loaded : scheduler_.Loaded()) {
+    const ModelInfo& model = *loaded.model;
+    std::string expires;
+    AppendUnixTimestamp(expires, loaded.expires_at_seconds, loaded.expires_at_nanos);
+    models.push_back({{"name", model.display},
+                      {"model", model.display},
+                      {"size", model.size_bytes},
+                      {"digest", model.digest},
+                      {"details", Details(model)},
+                      {"expires_at", json::parse(expires)},
+                      {"size_vram", model.size_bytes},
+                      {"context_length", 4096}});
+  }
+  exchange.Respond(200, kJson, Dump(json{{"models", std::move(models)}}));
+}
+
+void Simulator::HandleShow(Exchange& exchange) {
+  auto body = ParseRequestBody(exchange.request().body, "api.ShowRequest");
+  if (!body.ok()) return RespondStatus(exchange, body.status());
+  for (const char* field : {"model", "name"}) {
+    if (auto error = CheckField(*body, field, JsonKind::kString, "ShowRequest", "string")) {
+      return RespondError(exchange, 400, *error);
+    }
+  }
+  std::string name = StringField(*body, "model");
+  if (name.empty()) name = StringField(*body, "name");
+  if (name.empty()) return RespondError(exchange, 400, "model is required");
+  const std::shared_ptr<const Catalog> catalog = this->catalog();
+  const ModelInfo* model = catalog->Find(name);
+  if (model == nullptr) {
+    return RespondError(exchange, 404, absl::StrCat("model '", name, "' not found"));
+  }
+  const std::string arch = model->family;
+  json info = {{"general.architecture", arch},
+               {"general.basename", model->name.model},
+               {"general.file_type", 15},
+               {"general.parameter_count", model->parameter_count},
+               {"general.quantization_version", 2},
+               {arch + ".context_length", model->context_length},
+               {arch + ".embedding_length", model->embedding_length},
+               {arch + ".block_count", 28},
+               {arch + ".attention.head_count", 24}};
+  json reply = {{"license", "Simulated model: no license terms."},
+                {"modelfile", absl::StrCat("# Modelfile generated by \"ollama show\"\nFROM ",
+                                           model->display, "\nTEMPLATE \"{{ .Prompt }}\"\n")},
+                {"parameters", "stop                           \"<|eot_id|>\""},
+                {"template", "{{ .Prompt }}"},
+                {"details", Details(*model)},
+                {"model_info", std::move(info)},
+                {"capabilities", Capabilities(*model)},
+                {"modified_at", json::parse(started_at_)}};
+  exchange.Respond(200, kJson, Dump(reply));
+}
+
+void Simulator::HandleGenerate(const std::shared_ptr<Exchange>& exchange, bool chat) {
+  const ReplyKind kind = chat ? ReplyKind::kChat : ReplyKind::kGenerate;
+  std::shared_ptr<const Catalog> catalog = this->catalog();
+  auto parsed = ParseGenerationRequest(exchange->request().body, kind, *catalog);
+  if (!parsed.ok()) return RespondStatus(*exchange, parsed.status());
+  GenerationRequest& request = *parsed;
+  request.catalog = std::move(catalog);
+  if (!chat && request.num_predict == 1) {
+    stats_.probe_generations.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (const int status = knobs_.fail_status.load(std::memory_order_relaxed); status != 0) {
+    stats_.injected_failures.fetch_add(1, std::memory_order_relaxed);
+    return RespondError(*exchange, status, InjectedFailureMessage(status));
+  }
+  if (request.load_only && request.keep_alive == std::chrono::nanoseconds(0)) {
+    // Unload: answered at once; the model goes when its in-flight requests are done.
+    scheduler_.Unload(*request.model);
+    return exchange->Respond(
+        200, ReplyContentType(kJson),
+        LoadReply(kind, request.model_echo, std::chrono::system_clock::now(), "unload"));
+  }
+  std::make_shared<Generation>(*this, exchange, std::move(request))->Start();
+}
+
+void Simulator::HandleEmbed(const std::shared_ptr<Exchange>& exchange, bool legacy) {
+  std::shared_ptr<const Catalog> catalog = this->catalog();
+  auto parsed = ParseEmbedRequest(exchange->request().body, legacy, *catalog);
+  if (!parsed.ok()) return RespondStatus(*exchange, parsed.status());
+  parsed->catalog = std::move(catalog);
+  // Embeddings wait for the model like any request, but need no decode slot.
+  struct Job {
+    EmbedRequest request;
+    std::shared_ptr<Exchange> exchange;
+    std::shared_ptr<Scheduler::Claim> claim;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    bool done = false;
+  };
+  auto job = std::make_shared<Job>();
+  job->request = std::move(*parsed);
+  job->exchange = exchange;
+  Scheduler& scheduler = scheduler_;
+  auto on_loaded = [job, &scheduler] {
+    if (job->done) return;
+    job->done = true;
+    scheduler.Release(job->claim);
+    const auto loaded = std::chrono::steady_clock::now();
+    job->exchange->Respond(200, kJson, EmbedReply(job->request, job->start, loaded));
+  };
+  exchange->OnClientGone([job, &scheduler] {
+    if (job->done) return;
+    job->done = true;
+    scheduler.Release(job->claim);
+  });
+  job->claim =
+      scheduler_.Acquire(*job->request.model, job->request.keep_alive,
+                         /*wants_slot=*/false, exchange->executor(), std::move(on_loaded), {});
+  if (job->claim == nullptr) {
+    job->done = true;
+    stats_.busy_rejections.fetch_add(1, std::memory_order_relaxed);
+    RespondError(*exchange, 503, kBusy);
+  }
+}
+
+std::string Simulator::ReplyContentType(std::string_view normal) const {
+  std::lock_guard<std::mutex> lock(content_type_mu_);
+  return content_type_.empty() ? std::string(normal) : content_type_;
+}
+
+bool Simulator::Park(const std::shared_ptr<Generation>& generation) {
+  std::lock_guard<std::mutex> lock(parked_mu_);
+  if (!knobs_.hang.load()) return false;
+  // Generations that ended while parked leave expired entries; sweep them now and then.
+  if (parked_.size() >= 64 && parked_.size() % 64 == 0) {
+    parked_.erase(std::remove_if(parked_.begin(), parked_.end(),
+                                 [](const std::weak_ptr<Generation>& g) { return g.expired(); }),
+                  parked_.end());
+  }
+  parked_.push_back(generation);
+  return true;
+}
+
+void Simulator::ResumeParked() {
+  std::vector<std::weak_ptr<Generation>> parked;
+  {
+    std::lock_guard<std::mutex> lock(parked_mu_);
+    parked.swap(parked_);
+  }
+  for (const auto& weak : parked) {
+    if (auto generation = weak.lock()) {
+      boost::asio::post(generation->executor(), [generation] { generation->Resume(); });
+    }
+  }
+}
+
+void Simulator::CountStart() {
+  stats_.generations_started.fetch_add(1, std::memory_order_relaxed);
+  const std::int64_t now = stats_.in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
+  std::int64_t seen = stats_.max_in_flight_seen.load(std::memory_order_relaxed);
+  while (now > seen &&
+         !stats_.max_in_flight_seen.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+  }
+}
+
+void Simulator::CountEnd(std::atomic<std::uint64_t>& outcome) {
+  outcome.fetch_add(1, std::memory_order_relaxed);
+  stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::string Simulator::StatsJson() const {
+  const auto get = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
+  json stats = {{"requests", get(stats_.requests)},
+                {"generations_started", get(stats_.generations_started)},
+                {"generations_completed", get(stats_.generations_completed)},
+                {"generations_aborted", get(stats_.generations_aborted)},
+                {"generations_failed", get(stats_.generations_failed)},
+                {"in_flight", get(stats_.in_flight)},
+                {"max_in_flight_seen", get(stats_.max_in_flight_seen)},
+                {"busy_rejections", get(stats_.busy_rejections)},
+                {"injected_failures", get(stats_.injected_failures)},
+                {"loads", scheduler_.loads()},
+                {"unloads", scheduler_.unloads()}};
+  json by_path = json::object();
+  for (std::size_t i = 0; i < Stats::kCountedPaths.size(); ++i) {
+    by_path[std::string(Stats::kCountedPaths[i])] = get(stats_.requests_by_path[i]);
+  }
+  stats["requests_by_path"] = std::move(by_path);
+  stats["probe_generations"] = get(stats_.probe_generations);
+  return Dump(stats);
+}
+
+std::string Simulator::KnobsJson() const {
+  const auto get = [](const auto& knob) { return knob.load(std::memory_order_relaxed); };
+  json knobs = {{"token_delay_ms", get(knobs_.token_delay_ms)},
+                {"tokens", get(knobs_.tokens)},
+                {"load_delay_ms", get(knobs_.load_delay_ms)},
+                {"fail_status", get(knobs_.fail_status)},
+                {"fail_after_tokens", get(knobs_.fail_after_tokens)},
+                {"hang", get(knobs_.hang)},
+                {"reset_after_tokens", get(knobs_.reset_after_tokens)},
+                {"api_status", get(knobs_.api_status)},
+                {"api_delay_ms", get(knobs_.api_delay_ms)},
+                {"ps_delay_ms", get(knobs_.ps_delay_ms)},
+                {"garbage_after_tokens", get(knobs_.garbage_after_tokens)},
+                {"truncate_after_tokens", get(knobs_.truncate_after_tokens)},
+                {"huge_line_bytes", get(knobs_.huge_line_bytes)},
+                {"close_mid_chunk_after_tokens", get(knobs_.close_mid_chunk_after_tokens)},
+                {"ignore_num_predict", get(knobs_.ignore_num_predict)}};
+  {
+    std::lock_guard<std::mutex> lock(content_type_mu_);
+    knobs["content_type"] = content_type_;
+  }
+  {
+    std::lock_guard<std::mutex> lock(catalog_mu_);
+    knobs["models"] = models_override_ ? json(*models_override_) : json(nullptr);
+  }
+  return Dump(knobs);
+}
+
+absl::Status Simulator::ApplyConfig(std::string_view body) {
+  auto knobs = ParseKnobs(body);
+  if (!knobs.ok()) return knobs.status();
+  const KnobUpdate& update = *knobs;
+  if (update.token_delay_ms) knobs_.token_delay_ms = *update.token_delay_ms;
+  if (update.tokens) knobs_.tokens = *update.tokens;
+  if (update.load_delay_ms) knobs_.load_delay_ms = *update.load_delay_ms;
+  if (update.fail_status) knobs_.fail_status = *update.fail_status;
+  if (update.fail_after_tokens) knobs_.fail_after_tokens = *update.fail_after_tokens;
+  if (update.reset_after_tokens) knobs_.reset_after_tokens = *update.reset_after_tokens;
+  if (update.api_status) knobs_.api_status = *update.api_status;
+  if (update.api_delay_ms) knobs_.api_delay_ms = *update.api_delay_ms;
+  if (update.ps_delay_ms) knobs_.ps_delay_ms = *update.ps_delay_ms;
+  if (update.garbage_after_tokens) knobs_.garbage_after_tokens = *update.garbage_after_tokens;
+  if (update.truncate_after_tokens) knobs_.truncate_after_tokens = *update.truncate_after_tokens;
+  if (update.huge_line_bytes) knobs_.huge_line_bytes = *update.huge_line_bytes;
+  if (update.close_mid_chunk_after_tokens) {
+    knobs_.close_mid_chunk_after_tokens = *update.close_mid_chunk_after_tokens;
+  }
+  if (update.ignore_num_predict) knobs_.ignore_num_predict = *update.ignore_num_predict;
+  if (update.content_type) {
+    std::lock_guard<std::mutex> lock(content_type_mu_);
+    content_type_ = *update.content_type;
+  }
+  if (update.models) {
+    // Built outside the lock; requests that took the old catalog keep it until they end.
+    auto catalog = *update.models ? std::make_shared<const Catalog>(DescribeModels(**update.models))
+                                  : default_catalog_;
+    std::lock_guard<std::mutex> lock(catalog_mu_);
+    catalog_ = std::move(catalog);
+    models_override_ = *update.models;
+  }
+  if (update.hang) {
+    knobs_.hang = *update.hang;
+    if (!*update.hang) ResumeParked();
+  }
+  return absl::OkStatus();
+}
+
+void Simulator::HandleSimConfig(Exchange& exchange) {
+  if (exchange.request().method == "POST") {
+    if (absl::Status s = ApplyConfig(exchange.request().body); !s.ok()) {
+      return RespondStatus(exchange, s);
+    }
+  }
+  exchange.Respond(200, kJson, KnobsJson());
+}
+
+void Simulator::Shutdown() {
+  knobs_.hang = false;
+  ResumeParked();
+  scheduler_.Shutdown();
+}
+
+}  // namespace og::sim

@@ -1,0 +1,109 @@
+#include "tools/ollama-sim/text.h"
+
+#include <cmath>
+
+namespace og::sim {
+namespace {
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+template <typename Fn>
+void ForEachWord(std::string_view text, Fn fn) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && IsSpace(text[i])) ++i;
+    const std::size_t start = i;
+    while (i < text.size() && !IsSpace(text[i])) ++i;
+    if (i > start) fn(text.substr(start, i - start));
+  }
+}
+
+}  // namespace
+
+std::uint64_t Fnv1a64(std::string_view bytes) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+std::string FirstToken(std::string_view name) {
+  std::string token;
+  token.reserve(name.size() + 2);
+  token += '[';
+  token += name;
+  token += ']';
+  return token;
+}
+
+std::string_view TokenText(std::string_view name_token, std::uint64_t prompt_hash,
+                           std::uint32_t index) {
+  if (index == 0) return name_token;
+  // The words are stored with their leading space so a token is a view, not a new string.
+  static const auto kSpaced = [] {
+    std::array<std::string, kWords.size()> spaced;
+    for (std::size_t i = 0; i < kWords.size(); ++i) {
+      spaced[i] += ' ';
+      spaced[i] += kWords[i];
+    }
+    return spaced;
+  }();
+  return kSpaced[(prompt_hash + index) % kWords.size()];
+}
+
+std::string GeneratedText(std::string_view name, std::string_view prompt, std::uint32_t tokens) {
+  const std::string first = FirstToken(name);
+  const std::uint64_t hash = Fnv1a64(prompt);
+  std::string text;
+  for (std::uint32_t i = 0; i < tokens; ++i) text += TokenText(first, hash, i);
+  return text;
+}
+
+std::uint32_t PromptTokenCount(std::string_view text) {
+  std::uint32_t words = 0;
+  ForEachWord(text, [&](std::string_view) { ++words; });
+  return words == 0 ? 1 : words;
+}
+
+std::vector<std::uint32_t> ContextIds(std::string_view prompt, std::uint64_t prompt_hash,
+                                      std::uint32_t tokens) {
+  std::vector<std::uint32_t> ids;
+  ids.reserve(PromptTokenCount(prompt) + tokens);
+  ForEachWord(prompt, [&](std::string_view word) {
+    ids.push_back(static_cast<std::uint32_t>(Fnv1a64(word) % 100000));
+  });
+  if (ids.empty()) ids.push_back(0);
+  for (std::uint32_t i = 0; i < tokens; ++i) {
+    ids.push_back(i == 0 ? 100032u
+                         : 100000u + static_cast<std::uint32_t>((prompt_hash + i) % kWords.size()));
+  }
+  return ids;
+}
+
+std::vector<double> Embedding(std::string_view input, int dims) {
+  if (dims < 1 || dims > kEmbeddingDims) dims = kEmbeddingDims;
+  std::vector<double> v(static_cast<std::size_t>(dims));
+  std::string key(input);
+  key += '#';
+  const std::size_t base = key.size();
+  double norm = 0;
+  for (int j = 0; j < dims; ++j) {
+    key.resize(base);
+    key += std::to_string(j);
+    v[j] = static_cast<double>(Fnv1a64(key) % 2001) / 1000.0 - 1.0;
+    norm += v[j] * v[j];
+  }
+  if (norm == 0) {
+    v[0] = 1.0;
+    return v;
+  }
+  norm = std::sqrt(norm);
+  for (double& x : v) x /= norm;
+  return v;
+}
+
+}  // namespace og::sim
