@@ -116,19 +116,6 @@ struct PolicyOptions {
   double bounded_load_factor = 0;
 };
 
-// The policy names MakePicker accepts: {"round_robin", "least_connections", "ketama"}.
-const std::vector<std::string>& KnownPolicyNames();
-
-// Builds the picker `options` describe over `hosts`. Fails with INVALID_ARGUMENT naming the
-// unknown policy, the option out of range, or the option given to a policy that ignores it; and
-// when `hosts` is null.
-absl::StatusOr<std::unique_ptr<Picker>> MakePicker(const PolicyOptions& options,
-                                                   std::shared_ptr<const HostSet> hosts);
-
-// The same, for a policy with every option at its default.
-absl::StatusOr<std::unique_ptr<Picker>> MakePicker(std::string_view policy,
-                                                   std::shared_ptr<const HostSet> hosts);
-
 }  // namespace og::balancer
 
 #endif  // OLLAMA_GATEWAY_BALANCER_POLICY_H_

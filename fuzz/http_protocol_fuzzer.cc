@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "fuzz/fuzz_check.h"
+#include "gateway/frontdoor/http/answers.h"
 #include "gateway/frontdoor/http/translate.h"
 #include "gateway/upstream/json_reading.h"
 

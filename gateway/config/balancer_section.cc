@@ -3,7 +3,7 @@
 #include <map>
 #include <set>
 
-#include "balancer/policy.h"
+#include "balancer/factory.h"
 #include "gateway/config/config.h"
 #include "gateway/config/yaml_reader.h"
 

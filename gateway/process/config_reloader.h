@@ -14,18 +14,10 @@
 
 #include "absl/status/status.h"
 #include "gateway/config/config.h"
-#include "gateway/telemetry/metrics.h"
 #include "gateway/routing/router.h"
+#include "gateway/telemetry/metrics.h"
 
 namespace og {
-
-// Checks the files named in backends' tls sections (CA bundles parse; client certificate and key
-// parse, match and are valid now). libcurl reads them at each new connection, so a broken file
-// would otherwise surface as failing calls.
-absl::Status CheckBackendTlsFiles(const Config& config);
-
-// Logs a warning for every HTTPS backend whose certificate is not verified.
-void WarnAboutUnverifiedBackends(const Config& config);
 
 // Not thread-safe: driven by the process's signal loop.
 class ConfigReloader {

@@ -1,20 +1,18 @@
 // Wires the health room to the rest of the gateway: the checker's options from the config,
 // probes sent over the upstream client, what the checks and outlier detection learn turned into
-// routing facts, log lines and metrics, the admin view of backends (/admin/backends) and the
-// standard grpc.health.v1 serving status.
-#ifndef OLLAMA_GATEWAY_GATEWAY_HEALTH_BRIDGE_H_
-#define OLLAMA_GATEWAY_GATEWAY_HEALTH_BRIDGE_H_
-
-#include <grpcpp/health_check_service_interface.h>
+// routing facts, log lines and metrics, and the router's gauges mirrored at scrape time. The
+// admin view of backends is admin/backends_view.h, the grpc.health.v1 status
+// frontdoor/grpc/serving_status.h.
+#ifndef OLLAMA_GATEWAY_GATEWAY_ROUTING_HEALTH_BRIDGE_H_
+#define OLLAMA_GATEWAY_GATEWAY_ROUTING_HEALTH_BRIDGE_H_
 
 #include <chrono>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "gateway/config/config.h"
-#include "gateway/telemetry/metrics.h"
 #include "gateway/routing/router.h"
+#include "gateway/telemetry/metrics.h"
 #include "gateway/upstream/upstream_client.h"
 #include "health/checker.h"
 #include "health/probes.h"
@@ -41,6 +39,10 @@ class HealthTransport final : public health::Transport {
   const Router& router_;
 };
 
+// Mirrors the router's live state into gauges (in flight, healthy and ejected per backend; backends
+// and healthy ones per model), called from a scrape hook so the request path does no metric work.
+void MirrorRoutingGauges(const Router& router, Metrics& metrics);
+
 // Turns health events into routing facts, logs and metrics.
 class HealthBridge final : public health::Observer, public RouterListener {
  public:
@@ -62,30 +64,6 @@ class HealthBridge final : public health::Observer, public RouterListener {
   Metrics& metrics_;
 };
 
-// The JSON of GET /admin/backends: every backend with each tier's last result and why it is in
-// or out of rotation, its models, and every pool with its healthy count and panic state.
-std::string BackendsJson(const RoutingTable& table,
-                         const std::vector<health::BackendHealth>& health, const Clock& clock);
-
-// Why no backend is healthy, in one line (for /readyz), or "" when one is.
-std::string NotReadyReason(const RoutingTable& table);
-
-// Publishes grpc.health.v1 statuses: "" and "ollama_gateway.v1.ModelInference" for the whole
-// gateway (SERVING when some backend is healthy and the gateway is not draining), and each
-// model's canonical name (and the short name of ":latest" models) for that model. Not
-// thread-safe: one caller.
-class ServingStatus {
- public:
-  explicit ServingStatus(grpc::HealthCheckServiceInterface* service) : service_(service) {}
-  void Publish(const RoutingTable& table, bool draining);
-
- private:
-  void Set(const std::string& name, bool serving);
-
-  grpc::HealthCheckServiceInterface* const service_;
-  std::map<std::string, bool> published_;
-};
-
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_HEALTH_BRIDGE_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_ROUTING_HEALTH_BRIDGE_H_

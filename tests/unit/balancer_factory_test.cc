@@ -4,7 +4,7 @@
 
 #include "balancer/ketama.h"
 #include "balancer/least_connections.h"
-#include "balancer/policy.h"
+#include "balancer/factory.h"
 #include "balancer/round_robin.h"
 
 namespace og::balancer {

@@ -2,7 +2,7 @@
 #include <map>
 #include <string>
 
-#include "balancer/policy.h"
+#include "balancer/factory.h"
 #include "balancer/round_robin.h"
 
 namespace og::balancer {

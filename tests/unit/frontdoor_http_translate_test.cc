@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "gateway/frontdoor/http/answers.h"
 #include "gateway/frontdoor/http/translate.h"
 #include "gateway/upstream/json_reading.h"
 

@@ -10,9 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "fmt/format.h"
-#include "gateway/frontdoor/http/browser_policy.h"
 #include "gateway/call/call_path.h"
 #include "gateway/config/config.h"
+#include "gateway/frontdoor/http/browser_policy.h"
+#include "gateway/frontdoor/http/answers.h"
 #include "gateway/frontdoor/http/translate.h"
 #include "http/server.h"
 #include "spdlog/spdlog.h"

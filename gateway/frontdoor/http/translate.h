@@ -1,17 +1,16 @@
 // The HTTP front door's translations (see shared/ollama-api.md): what a caller of Ollama's REST
 // API or of the OpenAI-compatible endpoints sent, as the InferenceRequest the shared call path
-// checks and routes; the backend request that carries it; and the answers and errors in each
-// API's own shapes. Pure: no I/O, so every shape is unit-tested.
+// checks and routes, and the backend request that carries it. The answers and errors in each
+// API's own shapes are answers.h. Pure: no I/O, so every shape is unit-tested.
 //
 // Ollama's own endpoints forward the caller's JSON (every field Ollama knows, tools and images
 // included) as the gateway read and checked it: keys spelled as Ollama's decoder reads them,
 // `stream` forced on, and every text redacted in place. The OpenAI endpoints are translated to
 // /api/chat, /api/generate and /api/embed.
-#ifndef OLLAMA_GATEWAY_GATEWAY_HTTP_PROTOCOL_H_
-#define OLLAMA_GATEWAY_GATEWAY_HTTP_PROTOCOL_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_TRANSLATE_H_
+#define OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_TRANSLATE_H_
 
 #include <cstdint>
-#include <ctime>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -93,68 +92,6 @@ void SyncRequestTexts(HttpCall* call);
 OllamaRequest HttpUpstreamRequest(const HttpCall& call,
                                   const ollama_gateway::v1::InferenceRequest& forwarded);
 
-// Errors. The HTTP status for a call's status code, and the bodies: Ollama's
-// {"error": "..."} and OpenAI's {"error": {"message", "type", "param", "code"}}.
-int HttpStatusFor(absl::StatusCode code);
-std::string OllamaErrorBody(std::string_view message);
-nlohmann::json OpenAiError(int http_status, std::string_view message);
-std::string OpenAiErrorBody(int http_status, std::string_view message);
-
-// A JSON answer's text. Answers carry caller and backend text, which may hold invalid UTF-8: it
-// is replaced, never thrown.
-std::string DumpJson(const nlohmann::json& j);
-
-// What an answer needs besides its chunks, for the OpenAI shapes.
-struct OpenAiAnswer {
-  std::string id;  // "chatcmpl-..." or "cmpl-..."
-  std::string model;
-  std::time_t created = 0;
-};
-
-// OpenAI's finish_reason for Ollama's done_reason: "length" stays, everything else is "stop".
-std::string_view FinishReason(std::string_view done_reason);
-
-// One server-sent event: "data: <json>\n\n".
-std::string SseEvent(const nlohmann::json& data);
-inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
-
-// OpenAI streaming chunks. `chunk` is one Ollama chunk; the first chunk of a chat carries the
-// assistant role. The done chunk carries finish_reason.
-nlohmann::json OpenAiChatChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk, bool first);
-nlohmann::json OpenAiCompletionChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk);
-// The usage-only last chunk of a stream with include_usage.
-nlohmann::json OpenAiUsageChunk(const OpenAiAnswer& answer, HttpApi api, const OllamaChunk& done);
-// Whole answers: `text` is the concatenated output, `done` the final chunk.
-nlohmann::json OpenAiChatCompletion(const OpenAiAnswer& answer, std::string_view text,
-                                    std::string_view reasoning, const OllamaChunk& done);
-nlohmann::json OpenAiTextCompletion(const OpenAiAnswer& answer, std::string_view text,
-                                    const OllamaChunk& done);
-
-// /v1/embeddings from Ollama's /api/embed answer (read with call.max_depth). INTERNAL when the
-// backend's answer has no embeddings array.
-absl::StatusOr<std::string> OpenAiEmbeddings(const HttpCall& call, std::string_view ollama_body);
-
-// /v1/models from a merged /api/tags answer ({"models": [...]}).
-std::string OpenAiModels(const nlohmann::json& tags);
-
-// The whole answer of a non-streamed Ollama call, built from the chunks: the final chunk's
-// object with `response` (generate) or `message` (chat) holding the concatenated text,
-// thinking and tool calls.
-struct OllamaAggregate {
-  std::string text;
-  std::string thinking;
-  nlohmann::json tool_calls = nlohmann::json::array();
-  nlohmann::json final_chunk;  // the done line, parsed
-  int max_depth = 64;          // limits.max_json_depth
-  // Adds one backend line. Tool calls are looked for only in lines that mention them.
-  void Add(HttpApi api, const OllamaChunk& chunk, std::string_view line);
-  std::string Body(HttpApi api) const;
-};
-
-// Merges /api/tags or /api/ps answers of several backends: one entry per model name, the first
-// seen, in name order. A body that is not JSON, or nests deeper than `max_depth`, is skipped.
-nlohmann::json MergeModelLists(const std::vector<std::string>& bodies, int max_depth);
-
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_HTTP_PROTOCOL_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_TRANSLATE_H_

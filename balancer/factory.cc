@@ -1,4 +1,4 @@
-#include "balancer/policy.h"
+#include "balancer/factory.h"
 
 #include <algorithm>
 #include <cmath>

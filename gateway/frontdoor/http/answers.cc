@@ -1,0 +1,296 @@
+#include "gateway/frontdoor/http/answers.h"
+
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <map>
+
+#include "absl/strings/escaping.h"
+#include "gateway/frontdoor/http/json_fields.h"
+#include "gateway/upstream/json_reading.h"
+
+namespace og {
+namespace {
+
+using namespace json_fields;  // NOLINT(build/namespaces): this file's own vocabulary
+
+Json Usage(const OllamaChunk& done) {
+  return {{"prompt_tokens", done.prompt_eval_count},
+          {"completion_tokens", done.eval_count},
+          {"total_tokens", done.prompt_eval_count + done.eval_count}};
+}
+
+Json Envelope(const OpenAiAnswer& answer, const char* object) {
+  return {{"id", answer.id},
+          {"object", object},
+          {"created", static_cast<std::int64_t>(answer.created)},
+          {"model", answer.model},
+          {"system_fingerprint", "fp_ollama"}};
+}
+
+// Seconds since the epoch of an RFC 3339 time as Ollama writes modified_at
+// ("2024-05-01T10:00:00.123456789-07:00"); 0 when it does not parse.
+std::int64_t UnixTime(const std::string& text) {
+  std::tm tm{};
+  int consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::int64_t t = timegm(&tm);
+  std::size_t i = static_cast<std::size_t>(consumed);
+  while (i < text.size() && (text[i] == '.' || (text[i] >= '0' && text[i] <= '9'))) ++i;
+  int oh = 0, om = 0;
+  if (i < text.size() && (text[i] == '+' || text[i] == '-') &&
+      std::sscanf(text.c_str() + i + 1, "%2d:%2d", &oh, &om) == 2) {
+    const std::int64_t offset = oh * 3600 + om * 60;
+    t += text[i] == '+' ? -offset : offset;
+  }
+  return t;
+}
+
+}  // namespace
+
+int HttpStatusFor(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kCancelled:
+      return 499;  // nginx's "client closed request"; nobody is left to read it
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+std::string OllamaErrorBody(std::string_view message) {
+  return DumpJson(Json{{"error", std::string(message)}});
+}
+
+Json OpenAiError(int http_status, std::string_view message) {
+  const char* type = "api_error";
+  Json code = nullptr;
+  switch (http_status) {
+    case 400:
+      type = "invalid_request_error";
+      break;
+    case 401:
+      type = "authentication_error";
+      code = "invalid_api_key";
+      break;
+    case 403:
+      type = "permission_error";
+      break;
+    case 404:
+      type = "invalid_request_error";
+      code = "model_not_found";
+      break;
+    case 429:
+      type = "rate_limit_error";
+      code = "rate_limit_exceeded";
+      break;
+    default:
+      break;
+  }
+  return Json{{"error",
+               {{"message", std::string(message)},
+                {"type", type},
+                {"param", nullptr},
+                {"code", std::move(code)}}}};
+}
+
+std::string OpenAiErrorBody(int http_status, std::string_view message) {
+  return DumpJson(OpenAiError(http_status, message));
+}
+
+std::string_view FinishReason(std::string_view done_reason) {
+  return done_reason == "length" ? "length" : "stop";
+}
+
+std::string SseEvent(const Json& data) {
+  std::string out = "data: ";
+  out += DumpJson(data);
+  out += "\n\n";
+  return out;
+}
+
+Json OpenAiChatChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk, bool first) {
+  Json delta = {{"content", chunk.text}};
+  if (first) delta["role"] = "assistant";
+  if (!chunk.thinking.empty()) delta["reasoning"] = chunk.thinking;
+  Json choice = {{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", nullptr}};
+  if (chunk.done) choice["finish_reason"] = FinishReason(chunk.done_reason);
+  Json out = Envelope(answer, "chat.completion.chunk");
+  out["choices"] = Json::array({std::move(choice)});
+  return out;
+}
+
+Json OpenAiCompletionChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk) {
+  Json choice = {{"text", chunk.text}, {"index", 0}, {"finish_reason", nullptr}};
+  if (chunk.done) choice["finish_reason"] = FinishReason(chunk.done_reason);
+  Json out = Envelope(answer, "text_completion");
+  out["choices"] = Json::array({std::move(choice)});
+  return out;
+}
+
+Json OpenAiUsageChunk(const OpenAiAnswer& answer, HttpApi api, const OllamaChunk& done) {
+  Json out =
+      Envelope(answer, api == HttpApi::kOpenAiChat ? "chat.completion.chunk" : "text_completion");
+  out["choices"] = Json::array();
+  out["usage"] = Usage(done);
+  return out;
+}
+
+Json OpenAiChatCompletion(const OpenAiAnswer& answer, std::string_view text,
+                          std::string_view reasoning, const OllamaChunk& done) {
+  Json message = {{"role", "assistant"}, {"content", std::string(text)}};
+  if (!reasoning.empty()) message["reasoning"] = std::string(reasoning);
+  Json out = Envelope(answer, "chat.completion");
+  out["choices"] = Json::array({{{"index", 0},
+                                 {"message", std::move(message)},
+                                 {"finish_reason", FinishReason(done.done_reason)}}});
+  out["usage"] = Usage(done);
+  return out;
+}
+
+Json OpenAiTextCompletion(const OpenAiAnswer& answer, std::string_view text,
+                          const OllamaChunk& done) {
+  Json out = Envelope(answer, "text_completion");
+  out["choices"] = Json::array({{{"text", std::string(text)},
+                                 {"index", 0},
+                                 {"logprobs", nullptr},
+                                 {"finish_reason", FinishReason(done.done_reason)}}});
+  out["usage"] = Usage(done);
+  return out;
+}
+
+absl::StatusOr<std::string> OpenAiEmbeddings(const HttpCall& call, std::string_view ollama_body) {
+  static_assert(std::endian::native == std::endian::little,
+                "base64 embeddings are little-endian float32, as the host's");
+  const Json in = ParseJson(ollama_body, call.max_depth, "the backend's answer").value_or(Json());
+  if (!in.is_object() || !in.contains("embeddings") || !in["embeddings"].is_array()) {
+    return absl::InternalError("the backend's /api/embed answer has no embeddings array");
+  }
+  Json data = Json::array();
+  std::size_t index = 0;
+  for (const Json& vector : in["embeddings"]) {
+    if (!vector.is_array()) {
+      return absl::InternalError(
+          "the backend's /api/embed answer has an embedding that is not "
+          "an array of numbers");
+    }
+    Json item = {{"object", "embedding"}, {"index", index++}};
+    if (call.base64_embeddings) {
+      std::string bytes;
+      bytes.reserve(vector.size() * sizeof(float));
+      for (const Json& x : vector) {
+        const float f = x.is_number() ? AsFloat(x) : 0.0f;
+        char raw[sizeof f];
+        std::memcpy(raw, &f, sizeof f);
+        bytes.append(raw, sizeof raw);
+      }
+      item["embedding"] = absl::Base64Escape(bytes);
+    } else {
+      item["embedding"] = vector;
+    }
+    data.push_back(std::move(item));
+  }
+  auto count = in.find("prompt_eval_count");
+  const std::int64_t tokens =
+      count != in.end() ? AsInt<std::int64_t>(*count).value_or(0) : std::int64_t{0};
+  return DumpJson(Json{{"object", "list"},
+                       {"data", std::move(data)},
+                       {"model", call.request.model_name()},
+                       {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+}
+
+std::string OpenAiModels(const Json& tags) {
+  Json data = Json::array();
+  if (tags.contains("models") && tags["models"].is_array()) {
+    for (const Json& m : tags["models"]) {
+      if (!m.is_object() || !m.contains("name") || !m["name"].is_string()) continue;
+      const std::string name = m["name"];
+      const std::size_t slash = name.find('/');
+      data.push_back(
+          {{"id", name},
+           {"object", "model"},
+           {"created", UnixTime(StringOr(m, "modified_at"))},
+           {"owned_by", slash == std::string::npos ? "library" : name.substr(0, slash)}});
+    }
+  }
+  return DumpJson(Json{{"object", "list"}, {"data", std::move(data)}});
+}
+
+void OllamaAggregate::Add(HttpApi api, const OllamaChunk& chunk, std::string_view line) {
+  text += chunk.text;
+  thinking += chunk.thinking;
+  const bool tools = api == HttpApi::kOllamaChat && line.find("\"tool_calls\"") != line.npos;
+  if (!tools && !chunk.done) return;
+  // ParseOllamaChunk accepted the line, depth included.
+  Json j = ParseJson(line, max_depth, "the backend's line").value_or(Json());
+  if (!j.is_object()) return;
+  if (tools && j.contains("message") && j["message"].is_object()) {
+    const Json& calls = j["message"].value("tool_calls", Json::array());
+    if (calls.is_array()) {
+      for (const Json& c : calls) tool_calls.push_back(c);
+    }
+  }
+  if (chunk.done) final_chunk = std::move(j);
+}
+
+std::string OllamaAggregate::Body(HttpApi api) const {
+  Json out = final_chunk.is_object() ? final_chunk : Json::object();
+  if (api == HttpApi::kOllamaChat) {
+    Json message =
+        out.contains("message") && out["message"].is_object() ? out["message"] : Json::object();
+    message["role"] = "assistant";
+    message["content"] = text;
+    if (!thinking.empty()) message["thinking"] = thinking;
+    if (!tool_calls.empty()) message["tool_calls"] = tool_calls;
+    out["message"] = std::move(message);
+  } else {
+    out["response"] = text;
+    if (!thinking.empty()) out["thinking"] = thinking;
+  }
+  return DumpJson(out);
+}
+
+Json MergeModelLists(const std::vector<std::string>& bodies, int max_depth) {
+  std::map<std::string, Json> by_name;
+  for (const std::string& body : bodies) {
+    const Json j = ParseJson(body, max_depth, "a backend's listing").value_or(Json());
+    if (!j.is_object() || !j.contains("models") || !j["models"].is_array()) continue;
+    for (const Json& m : j["models"]) {
+      if (m.is_object() && m.contains("name") && m["name"].is_string()) {
+        by_name.emplace(m["name"].get<std::string>(), m);
+      }
+    }
+  }
+  Json models = Json::array();
+  for (auto& [name, m] : by_name) models.push_back(std::move(m));
+  return Json{{"models", std::move(models)}};
+}
+
+}  // namespace og
