@@ -1,4 +1,4 @@
-// Model residency and decode slots the way Ollama's scheduler handles them (ollama-api.md §9):
+// Model residency and decode slots the way Ollama's scheduler handles them (docs/ollama-api.md §9):
 //
 //   - A request for a loaded model takes the fast path: it is assigned at once and then waits
 //     on the model's FIFO semaphore of `parallel` decode slots, without limit and never with 503.

@@ -1,5 +1,5 @@
-// The Ollama API simulator: routes HTTP requests to the endpoints of ollama-api.md (§2-§9), runs
-// generations against the Scheduler, and exposes run-time knobs (/sim/config) and counters
+// The Ollama API simulator: routes HTTP requests to the endpoints of docs/ollama-api.md (§2-§9),
+// runs generations against the Scheduler, and exposes run-time knobs (/sim/config) and counters
 // (/sim/stats) so a test can break a backend mid-run. docs/ollama-sim.md is the user's guide.
 //
 // Thread-safety: `Handle` may run on many threads at once (one per io_context thread); knobs and
@@ -24,10 +24,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "http/server.h"
 #include "tools/ollama-sim/flags.h"
 #include "tools/ollama-sim/models.h"
 #include "tools/ollama-sim/scheduler.h"
-#include "http/server.h"
 
 namespace og::sim {
 

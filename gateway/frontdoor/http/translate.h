@@ -1,4 +1,4 @@
-// The HTTP front door's translations (see shared/ollama-api.md): what a caller of Ollama's REST
+// The HTTP front door's translations (see docs/ollama-api.md): what a caller of Ollama's REST
 // API or of the OpenAI-compatible endpoints sent, as the InferenceRequest the shared call path
 // checks and routes, and the backend request that carries it. The answers and errors in each
 // API's own shapes are answers.h. Pure: no I/O, so every shape is unit-tested.
