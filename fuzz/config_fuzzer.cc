@@ -1,4 +1,4 @@
-// libFuzzer target: the configuration loader, og::ParseConfig (gateway/config/config.h), on arbitrary
+// libFuzzer target: the configuration loader, og::ParseConfig (gateway/config/load.h), on arbitrary
 // bytes as YAML text. It must never crash, throw, hang or leak; refusing the text is fine.
 //
 // Invariants: a refused text gives INVALID_ARGUMENT with one error per line, each
@@ -22,7 +22,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "fuzz/fuzz_check.h"
-#include "gateway/config/config.h"
+#include "gateway/config/balancer_section.h"
+#include "gateway/config/load.h"
+#include "gateway/config/values.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "gateway/config/config.h"
+#include "gateway/config/values.h"
 #include "http/server.h"
 #include "security/api_keys.h"
 

@@ -1,5 +1,6 @@
 #include "gateway/admin/config_view.h"
 
+#include "gateway/config/balancer_section.h"
 #include "nlohmann/json.hpp"
 
 namespace og {

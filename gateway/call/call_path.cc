@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "gateway/config/config.h"
+#include "gateway/config/values.h"
 #include "spdlog/spdlog.h"
 #include "tls/peer_identity.h"
 

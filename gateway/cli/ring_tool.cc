@@ -8,7 +8,9 @@
 #include "balancer/ketama.h"
 #include "fmt/format.h"
 #include "fmt/ostream.h"
-#include "gateway/config/config.h"
+#include "gateway/config/balancer_section.h"
+#include "gateway/config/load.h"
+#include "gateway/config/values.h"
 
 namespace og {
 namespace {

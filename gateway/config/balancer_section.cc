@@ -1,10 +1,14 @@
 // The `balancer` section: the default policy, per-model pool overrides, and the hash key
 // sources and ring labels of consistent hashing.
+#include "gateway/config/balancer_section.h"
+
 #include <map>
 #include <set>
 
 #include "balancer/factory.h"
 #include "gateway/config/config.h"
+#include "gateway/config/sections.h"
+#include "gateway/config/values.h"
 #include "gateway/config/yaml_reader.h"
 
 namespace og {
@@ -66,26 +70,17 @@ void ReadPolicy(const MapReader& map, PolicyConfig* policy) {
 
 void ReadPools(const MapReader& balancer_map, const std::vector<BackendConfig>& backends,
                BalancerConfig* balancer) {
-  const Field* field = balancer_map.Find("pools");
-  if (field == nullptr || field->value.IsNull()) return;
-  if (!field->value.IsSequence()) {
-    balancer_map.Error(*field, "must be a list of per-model pools, got " + Describe(field->value));
-    return;
-  }
   const PolicyConfig defaults{balancer->policy, balancer->choice_count,
                               balancer->bounded_load_factor, balancer->hash_key};
   std::map<std::string, int, std::less<>> first_lines;
-  std::size_t index = 0;
-  for (const YAML::Node& item : field->value) {
-    const std::string path = fmt::format("balancer.pools[{}]", index++);
-    const int line = LineOf(item, field->line);
-    const MapReader map(item, path, line, kPoolKeys, balancer_map.errors());
+  for (const ListItem& item : balancer_map.List("pools", "per-model pools")) {
+    const MapReader map(item.value, item.path, item.line, kPoolKeys, balancer_map.errors());
     if (!map.ok()) continue;
     PoolConfig pool;
-    pool.line = line;
+    pool.line = item.line;
     pool.policy = defaults;
     if (map.Find("model") == nullptr) {
-      map.errors()->Add(line, fmt::format("{}: missing required field 'model'", path));
+      map.errors()->Add(item.line, fmt::format("{}: missing required field 'model'", item.path));
       continue;
     }
     if (!map.String("model", &pool.model)) continue;

@@ -1,9 +1,8 @@
-// Gateway configuration: the typed form of the YAML file an operator writes, its loader and its
-// validation. Every key is documented with its default in docs/configuration.md.
-//
-// Loading never throws. Errors name the file, the line and the reason, one per line, in the
-// form `FILE:LINE: reason`, so `ollama-gateway --check-config FILE` can print them as they are
-// and a running gateway can log why a reload was refused while it keeps its last good config.
+// Gateway configuration: the typed form of the YAML file an operator writes. Types only: the
+// loader's entry points are in gateway/config/load.h, the syntax of single values (model names,
+// durations, addresses, backend URLs) in gateway/config/values.h, and the balancer section's
+// helpers (policy names, ring labels, hash key sources) in gateway/config/balancer_section.h.
+// Every key is documented with its default in docs/configuration.md.
 #ifndef OLLAMA_GATEWAY_GATEWAY_CONFIG_H_
 #define OLLAMA_GATEWAY_GATEWAY_CONFIG_H_
 
@@ -14,8 +13,6 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "health/tier.h"
 
 namespace og {
@@ -106,7 +103,8 @@ struct HttpConfig {
   int line = 0;
 };
 
-// Where a hashing policy takes each request's affinity key from.
+// Where a hashing policy takes each request's affinity key from. Written "hash_key", "model",
+// "metadata:NAME" or "header:NAME" (ParseHashKeySource in balancer_section.h).
 struct HashKeySource {
   enum class Kind {
     kRequestField,  // InferenceRequest.hash_key ("hash_key")
@@ -119,14 +117,9 @@ struct HashKeySource {
   std::string name;
 };
 
-// Parses "hash_key", "model", "metadata:NAME" or "header:NAME". INVALID_ARGUMENT says why not.
-absl::StatusOr<HashKeySource> ParseHashKeySource(std::string_view text);
-// The text form ParseHashKeySource reads.
-std::string HashKeySourceText(const HashKeySource& source);
-
 // How one pool chooses among its backends.
 struct PolicyConfig {
-  // One of KnownPolicies().
+  // One of KnownPolicies() (balancer_section.h).
   std::string policy = "round_robin";
   // least_connections only: 0 compares every backend, 2 samples two (power of two choices).
   int choice_count = 0;
@@ -392,6 +385,10 @@ struct RateLimitsConfig {
   int line = 0;
 };
 
+// The most limits.max_json_depth may be set to, and so the deepest JSON any reader in the gateway
+// has to take (gateway/upstream/json_reading.h).
+inline constexpr int kMaxJsonDepthCeiling = 1024;
+
 // Bounds on what a caller may send; a call past one gets INVALID_ARGUMENT naming it.
 struct LimitsConfig {
   // A request message's serialized size. gRPC itself refuses messages over twice this (or
@@ -446,61 +443,6 @@ struct Config {
   LimitsConfig limits;
   RedactionConfig redaction;
 };
-
-// The policy names the balancer accepts (balancer::KnownPolicyNames()), in documented order.
-const std::vector<std::string>& KnownPolicies();
-
-// The backend's label on a ketama ring: hash_id if set, else host:port of its URL (the port made
-// explicit: 80 for http, 443 for https when the URL has none).
-std::string HashLabel(const BackendConfig& backend);
-
-// Parses and validates YAML text. `source_name` is used as FILE in error messages.
-// On failure the status is INVALID_ARGUMENT and its message holds every error found, one per
-// line, each `FILE:LINE: reason`, ordered by line.
-absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view source_name);
-
-// Reads `path` and calls ParseConfig, then reads auth.api_keys_file (relative to the config
-// file's directory) into auth.api_keys. A file that cannot be read gives `PATH:0: reason`; errors
-// in the keys file name that file.
-absl::StatusOr<Config> LoadConfigFile(const std::string& path);
-
-// Parses an API keys file (a map with one key, `api_keys`, a list as in auth.api_keys) and
-// appends its entries to auth->api_keys. Errors read `SOURCE:LINE: reason`.
-absl::Status ParseApiKeysFile(std::string_view yaml, std::string_view source_name,
-                              AuthConfig* auth);
-
-// Ollama model names are `[host/][namespace/]model[:tag]`, matched case-insensitively, with the
-// tag defaulting to "latest". Returns the lower-cased name with the tag made explicit, so
-// "Llama3.2" and "llama3.2:latest" compare equal.
-std::string CanonicalModelName(std::string_view name);
-
-// True when `name` is a syntactically valid Ollama model name: 1..256 characters of
-// [A-Za-z0-9._:/-], not starting with a separator, at most one ':' (the tag, after the last '/')
-// and no empty path segment (nor an empty model or tag around the ':').
-bool IsValidModelName(std::string_view name);
-
-// Checks an address to listen on: `host:port` or `[v6]:port`, with a port from 0 to 65535 (0
-// lets the system pick a free port at start). The host is a name, an IPv4 address or a
-// bracketed IPv6 address; it is not resolved. On failure the INVALID_ARGUMENT message reads
-// `invalid address "TEXT": reason`.
-absl::Status ValidateListenAddress(std::string_view address);
-
-// Validates `address` as ValidateListenAddress does and splits it: `host` without IPv6
-// brackets, `port` 0..65535.
-absl::Status ParseListenAddress(std::string_view address, std::string* host, int* port);
-
-// Checks the base URL of an Ollama backend and returns it normalized: scheme `http` or `https`
-// (lower-cased), a non-empty host (IPv6 in brackets), an optional port from 1 to 65535 and an
-// optional path prefix, with no user credentials, query or fragment; trailing slashes are
-// removed. On failure the INVALID_ARGUMENT message reads `invalid URL "TEXT": reason`.
-absl::StatusOr<std::string> NormalizeBackendUrl(std::string_view url);
-
-// Parses a duration written as Go does ("250ms", "2s", "1m30s", "1h"); a bare integer is
-// milliseconds. Negative values are refused.
-// Units are ms, s, m and h; a number may have a fraction ("1.5s"), and a result finer than a
-// millisecond is truncated. Garbage, unknown units and overflow are refused with an
-// INVALID_ARGUMENT message reading `invalid duration "TEXT": reason`.
-absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
 }  // namespace og
 

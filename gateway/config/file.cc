@@ -1,4 +1,5 @@
-// Reading the configuration file from disk; parsing and validation are in config_load.cc.
+// Reading the configuration file from disk (LoadConfigFile in load.h); parsing and validation are
+// in load.cc.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -8,7 +9,7 @@
 #include <system_error>
 
 #include "fmt/format.h"
-#include "gateway/config/config.h"
+#include "gateway/config/load.h"
 
 namespace og {
 namespace {

@@ -9,6 +9,8 @@
 
 #include "fmt/format.h"
 #include "gateway/config/config.h"
+#include "gateway/config/sections.h"
+#include "gateway/config/values.h"
 #include "gateway/config/yaml_reader.h"
 
 namespace og::config_internal {
@@ -126,7 +128,7 @@ void ReadKeepAlive(const MapReader& map, std::string* out) {
 // Probe models must be in some pool, or the probe could run nowhere.
 void ReadProbeModels(const MapReader& map, const std::vector<BackendConfig>& backends,
                      HealthConfig* health) {
-  std::vector<ListEntry> entries;
+  std::vector<ListItem> entries;
   ReadModelList(map, "models", &health->inference_models, &health->canonical_inference_models,
                 &entries);
   for (std::size_t i = 0; i < entries.size(); ++i) {

@@ -1,7 +1,11 @@
-// Loading the gateway configuration: walks the YAML tree with yaml-cpp, checks every key and
-// value, and collects every error with its line rather than stopping at the first, so an
-// operator fixes a file in one pass. The syntax of single values lives in config_values.cc,
-// reading the file in config_file.cc.
+// Loading the gateway configuration (load.h): walks the YAML tree with yaml-cpp, checks every key
+// and value, and collects every error with its line rather than stopping at the first, so an
+// operator fixes a file in one pass. This file reads the top level and the sections without a
+// file of their own (listen, admin, http, upstream, admission, backends, logging) and calls the
+// *_section.cc readers for the rest; the syntax of single values lives in values.cc, reading
+// the file in file.cc.
+#include "gateway/config/load.h"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -19,50 +23,14 @@
 #include "absl/strings/ascii.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
-#include "gateway/config/config.h"
+#include "gateway/config/sections.h"
+#include "gateway/config/values.h"
 #include "gateway/config/yaml_reader.h"
 #include "security/api_keys.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace og {
-namespace config_internal {
-
-void ReadModelList(const MapReader& map, std::string_view name, std::vector<std::string>* models,
-                   std::vector<std::string>* canonical, std::vector<ListEntry>* entries) {
-  const Field* field = map.Find(name);
-  if (field == nullptr || field->value.IsNull()) return;
-  if (!field->value.IsSequence()) {
-    map.Error(*field, "must be a list of model names, got " + Describe(field->value));
-    return;
-  }
-  // canonical name -> index in models, to name the first spelling of a duplicate.
-  std::map<std::string, std::size_t, std::less<>> seen;
-  std::size_t index = 0;
-  for (const YAML::Node& item : field->value) {
-    const std::string path = fmt::format("{}[{}]", map.PathOf(name), index++);
-    const int line = LineOf(item, field->line);
-    if (!item.IsScalar() || !IsValidModelName(item.Scalar())) {
-      map.errors()->Add(line, fmt::format("{}: must be a model name such as llama3.2 or "
-                                          "qwen2.5:7b, got {}",
-                                          path, Describe(item)));
-      continue;
-    }
-    std::string canonical_name = CanonicalModelName(item.Scalar());
-    const auto [first, inserted] = seen.emplace(canonical_name, models->size());
-    if (!inserted) {
-      map.errors()->Add(line, fmt::format("{}: duplicate model {} (same as {})", path,
-                                          Quoted(item.Scalar()), Quoted((*models)[first->second])));
-      continue;
-    }
-    models->push_back(item.Scalar());
-    canonical->push_back(std::move(canonical_name));
-    if (entries != nullptr) entries->push_back({path, line});
-  }
-}
-
-}  // namespace config_internal
-
 namespace {
 
 using namespace config_internal;  // NOLINT: the reader is this file's vocabulary
@@ -91,6 +59,8 @@ constexpr std::array<std::string_view, 18> kListenKeys = {"address",
                                                           "max_connection_age",
                                                           "max_connection_age_grace",
                                                           "write_timeout"};
+// An API keys file (auth.api_keys_file) holds one list, as auth.api_keys.
+constexpr std::array<std::string_view, 1> kApiKeysFileKeys = {"api_keys"};
 constexpr std::array<std::string_view, 3> kClientAuthModes = {"none", "optional", "require"};
 constexpr std::array<std::string_view, 3> kAdminKeys = {"address", "enabled", "api_key_hash"};
 // gRPC takes its HTTP/2 durations as int milliseconds: 596h is the longest that fits.
@@ -408,24 +378,18 @@ void ParseBackends(const MapReader& top, const AdmissionConfig& admission,
     errors->Add(field->line, fmt::format("backends: {}", kNeedOne));
     return;
   }
-  if (!list.IsSequence()) {
-    errors->Add(field->line, "backends: must be a list of backends, got " + Describe(list));
-    return;
-  }
   std::map<std::string, int, std::less<>> first_lines;
-  std::size_t index = 0;
-  for (const YAML::Node& item : list) {
-    const std::string path = fmt::format("backends[{}]", index++);
+  for (const ListItem& item : top.List("backends", "backends")) {
     BackendConfig& backend = backends->emplace_back();
-    backend.line = LineOf(item, field->line);
-    if (item.IsNull()) {  // A bare "-": an empty map would read as "missing name" and "url".
-      errors->Add(backend.line, fmt::format("{}: must be a map, got nothing", path));
+    backend.line = item.line;
+    if (item.value.IsNull()) {  // A bare "-": an empty map would read as "missing name" and "url".
+      errors->Add(backend.line, fmt::format("{}: must be a map, got nothing", item.path));
       continue;
     }
-    const MapReader map(item, path, backend.line, kBackendKeys, errors);
+    const MapReader map(item.value, item.path, backend.line, kBackendKeys, errors);
     if (!map.ok()) continue;
-    ParseBackendName(map, path, &first_lines, &backend);
-    ParseBackendUrl(map, path, &backend);
+    ParseBackendName(map, item.path, &first_lines, &backend);
+    ParseBackendUrl(map, item.path, &backend);
     std::int64_t weight = 0;
     if (map.Integer("weight", 1, kMaxWeight, &weight)) {
       backend.weight = static_cast<std::uint32_t>(weight);
@@ -535,6 +499,24 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view sourc
   }
   if (!errors.empty()) return errors.ToStatus(source_name);
   return config;
+}
+
+absl::Status ParseApiKeysFile(std::string_view yaml, std::string_view source_name,
+                              AuthConfig* auth) {
+  ErrorList errors;
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    if (!root.IsMap()) {
+      errors.Add(LineOf(root, 1), "must be a map with an api_keys list, got " + Describe(root));
+    } else {
+      const MapReader top(root, "", LineOf(root, 1), kApiKeysFileKeys, &errors);
+      if (top.ok()) ReadApiKeys(top, source_name, &auth->api_keys);
+    }
+  } catch (const YAML::Exception& e) {
+    errors.Add(e.mark.line + 1, Printable(e.msg));
+  }
+  if (!errors.empty()) return errors.ToStatus(source_name);
+  return absl::OkStatus();
 }
 
 }  // namespace og

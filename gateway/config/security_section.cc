@@ -1,5 +1,6 @@
 // The security sections: `auth` (API keys, client certificates, groups), `authorization`,
-// `rate_limits`, `limits` and `redaction`, and the separate API keys file.
+// `rate_limits`, `limits` and `redaction`, and the API keys list that the separate keys file
+// holds too (read by ParseApiKeysFile in load.cc).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -11,8 +12,9 @@
 #include "absl/strings/ascii.h"
 #include "fmt/format.h"
 #include "gateway/config/config.h"
+#include "gateway/config/sections.h"
+#include "gateway/config/values.h"
 #include "gateway/config/yaml_reader.h"
-#include "gateway/upstream/json_reading.h"
 #include "security/api_keys.h"
 #include "security/redactor.h"
 
@@ -24,7 +26,6 @@ constexpr std::array<std::string_view, 5> kAuthKeys = {"required", "mtls_identit
 constexpr std::array<std::string_view, 5> kMtlsIdentities = {"common_name", "subject", "spiffe_id",
                                                              "dns_san", "none"};
 constexpr std::array<std::string_view, 2> kApiKeyKeys = {"identity", "hash"};
-constexpr std::array<std::string_view, 1> kApiKeysFileKeys = {"api_keys"};
 constexpr std::array<std::string_view, 1> kAuthorizationKeys = {"rules"};
 constexpr std::array<std::string_view, 4> kRuleKeys = {"identities", "groups", "models", "actions"};
 constexpr std::array<std::string_view, 2> kActions = {"predict", "stream"};
@@ -77,68 +78,46 @@ std::string CanonicalModelPattern(std::string_view pattern) {
   return absl::AsciiStrToLower(std::string(pattern));
 }
 
-// A list of scalars in `node` (written at `path`, `line`), each checked by `valid` (described by
-// `what` in errors); duplicates refused. Null: nothing.
+// Each of `items` must be a scalar accepted by `valid` (described by `what` in errors), and
+// none may repeat an earlier one; the accepted ones are appended to `out`.
 template <typename Valid>
-void ReadStringList(const YAML::Node& node, std::string_view path, int line, std::string_view what,
-                    Valid valid, ErrorList* errors, std::vector<std::string>* out) {
-  if (node.IsNull()) return;
-  if (!node.IsSequence()) {
-    errors->Add(line, fmt::format("{}: must be a list of {}, got {}", path, what, Describe(node)));
-    return;
-  }
-  std::size_t index = 0;
-  for (const YAML::Node& item : node) {
-    const std::string item_path = fmt::format("{}[{}]", path, index++);
-    const int item_line = LineOf(item, line);
-    if (!item.IsScalar() || !valid(item.Scalar())) {
-      errors->Add(item_line,
-                  fmt::format("{}: must be {}, got {}", item_path, what, Describe(item)));
+void ReadStrings(const std::vector<ListItem>& items, std::string_view what, Valid valid,
+                 ErrorList* errors, std::vector<std::string>* out) {
+  for (const ListItem& item : items) {
+    if (!item.value.IsScalar() || !valid(item.value.Scalar())) {
+      errors->Add(item.line,
+                  fmt::format("{}: must be {}, got {}", item.path, what, Describe(item.value)));
       continue;
     }
-    if (std::find(out->begin(), out->end(), item.Scalar()) != out->end()) {
-      errors->Add(item_line, fmt::format("{}: duplicate {}", item_path, Quoted(item.Scalar())));
+    if (std::find(out->begin(), out->end(), item.value.Scalar()) != out->end()) {
+      errors->Add(item.line,
+                  fmt::format("{}: duplicate {}", item.path, Quoted(item.value.Scalar())));
       continue;
     }
-    out->push_back(item.Scalar());
+    out->push_back(item.value.Scalar());
   }
 }
 
-// The same for the list at key `name` of `map`; absent: nothing.
+// The list of scalars at key `name` of `map` (ReadStrings); absent or null: nothing.
 template <typename Valid>
 void ReadStringList(const MapReader& map, std::string_view name, std::string_view what, Valid valid,
                     std::vector<std::string>* out) {
-  const Field* field = map.Find(name);
-  if (field == nullptr) return;
-  ReadStringList(field->value, map.PathOf(name), field->line, what, valid, map.errors(), out);
+  ReadStrings(map.List(name, what), what, valid, map.errors(), out);
 }
 
-// The items of a list at `name` of `map`, or none (with an error) when it is not a list.
-const YAML::Node* ListAt(const MapReader& map, std::string_view name, std::string_view what) {
-  const Field* field = map.Find(name);
-  if (field == nullptr || field->value.IsNull()) return nullptr;
-  if (!field->value.IsSequence()) {
-    map.Error(*field, fmt::format("must be a list of {}, got {}", what, Describe(field->value)));
-    return nullptr;
-  }
-  return &field->value;
-}
+}  // namespace
 
 void ReadApiKeys(const MapReader& map, std::string_view source, std::vector<ApiKeyConfig>* keys) {
-  const YAML::Node* list = ListAt(map, "api_keys", "keys (identity and hash)");
-  if (list == nullptr) return;
-  const int list_line = map.Find("api_keys")->line;
-  std::size_t index = 0;
-  for (const YAML::Node& item : *list) {
-    const std::string path = fmt::format("{}[{}]", map.PathOf("api_keys"), index++);
+  for (const ListItem& item : map.List("api_keys", "keys (identity and hash)")) {
     ApiKeyConfig key;
     key.source = std::string(source);
-    key.line = LineOf(item, list_line);
-    const MapReader entry(item, path, key.line, kApiKeyKeys, map.errors());
+    key.line = item.line;
+    const MapReader entry(item.value, item.path, key.line, kApiKeyKeys, map.errors());
     if (!entry.ok()) continue;
     for (std::string_view required : {"identity", "hash"}) {
       if (entry.Find(required) == nullptr) {
-        map.errors()->Add(key.line, fmt::format("{}: missing required field '{}'", path, required));
+        map.errors()->Add(key.line,
+                          fmt::format("{}: missing required field '{}'", item.path, required));
       }
     }
     if (entry.String("identity", &key.identity)) {
@@ -161,29 +140,23 @@ void ReadApiKeys(const MapReader& map, std::string_view source, std::vector<ApiK
   }
 }
 
+namespace {
+
 void ReadGroups(const MapReader& map, AuthConfig* auth) {
-  const Field* field = map.Find("groups");
-  if (field == nullptr || field->value.IsNull()) return;
-  if (!field->value.IsMap()) {
-    map.Error(*field,
-              "must be a map of group name to a list of identities, got " + Describe(field->value));
-    return;
-  }
-  for (auto it = field->value.begin(); it != field->value.end(); ++it) {
-    const int line = LineOf(it->first, field->line);
-    const std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
-    if (!IsValidName(name)) {
-      map.errors()->Add(line, fmt::format("auth.groups: group names must be 1 to {} characters of "
-                                          "A-Z a-z 0-9 _ . - @ : / = , and space, got {}",
-                                          kMaxIdentityLength, Describe(it->first)));
+  for (const MapEntry& group : map.Entries("groups", "group name to a list of identities")) {
+    if (!IsValidName(group.name)) {
+      map.errors()->Add(group.line,
+                        fmt::format("auth.groups: group names must be 1 to {} characters of "
+                                    "A-Z a-z 0-9 _ . - @ : / = , and space, got {}",
+                                    kMaxIdentityLength, Describe(group.key)));
       continue;
     }
-    if (auth->groups.count(name) != 0) {
-      map.errors()->Add(line, fmt::format("auth.groups.{}: duplicate group", name));
+    if (auth->groups.count(group.name) != 0) {
+      map.errors()->Add(group.line, fmt::format("{}: duplicate group", group.path));
       continue;
     }
-    ReadStringList(it->second, fmt::format("auth.groups.{}", name), line, "an identity name",
-                   IsValidName, map.errors(), &auth->groups[name]);
+    ReadStrings(ListItems(group.value, group.path, group.line, "an identity name", map.errors()),
+                "an identity name", IsValidName, map.errors(), &auth->groups[group.name]);
   }
 }
 
@@ -260,15 +233,10 @@ void ParseAuthorization(const MapReader& top, const AuthConfig& auth,
   authorization->enabled = true;
   const MapReader map = top.Child("authorization", kAuthorizationKeys, &authorization->line);
   if (!map.ok()) return;
-  const YAML::Node* list = ListAt(map, "rules", "rules");
-  if (list == nullptr) return;
-  const int list_line = map.Find("rules")->line;
-  std::size_t index = 0;
-  for (const YAML::Node& item : *list) {
+  for (const ListItem& item : map.List("rules", "rules")) {
     AuthorizationRuleConfig& rule = authorization->rules.emplace_back();
-    rule.line = LineOf(item, list_line);
-    const MapReader entry(item, fmt::format("authorization.rules[{}]", index++), rule.line,
-                          kRuleKeys, map.errors());
+    rule.line = item.line;
+    const MapReader entry(item.value, item.path, rule.line, kRuleKeys, map.errors());
     if (entry.ok()) ReadRule(entry, auth, &rule);
   }
 }
@@ -278,29 +246,21 @@ void ParseRateLimits(const MapReader& top, RateLimitsConfig* rate_limits) {
   if (!map.ok()) return;
   const MapReader defaults = map.Child("default", kRateLimitKeys, &rate_limits->default_limit.line);
   if (defaults.ok()) ReadRateLimit(defaults, &rate_limits->default_limit);
-  const Field* field = map.Find("identities");
-  if (field == nullptr || field->value.IsNull()) return;
-  if (!field->value.IsMap()) {
-    map.Error(*field,
-              "must be a map of identity name to its limits, got " + Describe(field->value));
-    return;
-  }
-  for (auto it = field->value.begin(); it != field->value.end(); ++it) {
-    const int line = LineOf(it->first, field->line);
-    const std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
-    if (name != "anonymous" && !IsValidName(name)) {
-      map.errors()->Add(line, fmt::format("rate_limits.identities: {} is not an identity name",
-                                          Describe(it->first)));
+  for (const MapEntry& identity : map.Entries("identities", "identity name to its limits")) {
+    if (identity.name != "anonymous" && !IsValidName(identity.name)) {
+      map.errors()->Add(identity.line,
+                        fmt::format("rate_limits.identities: {} is not an identity name",
+                                    Describe(identity.key)));
       continue;
     }
-    if (rate_limits->identities.count(name) != 0) {
-      map.errors()->Add(line, fmt::format("rate_limits.identities.{}: duplicate identity", name));
+    if (rate_limits->identities.count(identity.name) != 0) {
+      map.errors()->Add(identity.line, fmt::format("{}: duplicate identity", identity.path));
       continue;
     }
-    RateLimitConfig& limit = rate_limits->identities[name];
-    limit.line = line;
-    const MapReader entry(it->second, fmt::format("rate_limits.identities.{}", name), line,
-                          kRateLimitKeys, map.errors());
+    RateLimitConfig& limit = rate_limits->identities[identity.name];
+    limit.line = identity.line;
+    const MapReader entry(identity.value, identity.path, identity.line, kRateLimitKeys,
+                          map.errors());
     if (entry.ok()) ReadRateLimit(entry, &limit);
   }
 }
@@ -322,21 +282,16 @@ void ParseLimits(const MapReader& top, LimitsConfig* limits) {
 void ParseRedaction(const MapReader& top, RedactionConfig* redaction) {
   const MapReader map = top.Child("redaction", kRedactionKeys, &redaction->line);
   if (!map.ok()) return;
-  const YAML::Node* list = ListAt(map, "rules", "rules (name, pattern, replacement)");
-  if (list == nullptr) return;
-  const int list_line = map.Find("rules")->line;
   std::set<std::string, std::less<>> names;
-  std::size_t index = 0;
-  for (const YAML::Node& item : *list) {
-    const std::string path = fmt::format("redaction.rules[{}]", index++);
+  for (const ListItem& item : map.List("rules", "rules (name, pattern, replacement)")) {
     RedactionRuleConfig rule;
-    rule.line = LineOf(item, list_line);
-    const MapReader entry(item, path, rule.line, kRedactionRuleKeys, map.errors());
+    rule.line = item.line;
+    const MapReader entry(item.value, item.path, rule.line, kRedactionRuleKeys, map.errors());
     if (!entry.ok()) continue;
     for (std::string_view required : {"name", "pattern"}) {
       if (entry.Find(required) == nullptr) {
         map.errors()->Add(rule.line,
-                          fmt::format("{}: missing required field '{}'", path, required));
+                          fmt::format("{}: missing required field '{}'", item.path, required));
       }
     }
     if (entry.String("name", &rule.name)) {
@@ -371,8 +326,8 @@ void ParseRedaction(const MapReader& top, RedactionConfig* redaction) {
 }
 
 void ParseBrowserSafety(const MapReader& http_map, HttpConfig* http) {
-  // Patterns are matched by the front door (gateway/frontdoor/http/browser_policy.h); here only what can never
-  // match an Origin or Host header is refused.
+  // Patterns are matched by the front door (gateway/frontdoor/http/browser_policy.h); here only
+  // what can never match an Origin or Host header is refused.
   const auto no_space = [](std::string_view text) {
     return !text.empty() && std::none_of(text.begin(), text.end(), [](char c) {
       return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
@@ -390,26 +345,3 @@ void ParseBrowserSafety(const MapReader& http_map, HttpConfig* http) {
 }
 
 }  // namespace og::config_internal
-
-namespace og {
-
-absl::Status ParseApiKeysFile(std::string_view yaml, std::string_view source_name,
-                              AuthConfig* auth) {
-  using namespace config_internal;  // NOLINT: the reader is this file's vocabulary
-  ErrorList errors;
-  try {
-    const YAML::Node root = YAML::Load(std::string(yaml));
-    if (!root.IsMap()) {
-      errors.Add(LineOf(root, 1), "must be a map with an api_keys list, got " + Describe(root));
-    } else {
-      const MapReader top(root, "", LineOf(root, 1), kApiKeysFileKeys, &errors);
-      if (top.ok()) ReadApiKeys(top, source_name, &auth->api_keys);
-    }
-  } catch (const YAML::Exception& e) {
-    errors.Add(e.mark.line + 1, Printable(e.msg));
-  }
-  if (!errors.empty()) return errors.ToStatus(source_name);
-  return absl::OkStatus();
-}
-
-}  // namespace og

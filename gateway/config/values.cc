@@ -1,5 +1,7 @@
-// The syntax of single configuration values: durations, addresses, backend URLs and model
-// names. These know nothing of YAML; config_load.cc prefixes their messages with the key path.
+// The syntax of single configuration values (values.h): durations, addresses, backend URLs and
+// model names. These know nothing of YAML; load.cc prefixes their messages with the key path.
+#include "gateway/config/values.h"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -11,7 +13,6 @@
 
 #include "absl/strings/ascii.h"
 #include "fmt/format.h"
-#include "gateway/config/config.h"
 
 namespace og {
 namespace {

@@ -1,7 +1,8 @@
-// Internal to the config loader: the error list and the YAML map reader that config_load.cc,
-// config_balancer.cc and config_health.cc share. Not part of the gateway's public interface.
-#ifndef OLLAMA_GATEWAY_GATEWAY_CONFIG_READER_H_
-#define OLLAMA_GATEWAY_GATEWAY_CONFIG_READER_H_
+// Internal to the config loader: the error list and the YAML map reader that load.cc and every
+// *_section.cc share, with the readers of lists and maps of names that serve every section.
+// Not part of the gateway's public interface.
+#ifndef OLLAMA_GATEWAY_GATEWAY_CONFIG_YAML_READER_H_
+#define OLLAMA_GATEWAY_GATEWAY_CONFIG_YAML_READER_H_
 
 #include <algorithm>
 #include <charconv>
@@ -17,9 +18,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "common/absl_compat.h"
 #include "fmt/format.h"
 #include "fmt/ranges.h"
-#include "gateway/config/config.h"
+#include "gateway/config/values.h"
 #include "yaml-cpp/yaml.h"
 
 namespace og::config_internal {
@@ -75,11 +77,6 @@ inline std::string Printable(std::string_view text) {
     return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
   });
   return plain ? std::string(text) : Quoted(text);
-}
-
-// A status message (an absl::string_view in Debian's Abseil) as a std::string_view.
-inline std::string_view MessageOf(const absl::Status& status) {
-  return std::string_view(status.message().data(), status.message().size());
 }
 
 // What a node is, for "got ..." in messages.
@@ -174,6 +171,29 @@ struct Field {
   YAML::Node value;
 };
 
+// One entry of a YAML list: its key path (`health.inference.models[2]`), its line and its value.
+struct ListItem {
+  std::string path;
+  int line;
+  YAML::Node value;
+};
+
+// One entry of a YAML map of names (`auth.groups`): its key as written (for messages), the key's
+// text ("" when it is not a string), the entry's key path (`auth.groups.NAME`), line and value.
+struct MapEntry {
+  YAML::Node key;
+  std::string name;
+  std::string path;
+  int line;
+  YAML::Node value;
+};
+
+// The items of `node`, a list written at `path` and `line`, each with its path and line. Null
+// is an empty list; anything else that is not a list is an error, `PATH: must be a list of WHAT,
+// got ...`, and gives no items. In yaml_reader.cc.
+std::vector<ListItem> ListItems(const YAML::Node& node, std::string_view path, int line,
+                                std::string_view what, ErrorList* errors);
+
 // One YAML map of the configuration (the top level, a section or a backend) with its key path
 // for messages. Construction reports a value that is not a map, unknown and duplicate keys;
 // the typed readers report a value of the wrong type or out of range and leave the output as
@@ -221,6 +241,16 @@ class MapReader {
     *line = field->line;
     return MapReader(field->value, PathOf(name), field->line, valid_keys, errors_);
   }
+
+  // The items of the list at key `name` (ListItems): none when the key is absent or null, none
+  // and an error `PATH: must be a list of WHAT, got ...` when it is not a list. In
+  // yaml_reader.cc.
+  std::vector<ListItem> List(std::string_view name, std::string_view what) const;
+
+  // The entries of the map at key `name`, in the order written: none when the key is absent or
+  // null, none and an error `PATH: must be a map of WHAT, got ...` when it is not a map. The
+  // names are the caller's to check. In yaml_reader.cc.
+  std::vector<MapEntry> Entries(std::string_view name, std::string_view what) const;
 
   // A non-empty string, quoted or not. Returns true when a value was stored.
   bool String(std::string_view name, std::string* out) const {
@@ -362,49 +392,13 @@ class MapReader {
   std::vector<Field> fields_;
 };
 
-// Reads the `balancer` section (defaults and per-model pools) and checks it against the backends
-// (pool models must be served; ketama labels must be unique). In config_balancer.cc.
-void ParseBalancer(const MapReader& top, const std::vector<BackendConfig>& backends,
-                   BalancerConfig* balancer);
-
-// True when some backend may serve `canonical`: it lists it in its models, or lists none (and
-// so serves every model). In config_balancer.cc.
-bool ModelIsServed(const std::vector<BackendConfig>& backends, std::string_view canonical);
-
-// Where an accepted entry of a list was written: its key path (`health.inference.models[2]`)
-// and line, for checks made after the list is read.
-struct ListEntry {
-  std::string path;
-  int line;
-};
-
 // Reads the list of model names at key `name` of `map` (absent or empty: nothing) into `models`
 // and their CanonicalModelName() into `canonical`, refusing invalid names and duplicates (after
 // canonicalization) at their entry's line. `entries`, unless null, receives where each accepted
-// name was written. In config_load.cc.
+// name was written. In yaml_reader.cc.
 void ReadModelList(const MapReader& map, std::string_view name, std::vector<std::string>* models,
-                   std::vector<std::string>* canonical, std::vector<ListEntry>* entries = nullptr);
-
-// Reads the `health` section (the three tiers of active checks, discovery and the panic
-// threshold) and checks its probe models against the backends. In config_health.cc.
-void ParseHealth(const MapReader& top, const std::vector<BackendConfig>& backends,
-                 HealthConfig* health);
-
-// Reads the `outlier_detection` section. In config_health.cc.
-void ParseOutlierDetection(const MapReader& top, OutlierDetectionConfig* outlier_detection);
-
-// The security sections, in config_security.cc: `auth` (API keys, certificate identities,
-// groups), `authorization` (its rules' groups must be in auth.groups), `rate_limits`, `limits`
-// and `redaction` (every pattern compiled, so a bad one is refused at its line).
-void ParseAuth(const MapReader& top, AuthConfig* auth);
-void ParseAuthorization(const MapReader& top, const AuthConfig& auth,
-                        AuthorizationConfig* authorization);
-void ParseRateLimits(const MapReader& top, RateLimitsConfig* rate_limits);
-void ParseLimits(const MapReader& top, LimitsConfig* limits);
-void ParseRedaction(const MapReader& top, RedactionConfig* redaction);
-// The browser-safety keys of the `http` section (allowed_origins, allowed_hosts).
-void ParseBrowserSafety(const MapReader& http_map, HttpConfig* http);
+                   std::vector<std::string>* canonical, std::vector<ListItem>* entries = nullptr);
 
 }  // namespace og::config_internal
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_CONFIG_READER_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_CONFIG_YAML_READER_H_

@@ -30,8 +30,7 @@ namespace og {
 // limits.max_json_depth's default: deeper than any request or answer Ollama's clients send (a
 // tool schema is rarely ten levels deep), shallow enough that recursion over it is harmless.
 inline constexpr int kDefaultMaxJsonDepth = 64;
-// The most limits.max_json_depth may be set to.
-inline constexpr int kMaxJsonDepthCeiling = 1024;
+// The most limits.max_json_depth may be set to is kMaxJsonDepthCeiling in gateway/config/config.h.
 
 // Parses `text` as one JSON document whose arrays and objects nest at most `max_depth` levels
 // (a scalar is depth 0, `[]` depth 1). INVALID_ARGUMENT: "`what` is not valid JSON" or "`what`

@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/config/config.h"
+#include "gateway/config/values.h"
 #include "gateway/upstream/json_reading.h"
 
 namespace og {

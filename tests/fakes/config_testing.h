@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "gateway/config/config.h"
+#include "gateway/config/load.h"
 
 namespace og::testing {
 

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "gateway/config/config.h"
+#include "gateway/config/balancer_section.h"
 #include "tests/fakes/config_testing.h"
 
 namespace og {

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "gateway/config/config.h"
+#include "gateway/config/load.h"
 #include "tests/fakes/config_testing.h"
 
 namespace og {

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "gateway/config/config.h"
+#include "gateway/config/load.h"
 #include "security/api_keys.h"
 #include "tests/fakes/config_testing.h"
 

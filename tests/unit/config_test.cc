@@ -1,8 +1,6 @@
-// Tests of gateway/config/config.h: loading, validation and the exact `FILE:LINE: reason` errors an
-// operator sees from `--check-config`, plus the value parsers (durations, addresses, URLs,
-// model names).
-#include "gateway/config/config.h"
-
+// Tests of gateway/config/load.h: loading, validation and the exact `FILE:LINE: reason` errors an
+// operator sees from `--check-config`, plus the value parsers of gateway/config/values.h
+// (durations, addresses, URLs, model names).
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -14,6 +12,9 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "gateway/config/balancer_section.h"
+#include "gateway/config/load.h"
+#include "gateway/config/values.h"
 #include "tests/fakes/config_testing.h"
 
 namespace og {

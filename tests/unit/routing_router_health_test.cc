@@ -5,6 +5,7 @@
 #include <set>
 #include <vector>
 
+#include "gateway/config/values.h"
 #include "gateway/routing/router.h"
 
 namespace og {

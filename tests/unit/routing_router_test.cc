@@ -2,6 +2,8 @@
 #include <map>
 #include <set>
 
+#include "gateway/config/balancer_section.h"
+#include "gateway/config/values.h"
 #include "gateway/routing/router.h"
 
 namespace og {

@@ -11,7 +11,7 @@
 
 #include "fmt/format.h"
 #include "gateway/call/call_path.h"
-#include "gateway/config/config.h"
+#include "gateway/config/values.h"
 #include "gateway/frontdoor/http/browser_policy.h"
 #include "gateway/frontdoor/http/answers.h"
 #include "gateway/frontdoor/http/translate.h"
