@@ -11,19 +11,12 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "security/sha256.h"
 
 namespace og::security {
 namespace {
 
 constexpr std::string_view kScheme = "sha256";
-
-// SHA256() and EVP_sha256() fetch the algorithm from the provider store on every call (OpenSSL
-// 3), which costs about three times the digest of a short key. Fetched once, it is shared by
-// every thread (an EVP_MD is immutable) and deliberately never freed.
-const EVP_MD* Sha256() {
-  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  return md;
-}
 
 struct MdContextFree {
   void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
@@ -70,15 +63,6 @@ bool ParseHex(std::string_view hex, std::array<std::uint8_t, N>& out) {
     out[i] = static_cast<std::uint8_t>(high << 4 | low);
   }
   return true;
-}
-
-template <std::size_t N>
-void AppendHex(const std::array<std::uint8_t, N>& bytes, std::string& out) {
-  constexpr char kDigits[] = "0123456789abcdef";
-  for (std::uint8_t byte : bytes) {
-    out.push_back(kDigits[byte >> 4]);
-    out.push_back(kDigits[byte & 0xf]);
-  }
 }
 
 }  // namespace

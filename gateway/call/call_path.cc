@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gateway/config/values.h"
+#include "security/sha256.h"
 #include "spdlog/spdlog.h"
 #include "tls/peer_identity.h"
 
@@ -43,7 +44,9 @@ std::string InputText(const InferenceRequest& request) {
 
 }  // namespace
 
-std::string InputDigest(const InferenceRequest& request) { return Sha256Hex(InputText(request)); }
+std::string InputDigest(const InferenceRequest& request) {
+  return security::Sha256Hex(InputText(request));
+}
 
 std::string_view FrontendName(Frontend frontend) {
   return frontend == Frontend::kGrpc ? "grpc" : "http";

@@ -1,7 +1,5 @@
 #include "gateway/telemetry/access_log.h"
 
-#include <openssl/evp.h>
-
 #include "absl/strings/str_cat.h"
 #include "common/time_format.h"
 #include "nlohmann/json.hpp"
@@ -46,20 +44,6 @@ class FlushEachLine final : public spdlog::sinks::sink {
 };
 
 }  // namespace
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xf];
-  }
-  return out;
-}
 
 std::string AccessLogLine(const AccessRecord& r) {
   json line = {{"time", Rfc3339Millis(r.time)},

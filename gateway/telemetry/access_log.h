@@ -69,9 +69,6 @@ struct AccessRecord {
 // The JSON line of a record, without its newline.
 std::string AccessLogLine(const AccessRecord& record);
 
-// Lower-case hex SHA-256 of `data`.
-std::string Sha256Hex(std::string_view data);
-
 class AccessLog {
  public:
   // Opens the log `config` describes; null when it is off. Fails when the file cannot be

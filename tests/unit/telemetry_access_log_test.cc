@@ -11,6 +11,7 @@
 #include "gateway/call/call_path.h"
 #include "gateway/telemetry/metrics.h"
 #include "nlohmann/json.hpp"
+#include "security/sha256.h"
 #include "spdlog/sinks/sink.h"
 #include "tests/fakes/config_testing.h"
 
@@ -18,6 +19,7 @@ namespace og {
 namespace {
 
 using json = nlohmann::json;
+using security::Sha256Hex;
 using std::chrono::milliseconds;
 
 AccessRecord Sample() {
