@@ -13,6 +13,8 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/absl_compat.h"
+#include "common/time_format.h"
 #include "tls/openssl_util.h"
 
 namespace og::tls {
@@ -43,11 +45,8 @@ std::time_t ToTime(const ASN1_TIME* time) {
   return timegm(&parts);
 }
 
-// Debian's Abseil has its own string_view, which absl::StrCat requires.
-absl::string_view Av(std::string_view text) { return absl::string_view(text.data(), text.size()); }
-
 absl::Status Refuse(std::string_view name, std::string_view reason) {
-  return absl::FailedPreconditionError(absl::StrCat("'", Av(name), "': ", Av(reason)));
+  return absl::FailedPreconditionError(absl::StrCat("'", AbslView(name), "': ", AbslView(reason)));
 }
 
 }  // namespace
@@ -71,7 +70,7 @@ absl::StatusOr<CertificateInfo> CheckKeyPair(std::string_view cert_pem, std::str
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ERR_clear_error();
     return Refuse(key_name, absl::StrCat("private key does not match the certificate in '",
-                                         Av(cert_name), "'"));
+                                         AbslView(cert_name), "'"));
   }
   CertificateInfo info;
   info.subject = internal::Rfc2253Subject(cert.get());
@@ -123,12 +122,6 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   return buffer.str();
 }
 
-std::string FormatUtc(std::time_t t) {
-  char text[32];
-  struct tm parts {};
-  gmtime_r(&t, &parts);
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
-}
+std::string FormatUtc(std::time_t t) { return Rfc3339Seconds(t); }
 
 }  // namespace og::tls

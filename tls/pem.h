@@ -38,7 +38,8 @@ absl::StatusOr<int> CheckCaBundle(std::string_view pem, std::string_view name);
 // Reads a whole file. NOT_FOUND names the file and errno's reason.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
-// `t` as an RFC 3339 UTC time ("2026-11-25T18:00:00Z"), for logs.
+// `t` as an RFC 3339 UTC time ("2026-11-25T18:00:00Z"), for logs: common/time_format.h's
+// Rfc3339Seconds, for the callers that know only tls/.
 std::string FormatUtc(std::time_t t);
 
 }  // namespace og::tls
