@@ -29,9 +29,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "balancer/policy.h"
-#include "gateway/config/config.h"
-#include "gateway/upstream/upstream_client.h"
 #include "common/clock.h"
+#include "gateway/config/config.h"
+#include "gateway/upstream/request.h"
 #include "health/connect_backoff.h"
 #include "health/outlier.h"
 
