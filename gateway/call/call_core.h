@@ -2,24 +2,30 @@
 // for its calls: the router, the upstream client, the security gate, the admission queue, the
 // retry budget, the metrics and the access log, plus the process-wide draining flag and the
 // count of calls in progress. One core, several front doors: a call runs the same CallPath
-// whichever door it came through.
+// whichever door it came through. The core also holds what a call takes from the world, so a
+// test can hand it a fake of each: the upstream (gateway/upstream/request.h), the clock and the
+// random source.
 #ifndef OLLAMA_GATEWAY_GATEWAY_CALL_CORE_H_
 #define OLLAMA_GATEWAY_GATEWAY_CALL_CORE_H_
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
-#include "gateway/telemetry/access_log.h"
+#include "common/clock.h"
 #include "gateway/call/admission_queue.h"
-#include "gateway/telemetry/metrics.h"
 #include "gateway/call/retry_budget.h"
-#include "gateway/routing/router.h"
 #include "gateway/call/security_gate.h"
-#include "gateway/upstream/upstream_client.h"
+#include "gateway/routing/router.h"
+#include "gateway/telemetry/access_log.h"
+#include "gateway/telemetry/metrics.h"
+#include "gateway/upstream/request.h"
 
 namespace og {
+
+struct Config;
 
 // Settings of the request path that come from the configuration.
 struct RequestPathOptions {
@@ -47,12 +53,36 @@ struct RequestPathOptions {
   std::size_t max_unary_answer_bytes = 4u << 20;
 };
 
+// The request path's settings from a loaded configuration (its upstream, admission and listen
+// sections).
+RequestPathOptions RequestPathOptionsFrom(const Config& config);
+
+// Where a call's random numbers come from: its request id when the caller sent none, and the
+// balancer's random picks. Thread-safe.
+class RandomSource {
+ public:
+  virtual ~RandomSource() = default;
+  virtual std::uint64_t Next() = 0;
+};
+
+// A generator per thread, each seeded from std::random_device: no lock on the request path.
+class ThreadRandom final : public RandomSource {
+ public:
+  std::uint64_t Next() override;
+  // A process-wide instance; its state is per thread, so sharing it is free.
+  static ThreadRandom& Get();
+};
+
 class CallCore {
  public:
   // All references must outlive the core (and every front door that uses it). `access_log`
-  // may be null (no access log).
-  CallCore(Router& router, UpstreamClient& upstream, Metrics& metrics, SecurityGate& security,
-           RequestPathOptions options, AccessLog* access_log = nullptr);
+  // may be null (no access log). Calls read the time from `clock` and draw random numbers from
+  // `random`. The admission queue's timer thread waits in real time, so it runs only on the
+  // system clock; with any other clock, whoever drives the clock expires queued calls
+  // (admission_queue().ExpireDue()).
+  CallCore(Router& router, Upstream& upstream, Metrics& metrics, SecurityGate& security,
+           RequestPathOptions options, AccessLog* access_log = nullptr,
+           const Clock& clock = SystemClock::Get(), RandomSource& random = ThreadRandom::Get());
   ~CallCore();
   CallCore(const CallCore&) = delete;
   CallCore& operator=(const CallCore&) = delete;
@@ -64,10 +94,12 @@ class CallCore {
   int active_calls() const { return active_calls_.load(std::memory_order_acquire); }
 
   Router& router() { return router_; }
-  UpstreamClient& upstream() { return upstream_; }
+  Upstream& upstream() { return upstream_; }
   Metrics& metrics() { return metrics_; }
   SecurityGate& security() { return security_; }
   const RequestPathOptions& options() const { return options_; }
+  const Clock& clock() const { return clock_; }
+  AdmissionQueue& admission_queue() { return *queue_; }
 
  private:
   friend class CallPath;
@@ -78,10 +110,12 @@ class CallCore {
   void EndRetry() { retry_budget_.Release(); }
 
   Router& router_;
-  UpstreamClient& upstream_;
+  Upstream& upstream_;
   Metrics& metrics_;
   SecurityGate& security_;
   AccessLog* const access_log_;
+  const Clock& clock_;
+  RandomSource& random_;
   const RequestPathOptions options_;
   std::atomic<bool> draining_{false};
   std::atomic<int> active_calls_{0};

@@ -1,7 +1,5 @@
 #include "gateway/call/call_path.h"
 
-#include <random>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gateway/config/values.h"
@@ -14,22 +12,19 @@ namespace {
 
 using ollama_gateway::v1::InferenceRequest;
 
-std::uint64_t CallRandom() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return rng();
-}
-
 // Longest caller-chosen request id kept; a longer one is replaced by the gateway's own.
 constexpr std::size_t kMaxRequestId = 128;
 // The most answer text kept for a content-logging access log line.
 constexpr std::size_t kMaxLoggedOutput = 1u << 20;
 
 // The caller's x-request-id when it sent a usable one, else a random one.
-std::string RequestIdFrom(std::string_view sent) {
+std::string RequestIdFrom(std::string_view sent, RandomSource& random) {
   if (!sent.empty() && sent.size() <= kMaxRequestId) return std::string(sent);
   char id[33];
-  std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(CallRandom()),
-                static_cast<unsigned long long>(CallRandom()));
+  const std::uint64_t high = random.Next();
+  const std::uint64_t low = random.Next();
+  std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(high),
+                static_cast<unsigned long long>(low));
   return id;
 }
 
@@ -54,7 +49,12 @@ std::string_view FrontendName(Frontend frontend) {
 
 CallPath::CallPath(CallCore& core, Frontend frontend, const InferenceRequest& request,
                    std::string_view rpc, security::Action action)
-    : core_(core), request_(request), frontend_(frontend), rpc_(rpc), action_(action) {
+    : core_(core),
+      request_(request),
+      frontend_(frontend),
+      rpc_(rpc),
+      action_(action),
+      start_(core.clock_.Now()) {
   core_.active_calls_.fetch_add(1, std::memory_order_acq_rel);
 }
 
@@ -74,7 +74,7 @@ OllamaRequest CallPath::BuildUpstream(const InferenceRequest& forwarded) {
 }
 
 void CallPath::Begin() {
-  request_id_ = RequestIdFrom(Header("x-request-id"));
+  request_id_ = RequestIdFrom(Header("x-request-id"), core_.random_);
   certificate_ = PeerCertificate();
   if (core_.draining_.load(std::memory_order_relaxed)) {
     return Reject(
@@ -184,7 +184,7 @@ const std::string& CallPath::model_label() const {
 bool CallPath::OnLine(std::string_view line) {
   OllamaChunk chunk;
   if (!ParsesChunks()) {
-    if (first_token_ == Steady::time_point{}) first_token_ = Steady::now();
+    if (first_token_ == Steady::time_point{}) first_token_ = core_.clock_.Now();
     absl::Status why_not;
     if (!Deliver(chunk, line, &why_not)) {
       stop_status_ = why_not;
@@ -216,7 +216,7 @@ bool CallPath::OnLine(std::string_view line) {
                      "' kept generating past num_predict=", request_.options().num_predict()));
     return false;
   }
-  if (first_token_ == Steady::time_point{}) first_token_ = Steady::now();
+  if (first_token_ == Steady::time_point{}) first_token_ = core_.clock_.Now();
   if (core_.access_log_ != nullptr && core_.access_log_->log_content() &&
       output_.size() < kMaxLoggedOutput) {
     output_.append(chunk.text, 0, kMaxLoggedOutput - output_.size());
@@ -342,7 +342,12 @@ const std::string& CallPath::backend_name() const {
   return pool_->members[current_index_].state->name();
 }
 
-bool CallPath::DeadlinePassed() const { return Deadline() <= std::chrono::system_clock::now(); }
+std::chrono::system_clock::time_point CallPath::WallNow() const {
+  return start_wall_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                           core_.clock_.Now() - start_);
+}
+
+bool CallPath::DeadlinePassed() const { return Deadline() <= WallNow(); }
 
 absl::Status CallPath::TimeoutStatus() const {
   if (DeadlinePassed()) {
@@ -358,8 +363,7 @@ std::chrono::milliseconds CallPath::AttemptTimeout() const {
   std::chrono::milliseconds bound = core_.options_.request_timeout;
   const auto deadline = Deadline();
   if (deadline != std::chrono::system_clock::time_point::max()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::system_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - WallNow());
     if (left.count() < 1) left = std::chrono::milliseconds(1);
     if (bound.count() == 0 || left < bound) bound = left;
   }
@@ -394,7 +398,7 @@ Choice CallPath::ChooseAndAcquire() {
   balancer::HostMask skip = tried_;
   std::size_t raced = 0;
   for (;;) {
-    Choice choice = core_.router_.Choose(*pool_, skip, *this, CallRandom());
+    Choice choice = core_.router_.Choose(*pool_, skip, *this, core_.random_.Next());
     if (!choice.ok()) {
       choice.tried -= raced;
       choice.full += raced;
@@ -431,8 +435,8 @@ void CallPath::ReleaseSlot() {
 Clock::TimePoint CallPath::QueueDeadline() const {
   const auto deadline = Deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return Clock::TimePoint::max();
-  const auto left = deadline - std::chrono::system_clock::now();
-  return core_.queue_->clock().Now() + std::chrono::duration_cast<Clock::TimePoint::duration>(left);
+  const auto left = deadline - WallNow();
+  return core_.clock_.Now() + std::chrono::duration_cast<Clock::TimePoint::duration>(left);
 }
 
 void CallPath::StartAttempt() {
@@ -514,7 +518,7 @@ void CallPath::Reject(const absl::Status& status, std::string_view reason) {
 
 void CallPath::Conclude(const absl::Status& status) {
   if (retrying_) core_.EndRetry();
-  const auto now = Steady::now();
+  const auto now = core_.clock_.Now();
   const std::string& model = model_label();
   const bool reached_backend = attempts_ > 0;
   const std::string backend = reached_backend ? backend_name() : "";

@@ -18,10 +18,10 @@
 #include "absl/status/status.h"
 #include "gateway/call/admission_queue.h"
 #include "gateway/call/call_core.h"
-#include "gateway/upstream/ollama_protocol.h"
-#include "gateway/routing/router.h"
 #include "gateway/call/security_gate.h"
-#include "gateway/upstream/upstream_client.h"
+#include "gateway/routing/router.h"
+#include "gateway/upstream/ollama_protocol.h"
+#include "gateway/upstream/request.h"
 #include "ollama_gateway/v1/inference.pb.h"
 
 namespace og {
@@ -154,6 +154,8 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   std::string_view Metadata(std::string_view name) const override;
   // What the attempt that just ended says about its backend (outlier detection).
   Router::Outcome OutcomeFor(const UpstreamResult& result) const;
+  // The wall-clock time now, as the core's clock has moved since the call began.
+  std::chrono::system_clock::time_point WallNow() const;
   bool DeadlinePassed() const;
   absl::Status TimeoutStatus() const;
   std::chrono::milliseconds AttemptTimeout() const;
@@ -183,7 +185,9 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   const Frontend frontend_;
   const std::string_view rpc_;
   const security::Action action_;
-  const Steady::time_point start_ = Steady::now();
+  // When the call began, by the core's clock and by the wall clock (the access log's time, and
+  // the origin from which the caller's deadline is measured in the core's time).
+  const Steady::time_point start_;
   const std::chrono::system_clock::time_point start_wall_ = std::chrono::system_clock::now();
   // The caller's x-request-id, or one made up; returned in the trailers and logged.
   std::string request_id_;

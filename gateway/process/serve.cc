@@ -52,22 +52,6 @@ std::int64_t TransportRequestCeiling(const Config& c) {
                                 INT32_MAX);
 }
 
-RequestPathOptions PathOptions(const Config& c) {
-  RequestPathOptions o;
-  o.connect_timeout = c.upstream.connect_timeout;
-  o.request_timeout = c.upstream.request_timeout;
-  o.max_line_bytes = c.upstream.max_line_bytes;
-  o.stream_buffer_bytes = c.upstream.stream_buffer_bytes;
-  o.stream_write_timeout = c.listen.write_timeout;
-  o.max_unary_answer_bytes = c.upstream.max_unary_answer_bytes;
-  o.first_byte_timeout = c.upstream.first_byte_timeout;
-  o.max_attempts = c.upstream.max_attempts;
-  o.retry_budget_percent = c.upstream.retry_budget_percent;
-  o.admission.max_queue = static_cast<std::size_t>(c.admission.max_queue);
-  o.admission.max_queue_wait = c.admission.max_queue_wait;
-  return o;
-}
-
 // The configured listen address with the port actually bound (they differ when it was 0).
 std::string BoundAddress(const std::string& configured, int bound_port) {
   std::string host;
@@ -208,7 +192,8 @@ int Serve(const std::string& path) {
     return kExitFailure;
   }
   LogSecuritySummary(config);
-  CallCore core(router, *upstream, metrics, security, PathOptions(config), access_log->get());
+  CallCore core(router, *upstream, metrics, security, RequestPathOptionsFrom(config),
+                access_log->get());
 
   tls::ServerTlsOptions tls_options{config.listen.insecure, config.listen.cert_file,
                                     config.listen.key_file, config.listen.client_ca_file,
