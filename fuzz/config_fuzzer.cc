@@ -2,8 +2,8 @@
 // bytes as YAML text. It must never crash, throw, hang or leak; refusing the text is fine.
 //
 // Invariants: a refused text gives INVALID_ARGUMENT with one error per line, each
-// `fuzz.yaml:LINE: reason`, ordered by line, as config.h promises. An accepted one satisfies what
-// config_load.cc checks and the rest of the gateway relies on without checking again: at least one
+// `fuzz.yaml:LINE: reason`, ordered by line, as load.h promises. An accepted one satisfies what
+// load.cc checks and the rest of the gateway relies on without checking again: at least one
 // backend, unique valid names, normalized URLs, values within their documented ranges, ordered
 // health timings, pools and probe models that some backend serves, unique ketama labels when a
 // pool hashes.
