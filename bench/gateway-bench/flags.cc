@@ -4,38 +4,12 @@
 
 #include <charconv>
 #include <cmath>
-#include <functional>
-#include <map>
-#include <set>
+
+#include "common/absl_compat.h"
+#include "common/flags.h"
 
 namespace og::bench {
 namespace {
-
-absl::Status BadValue(std::string_view flag, std::string_view value, std::string_view why) {
-  return absl::InvalidArgumentError(fmt::format("invalid value '{}' for {}: {}", value, flag, why));
-}
-
-absl::Status ParseInt64(std::string_view flag, const std::string& value, std::int64_t min,
-                        std::int64_t max, std::int64_t& out) {
-  std::int64_t parsed = 0;
-  const char* end = value.data() + value.size();
-  auto [ptr, ec] = std::from_chars(value.data(), end, parsed);
-  if (value.empty() || ec != std::errc() || ptr != end) {
-    return BadValue(flag, value, "not an integer");
-  }
-  if (parsed < min || parsed > max) {
-    return BadValue(flag, value, fmt::format("must be between {} and {}", min, max));
-  }
-  out = parsed;
-  return absl::OkStatus();
-}
-
-absl::Status ParseInt(std::string_view flag, const std::string& value, int min, int max, int& out) {
-  std::int64_t parsed = 0;
-  absl::Status status = ParseInt64(flag, value, min, max, parsed);
-  if (status.ok()) out = static_cast<int>(parsed);
-  return status;
-}
 
 // A finite decimal number; from_chars for double is in GCC 12's libstdc++.
 std::optional<double> ParseNumber(std::string_view text) {
@@ -48,32 +22,55 @@ std::optional<double> ParseNumber(std::string_view text) {
   return parsed;
 }
 
-absl::Status ParsePositiveDuration(std::string_view flag, const std::string& value,
-                                   std::chrono::nanoseconds& out, bool zero_ok) {
-  auto parsed = ParseDuration(value);
-  if (!parsed.ok()) return BadValue(flag, value, std::string(parsed.status().message()));
-  if (*parsed <= std::chrono::nanoseconds(0) && !zero_ok) {
-    return BadValue(flag, value, "must be positive");
+// A duration flag's value, read by ParseDuration.
+struct Duration {
+  std::chrono::nanoseconds value{0};
+};
+
+bool AbslParseFlag(absl::string_view text, Duration* out, std::string* error) {
+  auto parsed = ParseDuration(StdView(text));
+  if (!parsed.ok()) {
+    *error = std::string(parsed.status().message());
+    return false;
   }
-  out = *parsed;
-  return absl::OkStatus();
+  out->value = *parsed;
+  return true;
 }
 
-absl::Status SetNonEmpty(std::string_view flag, const std::string& value, std::string& out) {
-  if (value.empty()) return BadValue(flag, value, "must not be empty");
-  out = value;
-  return absl::OkStatus();
+// --rate's value: calls per second, in (0, 1e7].
+struct CallRate {
+  double per_second = 0;
+};
+
+bool AbslParseFlag(absl::string_view text, CallRate* out, std::string* error) {
+  if (!absl::ParseFlag(text, &out->per_second, error) ||
+      !(out->per_second > 0 && out->per_second <= 1e7)) {
+    *error = "must be a number of calls per second in (0, 1e7]";
+    return false;
+  }
+  return true;
 }
 
-// Flags that contradict each other or need a partner; `given` holds the flags on the command line.
-absl::Status CheckCombinations(const BenchOptions& o, const std::set<std::string>& given) {
-  auto both = [&](const char* a, const char* b) { return given.contains(a) && given.contains(b); };
+// A setter for a duration flag that must be positive, or at least zero when `zero_ok`.
+FlagParser::Setter<Duration> StoreDuration(std::chrono::nanoseconds* out, bool zero_ok) {
+  return [out, zero_ok](Duration duration) {
+    if (duration.value <= std::chrono::nanoseconds(0) && !zero_ok) {
+      return std::string("must be positive");
+    }
+    *out = duration.value;
+    return std::string();
+  };
+}
+
+// Flags that contradict each other or need a partner; `given` knows the flags on the command line.
+absl::Status CheckCombinations(const BenchOptions& o, const FlagParser& given) {
+  auto both = [&](const char* a, const char* b) { return given.Given(a) && given.Given(b); };
   if (both("--rate", "--concurrency")) {
     return absl::InvalidArgumentError(
         "--rate (open loop) and --concurrency (closed loop) exclude each other");
   }
   for (const char* open_only : {"--arrivals", "--max-outstanding"}) {
-    if (given.contains(open_only) && !o.rate) {
+    if (given.Given(open_only) && !o.rate) {
       return absl::InvalidArgumentError(fmt::format("{} needs --rate (open loop)", open_only));
     }
   }
@@ -166,106 +163,51 @@ counts them by status code), 2 for bad flags or unreadable certificate files.
 
 absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args) {
   BenchOptions o;
-  using Setter = std::function<absl::Status(std::string_view flag, const std::string& value)>;
-  const auto ok = [] { return absl::OkStatus(); };
-  const std::map<std::string, Setter, std::less<>> setters = {
-      {"--target", [&](auto f, const auto& v) { return SetNonEmpty(f, v, o.target); }},
-      {"--rpc",
-       [&](auto f, const auto& v) {
-         if (v == "predict" || v == "stream") {
-           o.rpc = v == "predict" ? Rpc::kPredict : Rpc::kStream;
-           return ok();
-         }
-         return BadValue(f, v, "must be predict or stream");
-       }},
-      {"--cacert", [&](auto f, const auto& v) { return SetNonEmpty(f, v, o.cacert); }},
-      {"--cert", [&](auto f, const auto& v) { return SetNonEmpty(f, v, o.cert); }},
-      {"--key", [&](auto f, const auto& v) { return SetNonEmpty(f, v, o.key); }},
-      {"--server-name", [&](auto f, const auto& v) { return SetNonEmpty(f, v, o.server_name); }},
-      {"--api-key", [&](auto f, const auto& v) { return SetNonEmpty(f, v, o.api_key); }},
-      {"--model", [&](auto f, const auto& v) { return SetNonEmpty(f, v, o.model); }},
-      {"--prompt",
-       [&](auto, const auto& v) {
-         o.prompt = v;
-         return ok();
-       }},
-      {"--num-predict",
-       [&](auto f, const auto& v) {
-         int n = 0;
-         absl::Status s = ParseInt(f, v, 1, 1'000'000, n);
-         if (s.ok()) o.num_predict = n;
-         return s;
-       }},
-      {"--hash-key-cardinality",
-       [&](auto f, const auto& v) { return ParseInt(f, v, 0, 1'000'000, o.hash_key_cardinality); }},
-      {"--concurrency",
-       [&](auto f, const auto& v) { return ParseInt(f, v, 1, 1'000'000, o.concurrency); }},
-      {"--rate",
-       [&](auto f, const auto& v) {
-         const std::optional<double> rate = ParseNumber(v);
-         if (!rate || *rate <= 0 || *rate > 1e7) {
-           return BadValue(f, v, "must be a number of calls per second in (0, 1e7]");
-         }
-         o.rate = *rate;
-         return ok();
-       }},
-      {"--arrivals",
-       [&](auto f, const auto& v) {
-         if (v == "poisson" || v == "uniform") {
-           o.arrivals = v == "poisson" ? Arrivals::kPoisson : Arrivals::kUniform;
-           return ok();
-         }
-         return BadValue(f, v, "must be poisson or uniform");
-       }},
-      {"--max-outstanding",
-       [&](auto f, const auto& v) { return ParseInt(f, v, 1, 10'000'000, o.max_outstanding); }},
-      {"--connections",
-       [&](auto f, const auto& v) { return ParseInt(f, v, 1, 1'024, o.connections); }},
-      {"--duration",
-       [&](auto f, const auto& v) { return ParsePositiveDuration(f, v, o.duration, false); }},
-      {"--requests",
-       [&](auto f, const auto& v) {
-         std::int64_t n = 0;
-         absl::Status s = ParseInt64(f, v, 1, std::int64_t{1} << 40, n);
-         if (s.ok()) o.requests = n;
-         return s;
-       }},
-      {"--warmup",
-       [&](auto f, const auto& v) { return ParsePositiveDuration(f, v, o.warmup, true); }},
-      {"--timeout",
-       [&](auto f, const auto& v) { return ParsePositiveDuration(f, v, o.timeout, false); }},
-      {"--seed",
-       [&](auto f, const auto& v) {
-         std::int64_t seed = 0;
-         absl::Status s = ParseInt64(f, v, 0, INT64_MAX, seed);
-         o.seed = static_cast<std::uint64_t>(seed);
-         return s;
-       }},
-      {"--json", [&](auto f, const auto& v) { return SetNonEmpty(f, v, o.json_path); }},
-  };
-  std::set<std::string> given;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& flag = args[i];
-    if (flag == "--help" || flag == "-h") {
-      o.help = true;
-      continue;
-    }
-    if (flag == "--insecure") {
-      o.insecure = true;
-      given.insert(flag);
-      continue;
-    }
-    auto it = setters.find(flag);
-    if (it == setters.end()) {
-      return absl::InvalidArgumentError(fmt::format("unknown flag '{}'", flag));
-    }
-    if (i + 1 >= args.size()) {
-      return absl::InvalidArgumentError(fmt::format("flag {} needs a value", flag));
-    }
-    if (absl::Status s = it->second(flag, args[++i]); !s.ok()) return s;
-    given.insert(flag);
-  }
-  if (absl::Status s = CheckCombinations(o, given); !s.ok()) return s;
+  FlagParser flags;
+  flags.Help(&o.help)
+      .Switch("--insecure", &o.insecure)
+      .Value<std::string>("--target", StoreNotEmpty(&o.target))
+      .Value<std::string>(
+          "--rpc", StoreChoice<Rpc>({{"predict", Rpc::kPredict}, {"stream", Rpc::kStream}}, &o.rpc))
+      .Value<std::string>("--cacert", StoreNotEmpty(&o.cacert))
+      .Value<std::string>("--cert", StoreNotEmpty(&o.cert))
+      .Value<std::string>("--key", StoreNotEmpty(&o.key))
+      .Value<std::string>("--server-name", StoreNotEmpty(&o.server_name))
+      .Value<std::string>("--api-key", StoreNotEmpty(&o.api_key))
+      .Value<std::string>("--model", StoreNotEmpty(&o.model))
+      .Value<std::string>("--prompt", &o.prompt)
+      .Value<std::int64_t>("--num-predict",
+                           [&](std::int64_t n) {
+                             std::string why = OutsideRange(n, 1, 1'000'000);
+                             if (why.empty()) o.num_predict = static_cast<int>(n);
+                             return why;
+                           })
+      .Value<std::int64_t>("--hash-key-cardinality",
+                           StoreBetween(0, 1'000'000, &o.hash_key_cardinality))
+      .Value<std::int64_t>("--concurrency", StoreBetween(1, 1'000'000, &o.concurrency))
+      .Value<CallRate>("--rate",
+                       [&](CallRate rate) {
+                         o.rate = rate.per_second;
+                         return std::string();
+                       })
+      .Value<std::string>("--arrivals", StoreChoice<Arrivals>({{"poisson", Arrivals::kPoisson},
+                                                               {"uniform", Arrivals::kUniform}},
+                                                              &o.arrivals))
+      .Value<std::int64_t>("--max-outstanding", StoreBetween(1, 10'000'000, &o.max_outstanding))
+      .Value<std::int64_t>("--connections", StoreBetween(1, 1'024, &o.connections))
+      .Value<Duration>("--duration", StoreDuration(&o.duration, /*zero_ok=*/false))
+      .Value<std::int64_t>("--requests",
+                           [&](std::int64_t n) {
+                             std::string why = OutsideRange(n, 1, std::int64_t{1} << 40);
+                             if (why.empty()) o.requests = n;
+                             return why;
+                           })
+      .Value<Duration>("--warmup", StoreDuration(&o.warmup, /*zero_ok=*/true))
+      .Value<Duration>("--timeout", StoreDuration(&o.timeout, /*zero_ok=*/false))
+      .Value<std::int64_t>("--seed", StoreBetween(0, INT64_MAX, &o.seed))
+      .Value<std::string>("--json", StoreNotEmpty(&o.json_path));
+  if (absl::Status s = flags.Parse(args); !s.ok()) return s;
+  if (absl::Status s = CheckCombinations(o, flags); !s.ok()) return s;
   return o;
 }
 

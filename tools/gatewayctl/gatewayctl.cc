@@ -8,7 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
-#include <cstdlib>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -18,7 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/marshalling.h"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/flags.h"
 #include "ollama_gateway/v1/inference.grpc.pb.h"
 
 namespace {
@@ -65,11 +68,46 @@ struct Args {
   bool insecure = false;
 };
 
-bool SplitKeyValue(const std::string& kv, std::string* k, std::string* v) {
-  const auto eq = kv.find('=');
-  if (eq == std::string::npos || eq == 0) return false;
-  *k = kv.substr(0, eq);
-  *v = kv.substr(eq + 1);
+// The wording gatewayctl has always had: "unknown option --x", "--x needs a value",
+// "--timeout needs a positive number of seconds".
+og::FlagMessages Messages() {
+  return og::FlagMessages{
+      .unknown_flag = [](const std::string& flag) { return absl::StrCat("unknown option ", flag); },
+      .needs_value = [](const std::string& flag) { return absl::StrCat(flag, " needs a value"); },
+      .bad_value = [](const std::string& flag, const std::string&,
+                      const std::string& why) { return absl::StrCat(flag, " ", why); },
+      .not_an_integer = "needs an integer",
+  };
+}
+
+// --timeout's value: a positive (finite) number of seconds.
+struct Seconds {
+  double value = 0;
+};
+
+bool AbslParseFlag(absl::string_view text, Seconds* out, std::string* error) {
+  if (!absl::ParseFlag(text, &out->value, error) || !(out->value > 0) ||
+      !std::isfinite(out->value)) {
+    *error = "needs a positive number of seconds";
+    return false;
+  }
+  return true;
+}
+
+// --metadata's and --header's value: KEY=VALUE with a non-empty KEY.
+struct KeyValue {
+  std::string key;
+  std::string value;
+};
+
+bool AbslParseFlag(absl::string_view text, KeyValue* out, std::string* error) {
+  const std::size_t eq = text.find('=');
+  if (eq == absl::string_view::npos || eq == 0) {
+    *error = "needs KEY=VALUE";
+    return false;
+  }
+  out->key = std::string(text.substr(0, eq));
+  out->value = std::string(text.substr(eq + 1));
   return true;
 }
 
@@ -79,68 +117,36 @@ bool Parse(int argc, char** argv, Args* a, std::string* error) {
     return false;
   }
   std::vector<std::string> positional;
-  for (int i = 2; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) {
-        *error = flag + " needs a value";
-        return false;
-      }
-      *out = argv[++i];
-      return true;
-    };
-    std::string v, k, val;
-    if (flag == "--stream") {
-      a->stream = true;
-    } else if (flag == "--insecure") {
-      a->insecure = true;
-    } else if (flag == "--cacert") {
-      if (!value(&a->cacert)) return false;
-    } else if (flag == "--cert") {
-      if (!value(&a->cert)) return false;
-    } else if (flag == "--key") {
-      if (!value(&a->key)) return false;
-    } else if (flag == "--target") {
-      if (!value(&a->target)) return false;
-    } else if (flag == "--model") {
-      if (!value(&a->model)) return false;
-    } else if (flag == "--system") {
-      if (!value(&a->system)) return false;
-    } else if (flag == "--hash-key") {
-      if (!value(&a->hash_key)) return false;
-    } else if (flag == "--timeout") {
-      if (!value(&v)) return false;
-      char* end = nullptr;
-      a->timeout_s = std::strtod(v.c_str(), &end);
-      if (*end != '\0' || a->timeout_s <= 0) {
-        *error = "--timeout needs a positive number of seconds";
-        return false;
-      }
-    } else if (flag == "--num-predict") {
-      if (!value(&v)) return false;
-      char* end = nullptr;
-      a->num_predict = std::strtol(v.c_str(), &end, 10);
-      if (*end != '\0') {
-        *error = "--num-predict needs an integer";
-        return false;
-      }
-    } else if (flag == "--metadata" || flag == "--header") {
-      if (!value(&v)) return false;
-      if (!SplitKeyValue(v, &k, &val)) {
-        *error = flag + " needs KEY=VALUE";
-        return false;
-      }
-      if (flag == "--metadata") {
-        a->metadata[k] = val;
-      } else {
-        a->headers.emplace_back(k, val);
-      }
-    } else if (flag.rfind("--", 0) == 0) {
-      *error = "unknown option " + flag;
-      return false;
-    } else {
-      positional.push_back(flag);
-    }
+  og::FlagParser flags(Messages());
+  flags.Operands(&positional)
+      .Switch("--stream", &a->stream)
+      .Switch("--insecure", &a->insecure)
+      .Value<std::string>("--cacert", &a->cacert)
+      .Value<std::string>("--cert", &a->cert)
+      .Value<std::string>("--key", &a->key)
+      .Value<std::string>("--target", &a->target)
+      .Value<std::string>("--model", &a->model)
+      .Value<std::string>("--system", &a->system)
+      .Value<std::string>("--hash-key", &a->hash_key)
+      .Value<Seconds>("--timeout",
+                      [a](Seconds timeout) {
+                        a->timeout_s = timeout.value;
+                        return std::string();
+                      })
+      .Value<long>("--num-predict", &a->num_predict)
+      .Value<KeyValue>("--metadata",
+                       [a](KeyValue entry) {
+                         a->metadata[entry.key] = entry.value;
+                         return std::string();
+                       })
+      .Value<KeyValue>("--header", [a](KeyValue entry) {
+        a->headers.emplace_back(entry.key, entry.value);
+        return std::string();
+      });
+  if (absl::Status status = flags.Parse(std::vector<std::string>(argv + 2, argv + argc));
+      !status.ok()) {
+    *error = std::string(status.message());
+    return false;
   }
   if (a->target.empty() || a->model.empty()) {
     *error = "--target and --model are required";

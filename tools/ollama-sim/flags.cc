@@ -1,37 +1,52 @@
 #include "tools/ollama-sim/flags.h"
 
-#include <charconv>
-#include <functional>
-#include <map>
 #include <string_view>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "common/absl_compat.h"
+#include "common/flags.h"
 #include "tools/ollama-sim/models.h"
 
 namespace og::sim {
 namespace {
 
-absl::Status BadValue(const std::string& flag, const std::string& value, std::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid value '", value, "' for ", flag, ": ", std::string(why)));
+// --keep-alive's value, read as Ollama reads OLLAMA_KEEP_ALIVE: a bare integer of seconds or a Go
+// duration; negative means forever.
+struct KeepAlive {
+  std::chrono::nanoseconds duration{0};
+};
+
+bool AbslParseFlag(absl::string_view text, KeepAlive* out, std::string* error) {
+  if (std::int64_t seconds = 0; absl::ParseFlag(text, &seconds, error)) {
+    out->duration = std::chrono::seconds(seconds);
+    return true;
+  }
+  auto duration = ParseGoDuration(StdView(text));
+  if (!duration.ok()) {
+    *error = std::string(duration.status().message());
+    return false;
+  }
+  out->duration = *duration;
+  return true;
 }
 
-// Parses a decimal integer in [min, max] into `out`.
-absl::Status ParseInt(const std::string& flag, const std::string& value, long long min,
-                      long long max, int& out) {
-  long long parsed = 0;
-  const char* end = value.data() + value.size();
-  auto [ptr, ec] = std::from_chars(value.data(), end, parsed);
-  if (value.empty() || ec != std::errc() || ptr != end) {
-    return BadValue(flag, value, "not an integer");
-  }
-  if (parsed < min || parsed > max) {
-    return BadValue(flag, value, absl::StrCat("must be between ", min, " and ", max));
-  }
-  out = static_cast<int>(parsed);
-  return absl::OkStatus();
+// --models: names split at commas by Abseil, blanks around them dropped, each a valid model name,
+// at least one.
+FlagParser::Setter<std::vector<std::string>> StoreModels(std::vector<std::string>* out) {
+  return [out](std::vector<std::string> names) {
+    std::vector<std::string> models;
+    for (std::string& name : names) {
+      absl::StripAsciiWhitespace(&name);
+      if (name.empty()) continue;
+      if (auto parsed = ParseModelName(name); !parsed.ok()) {
+        return std::string(parsed.status().message());
+      }
+      models.push_back(std::move(name));
+    }
+    if (models.empty()) return std::string("needs at least one model");
+    *out = std::move(models);
+    return std::string();
+  };
 }
 
 }  // namespace
@@ -65,99 +80,26 @@ A faithful Ollama API simulator for tests and benchmarks (see docs/ollama-sim.md
 
 absl::StatusOr<SimOptions> ParseFlags(const std::vector<std::string>& args) {
   SimOptions options;
-  using Setter = std::function<absl::Status(const std::string& flag, const std::string& value)>;
-  constexpr long long kMaxMs = 24LL * 3600 * 1000;
-  const std::map<std::string, Setter, std::less<>> setters = {
-      {"--host",
-       [&](const std::string& flag, const std::string& v) {
-         if (v.empty()) return BadValue(flag, v, "must not be empty");
-         options.host = v;
-         return absl::OkStatus();
-       }},
-      {"--port",
-       [&](const std::string& flag, const std::string& v) {
-         int port = 0;
-         absl::Status s = ParseInt(flag, v, 0, 65535, port);
-         options.port = static_cast<std::uint16_t>(port);
-         return s;
-       }},
-      {"--models",
-       [&](const std::string& flag, const std::string& v) {
-         options.models.clear();
-         for (absl::string_view part : absl::StrSplit(v, ',', absl::SkipWhitespace())) {
-           std::string name(absl::StripAsciiWhitespace(part));
-           auto parsed = ParseModelName(name);
-           if (!parsed.ok()) return BadValue(flag, v, std::string(parsed.status().message()));
-           options.models.push_back(name);
-         }
-         if (options.models.empty()) return BadValue(flag, v, "needs at least one model");
-         return absl::OkStatus();
-       }},
-      {"--tokens",
-       [&](const std::string& f, const std::string& v) {
-         return ParseInt(f, v, 1, 10'000'000, options.tokens);
-       }},
-      {"--token-delay-ms",
-       [&](const std::string& f, const std::string& v) {
-         return ParseInt(f, v, 0, kMaxMs, options.token_delay_ms);
-       }},
-      {"--load-delay-ms",
-       [&](const std::string& f, const std::string& v) {
-         return ParseInt(f, v, 0, kMaxMs, options.load_delay_ms);
-       }},
-      {"--parallel",
-       [&](const std::string& f, const std::string& v) {
-         return ParseInt(f, v, 0, 1'000'000, options.parallel);
-       }},
-      {"--max-queue",
-       [&](const std::string& f, const std::string& v) {
-         return ParseInt(f, v, 1, 10'000'000, options.max_queue);
-       }},
-      {"--keep-alive",
-       [&](const std::string& flag, const std::string& v) {
-         // Like OLLAMA_KEEP_ALIVE: a Go duration, or a bare integer of seconds.
-         long long seconds = 0;
-         const char* end = v.data() + v.size();
-         if (auto [ptr, ec] = std::from_chars(v.data(), end, seconds);
-             !v.empty() && ec == std::errc() && ptr == end) {
-           options.keep_alive = std::chrono::seconds(seconds);
-           return absl::OkStatus();
-         }
-         auto d = ParseGoDuration(v);
-         if (!d.ok()) return BadValue(flag, v, std::string(d.status().message()));
-         options.keep_alive = *d;
-         return absl::OkStatus();
-       }},
-      {"--name",
-       [&](const std::string& flag, const std::string& v) {
-         if (v.empty()) return BadValue(flag, v, "must not be empty");
-         options.name = v;
-         return absl::OkStatus();
-       }},
-      {"--version",
-       [&](const std::string& flag, const std::string& v) {
-         if (v.empty()) return BadValue(flag, v, "must not be empty");
-         options.version = v;
-         return absl::OkStatus();
-       }},
-      {"--threads", [&](const std::string& f,
-                        const std::string& v) { return ParseInt(f, v, 1, 1024, options.threads); }},
-  };
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& flag = args[i];
-    if (flag == "--help" || flag == "-h") {
-      options.help = true;
-      continue;
-    }
-    auto it = setters.find(flag);
-    if (it == setters.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag '", flag, "'"));
-    }
-    if (i + 1 >= args.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("flag ", flag, " needs a value"));
-    }
-    if (absl::Status s = it->second(flag, args[++i]); !s.ok()) return s;
-  }
+  constexpr std::int64_t kMaxMs = 24LL * 3600 * 1000;
+  FlagParser flags;
+  flags.Help(&options.help)
+      .Value<std::string>("--host", StoreNotEmpty(&options.host))
+      .Value<std::int64_t>("--port", StoreBetween(0, 65535, &options.port))
+      .Value<std::vector<std::string>>("--models", StoreModels(&options.models))
+      .Value<std::int64_t>("--tokens", StoreBetween(1, 10'000'000, &options.tokens))
+      .Value<std::int64_t>("--token-delay-ms", StoreBetween(0, kMaxMs, &options.token_delay_ms))
+      .Value<std::int64_t>("--load-delay-ms", StoreBetween(0, kMaxMs, &options.load_delay_ms))
+      .Value<std::int64_t>("--parallel", StoreBetween(0, 1'000'000, &options.parallel))
+      .Value<std::int64_t>("--max-queue", StoreBetween(1, 10'000'000, &options.max_queue))
+      .Value<KeepAlive>("--keep-alive",
+                        [&](KeepAlive keep_alive) {
+                          options.keep_alive = keep_alive.duration;
+                          return std::string();
+                        })
+      .Value<std::string>("--name", StoreNotEmpty(&options.name))
+      .Value<std::string>("--version", StoreNotEmpty(&options.version))
+      .Value<std::int64_t>("--threads", StoreBetween(1, 1024, &options.threads));
+  if (absl::Status status = flags.Parse(args); !status.ok()) return status;
   return options;
 }
 

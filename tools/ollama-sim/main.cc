@@ -13,9 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include "http/server.h"
 #include "tools/ollama-sim/flags.h"
 #include "tools/ollama-sim/simulator.h"
-#include "http/server.h"
 
 namespace {
 
