@@ -1,6 +1,8 @@
 // The upstream client against a real HTTP server in this process (og::http on loopback): lines,
 // errors, connect failures, cancellation, pause/resume and timeouts, with every callback on the
 // client's loop threads. Also run under ThreadSanitizer in CI.
+#include "gateway/upstream/upstream_client.h"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -13,7 +15,6 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/upstream/upstream_client.h"
 #include "http/server.h"
 
 namespace og {
@@ -177,6 +178,28 @@ TEST_CASE("upstream: cancel from another thread aborts at once and the backend s
   CHECK(rec.Wait().outcome == UpstreamOutcome::kAborted);
   CHECK(gone.get_future().wait_for(5s) == std::future_status::ready);
   call.Cancel();  // after completion: a no-op
+  CHECK(client.active() == 0);
+}
+
+TEST_CASE("upstream: the client serves as an Upstream, and a finished request's handle is inert",
+          "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) { StreamLines(ex, 2, 1ms); });
+  UpstreamClient client(1);
+  Upstream& upstream = client;
+  CHECK_FALSE(UpstreamCall().valid());
+  Recorder first;
+  UpstreamCall call = upstream.Start(Post(backend.Url("/api/generate")), &first);
+  CHECK(call.valid());
+  CHECK(first.Wait().outcome == UpstreamOutcome::kOk);
+  // After completion these reach the loop and do nothing; the loop serves on.
+  call.Pause();
+  call.Resume();
+  call.Cancel();
+  Recorder second;
+  upstream.Start(Post(backend.Url("/api/generate")), &second);
+  CHECK(second.Wait().outcome == UpstreamOutcome::kOk);
+  CHECK(second.lines() == std::vector<std::string>{"{\"n\":0}", "{\"n\":1}"});
+  CHECK(first.lines().size() == 2);
   CHECK(client.active() == 0);
 }
 
