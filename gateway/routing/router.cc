@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "balancer/factory.h"
 #include "gateway/config/balancer_section.h"
 
 namespace og {

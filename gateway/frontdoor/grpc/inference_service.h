@@ -15,8 +15,8 @@
 #include <thread>
 #include <unordered_set>
 
-#include "gateway/call/call_core.h"
 #include "common/clock.h"
+#include "gateway/call/call_core.h"
 #include "ollama_gateway/v1/inference.grpc.pb.h"
 
 namespace og {

@@ -10,24 +10,22 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
+#include "common/absl_compat.h"
 #include "security/authorization.h"
 
 namespace og {
 namespace {
 
-// Debian's Abseil has its own string_view, which std::string_view does not convert to
-// implicitly: these few wrappers convert once.
-absl::string_view Absl(std::string_view text) { return {text.data(), text.size()}; }
-
+// Debian's Abseil has its own string_view (common/absl_compat.h): these few wrappers convert once.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return absl::EqualsIgnoreCase(Absl(a), Absl(b));
+  return absl::EqualsIgnoreCase(AbslView(a), AbslView(b));
 }
 
 bool EndsWithIgnoreCase(std::string_view text, std::string_view suffix) {
-  return absl::EndsWithIgnoreCase(Absl(text), Absl(suffix));
+  return absl::EndsWithIgnoreCase(AbslView(text), AbslView(suffix));
 }
 
-std::string ToLower(std::string_view text) { return absl::AsciiStrToLower(Absl(text)); }
+std::string ToLower(std::string_view text) { return absl::AsciiStrToLower(AbslView(text)); }
 
 std::string Concat(std::initializer_list<std::string_view> parts) {
   std::string out;
@@ -48,7 +46,7 @@ bool ConsumeSuffix(std::string_view* text, std::string_view suffix) {
 }
 
 std::string_view StripWhitespace(std::string_view text) {
-  const absl::string_view stripped = absl::StripAsciiWhitespace(Absl(text));
+  const absl::string_view stripped = absl::StripAsciiWhitespace(AbslView(text));
   return {stripped.data(), stripped.size()};
 }
 
