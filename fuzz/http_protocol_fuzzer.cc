@@ -1,6 +1,6 @@
-// libFuzzer target: the HTTP front door's translations (gateway/frontdoor/http/translate.h), fed what
-// callers and backends control. A caller's request body goes through og::ParseHttpCall and, when
-// accepted, og::HttpUpstreamRequest (as sent and with every text redacted); a backend's answer
+// libFuzzer target: the HTTP front door's translations (gateway/frontdoor/http/translate.h), fed
+// what callers and backends control. A caller's request body goes through og::ParseHttpCall and,
+// when accepted, og::HttpUpstreamRequest (as sent and with every text redacted); a backend's answer
 // goes through the /v1/embeddings and /v1/models translations, the listing merge and the
 // aggregation of a non-streamed Ollama answer.
 //

@@ -1,6 +1,6 @@
 // libFuzzer target: the NDJSON stream of an Ollama backend, as the upstream client sees it. The
-// bytes go through og::NdjsonSplitter (gateway/upstream/ndjson.h) cut into chunks where the input says,
-// and every line through og::ParseOllamaChunk for both endpoints.
+// bytes go through og::NdjsonSplitter (gateway/upstream/ndjson.h) cut into chunks where the input
+// says, and every line through og::ParseOllamaChunk for both endpoints.
 //
 // Input layout, so that mutations move the cuts as well as the stream:
 //   byte 0       the line limit: bit 7 set means the gateway's default (8 MiB), else a small

@@ -1,7 +1,7 @@
 // libFuzzer target: how the gateway reads a backend's answer that is not a stream of tokens, an
 // HTTP error with its body, mapped to a gRPC status by og::StatusFromOllamaError
-// (gateway/upstream/ollama_protocol.h). The body also goes through og::ParseOllamaChunk, as a stream's
-// single line would.
+// (gateway/upstream/ollama_protocol.h). The body also goes through og::ParseOllamaChunk, as a
+// stream's single line would.
 //
 // Input layout:
 //   byte 0       below 0xf0: bytes 0-1 pick a realistic HTTP status, 100..599; else the next 8

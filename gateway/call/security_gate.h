@@ -19,9 +19,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 #include "gateway/config/config.h"
 #include "gateway/telemetry/metrics.h"
-#include "common/clock.h"
 #include "ollama_gateway/v1/inference.pb.h"
 #include "security/api_keys.h"
 #include "security/authorization.h"

@@ -6,8 +6,8 @@
 // connect back-off) lives in BackendState objects keyed by name that survive table swaps, so a
 // reload does not reset what the gateway knows about a backend.
 //
-// Health reaches routing here: the active checks (through gateway/routing/health_bridge.h) say which
-// backends pass tiers 1 and 2, which models each serves (/api/tags; with discovery on, pools
+// Health reaches routing here: the active checks (through gateway/routing/health_bridge.h) say
+// which backends pass tiers 1 and 2, which models each serves (/api/tags; with discovery on, pools
 // follow it and the table is rebuilt when it changes), which are loaded (/api/ps) and which fail
 // tier 3; the outcome of every attempt feeds passive outlier detection. A pick skips unhealthy
 // members unless too few are healthy (the panic threshold), and prefers members where the model

@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "health/checker.h"
 #include "common/clock.h"
+#include "health/checker.h"
 #include "health/probes.h"
 
 namespace og::health::testing {

@@ -1,12 +1,13 @@
 // The admin endpoint with admin.api_key_hash: /metrics and /admin/* need the bearer key,
 // /healthz and /readyz stay open for probes.
+#include "gateway/admin/admin_server.h"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "gateway/admin/admin_server.h"
 #include "gateway/telemetry/metrics.h"
 #include "security/api_keys.h"
 #include "tests/fakes/http_testing.h"

@@ -2,9 +2,9 @@
 #include <string>
 #include <vector>
 
+#include "balancer/factory.h"
 #include "balancer/ketama.h"
 #include "balancer/least_connections.h"
-#include "balancer/factory.h"
 #include "balancer/round_robin.h"
 
 namespace og::balancer {

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "gateway/call/call_path.h"
-#include "gateway/config/config.h"
 #include "gateway/call/security_gate.h"
+#include "gateway/config/config.h"
 #include "tests/fakes/config_testing.h"
 
 namespace og {

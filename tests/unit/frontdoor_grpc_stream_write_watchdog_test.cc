@@ -6,8 +6,8 @@
 #include <optional>
 #include <thread>
 
-#include "gateway/frontdoor/grpc/inference_service.h"
 #include "common/clock.h"
+#include "gateway/frontdoor/grpc/inference_service.h"
 
 namespace og {
 namespace {

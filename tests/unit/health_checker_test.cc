@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "health/checker.h"
 #include "common/clock.h"
+#include "health/checker.h"
 #include "tests/fakes/health_fakes.h"
 
 namespace og::health {

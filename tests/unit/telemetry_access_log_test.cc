@@ -7,8 +7,8 @@
 #include <future>
 #include <mutex>
 
-#include "gateway/telemetry/access_log.h"
 #include "gateway/call/call_path.h"
+#include "gateway/telemetry/access_log.h"
 #include "gateway/telemetry/metrics.h"
 #include "nlohmann/json.hpp"
 #include "security/sha256.h"

@@ -14,10 +14,10 @@
 #include <optional>
 #include <string>
 
+#include "http/server.h"
 #include "tools/ollama-sim/models.h"
 #include "tools/ollama-sim/scheduler.h"
 #include "tools/ollama-sim/wire_json.h"
-#include "http/server.h"
 
 namespace og::sim {
 
