@@ -1,5 +1,5 @@
 // Translation between the gateway's gRPC messages and Ollama's REST API (see
-// shared/ollama-api.md): request bodies for /api/generate and /api/chat, the NDJSON chunks that
+// docs/ollama-api.md): request bodies for /api/generate and /api/chat, the NDJSON chunks that
 // come back, and Ollama's HTTP errors as gRPC statuses. Pure: no I/O.
 #ifndef OLLAMA_GATEWAY_GATEWAY_OLLAMA_PROTOCOL_H_
 #define OLLAMA_GATEWAY_GATEWAY_OLLAMA_PROTOCOL_H_
