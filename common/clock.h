@@ -1,7 +1,7 @@
 // Time as every timed component sees it. Nothing timed calls std::chrono's now() directly: it
 // is handed a Clock, so tests drive it with FakeClock in simulated time, without sleeping.
-#ifndef OLLAMA_GATEWAY_HEALTH_CLOCK_H_
-#define OLLAMA_GATEWAY_HEALTH_CLOCK_H_
+#ifndef OLLAMA_GATEWAY_COMMON_CLOCK_H_
+#define OLLAMA_GATEWAY_COMMON_CLOCK_H_
 
 #include <atomic>
 #include <chrono>
@@ -45,4 +45,4 @@ class FakeClock final : public Clock {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_HEALTH_CLOCK_H_
+#endif  // OLLAMA_GATEWAY_COMMON_CLOCK_H_

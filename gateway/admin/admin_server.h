@@ -5,8 +5,8 @@
 // network is trusted, or require a key (RequireApiKey): then /metrics and /admin/* answer 401
 // without `Authorization: Bearer KEY`, while /healthz and /readyz stay open for probes (kubelet
 // sends no credentials, and they reveal only whether the process is up and ready).
-#ifndef OLLAMA_GATEWAY_GATEWAY_ADMIN_SERVER_H_
-#define OLLAMA_GATEWAY_GATEWAY_ADMIN_SERVER_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_ADMIN_ADMIN_SERVER_H_
+#define OLLAMA_GATEWAY_GATEWAY_ADMIN_ADMIN_SERVER_H_
 
 #include <functional>
 #include <memory>
@@ -63,4 +63,4 @@ class AdminServer {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_ADMIN_SERVER_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_ADMIN_ADMIN_SERVER_H_

@@ -1,8 +1,8 @@
 // The running configuration as JSON, for GET /admin/config: every key with the value in force
 // (defaults included), so an operator sees what the gateway really uses. Private key paths are
 // redacted; the file never holds key material itself (keys are referenced by path).
-#ifndef OLLAMA_GATEWAY_GATEWAY_CONFIG_JSON_H_
-#define OLLAMA_GATEWAY_GATEWAY_CONFIG_JSON_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_ADMIN_CONFIG_VIEW_H_
+#define OLLAMA_GATEWAY_GATEWAY_ADMIN_CONFIG_VIEW_H_
 
 #include <string>
 
@@ -14,4 +14,4 @@ std::string ConfigJson(const Config& config);
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_CONFIG_JSON_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_ADMIN_CONFIG_VIEW_H_

@@ -8,8 +8,8 @@
 //
 // Expiry is checked by ExpireDue(); Start() runs one small timer thread that calls it, so no
 // gRPC or upstream loop thread ever waits. Unit tests skip Start() and drive a FakeClock.
-#ifndef OLLAMA_GATEWAY_GATEWAY_ADMISSION_QUEUE_H_
-#define OLLAMA_GATEWAY_GATEWAY_ADMISSION_QUEUE_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_CALL_ADMISSION_QUEUE_H_
+#define OLLAMA_GATEWAY_GATEWAY_CALL_ADMISSION_QUEUE_H_
 
 #include <chrono>
 #include <condition_variable>
@@ -120,4 +120,4 @@ class AdmissionQueue {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_ADMISSION_QUEUE_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_CALL_ADMISSION_QUEUE_H_

@@ -5,8 +5,8 @@
 // whichever door it came through. The core also holds what a call takes from the world, so a
 // test can hand it a fake of each: the upstream (gateway/upstream/request.h), the clock and the
 // random source.
-#ifndef OLLAMA_GATEWAY_GATEWAY_CALL_CORE_H_
-#define OLLAMA_GATEWAY_GATEWAY_CALL_CORE_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_CALL_CALL_CORE_H_
+#define OLLAMA_GATEWAY_GATEWAY_CALL_CALL_CORE_H_
 
 #include <atomic>
 #include <chrono>
@@ -126,4 +126,4 @@ class CallCore {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_CALL_CORE_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_CALL_CALL_CORE_H_

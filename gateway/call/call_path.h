@@ -5,8 +5,8 @@
 //
 // A front door derives from it, tells it what the caller sent (headers, deadline, certificate),
 // delivers each chunk to its caller in its own protocol and ends the call when told to.
-#ifndef OLLAMA_GATEWAY_GATEWAY_CALL_PATH_H_
-#define OLLAMA_GATEWAY_GATEWAY_CALL_PATH_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_CALL_CALL_PATH_H_
+#define OLLAMA_GATEWAY_GATEWAY_CALL_CALL_PATH_H_
 
 #include <atomic>
 #include <chrono>
@@ -244,4 +244,4 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_CALL_PATH_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_CALL_CALL_PATH_H_

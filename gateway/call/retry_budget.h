@@ -1,7 +1,7 @@
 // The retry budget: retries in progress at once stay below a share of the calls in progress,
 // with a floor, so that when backends fail, retries cannot multiply the load on them.
-#ifndef OLLAMA_GATEWAY_GATEWAY_RETRY_BUDGET_H_
-#define OLLAMA_GATEWAY_GATEWAY_RETRY_BUDGET_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_CALL_RETRY_BUDGET_H_
+#define OLLAMA_GATEWAY_GATEWAY_CALL_RETRY_BUDGET_H_
 
 #include <algorithm>
 #include <atomic>
@@ -38,4 +38,4 @@ class RetryBudget {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_RETRY_BUDGET_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_CALL_RETRY_BUDGET_H_

@@ -5,8 +5,8 @@
 //
 // Protocol-neutral: a front door hands over the caller's credentials and the request as an
 // InferenceRequest, and turns the statuses returned into its own errors.
-#ifndef OLLAMA_GATEWAY_GATEWAY_SECURITY_GATE_H_
-#define OLLAMA_GATEWAY_GATEWAY_SECURITY_GATE_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_CALL_SECURITY_GATE_H_
+#define OLLAMA_GATEWAY_GATEWAY_CALL_SECURITY_GATE_H_
 
 #include <atomic>
 #include <chrono>
@@ -148,4 +148,4 @@ security::RateLimit ToRateLimit(const RateLimitConfig& config);
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_SECURITY_GATE_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_CALL_SECURITY_GATE_H_

@@ -1,7 +1,7 @@
 // `ollama-gateway hash-key`: turns an API key into the auth.api_keys entry that stores it as a
 // salted hash, or makes a new random key, so operators never write hashes by hand.
-#ifndef OLLAMA_GATEWAY_GATEWAY_HASH_KEY_TOOL_H_
-#define OLLAMA_GATEWAY_GATEWAY_HASH_KEY_TOOL_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_CLI_HASH_KEY_TOOL_H_
+#define OLLAMA_GATEWAY_GATEWAY_CLI_HASH_KEY_TOOL_H_
 
 #include <iosfwd>
 #include <string>
@@ -17,4 +17,4 @@ int RunHashKey(const std::vector<std::string>& args, std::istream& in, std::ostr
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_HASH_KEY_TOOL_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_CLI_HASH_KEY_TOOL_H_

@@ -1,8 +1,8 @@
 // `ollama-gateway ring`: shows where affinity keys land on the ketama ring a configuration builds
 // (every backend healthy), and what share of keys a configuration change would move, so an
 // operator sees the cost of a change before applying it.
-#ifndef OLLAMA_GATEWAY_GATEWAY_RING_TOOL_H_
-#define OLLAMA_GATEWAY_GATEWAY_RING_TOOL_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_CLI_RING_TOOL_H_
+#define OLLAMA_GATEWAY_GATEWAY_CLI_RING_TOOL_H_
 
 #include <iosfwd>
 #include <string>
@@ -17,4 +17,4 @@ int RunRingTool(const std::vector<std::string>& args, std::istream& in, std::ost
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_RING_TOOL_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_CLI_RING_TOOL_H_

@@ -3,8 +3,8 @@
 // durations, addresses, backend URLs) in gateway/config/values.h, and the balancer section's
 // helpers (policy names, ring labels, hash key sources) in gateway/config/balancer_section.h.
 // Every key is documented with its default in docs/configuration.md.
-#ifndef OLLAMA_GATEWAY_GATEWAY_CONFIG_H_
-#define OLLAMA_GATEWAY_GATEWAY_CONFIG_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_CONFIG_CONFIG_H_
+#define OLLAMA_GATEWAY_GATEWAY_CONFIG_CONFIG_H_
 
 #include <chrono>
 #include <cstdint>
@@ -446,4 +446,4 @@ struct Config {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_CONFIG_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_CONFIG_CONFIG_H_

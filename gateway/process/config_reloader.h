@@ -3,8 +3,8 @@
 // rather than write the file), the file is loaded, validated and applied by swapping the
 // router's snapshot: calls in progress keep the backends they have, new calls see the new
 // config. An invalid file is refused with its FILE:LINE errors and the running config stays.
-#ifndef OLLAMA_GATEWAY_GATEWAY_CONFIG_RELOADER_H_
-#define OLLAMA_GATEWAY_GATEWAY_CONFIG_RELOADER_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_PROCESS_CONFIG_RELOADER_H_
+#define OLLAMA_GATEWAY_GATEWAY_PROCESS_CONFIG_RELOADER_H_
 
 #include <cstddef>
 #include <functional>
@@ -61,4 +61,4 @@ class ConfigReloader {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_CONFIG_RELOADER_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_PROCESS_CONFIG_RELOADER_H_

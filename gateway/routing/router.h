@@ -12,8 +12,8 @@
 // tier 3; the outcome of every attempt feeds passive outlier detection. A pick skips unhealthy
 // members unless too few are healthy (the panic threshold), and prefers members where the model
 // is loaded when the policy has a choice.
-#ifndef OLLAMA_GATEWAY_GATEWAY_ROUTER_H_
-#define OLLAMA_GATEWAY_GATEWAY_ROUTER_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_ROUTING_ROUTER_H_
+#define OLLAMA_GATEWAY_GATEWAY_ROUTING_ROUTER_H_
 
 #include <atomic>
 #include <cstdint>
@@ -319,4 +319,4 @@ class Router {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_ROUTER_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_ROUTING_ROUTER_H_

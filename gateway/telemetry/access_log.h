@@ -8,8 +8,8 @@
 // Write never blocks the thread that calls it (an event loop): when the writer is thousands of
 // lines behind (a slow or stalled disk), the oldest queued line is dropped and counted instead
 // (dropped(), exported as gateway_access_log_dropped_total).
-#ifndef OLLAMA_GATEWAY_GATEWAY_ACCESS_LOG_H_
-#define OLLAMA_GATEWAY_GATEWAY_ACCESS_LOG_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_TELEMETRY_ACCESS_LOG_H_
+#define OLLAMA_GATEWAY_GATEWAY_TELEMETRY_ACCESS_LOG_H_
 
 #include <chrono>
 #include <cstdint>
@@ -94,4 +94,4 @@ class AccessLog {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_ACCESS_LOG_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_TELEMETRY_ACCESS_LOG_H_

@@ -1,8 +1,8 @@
 // The gateway's Prometheus metrics (names prefixed gateway_). Label values are bounded: model
 // labels come from the configuration (or "_other"), backend labels are configured names, codes
 // are gRPC status names; nothing a caller sends becomes a label value as it is.
-#ifndef OLLAMA_GATEWAY_GATEWAY_METRICS_H_
-#define OLLAMA_GATEWAY_GATEWAY_METRICS_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_TELEMETRY_METRICS_H_
+#define OLLAMA_GATEWAY_GATEWAY_TELEMETRY_METRICS_H_
 
 #include <chrono>
 #include <cstddef>
@@ -159,4 +159,4 @@ class Metrics {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_METRICS_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_TELEMETRY_METRICS_H_

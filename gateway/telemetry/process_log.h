@@ -4,8 +4,8 @@
 // Messages carry text a caller chose (model names, request ids, backend errors), so neither
 // format lets it through raw: JSON escapes it, and text writes control characters as escapes
 // (\n, \r, \t, \xNN), so a caller cannot forge a log line or send a terminal escape sequence.
-#ifndef OLLAMA_GATEWAY_GATEWAY_PROCESS_LOG_H_
-#define OLLAMA_GATEWAY_GATEWAY_PROCESS_LOG_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_TELEMETRY_PROCESS_LOG_H_
+#define OLLAMA_GATEWAY_GATEWAY_TELEMETRY_PROCESS_LOG_H_
 
 #include <memory>
 #include <string>
@@ -32,4 +32,4 @@ std::string EscapeControlCharacters(std::string_view text);
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_PROCESS_LOG_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_TELEMETRY_PROCESS_LOG_H_

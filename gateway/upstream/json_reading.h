@@ -13,8 +13,8 @@
 // field while Ollama used another. CanonicalizeKeys rewrites the keys a struct decoder folds to
 // their canonical spelling, so what the gateway checks is what the backend reads, and refuses an
 // object with two keys that fold to one field (Ollama would silently take the last).
-#ifndef OLLAMA_GATEWAY_GATEWAY_JSON_READING_H_
-#define OLLAMA_GATEWAY_GATEWAY_JSON_READING_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_UPSTREAM_JSON_READING_H_
+#define OLLAMA_GATEWAY_GATEWAY_UPSTREAM_JSON_READING_H_
 
 #include <cstddef>
 #include <nlohmann/json.hpp>
@@ -58,4 +58,4 @@ absl::Status CanonicalizeKeys(nlohmann::json* object, std::span<const std::strin
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_JSON_READING_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_UPSTREAM_JSON_READING_H_

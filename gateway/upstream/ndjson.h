@@ -1,8 +1,8 @@
 // Splits a byte stream into NDJSON lines, however the transport cut it into chunks (a line may
 // arrive one byte at a time or many lines in one read), and tells which content types such a
 // stream may come with. Pure: no I/O, no JSON parsing.
-#ifndef OLLAMA_GATEWAY_GATEWAY_NDJSON_H_
-#define OLLAMA_GATEWAY_GATEWAY_NDJSON_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_UPSTREAM_NDJSON_H_
+#define OLLAMA_GATEWAY_GATEWAY_UPSTREAM_NDJSON_H_
 
 #include <cstddef>
 #include <string>
@@ -92,4 +92,4 @@ class NdjsonSplitter {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_NDJSON_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_UPSTREAM_NDJSON_H_

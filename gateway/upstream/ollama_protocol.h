@@ -1,8 +1,8 @@
 // Translation between the gateway's gRPC messages and Ollama's REST API (see
 // docs/ollama-api.md): request bodies for /api/generate and /api/chat, the NDJSON chunks that
 // come back, and Ollama's HTTP errors as gRPC statuses. Pure: no I/O.
-#ifndef OLLAMA_GATEWAY_GATEWAY_OLLAMA_PROTOCOL_H_
-#define OLLAMA_GATEWAY_GATEWAY_OLLAMA_PROTOCOL_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_UPSTREAM_OLLAMA_PROTOCOL_H_
+#define OLLAMA_GATEWAY_GATEWAY_UPSTREAM_OLLAMA_PROTOCOL_H_
 
 #include <cstdint>
 #include <string>
@@ -84,4 +84,4 @@ bool IsRetriableHttpStatus(long http_status);
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_OLLAMA_PROTOCOL_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_UPSTREAM_OLLAMA_PROTOCOL_H_

@@ -8,8 +8,8 @@
 // (Content-Type); anything else fails the request before its body is read. Nothing here knows
 // about gRPC or Ollama's JSON: the caller maps lines and results to its own protocol. The
 // request and result types are in gateway/upstream/request.h.
-#ifndef OLLAMA_GATEWAY_GATEWAY_UPSTREAM_CLIENT_H_
-#define OLLAMA_GATEWAY_GATEWAY_UPSTREAM_CLIENT_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_UPSTREAM_UPSTREAM_CLIENT_H_
+#define OLLAMA_GATEWAY_GATEWAY_UPSTREAM_UPSTREAM_CLIENT_H_
 
 #include <atomic>
 #include <cstddef>
@@ -45,4 +45,4 @@ class UpstreamClient final : public Upstream {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_UPSTREAM_CLIENT_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_UPSTREAM_UPSTREAM_CLIENT_H_

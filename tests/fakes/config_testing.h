@@ -1,7 +1,7 @@
 // Shared helpers of the configuration tests: a small valid file to extend, and the two ways a
 // test reads the result of parsing it.
-#ifndef OLLAMA_GATEWAY_TESTS_UNIT_CONFIG_TESTING_H_
-#define OLLAMA_GATEWAY_TESTS_UNIT_CONFIG_TESTING_H_
+#ifndef OLLAMA_GATEWAY_TESTS_FAKES_CONFIG_TESTING_H_
+#define OLLAMA_GATEWAY_TESTS_FAKES_CONFIG_TESTING_H_
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -47,4 +47,4 @@ inline Config Valid(std::string_view yaml) {
 
 }  // namespace og::testing
 
-#endif  // OLLAMA_GATEWAY_TESTS_UNIT_CONFIG_TESTING_H_
+#endif  // OLLAMA_GATEWAY_TESTS_FAKES_CONFIG_TESTING_H_

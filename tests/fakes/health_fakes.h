@@ -1,7 +1,7 @@
 // Fakes shared by the health tests: a Transport that records each request and lets the test
 // answer it later (in any order), and an Observer that records what it hears.
-#ifndef OLLAMA_GATEWAY_TESTS_UNIT_HEALTH_FAKES_H_
-#define OLLAMA_GATEWAY_TESTS_UNIT_HEALTH_FAKES_H_
+#ifndef OLLAMA_GATEWAY_TESTS_FAKES_HEALTH_FAKES_H_
+#define OLLAMA_GATEWAY_TESTS_FAKES_HEALTH_FAKES_H_
 
 #include <chrono>
 #include <cstddef>
@@ -157,4 +157,4 @@ inline void AdvanceTo(FakeClock& clock, Clock::TimePoint when) {
 
 }  // namespace og::health::testing
 
-#endif  // OLLAMA_GATEWAY_TESTS_UNIT_HEALTH_FAKES_H_
+#endif  // OLLAMA_GATEWAY_TESTS_FAKES_HEALTH_FAKES_H_

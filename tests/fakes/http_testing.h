@@ -1,7 +1,7 @@
 // Shared by the og::http tests: a Server on 127.0.0.1:0 whose io_context runs on a thread of its
 // own, and a client socket to it.
-#ifndef OLLAMA_GATEWAY_TESTS_UNIT_HTTP_TESTING_H_
-#define OLLAMA_GATEWAY_TESTS_UNIT_HTTP_TESTING_H_
+#ifndef OLLAMA_GATEWAY_TESTS_FAKES_HTTP_TESTING_H_
+#define OLLAMA_GATEWAY_TESTS_FAKES_HTTP_TESTING_H_
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -72,4 +72,4 @@ inline int ConnectLoopback(std::uint16_t port) {
 
 }  // namespace og::http::testing
 
-#endif  // OLLAMA_GATEWAY_TESTS_UNIT_HTTP_TESTING_H_
+#endif  // OLLAMA_GATEWAY_TESTS_FAKES_HTTP_TESTING_H_

@@ -1,8 +1,8 @@
 // Shared by the TLS tests: a throwaway PKI made in memory with OpenSSL (a CA, certificates it
 // issues), written to a private temporary directory for ServingCredentials. Nothing is
 // kept: the directory goes when the Pki does.
-#ifndef OLLAMA_GATEWAY_TESTS_UNIT_TLS_TESTING_H_
-#define OLLAMA_GATEWAY_TESTS_UNIT_TLS_TESTING_H_
+#ifndef OLLAMA_GATEWAY_TESTS_FAKES_TLS_TESTING_H_
+#define OLLAMA_GATEWAY_TESTS_FAKES_TLS_TESTING_H_
 
 #include <openssl/bn.h>
 #include <openssl/evp.h>
@@ -170,4 +170,4 @@ class Pki {
 
 }  // namespace og::tls::testing
 
-#endif  // OLLAMA_GATEWAY_TESTS_UNIT_TLS_TESTING_H_
+#endif  // OLLAMA_GATEWAY_TESTS_FAKES_TLS_TESTING_H_

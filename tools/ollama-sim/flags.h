@@ -1,6 +1,6 @@
 // Command-line flags of ollama-sim (`--flag value`). docs/ollama-sim.md documents each one.
-#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_FLAGS_H_
-#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_FLAGS_H_
+#ifndef OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_FLAGS_H_
+#define OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_FLAGS_H_
 
 #include <chrono>
 #include <cstdint>
@@ -37,4 +37,4 @@ std::string Usage();
 
 }  // namespace og::sim
 
-#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_FLAGS_H_
+#endif  // OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_FLAGS_H_

@@ -4,8 +4,8 @@
 //
 // Thread-safety: all of its work runs on the exchange's strand; only the constructor and Start
 // are called from outside it (from the handler, which runs there too).
-#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_GENERATION_H_
-#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_GENERATION_H_
+#ifndef OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_GENERATION_H_
+#define OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_GENERATION_H_
 
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -105,4 +105,4 @@ class Generation : public std::enable_shared_from_this<Generation> {
 
 }  // namespace og::sim
 
-#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_GENERATION_H_
+#endif  // OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_GENERATION_H_

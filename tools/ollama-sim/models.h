@@ -1,8 +1,8 @@
 // The simulator's installed models: Ollama's model-name rules (case-insensitive, default host,
 // namespace and tag) and the metadata /api/tags, /api/ps and /api/show report. Also Go-style
 // durations, the format of `keep_alive`.
-#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_MODELS_H_
-#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_MODELS_H_
+#ifndef OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_MODELS_H_
+#define OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_MODELS_H_
 
 #include <chrono>
 #include <cstdint>
@@ -69,4 +69,4 @@ absl::StatusOr<std::chrono::nanoseconds> ParseGoDuration(std::string_view text);
 
 }  // namespace og::sim
 
-#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_MODELS_H_
+#endif  // OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_MODELS_H_

@@ -2,8 +2,8 @@
 // handlers do, with their error messages: `missing request body`, Go decoder messages for
 // malformed JSON and wrong field types, `model is required`, `model 'X' not found`, capability
 // errors, keep_alive durations. Also the /sim/config knob set.
-#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_REQUEST_JSON_H_
-#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_REQUEST_JSON_H_
+#ifndef OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_REQUEST_JSON_H_
+#define OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_REQUEST_JSON_H_
 
 #include <chrono>
 #include <cstddef>
@@ -105,4 +105,4 @@ absl::StatusOr<KnobUpdate> ParseKnobs(std::string_view body);
 
 }  // namespace og::sim
 
-#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_REQUEST_JSON_H_
+#endif  // OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_REQUEST_JSON_H_

@@ -16,8 +16,8 @@
 //
 // Thread-safety: every method may be called from any thread (one mutex). Callbacks are posted to
 // the executor given with the claim, never run inline.
-#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_SCHEDULER_H_
-#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_SCHEDULER_H_
+#ifndef OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_SCHEDULER_H_
+#define OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_SCHEDULER_H_
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
@@ -114,4 +114,4 @@ class Scheduler {
 
 }  // namespace og::sim
 
-#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_SCHEDULER_H_
+#endif  // OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_SCHEDULER_H_

@@ -5,8 +5,8 @@
 // Thread-safety: `Handle` may run on many threads at once (one per io_context thread); knobs and
 // counters are atomics, the scheduler, the list of hung requests and the installed models (the
 // `models` knob swaps them) have their own locks.
-#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_SIMULATOR_H_
-#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_SIMULATOR_H_
+#ifndef OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_SIMULATOR_H_
+#define OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_SIMULATOR_H_
 
 #include <array>
 #include <atomic>
@@ -156,4 +156,4 @@ class Simulator {
 
 }  // namespace og::sim
 
-#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_SIMULATOR_H_
+#endif  // OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_SIMULATOR_H_

@@ -1,8 +1,8 @@
 // The simulator's deterministic "model": what it generates and embeds is a pure function of its
 // inputs, so tests (in C++ and in Python) can recompute every reply. docs/ollama-sim.md states the
 // same rules for other languages.
-#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_TEXT_H_
-#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_TEXT_H_
+#ifndef OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_TEXT_H_
+#define OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_TEXT_H_
 
 #include <array>
 #include <cstdint>
@@ -51,4 +51,4 @@ std::vector<double> Embedding(std::string_view input, int dims = kEmbeddingDims)
 
 }  // namespace og::sim
 
-#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_TEXT_H_
+#endif  // OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_TEXT_H_

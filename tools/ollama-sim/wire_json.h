@@ -2,8 +2,8 @@
 // encoding/json (which is what Ollama's replies go through), RFC 3339 timestamps like Go's
 // time.RFC3339Nano, and the NDJSON lines of /api/generate and /api/chat. Building these by hand
 // instead of through a JSON DOM keeps thousands of concurrent streams cheap on one core.
-#ifndef OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_WIRE_JSON_H_
-#define OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_WIRE_JSON_H_
+#ifndef OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_WIRE_JSON_H_
+#define OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_WIRE_JSON_H_
 
 #include <chrono>
 #include <cstdint>
@@ -66,4 +66,4 @@ std::string ErrorJson(std::string_view message);
 
 }  // namespace og::sim
 
-#endif  // OLLAMA_GATEWAY_BENCH_OLLAMA_SIM_WIRE_JSON_H_
+#endif  // OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_WIRE_JSON_H_

@@ -4,8 +4,8 @@
 // configured.
 //
 // Also here: StreamWriteWatchdog, which ends a PredictStream whose caller stopped reading.
-#ifndef OLLAMA_GATEWAY_GATEWAY_INFERENCE_SERVICE_H_
-#define OLLAMA_GATEWAY_GATEWAY_INFERENCE_SERVICE_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_GRPC_INFERENCE_SERVICE_H_
+#define OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_GRPC_INFERENCE_SERVICE_H_
 
 #include <chrono>
 #include <condition_variable>
@@ -93,4 +93,4 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_INFERENCE_SERVICE_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_GRPC_INFERENCE_SERVICE_H_

@@ -17,8 +17,8 @@
 //
 // Pure: no I/O, no HTTP library, no config parsing. The front door hands over the few header
 // values it needs and adds what it gets back to its answer.
-#ifndef OLLAMA_GATEWAY_GATEWAY_BROWSER_POLICY_H_
-#define OLLAMA_GATEWAY_GATEWAY_BROWSER_POLICY_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_BROWSER_POLICY_H_
+#define OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_BROWSER_POLICY_H_
 
 #include <string>
 #include <string_view>
@@ -136,4 +136,4 @@ bool IsLoopbackHost(std::string_view host);
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_BROWSER_POLICY_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_BROWSER_POLICY_H_

@@ -12,8 +12,8 @@
 // Errors come in each API's own shape: {"error": "..."} for Ollama's endpoints, {"error":
 // {"message", "type", "param", "code"}} for OpenAI's, with the HTTP status matching the call's
 // status code (see docs/http-api.md).
-#ifndef OLLAMA_GATEWAY_GATEWAY_HTTP_FRONTDOOR_H_
-#define OLLAMA_GATEWAY_GATEWAY_HTTP_FRONTDOOR_H_
+#ifndef OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_HTTP_FRONTDOOR_H_
+#define OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_HTTP_FRONTDOOR_H_
 
 #include <atomic>
 #include <cstddef>
@@ -103,4 +103,4 @@ class HttpFrontDoor {
 
 }  // namespace og
 
-#endif  // OLLAMA_GATEWAY_GATEWAY_HTTP_FRONTDOOR_H_
+#endif  // OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_HTTP_FRONTDOOR_H_
