@@ -29,6 +29,9 @@ packages=(
   # bench/compare.py (and test_compare, which runs it briefly): the reverse proxies it compares
   # the gateway with, its HTTP load generator, its plots
   nginx-light haproxy wrk gnuplot-nox
+  # tests/integration/test_image.py: builds the container image's runtime stage with podman
+  # on a debian:bookworm-slim base it makes with debootstrap (no registry is needed)
+  podman debootstrap
 )
 
 missing=()

@@ -318,6 +318,41 @@ class ConfigCheckTest(unittest.TestCase):
                 self.assertEqual(result.returncode, 0, result.stderr)
 
 
+class ContainerTest(unittest.TestCase):
+    """The image tag, the manifests and the Compose file agree (test_image builds the image)."""
+
+    def test_manifests_run_the_tag_build_image_makes(self):
+        with open(os.path.join(harness.SOURCE_DIR, "gateway", "process", "serve.h")) as f:
+            version = re.search(r'kVersion = "([^"]+)"', f.read()).group(1)
+        kinds = by_kind(load_k8s())
+        container = kinds["Deployment"][0]["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(container["image"], f"ollama-gateway:{version}")
+        images = kinds["Kustomization"][0]["images"]
+        self.assertEqual([(i["name"], i["newTag"]) for i in images],
+                         [("ollama-gateway", version)])
+        with open(os.path.join(DEPLOY, "compose", "compose.yaml")) as f:
+            compose = yaml.safe_load(f)
+        self.assertEqual(compose["services"]["gateway"]["image"], f"ollama-gateway:{version}")
+
+    def test_compose_config_passes_and_its_ports_are_published(self):
+        path = os.path.join(DEPLOY, "compose", "gateway.yaml")
+        result = check_config(path)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(path) as f:
+            config = yaml.safe_load(f)
+        with open(os.path.join(DEPLOY, "compose", "compose.yaml")) as f:
+            gateway = yaml.safe_load(f)["services"]["gateway"]
+        published = {p.rsplit(":", 1)[1] for p in gateway["ports"]}
+        for section in ("listen", "http", "admin"):
+            self.assertIn(config[section]["address"].rsplit(":", 1)[1], published, section)
+        mounts = {v.split(":")[1] for v in gateway["volumes"]}
+        self.assertIn("/etc/ollama-gateway/gateway.yaml", mounts)
+        self.assertIn(os.path.dirname(config["listen"]["cert"]), mounts)
+        with open(os.path.join(DEPLOY, "compose", "prometheus.yml")) as f:
+            targets = yaml.safe_load(f)["scrape_configs"][0]["static_configs"][0]["targets"]
+        self.assertEqual(targets, ["gateway:" + config["admin"]["address"].rsplit(":", 1)[1]])
+
+
 class SystemdUnitTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
