@@ -17,6 +17,7 @@ RequestPathOptions RequestPathOptionsFrom(const Config& c) {
   o.first_byte_timeout = c.upstream.first_byte_timeout;
   o.max_attempts = c.upstream.max_attempts;
   o.retry_budget_percent = c.upstream.retry_budget_percent;
+  o.continue_streams = c.upstream.continue_streams == "chat";
   o.admission.max_queue = static_cast<std::size_t>(c.admission.max_queue);
   o.admission.max_queue_wait = c.admission.max_queue_wait;
   return o;

@@ -35,9 +35,10 @@ struct RequestPathOptions {
   // Zero, or how long an attempt may wait for the backend's first byte before it is abandoned
   // (and retried elsewhere when allowed).
   std::chrono::milliseconds first_byte_timeout{0};
-  // Attempts per call, the first included. A later attempt happens only when the previous one
-  // failed before any response byte (connect refused, reset, Ollama's queue-full 503, no byte
-  // within first_byte_timeout), on another backend.
+  // Attempts per call, the first included. A later attempt, on another backend, follows a failure
+  // before any response byte (connect refused, Ollama's queue-full 503, no byte within
+  // first_byte_timeout), a backend failure before the caller saw any of the answer (the call runs
+  // again), or one part-way through a stream that continue_streams continues.
   int max_attempts = 2;
   // Retries in progress at once: at most max(3, calls in progress * percent / 100).
   int retry_budget_percent = 20;
@@ -51,6 +52,9 @@ struct RequestPathOptions {
   std::chrono::milliseconds stream_write_timeout{std::chrono::seconds(60)};
   // Predict: the largest answer returned in one reply; past it RESOURCE_EXHAUSTED.
   std::size_t max_unary_answer_bytes = 4u << 20;
+  // Chat and raw generate streams cut by their backend continue on another one (keeping the
+  // text delivered so far, up to max_unary_answer_bytes).
+  bool continue_streams = true;
 };
 
 // The request path's settings from a loaded configuration (its upstream, admission and listen

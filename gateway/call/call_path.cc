@@ -101,6 +101,10 @@ void CallPath::Begin() {
   }
   tried_ = balancer::HostMask(pool_->members.size());
   ollama_ = BuildUpstream(redacted_ != nullptr ? *redacted_ : request_);
+  // Only what can be continued keeps its answer: a stream (the caller sees each chunk) of a
+  // chat, or of a generate whose prompt the model reads as it is.
+  keeps_answer_ = core_.options_.continue_streams && action_ == security::Action::kStream &&
+                  ParsesChunks() && (ollama_.endpoint == OllamaEndpoint::kChat || ollama_.raw);
   StartAttempt();
 }
 
@@ -168,11 +172,13 @@ void CallPath::Cancel() {
 void CallPath::PauseUpstream() {
   paused_for_caller_.store(true, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mu_);
+  paused_ = true;
   current_.Pause();
 }
 
 void CallPath::ResumeUpstream() {
   std::lock_guard<std::mutex> lock(mu_);
+  paused_ = false;
   current_.Resume();
 }
 
@@ -199,30 +205,55 @@ bool CallPath::OnLine(std::string_view line) {
     return false;
   }
   if (!chunk.error.empty()) {
-    backend_fault_ = true;
-    stop_status_ = absl::UnavailableError(
-        absl::StrCat("backend '", backend_name(), "' failed during generation: ", chunk.error));
+    const std::string text =
+        absl::StrCat("backend '", backend_name(), "' failed during generation: ", chunk.error);
+    // An error about the request (its prompt outgrew the context) would recur anywhere: it is
+    // neither re-run nor held against the backend.
+    backend_fault_ = !IsRequestFaultError(chunk);
+    stop_status_ = backend_fault_ ? absl::UnavailableError(text) : absl::InvalidArgumentError(text);
     return false;
   }
-  // Ollama sends at most one chunk per generated token, so more chunks with text than
-  // num_predict means the backend ignores the caller's limit and would keep a GPU (and a stream)
-  // busy for nobody.
-  if (!chunk.done && (!chunk.text.empty() || !chunk.thinking.empty()) &&
-      request_.options().num_predict() > 0 &&
-      ++content_chunks_ > request_.options().num_predict()) {
-    backend_fault_ = true;
-    stop_status_ = absl::UnavailableError(
-        absl::StrCat("backend '", backend_name(),
-                     "' kept generating past num_predict=", request_.options().num_predict()));
-    return false;
+  if (!chunk.done && (!chunk.text.empty() || !chunk.thinking.empty())) {
+    ++content_chunks_;
+    // Ollama sends at most one chunk per generated token, so more chunks with text than
+    // num_predict means the backend ignores the caller's limit and would keep a GPU (and a
+    // stream) busy for nobody.
+    const std::int64_t limit = request_.options().num_predict();
+    if (limit > 0 && content_chunks_ > limit) {
+      backend_fault_ = true;
+      stop_status_ = absl::UnavailableError(
+          absl::StrCat("backend '", backend_name(), "' kept generating past num_predict=", limit));
+      return false;
+    }
   }
+  if (chunk.tool_calls) in_tool_call_ = true;
   if (first_token_ == Steady::time_point{}) first_token_ = core_.clock_.Now();
   if (core_.access_log_ != nullptr && core_.access_log_->log_content() &&
       output_.size() < kMaxLoggedOutput) {
     output_.append(chunk.text, 0, kMaxLoggedOutput - output_.size());
   }
+  if (keeps_answer_ && !answer_too_long_) {
+    if (delivered_text_.size() + delivered_thinking_.size() + chunk.text.size() +
+            chunk.thinking.size() >
+        core_.options_.max_unary_answer_bytes) {
+      answer_too_long_ = true;
+      std::string().swap(delivered_text_);
+      std::string().swap(delivered_thinking_);
+    } else {
+      delivered_text_ += chunk.text;
+      delivered_thinking_ += chunk.thinking;
+    }
+  }
+  std::string continued_line;
   if (chunk.done) {
     done_ = true;
+    if (continuations_ > 0) {
+      // The usage covers the whole answer the caller got, over every attempt.
+      chunk.eval_count += carried_tokens_;
+      chunk.continuations = continuations_;
+      continued_line = ContinuedFinalLine(line, carried_tokens_, continuations_);
+      line = continued_line;
+    }
     prompt_tokens_ = chunk.prompt_eval_count;
     completion_tokens_ = chunk.eval_count;
   }
@@ -240,6 +271,7 @@ void CallPath::OnComplete(UpstreamResult result) {
   core_.router_.RecordOutcome(*pool_, current_index_, OutcomeFor(result));
   if (!stop_status_.ok()) {
     core_.metrics_.RecordAttempt(member.state->name(), "bad_stream");
+    if (backend_fault_) return FailMidAnswer(stop_status_);
     return Conclude(stop_status_);
   }
   core_.metrics_.RecordAttempt(member.state->name(), UpstreamOutcomeName(result.outcome));
@@ -248,7 +280,7 @@ void CallPath::OnComplete(UpstreamResult result) {
       member.state->connect_backoff().OnSuccess();
       if (!ParsesChunks()) done_ = true;  // a whole body, passed on as it came
       if (!done_) {
-        return Conclude(absl::UnavailableError(
+        return FailMidAnswer(absl::UnavailableError(
             absl::StrCat("backend '", member.state->name(),
                          "' ended the stream without a final chunk (incomplete answer)")));
       }
@@ -269,9 +301,12 @@ void CallPath::OnComplete(UpstreamResult result) {
       return Conclude(NoBackend(s));
     }
     case UpstreamOutcome::kTransportError: {
+      // The final chunk came before the break: the answer is whole.
+      if (done_) return Conclude(absl::OkStatus());
       absl::Status s = absl::UnavailableError(absl::StrCat(
           "connection to backend '", member.state->name(), "' failed: ", result.message));
-      if (!result.received_bytes && RetryOrFalse(s)) return;
+      if (result.received_bytes) return FailMidAnswer(s);
+      if (RetryOrFalse(s)) return;
       return Conclude(s);
     }
     case UpstreamOutcome::kFirstByteTimeout: {
@@ -370,7 +405,81 @@ std::chrono::milliseconds CallPath::AttemptTimeout() const {
   return bound;
 }
 
-bool CallPath::RetryOrFalse(const absl::Status& why) {
+void CallPath::FailMidAnswer(const absl::Status& why) {
+  if (ForgetAnswer()) {
+    // Nothing reached the caller: the call runs again from the start, on another backend.
+    done_ = false;
+    content_chunks_ = prompt_tokens_ = completion_tokens_ = 0;
+    first_token_ = Steady::time_point{};
+    output_.clear();
+    delivered_text_.clear();
+    delivered_thinking_.clear();
+    answer_too_long_ = in_tool_call_ = false;
+    if (RetryOrFalse(why)) return;
+    return Conclude(why);
+  }
+  std::string why_not;
+  std::string_view outcome;
+  if (ContinueStream(why, &why_not, &outcome)) return;
+  // A stream continued before ends counted as a failed continuation (in Conclude).
+  if (continuations_ == 0) core_.metrics_.RecordStreamContinuation(outcome);
+  spdlog::info("{} {}: not continued ({}): {}", rpc_, request_id_, why_not,
+               std::string(why.message()));
+  Conclude(absl::Status(
+      why.code(), absl::StrCat(why.message(), " after ", content_chunks_,
+                               content_chunks_ == 1 ? " token" : " tokens",
+                               " of the answer had reached the caller; not continued: ", why_not)));
+}
+
+bool CallPath::ContinueStream(const absl::Status& why, std::string* why_not,
+                              std::string_view* outcome) {
+  *outcome = "not_continuable";
+  if (!core_.options_.continue_streams) {
+    *outcome = "off";
+    *why_not = "upstream.continue_streams is off";
+    return false;
+  }
+  if (!keeps_answer_) {
+    *why_not = ollama_.endpoint == OllamaEndpoint::kGenerate
+                   ? "a templated generate (without \"raw\": true) cannot be continued"
+                   : "only streams are continued";
+    return false;
+  }
+  if (in_tool_call_) {
+    *outcome = "tool_call";
+    *why_not = "the stream was in a tool call";
+    return false;
+  }
+  if (answer_too_long_) {
+    *why_not =
+        absl::StrCat("the answer outgrew upstream.max_unary_answer_bytes (",
+                     core_.options_.max_unary_answer_bytes, "), the most kept to continue it");
+    return false;
+  }
+  if (continuations_ == 0) original_body_ = ollama_.body;
+  absl::StatusOr<std::string> body = ContinuationBody(
+      ollama_.endpoint, original_body_, delivered_text_, delivered_thinking_, content_chunks_);
+  if (!body.ok()) {
+    *why_not = std::string(body.status().message());
+    return false;
+  }
+  ollama_.body = *std::move(body);
+  carried_tokens_ = content_chunks_;
+  ++continuations_;
+  // Logged first: the attempt may end the call, and delete it, before RetryOrFalse returns.
+  spdlog::info("{} {}: continuing the stream on another backend after {} tokens: {}", rpc_,
+               request_id_, carried_tokens_, std::string(why.message()));
+  if (RetryOrFalse(why, /*is_retry=*/false)) return true;
+  --continuations_;
+  *outcome = "no_attempt_left";
+  *why_not =
+      attempts_ >= core_.options_.max_attempts
+          ? absl::StrCat("upstream.max_attempts (", core_.options_.max_attempts, ") were made")
+          : "no retry was possible (the deadline, the retry budget or the caller)";
+  return false;
+}
+
+bool CallPath::RetryOrFalse(const absl::Status& why, bool is_retry) {
   if (attempts_ >= core_.options_.max_attempts || DeadlinePassed()) return false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -386,7 +495,7 @@ bool CallPath::RetryOrFalse(const absl::Status& why) {
   }
   spdlog::debug("retrying {} on another backend after: {}", request_.model_name(),
                 std::string(why.message()));
-  core_.metrics_.RecordRetry(pool_->model_label);
+  if (is_retry) core_.metrics_.RecordRetry(pool_->model_label);
   last_error_ = why;
   StartAttempt();
   return true;
@@ -482,6 +591,8 @@ void CallPath::OnQueueExit(const absl::Status& status) {
 void CallPath::StartUpstream() {
   tried_.Set(current_index_);
   ++attempts_;
+  stop_status_ = absl::OkStatus();
+  backend_fault_ = false;
   const PoolMember& member = pool_->members[current_index_];
 
   UpstreamRequest upstream;
@@ -501,6 +612,8 @@ void CallPath::StartUpstream() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!cancelled_) {
       current_ = core_.upstream_.Start(std::move(upstream), this);
+      // A continuation of a stream whose caller reads slowly waits for it as the attempt before.
+      if (paused_) current_.Pause();
       started = true;
     }
   }
@@ -526,6 +639,10 @@ void CallPath::Conclude(const absl::Status& status) {
   if (reached_backend) {
     AddTrailer("x-gateway-backend", backend);
     AddTrailer("x-gateway-attempts", std::to_string(attempts_));
+  }
+  if (continuations_ > 0) {
+    AddTrailer("x-gateway-continued", std::to_string(continuations_));
+    core_.metrics_.RecordStreamContinuation(status.ok() ? "ok" : "failed");
   }
   if (first_token_ != Steady::time_point{}) {
     core_.metrics_.RecordTimeToFirstToken(model, first_token_ - start_);
@@ -568,6 +685,7 @@ void CallPath::LogAccess(const absl::Status& status, Steady::time_point now,
   record.code = code;
   record.error = error;
   record.attempts = attempts_;
+  record.continued = continuations_;
   record.latency = now - start_;
   if (first_token_ != Steady::time_point{}) record.time_to_first_token = first_token_ - start_;
   record.prompt_tokens = prompt_tokens_;

@@ -117,6 +117,11 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   // and as the backend sent it (`line`, without its newline). Return false to stop the call with
   // `*why_not`.
   virtual bool Deliver(OllamaChunk& chunk, std::string_view line, absl::Status* why_not) = 0;
+  // The backend failed part-way through its answer. When none of what was delivered has reached
+  // the caller (a unary answer gathered for one reply, a stream not yet started), the front door
+  // drops it and returns true: the call then runs again, from the start, on another backend.
+  // False once any byte went out: a stream may then be continued instead.
+  virtual bool ForgetAnswer() = 0;
   // Ends the call with `status`; called exactly once. The path does not touch the object after
   // it returns, but the front door may keep working (say, draining queued writes) until it
   // calls Release().
@@ -159,7 +164,16 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   bool DeadlinePassed() const;
   absl::Status TimeoutStatus() const;
   std::chrono::milliseconds AttemptTimeout() const;
-  bool RetryOrFalse(const absl::Status& why);
+  // Starts another attempt when attempts, the deadline, the caller and the retry budget allow;
+  // `is_retry`: counted in gateway_retries_total (a continuation is counted on its own).
+  bool RetryOrFalse(const absl::Status& why, bool is_retry = true);
+  // A backend failed part-way through its answer (`why`): runs the call again elsewhere, or
+  // continues its stream, or else ends it with `why` (saying how much of the answer the caller
+  // had and why it was not continued).
+  void FailMidAnswer(const absl::Status& why);
+  // Starts the attempt that continues a stream part of whose answer reached the caller; false
+  // (with *why_not, a kContinuationOutcomes name) when it cannot.
+  bool ContinueStream(const absl::Status& why, std::string* why_not, std::string_view* outcome);
   // Chooses a backend not yet tried and takes one of its in-flight slots; on success
   // current_index_ is the backend.
   Choice ChooseAndAcquire();
@@ -228,8 +242,21 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   // Written on the upstream loop thread only (OnLine/OnComplete run there one at a time).
   bool done_ = false;
   bool backend_fault_ = false;  // the stream was stopped for a malformed or error chunk
-  // Chunks before the final one; past options.num_predict the backend is ignoring the limit.
+  // Chunks with text before the final one, over every attempt of the answer the caller has
+  // (continuations included); past options.num_predict the backend is ignoring the limit.
   std::int64_t content_chunks_ = 0;
+  // A stream that may be continued keeps the answer it delivered (keeps_answer_), up to
+  // upstream.max_unary_answer_bytes (answer_too_long_ past it, and the copy is dropped).
+  bool keeps_answer_ = false;
+  bool answer_too_long_ = false;
+  std::string delivered_text_;
+  std::string delivered_thinking_;
+  bool in_tool_call_ = false;  // a chunk with tool calls was delivered
+  // Continuations so far; the content chunks of the attempts before the current one; the body
+  // the caller's request had (each continuation is built from it).
+  int continuations_ = 0;
+  std::int64_t carried_tokens_ = 0;
+  std::string original_body_;
   std::int64_t prompt_tokens_ = 0;
   std::int64_t completion_tokens_ = 0;
   Steady::time_point first_token_{};
@@ -237,8 +264,11 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   // The answer's text, kept only when the access log records content (debugging).
   std::string output_;
 
-  std::mutex mu_;  // guards cancelled_ and current_ against gRPC's threads
+  std::mutex mu_;  // guards cancelled_, paused_ and current_ against gRPC's threads
   bool cancelled_ = false;
+  // The front door asked for the transfer to pause (and has not resumed it): an attempt that
+  // starts meanwhile (a continuation) starts paused.
+  bool paused_ = false;
   UpstreamCall current_;
 };
 

@@ -176,12 +176,17 @@ struct UpstreamConfig {
   // the call with RESOURCE_EXHAUSTED and aborts the backend request. gRPC clients refuse
   // messages over 4 MiB unless told otherwise.
   std::uint64_t max_unary_answer_bytes = 4u << 20;
-  // Attempts per call, the first included, 1..10. Later attempts happen only on a failure
-  // before any answer byte, on another backend.
+  // Attempts per call, the first included, 1..10. A later attempt, on another backend, follows
+  // a failure before the caller saw any byte of the answer (the call runs again from the
+  // start), or a backend failure part-way through a stream that continue_streams continues.
   int max_attempts = 2;
   // Retries in progress at once are limited to this share of the calls in progress (with a
   // floor of 3), so retries cannot amplify an outage; 0..100.
   int retry_budget_percent = 20;
+  // "chat" (the default): a chat stream (and a raw generate stream) whose backend fails after
+  // part of the answer reached the caller continues on another backend from the text delivered
+  // so far. "off": such a stream ends UNAVAILABLE.
+  std::string continue_streams = "chat";
   int line = 0;
 };
 

@@ -73,15 +73,17 @@ constexpr std::array<std::string_view, 11> kHttpKeys = {
     "max_connections", "allowed_origins", "allowed_hosts"};
 constexpr std::int64_t kMaxHttpConnections = 1000000;
 constexpr int kMaxHttpThreads = 64;
-constexpr std::array<std::string_view, 9> kUpstreamKeys = {"threads",
-                                                           "connect_timeout",
-                                                           "request_timeout",
-                                                           "max_line_bytes",
-                                                           "stream_buffer_bytes",
-                                                           "max_unary_answer_bytes",
-                                                           "first_byte_timeout",
-                                                           "max_attempts",
-                                                           "retry_budget_percent"};
+constexpr std::array<std::string_view, 10> kUpstreamKeys = {"threads",
+                                                            "connect_timeout",
+                                                            "request_timeout",
+                                                            "max_line_bytes",
+                                                            "stream_buffer_bytes",
+                                                            "max_unary_answer_bytes",
+                                                            "first_byte_timeout",
+                                                            "max_attempts",
+                                                            "retry_budget_percent",
+                                                            "continue_streams"};
+constexpr std::array<std::string_view, 2> kContinueStreams = {"chat", "off"};
 constexpr std::array<std::string_view, 3> kAdmissionKeys = {"max_in_flight", "max_queue",
                                                             "max_queue_wait"};
 constexpr std::array<std::string_view, 7> kBackendKeys = {
@@ -275,6 +277,7 @@ void ParseUpstream(const MapReader& top, UpstreamConfig* upstream) {
   if (map.Integer("retry_budget_percent", 0, 100, &number)) {
     upstream->retry_budget_percent = static_cast<int>(number);
   }
+  map.OneOf("continue_streams", kContinueStreams, &upstream->continue_streams);
 }
 
 void ParseAdmission(const MapReader& top, AdmissionConfig* admission) {

@@ -55,6 +55,8 @@ struct AccessRecord {
   std::string_view code;
   std::string_view error;
   int attempts = 0;
+  // How many times the stream was continued on another backend after its backend failed.
+  int continued = 0;
   std::chrono::nanoseconds latency{0};
   std::optional<std::chrono::nanoseconds> time_to_first_token;
   std::int64_t prompt_tokens = 0;

@@ -62,6 +62,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                               "Retries not made, by reason (budget: the retry budget was "
                               "spent); the call ended with the failure it had")
                           .Register(*registry_);
+  continuations_ =
+      &BuildCounter()
+           .Name("gateway_stream_continuations_total")
+           .Help(
+               "Streams whose backend failed after part of the answer reached the caller, by "
+               "outcome (ok, failed: continued on another backend; the others say why not)")
+           .Register(*registry_);
   queue_depth_ = &BuildGauge()
                       .Name("gateway_queue_depth")
                       .Help("Calls waiting in the gateway queue for a backend slot")
@@ -139,6 +146,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   queue_depth_->Add({}).Set(0);
   for (const char* reason : {"full", "timeout"}) queue_rejected_->Add({{"reason", reason}});
   retries_refused_->Add({{"reason", "budget"}});
+  for (std::string_view outcome : kContinuationOutcomes)
+    continuations_->Add({{"outcome", S(outcome)}});
   hash_key_missing_ = &BuildCounter()
                            .Name("gateway_hash_key_missing_total")
                            .Help(
@@ -286,6 +295,10 @@ void Metrics::RecordRetry(std::string_view model) {
 
 void Metrics::RecordRetryRefused(std::string_view reason) {
   retries_refused_->Add({{"reason", S(reason)}}).Increment();
+}
+
+void Metrics::RecordStreamContinuation(std::string_view outcome) {
+  continuations_->Add({{"outcome", S(outcome)}}).Increment();
 }
 
 void Metrics::SetQueueDepth(std::size_t depth) { queue_depth_->Add({}).Set(double(depth)); }

@@ -22,6 +22,14 @@
 
 namespace og {
 
+// The outcomes of gateway_stream_continuations_total: continued and then ended OK (ok) or not
+// (failed); not continued because the stream was in a tool call (tool_call), the request cannot
+// be continued (not_continuable: a templated generate, a `format`, num_predict reached, an
+// answer past upstream.max_unary_answer_bytes), no attempt was left (no_attempt_left: attempts,
+// the retry budget, the deadline, the caller gone) or upstream.continue_streams is off (off).
+inline constexpr std::string_view kContinuationOutcomes[] = {
+    "ok", "failed", "tool_call", "not_continuable", "no_attempt_left", "off"};
+
 class Metrics {
  public:
   Metrics();
@@ -37,6 +45,9 @@ class Metrics {
   void RecordRetry(std::string_view model);
   // A retry not made, by reason ("budget": too many retries already in progress).
   void RecordRetryRefused(std::string_view reason);
+  // A stream whose backend failed after part of the answer reached the caller, by what came of
+  // it (kContinuationOutcomes).
+  void RecordStreamContinuation(std::string_view outcome);
   // The admission queue: calls waiting now, calls turned away ("full" or "timeout") and how
   // long each queued call waited.
   void SetQueueDepth(std::size_t depth);
@@ -120,6 +131,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* attempts_;
   prometheus::Family<prometheus::Counter>* retries_;
   prometheus::Family<prometheus::Counter>* retries_refused_;
+  prometheus::Family<prometheus::Counter>* continuations_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Family<prometheus::Counter>* queue_rejected_;
   prometheus::Family<prometheus::Histogram>* queue_wait_;

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -107,6 +108,13 @@ bool IsTrue(const Json& value) { return value.is_boolean() && value.get<bool>();
 // Integers as nlohmann's get<std::int64_t>() read them, which the gateway did before simdjson:
 // one above INT64_MAX wraps to a negative value, a float (1.0, 1e3, or an integer beyond 64 bits,
 // which nlohmann stores as a float) is absent. Ollama sends non-negative int64 values.
+bool IsNonEmptyArray(simdjson::dom::element value) {
+  simdjson::dom::array array;
+  return value.get_array().get(array) == simdjson::SUCCESS && array.size() > 0;
+}
+
+bool IsNonEmptyArray(const Json& value) { return value.is_array() && !value.empty(); }
+
 std::int64_t IntOrZero(simdjson::dom::element value) {
   std::int64_t signed_value = 0;
   std::uint64_t unsigned_value = 0;
@@ -165,6 +173,10 @@ void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk)
   ForEachMember(object, [&](std::string_view key, const auto& value) {
     if (key == "error") {
       chunk->error = StringOrEmpty(value);
+    } else if (key == "status") {
+      chunk->error_status = IntOrZero(value);
+    } else if (key == "tool_calls") {
+      chunk->tool_calls = IsNonEmptyArray(value);
     } else if (key == "done") {
       chunk->done = IsTrue(value);
     } else if (key == "done_reason") {
@@ -176,6 +188,7 @@ void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk)
       ForEachMember(value, [&](std::string_view field, const auto& field_value) {
         if (field == "content") chunk->text = StringOrEmpty(field_value);
         if (field == "thinking") chunk->thinking = StringOrEmpty(field_value);
+        if (field == "tool_calls") chunk->tool_calls = IsNonEmptyArray(field_value);
       });
     } else if (!chat && key == "response") {
       chunk->text = StringOrEmpty(value);
@@ -187,9 +200,14 @@ void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk)
   });
   if (!chunk->error.empty()) {
     std::string error = std::move(chunk->error);
+    const std::int64_t status = chunk->error_status;
     *chunk = OllamaChunk{};
     chunk->error = std::move(error);
-  } else if (!chunk->done) {
+    chunk->error_status = status;
+  } else {
+    chunk->error_status = 0;
+  }
+  if (chunk->error.empty() && !chunk->done) {
     chunk->done_reason.clear();
     for (std::int64_t* metric :
          {&chunk->prompt_eval_count, &chunk->eval_count, &chunk->total_duration,
@@ -351,6 +369,78 @@ absl::Status StatusFromOllamaError(long http_status, std::string_view body,
 
 bool IsRetriableHttpStatus(long http_status) {
   return http_status == 502 || http_status == 503 || http_status == 504;
+}
+
+bool IsRequestFaultError(const OllamaChunk& chunk) {
+  if (chunk.error_status >= 400 && chunk.error_status < 500) return true;
+  // Ollama's words for a prompt the model cannot take (llm/llama_server.go), which some
+  // versions send without a status.
+  const std::string lower = absl::AsciiStrToLower(chunk.error);
+  return absl::StrContains(lower, "context length") ||
+         absl::StrContains(lower, "exceeds the available context");
+}
+
+absl::StatusOr<std::string> ContinuationBody(OllamaEndpoint endpoint, std::string_view body_text,
+                                             std::string_view text, std::string_view thinking,
+                                             std::int64_t tokens) {
+  // The body is the gateway's own or a caller's document it already read and checked, so it
+  // parses; the depth ceiling only bounds the work whatever it holds.
+  absl::StatusOr<Json> read = ParseJson(body_text, kMaxJsonDepthCeiling, "the request");
+  if (!read.ok() || !read->is_object()) {
+    return absl::FailedPreconditionError("the request body is not a JSON object");
+  }
+  Json& body = *read;
+  if (auto format = body.find("format");
+      format != body.end() && !format->is_null() &&
+      !(format->is_string() && format->get<std::string>().empty())) {
+    return absl::FailedPreconditionError(
+        "the answer is constrained by `format`, which a continuation would restart");
+  }
+  if (auto options = body.find("options"); options != body.end() && options->is_object()) {
+    if (auto limit = options->find("num_predict");
+        limit != options->end() && limit->is_number_integer() && limit->get<std::int64_t>() > 0) {
+      const std::int64_t left = limit->get<std::int64_t>() - tokens;
+      if (left <= 0) {
+        return absl::FailedPreconditionError("the answer had reached options.num_predict");
+      }
+      *limit = left;
+    }
+  }
+  if (endpoint == OllamaEndpoint::kChat) {
+    auto messages = body.find("messages");
+    if (messages == body.end() || !messages->is_array()) {
+      return absl::FailedPreconditionError("the chat request has no messages");
+    }
+    Json turn = {{"role", "assistant"}, {"content", std::string(text)}};
+    if (!thinking.empty()) turn["thinking"] = std::string(thinking);
+    messages->push_back(std::move(turn));
+  } else {
+    auto raw = body.find("raw");
+    if (raw == body.end() || !raw->is_boolean() || !raw->get<bool>()) {
+      return absl::FailedPreconditionError(
+          "a templated generate (without \"raw\": true) cannot be continued");
+    }
+    auto prompt = body.find("prompt");
+    std::string continued =
+        prompt != body.end() && prompt->is_string() ? prompt->get<std::string>() : std::string();
+    continued.append(text);
+    body["prompt"] = std::move(continued);
+  }
+  return body.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string ContinuedFinalLine(std::string_view line, std::int64_t carried_tokens,
+                               int continuations) {
+  absl::StatusOr<Json> read = ParseJson(line, kMaxJsonDepthCeiling, "the backend's line");
+  if (!read.ok() || !read->is_object()) return std::string(line);
+  Json& chunk = *read;
+  std::int64_t eval_count = 0;
+  if (auto it = chunk.find("eval_count"); it != chunk.end() && it->is_number_integer()) {
+    eval_count = it->get<std::int64_t>();
+  }
+  chunk["eval_count"] = eval_count + carried_tokens;
+  chunk["x-gateway-continued"] = continuations;
+  return chunk.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 }  // namespace og

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "ollama_gateway/v1/inference.pb.h"
 
 namespace og {
@@ -23,6 +24,8 @@ struct OllamaRequest {
   // The JSON body. The gateway always asks for a stream, so it sees the first token early, can
   // abort on cancel and can retry before the first byte.
   std::string body;
+  // A generate request with `"raw": true`: its prompt reaches the model as it is, untemplated.
+  bool raw = false;
 };
 
 // Checks what the caller sent: a valid model name and a non-empty prompt or message list.
@@ -44,6 +47,13 @@ struct OllamaChunk {
   bool done = false;
   std::string done_reason;
   std::string error;  // a mid-stream `{"error": "..."}` line
+  // The `status` an error line may carry (Ollama's api.StatusError); 0 when absent.
+  std::int64_t error_status = 0;
+  // The chunk carries tool calls (`message.tool_calls` or `tool_calls`, a non-empty array).
+  bool tool_calls = false;
+  // Not parsed: set by the call path on the final chunk of a stream it continued on another
+  // backend, to how many times it did (the front door marks the answer).
+  int continuations = 0;
   std::int64_t prompt_eval_count = 0;
   std::int64_t eval_count = 0;
   std::int64_t total_duration = 0;
@@ -81,6 +91,34 @@ absl::Status StatusFromOllamaError(long http_status, std::string_view body,
 // True for backend answers that mean "try another backend" when nothing has reached the caller
 // yet: Ollama's queue-full 503 and other 5xx caused by the backend's state, not the request.
 bool IsRetriableHttpStatus(long http_status);
+
+// True when a mid-stream error line (`chunk.error`, `chunk.error_status`) says the request is at
+// fault rather than the backend: a 4xx status, or the input outgrowing the model's context.
+// Running such a request again elsewhere would fail the same way.
+bool IsRequestFaultError(const OllamaChunk& chunk);
+
+// The request that continues an answer a backend stopped sending part-way: `body` (of a request
+// to `endpoint`) with the
+// answer delivered so far (`text`, `thinking`, `tokens` chunks of it) as the model's own
+// unfinished turn, which Ollama's templates continue rather than answer. For /api/chat, a final
+// assistant message holding `text` (and `thinking`); for a raw /api/generate (`"raw": true`),
+// the prompt with `text` appended. A positive options.num_predict is lowered by `tokens`, so
+// the whole answer stays within the caller's limit.
+//
+// FAILED_PRECONDITION saying why when the request cannot be continued this way: a templated
+// generate (its prompt is wrapped in the template, so appended text would be read as the
+// user's), a constrained `format` (the grammar would start over mid-answer), or num_predict
+// already reached.
+absl::StatusOr<std::string> ContinuationBody(OllamaEndpoint endpoint, std::string_view body,
+                                             std::string_view text, std::string_view thinking,
+                                             std::int64_t tokens);
+
+// The final line of a continued stream, as the caller gets it: `line` with `carried_tokens`
+// (the chunks earlier attempts delivered) added to eval_count, so the usage covers the whole
+// answer, and `"x-gateway-continued": continuations`. `line` is a valid final chunk (parsed
+// already); a line that does not parse as an object is returned as it was.
+std::string ContinuedFinalLine(std::string_view line, std::int64_t carried_tokens,
+                               int continuations);
 
 }  // namespace og
 

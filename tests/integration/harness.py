@@ -201,6 +201,25 @@ def cpu_model():
     return "?"
 
 
+WORDS = ("the quick brown fox jumps over lazy dog and then runs far away from home into green "
+         "hills where small birds sing soft songs under blue sky while rivers flow past "
+         "stones").split()
+
+
+def fnv1a64(data):
+    h = 14695981039346656037
+    for byte in data:
+        h ^= byte
+        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def sim_tokens(name, prompt, count):
+    """The tokens simulator `name` generates for `prompt`, as docs/ollama-sim.md defines them."""
+    h = fnv1a64(prompt.encode())
+    return [f"[{name}]" if i == 0 else " " + WORDS[(h + i) % len(WORDS)] for i in range(count)]
+
+
 def write_file(directory, name, text):
     path = os.path.join(directory, name)
     with open(path, "w") as f:

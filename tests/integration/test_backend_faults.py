@@ -233,7 +233,7 @@ class ContentTypeTest(BackendFaultTestCase):
 
 
 class CloseMidChunkTest(BackendFaultTestCase):
-    def test_a_body_cut_mid_chunk_is_unavailable_naming_the_backend_and_not_retried(self):
+    def test_a_body_cut_mid_chunk_is_unavailable_naming_the_backend(self):
         stub = self.start({"gpu-a": SLOW, "gpu-b": SLOW})
         for name in self.sims:
             self.knobs(name, close_mid_chunk_after_tokens=3)
@@ -242,17 +242,21 @@ class CloseMidChunkTest(BackendFaultTestCase):
                 self.predict(stub, "hi")
             self.assert_status(ctx.exception, UNAVAILABLE, "connection to backend 'gpu-",
                                "outstanding read data")
-            # Bytes had arrived: the caller may hold part of the answer, so no retry.
-            self.assertEqual(dict(ctx.exception.trailing_metadata())["x-gateway-attempts"], "1")
+            # The caller had seen nothing, so the call ran again on the other backend, which
+            # failed the same way.
+            self.assertEqual(dict(ctx.exception.trailing_metadata())["x-gateway-attempts"], "2")
         with self.subTest(rpc="PredictStream"):
             messages, err = self.stream(stub, "hi")
-            self.assert_status(err, UNAVAILABLE, "connection to backend 'gpu-")
+            # The caller has three chunks of a templated generate, which cannot be continued.
+            self.assert_status(err, UNAVAILABLE, "connection to backend 'gpu-",
+                               "after 3 tokens of the answer had reached the caller; not "
+                               "continued: a templated generate")
             self.assertEqual(len(messages), 3)
-        # Each call went to one backend (which one is the balancer's business); both ended there.
+        # Three generations, each ended where it failed.
         harness.wait_for(
-            lambda: sum(self.sim_stats(n)["generations_failed"] for n in self.sims) == 2 and
+            lambda: sum(self.sim_stats(n)["generations_failed"] for n in self.sims) == 3 and
             all(self.sim_stats(n)["in_flight"] == 0 for n in self.sims),
-            5, lambda: f"two failed generations: {[self.sim_stats(n) for n in self.sims]}")
+            5, lambda: f"three failed generations: {[self.sim_stats(n) for n in self.sims]}")
         self.assert_gateway_healthy()
 
 

@@ -206,13 +206,26 @@ class FaultyBackendTest(GatewayTestCase):
         self.assert_rpc_error(grpc.StatusCode.UNAVAILABLE, lambda: self.predict(stub, "hi"),
                               "backend 'gpu-a' failed during generation")
 
-    def test_a_connection_reset_after_the_first_token_is_not_retried(self):
+    def test_a_unary_call_whose_backend_resets_mid_answer_runs_again_elsewhere(self):
+        stub = self.start({"gpu-a": {}, "gpu-b": {}})
+        self.knobs("gpu-a", reset_after_tokens=2)
+        reran = 0
+        for i in range(4):
+            response, trailers = self.predict(stub, f"call {i}")
+            # One whole answer, from the backend that finished it.
+            self.assertEqual(trailers["x-gateway-backend"], "gpu-b")
+            self.assertEqual(response.output_data.decode(),
+                             "".join(harness.sim_tokens("gpu-b", f"call {i}", 8)))
+            reran += trailers["x-gateway-attempts"] == "2"
+        self.assertGreaterEqual(reran, 1)  # round-robin sent a call to gpu-a first
+
+    def test_a_unary_call_reset_mid_answer_everywhere_is_unavailable(self):
         stub = self.start({"gpu-a": {}, "gpu-b": {}})
         self.knobs("gpu-a", reset_after_tokens=2)
         self.knobs("gpu-b", reset_after_tokens=2)
         err = self.assert_rpc_error(grpc.StatusCode.UNAVAILABLE,
                                     lambda: self.predict(stub, "hi"), "connection to backend")
-        self.assertEqual(dict(err.trailing_metadata())["x-gateway-attempts"], "1")
+        self.assertEqual(dict(err.trailing_metadata())["x-gateway-attempts"], "2")
 
     def test_queue_full_is_retried_on_another_backend_and_the_caller_sees_success(self):
         stub = self.start({"gpu-a": {}, "gpu-b": {}})

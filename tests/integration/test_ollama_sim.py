@@ -14,29 +14,13 @@ import time
 import unittest
 
 import harness
+from harness import fnv1a64, sim_tokens as tokens
 
-WORDS = ("the quick brown fox jumps over lazy dog and then runs far away from home into green "
-         "hills where small birds sing soft songs under blue sky while rivers flow past "
-         "stones").split()
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
 JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
 METRICS = ("total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
            "eval_count", "eval_duration")
-
-
-def fnv1a64(data):
-    h = 14695981039346656037
-    for byte in data:
-        h ^= byte
-        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
-def tokens(name, prompt, count):
-    """The simulator's generated tokens, as documented in docs/ollama-sim.md."""
-    h = fnv1a64(prompt.encode())
-    return [f"[{name}]" if i == 0 else " " + WORDS[(h + i) % len(WORDS)] for i in range(count)]
 
 
 def embedding(text, dims=16):

@@ -107,6 +107,8 @@ class TestCall final : public CallPath {
   std::chrono::system_clock::time_point deadline = std::chrono::system_clock::time_point::max();
   // Deliver refuses the chunk after this many (a limit of the front door's); -1 for none.
   int refuse_after = -1;
+  // A stream hands each chunk to the caller at once; a unary call only at the end.
+  bool streaming = false;
 
  protected:
   std::string_view Header(std::string_view lower_name) const override {
@@ -126,6 +128,12 @@ class TestCall final : public CallPath {
     }
     seen_.lines.emplace_back(line);
     seen_.text += chunk.text;
+    return true;
+  }
+  bool ForgetAnswer() override {
+    if (streaming && !seen_.lines.empty()) return false;
+    seen_.lines.clear();
+    seen_.text.clear();
     return true;
   }
   void End(const absl::Status& status) override { seen_.ends.push_back(status); }
@@ -418,23 +426,27 @@ TEST_CASE(
   CHECK(gateway.core.active_calls() == 0);
 }
 
+// A templated generate stream, delivered to its caller chunk by chunk.
+const auto kStreaming = [](TestCall& c) { c.streaming = true; };
+
 TEST_CASE("a stream that ends without its final chunk is UNAVAILABLE, not OK", "[call_path]") {
   Gateway gateway;
   Seen seen;
-  gateway.Start(Generate(), seen)->Release();
+  gateway.Start(Generate(), seen, kStreaming, security::Action::kStream)->Release();
   REQUIRE(gateway.upstream.call(0).Line(Chunk("Hel")));
   gateway.upstream.call(0).Ok();
   CHECK(seen.status().code() == absl::StatusCode::kUnavailable);
   CHECK_THAT(std::string(seen.status().message()),
              Contains("ended the stream without a final chunk"));
-  CHECK(gateway.upstream.size() == 1);  // bytes reached the caller: never retried
+  CHECK(gateway.upstream.size() == 1);  // the caller has part of a templated generate
 }
 
 TEST_CASE("a malformed chunk stops the backend's stream and ends the call once", "[call_path]") {
   Gateway gateway;
   Seen seen;
-  gateway.Start(Generate(), seen)->Release();
+  gateway.Start(Generate(), seen, kStreaming, security::Action::kStream)->Release();
   FakeUpstream::Call& attempt = gateway.upstream.call(0);
+  REQUIRE(attempt.Line(Chunk("Hel")));
   CHECK_FALSE(attempt.Line("not json"));  // the path refuses it; the fake aborts as curl would
   CHECK(attempt.done());
   CHECK(seen.status().code() == absl::StatusCode::kUnavailable);
@@ -534,16 +546,23 @@ TEST_CASE(
   CHECK(seen.trailers["x-gateway-attempts"] == "2");
 }
 
-TEST_CASE("a connection that broke after the answer began is not retried", "[call_path]") {
+TEST_CASE(
+    "a templated generate stream cut after the caller saw part of it ends UNAVAILABLE, naming "
+    "the tokens delivered",
+    "[call_path]") {
   Gateway gateway;
   Seen seen;
-  gateway.Start(Generate(), seen)->Release();
+  gateway.Start(Generate(), seen, kStreaming, security::Action::kStream)->Release();
   REQUIRE(gateway.upstream.call(0).Line(Chunk("Hel")));
   gateway.upstream.call(0).TransportError();
   CHECK(gateway.upstream.size() == 1);
   CHECK(seen.status().code() == absl::StatusCode::kUnavailable);
-  CHECK_THAT(std::string(seen.status().message()), Contains("failed: Connection reset by peer"));
+  CHECK_THAT(std::string(seen.status().message()),
+             Contains("failed: Connection reset by peer after 1 token of the answer had reached "
+                      "the caller; not continued: a templated generate"));
   CHECK(seen.lines.size() == 1);
+  CHECK(MetricValue(gateway.metrics, "gateway_stream_continuations_total",
+                    {{"outcome", "not_continuable"}}) == 1);
 }
 
 TEST_CASE("a 4xx answer is the request's fault and is not retried", "[call_path]") {
@@ -578,6 +597,210 @@ TEST_CASE("the retry budget refuses a retry once three calls are already retryin
   REQUIRE(gateway.upstream.size() == 9);
   Answer(gateway.upstream.last());
   CHECK(later.status().ok());
+}
+
+// ---- Failover mid-answer ------------------------------------------------------------------------
+
+// A backend that fails at each point of a unary answer: the call runs again on the other
+// backend, and the caller gets one complete answer from it.
+TEST_CASE("a unary call whose backend fails part-way runs again elsewhere and ends OK",
+          "[call_path]") {
+  const auto fail = GENERATE(as<std::string>{}, "before headers", "after headers", "after chunks",
+                             "at the final line", "error line", "no final chunk");
+  CAPTURE(fail);
+  Gateway gateway;
+  Seen seen;
+  gateway.Start(Generate(), seen)->Release();
+  FakeUpstream::Call& first = gateway.upstream.call(0);
+  const bool first_on_a = On(first, kBackendA);
+  if (fail == "before headers") {
+    first.ConnectFailed();
+  } else if (fail == "after headers") {
+    first.TransportError();  // a 200 and no body byte
+  } else {
+    REQUIRE(first.Line(Chunk("Hel")));
+    REQUIRE(first.Line(Chunk("lo")));
+    if (fail == "after chunks") first.TransportError();
+    if (fail == "at the final line") CHECK_FALSE(first.Line(R"({"model":"llama3.2","respo)"));
+    if (fail == "error line") CHECK_FALSE(first.Line(R"({"error":"llama runner process died"})"));
+    if (fail == "no final chunk") first.Ok();
+  }
+  CHECK_FALSE(seen.ended());
+  REQUIRE(gateway.upstream.size() == 2);
+  CHECK(On(gateway.upstream.call(1), first_on_a ? kBackendB : kBackendA));
+  CHECK(gateway.upstream.call(1).request().body == first.request().body);  // from the start
+  Answer(gateway.upstream.call(1));
+  CHECK(seen.status().ok());
+  CHECK(seen.text == "Hello");
+  CHECK(seen.lines.size() == 3);
+  CHECK(seen.trailers["x-gateway-attempts"] == "2");
+  CHECK(seen.trailers.count("x-gateway-continued") == 0);
+  CHECK(MetricValue(gateway.metrics, "gateway_retries_total") == 1);
+  CHECK(MetricValue(gateway.metrics, "gateway_tokens_total") == 5);  // the second answer's only
+}
+
+TEST_CASE("a stream whose backend fails before the caller saw a chunk runs again from the start",
+          "[call_path]") {
+  Gateway gateway;
+  Seen seen;
+  gateway.Start(Generate(), seen, kStreaming, security::Action::kStream)->Release();
+  CHECK_FALSE(gateway.upstream.call(0).Line(R"({"error":"llama runner process died"})"));
+  REQUIRE(gateway.upstream.size() == 2);
+  Answer(gateway.upstream.call(1));
+  CHECK(seen.status().ok());
+  CHECK(seen.text == "Hello");
+}
+
+TEST_CASE("an error line that blames the request is neither re-run nor held against the backend",
+          "[call_path]") {
+  Gateway gateway;
+  Seen seen;
+  gateway.Start(Generate(), seen)->Release();
+  CHECK_FALSE(gateway.upstream.call(0).Line(
+      R"({"error":"the input length exceeds the context length","status":400})"));
+  CHECK(gateway.upstream.size() == 1);
+  CHECK(seen.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(seen.status().message()),
+             Contains("failed during generation: the input length exceeds the context length"));
+}
+
+TEST_CASE("a unary re-run is bounded by upstream.max_attempts", "[call_path]") {
+  Gateway gateway;  // max_attempts: 2
+  Seen seen;
+  gateway.Start(Generate(), seen)->Release();
+  REQUIRE(gateway.upstream.call(0).Line(Chunk("Hel")));
+  gateway.upstream.call(0).TransportError();
+  REQUIRE(gateway.upstream.size() == 2);
+  REQUIRE(gateway.upstream.call(1).Line(Chunk("Hel")));
+  gateway.upstream.call(1).TransportError();
+  CHECK(gateway.upstream.size() == 2);
+  CHECK(seen.status().code() == absl::StatusCode::kUnavailable);
+  CHECK_THAT(std::string(seen.status().message()), Contains("failed: Connection reset by peer"));
+}
+
+InferenceRequest Chat(std::int64_t num_predict = 0) {
+  InferenceRequest request;
+  request.set_model_name("llama3.2");
+  auto* message = request.add_messages();
+  message->set_role("user");
+  message->set_content("Say hello");
+  if (num_predict > 0) request.mutable_options()->set_num_predict(num_predict);
+  return request;
+}
+
+std::string ChatChunk(std::string_view text) {
+  return std::string(R"({"model":"llama3.2","message":{"role":"assistant","content":")") +
+         std::string(text) + R"("},"done":false})";
+}
+constexpr std::string_view kChatFinal =
+    R"({"model":"llama3.2","message":{"role":"assistant","content":""},"done":true,)"
+    R"("done_reason":"stop","prompt_eval_count":5,"eval_count":1})";
+
+TEST_CASE(
+    "a chat stream cut after chunks reached the caller continues on another backend from the "
+    "text delivered",
+    "[call_path]") {
+  Gateway gateway;
+  Seen seen;
+  gateway.Start(Chat(10), seen, kStreaming, security::Action::kStream)->Release();
+  FakeUpstream::Call& first = gateway.upstream.call(0);
+  const bool first_on_a = On(first, kBackendA);
+  REQUIRE(first.Line(ChatChunk("Hel")));
+  REQUIRE(first.Line(ChatChunk("lo")));
+  first.TransportError();
+  CHECK_FALSE(seen.ended());
+  REQUIRE(gateway.upstream.size() == 2);
+  FakeUpstream::Call& second = gateway.upstream.call(1);
+  CHECK(On(second, first_on_a ? kBackendB : kBackendA));
+  // The same request, with the answer so far as the model's own unfinished turn, and the
+  // caller's num_predict less the two tokens delivered.
+  const std::string& body = second.request().body;
+  CHECK_THAT(body, Contains(R"({"content":"Say hello","role":"user"},)"
+                            R"({"content":"Hello","role":"assistant"}])"));
+  CHECK_THAT(body, Contains(R"("num_predict":8)"));
+  REQUIRE(second.Line(ChatChunk(" world")));
+  REQUIRE(second.Line(kChatFinal));
+  second.Ok();
+  CHECK(seen.status().ok());
+  CHECK(seen.text == "Hello world");  // no text twice
+  REQUIRE(seen.lines.size() == 4);
+  // One final chunk, whose usage counts both attempts' tokens, marked as continued.
+  CHECK_THAT(seen.lines[3], Contains(R"("eval_count":3)"));
+  CHECK_THAT(seen.lines[3], Contains(R"("x-gateway-continued":1)"));
+  CHECK_THAT(seen.lines[3], Contains(R"("done_reason":"stop")"));
+  CHECK(seen.trailers["x-gateway-continued"] == "1");
+  CHECK(seen.trailers["x-gateway-attempts"] == "2");
+  CHECK(MetricValue(gateway.metrics, "gateway_stream_continuations_total", {{"outcome", "ok"}}) ==
+        1);
+  CHECK(MetricValue(gateway.metrics, "gateway_retries_total") == 0);  // counted on its own
+}
+
+TEST_CASE("a continuation starts paused when the caller's reading had paused the stream",
+          "[call_path]") {
+  Gateway gateway;
+  Seen seen;
+  TestCall* call = gateway.Start(Chat(), seen, kStreaming, security::Action::kStream);
+  REQUIRE(gateway.upstream.call(0).Line(ChatChunk("Hel")));
+  call->PauseUpstream();
+  gateway.upstream.call(0).TransportError();
+  REQUIRE(gateway.upstream.size() == 2);
+  CHECK(gateway.upstream.call(1).paused());
+  call->ResumeUpstream();
+  CHECK_FALSE(gateway.upstream.call(1).paused());
+  REQUIRE(gateway.upstream.call(1).Line(kChatFinal));
+  gateway.upstream.call(1).Ok();
+  call->Release();
+  CHECK(seen.status().ok());
+}
+
+TEST_CASE("a chat stream in the middle of a tool call is not continued", "[call_path]") {
+  Gateway gateway;
+  Seen seen;
+  gateway.Start(Chat(), seen, kStreaming, security::Action::kStream)->Release();
+  REQUIRE(gateway.upstream.call(0).Line(
+      R"({"model":"llama3.2","message":{"role":"assistant","content":"",)"
+      R"("tool_calls":[{"function":{"name":"get_weather","arguments":{}}}]},"done":false})"));
+  gateway.upstream.call(0).TransportError();
+  CHECK(gateway.upstream.size() == 1);
+  CHECK(seen.status().code() == absl::StatusCode::kUnavailable);
+  CHECK_THAT(std::string(seen.status().message()),
+             Contains("not continued: the stream was in a tool call"));
+  CHECK(MetricValue(gateway.metrics, "gateway_stream_continuations_total",
+                    {{"outcome", "tool_call"}}) == 1);
+}
+
+TEST_CASE("with upstream.continue_streams off a cut chat stream ends UNAVAILABLE", "[call_path]") {
+  Gateway gateway("upstream:\n  continue_streams: \"off\"\n");
+  Seen seen;
+  gateway.Start(Chat(), seen, kStreaming, security::Action::kStream)->Release();
+  REQUIRE(gateway.upstream.call(0).Line(ChatChunk("Hel")));
+  gateway.upstream.call(0).Ok();  // no final chunk
+  CHECK(gateway.upstream.size() == 1);
+  CHECK(seen.status().code() == absl::StatusCode::kUnavailable);
+  CHECK_THAT(std::string(seen.status().message()),
+             Contains("not continued: upstream.continue_streams is off"));
+  CHECK(MetricValue(gateway.metrics, "gateway_stream_continuations_total", {{"outcome", "off"}}) ==
+        1);
+}
+
+TEST_CASE("a continuation that fails too ends the stream, counted once as failed", "[call_path]") {
+  Gateway gateway;  // max_attempts: 2
+  Seen seen;
+  gateway.Start(Chat(), seen, kStreaming, security::Action::kStream)->Release();
+  REQUIRE(gateway.upstream.call(0).Line(ChatChunk("Hel")));
+  gateway.upstream.call(0).TransportError();
+  REQUIRE(gateway.upstream.size() == 2);
+  REQUIRE(gateway.upstream.call(1).Line(ChatChunk("lo")));
+  gateway.upstream.call(1).TransportError();
+  CHECK(gateway.upstream.size() == 2);
+  CHECK(seen.status().code() == absl::StatusCode::kUnavailable);
+  CHECK_THAT(std::string(seen.status().message()),
+             Contains("after 2 tokens of the answer had reached the caller; not continued: "
+                      "upstream.max_attempts (2) were made"));
+  CHECK(seen.text == "Hello");
+  CHECK(MetricValue(gateway.metrics, "gateway_stream_continuations_total",
+                    {{"outcome", "failed"}}) == 1);
+  CHECK(MetricValue(gateway.metrics, "gateway_stream_continuations_total") == 1);
 }
 
 // ---- Deadlines, in simulated time -------------------------------------------------------------

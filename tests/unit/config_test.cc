@@ -236,12 +236,13 @@ TEST_CASE("an unknown field in a section names the section", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("balancer:\n  polcy: round_robin\n")) ==
         "test.yaml:7: unknown field 'polcy' in balancer (valid: policy, choice_count, "
         "bounded_load_factor, hash_key, pools); did you mean 'policy'?");
+  CHECK(ErrorsOf(MinimalPlus("upstream:\n  continue_streams: always\n")) ==
+        "test.yaml:7: upstream.continue_streams: must be one of chat, off, got \"always\"");
   CHECK(ErrorsOf(MinimalPlus("upstream:\n  connect_timout: 1s\n")) ==
         "test.yaml:7: unknown field 'connect_timout' in upstream (valid: threads, "
         "connect_timeout, request_timeout, max_line_bytes, stream_buffer_bytes, "
-        "max_unary_answer_bytes, first_byte_timeout, max_attempts, retry_budget_percent); did you "
-        "mean "
-        "'connect_timeout'?");
+        "max_unary_answer_bytes, first_byte_timeout, max_attempts, retry_budget_percent, "
+        "continue_streams); did you mean 'connect_timeout'?");
 }
 
 TEST_CASE("an unknown field in a backend names the backend by index", "[config]") {

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tools/ollama-sim/request_json.h"
+#include "tools/ollama-sim/text.h"
 
 namespace {
 
@@ -264,6 +265,38 @@ TEST_CASE("malformed-stream knobs out of range or of the wrong type name the kno
   const absl::Status too_long =
       ParseKnobs(absl::StrCat(R"({"content_type":")", std::string(257, 'a'), R"("})")).status();
   CHECK(absl::StrContains(too_long.message(), "'content_type'"));
+}
+
+TEST_CASE("a trailing assistant message continues the reply to the message before it", "[sim]") {
+  static const Catalog catalog = TestCatalog();
+  auto request =
+      ParseGenerationRequest(R"({"model":"llama3.2","messages":[{"role":"user","content":"hi"},)"
+                             R"({"role":"assistant","content":"[gpu-a] the quick"}]})",
+                             ReplyKind::kChat, catalog);
+  REQUIRE(request.ok());
+  CHECK(request->prompt == "hi");
+  CHECK(request->continue_from == 3);
+  request = ParseGenerationRequest(
+      R"({"model":"llama3.2","messages":[{"role":"assistant","content":"[a] b"}]})",
+      ReplyKind::kChat, catalog);
+  REQUIRE(request.ok());
+  CHECK(request->continue_from == 0);  // nothing before it to answer
+}
+
+TEST_CASE("a raw prompt ending with the start of its reply continues it", "[sim]") {
+  static const Catalog catalog = TestCatalog();
+  const std::string tail = GeneratedText("gpu-a", "Once", 4);
+  auto request = ParseGenerationRequest(
+      absl::StrCat(R"({"model":"llama3.2","raw":true,"prompt":"Once)", tail, R"("})"),
+      ReplyKind::kGenerate, catalog);
+  REQUIRE(request.ok());
+  CHECK(request->prompt == "Once");
+  CHECK(request->continue_from == 4);
+  request =
+      ParseGenerationRequest(absl::StrCat(R"({"model":"llama3.2","prompt":"Once)", tail, R"("})"),
+                             ReplyKind::kGenerate, catalog);
+  REQUIRE(request.ok());
+  CHECK(request->continue_from == 0);  // templated: the prompt is the user's
 }
 
 }  // namespace

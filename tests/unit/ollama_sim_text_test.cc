@@ -81,4 +81,26 @@ TEST_CASE("a shorter embedding is renormalised", "[sim]") {
   CHECK(four[2] / four[0] == Approx(full[2] / full[0]));
 }
 
+TEST_CASE("a reply's token count is its number of words", "[sim]") {
+  CHECK(ReplyTokenCount("") == 0);
+  CHECK(ReplyTokenCount("[sim]") == 1);
+  CHECK(ReplyTokenCount(GeneratedText("sim", "hello", 6)) == 6);
+}
+
+TEST_CASE("a raw prompt ending with the start of its own reply is found", "[sim]") {
+  const std::string prompt = "Once upon";
+  for (std::uint32_t tokens : {1u, 2u, 5u}) {
+    CAPTURE(tokens);
+    CHECK(ReplyStartIn(prompt + GeneratedText("gpu-a", prompt, tokens)) == prompt.size());
+  }
+  // Another prompt's reply, a broken one, or none: not a continuation.
+  CHECK(ReplyStartIn(prompt + GeneratedText("gpu-a", "other", 5)) == std::string_view::npos);
+  CHECK(ReplyStartIn(prompt + "[gpu-a] nonsense") == std::string_view::npos);
+  CHECK(ReplyStartIn(prompt) == std::string_view::npos);
+  CHECK(ReplyStartIn("[] x") == std::string_view::npos);
+  // The last reply start wins: a prompt may itself quote one.
+  const std::string quoted = "[x] " + prompt;
+  CHECK(ReplyStartIn(quoted + GeneratedText("b", quoted, 3)) == quoted.size());
+}
+
 }  // namespace

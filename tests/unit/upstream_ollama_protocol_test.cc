@@ -450,5 +450,107 @@ TEST_CASE("threads parse lines at the same time, each with its own parser", "[ol
   CHECK(wrong == 0);
 }
 
+// ---- Failover ---------------------------------------------------------------------------------
+
+TEST_CASE("a chunk says whether it carries tool calls, and an error line its status", "[ollama]") {
+  OllamaChunk chunk;
+  REQUIRE(
+      ParseOllamaChunk(R"({"message":{"role":"assistant","content":"",)"
+                       R"("tool_calls":[{"function":{"name":"f","arguments":{}}}]},"done":false})",
+                       OllamaEndpoint::kChat, &chunk)
+          .ok());
+  CHECK(chunk.tool_calls);
+  REQUIRE(ParseOllamaChunk(R"({"message":{"content":"hi","tool_calls":[]},"done":false})",
+                           OllamaEndpoint::kChat, &chunk)
+              .ok());
+  CHECK_FALSE(chunk.tool_calls);
+  REQUIRE(
+      ParseOllamaChunk(R"({"error":"the input length exceeds the context length","status":400})",
+                       OllamaEndpoint::kChat, &chunk)
+          .ok());
+  CHECK(chunk.error_status == 400);
+  CHECK(IsRequestFaultError(chunk));
+  REQUIRE(ParseOllamaChunk(R"({"response":"x","status":400,"done":false})",
+                           OllamaEndpoint::kGenerate, &chunk)
+              .ok());
+  CHECK(chunk.error_status == 0);  // only an error line has a status
+}
+
+TEST_CASE("which mid-stream errors blame the request", "[ollama]") {
+  OllamaChunk chunk;
+  chunk.error = "llama runner process has terminated: signal: killed";
+  CHECK_FALSE(IsRequestFaultError(chunk));
+  chunk.error_status = 500;
+  CHECK_FALSE(IsRequestFaultError(chunk));
+  chunk.error_status = 0;
+  chunk.error = "Input length exceeds the CONTEXT LENGTH";
+  CHECK(IsRequestFaultError(chunk));
+  chunk.error = "request (302 tokens) exceeds the available context size (256 tokens)";
+  CHECK(IsRequestFaultError(chunk));
+}
+
+TEST_CASE("a chat continues with the answer so far as a final assistant message", "[ollama]") {
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"options":{"num_predict":10,)"
+      R"("temperature":0.5},"stream":true})";
+  absl::StatusOr<std::string> continued =
+      ContinuationBody(OllamaEndpoint::kChat, body, "Hello th", "I should greet", 3);
+  REQUIRE(continued.ok());
+  const Json j = Json::parse(*continued);
+  REQUIRE(j["messages"].size() == 2);
+  CHECK(j["messages"][0] == Json::parse(R"({"role":"user","content":"hi"})"));
+  CHECK(j["messages"][1] ==
+        Json::parse(R"({"role":"assistant","content":"Hello th","thinking":"I should greet"})"));
+  CHECK(j["options"]["num_predict"] == 7);
+  CHECK(j["options"]["temperature"] == 0.5);
+  CHECK(j["stream"] == true);
+}
+
+TEST_CASE("a raw generate continues with the answer so far appended to its prompt", "[ollama]") {
+  absl::StatusOr<std::string> continued =
+      ContinuationBody(OllamaEndpoint::kGenerate,
+                       R"({"model":"m","prompt":"Once upon","raw":true})", " a time", "", 2);
+  REQUIRE(continued.ok());
+  const Json j = Json::parse(*continued);
+  CHECK(j["prompt"] == "Once upon a time");
+  CHECK(j["raw"] == true);
+  CHECK_FALSE(j.contains("options"));
+}
+
+TEST_CASE("what cannot be continued says why", "[ollama]") {
+  const auto why = [](OllamaEndpoint endpoint, const std::string& body) {
+    absl::StatusOr<std::string> continued = ContinuationBody(endpoint, body, "so far", "", 4);
+    REQUIRE_FALSE(continued.ok());
+    CHECK(continued.status().code() == absl::StatusCode::kFailedPrecondition);
+    return std::string(continued.status().message());
+  };
+  CHECK_THAT(why(OllamaEndpoint::kGenerate, R"({"model":"m","prompt":"p"})"),
+             Catch::Matchers::Contains("templated generate"));
+  CHECK_THAT(why(OllamaEndpoint::kGenerate, R"({"model":"m","prompt":"p","raw":false})"),
+             Catch::Matchers::Contains("templated generate"));
+  CHECK_THAT(why(OllamaEndpoint::kChat, R"({"model":"m","messages":[],"format":"json"})"),
+             Catch::Matchers::Contains("`format`"));
+  CHECK_THAT(
+      why(OllamaEndpoint::kChat, R"({"model":"m","messages":[],"options":{"num_predict":4}})"),
+      Catch::Matchers::Contains("num_predict"));
+  CHECK_THAT(why(OllamaEndpoint::kChat, R"({"model":"m"})"),
+             Catch::Matchers::Contains("no messages"));
+  // An empty format is none.
+  CHECK(ContinuationBody(OllamaEndpoint::kChat, R"({"model":"m","messages":[],"format":""})", "x",
+                         "", 1)
+            .ok());
+}
+
+TEST_CASE("a continued stream's final line counts every attempt's tokens", "[ollama]") {
+  const Json j = Json::parse(ContinuedFinalLine(
+      R"({"model":"m","done":true,"done_reason":"stop","eval_count":4,"prompt_eval_count":9})", 6,
+      1));
+  CHECK(j["eval_count"] == 10);
+  CHECK(j["prompt_eval_count"] == 9);
+  CHECK(j["done_reason"] == "stop");
+  CHECK(j["x-gateway-continued"] == 1);
+  CHECK(ContinuedFinalLine("not json", 6, 1) == "not json");
+}
+
 }  // namespace
 }  // namespace og

@@ -88,11 +88,13 @@ void Generation::OnSlot() {
   if (phase_ == Phase::kFinished) return;
   slot_at_ = Clock::now();
   phase_ = Phase::kDecoding;
-  const int configured = std::max(1, sim_.knobs().tokens.load(std::memory_order_relaxed));
-  tokens_ = static_cast<std::uint32_t>(configured);
+  const auto configured =
+      static_cast<std::uint32_t>(std::max(1, sim_.knobs().tokens.load(std::memory_order_relaxed)));
+  // A continuation produces what its reply still lacks of the whole.
+  tokens_ = configured > request_.continue_from ? configured - request_.continue_from : 0;
   // ignore_num_predict models a backend that does not honour the caller's limit.
   const bool honour_limit = !sim_.knobs().ignore_num_predict.load(std::memory_order_relaxed);
-  if (honour_limit && request_.num_predict > 0 && request_.num_predict < configured) {
+  if (honour_limit && request_.num_predict > 0 && request_.num_predict < tokens_) {
     tokens_ = static_cast<std::uint32_t>(request_.num_predict);
     length_limited_ = true;
   }
@@ -177,9 +179,10 @@ void Generation::EmitTokens() {
 }
 
 std::string_view Generation::NextToken(std::string& padded) const {
-  const std::string_view token = TokenText(sim_.first_token(), prompt_hash_, produced_);
+  const std::uint32_t index = request_.continue_from + produced_;
+  const std::string_view token = TokenText(sim_.first_token(), prompt_hash_, index);
   const int huge = sim_.knobs().huge_line_bytes.load(std::memory_order_relaxed);
-  if (produced_ != 0 || huge <= 0 || token.size() >= static_cast<std::size_t>(huge)) return token;
+  if (index != 0 || huge <= 0 || token.size() >= static_cast<std::size_t>(huge)) return token;
   // Dots need no JSON escaping, so the line is the padded text plus ~100 bytes of fields.
   padded.reserve(static_cast<std::size_t>(huge));
   padded.assign(token);

@@ -30,7 +30,12 @@ struct GenerationRequest {
   std::string model_echo;  // the `model` string exactly as sent
   const ModelInfo* model = nullptr;
   std::shared_ptr<const Catalog> catalog;  // keeps `model` alive if the catalog is replaced
-  std::string prompt;                      // generate: prompt; chat: content of the last message
+  // generate: prompt; chat: content of the last message. For a continuation, the prompt the
+  // reply being continued answered.
+  std::string prompt;
+  // The index of the first token to produce: the tokens already in the reply being continued
+  // (a chat's trailing assistant message, or the tail of a raw prompt); 0 for a new reply.
+  std::uint32_t continue_from = 0;
   bool stream = true;
   bool raw = false;                                    // generate replies carry no context
   std::optional<std::chrono::nanoseconds> keep_alive;  // absent: keep the model's setting
@@ -91,7 +96,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
   bool parked_ = false;
   bool headers_sent_ = false;
   bool garbage_sent_ = false;    // the garbage_after_tokens line went out
-  std::uint32_t tokens_ = 0;     // how many this generation produces
+  std::uint32_t tokens_ = 0;     // how many this generation produces (after continue_from)
   std::uint32_t produced_ = 0;   // how many it has produced
   bool length_limited_ = false;  // num_predict cut it short: done_reason "length"
   std::string text_;             // the whole reply when not streaming

@@ -236,11 +236,25 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
         }
       }
     }
+    // A trailing assistant message is the model's own unfinished turn, which Ollama's templates
+    // continue: the reply goes on from it, answering the message before it.
+    if (messages->size() > 1 && StringField(messages->back(), "role") == "assistant") {
+      request.continue_from = ReplyTokenCount(StringField(messages->back(), "content"));
+      request.prompt = StringField((*messages)[messages->size() - 2], "content");
+      return request;
+    }
     request.prompt = StringField(messages->back(), "content");
     return request;
   }
   request.prompt = StringField(object, "prompt");
   request.load_only = request.prompt.empty();
+  // A raw prompt that ends with the start of a reply continues that reply.
+  if (request.raw) {
+    if (const std::size_t start = ReplyStartIn(request.prompt); start != std::string::npos) {
+      request.continue_from = ReplyTokenCount(std::string_view(request.prompt).substr(start));
+      request.prompt.resize(start);
+    }
+  }
   return request;
 }
 

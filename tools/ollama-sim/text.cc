@@ -55,6 +55,39 @@ std::string_view TokenText(std::string_view name_token, std::uint64_t prompt_has
   return kSpaced[(prompt_hash + index) % kWords.size()];
 }
 
+std::uint32_t ReplyTokenCount(std::string_view text) {
+  std::uint32_t words = 0;
+  ForEachWord(text, [&](std::string_view) { ++words; });
+  return words;
+}
+
+std::size_t ReplyStartIn(std::string_view prompt) {
+  // Tried from the last '[' back, and at most this many: prompts in tests are short, and a
+  // prompt full of brackets must not cost a quadratic scan.
+  constexpr int kMaxCandidates = 64;
+  std::size_t at = prompt.size();
+  for (int tried = 0; tried < kMaxCandidates; ++tried) {
+    at = at == 0 ? std::string_view::npos : prompt.rfind('[', at - 1);
+    if (at == std::string_view::npos) return at;
+    std::string_view rest = prompt.substr(at);
+    const std::size_t close = rest.find(']');
+    if (close == std::string_view::npos || close == 1) continue;
+    const std::string_view name = rest.substr(1, close - 1);
+    bool plain = true;
+    for (char c : name) plain = plain && !IsSpace(c) && c != '[';
+    if (!plain) continue;
+    rest.remove_prefix(close + 1);
+    const std::uint64_t hash = Fnv1a64(prompt.substr(0, at));
+    for (std::uint32_t index = 1; !rest.empty(); ++index) {
+      const std::string_view token = TokenText("", hash, index);
+      if (!rest.starts_with(token)) break;
+      rest.remove_prefix(token.size());
+    }
+    if (rest.empty()) return at;
+  }
+  return std::string_view::npos;
+}
+
 std::string GeneratedText(std::string_view name, std::string_view prompt, std::uint32_t tokens) {
   const std::string first = FirstToken(name);
   const std::uint64_t hash = Fnv1a64(prompt);

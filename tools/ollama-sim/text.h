@@ -33,6 +33,16 @@ std::string FirstToken(std::string_view name);
 // The whole text of `tokens` tokens (what a non-streaming reply carries).
 std::string GeneratedText(std::string_view name, std::string_view prompt, std::uint32_t tokens);
 
+// How many tokens of a reply `text` holds: its whitespace-separated words (0 for none). A reply
+// continued from `text` goes on with the token of that index.
+std::uint32_t ReplyTokenCount(std::string_view text);
+
+// Where a raw prompt ends with the start of a reply to what precedes it: the offset of that
+// reply's first token, when the prompt is P + "[" + NAME + "]" + tokens 1.. of P's reply (any
+// number, maybe none), NAME without brackets or whitespace; std::string_view::npos otherwise.
+// The last such offset wins.
+std::size_t ReplyStartIn(std::string_view prompt);
+
 // Number of whitespace-separated words in `text`, at least 1: the prompt_eval_count.
 std::uint32_t PromptTokenCount(std::string_view text);
 

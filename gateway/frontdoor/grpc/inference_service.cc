@@ -87,6 +87,12 @@ class PredictCall final : public grpc::ServerUnaryReactor, public GrpcCall {
     return true;
   }
 
+  // Nothing goes out before the reply: a failed answer is dropped and the call runs again.
+  bool ForgetAnswer() override {
+    response_.Clear();
+    return true;
+  }
+
   void End(const absl::Status& status) override {
     if (status.ok()) {
       const auto now = Steady::now();
@@ -187,6 +193,7 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
     bool pause = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      sent_ = true;
       queued_bytes_ += message.ByteSizeLong();
       queue_.push_back(std::move(message));
       if (!paused_ && queued_bytes_ > high_water_) pause = paused_ = true;
@@ -194,6 +201,12 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
     }
     if (pause) PauseUpstream();
     return true;
+  }
+
+  // A stream can run again only while no message went to the caller.
+  bool ForgetAnswer() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !sent_;
   }
 
   void End(const absl::Status& status) override {
@@ -223,6 +236,7 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
   std::mutex mu_;  // the loop thread (Deliver, End) against gRPC's (OnWriteDone)
   std::deque<InferenceResponse> queue_;  // front() is being written when writing_
   std::size_t queued_bytes_ = 0;
+  bool sent_ = false;  // a message was handed to the caller's stream
   bool writing_ = false;
   bool paused_ = false;
   bool ending_ = false;

@@ -144,6 +144,8 @@ Json OpenAiChatChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk, bool 
   if (chunk.done) choice["finish_reason"] = FinishReason(chunk.done_reason);
   Json out = Envelope(answer, "chat.completion.chunk");
   out["choices"] = Json::array({std::move(choice)});
+  // The gateway continued the stream on another backend (OpenAI clients ignore the field).
+  if (chunk.continuations > 0) out["x-gateway-continued"] = chunk.continuations;
   return out;
 }
 

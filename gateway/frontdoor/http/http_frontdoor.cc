@@ -184,6 +184,19 @@ class ModelCall final : private HttpCallHolder, public CallPath {
     return true;
   }
 
+  // A stream can run again only while its headers have not gone out; a whole answer is
+  // gathered until the end, so what it had is dropped.
+  bool ForgetAnswer() override {
+    if (call.stream && ParsesChunks()) return !started_;
+    done_chunk_ = OllamaChunk{};
+    aggregate_ = OllamaAggregate{};
+    aggregate_.max_depth = call.max_depth;
+    text_.clear();
+    reasoning_.clear();
+    body_.clear();
+    return true;
+  }
+
   // One chunk of a streamed answer, in the caller's format.
   void Stream(const OllamaChunk& chunk, std::string_view line) {
     if (!started_) {

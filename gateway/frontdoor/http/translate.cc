@@ -615,6 +615,9 @@ OllamaRequest HttpUpstreamRequest(const HttpCall& call, const InferenceRequest& 
       body["stream"] = true;
       out.endpoint = OllamaEndpoint::kGenerate;
       out.path = "/api/generate";
+      if (auto raw = body.find("raw"); raw != body.end() && raw->is_boolean()) {
+        out.raw = raw->get<bool>();
+      }
       break;
     case HttpApi::kOllamaChat:
       body = call.body;
