@@ -700,7 +700,7 @@ TEST_CASE(
     "a chat stream cut after chunks reached the caller continues on another backend from the "
     "text delivered",
     "[call_path]") {
-  Gateway gateway;
+  Gateway gateway("", /*access_log=*/true);
   Seen seen;
   gateway.Start(Chat(10), seen, kStreaming, security::Action::kStream)->Release();
   FakeUpstream::Call& first = gateway.upstream.call(0);
@@ -733,6 +733,10 @@ TEST_CASE(
   CHECK(MetricValue(gateway.metrics, "gateway_stream_continuations_total", {{"outcome", "ok"}}) ==
         1);
   CHECK(MetricValue(gateway.metrics, "gateway_retries_total") == 0);  // counted on its own
+  const std::vector<std::string> log = gateway.sink->WaitForLines(1);
+  REQUIRE(log.size() == 1);
+  CHECK_THAT(log[0], Contains(R"("continued":1)"));
+  CHECK_THAT(log[0], Contains(R"("completion_tokens":3)"));
 }
 
 TEST_CASE("a continuation starts paused when the caller's reading had paused the stream",
