@@ -6,7 +6,9 @@ one (ollama-sim continues a trailing assistant message, or a raw prompt's tail, 
 a templated generate stream ends UNAVAILABLE saying how many tokens the caller had.
 """
 import http.client
+import http.server
 import json
+import threading
 import unittest
 
 import grpc
@@ -177,6 +179,101 @@ class ChatStreamContinuationTest(FailoverTestCase):
         self.assertEqual(
             self.metric('gateway_stream_continuations_total{outcome="not_continuable"}'), 1)
 
+
+
+class ToolCallBackend(http.server.ThreadingHTTPServer):
+    """An Ollama that answers /api/chat with one tool-call chunk and then drops the connection
+    (ollama-sim generates no tool calls)."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), ToolCallHandler)
+        self.chats = 0
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class ToolCallHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, value):
+        body = json.dumps(value).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/api/version":
+            return self.reply({"version": "0.12.3"})
+        if self.path == "/api/tags":
+            return self.reply({"models": [{"name": "llama3.2:latest", "model": "llama3.2:latest",
+                                           "digest": "d" * 64, "size": 1}]})
+        if self.path == "/api/ps":
+            return self.reply({"models": []})
+        self.reply({})
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.server.chats += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        line = json.dumps({"model": "llama3.2", "done": False, "message": {
+            "role": "assistant", "content": "",
+            "tool_calls": [{"function": {"name": "get_weather",
+                                         "arguments": {"city": "Paris"}}}]}}).encode() + b"\n"
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+        self.wfile.flush()
+        self.close_connection = True  # no last chunk: the stream is cut mid-answer
+
+
+class ToolCallStreamTest(ProcessTestCase):
+    def test_a_stream_in_the_middle_of_a_tool_call_is_not_continued(self):
+        tools = ToolCallBackend()
+        self.addCleanup(tools.server_close)
+        self.addCleanup(tools.shutdown)
+        sim = self.sim("gpu-b", tokens=TOKENS)
+        gw = self.gateway(gateway_config(
+            [("tools", tools.url, ["llama3.2"]), ("gpu-b", sim.url, ["llama3.2"])],
+            extra="http:\n  address: 127.0.0.1:0\n  insecure: true\n"))
+        harness.wait_for(lambda: all(
+            b["healthy"] for b in json.loads(
+                harness.http_get(f"http://{gw.admin}/admin/backends")[1])["backends"]),
+            10, "both backends to be healthy")
+        http_address = dict(kv.split("=", 1) for kv in gw.first_line.split()[1:])["http"]
+        host, port = http_address.rsplit(":", 1)
+        body = {"model": "llama3.2", "messages": [{"role": "user", "content": "weather?"}],
+                "tools": [{"type": "function", "function": {"name": "get_weather"}}]}
+        # Round-robin sends one of the first two calls to the tool-calling backend.
+        for _ in range(2):
+            conn = http.client.HTTPConnection(host, int(port), timeout=20)
+            self.addCleanup(conn.close)
+            conn.request("POST", "/api/chat", body=json.dumps(body).encode(),
+                         headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            lines = [json.loads(raw) for raw in response if raw.strip()]
+            if response.getheader("x-gateway-backend") == "tools":
+                break
+        self.assertEqual(response.getheader("x-gateway-backend"), "tools")
+        self.assertEqual(tools.chats, 1)
+        # The tool call reached the caller, then the stream ended with the error, not continued
+        # (a continuation could call the tool twice).
+        self.assertEqual(lines[0]["message"]["tool_calls"][0]["function"]["name"], "get_weather")
+        self.assertIn("error", lines[-1])
+        self.assertIn("not continued: the stream was in a tool call", lines[-1]["error"])
+        self.assertFalse(any(line.get("done") for line in lines))
+        self.assertIn('gateway_stream_continuations_total{outcome="tool_call"} 1',
+                      harness.http_get(f"http://{gw.admin}/metrics")[1])
 
 if __name__ == "__main__":
     unittest.main()
