@@ -1,9 +1,14 @@
-// Micro-benchmark of og::ParseOllamaChunk, which every NDJSON line a backend streams goes through:
-// the cost of one line, and how many heap allocations it makes, for the lines an Ollama stream is
-// made of (a token of /api/generate, its final line with the metrics and the context, a token and
-// the final line of /api/chat). Run: build/bin/protocol_bench.
+// Micro-benchmarks of the per-line and per-call work of the request path, with the heap
+// allocations each makes:
+// - og::ParseOllamaChunk, which every NDJSON line a backend streams goes through, for the lines
+//   an Ollama stream is made of (a token of /api/generate, its final line with the metrics and
+//   the context, a token and the final line of /api/chat);
+// - the metric updates of one call, through og::Metrics (series cached per thread) and, as the
+//   baseline, through prometheus-cpp's Family::Add as the gateway made them before.
+// Run: build/bin/protocol_bench.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -11,7 +16,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/telemetry/metrics.h"
 #include "gateway/upstream/ollama_protocol.h"
+#include "prometheus/counter.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
 
 // Every operator new of the process is counted, per thread, so that a benchmark can report the
 // allocations one parse makes (the parse runs on the benchmark's thread). The array and nothrow
@@ -99,6 +108,62 @@ BENCHMARK_CAPTURE(BM_ParseOllamaChunk, generate_token, std::string(kGenerateToke
 BENCHMARK_CAPTURE(BM_ParseOllamaChunk, generate_done, GenerateDone(), OllamaEndpoint::kGenerate);
 BENCHMARK_CAPTURE(BM_ParseOllamaChunk, chat_token, std::string(kChatToken), OllamaEndpoint::kChat);
 BENCHMARK_CAPTURE(BM_ParseOllamaChunk, chat_done, std::string(kChatDone), OllamaEndpoint::kChat);
+
+// The metric updates of one finished unary call (authorization, one attempt, time to first
+// token, prompt and completion tokens, the request and its duration), through og::Metrics.
+void BM_CallMetrics(benchmark::State& state) {
+  Metrics metrics;
+  const auto record = [&metrics] {
+    metrics.RecordAuthorization("http", "predict", "allow");
+    metrics.RecordAttempt("gpu-a", "ok");
+    metrics.RecordTimeToFirstToken("llama3.2:latest", std::chrono::milliseconds(3));
+    metrics.RecordTokens("llama3.2:latest", 26, 10);
+    metrics.RecordRequest("http", "llama3.2:latest", "gpu-a", "OK", std::chrono::milliseconds(4));
+  };
+  record();  // the series exist, as they do in a gateway under load
+  const std::uint64_t allocations_before = allocations;
+  for (auto _ : state) record();
+  state.counters["allocs_per_call"] = benchmark::Counter(
+      static_cast<double>(allocations - allocations_before), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_CallMetrics);
+
+// The same seven updates through Family::Add, each building its label map and locking its
+// family: what og::Metrics did before it cached the series.
+void BM_CallMetricsFamilyAdd(benchmark::State& state) {
+  prometheus::Registry registry;
+  auto& authorizations = prometheus::BuildCounter().Name("a").Register(registry);
+  auto& attempts = prometheus::BuildCounter().Name("b").Register(registry);
+  auto& ttft = prometheus::BuildHistogram().Name("c").Register(registry);
+  auto& tokens = prometheus::BuildCounter().Name("d").Register(registry);
+  auto& requests = prometheus::BuildCounter().Name("e").Register(registry);
+  auto& duration = prometheus::BuildHistogram().Name("f").Register(registry);
+  const prometheus::Histogram::BucketBoundaries buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                           0.5,   1,    2.5,   5,    10,  20};
+  const auto s = [](std::string_view v) { return std::string(v); };
+  const auto record = [&] {
+    authorizations.Add({{"frontend", s("http")}, {"action", s("predict")}, {"decision", "allow"}})
+        .Increment();
+    attempts.Add({{"backend", s("gpu-a")}, {"outcome", s("ok")}}).Increment();
+    ttft.Add({{"model", s("llama3.2:latest")}}, buckets).Observe(0.003);
+    tokens.Add({{"model", s("llama3.2:latest")}, {"direction", "prompt"}}).Increment(26);
+    tokens.Add({{"model", s("llama3.2:latest")}, {"direction", "completion"}}).Increment(10);
+    requests
+        .Add({{"frontend", s("http")},
+              {"model", s("llama3.2:latest")},
+              {"backend", s("gpu-a")},
+              {"code", s("OK")}})
+        .Increment();
+    duration.Add({{"frontend", s("http")}, {"model", s("llama3.2:latest")}}, buckets)
+        .Observe(0.004);
+  };
+  record();
+  const std::uint64_t allocations_before = allocations;
+  for (auto _ : state) record();
+  state.counters["allocs_per_call"] = benchmark::Counter(
+      static_cast<double>(allocations - allocations_before), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_CallMetricsFamilyAdd);
 
 }  // namespace
 }  // namespace og

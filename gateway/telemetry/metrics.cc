@@ -1,5 +1,11 @@
 #include "gateway/telemetry/metrics.h"
 
+#include <atomic>
+#include <functional>
+#include <initializer_list>
+#include <unordered_map>
+#include <utility>
+
 #include "prometheus/text_serializer.h"
 
 namespace og {
@@ -29,9 +35,52 @@ std::string S(std::string_view v) { return std::string(v); }
 
 double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
 
+// The series of `family` with `labels`, from a cache of the calling thread's: no lock and no
+// allocation once the thread has used the series, where Family::Add builds a std::map of the
+// labels and takes the family's mutex every time (6-8 times per call). prometheus-cpp keeps a
+// series at one address until it is removed, and only the per-model gauges of SetModelBackends
+// ever are (they do not come through here). The key starts with the Metrics instance's number,
+// never reused, so a thread's entries for a Metrics that is gone never match again (tests make
+// many; each entry is a few dozen bytes).
+using Labels = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
+struct KeyHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+};
+
+template <typename Metric, typename... Args>
+Metric& CachedSeries(std::uint64_t instance, prometheus::Family<Metric>* family, Labels labels,
+                     Args&&... args) {
+  thread_local std::unordered_map<std::string, Metric*, KeyHash, std::equal_to<>> cache;
+  thread_local std::string key;
+  key.assign(reinterpret_cast<const char*>(&instance), sizeof instance);
+  key.append(reinterpret_cast<const char*>(&family), sizeof family);
+  for (const auto& label : labels) {
+    const auto size = static_cast<std::uint32_t>(label.second.size());
+    key.append(reinterpret_cast<const char*>(&size), sizeof size);
+    key.append(label.second);
+  }
+  if (auto it = cache.find(std::string_view(key)); it != cache.end()) return *it->second;
+  std::map<std::string, std::string> names;
+  for (const auto& label : labels) names.emplace(label.first, label.second);
+  Metric& metric = family->Add(names, std::forward<Args>(args)...);
+  cache.emplace(key, &metric);
+  return metric;
+}
+
+std::atomic<std::uint64_t> next_instance{1};
+
 }  // namespace
 
-Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+template <typename Metric, typename... Args>
+Metric& Metrics::Series(prometheus::Family<Metric>* family, Labels labels, Args&&... args) {
+  return CachedSeries(instance_, family, labels, std::forward<Args>(args)...);
+}
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      instance_(next_instance.fetch_add(1, std::memory_order_relaxed)) {
   requests_ = &BuildCounter()
                    .Name("gateway_requests_total")
                    .Help("Finished calls by model, backend that served them and gRPC code")
@@ -243,15 +292,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 }
 
 void Metrics::RecordConnectionRefused(std::string_view listener) {
-  connections_refused_->Add({{"listener", S(listener)}}).Increment();
+  Series(connections_refused_, {{"listener", listener}}).Increment();
 }
 
 void Metrics::SetOpenConnections(std::string_view listener, std::size_t open) {
-  open_connections_->Add({{"listener", S(listener)}}).Set(static_cast<double>(open));
+  Series(open_connections_, {{"listener", listener}}).Set(static_cast<double>(open));
 }
 
 void Metrics::RecordStreamWriteTimeout(std::string_view frontend) {
-  stream_write_timeouts_->Add({{"frontend", S(frontend)}}).Increment();
+  Series(stream_write_timeouts_, {{"frontend", frontend}}).Increment();
 }
 
 void Metrics::CountAccessLogDrops(std::function<std::uint64_t()> dropped) {
@@ -262,94 +311,90 @@ void Metrics::CountAccessLogDrops(std::function<std::uint64_t()> dropped) {
 void Metrics::RecordRequest(std::string_view frontend, std::string_view model,
                             std::string_view backend, std::string_view code,
                             std::chrono::nanoseconds duration) {
-  requests_
-      ->Add({{"frontend", S(frontend)},
-             {"model", S(model)},
-             {"backend", S(backend)},
-             {"code", S(code)}})
+  Series(requests_,
+         {{"frontend", frontend}, {"model", model}, {"backend", backend}, {"code", code}})
       .Increment();
-  duration_->Add({{"frontend", S(frontend)}, {"model", S(model)}}, DurationBuckets())
+  Series(duration_, {{"frontend", frontend}, {"model", model}}, DurationBuckets())
       .Observe(Seconds(duration));
 }
 
 void Metrics::RecordTimeToFirstToken(std::string_view model, std::chrono::nanoseconds ttft) {
-  ttft_->Add({{"model", S(model)}}, TtftBuckets()).Observe(Seconds(ttft));
+  Series(ttft_, {{"model", model}}, TtftBuckets()).Observe(Seconds(ttft));
 }
 
 void Metrics::RecordTokens(std::string_view model, std::int64_t prompt, std::int64_t completion) {
   if (prompt > 0) {
-    tokens_->Add({{"model", S(model)}, {"direction", "prompt"}}).Increment(double(prompt));
+    Series(tokens_, {{"model", model}, {"direction", "prompt"}}).Increment(double(prompt));
   }
   if (completion > 0) {
-    tokens_->Add({{"model", S(model)}, {"direction", "completion"}}).Increment(double(completion));
+    Series(tokens_, {{"model", model}, {"direction", "completion"}}).Increment(double(completion));
   }
 }
 
 void Metrics::RecordAttempt(std::string_view backend, std::string_view outcome) {
-  attempts_->Add({{"backend", S(backend)}, {"outcome", S(outcome)}}).Increment();
+  Series(attempts_, {{"backend", backend}, {"outcome", outcome}}).Increment();
 }
 
 void Metrics::RecordRetry(std::string_view model) {
-  retries_->Add({{"model", S(model)}}).Increment();
+  Series(retries_, {{"model", model}}).Increment();
 }
 
 void Metrics::RecordRetryRefused(std::string_view reason) {
-  retries_refused_->Add({{"reason", S(reason)}}).Increment();
+  Series(retries_refused_, {{"reason", reason}}).Increment();
 }
 
 void Metrics::RecordStreamContinuation(std::string_view outcome) {
-  continuations_->Add({{"outcome", S(outcome)}}).Increment();
+  Series(continuations_, {{"outcome", outcome}}).Increment();
 }
 
-void Metrics::SetQueueDepth(std::size_t depth) { queue_depth_->Add({}).Set(double(depth)); }
+void Metrics::SetQueueDepth(std::size_t depth) { Series(queue_depth_, {}).Set(double(depth)); }
 
 void Metrics::RecordQueueRejected(std::string_view reason) {
-  queue_rejected_->Add({{"reason", S(reason)}}).Increment();
+  Series(queue_rejected_, {{"reason", reason}}).Increment();
 }
 
 void Metrics::RecordQueueWait(std::chrono::nanoseconds wait) {
-  queue_wait_->Add({}, TtftBuckets()).Observe(Seconds(wait));
+  Series(queue_wait_, {}, TtftBuckets()).Observe(Seconds(wait));
 }
 
 void Metrics::RecordHashKeyMissing(std::string_view model) {
-  hash_key_missing_->Add({{"model", S(model)}}).Increment();
+  Series(hash_key_missing_, {{"model", model}}).Increment();
 }
 
 void Metrics::RecordConfigReload(std::string_view result) {
-  config_reloads_->Add({{"result", S(result)}}).Increment();
+  Series(config_reloads_, {{"result", result}}).Increment();
 }
 
 void Metrics::RecordRejected(std::string_view frontend, std::string_view reason) {
-  rejected_->Add({{"frontend", S(frontend)}, {"reason", S(reason)}}).Increment();
+  Series(rejected_, {{"frontend", frontend}, {"reason", reason}}).Increment();
 }
 
 void Metrics::RecordAuthentication(std::string_view frontend, std::string_view method,
                                    std::string_view result) {
-  authentications_->Add({{"frontend", S(frontend)}, {"method", S(method)}, {"result", S(result)}})
+  Series(authentications_, {{"frontend", frontend}, {"method", method}, {"result", result}})
       .Increment();
 }
 
 void Metrics::RecordAuthorization(std::string_view frontend, std::string_view action,
                                   std::string_view decision) {
-  authorizations_
-      ->Add({{"frontend", S(frontend)}, {"action", S(action)}, {"decision", S(decision)}})
+  Series(authorizations_, {{"frontend", frontend}, {"action", action}, {"decision", decision}})
       .Increment();
 }
 
 void Metrics::RecordRateLimited(std::string_view frontend, std::string_view reason) {
-  rate_limited_->Add({{"frontend", S(frontend)}, {"reason", S(reason)}}).Increment();
+  Series(rate_limited_, {{"frontend", frontend}, {"reason", reason}}).Increment();
 }
 
 void Metrics::RecordRedactions(std::string_view rule, std::size_t matches) {
-  redactions_->Add({{"rule", S(rule)}}).Increment(double(matches));
+  Series(redactions_, {{"rule", rule}}).Increment(double(matches));
 }
 
 void Metrics::SetTlsCertificateExpiry(std::int64_t not_after) {
-  tls_expiry_->Add({}).Set(double(not_after));
+  Series(tls_expiry_, {}).Set(double(not_after));
 }
 
 void Metrics::RecordTlsReload(std::string_view result) {
-  tls_reloads_->Add({{"result", S(result)}}).Increment();
+  Series(tls_reloads_, {{"result", result}}).Increment();
 }
 
 std::string Metrics::Serialize() {
@@ -367,10 +412,9 @@ std::string Metrics::Serialize() {
 
 void Metrics::RecordHealthCheck(std::string_view backend, std::string_view tier, bool ok,
                                 std::chrono::nanoseconds latency) {
-  health_checks_
-      ->Add({{"backend", S(backend)}, {"tier", S(tier)}, {"result", ok ? "ok" : "failed"}})
+  Series(health_checks_, {{"backend", backend}, {"tier", tier}, {"result", ok ? "ok" : "failed"}})
       .Increment();
-  health_check_duration_->Add({{"tier", S(tier)}}, TtftBuckets()).Observe(Seconds(latency));
+  Series(health_check_duration_, {{"tier", tier}}, TtftBuckets()).Observe(Seconds(latency));
 }
 
 void Metrics::SetBackendTierHealth(std::string_view backend, std::string_view tier,
@@ -381,16 +425,16 @@ void Metrics::SetBackendTierHealth(std::string_view backend, std::string_view ti
 }
 
 void Metrics::RecordEjection(std::string_view backend) {
-  ejections_->Add({{"backend", S(backend)}}).Increment();
+  Series(ejections_, {{"backend", backend}}).Increment();
 }
 
 void Metrics::RecordEjectionRefused(std::string_view backend) {
-  ejections_refused_->Add({{"backend", S(backend)}}).Increment();
+  Series(ejections_refused_, {{"backend", backend}}).Increment();
 }
 
 void Metrics::SetPoolPanic(std::string_view model, bool panic) {
-  pool_panic_->Add({{"model", S(model)}}).Set(panic ? 1 : 0);
-  if (panic) pool_panics_->Add({{"model", S(model)}}).Increment();
+  Series(pool_panic_, {{"model", model}}).Set(panic ? 1 : 0);
+  if (panic) Series(pool_panics_, {{"model", model}}).Increment();
 }
 
 void Metrics::SetModelBackends(const std::map<std::string, PoolCount>& pools) {
@@ -415,6 +459,6 @@ void Metrics::SetModelBackends(const std::map<std::string, PoolCount>& pools) {
   }
 }
 
-void Metrics::SetQueueLimit(std::size_t limit) { queue_limit_->Add({}).Set(double(limit)); }
+void Metrics::SetQueueLimit(std::size_t limit) { Series(queue_limit_, {}).Set(double(limit)); }
 
 }  // namespace og

@@ -123,7 +123,15 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& backend_in_flight() { return *backend_in_flight_; }
 
  private:
+  // The series of `family` with these labels, cached per thread (see CachedSeries in the .cc).
+  template <typename Metric, typename... Args>
+  Metric& Series(prometheus::Family<Metric>* family,
+                 std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+                 Args&&... args);
+
   std::shared_ptr<prometheus::Registry> registry_;
+  // Numbers this instance in the per-thread series caches.
+  const std::uint64_t instance_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* duration_;
   prometheus::Family<prometheus::Histogram>* ttft_;
