@@ -214,6 +214,17 @@ def start_none(name, backends):
     return Proxy(name, None, http_url=backends[0][1])
 
 
+def start_grpc_floor(name, cpus):
+    """The gRPC floor (bench/grpc-floor): answers from memory, no backend behind it."""
+    proc = harness.Process(pinned([harness.binary("grpc-floor")], cpus), name)
+    return Proxy(name, proc, grpc_target=proc.first_line.split("=", 1)[1].strip())
+
+
+def is_grpc(contender):
+    """Whether the contender is driven by gateway-bench (gRPC) rather than wrk or curl."""
+    return contender.startswith("gateway-grpc") or contender == "grpc-floor"
+
+
 # ---------------------------------------------------------------------------------------------
 # Load: wrk for HTTP (closed loop), gateway-bench for gRPC, curl for batches of streams.
 
@@ -359,6 +370,8 @@ class Runner:
             return start_haproxy(name, backends, self.workdir, self.proxy_cpus)
         if kind == "backend":
             return start_none(name, backends)
+        if kind == "grpc-floor":
+            return start_grpc_floor(name, self.proxy_cpus)
         raise ValueError(contender)
 
     def measure(self, contender, backends, drive, sim_pids):
@@ -410,7 +423,7 @@ class Runner:
         def drive_for(contender, concurrency, seconds):
             def drive(proxy, warmup):
                 secs = a.warmup if warmup else seconds
-                if contender.startswith("gateway-grpc"):
+                if is_grpc(contender):
                     return run_gateway_bench(proxy.grpc_target, [
                         "--concurrency", str(concurrency), "--connections", "2",
                         "--num-predict", "10", "--prompt", PROMPT,
@@ -449,13 +462,14 @@ class Runner:
             body = harness.write_file(self.workdir, "stream.json",
                                       generate_body(tokens, stream=True))
             contenders = [c for c in a.contenders
-                          if count <= a.http_stream_limit or c.startswith("gateway-grpc")
-                          or c == "backend"]
+                          if (count <= a.http_stream_limit or is_grpc(c) or c == "backend")
+                          # The floor streams unpaced, at once: a unary-only reference.
+                          and c != "grpc-floor"]
 
             def drive_for(contender, count=count, body=body, tokens=tokens):
                 def drive(proxy, warmup):
                     n = min(count, 100) if warmup else count
-                    if contender.startswith("gateway-grpc"):
+                    if is_grpc(contender):
                         r = run_gateway_bench(proxy.grpc_target, [
                             "--rpc", "stream", "--concurrency", str(n), "--requests", str(n),
                             "--connections", "4", "--num-predict", str(tokens),
@@ -538,6 +552,23 @@ def unary_table(table):
             row += ["-"] * 4
         row.append(f"{r['errors']:.0f}")
         lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def floor_table(table):
+    """The gRPC rows against the gRPC floor: what the gateway adds to gRPC C++'s own cost."""
+    floor = table.get("grpc-floor")
+    if not floor or not floor["requests"]:
+        return ""
+    lines = ["| contender | RPS | CPU µs / call | RPS / floor's | CPU / floor's |",
+             "|---|---|---|---|---|"]
+    floor_cpu = floor["cpu_s"] / floor["requests"] * 1e6
+    for name, r in table.items():
+        if not is_grpc(name) or not r["requests"]:
+            continue
+        cpu = r["cpu_s"] / r["requests"] * 1e6
+        lines.append(f"| {name} | {r['rps']:,.0f} | {cpu:.0f} | {ratio(r['rps'], floor['rps'])} "
+                     f"| {ratio(cpu, floor_cpu)} |")
     return "\n".join(lines)
 
 
@@ -632,7 +663,8 @@ def main():
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--scenarios", default="unary,streams,mixed")
     p.add_argument("--contenders",
-                   default="backend,gateway-http,gateway-grpc,nginx:least_conn,nginx:hash,haproxy",
+                   default="backend,gateway-http,gateway-grpc,grpc-floor,nginx:least_conn,"
+                           "nginx:hash,haproxy",
                    help="which to run, in order (unary and streams)")
     p.add_argument("--repeats", type=int, default=3, help="runs per table row (median reported)")
     p.add_argument("--duration", type=int, default=10, help="seconds per measured run")
@@ -694,6 +726,11 @@ def main():
                    f"10 tokens, no delay, `\"stream\": false`, one backend, closed loop at "
                    f"{a.concurrency} connections (gRPC: {a.concurrency} calls on 2 "
                    f"connections).", "", unary_table(results["unary"]["table"]), ""]
+        floor = floor_table(results["unary"]["table"])
+        if floor:
+            report += ["The gRPC rows against the gRPC floor (`bench/grpc-floor`: the same "
+                       "service answering from memory, driven by the same client):", "", floor,
+                       ""]
         for png in plot_sweep(results["unary"]["sweep"], a.out):
             report += [f"![{os.path.basename(png)}]({os.path.basename(png)})", ""]
     if "streams" in results:

@@ -13,8 +13,8 @@ import unittest
 import harness
 
 COMPARE = os.path.join(harness.SOURCE_DIR, "bench", "compare.py")
-CONTENDERS = ["backend", "gateway-http", "gateway-grpc", "nginx:least_conn", "nginx:hash",
-              "haproxy"]
+CONTENDERS = ["backend", "gateway-http", "gateway-grpc", "grpc-floor", "nginx:least_conn",
+              "nginx:hash", "haproxy"]
 
 
 @unittest.skipIf(harness.SANITIZED, "checks the runner, not the gateway: release build only")
@@ -59,11 +59,20 @@ class CompareTest(unittest.TestCase):
         for name in CONTENDERS:
             self.assertIn(f"| {name} | ", self.stdout)
 
+    def test_the_grpc_rows_are_compared_with_the_grpc_floor(self):
+        self.assertIn("| contender | RPS | CPU µs / call | RPS / floor's | CPU / floor's |",
+                      self.stdout)
+        floor_row = next(line for line in self.stdout.splitlines()
+                         if line.startswith("| grpc-floor | ") and "1.00x | 1.00x |" in line)
+        self.assertTrue(floor_row)
+        self.assertIn("| gateway-grpc | ", self.stdout.split(floor_row)[0])
+
     def test_streams_measure_first_tokens_and_memory(self):
         streams = self.results["streams"]
         self.assertEqual(sorted(streams), ["20@20", "30@50"])
         for batch, table in streams.items():
-            self.assertEqual(list(table), CONTENDERS)
+            # The gRPC floor answers unpaced, so it is a unary row only.
+            self.assertEqual(list(table), [c for c in CONTENDERS if c != "grpc-floor"])
             for name, row in table.items():
                 with self.subTest(batch=batch, contender=name):
                     self.assertEqual(row["errors"], 0)
