@@ -4,7 +4,9 @@
 //   an Ollama stream is made of (a token of /api/generate, its final line with the metrics and
 //   the context, a token and the final line of /api/chat);
 // - the metric updates of one call, through og::Metrics (series cached per thread) and, as the
-//   baseline, through prometheus-cpp's Family::Add as the gateway made them before.
+//   baseline, through prometheus-cpp's Family::Add as the gateway made them before;
+// - the answer of a non-streamed /api/generate call built from its final line, spliced
+//   (OllamaAggregate::Body) and, as the baseline, through nlohmann (RebuiltBody).
 // Run: build/bin/protocol_bench.
 #include <benchmark/benchmark.h>
 
@@ -16,6 +18,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/frontdoor/http/answers.h"
 #include "gateway/telemetry/metrics.h"
 #include "gateway/upstream/ollama_protocol.h"
 #include "prometheus/counter.h"
@@ -164,6 +167,28 @@ void BM_CallMetricsFamilyAdd(benchmark::State& state) {
       static_cast<double>(allocations - allocations_before), benchmark::Counter::kAvgIterations);
 }
 BENCHMARK(BM_CallMetricsFamilyAdd);
+
+// The answer of a 10-token non-streamed generate, as the unary scenario of compare.py asks for:
+// the text gathered, the final line (with its context) as the backend sent it.
+void BM_GenerateAnswer(benchmark::State& state, bool spliced) {
+  OllamaAggregate aggregate;
+  OllamaChunk token;
+  token.text = " sky";
+  for (int i = 0; i < 10; ++i) aggregate.Add(HttpApi::kOllamaGenerate, token, kGenerateToken);
+  OllamaChunk done;
+  done.done = true;
+  aggregate.Add(HttpApi::kOllamaGenerate, done, GenerateDone());
+  const std::uint64_t allocations_before = allocations;
+  for (auto _ : state) {
+    std::string body = spliced ? aggregate.Body(HttpApi::kOllamaGenerate)
+                               : aggregate.RebuiltBody(HttpApi::kOllamaGenerate);
+    benchmark::DoNotOptimize(body);
+  }
+  state.counters["allocs_per_answer"] = benchmark::Counter(
+      static_cast<double>(allocations - allocations_before), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK_CAPTURE(BM_GenerateAnswer, spliced, true);
+BENCHMARK_CAPTURE(BM_GenerateAnswer, nlohmann, false);
 
 }  // namespace
 }  // namespace og

@@ -342,5 +342,51 @@ TEST_CASE("a non-streamed Ollama answer gathers text, thinking and tool calls", 
   CHECK(body["done"] == true);
 }
 
+TEST_CASE("a non-streamed generate answer is the final line with the text spliced in",
+          "[http_protocol]") {
+  OllamaAggregate aggregate;
+  OllamaChunk a;
+  a.text = "Hi <you>";
+  aggregate.Add(HttpApi::kOllamaGenerate, a, R"({"response":"Hi <you>","done":false})");
+  OllamaChunk b;
+  b.text = " \"there\"\n";
+  b.thinking = "ok";
+  aggregate.Add(HttpApi::kOllamaGenerate, b, R"({"response":" \"there\"\n","done":false})");
+  OllamaChunk done;
+  done.done = true;
+  aggregate.Add(HttpApi::kOllamaGenerate, done,
+                R"({"model":"m","created_at":"2026-12-02T07:00:00Z","response":"","thinking":"",)"
+                R"("done":true,"done_reason":"stop","context":[1,2,[3]],"eval_count":2})");
+  // The final line's members in their order and as they came; the answer where `response` was,
+  // escaped as Ollama (Go) escapes it.
+  CHECK(aggregate.Body(HttpApi::kOllamaGenerate) ==
+        R"({"model":"m","created_at":"2026-12-02T07:00:00Z",)"
+        R"("response":"Hi \u003cyou\u003e \"there\"\n","thinking":"ok","done":true,)"
+        R"("done_reason":"stop","context":[1,2,[3]],"eval_count":2})");
+}
+
+TEST_CASE("a chat answer keeps the final message's other fields, and keys with escapes fall back",
+          "[http_protocol]") {
+  OllamaAggregate aggregate;
+  OllamaChunk a;
+  a.text = "Hi";
+  aggregate.Add(HttpApi::kOllamaChat, a,
+                R"({"message":{"role":"assistant","content":"Hi"},"done":false})");
+  OllamaChunk done;
+  done.done = true;
+  aggregate.Add(HttpApi::kOllamaChat, done,
+                R"({ "model" : "m", "message" : {"role":"assistant","content":"","images":null} ,)"
+                R"( "done" : true })");
+  CHECK(aggregate.Body(HttpApi::kOllamaChat) ==
+        R"({"model":"m","message":{"role":"assistant","content":"Hi","images":null},"done":true})");
+
+  OllamaAggregate escaped;
+  escaped.Add(HttpApi::kOllamaGenerate, a, R"({"response":"Hi","done":false})");
+  escaped.Add(HttpApi::kOllamaGenerate, done, R"({"respons\u0065":"","done":true})");
+  const Json body = Json::parse(escaped.Body(HttpApi::kOllamaGenerate));
+  CHECK(body["response"] == "Hi");
+  CHECK(body.size() == 2);
+}
+
 }  // namespace
 }  // namespace og

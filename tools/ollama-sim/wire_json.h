@@ -11,12 +11,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json_string.h"
+
 namespace og::sim {
 
-// Appends `text` as a quoted JSON string the way Go's json.Marshal does: `"` and `\` escaped,
-// \b \f \n \r \t by name, other control characters and the HTML-sensitive `<`, `>`, `&` as \u00XX,
-// U+2028 and U+2029 as \u2028/\u2029, and every byte that is not part of valid UTF-8 as \ufffd.
-void AppendJsonString(std::string& out, std::string_view text);
+// AppendJsonString (Go's escaping) is common/json_string.h's.
+using og::AppendJsonString;
 
 // Appends `t` as a quoted UTC RFC 3339 timestamp with nanoseconds, trailing zeros trimmed (Go's
 // time.RFC3339Nano): "2025-10-26T17:15:24.097767Z".

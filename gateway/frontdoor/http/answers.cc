@@ -1,11 +1,14 @@
 #include "gateway/frontdoor/http/answers.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <vector>
 
 #include "absl/strings/escaping.h"
+#include "common/json_string.h"
 #include "gateway/frontdoor/http/json_fields.h"
 #include "gateway/upstream/json_reading.h"
 
@@ -248,21 +251,170 @@ std::string OpenAiModels(const Json& tags) {
 void OllamaAggregate::Add(HttpApi api, const OllamaChunk& chunk, std::string_view line) {
   text += chunk.text;
   thinking += chunk.thinking;
-  const bool tools = api == HttpApi::kOllamaChat && line.find("\"tool_calls\"") != line.npos;
-  if (!tools && !chunk.done) return;
+  if (chunk.done) final_line.assign(line);
+  if (api != HttpApi::kOllamaChat || line.find("\"tool_calls\"") == line.npos) return;
   // ParseOllamaChunk accepted the line, depth included.
   Json j = ParseJson(line, max_depth, "the backend's line").value_or(Json());
-  if (!j.is_object()) return;
-  if (tools && j.contains("message") && j["message"].is_object()) {
+  if (j.is_object() && j.contains("message") && j["message"].is_object()) {
     const Json& calls = j["message"].value("tool_calls", Json::array());
     if (calls.is_array()) {
       for (const Json& c : calls) tool_calls.push_back(c);
     }
   }
-  if (chunk.done) final_chunk = std::move(j);
 }
 
+namespace {
+
+// One member of a JSON object's top level: its key (without the quotes) and its value, as
+// they appear in the object's text.
+struct RawMember {
+  std::string_view key;
+  std::string_view value;
+};
+
+constexpr std::size_t kNpos = std::string_view::npos;
+
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::size_t SkipSpace(std::string_view t, std::size_t i) {
+  while (i < t.size() && IsJsonSpace(t[i])) ++i;
+  return i;
+}
+
+// Past the JSON string that starts at t[i] ('"'), or kNpos.
+std::size_t SkipString(std::string_view t, std::size_t i) {
+  for (++i; i < t.size(); ++i) {
+    if (t[i] == '\\') {
+      ++i;
+    } else if (t[i] == '"') {
+      return i + 1;
+    }
+  }
+  return kNpos;
+}
+
+// Past the JSON value that starts at t[i], or kNpos. Nesting is counted, not recursed into.
+std::size_t SkipValue(std::string_view t, std::size_t i) {
+  if (i >= t.size()) return kNpos;
+  if (t[i] == '"') return SkipString(t, i);
+  if (t[i] == '{' || t[i] == '[') {
+    std::size_t depth = 0;
+    while (i < t.size()) {
+      const char c = t[i];
+      if (c == '"') {
+        i = SkipString(t, i);
+        if (i == kNpos) return kNpos;
+        continue;
+      }
+      if (c == '{' || c == '[') {
+        ++depth;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        return i + 1;
+      }
+      ++i;
+    }
+    return kNpos;
+  }
+  const std::size_t start = i;
+  while (i < t.size() && t[i] != ',' && t[i] != '}' && t[i] != ']' && !IsJsonSpace(t[i])) ++i;
+  return i > start ? i : kNpos;
+}
+
+// The top-level members of the JSON object `t`, in order. False when `t` is not an object, or
+// has a key with an escape (which a raw comparison of keys would miss).
+bool SplitObject(std::string_view t, std::vector<RawMember>* members) {
+  std::size_t i = SkipSpace(t, 0);
+  if (i >= t.size() || t[i] != '{') return false;
+  i = SkipSpace(t, i + 1);
+  if (i < t.size() && t[i] == '}') return true;
+  while (i < t.size() && t[i] == '"') {
+    const std::size_t key_end = SkipString(t, i);
+    if (key_end == kNpos) return false;
+    const std::string_view key = t.substr(i + 1, key_end - i - 2);
+    if (key.find('\\') != kNpos) return false;
+    i = SkipSpace(t, key_end);
+    if (i >= t.size() || t[i] != ':') return false;
+    i = SkipSpace(t, i + 1);
+    const std::size_t value_end = SkipValue(t, i);
+    if (value_end == kNpos) return false;
+    members->push_back({key, t.substr(i, value_end - i)});
+    i = SkipSpace(t, value_end);
+    if (i < t.size() && t[i] == '}') return true;
+    if (i >= t.size() || t[i] != ',') return false;
+    i = SkipSpace(t, i + 1);
+  }
+  return false;
+}
+
+// Writes members as `"key":value`, with the commas between them.
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string& out) : out_(out) { out_ += '{'; }
+  std::string& Key(std::string_view key) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += '"';
+    out_.append(key);
+    out_ += "\":";
+    return out_;
+  }
+  void End() { out_ += '}'; }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
+
+}  // namespace
+
 std::string OllamaAggregate::Body(HttpApi api) const {
+  std::vector<RawMember> members;
+  members.reserve(16);  // Ollama's final line has 12 members
+  if (!SplitObject(final_line, &members)) return RebuiltBody(api);
+  const bool chat = api == HttpApi::kOllamaChat;
+  std::string out;
+  out.reserve(final_line.size() + text.size() + thinking.size() + 64);
+  ObjectWriter top(out);
+  bool answered = false;
+  const auto answer = [&] {
+    answered = true;
+    if (!chat) {
+      AppendJsonString(top.Key("response"), text);
+      if (!thinking.empty()) AppendJsonString(top.Key("thinking"), thinking);
+      return;
+    }
+    // The final line's own message (role and empty content), with the answer in it.
+    std::vector<RawMember> fields;
+    const auto message = std::find_if(members.begin(), members.end(),
+                                      [](const RawMember& m) { return m.key == "message"; });
+    if (message != members.end()) SplitObject(message->value, &fields);
+    ObjectWriter m(top.Key("message"));
+    m.Key("role") += "\"assistant\"";
+    AppendJsonString(m.Key("content"), text);
+    if (!thinking.empty()) AppendJsonString(m.Key("thinking"), thinking);
+    if (!tool_calls.empty()) m.Key("tool_calls") += DumpJson(tool_calls);
+    for (const RawMember& f : fields) {
+      if (f.key != "role" && f.key != "content" && f.key != "thinking" && f.key != "tool_calls") {
+        m.Key(f.key).append(f.value);
+      }
+    }
+    m.End();
+  };
+  for (const RawMember& member : members) {
+    if (chat ? member.key == "message" : member.key == "response") {
+      if (!answered) answer();
+    } else if (chat || member.key != "thinking") {
+      top.Key(member.key).append(member.value);
+    }
+  }
+  if (!answered) answer();
+  top.End();
+  return out;
+}
+
+std::string OllamaAggregate::RebuiltBody(HttpApi api) const {
+  // ParseOllamaChunk accepted the line, depth included.
+  const Json final_chunk = ParseJson(final_line, max_depth, "the backend's line").value_or(Json());
   Json out = final_chunk.is_object() ? final_chunk : Json::object();
   if (api == HttpApi::kOllamaChat) {
     Json message =

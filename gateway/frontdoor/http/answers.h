@@ -65,11 +65,19 @@ struct OllamaAggregate {
   std::string text;
   std::string thinking;
   nlohmann::json tool_calls = nlohmann::json::array();
-  nlohmann::json final_chunk;  // the done line, parsed
-  int max_depth = 64;          // limits.max_json_depth
+  std::string final_line;  // the done line, as the backend sent it
+  int max_depth = 64;      // limits.max_json_depth
   // Adds one backend line. Tool calls are looked for only in lines that mention them.
   void Add(HttpApi api, const OllamaChunk& chunk, std::string_view line);
+  // The final line with the answer spliced in: its members are copied as they came, in their
+  // order, and `response` (with `thinking` after it) or `message` written in their place, so the
+  // line (whose `context` may hold thousands of numbers) is not parsed into a DOM again. Texts
+  // are escaped as Ollama escapes them. A final line the splice cannot read (keys with escapes)
+  // is rebuilt through nlohmann instead.
   std::string Body(HttpApi api) const;
+  // The same through nlohmann: the final line parsed, the answer set in it, dumped (keys in
+  // alphabetical order). Body's fallback; protocol_bench compares the two.
+  std::string RebuiltBody(HttpApi api) const;
 };
 
 // Merges /api/tags or /api/ps answers of several backends: one entry per model name, the first
