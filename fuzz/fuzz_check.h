@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "gateway/frontdoor/http/answers.h"
 #include "gateway/upstream/ollama_protocol.h"
 
 // Traps (a crash libFuzzer reports, with the input saved) when `condition` is false, after
@@ -98,6 +99,38 @@ inline std::optional<OllamaChunk> ReadWithNlohmann(std::string_view line, Ollama
 // it agrees with ReadWithNlohmann: the same lines accepted (simdjson, which parses them now, must
 // not accept a line nlohmann refuses, invalid UTF-8 included: both refuse it), and from each the
 // same fields, `response` of a generate line first among them.
+// A final line as the end of a non-streamed answer (OllamaAggregate::Body splices the answer
+// into it): whatever the line, the body is one object with the answer in it, written once and
+// escaped as Ollama escapes it, and the splice reads only within the line (ASan watches).
+inline void CheckAnswerSplice(std::string_view line, OllamaEndpoint endpoint) {
+  const HttpApi api =
+      endpoint == OllamaEndpoint::kChat ? HttpApi::kOllamaChat : HttpApi::kOllamaGenerate;
+  OllamaAggregate aggregate;
+  OllamaChunk token;
+  token.text = "a \"quoted\" <text>\n";
+  token.thinking = "t";
+  aggregate.Add(api, token, R"({"done":false})");
+  OllamaChunk done;
+  done.done = true;
+  aggregate.Add(api, done, line);
+  const std::string body = aggregate.Body(api);
+  OG_FUZZ_CHECK(body.size() >= 2 && body.front() == '{' && body.back() == '}');
+  const std::string_view escaped = R"("a \"quoted\" \u003ctext\u003e\n")";
+  const auto count = [](std::string_view text, std::string_view what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != text.npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  // Spliced: the answer once, plus at most what the line held (members it replaced are gone);
+  // the DOM fallback writes it with nlohmann's escapes (`<` as it is), and exactly so.
+  const std::size_t answers = count(body, escaped);
+  if (answers == 0) {
+    OG_FUZZ_CHECK(body == aggregate.RebuiltBody(api));
+  } else {
+    OG_FUZZ_CHECK(answers <= count(line, escaped) + 1);
+  }
+}
+
 inline void ParseChunkAndCheck(std::string_view line) {
   for (OllamaEndpoint endpoint : {OllamaEndpoint::kGenerate, OllamaEndpoint::kChat}) {
     OllamaChunk chunk;
@@ -136,6 +169,7 @@ inline void ParseChunkAndCheck(std::string_view line) {
       OG_FUZZ_CHECK(chunk.prompt_eval_duration == 0 && chunk.eval_duration == 0);
     }
     if (!status.ok()) OG_FUZZ_CHECK(chunk.error.empty());
+    if (status.ok() && chunk.done) CheckAnswerSplice(line, endpoint);
   }
 }
 
