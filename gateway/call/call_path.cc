@@ -439,10 +439,10 @@ bool CallPath::ContinueStream(const absl::Status& why, std::string* why_not,
     *why_not = "upstream.continue_streams is off";
     return false;
   }
+  // A stream of a chat or a raw generate keeps its answer, so what is left is a templated one
+  // (a unary call never gets here: its caller has seen nothing).
   if (!keeps_answer_) {
-    *why_not = ollama_.endpoint == OllamaEndpoint::kGenerate
-                   ? "a templated generate (without \"raw\": true) cannot be continued"
-                   : "only streams are continued";
+    *why_not = "a templated generate (without \"raw\": true) cannot be continued";
     return false;
   }
   if (in_tool_call_) {

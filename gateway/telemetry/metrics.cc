@@ -35,13 +35,6 @@ std::string S(std::string_view v) { return std::string(v); }
 
 double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
 
-// The series of `family` with `labels`, from a cache of the calling thread's: no lock and no
-// allocation once the thread has used the series, where Family::Add builds a std::map of the
-// labels and takes the family's mutex every time (6-8 times per call). prometheus-cpp keeps a
-// series at one address until it is removed, and only the per-model gauges of SetModelBackends
-// ever are (they do not come through here). The key starts with the Metrics instance's number,
-// never reused, so a thread's entries for a Metrics that is gone never match again (tests make
-// many; each entry is a few dozen bytes).
 using Labels = std::initializer_list<std::pair<std::string_view, std::string_view>>;
 
 struct KeyHash {
@@ -49,12 +42,22 @@ struct KeyHash {
   std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
 };
 
+std::atomic<std::uint64_t> next_instance{1};
+
+}  // namespace
+
+// The series of `family` with `labels`, from a cache of the calling thread's: no lock and no
+// allocation once the thread has used the series, where Family::Add builds a std::map of the
+// labels and takes the family's mutex every time (6-8 times per call). prometheus-cpp keeps a
+// series at one address until it is removed, and only the per-model gauges of SetModelBackends
+// ever are (they do not come through here). The key starts with the Metrics instance's number,
+// never reused, so a thread's entries for a Metrics that is gone never match again (tests make
+// many; each entry is a few dozen bytes).
 template <typename Metric, typename... Args>
-Metric& CachedSeries(std::uint64_t instance, prometheus::Family<Metric>* family, Labels labels,
-                     Args&&... args) {
+Metric& Metrics::Series(prometheus::Family<Metric>* family, Labels labels, Args&&... args) {
   thread_local std::unordered_map<std::string, Metric*, KeyHash, std::equal_to<>> cache;
   thread_local std::string key;
-  key.assign(reinterpret_cast<const char*>(&instance), sizeof instance);
+  key.assign(reinterpret_cast<const char*>(&instance_), sizeof instance_);
   key.append(reinterpret_cast<const char*>(&family), sizeof family);
   for (const auto& label : labels) {
     const auto size = static_cast<std::uint32_t>(label.second.size());
@@ -67,15 +70,6 @@ Metric& CachedSeries(std::uint64_t instance, prometheus::Family<Metric>* family,
   Metric& metric = family->Add(names, std::forward<Args>(args)...);
   cache.emplace(key, &metric);
   return metric;
-}
-
-std::atomic<std::uint64_t> next_instance{1};
-
-}  // namespace
-
-template <typename Metric, typename... Args>
-Metric& Metrics::Series(prometheus::Family<Metric>* family, Labels labels, Args&&... args) {
-  return CachedSeries(instance_, family, labels, std::forward<Args>(args)...);
 }
 
 Metrics::Metrics()
