@@ -14,7 +14,7 @@ packages=(
   # RPC and serialization
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   # runtime libraries
-  libssl-dev libcurl4-openssl-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libssl-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev libboost-dev libre2-dev libsimdjson-dev
   # tests and benchmarks
   catch2 libbenchmark-dev python3-grpcio python3-protobuf openssl curl procps

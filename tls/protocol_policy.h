@@ -7,8 +7,8 @@
 // minimum, and a `Protocol` line there disables versions through SSL_OP_NO_* options that
 // gRPC's minimum does not touch. So the gateway loads its own OpenSSL configuration, from a
 // private temporary file, before anything initializes OpenSSL: every new context then refuses
-// TLS 1.2 and older. libcurl shares that OpenSSL, so AllowTls12ForBackends() undoes the policy on
-// each of the upstream client's own contexts (backends often speak only TLS 1.2).
+// TLS 1.2 and older. The upstream client shares that OpenSSL, so AllowTls12ForBackends() undoes the
+// policy on each of its own contexts (backends often speak only TLS 1.2).
 #ifndef OLLAMA_GATEWAY_TLS_PROTOCOL_POLICY_H_
 #define OLLAMA_GATEWAY_TLS_PROTOCOL_POLICY_H_
 
@@ -26,12 +26,12 @@ std::string Tls13OnlyOpenSslConfig();
 
 // Loads Tls13OnlyOpenSslConfig() as the process's OpenSSL configuration, in place of the
 // system's /etc/ssl/openssl.cnf and whatever OPENSSL_CONF names. Must run before anything else
-// initializes OpenSSL (gRPC, libcurl), that is first in main(), and only once. Then proves the
+// initializes OpenSSL (gRPC, the upstream client), that is first in main(), and only once. Then proves the
 // policy took hold by creating a server context and checking TLS 1.2 is off; INTERNAL if not.
 // Not thread-safe.
 absl::Status RestrictNewContextsToTls13();
 
-// For libcurl's CURLOPT_SSL_CTX_FUNCTION: lets one client context (toward a backend) offer
+// For the upstream client: lets one client context (toward a backend) offer
 // TLS 1.2 and 1.3 again. Leaves TLS 1.1 and older off.
 void AllowTls12ForBackends(SSL_CTX* context);
 

@@ -107,7 +107,7 @@ void LogSecuritySummary(const Config& c) {
 }  // namespace
 
 int Serve(const std::string& path) {
-  // Before anything initializes OpenSSL (gRPC, libcurl): see tls/protocol_policy.h.
+  // Before anything initializes OpenSSL (gRPC, the upstream client): see tls/protocol_policy.h.
   if (absl::Status s = tls::RestrictNewContextsToTls13(); !s.ok()) {
     std::cerr << "cannot enforce TLS 1.3 on the listener: " << s.message() << "\n";
     return kExitFailure;

@@ -9,8 +9,8 @@
 namespace og {
 
 // Checks the files named in backends' tls sections (CA bundles parse; client certificate and key
-// parse, match and are valid now). libcurl reads them at each new connection, so a broken file
-// would otherwise surface as failing calls.
+// parse, match and are valid now). The upstream client reads them when it first connects with them
+// (and again whenever a file changes), so a broken file would otherwise surface as failing calls.
 absl::Status CheckBackendTlsFiles(const Config& config);
 
 // Logs a warning for every HTTPS backend whose certificate is not verified.

@@ -1,511 +1,588 @@
 #include "gateway/upstream/event_loop.h"
 
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <limits>
+#include <optional>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "gateway/upstream/backend_url.h"
+#include "gateway/upstream/connection.h"
 #include "gateway/upstream/ndjson.h"
-#include "spdlog/spdlog.h"
-#include "tls/protocol_policy.h"
 
 namespace og {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast_http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+using boost::system::error_code;
+
 namespace {
 
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
-// Idle keep-alive connections each loop keeps for reuse.
-constexpr long kMaxIdleConnections = 2048;
-// Reset easy handles each loop keeps for reuse.
-constexpr std::size_t kMaxIdleEasyHandles = 64;
+// A connection's read buffer starts small (a held stream needs little) and doubles, up to the
+// maximum, only while reads fill it: a large non-streamed answer then takes few reads.
+constexpr std::size_t kInitialReadBuffer = 4 * 1024;
+constexpr std::size_t kMaxReadBuffer = 64 * 1024;
+// The response header (status line and fields) must fit in the largest buffer.
+constexpr std::uint32_t kMaxResponseHeader = 32 * 1024;
+// Idle keep-alive connections each loop keeps, in all and per backend origin; an idle one is
+// closed after kIdleTimeout (looked at every kSweepInterval).
+constexpr std::size_t kMaxIdleConnections = 1024;
+constexpr std::size_t kMaxIdlePerOrigin = 128;
+constexpr auto kIdleTimeout = std::chrono::seconds(60);
+constexpr auto kSweepInterval = std::chrono::seconds(10);
 
-// Why a 2xx answer whose Content-Type is `type` (null: none) is refused.
-std::string ContentTypeError(long status, const char* type) {
-  if (type == nullptr) {
+// Why a 2xx answer whose Content-Type is `type` (empty: none) is refused.
+std::string ContentTypeError(long status, const std::optional<std::string>& type) {
+  if (!type) {
     return absl::StrCat("backend answered HTTP ", status,
                         " without a Content-Type; expected application/x-ndjson");
   }
   return absl::StrCat("backend answered HTTP ", status, " with Content-Type '",
-                      absl::CHexEscape(absl::string_view(type).substr(0, 120)),
+                      absl::CHexEscape(absl::string_view(*type).substr(0, 120)),
                       "'; expected application/x-ndjson (or application/json)");
 }
 
+std::string Millis(std::chrono::milliseconds ms) { return absl::StrCat(ms.count(), " ms"); }
+
 }  // namespace
 
-// One request's state. Owned by its loop while active; UpstreamCall handles share it so a late
-// Cancel() finds it inactive instead of dangling.
+// One request's state. Owned by its loop while active; UpstreamCall handles and pending
+// operations share it, so a late Cancel() or completion finds it inactive instead of dangling.
 struct Transfer final : UpstreamControl, std::enable_shared_from_this<Transfer> {
+  // Beast's parser, reporting into the transfer: the status, the Content-Type, and the body as
+  // it is decoded (chunked or not), straight from the connection's buffer.
+  class Parser final : public beast_http::basic_parser<false> {
+   public:
+    explicit Parser(Transfer& t) : t_(t) {
+      // Lines are bounded by the splitter, and a stream may be long. (Not boost::none: Beast
+      // 1.74 compares a Content-Length against the optional and finds every length over none.)
+      body_limit(std::numeric_limits<std::uint64_t>::max());
+      header_limit(kMaxResponseHeader);
+      eager(true);
+    }
+
+   private:
+    void on_request_impl(beast_http::verb, boost::beast::string_view, boost::beast::string_view,
+                         int, error_code&) override {}
+    void on_response_impl(int code, boost::beast::string_view, int, error_code&) override {
+      t_.http_status = code;
+    }
+    void on_field_impl(beast_http::field name, boost::beast::string_view,
+                       boost::beast::string_view value, error_code&) override {
+      if (name == beast_http::field::content_type) t_.content_type.emplace(value);
+    }
+    void on_header_impl(error_code& ec) override { t_.OnHeader(ec); }
+    void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+    std::size_t on_body_impl(boost::beast::string_view body, error_code& ec) override {
+      return t_.OnBody(std::string_view(body.data(), body.size()), ec);
+    }
+    void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, error_code&) override {}
+    std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
+                                   error_code& ec) override {
+      return t_.OnBody(std::string_view(body.data(), body.size()), ec);
+    }
+    void on_finish_impl(error_code&) override {}
+
+    Transfer& t_;
+  };
+
   Transfer(EventLoop* l, UpstreamRequest r, UpstreamHandler* h)
-      : loop(l), request(std::move(r)), handler(h), splitter(request.max_line_bytes) {}
-  ~Transfer() override {
-    if (easy != nullptr) curl_easy_cleanup(easy);
-  }
+      : loop(l),
+        request(std::move(r)),
+        handler(h),
+        splitter(request.max_line_bytes),
+        deadline(l->io_),
+        connect_timer(l->io_),
+        first_byte_timer(l->io_) {}
 
   // UpstreamControl: from any thread, carried out on the loop thread.
   void Cancel() override {
-    loop->Post([t = shared_from_this()] { t->loop->Cancel(t); });
+    net::post(loop->io_,
+              [t = shared_from_this()] { t->Finish(UpstreamOutcome::kAborted, "cancelled"); });
   }
-  void SetPaused(bool paused) override {
-    loop->Post([t = shared_from_this(), paused] { t->loop->SetPaused(t, paused); });
+  void SetPaused(bool value) override {
+    net::post(loop->io_, [t = shared_from_this(), value] {
+      if (!t->active || t->paused == value) return;
+      t->paused = value;
+      if (!value && t->parser) t->Read();
+    });
   }
+
+  // The steps of a request, in order; each ends the transfer on failure.
+  void Begin();
+  void Connect();
+  void OnConnected();
+  void Send();
+  void Read();
+  void OnRead(const error_code& ec, std::size_t n);
+  void Parse();
+  void OnMessageDone();
+  // A reused connection that fails before a byte of the answer came back was most likely
+  // closed by the backend while idle: the request goes again on a fresh connection (once).
+  bool RetryFresh();
+  // Parser callbacks.
+  void OnHeader(error_code& ec);
+  std::size_t OnBody(std::string_view body, error_code& ec);
+
+  // Ends the request (a no-op once ended) and reports it.
+  void Finish(UpstreamOutcome outcome, std::string message);
+  // Starts one of the three time bounds; `bound` says which (kTimeout, kConnectFailed for
+  // connect_timeout, kFirstByteTimeout). The message is only written if it expires.
+  void Arm(net::steady_timer& timer, std::chrono::milliseconds after, UpstreamOutcome bound);
+  void Expire(UpstreamOutcome bound);
+  std::string Where() const { return absl::StrCat(url.host, ":", url.port); }
 
   EventLoop* const loop;
   UpstreamRequest request;
   UpstreamHandler* handler;
   NdjsonSplitter splitter;
-  // Taken from its loop's pool of idle handles and given back when the transfer ends.
-  CURL* easy = nullptr;
+  BackendUrl url;
+  std::string tls_key;
+  std::string pool_key;  // origin and TLS identity
+  std::string head;      // the request line and headers
+  std::unique_ptr<UpstreamConnection> connection;
+  std::unique_ptr<tcp::resolver> resolver;  // only while resolving a host name
+  std::optional<Parser> parser;
+  net::steady_timer deadline;          // request.timeout
+  net::steady_timer connect_timer;     // request.connect_timeout
+  net::steady_timer first_byte_timer;  // request.first_byte_timeout
   long http_status = 0;
-  bool received = false;
-  bool active = false;  // loop thread only
-  bool paused = false;  // loop thread only
-  // Its entry in the loop's FirstByteDeadlines while it waits for a first byte.
-  std::optional<FirstByteDeadlines::iterator> first_byte_deadline;
+  std::optional<std::string> content_type;
+  bool connected = false;  // a connection was made (or taken from the pool)
+  bool reused = false;     // ... and it came from the pool
+  bool received = false;   // a byte of the response body arrived
+  bool active = false;
+  bool paused = false;
+  bool reading = false;  // a read is outstanding
   bool aborted_by_handler = false;
-  bool line_too_long = false;
-  bool content_type_checked = false;  // the final header block was looked at
-  bool bad_content_type = false;      // ... and a 2xx answer was not NDJSON or JSON
+  UpstreamOutcome body_failure = UpstreamOutcome::kOk;  // set by OnHeader/OnBody to stop parsing
   std::string error_body;
   std::string protocol_error;
-  char curl_error[CURL_ERROR_SIZE] = {0};
 };
 
-EventLoop::EventLoop() {
-  multi_ = curl_multi_init();
-  epfd_ = epoll_create1(EPOLL_CLOEXEC);
-  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  // The request headers are the same for every transfer; libcurl only reads the list.
-  for (const char* header : {"Content-Type: application/json", "Accept: application/x-ndjson",
-                             // libcurl would send "Expect: 100-continue" for larger bodies
-                             // and wait for an answer Ollama never sends.
-                             "Expect:"}) {
-    headers_ = curl_slist_append(headers_, header);
+void Transfer::Begin() {
+  auto parsed = ParseBackendUrl(request.url);
+  if (!parsed.ok()) {
+    return Finish(UpstreamOutcome::kTransportError, std::string(parsed.status().message()));
   }
-  if (multi_ == nullptr || epfd_ < 0 || wakefd_ < 0 || headers_ == nullptr) {
-    spdlog::critical("upstream: cannot create an event loop: {}", std::strerror(errno));
-    std::abort();
+  url = *std::move(parsed);
+  tls_key = url.tls ? TlsContexts::Key(request.tls.get()) : std::string();
+  pool_key = absl::StrCat(url.origin, "|", tls_key);
+  if (request.timeout.count() > 0) {
+    Arm(deadline, request.timeout, UpstreamOutcome::kTimeout);
   }
-  AddFd(wakefd_, EPOLLIN);
-  // libcurl's default cache holds 4 connections per transfer in progress, so a loop that
-  // talks to many backends (health checks of hundreds) would close and reopen a connection
-  // for nearly every request. Keep one idle connection per backend and then some.
-  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kMaxIdleConnections);
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &EventLoop::OnSocket);
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &EventLoop::OnTimer);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-  thread_ = std::thread([this] { Run(); });
+  if (request.first_byte_timeout.count() > 0) {
+    Arm(first_byte_timer, request.first_byte_timeout, UpstreamOutcome::kFirstByteTimeout);
+  }
+  if (request.method == UpstreamRequest::Method::kConnectOnly) return Connect();
+  const bool has_body = request.method == UpstreamRequest::Method::kPost;
+  head = absl::StrCat(has_body ? "POST " : "GET ", url.target, " HTTP/1.1\r\nHost: ", url.authority,
+                      "\r\nUser-Agent: ollama-gateway/0.1\r\nAccept: application/x-ndjson\r\n");
+  if (has_body) {
+    absl::StrAppend(
+        &head, "Content-Type: application/json\r\nContent-Length: ", request.body.size(), "\r\n");
+  }
+  head += "\r\n";
+  connection = loop->TakeIdle(pool_key);
+  if (connection != nullptr) {
+    connected = reused = true;
+    return Send();
+  }
+  Connect();
 }
 
-EventLoop::~EventLoop() {
-  Post([this] { stopping_ = true; });
-  thread_.join();
-  for (CURL* easy : idle_easy_) curl_easy_cleanup(easy);
-  curl_multi_cleanup(multi_);
-  curl_slist_free_all(headers_);
-  close(wakefd_);
-  close(epfd_);
-}
-
-void EventLoop::Post(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    posted_.push_back(std::move(fn));
+void Transfer::Connect() {
+  connection = std::make_unique<UpstreamConnection>(loop->io_, pool_key);
+  if (url.tls) {
+    std::string error;
+    connection->tls_context = loop->tls_contexts_->Get(request.tls.get(), tls_key, &error);
+    if (connection->tls_context == nullptr) return Finish(UpstreamOutcome::kTransportError, error);
+    connection->tls =
+        std::make_unique<ssl::stream<tcp::socket&>>(connection->socket, *connection->tls_context);
   }
-  const std::uint64_t one = 1;
-  ssize_t n = write(wakefd_, &one, sizeof(one));
-  (void)n;  // EAGAIN means the counter is already non-zero: the loop will wake anyway
-}
-
-// Starts a posted request (loop thread).
-void EventLoop::Begin(std::shared_ptr<Transfer> t) {
-  if (stopping_) {
-    Complete(*t, UpstreamOutcome::kAborted, "the gateway is shutting down");
+  Arm(connect_timer, request.connect_timeout, UpstreamOutcome::kConnectFailed);
+  auto on_connect = [t = shared_from_this()](const error_code& ec, auto&&...) {
+    if (!t->active) return;
+    if (ec) {
+      return t->Finish(UpstreamOutcome::kConnectFailed,
+                       absl::StrCat("cannot connect to ", t->Where(), ": ", ec.message()));
+    }
+    t->OnConnected();
+  };
+  error_code ec;
+  const auto address = net::ip::make_address(url.host, ec);
+  if (!ec) {
+    const auto port = static_cast<unsigned short>(std::stoi(url.port));
+    connection->socket.async_connect(tcp::endpoint(address, port), std::move(on_connect));
     return;
   }
-  if (!Configure(*t)) {
-    Complete(*t, UpstreamOutcome::kTransportError, "cannot set up the HTTP request");
-    return;
-  }
-  t->active = true;
-  Transfer* raw = t.get();
-  active_.emplace(raw, std::move(t));
-  active_count_.store(active_.size(), std::memory_order_relaxed);
-  if (raw->request.first_byte_timeout.count() > 0) {
-    raw->first_byte_deadline = first_byte_deadlines_.emplace(
-        std::chrono::steady_clock::now() + raw->request.first_byte_timeout, active_.at(raw));
-  }
-  curl_multi_add_handle(multi_, raw->easy);
+  resolver = std::make_unique<tcp::resolver>(loop->io_);
+  resolver->async_resolve(
+      url.host, url.port,
+      [t = shared_from_this(), on_connect = std::move(on_connect)](
+          const error_code& ec, tcp::resolver::results_type results) mutable {
+        t->resolver.reset();
+        if (!t->active) return;
+        if (ec) {
+          return t->Finish(UpstreamOutcome::kConnectFailed,
+                           absl::StrCat("cannot resolve ", t->url.host, ": ", ec.message()));
+        }
+        net::async_connect(t->connection->socket, results, std::move(on_connect));
+      });
 }
 
-void EventLoop::Cancel(const std::shared_ptr<Transfer>& t) {
-  if (!t->active) return;
-  Finish(t.get(), UpstreamOutcome::kAborted, "cancelled");
+void Transfer::OnConnected() {
+  error_code ignored;
+  connection->socket.set_option(tcp::no_delay(true), ignored);
+  connection->socket.set_option(net::socket_base::keep_alive(true), ignored);
+  connected = true;
+  if (!connection->tls) {
+    connect_timer.cancel();
+    if (request.method == UpstreamRequest::Method::kConnectOnly)
+      return Finish(UpstreamOutcome::kOk, {});
+    return Send();
+  }
+  SSL* ssl = connection->tls->native_handle();
+  error_code not_an_address;
+  net::ip::make_address(url.host, not_an_address);
+  const bool address = !not_an_address;
+  if (!address) SSL_set_tlsext_host_name(ssl, url.host.c_str());  // SNI takes names only
+  if (request.tls == nullptr || request.tls->verify) {
+    // The certificate must name the host the URL names, as a DNS name or an IP address.
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (address) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str());
+    } else {
+      X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0);
+    }
+  }
+  connection->tls->async_handshake(ssl::stream_base::client, [t = shared_from_this()](
+                                                                 const error_code& ec) {
+    if (!t->active) return;
+    t->connect_timer.cancel();
+    if (ec) {
+      // OpenSSL's first queued reason is often a by-product ("EVP lib"); the verification
+      // result says what the operator must fix.
+      const long verify = SSL_get_verify_result(t->connection->tls->native_handle());
+      ERR_clear_error();
+      return t->Finish(UpstreamOutcome::kTransportError,
+                       absl::StrCat("TLS handshake with ", t->Where(), " failed: ",
+                                    verify != X509_V_OK
+                                        ? absl::StrCat("certificate verify failed (",
+                                                       X509_verify_cert_error_string(verify), ")")
+                                        : ec.message()));
+    }
+    if (t->request.method == UpstreamRequest::Method::kConnectOnly) {
+      return t->Finish(UpstreamOutcome::kOk, {});
+    }
+    t->Send();
+  });
 }
 
-void EventLoop::SetPaused(const std::shared_ptr<Transfer>& t, bool paused) {
-  if (!t->active || t->paused == paused) return;
-  t->paused = paused;
-  // Unpausing may deliver buffered data to the write callback right here, on this thread.
-  curl_easy_pause(t->easy, paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+void Transfer::Send() {
+  const std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(request.body)};
+  connection->Write(buffers, [t = shared_from_this()](const error_code& ec, std::size_t) {
+    if (!t->active) return;
+    if (ec) {
+      if (t->RetryFresh()) return;
+      return t->Finish(
+          UpstreamOutcome::kTransportError,
+          absl::StrCat("sending the request to ", t->Where(), " failed: ", ec.message()));
+    }
+    t->parser.emplace(*t);
+    t->Read();
+  });
 }
 
-void EventLoop::AddFd(int fd, std::uint32_t events) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.fd = fd;
-  epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
-}
-
-bool EventLoop::Configure(Transfer& t) {
-  // A handle from the pool was reset to libcurl's defaults when it was given back; reusing
-  // it saves allocating and initialising libcurl's per-handle state (and its buffers) anew
-  // for every request.
-  if (!idle_easy_.empty()) {
-    t.easy = idle_easy_.back();
-    idle_easy_.pop_back();
-  } else {
-    t.easy = curl_easy_init();
-  }
-  if (t.easy == nullptr) return false;
-  CURL* e = t.easy;
-  curl_easy_setopt(e, CURLOPT_URL, t.request.url.c_str());
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
-  switch (t.request.method) {
-    case UpstreamRequest::Method::kPost:
-      curl_easy_setopt(e, CURLOPT_POST, 1L);
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, t.request.body.data());
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                       static_cast<curl_off_t>(t.request.body.size()));
-      break;
-    case UpstreamRequest::Method::kGet:
-      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-      break;
-    case UpstreamRequest::Method::kConnectOnly:
-      // A new connection each time: a pooled keep-alive one proves nothing about accept().
-      curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-      break;
-  }
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "ollama-gateway/0.1");
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(t.request.connect_timeout.count()));
-  if (t.request.timeout.count() > 0) {
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t.request.timeout.count()));
-  }
-  ConfigureTls(t);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &EventLoop::OnHeader);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &EventLoop::OnWrite);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.curl_error);
+bool Transfer::RetryFresh() {
+  if (!reused || received || http_status != 0 || (parser && parser->got_some())) return false;
+  // Called from the failed operation's completion: nothing else is pending on the connection.
+  connection.reset();
+  parser.reset();
+  reused = connected = false;
+  Connect();
   return true;
 }
 
-// The process's OpenSSL policy makes every new context TLS 1.3-only (for the gRPC listener);
-// backends are allowed TLS 1.2 as well, so each of libcurl's contexts is opened up again.
-CURLcode EventLoop::OnSslContext(CURL*, void* ssl_ctx, void*) {
-  tls::AllowTls12ForBackends(static_cast<SSL_CTX*>(ssl_ctx));
-  return CURLE_OK;
-}
-
-void EventLoop::ConfigureTls(Transfer& t) {
-  CURL* e = t.easy;
-  curl_easy_setopt(e, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-  curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, &EventLoop::OnSslContext);
-  const UpstreamTls* tls = t.request.tls.get();
-  if (tls == nullptr) return;
-  if (!tls->ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, tls->ca_file.c_str());
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, tls->verify ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, tls->verify ? 2L : 0L);
-  if (!tls->cert_file.empty()) {
-    curl_easy_setopt(e, CURLOPT_SSLCERT, tls->cert_file.c_str());
-    curl_easy_setopt(e, CURLOPT_SSLKEY, tls->key_file.c_str());
+void Transfer::Read() {
+  if (reading || paused || !active) return;
+  UpstreamConnection& c = *connection;
+  if (c.buffer.empty()) c.buffer.resize(kInitialReadBuffer);
+  if (c.begin == c.end) c.begin = c.end = 0;
+  if (c.end == c.buffer.size()) {
+    if (c.begin > 0) {
+      std::copy(c.buffer.begin() + c.begin, c.buffer.begin() + c.end, c.buffer.begin());
+      c.end -= c.begin;
+      c.begin = 0;
+    } else {
+      // Only a header still incomplete keeps bytes unparsed (the body is handed on as it comes),
+      // and the parser's header limit ends that before the buffer passes its maximum.
+      c.buffer.resize(std::min(kMaxReadBuffer, c.buffer.size() * 2));
+    }
   }
+  reading = true;
+  c.ReadSome(net::buffer(c.buffer.data() + c.end, c.buffer.size() - c.end),
+             [t = shared_from_this()](const error_code& ec, std::size_t n) { t->OnRead(ec, n); });
 }
 
-// Looks at each header line; at the blank line that ends the final header block of a 2xx
-// answer, refuses a body that is not NDJSON or JSON before reading any of it. A proxy's HTML
-// error page or a wrong port answered with 200 would otherwise surface as a confusing
-// "malformed chunk" after the caller may already have been sent something. Non-2xx answers
-// are left alone: their bodies (JSON or text) are only quoted in the error.
-size_t EventLoop::OnHeader(char* data, size_t size, size_t count, void* userdata) {
-  auto& t = *static_cast<Transfer*>(userdata);
-  const size_t bytes = size * count;
-  const std::string_view line(data, bytes);
-  if (t.content_type_checked || (line != "\r\n" && line != "\n")) return bytes;
-  long status = 0;
-  curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
-  if (status < 200) return bytes;  // an interim 1xx block; the final one follows
-  t.content_type_checked = true;
-  if (status >= 300) return bytes;
-  const char* type = nullptr;
-  curl_easy_getinfo(t.easy, CURLINFO_CONTENT_TYPE, &type);
-  if (type != nullptr && IsNdjsonContentType(type)) return bytes;
-  t.bad_content_type = true;
-  t.protocol_error = ContentTypeError(status, type);
-  return 0;  // makes libcurl fail the transfer with CURLE_WRITE_ERROR, body unread
-}
-
-size_t EventLoop::OnWrite(char* data, size_t size, size_t count, void* userdata) {
-  auto& t = *static_cast<Transfer*>(userdata);
-  const size_t bytes = size * count;
-  t.received = true;
-  if (t.http_status == 0) curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &t.http_status);
-  if (t.http_status < 200 || t.http_status >= 300) {
-    const size_t room = kMaxErrorBody - std::min(kMaxErrorBody, t.error_body.size());
-    t.error_body.append(data, std::min(room, bytes));
-    return bytes;
+void Transfer::OnRead(const error_code& ec, std::size_t n) {
+  reading = false;
+  if (!active) return;
+  UpstreamConnection& c = *connection;
+  if (ec) {
+    if (RetryFresh()) return;
+    const bool eof = ec == net::error::eof || ec == ssl::error::stream_truncated;
+    if (eof && parser->is_header_done() && parser->need_eof()) {
+      error_code finish;
+      parser->put_eof(finish);
+      if (!finish) return OnMessageDone();
+    }
+    return Finish(
+        UpstreamOutcome::kTransportError,
+        eof ? absl::StrCat("the backend at ", Where(), " closed the connection ",
+                           parser->got_some() ? "before its answer ended" : "without answering")
+            : absl::StrCat("reading the answer from ", Where(), " failed: ", ec.message()));
   }
-  absl::Status status = t.splitter.Feed(std::string_view(data, bytes), [&](std::string_view l) {
-    if (!t.aborted_by_handler && !t.handler->OnLine(l)) t.aborted_by_handler = true;
+  if (n == c.buffer.size() - c.end && c.buffer.size() < kMaxReadBuffer) {
+    c.end += n;
+    c.buffer.resize(c.buffer.size() * 2);  // this read filled the buffer: more is likely waiting
+  } else {
+    c.end += n;
+  }
+  Parse();
+}
+
+void Transfer::Parse() {
+  UpstreamConnection& c = *connection;
+  while (c.begin < c.end) {
+    error_code ec;
+    const std::size_t used =
+        parser->put(net::buffer(c.buffer.data() + c.begin, c.end - c.begin), ec);
+    c.begin += used;
+    if (ec == beast_http::error::need_more) break;
+    if (ec) {
+      if (body_failure != UpstreamOutcome::kOk) return Finish(body_failure, protocol_error);
+      return Finish(UpstreamOutcome::kTransportError,
+                    absl::StrCat("malformed HTTP answer from ", Where(), ": ", ec.message()));
+    }
+    if (parser->is_done()) {
+      if (http_status >= 200) return OnMessageDone();
+      parser.emplace(*this);  // an interim 1xx answer; the final one follows
+      content_type.reset();
+      continue;
+    }
+    if (used == 0) break;
+  }
+  Read();
+}
+
+void Transfer::OnHeader(error_code& ec) {
+  if (http_status < 200 || http_status >= 300) return;
+  // A proxy's HTML error page or a wrong port answered with 200 would otherwise surface as a
+  // confusing "malformed chunk" after the caller may already have been sent something. Non-2xx
+  // answers are left alone: their bodies (JSON or text) are only quoted in the error.
+  if (content_type && IsNdjsonContentType(*content_type)) return;
+  body_failure = UpstreamOutcome::kTransportError;
+  protocol_error = ContentTypeError(http_status, content_type);
+  ec = beast_http::error::bad_value;
+}
+
+std::size_t Transfer::OnBody(std::string_view body, error_code& ec) {
+  if (body.empty()) return 0;
+  if (!received) {
+    received = true;
+    first_byte_timer.cancel();
+  }
+  if (http_status < 200 || http_status >= 300) {
+    const std::size_t room = kMaxErrorBody - std::min(kMaxErrorBody, error_body.size());
+    error_body.append(body.data(), std::min(room, body.size()));
+    if (room < body.size()) {
+      // Enough to quote; the rest is not read.
+      body_failure = UpstreamOutcome::kHttpError;
+      ec = beast_http::error::body_limit;
+    }
+    return body.size();
+  }
+  absl::Status status = splitter.Feed(body, [&](std::string_view line) {
+    if (!aborted_by_handler && !handler->OnLine(line)) aborted_by_handler = true;
   });
   if (!status.ok()) {
-    t.line_too_long = true;
-    t.protocol_error = absl::StrCat(status.message(), " (upstream.max_line_bytes)");
-    return 0;  // makes libcurl fail the transfer with CURLE_WRITE_ERROR
+    body_failure = UpstreamOutcome::kLineTooLong;
+    protocol_error = absl::StrCat(status.message(), " (upstream.max_line_bytes)");
+    ec = beast_http::error::body_limit;
+  } else if (aborted_by_handler) {
+    body_failure = UpstreamOutcome::kAborted;
+    protocol_error = "aborted by the request handler";
+    ec = beast_http::error::body_limit;
   }
-  return t.aborted_by_handler ? 0 : bytes;
+  return body.size();
 }
 
-int EventLoop::OnSocket(CURL*, curl_socket_t fd, int what, void* userp, void* socketp) {
-  auto* loop = static_cast<EventLoop*>(userp);
-  if (what == CURL_POLL_REMOVE) {
-    epoll_ctl(loop->epfd_, EPOLL_CTL_DEL, fd, nullptr);
-    return 0;
-  }
-  epoll_event ev{};
-  ev.data.fd = fd;
-  if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
-  if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
-  if (socketp == nullptr) {
-    epoll_ctl(loop->epfd_, EPOLL_CTL_ADD, fd, &ev);
-    // Any non-null marker tells the next call the socket is registered.
-    curl_multi_assign(loop->multi_, fd, loop);
-  } else if (epoll_ctl(loop->epfd_, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
-    // libcurl reused the descriptor number of a socket it had closed.
-    epoll_ctl(loop->epfd_, EPOLL_CTL_ADD, fd, &ev);
-  }
-  return 0;
-}
-
-int EventLoop::OnTimer(CURLM*, long timeout_ms, void* userp) {
-  auto* loop = static_cast<EventLoop*>(userp);
-  if (timeout_ms < 0) {
-    loop->curl_deadline_.reset();  // no timeout wanted
+void Transfer::OnMessageDone() {
+  UpstreamOutcome outcome = UpstreamOutcome::kOk;
+  std::string message;
+  if (http_status < 200 || http_status >= 300) {
+    outcome = UpstreamOutcome::kHttpError;
   } else {
-    // 0 is "now": the loop calls libcurl back on its next turn without waiting.
-    loop->curl_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    // A last line without its newline is still a line.
+    const std::string_view rest = splitter.pending();
+    if (!rest.empty() && !handler->OnLine(std::string(rest))) aborted_by_handler = true;
+    if (aborted_by_handler) {
+      outcome = UpstreamOutcome::kAborted;
+      message = "aborted by the request handler";
+    }
   }
-  return 0;
+  // Reused only after a clean end with nothing unread behind it.
+  if (parser->keep_alive() && connection->begin == connection->end &&
+      outcome != UpstreamOutcome::kAborted) {
+    connection->begin = connection->end = 0;
+    loop->GiveBack(std::move(connection));
+  }
+  Finish(outcome, std::move(message));
 }
 
-void EventLoop::Run() {
-  epoll_event events[256];
-  int running = 0;
-  while (!stopping_) {
-    const int n = epoll_wait(epfd_, events, 256, MillisToNextDeadline());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      spdlog::critical("upstream: epoll_wait failed: {}", std::strerror(errno));
-      std::abort();
-    }
-    for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
-      if (fd == wakefd_) {
-        std::uint64_t count;
-        ssize_t r = read(wakefd_, &count, sizeof(count));
-        (void)r;
-        RunPosted();
-      } else {
-        int flags = 0;
-        if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
-        if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-        if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(multi_, fd, flags, &running);
-      }
-    }
-    if (curl_deadline_ && *curl_deadline_ <= std::chrono::steady_clock::now()) {
-      curl_deadline_.reset();  // libcurl sets the next one from inside the call if it wants
-      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
-    CollectDone();
-    ExpireFirstByteDeadlines();
-  }
-  // Shutting down: whoever still waits is told so, including requests posted meanwhile
-  // (Begin() aborts them at once now that stopping_ is set).
-  for (;;) {
-    while (!active_.empty()) {
-      Finish(active_.begin()->first, UpstreamOutcome::kAborted, "the gateway is shutting down");
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (posted_.empty()) break;
-    }
-    RunPosted();
-  }
+void Transfer::Arm(net::steady_timer& timer, std::chrono::milliseconds after,
+                   UpstreamOutcome bound) {
+  timer.expires_after(after);
+  timer.async_wait([t = shared_from_this(), bound](const error_code& ec) {
+    if (!ec && t->active) t->Expire(bound);
+  });
 }
 
-// epoll_wait's timeout: until libcurl's deadline or the earliest first-byte deadline,
-// whichever comes first, rounded up to the next millisecond; -1 when there is neither.
-int EventLoop::MillisToNextDeadline() const {
-  std::optional<std::chrono::steady_clock::time_point> next = curl_deadline_;
-  if (!first_byte_deadlines_.empty() && (!next || first_byte_deadlines_.begin()->first < *next)) {
-    next = first_byte_deadlines_.begin()->first;
-  }
-  if (!next) return -1;
-  const auto left = *next - std::chrono::steady_clock::now();
-  if (left <= std::chrono::steady_clock::duration::zero()) return 0;
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-  return static_cast<int>(std::min<std::int64_t>(ms, 60000));
-}
-
-void EventLoop::ExpireFirstByteDeadlines() {
-  const auto now = std::chrono::steady_clock::now();
-  while (!first_byte_deadlines_.empty() && first_byte_deadlines_.begin()->first <= now) {
-    std::shared_ptr<Transfer> t = first_byte_deadlines_.begin()->second.lock();
-    first_byte_deadlines_.erase(first_byte_deadlines_.begin());
-    if (t == nullptr) continue;
-    t->first_byte_deadline.reset();
-    if (t->active && !t->received) {
-      Finish(t.get(), UpstreamOutcome::kFirstByteTimeout,
-             "no response within first_byte_timeout (" +
-                 std::to_string(t->request.first_byte_timeout.count()) + " ms)");
-    }
-  }
-}
-
-void EventLoop::RunPosted() {
-  std::vector<std::function<void()>> batch;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    batch.swap(posted_);
-  }
-  for (auto& fn : batch) fn();
-}
-
-void EventLoop::CollectDone() {
-  int left = 0;
-  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
-    if (msg->msg != CURLMSG_DONE) continue;
-    Transfer* t = nullptr;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
-    const CURLcode code = msg->data.result;
-    UpstreamOutcome outcome;
-    std::string message;
-    Classify(*t, code, &outcome, &message);
-    Finish(t, outcome, std::move(message));
-  }
-}
-
-void EventLoop::Classify(Transfer& t, CURLcode code, UpstreamOutcome* outcome,
-                         std::string* message) {
-  if (t.http_status == 0) curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &t.http_status);
-  const char* detail = t.curl_error[0] != '\0' ? t.curl_error : curl_easy_strerror(code);
-  switch (code) {
-    case CURLE_OK:
-      if (t.request.method == UpstreamRequest::Method::kConnectOnly) {
-        *outcome = UpstreamOutcome::kOk;  // connected; there is no HTTP exchange
-        return;
-      }
-      if (t.http_status < 200 || t.http_status >= 300) {
-        *outcome = UpstreamOutcome::kHttpError;
-      } else {
-        *outcome = UpstreamOutcome::kOk;
-        // A last line without its newline is still a line.
-        std::string rest(t.splitter.pending());
-        if (!rest.empty() && !t.aborted_by_handler && !t.handler->OnLine(rest)) {
-          t.aborted_by_handler = true;
-        }
-        if (t.aborted_by_handler) *outcome = UpstreamOutcome::kAborted;
-      }
-      return;
-    case CURLE_WRITE_ERROR:
-      if (t.bad_content_type) {
-        // Nothing of the body was read, so the attempt may be retried elsewhere like a
-        // connection that broke before answering.
-        *outcome = UpstreamOutcome::kTransportError;
-        *message = t.protocol_error;
-      } else if (t.line_too_long) {
-        *outcome = UpstreamOutcome::kLineTooLong;
-        *message = t.protocol_error;
-      } else {
-        *outcome = UpstreamOutcome::kAborted;
-        *message = "aborted by the request handler";
-      }
-      return;
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-      *outcome = UpstreamOutcome::kConnectFailed;
-      *message = detail;
-      return;
-    case CURLE_OPERATION_TIMEDOUT: {
-      // A reused keep-alive connection reports no connect time, but the request got as far
-      // as being sent (pretransfer), so it did connect.
-      curl_off_t connect_us = 0;
-      curl_off_t pretransfer_us = 0;
-      curl_easy_getinfo(t.easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-      curl_easy_getinfo(t.easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
-      *outcome = connect_us == 0 && pretransfer_us == 0 ? UpstreamOutcome::kConnectFailed
-                                                        : UpstreamOutcome::kTimeout;
-      *message = detail;
-      return;
-    }
+void Transfer::Expire(UpstreamOutcome bound) {
+  switch (bound) {
+    case UpstreamOutcome::kConnectFailed:
+      return Finish(bound, absl::StrCat("cannot connect to ", Where(), " within connect_timeout (",
+                                        Millis(request.connect_timeout), ")"));
+    case UpstreamOutcome::kFirstByteTimeout:
+      return Finish(bound, absl::StrCat("no response within first_byte_timeout (",
+                                        Millis(request.first_byte_timeout), ")"));
     default:
-      *outcome = UpstreamOutcome::kTransportError;
-      *message = detail;
-      return;
+      // A time bound that ends the request before a connection was made is a connect failure.
+      return Finish(
+          connected ? UpstreamOutcome::kTimeout : UpstreamOutcome::kConnectFailed,
+          absl::StrCat(connected ? "no complete answer from " : "no connection to ", Where(),
+                       " within the request's time bound (", Millis(request.timeout), ")"));
   }
 }
 
-// Ends an active transfer and reports it. The transfer is freed when the last handle goes.
-void EventLoop::Finish(Transfer* raw, UpstreamOutcome outcome, std::string message) {
-  auto it = active_.find(raw);
-  std::shared_ptr<Transfer> t = std::move(it->second);
-  active_.erase(it);
-  t->active = false;
-  if (t->first_byte_deadline) {
-    first_byte_deadlines_.erase(*t->first_byte_deadline);
-    t->first_byte_deadline.reset();
-  }
-  curl_multi_remove_handle(multi_, t->easy);
-  // Back to the pool, which is bounded: each idle handle keeps libcurl's buffers (tens of
-  // KiB), so a burst of ten thousand streams must not leave ten thousand of them behind.
-  if (idle_easy_.size() < kMaxIdleEasyHandles) {
-    curl_easy_reset(t->easy);
-    idle_easy_.push_back(t->easy);
-    t->easy = nullptr;
-  }
-  Complete(*t, outcome, std::move(message));
-}
-
-void EventLoop::Complete(Transfer& t, UpstreamOutcome outcome, std::string message) {
+void Transfer::Finish(UpstreamOutcome outcome, std::string message) {
+  if (!active) return;
+  active = false;
+  deadline.cancel();
+  connect_timer.cancel();
+  first_byte_timer.cancel();
+  if (resolver) resolver->cancel();
+  if (connection) connection->Close();  // pending operations complete, cancelled
+  loop->Forget(this);  // `this` lives on in the caller's handle and pending operations
   UpstreamResult result;
   result.outcome = outcome;
-  result.http_status = t.http_status;
-  result.body = std::move(t.error_body);
+  result.http_status = http_status;
+  result.body = std::move(error_body);
   result.message = std::move(message);
-  result.received_bytes = t.received;
-  active_count_.store(active_.size(), std::memory_order_relaxed);
-  t.handler->OnComplete(std::move(result));
+  result.received_bytes = received;
+  handler->OnComplete(std::move(result));
+}
+
+EventLoop::EventLoop()
+    : work_(net::make_work_guard(io_)),
+      sweep_timer_(io_),
+      tls_contexts_(std::make_unique<TlsContexts>()) {
+  SweepIdle();
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+EventLoop::~EventLoop() {
+  net::post(io_, [this] { Stop(); });
+  thread_.join();
+}
+
+void EventLoop::Stop() {
+  stopping_ = true;
+  sweep_timer_.cancel();
+  // Whoever still waits is told so; requests posted from now on are aborted at once.
+  while (!active_.empty()) {
+    std::shared_ptr<Transfer> t = active_.begin()->second;
+    t->Finish(UpstreamOutcome::kAborted, "the gateway is shutting down");
+  }
+  idle_.clear();
+  idle_count_ = 0;
+  work_.reset();  // run() returns once the cancelled operations have completed
 }
 
 UpstreamCall EventLoop::Start(UpstreamRequest request, UpstreamHandler* handler) {
   auto transfer = std::make_shared<Transfer>(this, std::move(request), handler);
-  Post([this, transfer] { Begin(transfer); });
+  net::post(io_, [this, transfer] { Begin(transfer); });
   return UpstreamCall(std::move(transfer));
+}
+
+void EventLoop::Begin(const std::shared_ptr<Transfer>& t) {
+  t->active = true;
+  active_.emplace(t.get(), t);
+  active_count_.store(active_.size(), std::memory_order_relaxed);
+  if (stopping_) return t->Finish(UpstreamOutcome::kAborted, "the gateway is shutting down");
+  t->Begin();
+}
+
+void EventLoop::Forget(Transfer* t) {
+  active_.erase(t);
+  active_count_.store(active_.size(), std::memory_order_relaxed);
+}
+
+std::unique_ptr<UpstreamConnection> EventLoop::TakeIdle(const std::string& key) {
+  auto it = idle_.find(key);
+  if (it == idle_.end()) return nullptr;
+  auto& list = it->second;
+  std::unique_ptr<UpstreamConnection> found;
+  while (!list.empty() && found == nullptr) {
+    std::unique_ptr<UpstreamConnection> c = std::move(list.back());
+    list.pop_back();
+    --idle_count_;
+    if (c->LooksOpen()) found = std::move(c);
+  }
+  if (list.empty()) idle_.erase(it);
+  return found;
+}
+
+void EventLoop::GiveBack(std::unique_ptr<UpstreamConnection> connection) {
+  if (stopping_ || idle_count_ >= kMaxIdleConnections) return;
+  auto& list = idle_[connection->key];
+  if (list.size() >= kMaxIdlePerOrigin) return;
+  connection->idle_since = std::chrono::steady_clock::now();
+  list.push_back(std::move(connection));
+  ++idle_count_;
+}
+
+void EventLoop::SweepIdle() {
+  const auto cutoff = std::chrono::steady_clock::now() - kIdleTimeout;
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    auto& list = it->second;
+    const auto old = std::remove_if(list.begin(), list.end(), [&](const auto& c) {
+      return c->idle_since < cutoff || !c->LooksOpen();
+    });
+    idle_count_ -= static_cast<std::size_t>(list.end() - old);
+    list.erase(old, list.end());
+    it = list.empty() ? idle_.erase(it) : std::next(it);
+  }
+  sweep_timer_.expires_after(kSweepInterval);
+  sweep_timer_.async_wait([this](const error_code& ec) {
+    if (!ec && !stopping_) SweepIdle();
+  });
 }
 
 }  // namespace og

@@ -1,8 +1,8 @@
 // What the gateway says to an Ollama backend and hears back, whoever carries it: the request, the
 // result and its outcome, the handler that receives a response, the handle of a request in
-// progress, and `Upstream`, the one-method interface that starts a request. UpstreamClient (over
-// libcurl and its event loops) is the real one; tests/fakes/fake_upstream.h is a scripted one for
-// tests that drive the call path without sockets.
+// progress, and `Upstream`, the one-method interface that starts a request. UpstreamClient (an
+// HTTP/1.1 client on Asio and Beast's parser, gateway/upstream/event_loop.h) is the real one;
+// tests/fakes/fake_upstream.h is a scripted one for tests that drive the call path without sockets.
 #ifndef OLLAMA_GATEWAY_GATEWAY_UPSTREAM_REQUEST_H_
 #define OLLAMA_GATEWAY_GATEWAY_UPSTREAM_REQUEST_H_
 
@@ -35,7 +35,7 @@ struct UpstreamResult {
   long http_status = 0;
   // The start of a non-2xx response body (at most 64 KiB).
   std::string body;
-  // What went wrong, in words (libcurl's error text, or ours), empty on success.
+  // What went wrong, in words (naming the backend's host and port), empty on success.
   std::string message;
   // Whether any byte of the response body arrived; a request is only safe to retry elsewhere
   // when none did. (A 2xx answer refused for its Content-Type had its body left unread.)

@@ -1,7 +1,5 @@
 #include "gateway/upstream/upstream_client.h"
 
-#include <curl/curl.h>
-
 #include "gateway/upstream/event_loop.h"
 
 namespace og {
@@ -28,20 +26,7 @@ const char* UpstreamOutcomeName(UpstreamOutcome outcome) {
   return "unknown";
 }
 
-namespace {
-
-void InitCurlOnce() {
-  static const bool initialized = [] {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    return true;
-  }();
-  (void)initialized;
-}
-
-}  // namespace
-
 UpstreamClient::UpstreamClient(int threads) {
-  InitCurlOnce();
   if (threads < 1) threads = 1;
   for (int i = 0; i < threads; ++i) loops_.push_back(std::make_unique<EventLoop>());
 }

@@ -1,7 +1,7 @@
-// The HTTP client toward Ollama backends: libcurl's multi interface driven by our own event
-// loops (gateway/upstream/event_loop.h: epoll and an eventfd, with libcurl's timeout kept as a
-// deadline that bounds epoll_wait), one CURLM per loop thread. Requests are spread over the
-// loops and stay on theirs; libcurl keeps keep-alive connections per loop and reuses them.
+// The HTTP client toward Ollama backends: an HTTP/1.1 client of its own on Boost.Asio, with
+// Beast's parser reading responses in place (gateway/upstream/event_loop.h), one io_context per
+// loop thread. Requests are spread over the loops and stay on theirs; each loop keeps its own
+// bounded pool of idle keep-alive connections per backend and reuses them.
 //
 // A request streams its response body through an NdjsonSplitter and hands every complete line
 // to its handler, on the loop thread, as it arrives. A 2xx answer must say it is NDJSON or JSON

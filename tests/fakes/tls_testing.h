@@ -155,6 +155,13 @@ class Pki {
 
   const Identity& ca() const { return ca_; }
   const Identity& server() const { return server_; }
+  // The path of `name` in the directory (ca.pem, server.crt, server.key, or one WriteFile wrote).
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+  // Writes `data` as `name` in the directory and returns its path.
+  std::string WriteFile(const std::string& name, const std::string& data) {
+    Write(name, data);
+    return Path(name);
+  }
   ServingCredentials& credentials() { return *credentials_; }
 
  private:
