@@ -26,9 +26,9 @@ std::string Tls13OnlyOpenSslConfig();
 
 // Loads Tls13OnlyOpenSslConfig() as the process's OpenSSL configuration, in place of the
 // system's /etc/ssl/openssl.cnf and whatever OPENSSL_CONF names. Must run before anything else
-// initializes OpenSSL (gRPC, the upstream client), that is first in main(), and only once. Then proves the
-// policy took hold by creating a server context and checking TLS 1.2 is off; INTERNAL if not.
-// Not thread-safe.
+// initializes OpenSSL (gRPC, the upstream client), that is first in main(), and only once. Then
+// proves the policy took hold by creating a server context and checking TLS 1.2 is off;
+// INTERNAL if not. Not thread-safe.
 absl::Status RestrictNewContextsToTls13();
 
 // For the upstream client: lets one client context (toward a backend) offer
