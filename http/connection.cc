@@ -121,7 +121,11 @@ void Connection::Start() {
 void Connection::StartTls() {
   // Asked once per connection, so a reloaded certificate reaches the next connection while this
   // one keeps the context it started with.
-  std::shared_ptr<net::ssl::context> context = core_->options().tls();
+  std::shared_ptr<net::ssl::context> context;
+  {
+    const ServerCore::CallbackScope scope(*core_);
+    if (scope.open()) context = core_->options().tls();
+  }
   if (context == nullptr) {
     Close(CloseKind::kGraceful);
     return;
@@ -251,8 +255,14 @@ void Connection::OnHeaderDone() {
   const auto& check = core_->options().header_check;
   if (!check) return;
   std::optional<EarlyResponse> early;
+  const ServerCore::CallbackScope scope(*core_);
   try {
-    early = check(MakeRequest(reader_.head(), remote_, stream_.is_tls(), peer_certificate_der_));
+    if (!scope.open()) {
+      // The server's owner is going: nothing it would say can be asked any more.
+      early = EarlyResponse{503, "text/plain; charset=utf-8", "503 Service Unavailable\n", {}};
+    } else {
+      early = check(MakeRequest(reader_.head(), remote_, stream_.is_tls(), peer_certificate_der_));
+    }
   } catch (const std::exception& e) {
     early = EarlyResponse{500,
                           "text/plain; charset=utf-8",
@@ -322,6 +332,8 @@ void Connection::Dispatch() {
   auto exchange = std::make_shared<Exchange>(Exchange::Key{}, shared_from_this(), sequence_,
                                              std::move(request));
   exchange_ = exchange;
+  const ServerCore::CallbackScope scope(*core_);
+  if (!scope.open()) return exchange->Abort();  // the server's owner is going
   try {
     core_->handler()(exchange);
   } catch (const std::exception& e) {

@@ -67,6 +67,26 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   const Handler& handler() const { return handler_; }
   const ServerOptions& options() const { return options_; }
 
+  // The handler and the options' callbacks are called only inside a CallbackScope that is
+  // open(): once Close() has run, none is entered and Close() has waited for those in progress,
+  // so the owner of what they point to may go. Any thread.
+  class CallbackScope {
+   public:
+    explicit CallbackScope(ServerCore& core) : core_(core) {
+      core_.in_callbacks_.fetch_add(1, std::memory_order_seq_cst);
+      open_ = !core_.callbacks_closed_.load(std::memory_order_seq_cst);
+    }
+    ~CallbackScope() { core_.in_callbacks_.fetch_sub(1, std::memory_order_release); }
+    CallbackScope(const CallbackScope&) = delete;
+    CallbackScope& operator=(const CallbackScope&) = delete;
+    bool open() const { return open_; }
+
+   private:
+    ServerCore& core_;
+    bool open_;
+  };
+  void CloseCallbacks();
+
   // Connections register while open so Stop can close them. Register returns false once
   // stopped. Any thread.
   bool Register(Connection* connection);
@@ -89,6 +109,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   boost::asio::steady_timer retry_timer_;  // backs off when accept fails (out of descriptors)
   std::atomic<std::uint16_t> port_{0};
   std::atomic<std::size_t> open_{0};
+  std::atomic<std::size_t> next_context_{0};  // options_.connection_contexts, in turn
+  std::atomic<int> in_callbacks_{0};
+  std::atomic<bool> callbacks_closed_{false};
 
   std::mutex mu_;  // guards the fields below and the acceptor's open/bind/close
   bool listening_ = false;

@@ -3,6 +3,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -72,7 +73,12 @@ absl::Status ServerCore::Listen(std::string_view host, std::uint16_t port) {
 }
 
 void ServerCore::Accept() {
-  auto strand = net::make_strand(io_context_);
+  const auto& contexts = options_.connection_contexts;
+  net::io_context& home =
+      contexts.empty()
+          ? io_context_
+          : *contexts[next_context_.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
+  auto strand = net::make_strand(home);
   acceptor_.async_accept(
       strand, [self = shared_from_this(), strand](const error_code& ec, tcp::socket socket) {
         if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
@@ -99,6 +105,12 @@ void ServerCore::Accept() {
       });
 }
 
+void ServerCore::CloseCallbacks() {
+  callbacks_closed_.store(true, std::memory_order_seq_cst);
+  // Callbacks are short (they must not block): a spin with yields is enough.
+  while (in_callbacks_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+}
+
 void ServerCore::Refuse(tcp::socket& socket) {
   // A fresh socket's send buffer is empty, so a non-blocking send of a few bytes goes out whole
   // or not at all; the acceptor never waits for a client it refuses. A client that already sent
@@ -109,7 +121,10 @@ void ServerCore::Refuse(tcp::socket& socket) {
       "Content-Length: 34\r\nConnection: close\r\n\r\n"
       "503 Service Unavailable: too busy\n";
   // Counted first, so whoever sees the refusal also sees it counted.
-  if (options_.on_connection_refused) options_.on_connection_refused();
+  if (options_.on_connection_refused) {
+    const CallbackScope scope(*this);
+    if (scope.open()) options_.on_connection_refused();
+  }
   error_code ec;
   socket.non_blocking(true, ec);
   if (!ec) socket.write_some(net::buffer(kBusy.data(), kBusy.size()), ec);
@@ -155,7 +170,10 @@ void ServerCore::Unregister(Connection* connection) {
 Server::Server(net::io_context& io_context, Handler handler, ServerOptions options)
     : core_(std::make_shared<internal::ServerCore>(io_context, std::move(handler), options)) {}
 
-Server::~Server() { Stop(); }
+Server::~Server() {
+  Stop();
+  core_->CloseCallbacks();
+}
 
 absl::Status Server::Listen(std::string_view host, std::uint16_t port) {
   return core_->Listen(host, port);

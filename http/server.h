@@ -292,6 +292,12 @@ struct ServerOptions {
   // bodiless request keeps its connection as usual. Returning nullopt lets the request through.
   // Must not block; an exception it throws is answered with 500. Unset: every request passes.
   std::function<std::optional<EarlyResponse>(const Request& head)> header_check;
+  // Where accepted connections live: each is placed on the next of these io_contexts in turn
+  // (its strand, its I/O and every callback of its exchanges run there). For a server whose
+  // connections share single-threaded worker loops with other work (the gateway's workers, which
+  // also run the backend requests). Each must outlive the connections it holds. Empty: the
+  // server's own io_context.
+  std::vector<boost::asio::io_context*> connection_contexts;
 };
 
 // An HTTP/1.1 listener on a caller-run `io_context`.
@@ -299,12 +305,15 @@ struct ServerOptions {
 // Thread-safety: `Listen`, `port` and `Stop` may be called from any thread. The `io_context`
 // may be run by any number of threads; each connection is serialized on its own strand.
 // Connections and exchanges do not point back to the `Server` object, so it may be destroyed
-// while they drain. The `io_context` must outlive the `Server`.
+// while they drain; once the destructor has returned, neither the handler nor any other callback
+// of `ServerOptions` is called again (it waits for calls in progress). The `io_context` must
+// outlive the `Server`.
 class Server {
  public:
   // `handler` is called for every request. Nothing listens until `Listen`.
   Server(boost::asio::io_context& io_context, Handler handler, ServerOptions options = {});
-  // Stops listening and closes every connection (see `Stop`).
+  // Stops listening and closes every connection (see `Stop`), then waits for the handler and the
+  // options' callbacks to return wherever they are running; they are not called again.
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -84,7 +84,8 @@ struct HttpConfig {
   std::string address = "0.0.0.0:11434";
   // Plaintext HTTP. Must be set explicitly, as for listen.
   bool insecure = false;
-  // Threads running the listener's I/O; 0 means 2.
+  // No longer used: HTTP connections run on the workers (Config::workers). Read so existing
+  // files load; the gateway warns when it is set.
   int threads = 0;
   // Each phase of a connection is timed out, with nginx's defaults: the request line and
   // headers, the body (idle between two reads), a write to a client that stopped reading, and
@@ -155,7 +156,7 @@ struct BalancerConfig {
 
 // The HTTP client toward Ollama backends.
 struct UpstreamConfig {
-  // Event-loop threads; 0 means one per CPU core.
+  // The older name of Config::workers (read into it); kept so existing files load.
   int threads = 0;
   // TCP (and TLS) connect timeout to a backend.
   std::chrono::milliseconds connect_timeout{2000};
@@ -432,6 +433,9 @@ struct RedactionConfig {
 struct Config {
   // The path the configuration was loaded from (or the source name given to ParseConfig).
   std::string source;
+  // Worker threads, each one event loop that runs HTTP connections and backend requests; 0
+  // means one per CPU core. Set by `workers`, or by its older name `upstream.threads`.
+  int workers = 0;
   ListenConfig listen;
   AdminConfig admin;
   HttpConfig http;

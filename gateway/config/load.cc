@@ -35,12 +35,13 @@ namespace {
 
 using namespace config_internal;  // NOLINT: the reader is this file's vocabulary
 
-constexpr std::array<std::string_view, 15> kTopLevelKeys = {
+constexpr std::array<std::string_view, 16> kTopLevelKeys = {
     "listen",      "admin",    "http",
     "balancer",    "upstream", "admission",
     "backends",    "health",   "outlier_detection",
     "logging",     "auth",     "authorization",
-    "rate_limits", "limits",   "redaction"};
+    "rate_limits", "limits",   "redaction",
+    "workers"};
 constexpr std::array<std::string_view, 18> kListenKeys = {"address",
                                                           "insecure",
                                                           "cert",
@@ -249,6 +250,19 @@ void ParseHttp(const MapReader& top, const ListenConfig& listen, const AdminConf
     map.errors()->Add(map.line(),
                       "http: TLS uses listen's cert and key, but listen is insecure; give "
                       "listen a cert and key, or set http.insecure: true to serve plaintext");
+  }
+}
+
+void ParseWorkers(const MapReader& top, Config* config) {
+  std::int64_t number = 0;
+  if (top.Integer("workers", 0, kMaxUpstreamThreads, &number)) {
+    config->workers = static_cast<int>(number);
+    if (config->upstream.threads > 0) {
+      top.Error(*top.Find("workers"),
+                "upstream.threads is the older name of workers; set only workers");
+    }
+  } else if (top.Find("workers") == nullptr) {
+    config->workers = config->upstream.threads;
   }
 }
 
@@ -470,6 +484,7 @@ void ParseDocument(const std::string& yaml, Config* config, ErrorList* errors) {
   ParseAdmin(top, config->listen, &config->admin);
   ParseHttp(top, config->listen, config->admin, &config->http);
   ParseUpstream(top, &config->upstream);
+  ParseWorkers(top, config);
   ParseAdmission(top, &config->admission);
   ParseBackends(top, config->admission, &config->backends);
   // After the backends: pools name models that backends must serve.

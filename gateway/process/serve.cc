@@ -141,10 +141,11 @@ int Serve(const std::string& path) {
     spdlog::critical("{}", std::string(s.message()));
     return kExitFailure;
   }
-  const int threads = config.upstream.threads > 0
-                          ? config.upstream.threads
+  // The workers: one event loop per thread, running HTTP connections and backend requests.
+  const int workers = config.workers > 0
+                          ? config.workers
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto upstream = std::make_unique<UpstreamClient>(threads);
+  auto upstream = std::make_unique<UpstreamClient>(workers);
   Metrics metrics;
   // Set once the HTTP front door listens, cleared before it goes: scrapes run on the admin
   // thread, which starts first.
@@ -273,7 +274,13 @@ int Serve(const std::string& path) {
   std::string http_where = "off";
   if (config.http.enabled) {
     HttpFrontDoorOptions http_options;
-    http_options.threads = config.http.threads > 0 ? config.http.threads : 2;
+    http_options.workers = upstream->workers();
+    if (config.http.threads > 0) {
+      spdlog::warn(
+          "{}: http.threads has no effect any more: HTTP connections run on the {} "
+          "workers (the workers key)",
+          config.source, workers);
+    }
     // Past it the server answers 413 before reading the body.
     http_options.max_body_bytes = static_cast<std::size_t>(TransportRequestCeiling(config));
     http_options.max_header_bytes = static_cast<std::size_t>(config.limits.max_header_bytes);

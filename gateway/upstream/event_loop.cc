@@ -499,16 +499,37 @@ void Transfer::Finish(UpstreamOutcome outcome, std::string message) {
   handler->OnComplete(std::move(result));
 }
 
-EventLoop::EventLoop()
-    : work_(net::make_work_guard(io_)),
+namespace {
+thread_local EventLoop* current_loop = nullptr;
+// How long a stopping loop waits for work other than its requests (see ~EventLoop).
+constexpr auto kStopGrace = std::chrono::seconds(2);
+}  // namespace
+
+EventLoop* EventLoop::Current(const void* owner) {
+  return current_loop != nullptr && current_loop->owner_ == owner ? current_loop : nullptr;
+}
+
+EventLoop::EventLoop(const void* owner)
+    : owner_(owner),
+      work_(net::make_work_guard(io_)),
       sweep_timer_(io_),
       tls_contexts_(std::make_unique<TlsContexts>()) {
   SweepIdle();
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    current_loop = this;
+    io_.run();
+    std::lock_guard<std::mutex> lock(ran_mu_);
+    ran_out_ = true;
+    ran_cv_.notify_all();
+  });
 }
 
 EventLoop::~EventLoop() {
   net::post(io_, [this] { Stop(); });
+  {
+    std::unique_lock<std::mutex> lock(ran_mu_);
+    if (!ran_cv_.wait_for(lock, kStopGrace, [this] { return ran_out_; })) io_.stop();
+  }
   thread_.join();
 }
 

@@ -16,8 +16,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -33,9 +35,11 @@ class TlsContexts;
 
 class EventLoop {
  public:
-  // Starts the loop's thread.
-  EventLoop();
-  // Stops the thread: requests still running complete with kAborted first.
+  // Starts the loop's thread. `owner` tells Current() whose loop this is.
+  explicit EventLoop(const void* owner);
+  // Stops the thread: requests still running complete with kAborted first. Other work on the
+  // loop (connections of a front door placed here) gets up to kStopGrace to finish, then the
+  // io_context is stopped and what is left of it destroyed with it.
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -45,6 +49,13 @@ class EventLoop {
 
   // Requests in progress on this loop. Thread-safe.
   std::size_t active() const { return active_count_.load(std::memory_order_relaxed); }
+
+  // The loop's io_context, for other work that should run on this thread (a front door's
+  // connections). Such work must be gone, or going, when the loop is destroyed.
+  boost::asio::io_context& io() { return io_; }
+
+  // The loop whose thread is calling, if `owner` made it; null on any other thread.
+  static EventLoop* Current(const void* owner);
 
  private:
   friend struct Transfer;
@@ -59,10 +70,14 @@ class EventLoop {
   void SweepIdle();
   void Forget(Transfer* t);
 
+  const void* const owner_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer sweep_timer_;
   bool stopping_ = false;
+  std::mutex ran_mu_;
+  std::condition_variable ran_cv_;
+  bool ran_out_ = false;  // run() has returned
   std::unordered_map<Transfer*, std::shared_ptr<Transfer>> active_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
   std::size_t idle_count_ = 0;

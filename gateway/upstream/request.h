@@ -103,7 +103,8 @@ class UpstreamControl {
 };
 
 // A request in progress. Copyable handle; Cancel() is thread-safe, idempotent, and a no-op
-// once the request has completed.
+// once the request has completed. Handles must be gone before the upstream that issued them
+// (the request's sockets and timers belong to that upstream's loops).
 class UpstreamCall {
  public:
   UpstreamCall() = default;

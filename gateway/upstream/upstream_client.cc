@@ -28,14 +28,23 @@ const char* UpstreamOutcomeName(UpstreamOutcome outcome) {
 
 UpstreamClient::UpstreamClient(int threads) {
   if (threads < 1) threads = 1;
-  for (int i = 0; i < threads; ++i) loops_.push_back(std::make_unique<EventLoop>());
+  for (int i = 0; i < threads; ++i) loops_.push_back(std::make_unique<EventLoop>(this));
 }
 
 UpstreamClient::~UpstreamClient() = default;
 
 UpstreamCall UpstreamClient::Start(UpstreamRequest request, UpstreamHandler* handler) {
-  EventLoop& loop = *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
-  return loop.Start(std::move(request), handler);
+  EventLoop* loop = EventLoop::Current(this);
+  if (loop == nullptr) {
+    loop = loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()].get();
+  }
+  return loop->Start(std::move(request), handler);
+}
+
+std::vector<boost::asio::io_context*> UpstreamClient::workers() const {
+  std::vector<boost::asio::io_context*> out;
+  for (const auto& loop : loops_) out.push_back(&loop->io());
+  return out;
 }
 
 std::size_t UpstreamClient::active() const {

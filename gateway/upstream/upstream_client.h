@@ -16,6 +16,10 @@
 #include <memory>
 #include <vector>
 
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
 #include "gateway/upstream/request.h"
 
 namespace og {
@@ -24,16 +28,23 @@ class EventLoop;
 
 class UpstreamClient final : public Upstream {
  public:
-  // Starts `threads` event-loop threads (at least one).
+  // Starts `threads` event-loop threads (at least one): the gateway's workers.
   explicit UpstreamClient(int threads);
   // Shuts down: requests still running complete with kAborted, then the threads are joined.
   ~UpstreamClient() override;
   UpstreamClient(const UpstreamClient&) = delete;
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 
-  // Starts a request on one of the loops, in turn. Thread-safe. `handler` gets the response
-  // lines and the result; after shutdown began, it gets kAborted at once.
+  // Starts a request: on the calling thread's loop when called from one of this client's loops
+  // (a call that came in on a worker stays on it, no thread hand-off), else on the loops in
+  // turn. Thread-safe. `handler` gets the response lines and the result on that loop; after
+  // shutdown began, it gets kAborted at once.
   UpstreamCall Start(UpstreamRequest request, UpstreamHandler* handler) override;
+
+  // The loops' io_contexts, one per thread, for work that should share them: the HTTP front
+  // door places its connections there, so an HTTP call runs on one thread from the caller's
+  // first byte to the backend's last. Such work must be gone (or going) before the client is.
+  std::vector<boost::asio::io_context*> workers() const;
 
   // Number of requests in progress over all loops (for metrics and tests).
   std::size_t active() const;

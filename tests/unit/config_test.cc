@@ -193,11 +193,11 @@ TEST_CASE("a top level that is not a map is refused", "[config]") {
   CHECK(ErrorsOf("- listen\n- backends\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction), got a list");
+        "authorization, rate_limits, limits, redaction, workers), got a list");
   CHECK(ErrorsOf("just words\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction), got \"just words\"");
+        "authorization, rate_limits, limits, redaction, workers), got \"just words\"");
 }
 
 TEST_CASE("a second YAML document is refused", "[config]") {
@@ -221,7 +221,7 @@ TEST_CASE("an unknown top-level field is refused with the valid ones and a sugge
   CHECK(ErrorsOf(MinimalPlus("listne: {}\n")) ==
         "test.yaml:6: unknown field 'listne' at top level (valid: listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction); did you mean "
+        "authorization, rate_limits, limits, redaction, workers); did you mean "
         "'listen'?");
 }
 
@@ -229,7 +229,7 @@ TEST_CASE("an unknown field far from every valid one gets no suggestion", "[conf
   CHECK(ErrorsOf(MinimalPlus("tracing: on\n")) ==
         "test.yaml:6: unknown field 'tracing' at top level (valid: listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction)");
+        "authorization, rate_limits, limits, redaction, workers)");
 }
 
 TEST_CASE("an unknown field in a section names the section", "[config]") {
@@ -503,6 +503,16 @@ TEST_CASE("threads and max_line_bytes are bounded", "[config]") {
   CHECK(config.upstream.max_line_bytes == 1073741824u);
 }
 
+TEST_CASE("workers is read, upstream.threads is its older name, and not both", "[config]") {
+  CHECK(testing::Valid(MinimalPlus("workers: 3\n")).workers == 3);
+  CHECK(testing::Valid(MinimalPlus("upstream:\n  threads: 5\n")).workers == 5);
+  CHECK(testing::Valid(MinimalPlus("")).workers == 0);  // one per core
+  CHECK(ErrorsOf(MinimalPlus("workers: 257\n")) ==
+        "test.yaml:6: workers: must be an integer from 0 to 256, got \"257\"");
+  CHECK(ErrorsOf(MinimalPlus("workers: 2\nupstream:\n  threads: 4\n")) ==
+        "test.yaml:6: workers: upstream.threads is the older name of workers; set only workers");
+}
+
 TEST_CASE("an unknown log level lists the valid ones", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("logging:\n  level: warning\n")) ==
         "test.yaml:7: logging.level: must be one of trace, debug, info, warn, error, critical, "
@@ -755,7 +765,7 @@ TEST_CASE("inputs the config fuzzer found are refused with one line per error", 
                         "    url: http://127.0.0.1:1\n") ==
       "test.yaml:2: unknown field '\"a\\nb\"' at top level (valid: listen, admin, http, balancer, "
       "upstream, admission, backends, health, outlier_detection, logging, auth, "
-      "authorization, rate_limits, limits, redaction)");
+      "authorization, rate_limits, limits, redaction, workers)");
   CHECK(testing::ErrorsOf(std::string("\xff\0\n", 3)) ==
         "test.yaml:2: \"unknown escape character: \\n\"");
 }

@@ -616,8 +616,9 @@ HttpFrontDoor::HttpFrontDoor(CallCore& core, HttpFrontDoorOptions options)
 
 HttpFrontDoor::~HttpFrontDoor() {
   Stop();
-  // Calls and listings still running answer through exchanges whose connections live on io_:
-  // it must run until the last of them is gone, or their last writes would touch a freed loop.
+  // Calls and listings still running answer through exchanges whose connections live on io_ (or
+  // on the workers): it must run until the last of them is gone, or their last writes would
+  // touch a freed loop.
   const auto until = std::chrono::steady_clock::now() + kCallsEndWait;
   while (busy_.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -626,6 +627,9 @@ HttpFrontDoor::~HttpFrontDoor() {
     spdlog::error("http: {} calls still running {} s after stop; stopping their loop anyway", left,
                   kCallsEndWait.count());
   }
+  // Waits for callbacks into this object still running on the connections' threads; none
+  // starts after it.
+  server_.reset();
   io_->stop();
   for (std::thread& t : threads_) t.join();
 }
@@ -666,13 +670,16 @@ absl::Status HttpFrontDoor::Start(const std::string& address) {
   };
   server_options.header_check = [this](const http::Request& head) { return CheckHead(head); };
   server_options.tls = options_.tls;
+  server_options.connection_contexts = options_.workers;
   server_ = std::make_unique<http::Server>(
-      *io_, [this](std::shared_ptr<http::Exchange> exchange) { Handle(std::move(exchange)); },
+      options_.workers.empty() ? *io_ : *options_.workers.front(),
+      [this](std::shared_ptr<http::Exchange> exchange) { Handle(std::move(exchange)); },
       server_options);
   if (absl::Status s = server_->Listen(host, static_cast<std::uint16_t>(port)); !s.ok()) {
     return absl::Status(s.code(), fmt::format("http: {}", std::string(s.message())));
   }
-  for (int i = 0; i < std::max(1, options_.threads); ++i) {
+  const int own_threads = options_.workers.empty() ? std::max(1, options_.threads) : 0;
+  for (int i = 0; i < own_threads; ++i) {
     threads_.emplace_back([io = io_.get()] {
       auto guard = boost::asio::make_work_guard(*io);
       io->run();

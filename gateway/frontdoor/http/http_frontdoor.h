@@ -48,7 +48,11 @@ class BrowserPolicy;
 class ListingCache;
 
 struct HttpFrontDoorOptions {
-  // Threads running the listener's connections (each connection stays on one strand).
+  // Where connections run: the gateway's workers (the upstream client's loops), each connection
+  // on one of them in turn, so its calls' backend requests, chunks and answers stay on that one
+  // thread. The acceptor runs on the first. Empty: the front door runs `threads` threads of its
+  // own (each connection on one strand), and answers come back from the upstream threads.
+  std::vector<boost::asio::io_context*> workers;
   int threads = 2;
   // Largest request body; larger ones get 413.
   std::size_t max_body_bytes = 16u << 20;
