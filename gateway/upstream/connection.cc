@@ -15,7 +15,7 @@ using boost::system::error_code;
 
 namespace {
 
-// How a file stood when a TLS context read it: a rotated certificate makes a new context.
+// How a file stands: a rotated certificate changes it.
 std::string FileStamp(const std::string& path) {
   if (path.empty()) return {};
   struct stat st {};
@@ -32,14 +32,19 @@ std::shared_ptr<ssl::context> Fail(std::string message, std::string* error) {
 
 std::string TlsContexts::Key(const UpstreamTls* tls) {
   if (tls == nullptr) return "system";
-  return absl::StrCat(tls->verify ? "verify|" : "noverify|", FileStamp(tls->ca_file), "|",
-                      FileStamp(tls->cert_file), "|", FileStamp(tls->key_file));
+  return absl::StrCat(tls->verify ? "verify|" : "noverify|", tls->ca_file, "|", tls->cert_file, "|",
+                      tls->key_file);
 }
 
 std::shared_ptr<ssl::context> TlsContexts::Get(const UpstreamTls* tls, const std::string& key,
                                                std::string* error) {
+  std::string files;
+  if (tls != nullptr) {
+    files = absl::StrCat(FileStamp(tls->ca_file), "|", FileStamp(tls->cert_file), "|",
+                         FileStamp(tls->key_file));
+  }
   auto it = contexts_.find(key);
-  if (it != contexts_.end()) return it->second;
+  if (it != contexts_.end() && it->second.files == files) return it->second.context;
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
   // The process's OpenSSL policy makes every new context TLS 1.3-only (for the gRPC listener);
   // backends are allowed TLS 1.2 as well.
@@ -69,9 +74,10 @@ std::shared_ptr<ssl::context> TlsContexts::Get(const UpstreamTls* tls, const std
                   error);
     }
   }
-  // Contexts of files since rotated are dropped now and then; live connections hold theirs.
-  if (contexts_.size() >= 64) contexts_.clear();
-  contexts_.emplace(key, context);
+  // Identities of configurations since replaced are dropped now and then; live connections
+  // hold their contexts.
+  if (contexts_.size() >= 64 && it == contexts_.end()) contexts_.clear();
+  contexts_[key] = Made{std::move(files), context};
   return context;
 }
 

@@ -22,21 +22,26 @@
 namespace og {
 
 // The TLS client contexts of one loop, one per TLS identity (CA, client certificate, key,
-// verification, and the files' modification times, so a rotated file makes a new context).
-// Loop thread only.
+// verification). Loop thread only.
 class TlsContexts {
  public:
   // The identity's key: connections are pooled per origin and key, so a connection made with
   // one client certificate is never reused for another. Null `tls` is the system store.
   static std::string Key(const UpstreamTls* tls);
 
-  // The context for `tls` under `key`, made on first use (TLS 1.2 and newer, verifying unless
-  // tls->verify is false); null with `error` naming the file if one cannot be used.
+  // The context for `tls` (whose Key is `key`), for a new connection: made on first use (TLS 1.2
+  // and newer, verifying unless tls->verify is false), and made again when one of its files
+  // changed since (a rotated certificate reaches the next connection). Null with `error` naming
+  // the file if one cannot be used.
   std::shared_ptr<boost::asio::ssl::context> Get(const UpstreamTls* tls, const std::string& key,
                                                  std::string* error);
 
  private:
-  std::unordered_map<std::string, std::shared_ptr<boost::asio::ssl::context>> contexts_;
+  struct Made {
+    std::string files;  // the files' modification times and sizes when it was made
+    std::shared_ptr<boost::asio::ssl::context> context;
+  };
+  std::unordered_map<std::string, Made> contexts_;
 };
 
 // One connection to a backend, plain or TLS, with its read buffer. A connection belongs to one

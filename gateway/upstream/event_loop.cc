@@ -145,6 +145,7 @@ struct Transfer final : UpstreamControl, std::enable_shared_from_this<Transfer> 
   void Arm(net::steady_timer& timer, std::chrono::milliseconds after, UpstreamOutcome bound);
   void Expire(UpstreamOutcome bound);
   std::string Where() const { return absl::StrCat(url.host, ":", url.port); }
+  bool Success() const { return http_status >= 200 && http_status < 300; }
 
   EventLoop* const loop;
   UpstreamRequest request;
@@ -162,9 +163,10 @@ struct Transfer final : UpstreamControl, std::enable_shared_from_this<Transfer> 
   net::steady_timer first_byte_timer;  // request.first_byte_timeout
   long http_status = 0;
   std::optional<std::string> content_type;
-  bool connected = false;  // a connection was made (or taken from the pool)
-  bool reused = false;     // ... and it came from the pool
-  bool received = false;   // a byte of the response body arrived
+  bool host_is_address = false;  // url.host is an IP address, not a name (set by Connect)
+  bool connected = false;        // a connection was made (or taken from the pool)
+  bool reused = false;           // ... and it came from the pool
+  bool received = false;         // a byte of the response body arrived
   bool active = false;
   bool paused = false;
   bool reading = false;  // a read is outstanding
@@ -225,7 +227,8 @@ void Transfer::Connect() {
   };
   error_code ec;
   const auto address = net::ip::make_address(url.host, ec);
-  if (!ec) {
+  host_is_address = !ec;
+  if (host_is_address) {
     const auto port = static_cast<unsigned short>(std::stoi(url.port));
     connection->socket.async_connect(tcp::endpoint(address, port), std::move(on_connect));
     return;
@@ -257,15 +260,12 @@ void Transfer::OnConnected() {
     return Send();
   }
   SSL* ssl = connection->tls->native_handle();
-  error_code not_an_address;
-  net::ip::make_address(url.host, not_an_address);
-  const bool address = !not_an_address;
-  if (!address) SSL_set_tlsext_host_name(ssl, url.host.c_str());  // SNI takes names only
+  if (!host_is_address) SSL_set_tlsext_host_name(ssl, url.host.c_str());  // SNI takes names only
   if (request.tls == nullptr || request.tls->verify) {
     // The certificate must name the host the URL names, as a DNS name or an IP address.
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    if (address) {
+    if (host_is_address) {
       X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str());
     } else {
       X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0);
@@ -324,16 +324,13 @@ void Transfer::Read() {
   UpstreamConnection& c = *connection;
   if (c.buffer.empty()) c.buffer.resize(kInitialReadBuffer);
   if (c.begin == c.end) c.begin = c.end = 0;
-  if (c.end == c.buffer.size()) {
-    if (c.begin > 0) {
-      std::copy(c.buffer.begin() + c.begin, c.buffer.begin() + c.end, c.buffer.begin());
-      c.end -= c.begin;
-      c.begin = 0;
-    } else {
-      // Only a header still incomplete keeps bytes unparsed (the body is handed on as it comes),
-      // and the parser's header limit ends that before the buffer passes its maximum.
-      c.buffer.resize(std::min(kMaxReadBuffer, c.buffer.size() * 2));
-    }
+  if (c.end == c.buffer.size() && c.begin > 0) {
+    // Unparsed bytes (a header or chunk size line still incomplete) move to the front. A full
+    // buffer with nothing parsed cannot happen: OnRead doubles a buffer a read filled, and the
+    // parser's header limit is below the largest buffer.
+    std::copy(c.buffer.begin() + c.begin, c.buffer.begin() + c.end, c.buffer.begin());
+    c.end -= c.begin;
+    c.begin = 0;
   }
   reading = true;
   c.ReadSome(net::buffer(c.buffer.data() + c.end, c.buffer.size() - c.end),
@@ -358,12 +355,10 @@ void Transfer::OnRead(const error_code& ec, std::size_t n) {
                            parser->got_some() ? "before its answer ended" : "without answering")
             : absl::StrCat("reading the answer from ", Where(), " failed: ", ec.message()));
   }
-  if (n == c.buffer.size() - c.end && c.buffer.size() < kMaxReadBuffer) {
-    c.end += n;
-    c.buffer.resize(c.buffer.size() * 2);  // this read filled the buffer: more is likely waiting
-  } else {
-    c.end += n;
-  }
+  const bool filled = n == c.buffer.size() - c.end;
+  c.end += n;
+  // A read that filled the buffer: more is likely waiting.
+  if (filled && c.buffer.size() < kMaxReadBuffer) c.buffer.resize(c.buffer.size() * 2);
   Parse();
 }
 
@@ -392,7 +387,7 @@ void Transfer::Parse() {
 }
 
 void Transfer::OnHeader(error_code& ec) {
-  if (http_status < 200 || http_status >= 300) return;
+  if (!Success()) return;
   // A proxy's HTML error page or a wrong port answered with 200 would otherwise surface as a
   // confusing "malformed chunk" after the caller may already have been sent something. Non-2xx
   // answers are left alone: their bodies (JSON or text) are only quoted in the error.
@@ -408,7 +403,7 @@ std::size_t Transfer::OnBody(std::string_view body, error_code& ec) {
     received = true;
     first_byte_timer.cancel();
   }
-  if (http_status < 200 || http_status >= 300) {
+  if (!Success()) {
     const std::size_t room = kMaxErrorBody - std::min(kMaxErrorBody, error_body.size());
     error_body.append(body.data(), std::min(room, body.size()));
     if (room < body.size()) {
@@ -436,7 +431,7 @@ std::size_t Transfer::OnBody(std::string_view body, error_code& ec) {
 void Transfer::OnMessageDone() {
   UpstreamOutcome outcome = UpstreamOutcome::kOk;
   std::string message;
-  if (http_status < 200 || http_status >= 300) {
+  if (!Success()) {
     outcome = UpstreamOutcome::kHttpError;
   } else {
     // A last line without its newline is still a line.
@@ -518,18 +513,14 @@ EventLoop::EventLoop(const void* owner)
   thread_ = std::thread([this] {
     current_loop = this;
     io_.run();
-    std::lock_guard<std::mutex> lock(ran_mu_);
-    ran_out_ = true;
-    ran_cv_.notify_all();
+    ran_out_.set_value();
   });
 }
 
 EventLoop::~EventLoop() {
+  std::future<void> ran_out = ran_out_.get_future();
   net::post(io_, [this] { Stop(); });
-  {
-    std::unique_lock<std::mutex> lock(ran_mu_);
-    if (!ran_cv_.wait_for(lock, kStopGrace, [this] { return ran_out_; })) io_.stop();
-  }
+  if (ran_out.wait_for(kStopGrace) != std::future_status::ready) io_.stop();
   thread_.join();
 }
 

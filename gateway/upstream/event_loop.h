@@ -16,10 +16,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
+#include <future>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -75,9 +74,7 @@ class EventLoop {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer sweep_timer_;
   bool stopping_ = false;
-  std::mutex ran_mu_;
-  std::condition_variable ran_cv_;
-  bool ran_out_ = false;  // run() has returned
+  std::promise<void> ran_out_;  // set when run() has returned
   std::unordered_map<Transfer*, std::shared_ptr<Transfer>> active_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
   std::size_t idle_count_ = 0;

@@ -8,7 +8,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <future>
 #include <mutex>
 #include <string>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "http/server.h"
+#include "tests/fakes/upstream_recorder.h"
 
 namespace og {
 namespace {
@@ -48,44 +48,7 @@ class Backend {
   std::thread thread_;
 };
 
-// Collects what the client reports; waits for the result.
-class Recorder final : public UpstreamHandler {
- public:
-  explicit Recorder(int stop_after_lines = -1) : stop_after_(stop_after_lines) {}
-  bool OnLine(std::string_view line) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    lines_.emplace_back(line);
-    cv_.notify_all();
-    return stop_after_ < 0 || static_cast<int>(lines_.size()) < stop_after_;
-  }
-  void OnComplete(UpstreamResult result) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    result_ = std::move(result);
-    done_ = true;
-    cv_.notify_all();
-  }
-  UpstreamResult Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    REQUIRE(cv_.wait_for(lock, 10s, [&] { return done_; }));
-    return result_;
-  }
-  void WaitForLines(std::size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    REQUIRE(cv_.wait_for(lock, 10s, [&] { return lines_.size() >= n; }));
-  }
-  std::vector<std::string> lines() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return lines_;
-  }
-
- private:
-  const int stop_after_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> lines_;
-  UpstreamResult result_;
-  bool done_ = false;
-};
+using testing::Recorder;
 
 UpstreamRequest Post(const std::string& url, std::chrono::milliseconds timeout = 0ms) {
   UpstreamRequest r;

@@ -10,7 +10,6 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -21,6 +20,7 @@
 #include "gateway/upstream/upstream_client.h"
 #include "tests/fakes/http_testing.h"
 #include "tests/fakes/tls_testing.h"
+#include "tests/fakes/upstream_recorder.h"
 
 namespace og {
 namespace {
@@ -126,36 +126,7 @@ std::string JsonAnswer(const std::string& body, const std::string& extra_headers
          std::to_string(body.size()) + "\r\n" + extra_headers + "\r\n" + body;
 }
 
-class Recorder final : public UpstreamHandler {
- public:
-  bool OnLine(std::string_view line) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    lines_.emplace_back(line);
-    return true;
-  }
-  void OnComplete(UpstreamResult result) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    result_ = std::move(result);
-    done_ = true;
-    cv_.notify_all();
-  }
-  UpstreamResult Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    REQUIRE(cv_.wait_for(lock, 10s, [&] { return done_; }));
-    return result_;
-  }
-  std::vector<std::string> lines() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return lines_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> lines_;
-  UpstreamResult result_;
-  bool done_ = false;
-};
+using testing::Recorder;
 
 UpstreamResult Run(UpstreamClient& client, UpstreamRequest request,
                    std::vector<std::string>* lines = nullptr) {

@@ -3,11 +3,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "fmt/format.h"
 #include "gateway/call/call_path.h"
@@ -609,29 +609,22 @@ constexpr Route kRoutes[] = {
 }  // namespace
 
 HttpFrontDoor::HttpFrontDoor(CallCore& core, HttpFrontDoorOptions options)
-    : core_(core),
-      options_(std::move(options)),
-      io_(std::make_unique<boost::asio::io_context>()),
-      listings_(std::make_shared<ListingCache>()) {}
+    : core_(core), options_(std::move(options)), listings_(std::make_shared<ListingCache>()) {}
 
 HttpFrontDoor::~HttpFrontDoor() {
   Stop();
-  // Calls and listings still running answer through exchanges whose connections live on io_ (or
-  // on the workers): it must run until the last of them is gone, or their last writes would
-  // touch a freed loop.
+  // Calls and listings still running answer through exchanges and count themselves in busy_.
   const auto until = std::chrono::steady_clock::now() + kCallsEndWait;
   while (busy_.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (const int left = busy_.load(std::memory_order_acquire); left > 0) {
-    spdlog::error("http: {} calls still running {} s after stop; stopping their loop anyway", left,
+    spdlog::error("http: {} calls still running {} s after stop; not waiting for them", left,
                   kCallsEndWait.count());
   }
   // Waits for callbacks into this object still running on the connections' threads; none
   // starts after it.
   server_.reset();
-  io_->stop();
-  for (std::thread& t : threads_) t.join();
 }
 
 std::shared_ptr<void> HttpFrontDoor::Busy() {
@@ -672,18 +665,11 @@ absl::Status HttpFrontDoor::Start(const std::string& address) {
   server_options.tls = options_.tls;
   server_options.connection_contexts = options_.workers;
   server_ = std::make_unique<http::Server>(
-      options_.workers.empty() ? *io_ : *options_.workers.front(),
+      *options_.workers.front(),
       [this](std::shared_ptr<http::Exchange> exchange) { Handle(std::move(exchange)); },
       server_options);
   if (absl::Status s = server_->Listen(host, static_cast<std::uint16_t>(port)); !s.ok()) {
     return absl::Status(s.code(), fmt::format("http: {}", std::string(s.message())));
-  }
-  const int own_threads = options_.workers.empty() ? std::max(1, options_.threads) : 0;
-  for (int i = 0; i < own_threads; ++i) {
-    threads_.emplace_back([io = io_.get()] {
-      auto guard = boost::asio::make_work_guard(*io);
-      io->run();
-    });
   }
   return absl::OkStatus();
 }

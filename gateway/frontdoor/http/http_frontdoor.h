@@ -21,7 +21,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -50,10 +49,8 @@ class ListingCache;
 struct HttpFrontDoorOptions {
   // Where connections run: the gateway's workers (the upstream client's loops), each connection
   // on one of them in turn, so its calls' backend requests, chunks and answers stay on that one
-  // thread. The acceptor runs on the first. Empty: the front door runs `threads` threads of its
-  // own (each connection on one strand), and answers come back from the upstream threads.
+  // thread. The acceptor runs on the first. At least one; each must outlive the front door.
   std::vector<boost::asio::io_context*> workers;
-  int threads = 2;
   // Largest request body; larger ones get 413.
   std::size_t max_body_bytes = 16u << 20;
   // Largest request line and headers (limits.max_header_bytes); larger ones get 431.
@@ -71,12 +68,13 @@ class HttpFrontDoor {
  public:
   // `core` must outlive the front door.
   HttpFrontDoor(CallCore& core, HttpFrontDoorOptions options);
-  // Stops (see Stop) and joins the threads.
+  // Stops (see Stop), waits (briefly) for calls still running, and returns once no callback of
+  // the listener runs any more.
   ~HttpFrontDoor();
   HttpFrontDoor(const HttpFrontDoor&) = delete;
   HttpFrontDoor& operator=(const HttpFrontDoor&) = delete;
 
-  // Listens on `address` ("host:port"; port 0 picks one) and starts the threads.
+  // Listens on `address` ("host:port"; port 0 picks one) on the workers.
   absl::Status Start(const std::string& address);
   // The bound port after Start.
   int port() const;
@@ -97,12 +95,10 @@ class HttpFrontDoor {
 
   CallCore& core_;
   const HttpFrontDoorOptions options_;
-  std::unique_ptr<boost::asio::io_context> io_;
   std::shared_ptr<ListingCache> listings_;
   std::unique_ptr<const BrowserPolicy> browser_;  // set by Start
   std::atomic<int> busy_{0};
   std::unique_ptr<http::Server> server_;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace og
