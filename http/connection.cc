@@ -88,12 +88,13 @@ std::string Stream::PeerCertificateDer() {
   return der;
 }
 
-Connection::Connection(std::shared_ptr<ServerCore> core, Strand strand, net::ip::tcp::socket socket)
+Connection::Connection(std::shared_ptr<ServerCore> core, Executor executor,
+                       net::ip::tcp::socket socket)
     : core_(std::move(core)),
-      strand_(std::move(strand)),
+      executor_(std::move(executor)),
       stream_(std::move(socket)),
-      timer_(strand_),
-      write_timer_(strand_),
+      timer_(executor_),
+      write_timer_(executor_),
       reader_(RequestLimits{core_->options().max_header_bytes, core_->options().max_body_bytes}) {}
 
 Connection::~Connection() {
@@ -151,7 +152,7 @@ void Connection::OnHandshake(const error_code& ec) {
 }
 
 void Connection::Shutdown() {
-  net::post(strand_, [self = shared_from_this()] { self->Close(CloseKind::kGraceful); });
+  net::post(executor_, [self = shared_from_this()] { self->Close(CloseKind::kGraceful); });
 }
 
 bool Connection::IsCurrent(const Exchange& exchange) const {
@@ -295,7 +296,7 @@ void Connection::Reject(int status) {
 
 void Connection::Refuse(int status, std::string_view content_type, std::string_view body,
                         const Headers& extra, bool complete) {
-  timer_.cancel();
+  deadline_ = kNoDeadline;
   // The head is known only once it parsed; a malformed request gets an HTTP/1.1 answer.
   version_ = 11;
   head_ = false;
@@ -316,7 +317,7 @@ void Connection::Refuse(int status, std::string_view content_type, std::string_v
 }
 
 void Connection::Dispatch() {
-  timer_.cancel();
+  deadline_ = kNoDeadline;
   auto message = reader_.Release();
   head_ = message.method() == beast::http::verb::head;
   keep_alive_ = message.keep_alive();
@@ -350,9 +351,9 @@ void Connection::Dispatch() {
 
 void Connection::Respond(std::shared_ptr<Exchange> exchange, int status, std::string content_type,
                          std::string body, Headers extra) {
-  net::dispatch(strand_, [this, exchange = std::move(exchange), status,
-                          content_type = std::move(content_type), body = std::move(body),
-                          extra = std::move(extra)] {
+  net::dispatch(executor_, [this, exchange = std::move(exchange), status,
+                            content_type = std::move(content_type), body = std::move(body),
+                            extra = std::move(extra)] {
     if (!IsCurrent(*exchange) || reply_ != Reply::kNone) return;
     EndExchange(exchange.get());
     DoRespond(status, content_type, body, extra);
@@ -382,8 +383,8 @@ void Connection::DoRespond(int status, std::string_view content_type, std::strin
 
 void Connection::StartStream(std::shared_ptr<Exchange> exchange, int status,
                              std::string content_type, Headers extra) {
-  net::dispatch(strand_, [this, exchange = std::move(exchange), status,
-                          content_type = std::move(content_type), extra = std::move(extra)] {
+  net::dispatch(executor_, [this, exchange = std::move(exchange), status,
+                            content_type = std::move(content_type), extra = std::move(extra)] {
     if (!IsCurrent(*exchange) || reply_ != Reply::kNone) return;
     reply_ = Reply::kStreaming;
     // HTTP/1.0 has no chunked encoding: the end of the body is the end of the connection.
@@ -402,10 +403,10 @@ void Connection::StartStream(std::shared_ptr<Exchange> exchange, int status,
 
 void Connection::Write(std::shared_ptr<Exchange> exchange, std::string data,
                        std::function<void(bool)> on_written) {
-  net::dispatch(strand_, [this, exchange = std::move(exchange), data = std::move(data),
-                          on_written = std::move(on_written)]() mutable {
+  net::dispatch(executor_, [this, exchange = std::move(exchange), data = std::move(data),
+                            on_written = std::move(on_written)]() mutable {
     if (!IsCurrent(*exchange) || reply_ != Reply::kStreaming) {
-      if (on_written) net::post(strand_, [cb = std::move(on_written)] { cb(false); });
+      if (on_written) net::post(executor_, [cb = std::move(on_written)] { cb(false); });
       return;
     }
     if (!head_ && !data.empty()) {
@@ -422,7 +423,7 @@ void Connection::Write(std::shared_ptr<Exchange> exchange, std::string data,
 }
 
 void Connection::EndStream(std::shared_ptr<Exchange> exchange) {
-  net::dispatch(strand_, [this, exchange = std::move(exchange)] {
+  net::dispatch(executor_, [this, exchange = std::move(exchange)] {
     if (!IsCurrent(*exchange) || reply_ != Reply::kStreaming) return;
     EndExchange(exchange.get());
     reply_ = Reply::kDone;
@@ -433,7 +434,7 @@ void Connection::EndStream(std::shared_ptr<Exchange> exchange) {
 }
 
 void Connection::Abort(std::shared_ptr<Exchange> exchange) {
-  net::dispatch(strand_, [this, exchange = std::move(exchange)] {
+  net::dispatch(executor_, [this, exchange = std::move(exchange)] {
     if (!IsCurrent(*exchange) || reply_ == Reply::kDone) return;
     EndExchange(exchange.get());
     reply_ = Reply::kDone;
@@ -446,7 +447,7 @@ void Connection::Abort(std::shared_ptr<Exchange> exchange) {
 void Connection::CloseMidChunk(std::shared_ptr<Exchange> exchange, std::string chunk,
                                std::size_t sent_bytes) {
   net::dispatch(
-      strand_, [this, exchange = std::move(exchange), chunk = std::move(chunk), sent_bytes] {
+      executor_, [this, exchange = std::move(exchange), chunk = std::move(chunk), sent_bytes] {
         if (!IsCurrent(*exchange) || reply_ != Reply::kStreaming) return;
         EndExchange(exchange.get());
         reply_ = Reply::kDone;
@@ -461,11 +462,11 @@ void Connection::CloseMidChunk(std::shared_ptr<Exchange> exchange, std::string c
 }
 
 void Connection::OnClientGone(std::shared_ptr<Exchange> exchange, std::function<void()> callback) {
-  net::dispatch(strand_,
+  net::dispatch(executor_,
                 [this, exchange = std::move(exchange), callback = std::move(callback)]() mutable {
                   if (exchange->ended_.load(std::memory_order_acquire)) return;
                   if (exchange->client_gone()) {
-                    net::post(strand_, std::move(callback));
+                    net::post(executor_, std::move(callback));
                     return;
                   }
                   if (exchange->sequence_ == sequence_) on_gone_ = std::move(callback);
@@ -500,7 +501,7 @@ void Connection::ScheduleFlush() {
   // Flushing from a posted step lets every write made in this turn of the loop (headers, the
   // first chunk, ...) leave in one system call.
   flush_posted_ = true;
-  net::post(strand_, [self = shared_from_this()] {
+  net::post(executor_, [self = shared_from_this()] {
     self->flush_posted_ = false;
     self->Flush();
   });
@@ -541,7 +542,7 @@ void Connection::OnWriteSome(const error_code& ec, std::size_t bytes) {
     WriteSome();  // progress: the write timeout starts again
     return;
   }
-  write_timer_.cancel();
+  write_deadline_ = kNoDeadline;
   writing_ = false;
   wbuf_.clear();
   wbuf_sent_ = 0;
@@ -554,14 +555,26 @@ void Connection::OnWriteSome(const error_code& ec, std::size_t bytes) {
 }
 
 void Connection::ArmWriteTimer() {
-  write_timer_.expires_after(core_->options().write_timeout);
-  write_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
-    if (ec || self->state_ == State::kClosed || !self->writing_) return;
-    if (self->write_timer_.expiry() > std::chrono::steady_clock::now()) return;
-    // The client takes nothing: reset rather than FIN, since a graceful close would wait behind
-    // the very bytes it does not read, and free the descriptor now.
-    self->Close(CloseKind::kAbortive);
-  });
+  write_deadline_ = std::chrono::steady_clock::now() + core_->options().write_timeout;
+  // Every write moves the deadline later, so the wait already pending stays (see ArmTimer).
+  if (write_timer_waiting_ && write_timer_.expiry() <= write_deadline_) return;
+  WaitWriteTimer();
+}
+
+void Connection::WaitWriteTimer() {
+  write_timer_.expires_at(write_deadline_);
+  write_timer_waiting_ = true;
+  write_timer_.async_wait(
+      [self = shared_from_this(), generation = ++write_timer_generation_](const error_code& ec) {
+        if (generation != self->write_timer_generation_) return;  // a later wait replaced it
+        self->write_timer_waiting_ = false;
+        if (ec || self->state_ == State::kClosed || self->write_deadline_ == kNoDeadline) return;
+        if (std::chrono::steady_clock::now() < self->write_deadline_) return self->WaitWriteTimer();
+        if (!self->writing_) return;
+        // The client takes nothing: reset rather than FIN, since a graceful close would wait behind
+        // the very bytes it does not read, and free the descriptor now.
+        self->Close(CloseKind::kAbortive);
+      });
 }
 
 void Connection::RunCallbacks(std::vector<std::function<void(bool)>>& callbacks, bool ok) {
@@ -600,16 +613,30 @@ void Connection::AfterFlushed() {
 }
 
 void Connection::ArmTimer(std::chrono::steady_clock::duration after) {
-  timer_.expires_after(after);
-  timer_.async_wait([self = shared_from_this()](const error_code& ec) {
-    if (ec || self->state_ == State::kClosed) return;
-    // A wait that completed just before the timer was re-armed must not count.
-    if (self->timer_.expiry() > std::chrono::steady_clock::now()) return;
-    if (self->state_ == State::kHandshaking || self->state_ == State::kReading ||
-        self->state_ == State::kDraining) {
-      self->Close(CloseKind::kGraceful);
-    }
-  });
+  deadline_ = std::chrono::steady_clock::now() + after;
+  // A wait already pending that ends no later than the new deadline is kept: when it fires it
+  // finds the deadline moved and waits again for the rest. Re-arming means cancelling, and a
+  // cancelled wait still runs its handler (an allocation and a trip through the loop); this way
+  // a kept-alive connection's requests, each an idle, a header and a body phase, re-arm nothing
+  // once the first header phase has set the earliest expiry.
+  if (timer_waiting_ && timer_.expiry() <= deadline_) return;
+  WaitTimer();
+}
+
+void Connection::WaitTimer() {
+  timer_.expires_at(deadline_);  // cancels a wait still pending (it sees a newer generation)
+  timer_waiting_ = true;
+  timer_.async_wait(
+      [self = shared_from_this(), generation = ++timer_generation_](const error_code& ec) {
+        if (generation != self->timer_generation_) return;  // a later wait replaced it
+        self->timer_waiting_ = false;
+        if (ec || self->state_ == State::kClosed || self->deadline_ == kNoDeadline) return;
+        if (std::chrono::steady_clock::now() < self->deadline_) return self->WaitTimer();
+        if (self->state_ == State::kHandshaking || self->state_ == State::kReading ||
+            self->state_ == State::kDraining) {
+          self->Close(CloseKind::kGraceful);
+        }
+      });
 }
 
 void Connection::Close(CloseKind kind) {
@@ -639,7 +666,7 @@ void Connection::Close(CloseKind kind) {
   in_.shrink_to_fit();
   // Queued writes will never go out. (Callbacks of the write in flight run from OnWrite.)
   if (!out_callbacks_.empty()) {
-    net::post(strand_, [callbacks = std::move(out_callbacks_)] {
+    net::post(executor_, [callbacks = std::move(out_callbacks_)] {
       for (const auto& callback : callbacks) callback(false);
     });
     out_callbacks_.clear();
@@ -648,7 +675,7 @@ void Connection::Close(CloseKind kind) {
   if (answering) {
     auto exchange = exchange_.lock();
     if (exchange) exchange->client_gone_.store(true, std::memory_order_release);
-    if (on_gone_) net::post(strand_, std::move(on_gone_));
+    if (on_gone_) net::post(executor_, std::move(on_gone_));
     on_gone_ = nullptr;
   }
 }
@@ -659,7 +686,7 @@ namespace og::http {
 
 namespace net = boost::asio;
 
-// ---- Exchange: thin handles that hop onto the connection's strand. ----
+// ---- Exchange: thin handles that hop onto the connection's thread. ----
 
 Exchange::Exchange(Key, std::shared_ptr<internal::Connection> connection, std::uint64_t sequence,
                    Request request)
@@ -667,7 +694,7 @@ Exchange::Exchange(Key, std::shared_ptr<internal::Connection> connection, std::u
 
 Exchange::~Exchange() {
   if (ended_.load(std::memory_order_acquire) || connection_->closed()) return;
-  net::post(connection_->strand(),
+  net::post(connection_->executor(),
             [connection = connection_, sequence = sequence_] { connection->Abandoned(sequence); });
 }
 
@@ -702,6 +729,6 @@ void Exchange::OnClientGone(std::function<void()> callback) {
   connection_->OnClientGone(shared_from_this(), std::move(callback));
 }
 
-boost::asio::any_io_executor Exchange::executor() const { return connection_->strand(); }
+boost::asio::any_io_executor Exchange::executor() const { return connection_->executor(); }
 
 }  // namespace og::http

@@ -1,7 +1,7 @@
 // Internal to og::http: one accepted TCP connection and the listener that makes them. Only the
 // library's .cc files include this header (it pulls in Beast and Asio's SSL).
 //
-// A connection is a small state machine run on its own strand:
+// A connection is a small state machine run on its io_context's one thread:
 //
 //   kHandshaking (TLS only) ──handshake done──▶ kReading
 //
@@ -34,7 +34,6 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <cstdint>
 #include <functional>
@@ -52,7 +51,11 @@
 
 namespace og::http::internal {
 
-using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
+// Where a connection (or the acceptor) runs: its io_context's executor, not a strand. Every
+// io_context the server uses is run by exactly one thread (server.h), which serializes a
+// connection's work as a strand would, without a strand's lock, queue and second trip through
+// the scheduler for every completion.
+using Executor = boost::asio::io_context::executor_type;
 
 // The listener and what every connection shares. Connections hold it by shared_ptr, so it
 // outlives the `Server` object while they drain.
@@ -104,7 +107,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   boost::asio::io_context& io_context_;
   const Handler handler_;
   const ServerOptions options_;
-  Strand strand_;  // serializes the acceptor
+  Executor executor_;  // the acceptor's (the server's io_context)
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_timer_;  // backs off when accept fails (out of descriptors)
   std::atomic<std::uint16_t> port_{0};
@@ -121,7 +124,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
 
 // A connection's byte stream: a TCP socket, or TLS over one. One type for both keeps one code
 // path in Connection; only the handshake and the peer certificate are TLS-specific. Like the
-// socket it wraps, it is used on the connection's strand only, with at most one read and one
+// socket it wraps, it is used on the connection's thread only, with at most one read and one
 // write in flight (which is also all that Asio's ssl::stream allows).
 class Stream {
  public:
@@ -178,17 +181,19 @@ class Stream {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<ServerCore> core, Strand strand, boost::asio::ip::tcp::socket socket);
+  Connection(std::shared_ptr<ServerCore> core, Executor executor,
+             boost::asio::ip::tcp::socket socket);
   ~Connection();
 
-  // Starts reading requests. Call on the strand, once.
+  // Starts reading requests. Call on the connection's thread, once.
   void Start();
   // Closes the connection; a pending exchange sees its client as gone. Any thread.
   void Shutdown();
-  const Strand& strand() const { return strand_; }
+  const Executor& executor() const { return executor_; }
   bool closed() const { return closed_.load(std::memory_order_acquire); }
 
-  // The strand-side halves of the Exchange methods. `exchange` must belong to this connection.
+  // The connection-side halves of the Exchange methods (run on its thread). `exchange` must belong
+  // to this connection.
   void Respond(std::shared_ptr<Exchange> exchange, int status, std::string content_type,
                std::string body, Headers extra);
   void StartStream(std::shared_ptr<Exchange> exchange, int status, std::string content_type,
@@ -231,19 +236,35 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Flush();
   void WriteSome();
   void OnWriteSome(const boost::system::error_code& ec, std::size_t bytes);
+  // Sets the write deadline; waits on write_timer_ only if no wait ending earlier is pending.
   void ArmWriteTimer();
+  void WaitWriteTimer();
   void RunCallbacks(std::vector<std::function<void(bool)>>& callbacks, bool ok);
   void AfterFlushed();
+  // Sets the read-phase deadline `after` from now; waits on timer_ only if no wait ending
+  // earlier is pending. Setting deadline_ to kNoDeadline disarms it without a cancel.
   void ArmTimer(std::chrono::steady_clock::duration after);
+  void WaitTimer();
   void Close(CloseKind kind);
 
   static constexpr std::size_t kScratchBytes = 8192;
+  static constexpr std::chrono::steady_clock::time_point kNoDeadline =
+      std::chrono::steady_clock::time_point::max();
 
   const std::shared_ptr<ServerCore> core_;
-  Strand strand_;
+  Executor executor_;
   Stream stream_;
   boost::asio::steady_timer timer_;        // the read phases, the handshake, the drain
   boost::asio::steady_timer write_timer_;  // a write in flight that makes no progress
+  // What the timers enforce. A timer's pending wait may end before its deadline (the deadline
+  // moved later since) and then waits again; the generation tells a wait's handler whether a
+  // later wait replaced it.
+  std::chrono::steady_clock::time_point deadline_ = kNoDeadline;
+  std::chrono::steady_clock::time_point write_deadline_ = kNoDeadline;
+  std::uint64_t timer_generation_ = 0;
+  std::uint64_t write_timer_generation_ = 0;
+  bool timer_waiting_ = false;
+  bool write_timer_waiting_ = false;
   std::string remote_;
   std::string peer_certificate_der_;  // set once the TLS handshake is done
   std::atomic<bool> closed_{false};

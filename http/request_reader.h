@@ -41,7 +41,7 @@ struct RequestLimits {
   std::size_t max_body_bytes = 16 << 20;
 };
 
-// Reads one request at a time. Not thread-safe (a connection's strand owns it).
+// Reads one request at a time. Not thread-safe (a connection's thread owns it).
 //
 // Use: `Reset`, then `Feed` with everything buffered and not yet consumed (the previous remainder
 // first, then new bytes), drop the consumed prefix, and act on the result:

@@ -28,9 +28,9 @@ ServerCore::ServerCore(net::io_context& io_context, Handler handler, ServerOptio
     : io_context_(io_context),
       handler_(std::move(handler)),
       options_(options),
-      strand_(net::make_strand(io_context)),
-      acceptor_(strand_),
-      retry_timer_(strand_) {}
+      executor_(io_context.get_executor()),
+      acceptor_(executor_),
+      retry_timer_(executor_) {}
 
 absl::Status ServerCore::Listen(std::string_view host, std::uint16_t port) {
   const std::string where = absl::StrCat(std::string(host), ":", port);
@@ -68,7 +68,7 @@ absl::Status ServerCore::Listen(std::string_view host, std::uint16_t port) {
   }
   port_.store(acceptor_.local_endpoint(ec).port(), std::memory_order_release);
   listening_ = true;
-  net::dispatch(strand_, [self = shared_from_this()] { self->Accept(); });
+  net::dispatch(executor_, [self = shared_from_this()] { self->Accept(); });
   return absl::OkStatus();
 }
 
@@ -78,9 +78,9 @@ void ServerCore::Accept() {
       contexts.empty()
           ? io_context_
           : *contexts[next_context_.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
-  auto strand = net::make_strand(home);
+  const Executor executor = home.get_executor();
   acceptor_.async_accept(
-      strand, [self = shared_from_this(), strand](const error_code& ec, tcp::socket socket) {
+      executor, [self = shared_from_this(), executor](const error_code& ec, tcp::socket socket) {
         if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
         if (ec) {
           // Typically EMFILE: back off a little instead of spinning on a full descriptor table.
@@ -96,11 +96,11 @@ void ServerCore::Accept() {
           self->Accept();
           return;
         }
-        // Counted here rather than when the connection starts on its strand, so a burst of
+        // Counted here rather than when the connection starts on its thread, so a burst of
         // accepts cannot overshoot the limit; ~Connection uncounts it.
         self->open_.fetch_add(1, std::memory_order_acq_rel);
-        auto connection = std::make_shared<Connection>(self, strand, std::move(socket));
-        net::dispatch(strand, [connection] { connection->Start(); });
+        auto connection = std::make_shared<Connection>(self, executor, std::move(socket));
+        net::dispatch(executor, [connection] { connection->Start(); });
         self->Accept();
       });
 }
@@ -144,7 +144,7 @@ void ServerCore::Stop() {
       if (auto alive = connection->weak_from_this().lock()) open.push_back(std::move(alive));
     }
   }
-  net::dispatch(strand_, [self = shared_from_this()] {
+  net::dispatch(executor_, [self = shared_from_this()] {
     std::lock_guard<std::mutex> lock(self->mu_);
     error_code ignored;
     self->acceptor_.close(ignored);

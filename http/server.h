@@ -131,9 +131,9 @@ struct Request {
 // holds the last reference keeps the connection's state alive, nothing else.
 //
 // Thread-safety: every method may be called from any thread. The calls are carried out in order
-// on the connection's strand (inline when the caller already runs there, which is the case inside
+// on the connection's thread (inline when the caller already runs there, which is the case inside
 // the handler and in callbacks of timers made on `executor()`). Callbacks (`on_written`,
-// `OnClientGone`) run on that strand too.
+// `OnClientGone`) run on that thread too.
 //
 // Contract: answer each exchange exactly once, either with `Respond` or with `StartStream` ...
 // `EndStream` (or `Abort` / `CloseMidChunk`). Calls that break the order (a second `Respond`, a
@@ -196,9 +196,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // not fire.
   void CloseMidChunk(std::string chunk, std::size_t sent_bytes);
 
-  // Registers `callback` to run once, on the strand, if the client closes or resets the
-  // connection (or the server stops) before this exchange has been answered completely. A client
-  // that only shuts down its sending side counts as gone too, as with Go's net/http (and so
+  // Registers `callback` to run once, on the connection's thread, if the client closes or resets
+  // the connection (or the server stops) before this exchange has been answered completely. A
+  // client that only shuts down its sending side counts as gone too, as with Go's net/http (and so
   // Ollama). If the client is already gone, `callback` is scheduled at once. It never runs after
   // `Respond`/`EndStream`/`Abort`/`CloseMidChunk` have been called. A later call replaces an
   // earlier callback that has not run yet. The callback is released when the exchange ends, which
@@ -210,7 +210,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // callback.
   bool client_gone() const { return client_gone_.load(std::memory_order_acquire); }
 
-  // The connection's strand, for the handler's timers and posted work; everything run on it is
+  // The connection's executor, for the handler's timers and posted work; everything run on it is
   // serialized with this exchange's callbacks.
   boost::asio::any_io_executor executor() const;
 
@@ -225,7 +225,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   Headers response_headers_;        // AddResponseHeaders
 };
 
-// Called on the connection's strand for every complete request. It must not block; it may keep
+// Called on the connection's thread for every complete request. It must not block; it may keep
 // the exchange and answer later from any thread. An exception it throws is answered with 500.
 using Handler = std::function<void(std::shared_ptr<Exchange>)>;
 
@@ -268,7 +268,7 @@ struct ServerOptions {
   // closed (silently, as HTTP allows between requests). nginx: keepalive_timeout.
   std::chrono::milliseconds keepalive_timeout{75'000};
   // Serve TLS instead of plaintext. Called once per accepted connection, on that connection's
-  // strand, for the context to handshake with; the connection keeps it until it closes. So it
+  // thread, for the context to handshake with; the connection keeps it until it closes. So it
   // must be cheap and thread-safe (e.g. copy a shared_ptr under a mutex), and returning a new
   // context is how new certificates reach new connections. A null result closes the connection
   // (a TLS port never falls back to plaintext). Unset: plaintext.
@@ -281,10 +281,10 @@ struct ServerOptions {
   // `503 Service Unavailable` if the socket takes it at once (never waited for) and is closed;
   // the client may see only the close. nginx: worker_connections.
   std::size_t max_connections = 10'000;
-  // Called on the acceptor's strand for every connection refused by `max_connections`, e.g. to
+  // Called on the acceptor's thread for every connection refused by `max_connections`, e.g. to
   // count them. Must not block. Unset: nothing is called.
   std::function<void()> on_connection_refused;
-  // Called on the connection's strand once a request's line and headers are complete, before its
+  // Called on the connection's thread once a request's line and headers are complete, before its
   // body is read and before `100 Continue` is sent; `head` has everything but `body`. Returning a
   // response answers the request with it at once and the handler never sees the request. If the
   // request has a body, it is then not read: at most 64 KiB more are read and dropped for at most
@@ -293,17 +293,18 @@ struct ServerOptions {
   // Must not block; an exception it throws is answered with 500. Unset: every request passes.
   std::function<std::optional<EarlyResponse>(const Request& head)> header_check;
   // Where accepted connections live: each is placed on the next of these io_contexts in turn
-  // (its strand, its I/O and every callback of its exchanges run there). For a server whose
-  // connections share single-threaded worker loops with other work (the gateway's workers, which
-  // also run the backend requests). Each must outlive the connections it holds. Empty: the
-  // server's own io_context.
+  // (its I/O and every callback of its exchanges run there). For a server whose connections
+  // share single-threaded worker loops with other work (the gateway's workers, which also run the
+  // backend requests). Each must be run by one thread and outlive the connections it holds.
+  // Empty: the server's own io_context.
   std::vector<boost::asio::io_context*> connection_contexts;
 };
 
 // An HTTP/1.1 listener on a caller-run `io_context`.
 //
 // Thread-safety: `Listen`, `port` and `Stop` may be called from any thread. The `io_context`
-// may be run by any number of threads; each connection is serialized on its own strand.
+// (and each of `ServerOptions::connection_contexts`) must be run by exactly one thread: a
+// connection's work is serialized by running on its io_context's thread, not on a strand.
 // Connections and exchanges do not point back to the `Server` object, so it may be destroyed
 // while they drain; once the destructor has returned, neither the handler nor any other callback
 // of `ServerOptions` is called again (it waits for calls in progress). The `io_context` must

@@ -341,7 +341,7 @@ class ModelCall final : private HttpCallHolder, public CallPath {
   std::string reasoning_;
   std::string body_;  // a whole backend answer (embed, show)
 
-  std::mutex mu_;  // the loop thread (Send) against the connection's strand (Written)
+  std::mutex mu_;  // the loop thread (Send) against the connection's (Written)
   std::size_t queued_bytes_ = 0;
   bool paused_ = false;
 };
