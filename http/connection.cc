@@ -31,6 +31,12 @@ constexpr std::size_t kMaxReadAhead = 64 << 10;
 constexpr auto kDrainTime = std::chrono::seconds(2);
 constexpr std::size_t kMaxDrainBytes = 64 << 10;
 
+// Read buffers of Connection::kScratchBytes not lent to a connection, per thread: a worker's
+// connections take one to read a request and give it back when they start answering, so
+// request after request on a worker reuses a few of them, and a held stream keeps none.
+constexpr std::size_t kMaxSpareScratch = 64;
+thread_local std::vector<std::unique_ptr<char[]>> spare_scratch;
+
 std::string FormatRemote(const net::ip::tcp::socket& socket) {
   error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
@@ -189,10 +195,33 @@ void Connection::Read() {
   const bool answering = state_ == State::kActive || state_ == State::kFinishing;
   if (answering && in_.size() >= kMaxReadAhead) return;
   reading_ = true;
-  stream_.AsyncReadSome(net::buffer(scratch_),
-                        [self = shared_from_this()](const error_code& ec, std::size_t bytes) {
-                          self->OnRead(ec, bytes);
-                        });
+  net::mutable_buffer into;
+  if (answering) {
+    // The read of a connection being answered is there to notice the client leaving (and to
+    // take in what it pipelines, rarely): a small buffer does, so a held stream holds no more.
+    ReturnScratch();
+    into = net::buffer(watch_);
+  } else {
+    if (scratch_ == nullptr) {
+      if (spare_scratch.empty()) {
+        scratch_ = std::make_unique<char[]>(kScratchBytes);
+      } else {
+        scratch_ = std::move(spare_scratch.back());
+        spare_scratch.pop_back();
+      }
+    }
+    into = net::buffer(scratch_.get(), kScratchBytes);
+  }
+  reading_into_ = static_cast<const char*>(into.data());
+  stream_.AsyncReadSome(into, [self = shared_from_this()](const error_code& ec, std::size_t bytes) {
+    self->OnRead(ec, bytes);
+  });
+}
+
+void Connection::ReturnScratch() {
+  if (scratch_ == nullptr) return;
+  if (spare_scratch.size() < kMaxSpareScratch) spare_scratch.push_back(std::move(scratch_));
+  scratch_.reset();
 }
 
 void Connection::OnRead(const error_code& ec, std::size_t bytes) {
@@ -215,7 +244,7 @@ void Connection::OnRead(const error_code& ec, std::size_t bytes) {
     return;
   }
   const auto dest = in_.prepare(bytes);
-  std::copy_n(scratch_.data(), bytes, static_cast<char*>(dest.data()));
+  std::copy_n(reading_into_, bytes, static_cast<char*>(dest.data()));
   in_.commit(bytes);
   if (state_ == State::kReading) {
     const ReadPhase before = phase_;

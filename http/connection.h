@@ -22,7 +22,8 @@
 // One read is kept outstanding in every state but kClosed. While a request is being answered that
 // read is how the server notices the client leaving; bytes it brings (a pipelined request) wait
 // in `in_` until the response is out, at most kMaxReadAhead of them. Reads land in `scratch_` and
-// are then appended to `in_`, so the parser may consume `in_` while a read is outstanding. While
+// are then appended to `in_`, so the parser may consume `in_` while a read is outstanding; an
+// 8 KiB scratch buffer while a request is read, 256 bytes while it is answered. While
 // reading a request `in_` holds only what the RequestReader left unconsumed, which it caps.
 #ifndef OLLAMA_GATEWAY_HTTP_CONNECTION_H_
 #define OLLAMA_GATEWAY_HTTP_CONNECTION_H_
@@ -219,6 +220,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void BeginRequest(ReadPhase phase);
   void EnterPhase(ReadPhase phase);
   void Read();
+  // Gives scratch_ back to the thread's spare list (or frees it). Not while a read uses it.
+  void ReturnScratch();
   void OnRead(const boost::system::error_code& ec, std::size_t bytes);
   void ParseBuffered();
   void OnHeaderDone();
@@ -247,7 +250,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void WaitTimer();
   void Close(CloseKind kind);
 
+  // Reads land in scratch_ (kScratchBytes, lent from a per-thread spare list while a request is
+  // read) or, while a request is answered, in watch_; reading_into_ is the one in use.
   static constexpr std::size_t kScratchBytes = 8192;
+  static constexpr std::size_t kWatchBytes = 256;
   static constexpr std::chrono::steady_clock::time_point kNoDeadline =
       std::chrono::steady_clock::time_point::max();
 
@@ -276,7 +282,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool continue_sent_ = false;
   ReadPhase phase_ = ReadPhase::kHeader;
   std::size_t drained_bytes_ = 0;
-  std::array<char, kScratchBytes> scratch_;
+  std::unique_ptr<char[]> scratch_;
+  std::array<char, kWatchBytes> watch_;
+  const char* reading_into_ = nullptr;
   boost::beast::flat_buffer in_;
   RequestReader reader_;
 

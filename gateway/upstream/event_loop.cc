@@ -33,8 +33,9 @@ namespace {
 
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
 // A connection's read buffer starts small (a held stream needs little) and doubles, up to the
-// maximum, only while reads fill it: a large non-streamed answer then takes few reads.
-constexpr std::size_t kInitialReadBuffer = 4 * 1024;
+// maximum, only while reads fill it: a large non-streamed answer then takes few reads, and a
+// pooled connection keeps the size its answers needed.
+constexpr std::size_t kInitialReadBuffer = 1024;
 constexpr std::size_t kMaxReadBuffer = 64 * 1024;
 // The response header (status line and fields) must fit in the largest buffer.
 constexpr std::uint32_t kMaxResponseHeader = 32 * 1024;
