@@ -472,7 +472,10 @@ class Runner:
                     if is_grpc(contender):
                         r = run_gateway_bench(proxy.grpc_target, [
                             "--rpc", "stream", "--concurrency", str(n), "--requests", str(n),
-                            "--connections", "4", "--num-predict", str(tokens),
+                            # The gateway's listen.max_concurrent_streams (100) is per
+                            # connection: enough connections that the batch is not queued.
+                            "--connections", str(max(4, -(-n // 100))),
+                            "--num-predict", str(tokens),
                             "--timeout", "300s"], self.other_cpus)
                         r["tokens"] = r["messages"] - (r["requests"] - r["errors"])
                         return r
