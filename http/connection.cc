@@ -94,13 +94,40 @@ std::string Stream::PeerCertificateDer() {
   return der;
 }
 
+Deadline::Deadline(Connection& owner, OnExpire on_expire)
+    : owner_(owner), on_expire_(on_expire), timer_(owner.executor()) {}
+
+void Deadline::Arm(std::chrono::steady_clock::duration after) {
+  deadline_ = std::chrono::steady_clock::now() + after;
+  if (waiting_ && timer_.expiry() <= deadline_) return;  // it waits again when it fires
+  Wait();
+}
+
+void Deadline::Cancel() {
+  deadline_ = kNone;
+  timer_.cancel();
+}
+
+void Deadline::Wait() {
+  timer_.expires_at(deadline_);  // cancels a wait still pending (it sees a newer generation)
+  waiting_ = true;
+  timer_.async_wait(
+      [this, owner = owner_.shared_from_this(), generation = ++generation_](const error_code& ec) {
+        if (generation != generation_) return;  // a later wait replaced it
+        waiting_ = false;
+        if (ec || deadline_ == kNone) return;
+        if (std::chrono::steady_clock::now() < deadline_) return Wait();
+        ((*owner).*on_expire_)();
+      });
+}
+
 Connection::Connection(std::shared_ptr<ServerCore> core, Executor executor,
                        net::ip::tcp::socket socket)
     : core_(std::move(core)),
       executor_(std::move(executor)),
       stream_(std::move(socket)),
-      timer_(executor_),
-      write_timer_(executor_),
+      read_deadline_(*this, &Connection::OnReadDeadline),
+      write_deadline_(*this, &Connection::OnWriteDeadline),
       reader_(RequestLimits{core_->options().max_header_bytes, core_->options().max_body_bytes}) {}
 
 Connection::~Connection() {
@@ -139,7 +166,7 @@ void Connection::StartTls() {
   }
   stream_.UseTls(std::move(context));
   state_ = State::kHandshaking;
-  ArmTimer(core_->options().handshake_timeout);
+  read_deadline_.Arm(core_->options().handshake_timeout);
   stream_.AsyncHandshake(
       [self = shared_from_this()](const error_code& ec) { self->OnHandshake(ec); });
 }
@@ -179,13 +206,13 @@ void Connection::EnterPhase(ReadPhase phase) {
   const ServerOptions& options = core_->options();
   switch (phase) {
     case ReadPhase::kIdle:
-      ArmTimer(options.keepalive_timeout);
+      read_deadline_.Arm(options.keepalive_timeout);
       return;
     case ReadPhase::kHeader:
-      ArmTimer(options.header_timeout);
+      read_deadline_.Arm(options.header_timeout);
       return;
     case ReadPhase::kBody:
-      ArmTimer(options.body_timeout);
+      read_deadline_.Arm(options.body_timeout);
       return;
   }
 }
@@ -212,7 +239,6 @@ void Connection::Read() {
     }
     into = net::buffer(scratch_.get(), kScratchBytes);
   }
-  reading_into_ = static_cast<const char*>(into.data());
   stream_.AsyncReadSome(into, [self = shared_from_this()](const error_code& ec, std::size_t bytes) {
     self->OnRead(ec, bytes);
   });
@@ -244,7 +270,8 @@ void Connection::OnRead(const error_code& ec, std::size_t bytes) {
     return;
   }
   const auto dest = in_.prepare(bytes);
-  std::copy_n(reading_into_, bytes, static_cast<char*>(dest.data()));
+  std::copy_n(scratch_ != nullptr ? scratch_.get() : watch_.data(), bytes,
+              static_cast<char*>(dest.data()));
   in_.commit(bytes);
   if (state_ == State::kReading) {
     const ReadPhase before = phase_;
@@ -325,7 +352,7 @@ void Connection::Reject(int status) {
 
 void Connection::Refuse(int status, std::string_view content_type, std::string_view body,
                         const Headers& extra, bool complete) {
-  deadline_ = kNoDeadline;
+  read_deadline_.Disarm();
   // The head is known only once it parsed; a malformed request gets an HTTP/1.1 answer.
   version_ = 11;
   head_ = false;
@@ -346,7 +373,7 @@ void Connection::Refuse(int status, std::string_view content_type, std::string_v
 }
 
 void Connection::Dispatch() {
-  deadline_ = kNoDeadline;
+  read_deadline_.Disarm();
   auto message = reader_.Release();
   head_ = message.method() == beast::http::verb::head;
   keep_alive_ = message.keep_alive();
@@ -557,7 +584,7 @@ void Connection::Flush() {
 }
 
 void Connection::WriteSome() {
-  ArmWriteTimer();
+  write_deadline_.Arm(core_->options().write_timeout);
   stream_.AsyncWriteSome(net::buffer(wbuf_.data() + wbuf_sent_, wbuf_.size() - wbuf_sent_),
                          [self = shared_from_this()](const error_code& ec, std::size_t bytes) {
                            self->OnWriteSome(ec, bytes);
@@ -571,7 +598,7 @@ void Connection::OnWriteSome(const error_code& ec, std::size_t bytes) {
     WriteSome();  // progress: the write timeout starts again
     return;
   }
-  write_deadline_ = kNoDeadline;
+  write_deadline_.Disarm();
   writing_ = false;
   wbuf_.clear();
   wbuf_sent_ = 0;
@@ -583,27 +610,11 @@ void Connection::OnWriteSome(const error_code& ec, std::size_t bytes) {
   Flush();
 }
 
-void Connection::ArmWriteTimer() {
-  write_deadline_ = std::chrono::steady_clock::now() + core_->options().write_timeout;
-  // Every write moves the deadline later, so the wait already pending stays (see ArmTimer).
-  if (write_timer_waiting_ && write_timer_.expiry() <= write_deadline_) return;
-  WaitWriteTimer();
-}
-
-void Connection::WaitWriteTimer() {
-  write_timer_.expires_at(write_deadline_);
-  write_timer_waiting_ = true;
-  write_timer_.async_wait(
-      [self = shared_from_this(), generation = ++write_timer_generation_](const error_code& ec) {
-        if (generation != self->write_timer_generation_) return;  // a later wait replaced it
-        self->write_timer_waiting_ = false;
-        if (ec || self->state_ == State::kClosed || self->write_deadline_ == kNoDeadline) return;
-        if (std::chrono::steady_clock::now() < self->write_deadline_) return self->WaitWriteTimer();
-        if (!self->writing_) return;
-        // The client takes nothing: reset rather than FIN, since a graceful close would wait behind
-        // the very bytes it does not read, and free the descriptor now.
-        self->Close(CloseKind::kAbortive);
-      });
+void Connection::OnWriteDeadline() {
+  if (!writing_) return;
+  // The client takes nothing: reset rather than FIN, since a graceful close would wait behind
+  // the very bytes it does not read, and free the descriptor now.
+  Close(CloseKind::kAbortive);
 }
 
 void Connection::RunCallbacks(std::vector<std::function<void(bool)>>& callbacks, bool ok) {
@@ -629,7 +640,7 @@ void Connection::AfterFlushed() {
     state_ = State::kDraining;
     drained_bytes_ = in_.size();
     in_.clear();
-    ArmTimer(kDrainTime);
+    read_deadline_.Arm(kDrainTime);
     Read();
     return;
   }
@@ -641,31 +652,10 @@ void Connection::AfterFlushed() {
   Read();
 }
 
-void Connection::ArmTimer(std::chrono::steady_clock::duration after) {
-  deadline_ = std::chrono::steady_clock::now() + after;
-  // A wait already pending that ends no later than the new deadline is kept: when it fires it
-  // finds the deadline moved and waits again for the rest. Re-arming means cancelling, and a
-  // cancelled wait still runs its handler (an allocation and a trip through the loop); this way
-  // a kept-alive connection's requests, each an idle, a header and a body phase, re-arm nothing
-  // once the first header phase has set the earliest expiry.
-  if (timer_waiting_ && timer_.expiry() <= deadline_) return;
-  WaitTimer();
-}
-
-void Connection::WaitTimer() {
-  timer_.expires_at(deadline_);  // cancels a wait still pending (it sees a newer generation)
-  timer_waiting_ = true;
-  timer_.async_wait(
-      [self = shared_from_this(), generation = ++timer_generation_](const error_code& ec) {
-        if (generation != self->timer_generation_) return;  // a later wait replaced it
-        self->timer_waiting_ = false;
-        if (ec || self->state_ == State::kClosed || self->deadline_ == kNoDeadline) return;
-        if (std::chrono::steady_clock::now() < self->deadline_) return self->WaitTimer();
-        if (self->state_ == State::kHandshaking || self->state_ == State::kReading ||
-            self->state_ == State::kDraining) {
-          self->Close(CloseKind::kGraceful);
-        }
-      });
+void Connection::OnReadDeadline() {
+  if (state_ == State::kHandshaking || state_ == State::kReading || state_ == State::kDraining) {
+    Close(CloseKind::kGraceful);
+  }
 }
 
 void Connection::Close(CloseKind kind) {
@@ -674,8 +664,8 @@ void Connection::Close(CloseKind kind) {
       reply_ != Reply::kDone && (state_ == State::kActive || state_ == State::kFinishing);
   state_ = State::kClosed;
   closed_.store(true, std::memory_order_release);
-  timer_.cancel();
-  write_timer_.cancel();
+  read_deadline_.Cancel();
+  write_deadline_.Cancel();
   // Over TLS a graceful close is a TCP FIN without a close_notify alert. Every response here
   // carries its own end (Content-Length or the last chunk), so a client cannot mistake a cut
   // for an end, and HTTP clients (curl, Go, Python) accept a FIN after a complete message. A

@@ -12,12 +12,12 @@
 // and kDraining (an error response was sent; the rest of the request is read and dropped for a
 // short while so the client sees the response rather than a reset) and kClosed.
 //
-// kReading has phases, each with its own timeout on `timer_`: kIdle (a kept-alive connection
-// waits for the next request: keepalive_timeout), kHeader (from the first byte, or the
+// kReading has phases, each with its own timeout on `read_deadline_`: kIdle (a kept-alive
+// connection waits for the next request: keepalive_timeout), kHeader (from the first byte, or the
 // connection's start, until the headers are complete: header_timeout, never extended by bytes
 // that trickle in) and kBody (body_timeout, restarted by every read). In kActive and kFinishing no
 // read timer runs (a handler may take its time); a write that makes no progress is bounded by
-// `write_timer_` in every state.
+// `write_deadline_` in every state.
 //
 // One read is kept outstanding in every state but kClosed. While a request is being answered that
 // read is how the server notices the client leaving; bytes it brings (a pipelined request) wait
@@ -180,6 +180,42 @@ class Stream {
   std::optional<TlsStream> tls_;
 };
 
+class Connection;
+
+// A time bound of a connection that moves often (every request phase, every write) on a timer
+// that is seldom re-armed. Re-arming a timer cancels its wait, and a cancelled wait still runs its
+// handler (an allocation and a trip through the loop). Instead, a wait already pending that ends
+// no later than the new deadline is kept, and when it fires before the deadline it waits again
+// for the rest; so a kept-alive connection's requests (each an idle, a header and a body phase)
+// and a stream's writes re-arm nothing once the earliest expiry is set. Used on the connection's
+// thread only; a pending wait holds the connection.
+class Deadline {
+ public:
+  using OnExpire = void (Connection::*)();
+  Deadline(Connection& owner, OnExpire on_expire);
+
+  // Moves the deadline to `after` from now: `on_expire` runs once it passes, unless Disarm,
+  // Cancel or a later Arm came first.
+  void Arm(std::chrono::steady_clock::duration after);
+  // No deadline; a pending wait ends at its time without calling `on_expire` (no cancel).
+  void Disarm() { deadline_ = kNone; }
+  // Disarms and cancels the pending wait, so it lets go of the connection now (on close).
+  void Cancel();
+
+ private:
+  static constexpr std::chrono::steady_clock::time_point kNone =
+      std::chrono::steady_clock::time_point::max();
+
+  void Wait();
+
+  Connection& owner_;
+  const OnExpire on_expire_;
+  boost::asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_ = kNone;
+  std::uint64_t generation_ = 0;  // tells a wait's handler whether a later wait replaced it
+  bool waiting_ = false;
+};
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<ServerCore> core, Executor executor,
@@ -239,38 +275,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Flush();
   void WriteSome();
   void OnWriteSome(const boost::system::error_code& ec, std::size_t bytes);
-  // Sets the write deadline; waits on write_timer_ only if no wait ending earlier is pending.
-  void ArmWriteTimer();
-  void WaitWriteTimer();
+  // write_deadline_ passed: the client takes nothing.
+  void OnWriteDeadline();
   void RunCallbacks(std::vector<std::function<void(bool)>>& callbacks, bool ok);
   void AfterFlushed();
-  // Sets the read-phase deadline `after` from now; waits on timer_ only if no wait ending
-  // earlier is pending. Setting deadline_ to kNoDeadline disarms it without a cancel.
-  void ArmTimer(std::chrono::steady_clock::duration after);
-  void WaitTimer();
+  // read_deadline_ passed: the handshake, a read phase or the drain took too long.
+  void OnReadDeadline();
   void Close(CloseKind kind);
 
   // Reads land in scratch_ (kScratchBytes, lent from a per-thread spare list while a request is
-  // read) or, while a request is answered, in watch_; reading_into_ is the one in use.
+  // read) or, while a request is answered, in watch_: a read outstanding uses scratch_ if it is
+  // held, since only Read, with no read outstanding, takes or returns it.
   static constexpr std::size_t kScratchBytes = 8192;
   static constexpr std::size_t kWatchBytes = 256;
-  static constexpr std::chrono::steady_clock::time_point kNoDeadline =
-      std::chrono::steady_clock::time_point::max();
 
   const std::shared_ptr<ServerCore> core_;
   Executor executor_;
   Stream stream_;
-  boost::asio::steady_timer timer_;        // the read phases, the handshake, the drain
-  boost::asio::steady_timer write_timer_;  // a write in flight that makes no progress
-  // What the timers enforce. A timer's pending wait may end before its deadline (the deadline
-  // moved later since) and then waits again; the generation tells a wait's handler whether a
-  // later wait replaced it.
-  std::chrono::steady_clock::time_point deadline_ = kNoDeadline;
-  std::chrono::steady_clock::time_point write_deadline_ = kNoDeadline;
-  std::uint64_t timer_generation_ = 0;
-  std::uint64_t write_timer_generation_ = 0;
-  bool timer_waiting_ = false;
-  bool write_timer_waiting_ = false;
+  Deadline read_deadline_;   // the read phases, the handshake, the drain
+  Deadline write_deadline_;  // a write in flight that makes no progress
   std::string remote_;
   std::string peer_certificate_der_;  // set once the TLS handshake is done
   std::atomic<bool> closed_{false};
@@ -284,7 +307,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t drained_bytes_ = 0;
   std::unique_ptr<char[]> scratch_;
   std::array<char, kWatchBytes> watch_;
-  const char* reading_into_ = nullptr;
   boost::beast::flat_buffer in_;
   RequestReader reader_;
 
