@@ -1,11 +1,11 @@
 // libFuzzer target: the HTTP front door's translations (gateway/frontdoor/http/translate.h), fed
 // what callers and backends control. A caller's request body goes through og::ParseHttpCall and,
 // when accepted, og::HttpUpstreamRequest (as sent and with every text redacted); a backend's answer
-// goes through the /v1/embeddings and /v1/models translations, the listing merge and the
-// aggregation of a non-streamed Ollama answer.
+// goes through the /v1/models translations, the listing merge, the aggregation of a non-streamed
+// Ollama answer and the reading of a compatibility endpoint's lines (og::ReadCompatLine).
 //
 // Input layout:
-//   byte 0     which endpoint (modulo the seven of HttpApi)
+//   byte 0     which endpoint (modulo the twelve of HttpApi)
 //   the rest   the body (a caller's request, and the backend's answer)
 //
 // Invariants: nothing throws (an exception on an upstream loop thread would end the process); a
@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,7 +27,7 @@
 namespace {
 
 using Json = nlohmann::json;
-constexpr int kApis = 7;
+constexpr int kApis = 12;
 
 void CheckCall(og::HttpApi api, std::string_view body) {
   absl::StatusOr<og::HttpCall> call = og::ParseHttpCall(api, body, og::kDefaultMaxJsonDepth);
@@ -38,22 +39,24 @@ void CheckCall(og::HttpApi api, std::string_view body) {
     return;
   }
   OG_FUZZ_CHECK(!call->request.model_name().empty());
-  ollama_gateway::v1::InferenceRequest redacted = call->request;
-  redacted.set_input_data("[redacted]");
-  redacted.set_system("[redacted]");
-  for (auto& m : *redacted.mutable_messages()) m.set_content("[redacted]");
-  for (const auto* forwarded : {&call->request, &redacted}) {
-    const og::OllamaRequest upstream = og::HttpUpstreamRequest(*call, *forwarded);
+  for (int redacted = 0; redacted < 2; ++redacted) {
+    if (redacted == 1) {
+      for (std::string* text : og::CallerTexts(&*call)) *text = "[redacted]";
+      og::SyncRequestTexts(&*call);
+    }
+    const og::OllamaRequest upstream = og::HttpUpstreamRequest(*call);
     const Json sent = Json::parse(upstream.body, nullptr, /*allow_exceptions=*/false);
     OG_FUZZ_CHECK(sent.is_object());
     OG_FUZZ_CHECK(sent.contains("model"));
-    const bool generation = api == og::HttpApi::kOllamaGenerate ||
-                            api == og::HttpApi::kOllamaChat || api == og::HttpApi::kOpenAiChat ||
-                            api == og::HttpApi::kOpenAiCompletions;
+    const bool generation = api == og::HttpApi::kOllamaGenerate || api == og::HttpApi::kOllamaChat;
     if (generation) OG_FUZZ_CHECK(sent.value("stream", false) == true);
   }
-  // The same bytes as a backend's answer to this call.
-  (void)og::OpenAiEmbeddings(*call, body);
+  // The same bytes as the lines of a backend's answer to this call.
+  if (const std::optional<og::CompatApi> compat = og::CompatApiOf(api)) {
+    for (bool stream : {false, true}) {
+      (void)og::ReadCompatLine(*compat, stream, body, og::kDefaultMaxJsonDepth);
+    }
+  }
 }
 
 void CheckAnswers(og::HttpApi api, std::string_view body) {
@@ -68,9 +71,6 @@ void CheckAnswers(og::HttpApi api, std::string_view body) {
     aggregate.Add(api, chunk, body);
     const Json whole = Json::parse(aggregate.Body(api), nullptr, /*allow_exceptions=*/false);
     OG_FUZZ_CHECK(whole.is_object());
-    const og::OpenAiAnswer answer{"chatcmpl-x", "m", 0};
-    (void)og::SseEvent(og::OpenAiChatChunk(answer, chunk, true));
-    (void)og::SseEvent(og::OpenAiCompletionChunk(answer, chunk));
   }
 }
 

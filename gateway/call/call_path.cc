@@ -217,9 +217,16 @@ bool CallPath::OnLine(std::string_view line) {
     ++content_chunks_;
     // Ollama sends at most one chunk per generated token, so more chunks with text than
     // num_predict means the backend ignores the caller's limit and would keep a GPU (and a
-    // stream) busy for nobody.
+    // stream) busy for nobody. With a `format`, a thinking model thinks in one pass and then
+    // answers in a second, constrained one with a budget of its own (Ollama's structured
+    // outputs after thinking, server/routes.go): num_predict bounds each pass.
+    std::int64_t counted = content_chunks_;
+    if (!request_.format().empty()) {
+      if (chunk.text.empty()) ++thinking_chunks_;
+      counted = chunk.text.empty() ? thinking_chunks_ : content_chunks_ - thinking_chunks_;
+    }
     const std::int64_t limit = request_.options().num_predict();
-    if (limit > 0 && content_chunks_ > limit) {
+    if (limit > 0 && counted > limit) {
       backend_fault_ = true;
       stop_status_ = absl::UnavailableError(
           absl::StrCat("backend '", backend_name(), "' kept generating past num_predict=", limit));
@@ -278,7 +285,7 @@ void CallPath::OnComplete(UpstreamResult result) {
   switch (result.outcome) {
     case UpstreamOutcome::kOk:
       member.state->connect_backoff().OnSuccess();
-      if (!ParsesChunks()) done_ = true;  // a whole body, passed on as it came
+      if (!ParsesChunks()) done_ = AnswerComplete();  // a body passed on as it came
       if (!done_) {
         return FailMidAnswer(absl::UnavailableError(
             absl::StrCat("backend '", member.state->name(),
@@ -409,7 +416,7 @@ void CallPath::FailMidAnswer(const absl::Status& why) {
   if (ForgetAnswer()) {
     // Nothing reached the caller: the call runs again from the start, on another backend.
     done_ = false;
-    content_chunks_ = prompt_tokens_ = completion_tokens_ = 0;
+    content_chunks_ = thinking_chunks_ = prompt_tokens_ = completion_tokens_ = 0;
     first_token_ = Steady::time_point{};
     output_.clear();
     delivered_text_.clear();
@@ -601,6 +608,7 @@ void CallPath::StartUpstream() {
   upstream.connect_timeout = core_.options_.connect_timeout;
   upstream.timeout = AttemptTimeout();
   upstream.max_line_bytes = core_.options_.max_line_bytes;
+  upstream.event_stream = ollama_.event_stream;
   upstream.tls = member.tls;
   upstream.first_byte_timeout = core_.options_.first_byte_timeout;
   // The attempt may end, and the call with it, on a loop thread before Start returns (a

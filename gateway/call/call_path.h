@@ -112,6 +112,10 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   // false when its lines go to the caller as they are (/api/embed, /api/show), the answer being
   // complete when the backend's body ends cleanly.
   virtual bool ParsesChunks() const { return true; }
+  // Without ParsesChunks(): whether the lines delivered make a whole answer once the backend's
+  // body ended cleanly (the default), or it was cut short (a server-sent event stream without
+  // its terminal event), which fails the attempt as a stream without its final chunk does.
+  virtual bool AnswerComplete() const { return true; }
 
   // One chunk for the caller (loop thread): parsed into `chunk` (empty unless ParsesChunks())
   // and as the backend sent it (`line`, without its newline). Return false to stop the call with
@@ -133,6 +137,12 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   void Release() { Unref(); }
   // An extra reference, for callbacks that may run after End (dropped with Release()).
   void AddRef() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // The answer's usage, for a front door that reads it itself (without ParsesChunks()); loop
+  // thread, from Deliver.
+  void SetUsage(std::int64_t prompt_tokens, std::int64_t completion_tokens) {
+    prompt_tokens_ = prompt_tokens;
+    completion_tokens_ = completion_tokens;
+  }
   // Pauses or resumes reading from the backend (backpressure). Thread-safe.
   void PauseUpstream();
   void ResumeUpstream();
@@ -245,6 +255,9 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   // Chunks with text before the final one, over every attempt of the answer the caller has
   // (continuations included); past options.num_predict the backend is ignoring the limit.
   std::int64_t content_chunks_ = 0;
+  // Of them, the chunks of thought alone (no answer text), counted for a call with a `format`,
+  // whose thinking and answer are two passes with a num_predict each.
+  std::int64_t thinking_chunks_ = 0;
   // A stream that may be continued keeps the answer it delivered (keeps_answer_), up to
   // upstream.max_unary_answer_bytes (answer_too_long_ past it, and the copy is dropped).
   bool keeps_answer_ = false;

@@ -105,7 +105,7 @@ struct Transfer final : UpstreamControl, std::enable_shared_from_this<Transfer> 
       : loop(l),
         request(std::move(r)),
         handler(h),
-        splitter(request.max_line_bytes),
+        splitter(request.max_line_bytes, request.event_stream),
         deadline(l->io_),
         connect_timer(l->io_),
         first_byte_timer(l->io_) {}
@@ -193,8 +193,11 @@ void Transfer::Begin() {
   }
   if (request.method == UpstreamRequest::Method::kConnectOnly) return Connect();
   const bool has_body = request.method == UpstreamRequest::Method::kPost;
-  head = absl::StrCat(has_body ? "POST " : "GET ", url.target, " HTTP/1.1\r\nHost: ", url.authority,
-                      "\r\nUser-Agent: ollama-gateway/0.1\r\nAccept: application/x-ndjson\r\n");
+  head = absl::StrCat(
+      has_body ? "POST " : "GET ", url.target, " HTTP/1.1\r\nHost: ", url.authority,
+      "\r\nUser-Agent: ollama-gateway/0.1\r\nAccept: ",
+      request.event_stream ? "text/event-stream, application/json" : "application/x-ndjson",
+      "\r\n");
   if (has_body) {
     absl::StrAppend(
         &head, "Content-Type: application/json\r\nContent-Length: ", request.body.size(), "\r\n");
@@ -392,7 +395,10 @@ void Transfer::OnHeader(error_code& ec) {
   // A proxy's HTML error page or a wrong port answered with 200 would otherwise surface as a
   // confusing "malformed chunk" after the caller may already have been sent something. Non-2xx
   // answers are left alone: their bodies (JSON or text) are only quoted in the error.
-  if (content_type && IsNdjsonContentType(*content_type)) return;
+  if (content_type && (IsNdjsonContentType(*content_type) ||
+                       (request.event_stream && IsEventStreamContentType(*content_type)))) {
+    return;
+  }
   body_failure = UpstreamOutcome::kTransportError;
   protocol_error = ContentTypeError(http_status, content_type);
   ec = beast_http::error::bad_value;

@@ -36,12 +36,34 @@ inline bool IsNdjsonContentType(std::string_view content_type) {
   return equals_ignoring_case("application/x-ndjson") || equals_ignoring_case("application/json");
 }
 
+// True for text/event-stream (server-sent events: the streams of Ollama's OpenAI and Anthropic
+// compatibility endpoints), with the same leniency.
+inline bool IsEventStreamContentType(std::string_view content_type) {
+  std::string_view media_type = content_type.substr(0, content_type.find(';'));
+  while (!media_type.empty() && (media_type.front() == ' ' || media_type.front() == '\t')) {
+    media_type.remove_prefix(1);
+  }
+  while (!media_type.empty() && (media_type.back() == ' ' || media_type.back() == '\t')) {
+    media_type.remove_suffix(1);
+  }
+  constexpr std::string_view kType = "text/event-stream";
+  if (media_type.size() != kType.size()) return false;
+  for (std::size_t i = 0; i < kType.size(); ++i) {
+    const char c = media_type[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kType[i]) return false;
+  }
+  return true;
+}
+
 class NdjsonSplitter {
  public:
-  explicit NdjsonSplitter(std::size_t max_line_bytes) : max_line_bytes_(max_line_bytes) {}
+  // `keep_blank_lines`: blank lines are handed out too (as empty lines), for server-sent
+  // events, where a blank line ends an event.
+  explicit NdjsonSplitter(std::size_t max_line_bytes, bool keep_blank_lines = false)
+      : max_line_bytes_(max_line_bytes), keep_blank_lines_(keep_blank_lines) {}
 
   // Feeds the next bytes; calls on_line(std::string_view) for every complete line, without its
-  // '\n' (and without a '\r' before it). Blank lines are skipped. A line longer than
+  // '\n' (and without a '\r' before it). Blank lines are skipped (unless kept). A line longer than
   // max_line_bytes fails with RESOURCE_EXHAUSTED and the splitter must not be fed again.
   // Lines handed out point into `data` when they lie wholly in it, so the common case copies
   // nothing; they are valid only during the call.
@@ -80,13 +102,17 @@ class NdjsonSplitter {
   }
 
   template <typename OnLine>
-  static void Emit(std::string_view line, OnLine& on_line) {
+  void Emit(std::string_view line, OnLine& on_line) const {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find_first_not_of(" \t") == std::string_view::npos) return;
+    if (line.find_first_not_of(" \t") == std::string_view::npos) {
+      if (keep_blank_lines_) on_line(std::string_view());
+      return;
+    }
     on_line(line);
   }
 
   const std::size_t max_line_bytes_;
+  const bool keep_blank_lines_;
   std::string partial_;
 };
 

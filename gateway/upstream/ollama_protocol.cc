@@ -345,7 +345,14 @@ absl::Status StatusFromOllamaError(long http_status, std::string_view body,
                                    std::string_view backend) {
   std::string message;
   Json j = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (!j.is_discarded() && j.is_object()) message = StringField(j, "error");
+  if (!j.is_discarded() && j.is_object()) {
+    message = StringField(j, "error");
+    // Ollama's compatibility endpoints answer in their APIs' shapes: OpenAI's
+    // {"error": {"message": ...}} and Anthropic's {"type": "error", "error": {"message": ...}}.
+    if (auto error = j.find("error"); message.empty() && error != j.end() && error->is_object()) {
+      message = StringField(*error, "message");
+    }
+  }
   if (message.empty()) message = std::string(body);
   const std::string text = absl::StrCat("backend '", std::string(backend), "' answered HTTP ",
                                         http_status, message.empty() ? "" : ": ", Quote(message));

@@ -19,13 +19,15 @@ enum class OllamaEndpoint { kGenerate, kChat };
 
 struct OllamaRequest {
   OllamaEndpoint endpoint = OllamaEndpoint::kGenerate;
-  // "/api/generate" or "/api/chat".
+  // "/api/generate", "/api/chat", or the path of another endpoint the call forwards to.
   const char* path = "";
   // The JSON body. The gateway always asks for a stream, so it sees the first token early, can
   // abort on cancel and can retry before the first byte.
   std::string body;
   // A generate request with `"raw": true`: its prompt reaches the model as it is, untemplated.
   bool raw = false;
+  // A compatibility endpoint (/v1/...) whose answer may be server-sent events.
+  bool event_stream = false;
 };
 
 // Checks what the caller sent: a valid model name and a non-empty prompt or message list.

@@ -21,7 +21,8 @@ enum class UpstreamOutcome {
   kConnectFailed,  // no connection was made (refused, unreachable, connect timeout, DNS)
   kTimeout,        // connected, but the request's time bound expired
   // The connection broke (reset, closed early, malformed HTTP), or a 2xx answer came with a
-  // Content-Type other than NDJSON or JSON (refused before its body was read).
+  // Content-Type other than NDJSON or JSON, or server-sent events for a request that allows
+  // them (refused before its body was read).
   kTransportError,
   kLineTooLong,       // an NDJSON line exceeded max_line_bytes
   kFirstByteTimeout,  // connected, but no response byte within first_byte_timeout
@@ -86,6 +87,9 @@ struct UpstreamRequest {
   // gives up on cold models.
   std::chrono::milliseconds first_byte_timeout{0};
   std::size_t max_line_bytes = 8u << 20;
+  // The answer may be server-sent events (text/event-stream, besides NDJSON and JSON), whose
+  // lines go to the handler blank ones included (a blank line ends an event).
+  bool event_stream = false;
   // For https:// URLs; null means: verify against the system store, no client certificate.
   // Shared by every request to the backend, so a request copies no TLS strings.
   std::shared_ptr<const UpstreamTls> tls;

@@ -455,6 +455,36 @@ TEST_CASE("a malformed chunk stops the backend's stream and ends the call once",
                     {{"outcome", "bad_stream"}}) == 1);
 }
 
+TEST_CASE("num_predict bounds the chunks, and each of a format's two passes on its own",
+          "[call_path]") {
+  const std::string think = R"({"model":"llama3.2","response":"","thinking":"hm","done":false})";
+  for (const bool format : {false, true}) {
+    Gateway gateway;
+    Seen seen;
+    InferenceRequest request = Generate();
+    request.mutable_options()->set_num_predict(2);
+    if (format) request.set_format("json");
+    gateway.Start(request, seen, kStreaming, security::Action::kStream)->Release();
+    FakeUpstream::Call& attempt = gateway.upstream.call(0);
+    // A thinking model with a format: up to num_predict tokens of thought, then (Ollama's
+    // second, constrained pass) up to num_predict of answer.
+    REQUIRE(attempt.Line(think));
+    REQUIRE(attempt.Line(think));
+    if (!format) {
+      CHECK_FALSE(attempt.Line(Chunk("{")));
+      CHECK_THAT(std::string(seen.status().message()),
+                 Contains("kept generating past num_predict=2"));
+      continue;
+    }
+    REQUIRE(attempt.Line(Chunk("{")));
+    REQUIRE(attempt.Line(Chunk("}")));
+    CHECK_FALSE(attempt.Line(Chunk(" ")));
+    CHECK(seen.status().code() == absl::StatusCode::kUnavailable);
+    CHECK_THAT(std::string(seen.status().message()),
+               Contains("kept generating past num_predict=2"));
+  }
+}
+
 TEST_CASE("the front door's refusal of a chunk ends the call with the front door's status",
           "[call_path]") {
   Gateway gateway;

@@ -29,20 +29,22 @@ std::string ErrorOf(HttpApi api, const std::string& body) {
   return std::string(call.status().message());
 }
 
-TEST_CASE("Ollama's endpoints stream unless told not to; OpenAI's only when asked",
+TEST_CASE("Ollama's endpoints stream unless told not to; the compatibility ones only when asked",
           "[http_protocol]") {
   CHECK(Parse(HttpApi::kOllamaGenerate, R"({"model":"m","prompt":"p"})").stream);
   CHECK_FALSE(Parse(HttpApi::kOllamaChat, R"({"model":"m","stream":false})").stream);
   CHECK_FALSE(Parse(HttpApi::kOpenAiChat, R"({"model":"m","messages":[{"role":"user",
       "content":"x"}]})")
                   .stream);
-  CHECK(Parse(HttpApi::kOpenAiCompletions, R"({"model":"m","prompt":["once"]})")
-            .request.input_data() == "once");
-  const HttpCall streamed = Parse(HttpApi::kOpenAiCompletions,
-                                  R"({"model":"m","prompt":"p","stream":true,
-                                      "stream_options":{"include_usage":true}})");
-  CHECK(streamed.stream);
-  CHECK(streamed.include_usage);
+  for (HttpApi api :
+       {HttpApi::kOpenAiCompletions, HttpApi::kOpenAiResponses, HttpApi::kAnthropicMessages}) {
+    CHECK(Parse(api, R"({"model":"m","prompt":"p","stream":true})").stream);
+    CHECK(ShapeOf(api) ==
+          (api == HttpApi::kAnthropicMessages ? ApiShape::kAnthropic : ApiShape::kOpenAi));
+  }
+  CHECK(ShapeOfPath("/v1/messages") == ApiShape::kAnthropic);
+  CHECK(ShapeOfPath("/v1/models/x") == ApiShape::kOpenAi);
+  CHECK(ShapeOfPath("/api/chat") == ApiShape::kOllama);
 }
 
 TEST_CASE("a request body that cannot be a call is refused naming what is wrong",
@@ -56,23 +58,9 @@ TEST_CASE("a request body that cannot be a call is refused naming what is wrong"
         "stream must be true or false");
   CHECK(ErrorOf(HttpApi::kOllamaChat, R"({"model":"m","messages":[{"content":"x"}]})") ==
         "messages[0].role is required");
-  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","messages":[]})")
-            .find("messages is required") == 0);
-  CHECK(ErrorOf(HttpApi::kOpenAiChat,
-                R"({"model":"m","n":2,"messages":[{"role":"user","content":"x"}]})")
-            .find("n must be 1") == 0);
-  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","tools":[{"type":"function"}],
-      "messages":[{"role":"user","content":"x"}]})")
-            .find("tools are not translated") == 0);
-  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","messages":[{"role":"user","content":
-      [{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]})")
-            .find("image_url must be a data: URL") != std::string::npos);
-  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","max_tokens":0,
-      "messages":[{"role":"user","content":"x"}]})") == "max_tokens must be a positive integer");
-  CHECK(ErrorOf(HttpApi::kOpenAiEmbeddings, R"({"model":"m","input":[[1,2]]})")
-            .find("token arrays are not supported") != std::string::npos);
-  CHECK(ErrorOf(HttpApi::kOpenAiEmbeddings, R"({"model":"m","input":"x",
-      "encoding_format":"int8"})") == "encoding_format must be \"float\" or \"base64\"");
+  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"messages":[]})") == "model is required");
+  CHECK(ErrorOf(HttpApi::kAnthropicMessages, R"({"model":"m","stream":1})") ==
+        "stream must be true or false");
 }
 
 TEST_CASE("numbers out of their field's range are clamped or refused, never converted blindly",
@@ -83,44 +71,74 @@ TEST_CASE("numbers out of their field's range are clamped or refused, never conv
   CHECK(ollama.request.options().temperature() == FLT_MAX);
   CHECK_FALSE(ollama.request.options().has_top_k());
   CHECK_FALSE(ollama.request.options().has_seed());
-  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","max_tokens":3e9,
-      "messages":[{"role":"user","content":"x"}]})") == "max_tokens must be a positive integer");
-  CHECK(ErrorOf(HttpApi::kOpenAiChat, R"({"model":"m","seed":1.5,
-      "messages":[{"role":"user","content":"x"}]})") == "seed must be an integer");
-  CHECK(Parse(HttpApi::kOpenAiChat, R"({"model":"m","temperature":-1e300,
-      "messages":[{"role":"user","content":"x"}]})")
-            .request.options()
-            .temperature() == -FLT_MAX);
 }
 
-TEST_CASE("an OpenAI chat becomes an InferenceRequest with options, images and format",
+TEST_CASE("the compatibility endpoints are forwarded as sent, to the same path",
           "[http_protocol]") {
   const std::string image = absl::Base64Escape("PNGDATA");
-  const HttpCall call = Parse(HttpApi::kOpenAiChat, R"({"model":"llama3.2","max_tokens":7,
-      "temperature":0.5,"seed":3,"stop":"END","response_format":{"type":"json_object"},
+  HttpCall call = Parse(HttpApi::kOpenAiChat, R"({"model":"llama3.2","max_tokens":7,
+      "n":2,"tools":[{"type":"function","function":{"name":"f","description":"never redacted"}}],
+      "stream":true,
       "messages":[{"role":"developer","content":"be brief"},
                   {"role":"user","content":[{"type":"text","text":"what is "},
-                   {"type":"text","text":"this?"},
                    {"type":"image_url","image_url":{"url":"data:image/png;base64,)" +
-                                                        image + R"("}}]}]})");
-  const auto& r = call.request;
-  CHECK(r.model_name() == "llama3.2");
-  CHECK(r.options().num_predict() == 7);
-  CHECK(r.options().temperature() == 0.5f);
-  CHECK(r.options().seed() == 3);
-  REQUIRE(r.options().stop_size() == 1);
-  CHECK(r.options().stop(0) == "END");
-  CHECK(r.format() == "json");
-  REQUIRE(r.messages_size() == 2);
-  CHECK(r.messages(0).role() == "system");
-  CHECK(r.messages(1).content() == "what is this?");
-  REQUIRE(r.messages(1).images_size() == 1);
-  CHECK(r.messages(1).images(0) == "PNGDATA");
-  const OllamaRequest upstream = HttpUpstreamRequest(call, call.request);
-  CHECK(std::string(upstream.path) == "/api/chat");
+                                                  image + R"("}}]},
+                  {"role":"assistant","tool_calls":[{"id":"c1","type":"function",
+                   "function":{"name":"f","arguments":"{\"to\":\"bob\"}"}}]},
+                  {"role":"tool","tool_call_id":"c1","content":"sunny"}]})");
+  CHECK(call.request.model_name() == "llama3.2");
+  CHECK(call.request.options().num_predict() == 7);
+  CHECK(call.messages == 4);
+  CHECK(call.images == 1);
+  std::vector<std::string> texts;
+  for (const std::string* text : CallerTexts(&call)) texts.push_back(*text);
+  CHECK(texts == std::vector<std::string>{"be brief", "what is ", R"({"to":"bob"})", "sunny"});
+  CHECK(call.text_bytes == 8 + 8 + 12 + 5);
+  *CallerTexts(&call)[0] = "[X]";
+  const OllamaRequest upstream = HttpUpstreamRequest(call);
+  CHECK(std::string(upstream.path) == "/v1/chat/completions");
+  CHECK(upstream.event_stream);
   const Json body = Json::parse(upstream.body);
   CHECK(body["stream"] == true);
-  CHECK(body["options"]["num_predict"] == 7);
+  CHECK(body["n"] == 2);
+  CHECK(body["messages"][0]["role"] == "developer");
+  CHECK(body["messages"][0]["content"] == "[X]");
+  CHECK(body["tools"][0]["function"]["description"] == "never redacted");
+
+  HttpCall responses = Parse(HttpApi::kOpenAiResponses, R"({"model":"m","instructions":"sys",
+      "input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"},
+                {"type":"input_image","image_url":"data:image/png;base64,AA=="}]},
+               {"type":"function_call","call_id":"c","name":"f","arguments":"{}"},
+               {"type":"function_call_output","call_id":"c","output":"42"}],
+      "max_output_tokens":5})");
+  texts.clear();
+  for (const std::string* text : CallerTexts(&responses)) texts.push_back(*text);
+  CHECK(texts == std::vector<std::string>{"sys", "hi", "{}", "42"});
+  CHECK(responses.images == 1);
+  CHECK(responses.messages == 3);
+  CHECK(responses.request.options().num_predict() == 5);
+  CHECK_FALSE(HttpUpstreamRequest(responses).event_stream);
+  CHECK(std::string(HttpUpstreamRequest(responses).path) == "/v1/responses");
+
+  HttpCall messages = Parse(HttpApi::kAnthropicMessages, R"({"model":"m","max_tokens":9,
+      "system":[{"type":"text","text":"be kind"}],
+      "messages":[{"role":"user","content":"weather?"},
+        {"role":"assistant","content":[{"type":"thinking","thinking":"hmm","signature":"s"},
+          {"type":"tool_use","id":"t","name":"w","input":{"city":"Paris","type":"x"}}]},
+        {"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"sun"},
+          {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}]}]})");
+  texts.clear();
+  for (const std::string* text : CallerTexts(&messages)) texts.push_back(*text);
+  CHECK(texts == std::vector<std::string>{"be kind", "weather?", "hmm", "Paris", "x", "sun"});
+  CHECK(messages.images == 1);
+  CHECK(messages.messages == 3);
+  CHECK(std::string(HttpUpstreamRequest(messages).path) == "/v1/messages");
+
+  HttpCall legacy = Parse(HttpApi::kOllamaEmbeddings, R"({"model":"e","Prompt":"secret"})");
+  CHECK(legacy.request.input_data() == "secret");
+  REQUIRE(CallerTexts(&legacy).size() == 1);
+  CHECK(std::string(HttpUpstreamRequest(legacy).path) == "/api/embeddings");
+  CHECK(Json::parse(HttpUpstreamRequest(legacy).body)["prompt"] == "secret");
 }
 
 TEST_CASE("Ollama's own calls are forwarded as sent, streamed, with redacted texts replaced",
@@ -130,7 +148,7 @@ TEST_CASE("Ollama's own calls are forwarded as sent, streamed, with redacted tex
       "options":{"num_predict":9,"mirostat":2},
       "messages":[{"role":"user","content":"my card 4111"}]})");
   CHECK(call.request.options().num_predict() == 9);
-  Json body = Json::parse(HttpUpstreamRequest(call, call.request).body);
+  Json body = Json::parse(HttpUpstreamRequest(call).body);
   CHECK(body["stream"] == true);
   CHECK(body["tools"][0]["function"]["name"] == "f");
   CHECK(body["options"]["mirostat"] == 2);
@@ -142,7 +160,7 @@ TEST_CASE("Ollama's own calls are forwarded as sent, streamed, with redacted tex
   *texts[0] = "my card [CARD]";
   SyncRequestTexts(&call);
   CHECK(call.request.messages(0).content() == "my card [CARD]");
-  body = Json::parse(HttpUpstreamRequest(call, call.request).body);
+  body = Json::parse(HttpUpstreamRequest(call).body);
   CHECK(body["messages"][0]["content"] == "my card [CARD]");
 
   HttpCall embed = Parse(HttpApi::kOllamaEmbed, R"({"model":"e","input":"secret"})");
@@ -150,8 +168,8 @@ TEST_CASE("Ollama's own calls are forwarded as sent, streamed, with redacted tex
   texts = CallerTexts(&embed);
   REQUIRE(texts.size() == 1);
   *texts[0] = "[X]";
-  CHECK(Json::parse(HttpUpstreamRequest(embed, embed.request).body)["input"] == "[X]");
-  CHECK(std::string(HttpUpstreamRequest(embed, embed.request).path) == "/api/embed");
+  CHECK(Json::parse(HttpUpstreamRequest(embed).body)["input"] == "[X]");
+  CHECK(std::string(HttpUpstreamRequest(embed).path) == "/api/embed");
 }
 
 TEST_CASE("a body nested deeper than the depth limit is refused naming the limit",
@@ -176,7 +194,7 @@ TEST_CASE("keys are read case-insensitively as Ollama's decoder reads them", "[h
   CHECK(call.request.model_name() == "llama3.2");
   CHECK(call.request.input_data() == "write to bob@example.com");
   CHECK(call.request.system() == "be brief");
-  const Json sent = Json::parse(HttpUpstreamRequest(call, call.request).body);
+  const Json sent = Json::parse(HttpUpstreamRequest(call).body);
   CHECK(sent["prompt"] == "write to bob@example.com");
   CHECK(sent["system"] == "be brief");
   CHECK_FALSE(sent.contains("PROMPT"));
@@ -221,11 +239,11 @@ TEST_CASE("every text Ollama reads is a caller text, measured for the limits", "
   CHECK(found == std::vector<std::string>{"", "bob@example.com", "c", "th", "x@example.com"});
   CHECK(chat.images == 1);
 
-  // OpenAI's embeddings are translated from the messages the inputs become.
   const HttpCall openai = Parse(HttpApi::kOpenAiEmbeddings, R"({"model":"e","input":["a","b"]})");
   REQUIRE(openai.request.messages_size() == 2);
   CHECK(openai.request.messages(1).content() == "b");
   CHECK(openai.text_bytes == 2);
+  CHECK(openai.messages == 2);
 
   CHECK(ErrorOf(HttpApi::kOllamaGenerate, R"({"model":"m","suffix":7})") ==
         "suffix must be a string");
@@ -253,51 +271,79 @@ TEST_CASE("status codes map to HTTP and each API's error shape", "[http_protocol
   CHECK(Json::parse(OpenAiErrorBody(401, "no"))["error"]["type"] == "authentication_error");
 }
 
-TEST_CASE("OpenAI answers: chunks, the usage chunk and whole completions", "[http_protocol]") {
-  OpenAiAnswer answer{"chatcmpl-1", "llama3.2", 1700000000};
-  OllamaChunk chunk;
-  chunk.text = "Hel";
-  Json first = OpenAiChatChunk(answer, chunk, /*first=*/true);
-  CHECK(first["object"] == "chat.completion.chunk");
-  CHECK(first["created"] == 1700000000);
-  CHECK(first["choices"][0]["delta"] == Json{{"role", "assistant"}, {"content", "Hel"}});
-  CHECK(first["choices"][0]["finish_reason"].is_null());
-  OllamaChunk done;
-  done.done = true;
-  done.done_reason = "length";
-  done.prompt_eval_count = 3;
-  done.eval_count = 4;
-  CHECK(OpenAiChatChunk(answer, done, false)["choices"][0]["finish_reason"] == "length");
-  const Json usage = OpenAiUsageChunk(answer, HttpApi::kOpenAiChat, done);
-  CHECK(usage["choices"].empty());
-  CHECK(usage["usage"]["total_tokens"] == 7);
-  const Json whole = OpenAiChatCompletion(answer, "Hello", "", done);
-  CHECK(whole["choices"][0]["message"]["content"] == "Hello");
-  CHECK(whole["usage"]["completion_tokens"] == 4);
-  done.done_reason = "stop";
-  const Json text = OpenAiTextCompletion(answer, "Hi", done);
-  CHECK(text["object"] == "text_completion");
-  CHECK(text["choices"][0]["finish_reason"] == "stop");
-  CHECK(SseEvent(Json{{"a", 1}}) == "data: {\"a\":1}\n\n");
+TEST_CASE("a forwarded answer's lines tell the usage, the terminal event and errors",
+          "[http_protocol]") {
+  const auto read = [](CompatApi api, std::string_view line, bool stream = true) {
+    return ReadCompatLine(api, stream, line, kDefaultMaxJsonDepth);
+  };
+  CompatLineFacts f = read(CompatApi::kChatCompletions,
+                           R"(data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]})");
+  CHECK(f.output);
+  CHECK_FALSE(f.done);
+  CHECK_FALSE(read(CompatApi::kChatCompletions,
+                   R"(data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})")
+                  .output);
+  CHECK(read(CompatApi::kChatCompletions,
+             R"(data: {"choices":[{"delta":{"tool_calls":[{"id":"c"}]}}]})")
+            .output);
+  f = read(CompatApi::kChatCompletions,
+           R"(data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}})");
+  CHECK(f.prompt_tokens == 3);
+  CHECK(f.completion_tokens == 4);
+  CHECK(read(CompatApi::kChatCompletions, "data: [DONE]").done);
+  CHECK(read(CompatApi::kChatCompletions, R"(data: {"error":{"message":"boom"}})").error == "boom");
+  CHECK_FALSE(read(CompatApi::kChatCompletions, "").done);
+  CHECK_FALSE(read(CompatApi::kChatCompletions, "data: not json").output);
+
+  f = read(CompatApi::kResponses,
+           R"(data: {"type":"response.completed","response":{"usage":{"input_tokens":5,)"
+           R"("output_tokens":6}}})");
+  CHECK(f.done);
+  CHECK(f.prompt_tokens == 5);
+  CHECK(f.completion_tokens == 6);
+  CHECK(read(CompatApi::kResponses, R"(data: {"type":"response.output_text.delta","delta":"x"})")
+            .output);
+  CHECK(read(CompatApi::kResponses,
+             R"(data: {"type":"response.failed","response":{"error":{"message":"bad"}}})")
+            .error == "bad");
+  CHECK_FALSE(read(CompatApi::kResponses, "event: response.completed").done);
+
+  CHECK(read(CompatApi::kMessages,
+             R"(data: {"type":"message_start","message":{"usage":{"input_tokens":7}}})")
+            .prompt_tokens == 7);
+  CHECK(read(CompatApi::kMessages, R"(data: {"type":"message_delta","usage":{"output_tokens":8}})")
+            .completion_tokens == 8);
+  CHECK(read(CompatApi::kMessages, R"(data: {"type":"message_stop"})").done);
+  CHECK(read(CompatApi::kMessages,
+             R"(data: {"type":"error","error":{"type":"overloaded_error","message":"busy"}})")
+            .error == "busy");
+
+  f = read(CompatApi::kEmbeddings, R"({"data":[],"usage":{"prompt_tokens":2}})", false);
+  CHECK(f.done);
+  CHECK(f.prompt_tokens == 2);
+  f = read(CompatApi::kMessages,
+           R"({"type":"message","usage":{"input_tokens":1,"output_tokens":2}})", false);
+  CHECK(f.done);
+  CHECK(f.completion_tokens == 2);
+  // Deeper than the limit: nothing read (the line still goes to the caller).
+  const std::string deep = "data: {\"a\":" + std::string(100, '[') + std::string(100, ']') + "}";
+  CHECK(ReadCompatLine(CompatApi::kChatCompletions, true, deep, 10).error.empty());
 }
 
-TEST_CASE("OpenAI embeddings come as floats or as base64 little-endian float32",
-          "[http_protocol]") {
-  const std::string ollama = R"({"model":"e","embeddings":[[0.5,-2.0]],"prompt_eval_count":2})";
-  HttpCall call = Parse(HttpApi::kOpenAiEmbeddings, R"({"model":"e","input":"x"})");
-  Json floats = Json::parse(*OpenAiEmbeddings(call, ollama));
-  CHECK(floats["data"][0]["embedding"] == Json::array({0.5, -2.0}));
-  CHECK(floats["usage"]["prompt_tokens"] == 2);
-  call.base64_embeddings = true;
-  Json packed = Json::parse(*OpenAiEmbeddings(call, ollama));
-  std::string bytes;
-  REQUIRE(absl::Base64Unescape(packed["data"][0]["embedding"].get<std::string>(), &bytes));
-  REQUIRE(bytes.size() == 8);
-  float values[2];
-  std::memcpy(values, bytes.data(), 8);
-  CHECK(values[0] == 0.5f);
-  CHECK(values[1] == -2.0f);
-  CHECK_FALSE(OpenAiEmbeddings(call, R"({"error":"x"})").ok());
+TEST_CASE("errors take each API's shape, in an answer and in a stream", "[http_protocol]") {
+  const Json anthropic = Json::parse(ErrorBody(ApiShape::kAnthropic, 404, "no such model"));
+  CHECK(anthropic["type"] == "error");
+  CHECK(anthropic["error"]["type"] == "not_found_error");
+  CHECK(anthropic["error"]["message"] == "no such model");
+  CHECK(Json::parse(ErrorBody(ApiShape::kOpenAi, 400, "bad"))["error"]["type"] ==
+        "invalid_request_error");
+  CHECK(ErrorBody(ApiShape::kOllama, 500, "x") == R"({"error":"x"})");
+  CHECK(StreamErrorEvent(HttpApi::kOllamaChat, 503, "x") == "{\"error\":\"x\"}\n");
+  CHECK(StreamErrorEvent(HttpApi::kOpenAiChat, 503, "x").starts_with("data: {\"error\":{"));
+  CHECK(StreamErrorEvent(HttpApi::kAnthropicMessages, 503, "x")
+            .starts_with("event: error\ndata: {\"error\":{\"message\":\"x\",\"type\":"
+                         "\"overloaded_error\"}"));
+  CHECK(StreamErrorEvent(HttpApi::kOpenAiResponses, 503, "x").starts_with("event: error\n"));
 }
 
 TEST_CASE("listings merge by name, and /v1/models reads modified_at as Unix time",
@@ -316,6 +362,9 @@ TEST_CASE("listings merge by name, and /v1/models reads modified_at as Unix time
   CHECK(models["data"][2]["id"] == "team/c:7b");
   CHECK(models["data"][2]["owned_by"] == "team");
   CHECK(models["data"][2]["created"] == 1714564800);
+  CHECK(Json::parse(*OpenAiModelEntry(merged, "team/c:7b"))["owned_by"] == "team");
+  CHECK(Json::parse(*OpenAiModelEntry(merged, "a"))["id"] == "a:latest");
+  CHECK_FALSE(OpenAiModelEntry(merged, "zzz").has_value());
 }
 
 TEST_CASE("a non-streamed Ollama answer gathers text, thinking and tool calls", "[http_protocol]") {

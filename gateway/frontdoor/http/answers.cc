@@ -9,6 +9,7 @@
 
 #include "absl/strings/escaping.h"
 #include "common/json_string.h"
+#include "gateway/config/values.h"
 #include "gateway/frontdoor/http/json_fields.h"
 #include "gateway/upstream/json_reading.h"
 
@@ -16,20 +17,6 @@ namespace og {
 namespace {
 
 using namespace json_fields;  // NOLINT(build/namespaces): this file's own vocabulary
-
-Json Usage(const OllamaChunk& done) {
-  return {{"prompt_tokens", done.prompt_eval_count},
-          {"completion_tokens", done.eval_count},
-          {"total_tokens", done.prompt_eval_count + done.eval_count}};
-}
-
-Json Envelope(const OpenAiAnswer& answer, const char* object) {
-  return {{"id", answer.id},
-          {"object", object},
-          {"created", static_cast<std::int64_t>(answer.created)},
-          {"model", answer.model},
-          {"system_fingerprint", "fp_ollama"}};
-}
 
 // Seconds since the epoch of an RFC 3339 time as Ollama writes modified_at
 // ("2024-05-01T10:00:00.123456789-07:00"); 0 when it does not parse.
@@ -128,124 +115,110 @@ std::string OpenAiErrorBody(int http_status, std::string_view message) {
   return DumpJson(OpenAiError(http_status, message));
 }
 
-std::string_view FinishReason(std::string_view done_reason) {
-  return done_reason == "length" ? "length" : "stop";
-}
-
-std::string SseEvent(const Json& data) {
-  std::string out = "data: ";
-  out += DumpJson(data);
-  out += "\n\n";
-  return out;
-}
-
-Json OpenAiChatChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk, bool first) {
-  Json delta = {{"content", chunk.text}};
-  if (first) delta["role"] = "assistant";
-  if (!chunk.thinking.empty()) delta["reasoning"] = chunk.thinking;
-  Json choice = {{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", nullptr}};
-  if (chunk.done) choice["finish_reason"] = FinishReason(chunk.done_reason);
-  Json out = Envelope(answer, "chat.completion.chunk");
-  out["choices"] = Json::array({std::move(choice)});
-  // The gateway continued the stream on another backend (OpenAI clients ignore the field).
-  if (chunk.continuations > 0) out["x-gateway-continued"] = chunk.continuations;
-  return out;
-}
-
-Json OpenAiCompletionChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk) {
-  Json choice = {{"text", chunk.text}, {"index", 0}, {"finish_reason", nullptr}};
-  if (chunk.done) choice["finish_reason"] = FinishReason(chunk.done_reason);
-  Json out = Envelope(answer, "text_completion");
-  out["choices"] = Json::array({std::move(choice)});
-  return out;
-}
-
-Json OpenAiUsageChunk(const OpenAiAnswer& answer, HttpApi api, const OllamaChunk& done) {
-  Json out =
-      Envelope(answer, api == HttpApi::kOpenAiChat ? "chat.completion.chunk" : "text_completion");
-  out["choices"] = Json::array();
-  out["usage"] = Usage(done);
-  return out;
-}
-
-Json OpenAiChatCompletion(const OpenAiAnswer& answer, std::string_view text,
-                          std::string_view reasoning, const OllamaChunk& done) {
-  Json message = {{"role", "assistant"}, {"content", std::string(text)}};
-  if (!reasoning.empty()) message["reasoning"] = std::string(reasoning);
-  Json out = Envelope(answer, "chat.completion");
-  out["choices"] = Json::array({{{"index", 0},
-                                 {"message", std::move(message)},
-                                 {"finish_reason", FinishReason(done.done_reason)}}});
-  out["usage"] = Usage(done);
-  return out;
-}
-
-Json OpenAiTextCompletion(const OpenAiAnswer& answer, std::string_view text,
-                          const OllamaChunk& done) {
-  Json out = Envelope(answer, "text_completion");
-  out["choices"] = Json::array({{{"text", std::string(text)},
-                                 {"index", 0},
-                                 {"logprobs", nullptr},
-                                 {"finish_reason", FinishReason(done.done_reason)}}});
-  out["usage"] = Usage(done);
-  return out;
-}
-
-absl::StatusOr<std::string> OpenAiEmbeddings(const HttpCall& call, std::string_view ollama_body) {
-  static_assert(std::endian::native == std::endian::little,
-                "base64 embeddings are little-endian float32, as the host's");
-  const Json in = ParseJson(ollama_body, call.max_depth, "the backend's answer").value_or(Json());
-  if (!in.is_object() || !in.contains("embeddings") || !in["embeddings"].is_array()) {
-    return absl::InternalError("the backend's /api/embed answer has no embeddings array");
+Json AnthropicError(int http_status, std::string_view message) {
+  // Anthropic's error types (as Ollama's anthropic.NewError chooses them).
+  const char* type = "api_error";
+  switch (http_status) {
+    case 400:
+      type = "invalid_request_error";
+      break;
+    case 401:
+      type = "authentication_error";
+      break;
+    case 403:
+      type = "permission_error";
+      break;
+    case 404:
+      type = "not_found_error";
+      break;
+    case 413:
+      type = "request_too_large";
+      break;
+    case 429:
+      type = "rate_limit_error";
+      break;
+    case 503:
+    case 529:
+      type = "overloaded_error";
+      break;
+    default:
+      break;
   }
-  Json data = Json::array();
-  std::size_t index = 0;
-  for (const Json& vector : in["embeddings"]) {
-    if (!vector.is_array()) {
-      return absl::InternalError(
-          "the backend's /api/embed answer has an embedding that is not "
-          "an array of numbers");
-    }
-    Json item = {{"object", "embedding"}, {"index", index++}};
-    if (call.base64_embeddings) {
-      std::string bytes;
-      bytes.reserve(vector.size() * sizeof(float));
-      for (const Json& x : vector) {
-        const float f = x.is_number() ? AsFloat(x) : 0.0f;
-        char raw[sizeof f];
-        std::memcpy(raw, &f, sizeof f);
-        bytes.append(raw, sizeof raw);
-      }
-      item["embedding"] = absl::Base64Escape(bytes);
-    } else {
-      item["embedding"] = vector;
-    }
-    data.push_back(std::move(item));
-  }
-  auto count = in.find("prompt_eval_count");
-  const std::int64_t tokens =
-      count != in.end() ? AsInt<std::int64_t>(*count).value_or(0) : std::int64_t{0};
-  return DumpJson(Json{{"object", "list"},
-                       {"data", std::move(data)},
-                       {"model", call.request.model_name()},
-                       {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+  return Json{{"type", "error"}, {"error", {{"type", type}, {"message", std::string(message)}}}};
 }
+
+std::string ErrorBody(ApiShape shape, int http_status, std::string_view message) {
+  switch (shape) {
+    case ApiShape::kOpenAi:
+      return DumpJson(OpenAiError(http_status, message));
+    case ApiShape::kAnthropic:
+      return DumpJson(AnthropicError(http_status, message));
+    case ApiShape::kOllama:
+      break;
+  }
+  return OllamaErrorBody(message);
+}
+
+std::string StreamErrorEvent(HttpApi api, int http_status, std::string_view message) {
+  switch (ShapeOf(api)) {
+    case ApiShape::kOllama:
+      return OllamaErrorBody(message) + "\n";
+    case ApiShape::kAnthropic:
+      return "event: error\ndata: " + DumpJson(AnthropicError(http_status, message)) + "\n\n";
+    case ApiShape::kOpenAi:
+      break;
+  }
+  if (api == HttpApi::kOpenAiResponses) {
+    // The Responses API's error event.
+    const Json error = OpenAiError(http_status, message)["error"];
+    return "event: error\ndata: " +
+           DumpJson(Json{{"type", "error"},
+                         {"code", error["code"].is_null() ? Json(error["type"]) : error["code"]},
+                         {"message", std::string(message)},
+                         {"param", nullptr}}) +
+           "\n\n";
+  }
+  return "data: " + DumpJson(OpenAiError(http_status, message)) + "\n\n";
+}
+
+namespace {
+
+Json OpenAiModel(const Json& entry) {
+  const std::string name = entry["name"];
+  const std::size_t slash = name.find('/');
+  return {{"id", name},
+          {"object", "model"},
+          {"created", UnixTime(StringOr(entry, "modified_at"))},
+          {"owned_by", slash == std::string::npos ? "library" : name.substr(0, slash)}};
+}
+
+bool HasName(const Json& entry) {
+  return entry.is_object() && entry.contains("name") && entry["name"].is_string();
+}
+
+}  // namespace
 
 std::string OpenAiModels(const Json& tags) {
   Json data = Json::array();
   if (tags.contains("models") && tags["models"].is_array()) {
     for (const Json& m : tags["models"]) {
-      if (!m.is_object() || !m.contains("name") || !m["name"].is_string()) continue;
-      const std::string name = m["name"];
-      const std::size_t slash = name.find('/');
-      data.push_back(
-          {{"id", name},
-           {"object", "model"},
-           {"created", UnixTime(StringOr(m, "modified_at"))},
-           {"owned_by", slash == std::string::npos ? "library" : name.substr(0, slash)}});
+      if (HasName(m)) data.push_back(OpenAiModel(m));
     }
   }
+  // Ollama answers `"data": null` when no model is installed; clients take an empty list
+  // better, and the gateway's listing is of the whole fleet.
   return DumpJson(Json{{"object", "list"}, {"data", std::move(data)}});
+}
+
+std::optional<std::string> OpenAiModelEntry(const Json& tags, std::string_view id) {
+  if (!tags.contains("models") || !tags["models"].is_array()) return std::nullopt;
+  const std::string wanted = CanonicalModelName(std::string(id));
+  for (const Json& m : tags["models"]) {
+    if (!HasName(m)) continue;
+    const std::string& name = m["name"].get_ref<const std::string&>();
+    if (name == id || CanonicalModelName(name) == wanted) return DumpJson(OpenAiModel(m));
+  }
+  return std::nullopt;
 }
 
 void OllamaAggregate::Add(HttpApi api, const OllamaChunk& chunk, std::string_view line) {

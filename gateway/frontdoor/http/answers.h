@@ -1,11 +1,12 @@
-// The HTTP front door's answers (see docs/ollama-api.md): errors, OpenAI's streamed chunks and
-// whole answers built from Ollama's chunks, server-sent events, the aggregate of a non-streamed
-// Ollama call, and the merged model listings. Pure: no I/O, so every shape is unit-tested.
+// The HTTP front door's answers (see docs/ollama-api.md): errors in each API's shape, the
+// aggregate of a non-streamed Ollama call, and the merged model listings. Pure: no I/O, so every
+// shape is unit-tested.
 #ifndef OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_ANSWERS_H_
 #define OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_ANSWERS_H_
 
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,44 +20,23 @@
 namespace og {
 
 // Errors. The HTTP status for a call's status code, and the bodies: Ollama's
-// {"error": "..."} and OpenAI's {"error": {"message", "type", "param", "code"}}.
+// {"error": "..."}, OpenAI's {"error": {"message", "type", "param", "code"}} and Anthropic's
+// {"type": "error", "error": {"type", "message"}}.
 int HttpStatusFor(absl::StatusCode code);
 std::string OllamaErrorBody(std::string_view message);
 nlohmann::json OpenAiError(int http_status, std::string_view message);
 std::string OpenAiErrorBody(int http_status, std::string_view message);
+nlohmann::json AnthropicError(int http_status, std::string_view message);
+std::string ErrorBody(ApiShape shape, int http_status, std::string_view message);
+// An error that ends a stream whose headers went out, as each API streams one: an NDJSON
+// {"error"} line (Ollama), a `data: {"error": ...}` event (chat and completions), an `error`
+// event (Responses, Anthropic's Messages).
+std::string StreamErrorEvent(HttpApi api, int http_status, std::string_view message);
 
-// What an answer needs besides its chunks, for the OpenAI shapes.
-struct OpenAiAnswer {
-  std::string id;  // "chatcmpl-..." or "cmpl-..."
-  std::string model;
-  std::time_t created = 0;
-};
-
-// OpenAI's finish_reason for Ollama's done_reason: "length" stays, everything else is "stop".
-std::string_view FinishReason(std::string_view done_reason);
-
-// One server-sent event: "data: <json>\n\n".
-std::string SseEvent(const nlohmann::json& data);
-inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
-
-// OpenAI streaming chunks. `chunk` is one Ollama chunk; the first chunk of a chat carries the
-// assistant role. The done chunk carries finish_reason.
-nlohmann::json OpenAiChatChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk, bool first);
-nlohmann::json OpenAiCompletionChunk(const OpenAiAnswer& answer, const OllamaChunk& chunk);
-// The usage-only last chunk of a stream with include_usage.
-nlohmann::json OpenAiUsageChunk(const OpenAiAnswer& answer, HttpApi api, const OllamaChunk& done);
-// Whole answers: `text` is the concatenated output, `done` the final chunk.
-nlohmann::json OpenAiChatCompletion(const OpenAiAnswer& answer, std::string_view text,
-                                    std::string_view reasoning, const OllamaChunk& done);
-nlohmann::json OpenAiTextCompletion(const OpenAiAnswer& answer, std::string_view text,
-                                    const OllamaChunk& done);
-
-// /v1/embeddings from Ollama's /api/embed answer (read with call.max_depth). INTERNAL when the
-// backend's answer has no embeddings array.
-absl::StatusOr<std::string> OpenAiEmbeddings(const HttpCall& call, std::string_view ollama_body);
-
-// /v1/models from a merged /api/tags answer ({"models": [...]}).
+// /v1/models from a merged /api/tags answer ({"models": [...]}), and /v1/models/{id}: the entry
+// of the model named `id` (exactly, or as its canonical name), if the listing has it.
 std::string OpenAiModels(const nlohmann::json& tags);
+std::optional<std::string> OpenAiModelEntry(const nlohmann::json& tags, std::string_view id);
 
 // The whole answer of a non-streamed Ollama call, built from the chunks: the final chunk's
 // object with `response` (generate) or `message` (chat) holding the concatenated text,

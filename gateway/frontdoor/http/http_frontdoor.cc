@@ -40,16 +40,14 @@ tls::PeerIdentity CertificateOf(const http::Request& request) {
 }
 
 // An error in the shape of the API the path belongs to.
-void RespondError(http::Exchange& exchange, bool openai, int status, std::string_view message,
+void RespondError(http::Exchange& exchange, ApiShape shape, int status, std::string_view message,
                   http::Headers headers = {}) {
-  exchange.Respond(status, kJson,
-                   openai ? OpenAiErrorBody(status, message) : OllamaErrorBody(message),
-                   std::move(headers));
+  exchange.Respond(status, kJson, ErrorBody(shape, status, message), std::move(headers));
 }
 
-void RespondStatus(http::Exchange& exchange, bool openai, const absl::Status& status,
+void RespondStatus(http::Exchange& exchange, ApiShape shape, const absl::Status& status,
                    http::Headers headers = {}) {
-  RespondError(exchange, openai, HttpStatusFor(status.code()), std::string(status.message()),
+  RespondError(exchange, shape, HttpStatusFor(status.code()), std::string(status.message()),
                std::move(headers));
 }
 
@@ -76,9 +74,8 @@ class ModelCall final : private HttpCallHolder, public CallPath {
         max_answer_bytes_(core.options().max_unary_answer_bytes),
         max_line_bytes_(core.options().max_line_bytes),
         hold_(std::make_shared<Hold>(this)),
-        busy_(std::move(busy)) {
-    answer_.created = std::time(nullptr);
-    answer_.model = call.request.model_name();
+        busy_(std::move(busy)),
+        compat_(CompatApiOf(call.api)) {
     aggregate_.max_depth = call.max_depth;
   }
 
@@ -116,65 +113,44 @@ class ModelCall final : private HttpCallHolder, public CallPath {
   InputSize MeasureInput() const override {
     InputSize size;
     size.request_bytes = call.body_bytes;
-    size.messages = static_cast<std::size_t>(call.request.messages_size());
+    size.messages = call.messages;
     size.text_bytes = call.text_bytes;
     size.images = call.images;
     return size;
   }
 
-  // Ollama's endpoints forward the body, so its texts are redacted in place, every one of them,
-  // and the request's view of them (logs, the access log digest) follows.
+  // The body is forwarded, so its texts are redacted in place, every one of them, and the
+  // request's view of them (logs, the access log digest) follows.
   void RedactInput(const SecurityPolicy& policy, Metrics& metrics) override {
-    if (!ForwardsBody(call.api)) return CallPath::RedactInput(policy, metrics);
     if (policy.Redact(CallerTexts(&call), metrics)) SyncRequestTexts(&call);
   }
 
+  // Ollama's endpoints take what Ollama takes (an empty prompt loads the model), and the
+  // compatibility endpoints what Ollama's layer takes: the backend checks the rest.
   absl::Status Validate(const ollama_gateway::v1::InferenceRequest& request) const override {
-    // Ollama's own endpoints take what Ollama takes (an empty prompt loads the model); the
-    // OpenAI ones need what they translate into.
-    if (call.api == HttpApi::kOpenAiChat || call.api == HttpApi::kOpenAiCompletions) {
-      return ValidateRequest(request);
-    }
     return ValidateModelName(request);
   }
 
-  OllamaRequest BuildUpstream(const ollama_gateway::v1::InferenceRequest& forwarded) override {
-    return HttpUpstreamRequest(call, forwarded);
+  OllamaRequest BuildUpstream(const ollama_gateway::v1::InferenceRequest&) override {
+    return HttpUpstreamRequest(call);
   }
 
   bool ParsesChunks() const override {
-    return call.api != HttpApi::kOllamaEmbed && call.api != HttpApi::kOllamaShow &&
-           call.api != HttpApi::kOpenAiEmbeddings;
+    return call.api == HttpApi::kOllamaGenerate || call.api == HttpApi::kOllamaChat;
   }
 
+  // A compatibility endpoint's stream is whole once its terminal event came.
+  bool AnswerComplete() const override { return !compat_ || !call.stream || compat_done_; }
+
   bool Deliver(OllamaChunk& chunk, std::string_view line, absl::Status* why_not) override {
-    if (!ParsesChunks()) {
-      // Ollama sends these answers as one line; max_line_bytes bounds the whole of them.
-      if (body_.size() + line.size() + 1 > max_line_bytes_) {
-        *why_not = absl::ResourceExhaustedError(
-            fmt::format("backend '{}' answered more than upstream.max_line_bytes ({} bytes)",
-                        backend_name(), max_line_bytes_));
-        return false;
-      }
-      if (!body_.empty()) body_ += '\n';
-      body_.append(line);
-      return true;
-    }
+    if (compat_) return DeliverCompat(line, why_not);
+    if (!ParsesChunks()) return Gather(line, why_not);
     if (call.stream) {
       Stream(chunk, line);
       return true;
     }
-    if (chunk.done) done_chunk_ = chunk;
-    const bool openai = IsOpenAi(call.api);
-    if (openai) {
-      text_ += chunk.text;
-      reasoning_ += chunk.thinking;
-    } else {
-      aggregate_.Add(call.api, chunk, line);
-    }
-    const std::size_t size = openai ? text_.size() + reasoning_.size()
-                                    : aggregate_.text.size() + aggregate_.thinking.size();
-    if (size > max_answer_bytes_) {
+    aggregate_.Add(call.api, chunk, line);
+    if (aggregate_.text.size() + aggregate_.thinking.size() > max_answer_bytes_) {
       *why_not = absl::ResourceExhaustedError(fmt::format(
           "the answer exceeds {} bytes, the most a non-streamed answer carries; limit it with "
           "num_predict (max_tokens) or ask for a stream",
@@ -184,55 +160,81 @@ class ModelCall final : private HttpCallHolder, public CallPath {
     return true;
   }
 
-  // A stream can run again only while its headers have not gone out; a whole answer is
-  // gathered until the end, so what it had is dropped.
-  bool ForgetAnswer() override {
-    if (call.stream && ParsesChunks()) return !started_;
-    done_chunk_ = OllamaChunk{};
-    aggregate_ = OllamaAggregate{};
-    aggregate_.max_depth = call.max_depth;
-    text_.clear();
-    reasoning_.clear();
-    body_.clear();
+  // A compatibility endpoint's line: passed on as it came (a stream's at once, an answer's when
+  // it is whole), and read for the usage, the terminal event and errors.
+  bool DeliverCompat(std::string_view line, absl::Status* why_not) {
+    const CompatLineFacts facts = ReadCompatLine(*compat_, call.stream, line, call.max_depth);
+    if (!facts.error.empty()) {
+      // The caller gets the error in its API's shape from End, naming the backend.
+      *why_not = absl::UnavailableError(
+          fmt::format("backend '{}' failed during generation: {}", backend_name(), facts.error));
+      return false;
+    }
+    if (facts.output) ++output_events_;
+    if (facts.prompt_tokens >= 0) compat_prompt_tokens_ = facts.prompt_tokens;
+    if (facts.completion_tokens >= 0) compat_completion_tokens_ = facts.completion_tokens;
+    if (facts.done) {
+      compat_done_ = true;
+      // Without a usage (a stream without stream_options.include_usage), one output event is
+      // about one token: Ollama's layer writes one per native chunk.
+      SetUsage(std::max<std::int64_t>(compat_prompt_tokens_, 0),
+               compat_completion_tokens_ >= 0 ? compat_completion_tokens_ : output_events_);
+    }
+    if (!call.stream) return Gather(line, why_not);
+    StartStreamOnce(kEventStream);
+    std::string data;
+    data.reserve(line.size() + 1);
+    data.append(line);
+    data += '\n';
+    Send(std::move(data));
     return true;
   }
 
-  // One chunk of a streamed answer, in the caller's format.
-  void Stream(const OllamaChunk& chunk, std::string_view line) {
-    if (!started_) {
-      started_ = true;
-      http::Headers headers = {{"x-request-id", request_id()},
-                               {"x-gateway-backend", backend_name()},
-                               {"x-gateway-attempts", std::to_string(attempts())}};
-      if (IsOpenAi(call.api)) {
-        headers.emplace_back("Cache-Control", "no-cache");
-        exchange_->StartStream(200, kEventStream, std::move(headers));
-        answer_.id = AnswerId();
-      } else {
-        exchange_->StartStream(200, kNdjson, std::move(headers));
-      }
+  // A whole answer (embed, show, a compatibility endpoint's JSON), gathered to be sent as one.
+  bool Gather(std::string_view line, absl::Status* why_not) {
+    // Ollama sends these answers as one line; max_line_bytes bounds the whole of them.
+    if (body_.size() + line.size() + 1 > max_line_bytes_) {
+      *why_not = absl::ResourceExhaustedError(
+          fmt::format("backend '{}' answered more than upstream.max_line_bytes ({} bytes)",
+                      backend_name(), max_line_bytes_));
+      return false;
     }
-    switch (call.api) {
-      case HttpApi::kOpenAiChat:
-        // Empty chunks carry nothing for a chat client; the role goes with the first text.
-        if (chunk.text.empty() && chunk.thinking.empty() && !chunk.done) return;
-        Send(SseEvent(OpenAiChatChunk(answer_, chunk, first_)));
-        first_ = false;
-        break;
-      case HttpApi::kOpenAiCompletions:
-        if (chunk.text.empty() && !chunk.done) return;
-        Send(SseEvent(OpenAiCompletionChunk(answer_, chunk)));
-        break;
-      default: {
-        std::string data;
-        data.reserve(line.size() + 1);
-        data.append(line);
-        data += '\n';
-        Send(std::move(data));
-        break;
-      }
-    }
-    if (chunk.done) done_chunk_ = chunk;
+    if (!body_.empty()) body_ += '\n';
+    body_.append(line);
+    return true;
+  }
+
+  // A stream can run again only while its headers have not gone out; a whole answer is
+  // gathered until the end, so what it had is dropped.
+  bool ForgetAnswer() override {
+    if (call.stream && (ParsesChunks() || compat_)) return !started_;
+    aggregate_ = OllamaAggregate{};
+    aggregate_.max_depth = call.max_depth;
+    body_.clear();
+    compat_done_ = false;
+    output_events_ = 0;
+    compat_prompt_tokens_ = compat_completion_tokens_ = -1;
+    return true;
+  }
+
+  void StartStreamOnce(std::string_view content_type) {
+    if (started_) return;
+    started_ = true;
+    http::Headers headers = {{"x-request-id", request_id()},
+                             {"x-gateway-backend", backend_name()},
+                             {"x-gateway-attempts", std::to_string(attempts())}};
+    if (content_type == kEventStream) headers.emplace_back("Cache-Control", "no-cache");
+    exchange_->StartStream(200, content_type, std::move(headers));
+  }
+
+  // One chunk of a streamed Ollama answer, passed on as it came.
+  void Stream(const OllamaChunk&, std::string_view line) {
+    StartStreamOnce(kNdjson);
+    std::string data;
+    data.reserve(line.size() + 1);
+    data.append(line);
+    data += '\n';
+    Send(std::move(data));
   }
 
   // Writes `data`; past the stream buffer the backend transfer pauses until the client has
@@ -261,61 +263,20 @@ class ModelCall final : private HttpCallHolder, public CallPath {
   }
 
   void End(const absl::Status& status) override {
-    const bool openai = IsOpenAi(call.api);
     if (started_) {
+      // Headers are gone: an error travels in the stream, as each API sends its own.
       if (!status.ok()) {
-        // Headers are gone: the error travels in the stream, as Ollama and OpenAI send theirs.
-        const std::string message(status.message());
-        Send(openai ? SseEvent(OpenAiError(HttpStatusFor(status.code()), message))
-                    : OllamaErrorBody(message) + "\n");
-      } else if (openai) {
-        if (call.include_usage) Send(SseEvent(OpenAiUsageChunk(answer_, call.api, done_chunk_)));
-        Send(std::string(kSseDone));
+        Send(StreamErrorEvent(call.api, HttpStatusFor(status.code()),
+                              std::string(status.message())));
       }
       exchange_->EndStream();
     } else if (!status.ok()) {
-      RespondStatus(*exchange_, openai, status, std::move(headers_));
+      RespondStatus(*exchange_, ShapeOf(call.api), status, std::move(headers_));
     } else {
-      RespondWhole();
+      exchange_->Respond(200, kJson, ParsesChunks() ? aggregate_.Body(call.api) : std::move(body_),
+                         std::move(headers_));
     }
     hold_.reset();
-  }
-
-  // OpenAI's id of the answer, from the call's request id (known once Begin ran).
-  std::string AnswerId() const {
-    return fmt::format("{}-{}", call.api == HttpApi::kOpenAiChat ? "chatcmpl" : "cmpl",
-                       request_id());
-  }
-
-  void RespondWhole() {
-    answer_.id = AnswerId();
-    std::string body;
-    switch (call.api) {
-      case HttpApi::kOllamaGenerate:
-      case HttpApi::kOllamaChat:
-        body = aggregate_.Body(call.api);
-        break;
-      case HttpApi::kOpenAiChat:
-        body = DumpJson(OpenAiChatCompletion(answer_, text_, reasoning_, done_chunk_));
-        break;
-      case HttpApi::kOpenAiCompletions:
-        body = DumpJson(OpenAiTextCompletion(answer_, text_, done_chunk_));
-        break;
-      case HttpApi::kOpenAiEmbeddings: {
-        absl::StatusOr<std::string> translated = OpenAiEmbeddings(call, body_);
-        if (!translated.ok()) {
-          return RespondError(*exchange_, true, 502, std::string(translated.status().message()),
-                              std::move(headers_));
-        }
-        body = *std::move(translated);
-        break;
-      }
-      case HttpApi::kOllamaEmbed:
-      case HttpApi::kOllamaShow:
-        body = std::move(body_);
-        break;
-    }
-    exchange_->Respond(200, kJson, std::move(body), std::move(headers_));
   }
 
   const std::shared_ptr<http::Exchange> exchange_;
@@ -332,14 +293,16 @@ class ModelCall final : private HttpCallHolder, public CallPath {
   http::Headers headers_;
 
   // The upstream loop thread's (Deliver, End).
-  OpenAiAnswer answer_;
+  const std::optional<CompatApi> compat_;
   bool started_ = false;
-  bool first_ = true;
-  OllamaChunk done_chunk_;
   OllamaAggregate aggregate_;
-  std::string text_;
-  std::string reasoning_;
-  std::string body_;  // a whole backend answer (embed, show)
+  std::string body_;  // a whole backend answer (embed, show, a compatibility endpoint's JSON)
+  // A compatibility endpoint's answer: its terminal event came; the events with output; the
+  // usage it reported (-1: not yet).
+  bool compat_done_ = false;
+  std::int64_t output_events_ = 0;
+  std::int64_t compat_prompt_tokens_ = -1;
+  std::int64_t compat_completion_tokens_ = -1;
 
   std::mutex mu_;  // the loop thread (Send) against the connection's (Written)
   std::size_t queued_bytes_ = 0;
@@ -502,29 +465,39 @@ class Endpoints {
         busy_(std::move(busy)) {}
 
   // The listings: authenticated like calls, and filtered to the models the caller may use.
-  void List(const std::string& path, bool openai) {
-    std::optional<Caller> caller = Authenticate(openai);
+  // `openai`: /v1/models, the fleet's /api/tags in OpenAI's shape; with `model_id`,
+  // /v1/models/{model_id}.
+  void List(const std::string& path, bool openai, std::optional<std::string> model_id = {}) {
+    const ApiShape shape = openai ? ApiShape::kOpenAi : ApiShape::kOllama;
+    std::optional<Caller> caller = Authenticate(shape);
     if (!caller) return;
     listings_.Get(core_, path, MaxJsonDepth(),
-                  [core = &core_, exchange = exchange_, busy = busy_, caller = *caller,
-                   openai](const ListingCache::Result& result) {
+                  [core = &core_, exchange = exchange_, busy = busy_, caller = *caller, openai,
+                   shape, model_id = std::move(model_id)](const ListingCache::Result& result) {
                     if (result.merged == nullptr) {
-                      return RespondError(*exchange, openai, 503,
+                      return RespondError(*exchange, shape, 503,
                                           fmt::format("cannot list models: {}", result.error));
                     }
                     Json merged = *result.merged;
                     Allowed(*core, caller, &merged);
-                    exchange->Respond(200, kJson, openai ? OpenAiModels(merged) : DumpJson(merged));
+                    if (!openai) return exchange->Respond(200, kJson, DumpJson(merged));
+                    if (!model_id) return exchange->Respond(200, kJson, OpenAiModels(merged));
+                    std::optional<std::string> entry = OpenAiModelEntry(merged, *model_id);
+                    if (!entry) {
+                      return RespondError(*exchange, shape, 404,
+                                          fmt::format("model '{}' not found", *model_id));
+                    }
+                    exchange->Respond(200, kJson, *std::move(entry));
                   });
   }
 
   void Version() {
-    if (!Authenticate(false)) return;
+    if (!Authenticate(ApiShape::kOllama)) return;
     Listing::Run(
         core_, "/api/version", 1,
         [exchange = exchange_, busy = busy_](std::vector<std::string> bodies, std::string error) {
           if (bodies.empty()) {
-            return RespondError(*exchange, false, 503,
+            return RespondError(*exchange, ApiShape::kOllama, 503,
                                 fmt::format("cannot tell the version: {}", error));
           }
           exchange->Respond(200, kJson, std::move(bodies.front()));
@@ -535,7 +508,7 @@ class Endpoints {
     absl::StatusOr<HttpCall> parsed = ParseHttpCall(api, request_.body, MaxJsonDepth());
     if (!parsed.ok()) {
       core_.metrics().RecordRejected("http", "invalid_argument");
-      return RespondStatus(*exchange_, IsOpenAi(api), parsed.status());
+      return RespondStatus(*exchange_, ShapeOf(api), parsed.status());
     }
     auto* call = new ModelCall(core_, exchange_, *std::move(parsed), busy_);
     call->Start();
@@ -546,9 +519,9 @@ class Endpoints {
     return static_cast<int>(core_.security().policy()->limits().max_json_depth);
   }
 
-  std::optional<Caller> Authenticate(bool openai) {
+  std::optional<Caller> Authenticate(ApiShape shape) {
     if (core_.draining()) {
-      RespondError(*exchange_, openai, 503,
+      RespondError(*exchange_, shape, 503,
                    "the gateway is shutting down; retry (on another "
                    "replica)");
       return std::nullopt;
@@ -557,7 +530,7 @@ class Endpoints {
         core_.security().Authenticate(*core_.security().policy(), request_.Header("authorization"),
                                       CertificateOf(request_), "http");
     if (!caller.ok()) {
-      RespondStatus(*exchange_, openai, caller.status());
+      RespondStatus(*exchange_, shape, caller.status());
       return std::nullopt;
     }
     return *std::move(caller);
@@ -587,7 +560,7 @@ class Endpoints {
 struct Route {
   std::string_view path;
   std::string_view method;  // GET routes answer HEAD too
-  enum class Kind { kRoot, kVersion, kTags, kPs, kModels, kModel } kind;
+  enum class Kind { kRoot, kVersion, kTags, kPs, kModels, kModelEntry, kModel } kind;
   HttpApi api = HttpApi::kOllamaGenerate;
 };
 
@@ -600,11 +573,23 @@ constexpr Route kRoutes[] = {
     {"/api/chat", "POST", Route::Kind::kModel, HttpApi::kOllamaChat},
     {"/api/embed", "POST", Route::Kind::kModel, HttpApi::kOllamaEmbed},
     {"/api/show", "POST", Route::Kind::kModel, HttpApi::kOllamaShow},
+    {"/api/embeddings", "POST", Route::Kind::kModel, HttpApi::kOllamaEmbeddings},
     {"/v1/chat/completions", "POST", Route::Kind::kModel, HttpApi::kOpenAiChat},
     {"/v1/completions", "POST", Route::Kind::kModel, HttpApi::kOpenAiCompletions},
     {"/v1/embeddings", "POST", Route::Kind::kModel, HttpApi::kOpenAiEmbeddings},
+    {"/v1/responses", "POST", Route::Kind::kModel, HttpApi::kOpenAiResponses},
+    {"/v1/messages", "POST", Route::Kind::kModel, HttpApi::kAnthropicMessages},
     {"/v1/models", "GET", Route::Kind::kModels},
+    // /v1/models/{id}: a prefix (model names hold slashes: a namespace, a registry host).
+    {"/v1/models/", "GET", Route::Kind::kModelEntry},
 };
+
+bool Matches(const Route& route, std::string_view path) {
+  if (route.kind == Route::Kind::kModelEntry) {
+    return path.size() > route.path.size() && path.starts_with(route.path);
+  }
+  return route.path == path;
+}
 
 }  // namespace
 
@@ -681,10 +666,9 @@ std::size_t HttpFrontDoor::open_connections() const {
 }
 
 std::optional<http::EarlyResponse> HttpFrontDoor::CheckHead(const http::Request& head) {
-  const bool openai = head.path.rfind("/v1/", 0) == 0;
-  const auto refuse = [openai](int status, std::string_view message, http::Headers headers) {
-    return http::EarlyResponse{status, std::string(kJson),
-                               openai ? OpenAiErrorBody(status, message) : OllamaErrorBody(message),
+  const ApiShape shape = ShapeOfPath(head.path);
+  const auto refuse = [shape](int status, std::string_view message, http::Headers headers) {
+    return http::EarlyResponse{status, std::string(kJson), ErrorBody(shape, status, message),
                                std::move(headers)};
   };
   const BrowserDecision browser =
@@ -732,11 +716,11 @@ void HttpFrontDoor::Handle(std::shared_ptr<http::Exchange> exchange) {
         browser_->Check({request.method, request.Header("origin"), request.Header("host"), {}, {}});
     if (!browser.headers.empty()) exchange->AddResponseHeaders(std::move(browser.headers));
   }
-  const bool openai = request.path.rfind("/v1/", 0) == 0;
+  const ApiShape shape = ShapeOfPath(request.path);
   const Route* route = nullptr;
   std::string allowed;
   for (const Route& r : kRoutes) {
-    if (r.path != request.path) continue;
+    if (!Matches(r, request.path)) continue;
     if (r.method == request.method || (r.method == "GET" && request.method == "HEAD")) {
       route = &r;
       break;
@@ -745,14 +729,14 @@ void HttpFrontDoor::Handle(std::shared_ptr<http::Exchange> exchange) {
   }
   if (route == nullptr && !allowed.empty()) {
     return RespondError(
-        *exchange, openai, 405,
+        *exchange, shape, 405,
         fmt::format("{} is not allowed on {}; use {}", request.method, request.path, allowed),
         {{"Allow", allowed}});
   }
   if (route == nullptr) {
     // Ollama answers unknown paths with Go's plain "404 page not found"; a JSON body tells an
     // API client the same and more.
-    return RespondError(*exchange, openai, 404,
+    return RespondError(*exchange, shape, 404,
                         fmt::format("{} {} is not an endpoint of the gateway (see "
                                     "docs/http-api.md)",
                                     request.method, request.path));
@@ -769,6 +753,8 @@ void HttpFrontDoor::Handle(std::shared_ptr<http::Exchange> exchange) {
       return router.List("/api/ps", false);
     case Route::Kind::kModels:
       return router.List("/api/tags", true);
+    case Route::Kind::kModelEntry:
+      return router.List("/api/tags", true, request.path.substr(route->path.size()));
     case Route::Kind::kModel:
       return router.Model(route->api);
   }

@@ -52,62 +52,12 @@ absl::Status ReadOllamaOptions(const Json& body, GenerationOptions* options) {
   return absl::OkStatus();
 }
 
-// OpenAI's sampling fields, shared by chat and completions.
-absl::Status ReadOpenAiOptions(const Json& body, GenerationOptions* options) {
-  auto number = [&](const char* key, const Json** out) -> absl::Status {
-    *out = nullptr;
-    auto f = body.find(key);
-    if (f == body.end() || f->is_null()) return absl::OkStatus();
-    if (!f->is_number()) return Invalid(fmt::format("{} must be a number", key));
-    *out = &*f;
-    return absl::OkStatus();
-  };
-  const Json* v = nullptr;
-  for (const char* key : {"max_completion_tokens", "max_tokens"}) {
-    if (absl::Status s = number(key, &v); !s.ok()) return s;
-    if (v != nullptr && !options->has_num_predict()) {
-      const std::optional<std::int32_t> n = AsInt<std::int32_t>(*v);
-      if (!n || *n < 1) return Invalid(fmt::format("{} must be a positive integer", key));
-      options->set_num_predict(*n);
-    }
-  }
-  if (absl::Status s = number("temperature", &v); !s.ok()) return s;
-  if (v != nullptr) options->set_temperature(AsFloat(*v));
-  if (absl::Status s = number("top_p", &v); !s.ok()) return s;
-  if (v != nullptr) options->set_top_p(AsFloat(*v));
-  if (absl::Status s = number("seed", &v); !s.ok()) return s;
-  if (v != nullptr) {
-    const std::optional<std::int64_t> seed = AsInt<std::int64_t>(*v);
-    if (!seed) return Invalid("seed must be an integer");
-    options->set_seed(*seed);
-  }
-  auto stop = body.find("stop");
-  if (stop != body.end() && !stop->is_null()) {
-    if (stop->is_string()) {
-      options->add_stop(stop->get<std::string>());
-    } else if (stop->is_array()) {
-      for (const Json& s : *stop) {
-        if (!s.is_string()) return Invalid("stop must be a string or an array of strings");
-        options->add_stop(s.get<std::string>());
-      }
-    } else {
-      return Invalid("stop must be a string or an array of strings");
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ReadStreamFlags(const Json& body, bool stream_default, HttpCall* call) {
   call->stream = stream_default;
   auto it = body.find("stream");
   if (it != body.end() && !it->is_null()) {
     if (!it->is_boolean()) return Invalid("stream must be true or false");
     call->stream = it->get<bool>();
-  }
-  auto options = body.find("stream_options");
-  if (options != body.end() && options->is_object()) {
-    auto usage = options->find("include_usage");
-    call->include_usage = usage != options->end() && usage->is_boolean() && usage->get<bool>();
   }
   return absl::OkStatus();
 }
@@ -140,6 +90,7 @@ constexpr std::string_view kEmbedFields[] = {"model",    "input",      "keep_ali
                                              "truncate", "dimensions", "options"};
 constexpr std::string_view kShowFields[] = {"model",    "name",    "system",
                                             "template", "verbose", "options"};
+constexpr std::string_view kLegacyEmbeddingsFields[] = {"model", "prompt", "keep_alive", "options"};
 // OpenAI's requests: Ollama's own compatibility layer decodes them with the same decoder.
 constexpr std::string_view kOpenAiFields[] = {"model",
                                               "messages",
@@ -169,6 +120,27 @@ constexpr std::string_view kOpenAiFields[] = {"model",
 constexpr std::string_view kOpenAiMessageFields[] = {"role",       "content",      "name",
                                                      "tool_calls", "tool_call_id", "reasoning"};
 constexpr std::string_view kOpenAiPartFields[] = {"type", "text", "image_url"};
+// Ollama's openai.ResponsesRequest and anthropic.MessagesRequest.
+constexpr std::string_view kResponsesFields[] = {"model",
+                                                 "background",
+                                                 "conversation",
+                                                 "include",
+                                                 "input",
+                                                 "instructions",
+                                                 "max_output_tokens",
+                                                 "reasoning",
+                                                 "temperature",
+                                                 "text",
+                                                 "top_p",
+                                                 "truncation",
+                                                 "tools",
+                                                 "stream",
+                                                 "store",
+                                                 "previous_response_id"};
+constexpr std::string_view kAnthropicFields[] = {
+    "model",       "max_tokens", "messages", "system",         "stream",
+    "temperature", "top_p",      "top_k",    "stop_sequences", "tools",
+    "tool_choice", "thinking",   "metadata", "output_config"};
 
 // The string fields of `object` among `keys` must be strings (or null/absent); an error names
 // `where`.key otherwise.
@@ -269,102 +241,6 @@ void CollectStrings(Json& root, std::vector<std::string*>* out) {
   }
 }
 
-// An OpenAI message's content: a string, or parts of type text and image_url (data: URLs
-// only; the gateway does not fetch images for backends).
-absl::Status ReadOpenAiContent(const Json& content, std::size_t i,
-                               ollama_gateway::v1::ChatMessage* out) {
-  if (content.is_null()) return absl::OkStatus();
-  if (content.is_string()) {
-    out->set_content(content.get<std::string>());
-    return absl::OkStatus();
-  }
-  if (!content.is_array()) {
-    return Invalid(fmt::format("messages[{}].content must be a string or an array of parts", i));
-  }
-  std::string text;
-  for (const Json& part : content) {
-    const std::string type =
-        part.is_object() && part.contains("type") && part["type"].is_string() ? part["type"] : "";
-    if (type == "text" && part.contains("text") && part["text"].is_string()) {
-      text += part["text"].get<std::string>();
-      continue;
-    }
-    if (type == "image_url") {
-      const Json& image = part.contains("image_url") ? part["image_url"] : Json();
-      const Json& url_json = image.is_object() && image.contains("url") ? image["url"] : image;
-      const std::string url = url_json.is_string() ? url_json.get<std::string>() : "";
-      const std::size_t comma = url.find(',');
-      std::string bytes;
-      if (url.rfind("data:", 0) != 0 || comma == std::string::npos ||
-          url.substr(0, comma).find(";base64") == std::string::npos ||
-          !absl::Base64Unescape(url.substr(comma + 1), &bytes)) {
-        return Invalid(fmt::format(
-            "messages[{}].content: image_url must be a data: URL with base64 data (the gateway "
-            "does not fetch images)",
-            i));
-      }
-      out->add_images(std::move(bytes));
-      continue;
-    }
-    return Invalid(fmt::format("messages[{}].content: parts must be of type text or image_url", i));
-  }
-  out->set_content(text);
-  return absl::OkStatus();
-}
-
-absl::Status ReadOpenAiChat(const Json& body, HttpCall* call) {
-  auto it = body.find("messages");
-  if (it == body.end() || !it->is_array() || it->empty()) {
-    return Invalid("messages is required: a non-empty array");
-  }
-  for (std::size_t i = 0; i < it->size(); ++i) {
-    const Json& m = (*it)[i];
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
-      return Invalid(fmt::format("messages[{}] must be an object with a role", i));
-    }
-    auto* out = call->request.add_messages();
-    // OpenAI's "developer" role is its newer name for the system prompt.
-    const std::string role = m["role"];
-    out->set_role(role == "developer" ? "system" : role);
-    if (absl::Status s = ReadOpenAiContent(m.contains("content") ? m["content"] : Json(), i, out);
-        !s.ok()) {
-      return s;
-    }
-  }
-  auto tools = body.find("tools");
-  if (tools != body.end() && tools->is_array() && !tools->empty()) {
-    return Invalid(
-        "tools are not translated on /v1/chat/completions; use /api/chat, which forwards them "
-        "to Ollama as sent");
-  }
-  auto format = body.find("response_format");
-  if (format != body.end() && format->is_object()) {
-    const std::string type = StringOr(*format, "type");
-    if (type == "json_object") {
-      call->request.set_format("json");
-    } else if (type == "json_schema") {
-      auto schema = format->find("json_schema");
-      if (schema != format->end() && schema->is_object() && schema->contains("schema")) {
-        call->request.set_format(DumpJson((*schema)["schema"]));
-      }
-    } else if (type != "text" && !type.empty()) {
-      return Invalid(fmt::format("response_format.type '{}' is not supported", Quote(type)));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ReadOpenAiPrompt(const Json& body, InferenceRequest* request) {
-  auto it = body.find("prompt");
-  const Json* prompt = it != body.end() ? &*it : nullptr;
-  if (prompt != nullptr && prompt->is_array() && prompt->size() == 1) prompt = &prompt->front();
-  if (prompt == nullptr || !prompt->is_string()) {
-    return Invalid("prompt is required: a string (or an array of exactly one string)");
-  }
-  request->set_input_data(prompt->get<std::string>());
-  return absl::OkStatus();
-}
-
 // An OpenAI request's messages and content parts, with their keys spelled as Ollama's OpenAI
 // layer reads them.
 absl::Status CanonicalizeOpenAiMessages(Json& body) {
@@ -405,19 +281,47 @@ std::string_view HttpApiName(HttpApi api) {
       return "POST /api/embed";
     case HttpApi::kOllamaShow:
       return "POST /api/show";
+    case HttpApi::kOllamaEmbeddings:
+      return "POST /api/embeddings";
     case HttpApi::kOpenAiChat:
       return "POST /v1/chat/completions";
     case HttpApi::kOpenAiCompletions:
       return "POST /v1/completions";
     case HttpApi::kOpenAiEmbeddings:
       return "POST /v1/embeddings";
+    case HttpApi::kOpenAiResponses:
+      return "POST /v1/responses";
+    case HttpApi::kAnthropicMessages:
+      return "POST /v1/messages";
   }
   return "POST";
 }
 
-bool IsOpenAi(HttpApi api) {
-  return api == HttpApi::kOpenAiChat || api == HttpApi::kOpenAiCompletions ||
-         api == HttpApi::kOpenAiEmbeddings;
+std::optional<CompatApi> CompatApiOf(HttpApi api) {
+  switch (api) {
+    case HttpApi::kOpenAiChat:
+      return CompatApi::kChatCompletions;
+    case HttpApi::kOpenAiCompletions:
+      return CompatApi::kCompletions;
+    case HttpApi::kOpenAiEmbeddings:
+      return CompatApi::kEmbeddings;
+    case HttpApi::kOpenAiResponses:
+      return CompatApi::kResponses;
+    case HttpApi::kAnthropicMessages:
+      return CompatApi::kMessages;
+    default:
+      return std::nullopt;
+  }
+}
+
+ApiShape ShapeOf(HttpApi api) {
+  if (api == HttpApi::kAnthropicMessages) return ApiShape::kAnthropic;
+  return CompatApiOf(api) ? ApiShape::kOpenAi : ApiShape::kOllama;
+}
+
+ApiShape ShapeOfPath(std::string_view path) {
+  if (path == "/v1/messages" || path.starts_with("/v1/messages/")) return ApiShape::kAnthropic;
+  return path.starts_with("/v1/") ? ApiShape::kOpenAi : ApiShape::kOllama;
 }
 
 absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view text, int max_depth) {
@@ -449,66 +353,62 @@ absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view text, int m
     case HttpApi::kOllamaShow:
       if (s = CanonicalizeKeys(&body, kShowFields, "the request body"); !s.ok()) return s;
       break;
+    case HttpApi::kOllamaEmbeddings: {
+      static constexpr const char* kTexts[] = {"prompt"};
+      if (s = CanonicalizeKeys(&body, kLegacyEmbeddingsFields, "the request body"); !s.ok()) {
+        return s;
+      }
+      if (s = StringFields(body, kTexts, ""); !s.ok()) return s;
+      break;
+    }
     case HttpApi::kOpenAiChat:
     case HttpApi::kOpenAiCompletions:
     case HttpApi::kOpenAiEmbeddings:
       if (s = CanonicalizeKeys(&body, kOpenAiFields, "the request body"); !s.ok()) return s;
       if (s = CanonicalizeOpenAiMessages(body); !s.ok()) return s;
       break;
+    case HttpApi::kOpenAiResponses:
+      if (s = CanonicalizeKeys(&body, kResponsesFields, "the request body"); !s.ok()) return s;
+      break;
+    case HttpApi::kAnthropicMessages:
+      if (s = CanonicalizeKeys(&body, kAnthropicFields, "the request body"); !s.ok()) return s;
+      break;
   }
   InferenceRequest& request = call.request;
   request.set_model_name(ModelOf(body, api));
   if (request.model_name().empty()) return Invalid("model is required");
+  if (const std::optional<CompatApi> compat = CompatApiOf(api)) {
+    // Ollama's own layer checks the rest and answers in the API's shape; the gateway reads
+    // what its checks and its accounting need.
+    if (s = ReadStreamFlags(body, /*stream_default=*/false, &call); !s.ok()) return s;
+    CompatInput input = ReadCompatInput(*compat, body);
+    call.images = input.images;
+    call.messages = input.messages;
+    if (input.max_tokens > 0) {
+      request.mutable_options()->set_num_predict(static_cast<std::int32_t>(
+          std::min<std::int64_t>(input.max_tokens, std::numeric_limits<std::int32_t>::max())));
+    }
+  }
   switch (api) {
     case HttpApi::kOllamaGenerate:
     case HttpApi::kOllamaChat:
       if (s = ReadOllamaOptions(body, request.mutable_options()); !s.ok()) return s;
       if (s = ReadStreamFlags(body, /*stream_default=*/true, &call); !s.ok()) return s;
+      // The call path reads it (a thinking model answers a format in a second pass).
+      if (auto format = body.find("format"); format != body.end() && !format->is_null()) {
+        request.set_format(format->is_string() ? format->get<std::string>() : DumpJson(*format));
+      }
       break;
     case HttpApi::kOllamaEmbed:
-    case HttpApi::kOpenAiEmbeddings:
       if (s = CheckEmbeddingInputs(body); !s.ok()) return s;
-      if (api == HttpApi::kOpenAiEmbeddings) {
-        std::string encoding = "float";
-        if (s = OptionalString(body, "encoding_format", &encoding); !s.ok()) return s;
-        if (encoding != "float" && encoding != "base64") {
-          return Invalid("encoding_format must be \"float\" or \"base64\"");
-        }
-        call.base64_embeddings = encoding == "base64";
-      }
       break;
-    case HttpApi::kOllamaShow:
+    default:
       break;
-    case HttpApi::kOpenAiChat:
-    case HttpApi::kOpenAiCompletions: {
-      auto n = body.find("n");
-      if (n != body.end() && !n->is_null() && AsInt<std::int64_t>(*n) != 1) {
-        return Invalid("n must be 1: the gateway returns one choice per call");
-      }
-      if (s = ReadOpenAiOptions(body, request.mutable_options()); !s.ok()) return s;
-      if (s = ReadStreamFlags(body, /*stream_default=*/false, &call); !s.ok()) return s;
-      s = api == HttpApi::kOpenAiChat ? ReadOpenAiChat(body, &call)
-                                      : ReadOpenAiPrompt(body, &request);
-      if (!s.ok()) return s;
-      break;
-    }
   }
   SyncRequestTexts(&call);
-  if (ForwardsBody(api)) {
-    for (const std::string* text : CallerTexts(&call)) call.text_bytes += text->size();
-  } else {
-    call.text_bytes = request.input_data().size() + request.system().size();
-    for (const auto& m : request.messages()) {
-      call.text_bytes += m.content().size();
-      call.images += static_cast<std::size_t>(m.images_size());
-    }
-  }
+  for (const std::string* text : CallerTexts(&call)) call.text_bytes += text->size();
+  if (!CompatApiOf(api)) call.messages = static_cast<std::size_t>(request.messages_size());
   return call;
-}
-
-bool ForwardsBody(HttpApi api) {
-  return api == HttpApi::kOllamaGenerate || api == HttpApi::kOllamaChat ||
-         api == HttpApi::kOllamaEmbed || api == HttpApi::kOllamaShow;
 }
 
 std::vector<std::string*> CallerTexts(HttpCall* call) {
@@ -518,6 +418,9 @@ std::vector<std::string*> CallerTexts(HttpCall* call) {
     auto it = object.find(key);
     if (it != object.end() && it->is_string()) texts.push_back(it->get_ptr<std::string*>());
   };
+  if (const std::optional<CompatApi> compat = CompatApiOf(call->api)) {
+    return ReadCompatInput(*compat, body).texts;
+  }
   switch (call->api) {
     case HttpApi::kOllamaGenerate:
       for (const char* key : {"prompt", "suffix", "system", "template"}) add(body, key);
@@ -546,6 +449,9 @@ std::vector<std::string*> CallerTexts(HttpCall* call) {
       }
       break;
     }
+    case HttpApi::kOllamaEmbeddings:
+      add(body, "prompt");
+      break;
     default:
       break;
   }
@@ -557,6 +463,7 @@ void SyncRequestTexts(HttpCall* call) {
   InferenceRequest& request = call->request;
   switch (call->api) {
     case HttpApi::kOllamaGenerate:
+    case HttpApi::kOllamaEmbeddings:
       request.set_input_data(StringOr(body, "prompt"));
       request.set_system(StringOr(body, "system"));
       break;
@@ -571,10 +478,8 @@ void SyncRequestTexts(HttpCall* call) {
       }
       break;
     }
-    case HttpApi::kOllamaEmbed:
-    case HttpApi::kOpenAiEmbeddings: {
-      // Each input is a message (role "input"), so limits and redaction see each. (OpenAI's
-      // are translated from these messages.)
+    case HttpApi::kOllamaEmbed: {
+      // Each input is a message (role "input"), so limits and redaction see each.
       request.clear_messages();
       auto input = body.find("input");
       if (input == body.end()) break;
@@ -587,55 +492,68 @@ void SyncRequestTexts(HttpCall* call) {
       }
       break;
     }
-    default:
+    case HttpApi::kOllamaShow:
       break;
+    default: {
+      // A compatibility endpoint: each text, in the body's order, for the access log.
+      request.clear_messages();
+      for (const std::string* text : CallerTexts(call)) {
+        auto* out = request.add_messages();
+        out->set_role("text");
+        out->set_content(*text);
+      }
+      break;
+    }
   }
 }
 
-OllamaRequest HttpUpstreamRequest(const HttpCall& call, const InferenceRequest& forwarded) {
+OllamaRequest HttpUpstreamRequest(const HttpCall& call) {
   OllamaRequest out;
-  Json body;
   switch (call.api) {
-    case HttpApi::kOpenAiChat:
-    case HttpApi::kOpenAiCompletions:
-      return BuildOllamaRequest(forwarded);
-    case HttpApi::kOpenAiEmbeddings: {
-      body = {{"model", forwarded.model_name()}};
-      Json inputs = Json::array();
-      for (const auto& m : forwarded.messages()) inputs.push_back(m.content());
-      body["input"] = std::move(inputs);
-      if (auto d = call.body.find("dimensions"); d != call.body.end() && d->is_number_integer()) {
-        body["dimensions"] = *d;
-      }
-      out.path = "/api/embed";
-      break;
-    }
     case HttpApi::kOllamaGenerate:
-      body = call.body;
+    case HttpApi::kOllamaChat: {
+      Json body = call.body;
       body["stream"] = true;
-      out.endpoint = OllamaEndpoint::kGenerate;
-      out.path = "/api/generate";
-      if (auto raw = body.find("raw"); raw != body.end() && raw->is_boolean()) {
+      const bool chat = call.api == HttpApi::kOllamaChat;
+      out.endpoint = chat ? OllamaEndpoint::kChat : OllamaEndpoint::kGenerate;
+      out.path = chat ? "/api/chat" : "/api/generate";
+      if (auto raw = body.find("raw"); !chat && raw != body.end() && raw->is_boolean()) {
         out.raw = raw->get<bool>();
       }
-      break;
-    case HttpApi::kOllamaChat:
-      body = call.body;
-      body["stream"] = true;
-      out.endpoint = OllamaEndpoint::kChat;
-      out.path = "/api/chat";
-      break;
+      out.body = DumpJson(body);
+      return out;
+    }
+    case HttpApi::kOllamaShow: {
+      Json body = call.body;
+      body["model"] = call.request.model_name();  // older clients send only "name"
+      out.path = "/api/show";
+      out.body = DumpJson(body);
+      return out;
+    }
     case HttpApi::kOllamaEmbed:
-      body = call.body;
       out.path = "/api/embed";
       break;
-    case HttpApi::kOllamaShow:
-      body = call.body;
-      body["model"] = forwarded.model_name();  // older clients send only "name"
-      out.path = "/api/show";
+    case HttpApi::kOllamaEmbeddings:
+      out.path = "/api/embeddings";
+      break;
+    case HttpApi::kOpenAiChat:
+      out.path = "/v1/chat/completions";
+      break;
+    case HttpApi::kOpenAiCompletions:
+      out.path = "/v1/completions";
+      break;
+    case HttpApi::kOpenAiEmbeddings:
+      out.path = "/v1/embeddings";
+      break;
+    case HttpApi::kOpenAiResponses:
+      out.path = "/v1/responses";
+      break;
+    case HttpApi::kAnthropicMessages:
+      out.path = "/v1/messages";
       break;
   }
-  out.body = DumpJson(body);
+  out.event_stream = CompatApiOf(call.api).has_value() && call.stream;
+  out.body = DumpJson(call.body);
   return out;
 }
 
