@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages ollama-gateway needs to build, test and run its demo,
-# then the npm packages of the JS client tests (tests/js: the official ollama and openai clients).
+# then the npm packages of the JS client tests (tests/js: the official ollama, openai and @anthropic-ai/sdk clients, LangChain's ChatOllama).
 # Idempotent and non-interactive: packages already present are skipped, so a second run is
 # a no-op apart from the dpkg query and two file-time tests. Must run as root (or with sudo
 # available).

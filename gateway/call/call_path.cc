@@ -432,10 +432,13 @@ void CallPath::FailMidAnswer(const absl::Status& why) {
   if (continuations_ == 0) core_.metrics_.RecordStreamContinuation(outcome);
   spdlog::info("{} {}: not continued ({}): {}", rpc_, request_id_, why_not,
                std::string(why.message()));
-  Conclude(absl::Status(
-      why.code(), absl::StrCat(why.message(), " after ", content_chunks_,
-                               content_chunks_ == 1 ? " token" : " tokens",
-                               " of the answer had reached the caller; not continued: ", why_not)));
+  const std::string delivered =
+      ParsesChunks() ? absl::StrCat(content_chunks_, content_chunks_ == 1 ? " token" : " tokens")
+                     : std::string("part");
+  Conclude(absl::Status(why.code(),
+                        absl::StrCat(why.message(), " after ", delivered,
+                                     " of the answer had reached the caller; not continued: ",
+                                     why_not)));
 }
 
 bool CallPath::ContinueStream(const absl::Status& why, std::string* why_not,
@@ -449,7 +452,9 @@ bool CallPath::ContinueStream(const absl::Status& why, std::string* why_not,
   // A stream of a chat or a raw generate keeps its answer, so what is left is a templated one
   // (a unary call never gets here: its caller has seen nothing).
   if (!keeps_answer_) {
-    *why_not = "a templated generate (without \"raw\": true) cannot be continued";
+    *why_not = ParsesChunks()
+                   ? "a templated generate (without \"raw\": true) cannot be continued"
+                   : "a compatibility endpoint's stream (the backend's own) is not continued";
     return false;
   }
   if (in_tool_call_) {

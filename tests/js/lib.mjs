@@ -65,8 +65,27 @@ export const DRIVER_FLAGS = {
   'api-key': {},
   check: { default: 'all' },
   'embed-model': {},
+  'tool-model': {},
   'timeout-ms': { default: '20000' },
 };
+
+// The tool the tool checks offer, in OpenAI's (and Ollama's) function shape.
+export const WEATHER_PARAMETERS = {
+  type: 'object',
+  properties: { city: { type: 'string', description: 'the city' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
+  required: ['city', 'unit'],
+};
+export const WEATHER_TOOL = {
+  type: 'function',
+  function: { name: 'get_weather', description: 'The weather in a city', parameters: WEATHER_PARAMETERS },
+};
+
+// Checks that a tool call's arguments (an object) fit WEATHER_PARAMETERS.
+export function expectWeatherArguments(what, args) {
+  expect(args && typeof args === 'object' && !Array.isArray(args), `${what}: the arguments are not an object`, 'an object', args);
+  expect(typeof args.city === 'string' && args.city.length > 0, `${what}: arguments.city is not a non-empty string`, 'a city', args);
+  expect(['celsius', 'fahrenheit'].includes(args.unit), `${what}: arguments.unit is not one of the enum`, 'celsius or fahrenheit', args);
+}
 
 // Parses `--flag value` / `--flag=value` arguments. `spec` maps flag names to
 // { required, default, help }. Exits 2 with a message on unknown flags or missing values.

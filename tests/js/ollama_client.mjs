@@ -11,6 +11,8 @@ import {
   describeError,
   DRIVER_FLAGS,
   expect,
+  expectWeatherArguments,
+  WEATHER_TOOL,
   isNumberArray,
   parseFlags,
   runChecks,
@@ -18,23 +20,26 @@ import {
 } from './lib.mjs';
 
 const USAGE = `usage: node ollama_client.mjs --base-url URL --model NAME [--api-key KEY] [--check NAMES]
-                               [--embed-model NAME] [--timeout-ms MS]
+                               [--embed-model NAME] [--tool-model NAME] [--timeout-ms MS]
 
   --base-url URL      server root, e.g. http://127.0.0.1:11434 (no /api suffix)
   --model NAME        an installed generative model
   --api-key KEY       sent as "Authorization: Bearer KEY" (omitted when not given)
   --check NAMES       comma-separated checks, or "all" (default)
   --embed-model NAME  model for the embed check (default: --model)
+  --tool-model NAME   a model that calls tools and thinks (default: --model)
   --timeout-ms MS     per-check timeout (default 20000)
 
 checks: generate generate-stream chat chat-stream list ps version show embed
-        error-unknown-model abort
+        error-unknown-model abort chat-think-tools chat-think-stream generate-images
+        embeddings-legacy
 `;
 
 const flags = parseFlags(process.argv.slice(2), DRIVER_FLAGS, USAGE);
 const BASE_URL = flags['base-url'].replace(/\/+$/, '');
 const MODEL = flags.model;
 const EMBED_MODEL = flags['embed-model'] || MODEL;
+const TOOL_MODEL = flags['tool-model'] || MODEL;
 const TIMEOUT_MS = Number(flags['timeout-ms']);
 const UNKNOWN_MODEL = 'no-such-model-4f7c:latest';
 
@@ -276,6 +281,73 @@ const checks = {
     expect(r?.done === true, 'a generate after the aborts did not complete', 'done: true', clip(r));
     consoleCapture.take();
     return out;
+  },
+
+  // The checks below return an `answer` with no times in it, so that a test can compare what the
+  // client got from the gateway with what it got from the backend itself.
+  async 'chat-think-tools'() {
+    consoleCapture.take();
+    const messages = [{ role: 'user', content: 'What is the weather in Paris?' }];
+    const r = await ollama.chat({ model: TOOL_MODEL, messages, tools: [WEATHER_TOOL], think: true, stream: false });
+    const calls = r?.message?.tool_calls;
+    expect(Array.isArray(calls) && calls.length === 1, 'not one tool call', 'one tool call', clip(r?.message));
+    expect(calls[0].function?.name === 'get_weather', 'the tool call is not get_weather', 'get_weather', clip(calls[0]));
+    expectWeatherArguments('chat', calls[0].function.arguments);
+    expect(typeof r.message.thinking === 'string' && r.message.thinking.length > 0, 'no thinking with think: true', 'thinking text', clip(r.message));
+    // The tool's answer goes back as a `tool` message, and the model answers it in words.
+    const next = await ollama.chat({
+      model: TOOL_MODEL,
+      tools: [WEATHER_TOOL],
+      think: false,
+      stream: false,
+      messages: [...messages, r.message, { role: 'tool', tool_name: 'get_weather', content: 'sunny, 21 degrees' }],
+    });
+    expect(typeof next?.message?.content === 'string' && next.message.content.length > 0, 'no answer to the tool result', 'text', clip(next));
+    expect(!next.message.thinking, 'thinking with think: false', 'no thinking', clip(next.message));
+    assertClientQuiet('/api/chat with tools');
+    return {
+      answer: {
+        call: calls[0].function,
+        thinking: r.message.thinking,
+        then: next.message.content,
+        eval_count: [r.eval_count, next.eval_count],
+      },
+    };
+  },
+
+  async 'chat-think-stream'() {
+    consoleCapture.take();
+    const stream = await ollama.chat({
+      model: TOOL_MODEL,
+      messages: [{ role: 'user', content: 'Why is the sky blue?' }],
+      think: 'high',
+      stream: true,
+      options: { num_predict: 40 },
+    });
+    const parts = await collect(stream, 'the /api/chat NDJSON stream');
+    const thinking = parts.map((p) => p.message?.thinking ?? '').join('');
+    const content = parts.map((p) => p.message?.content ?? '').join('');
+    const firstText = parts.findIndex((p) => p.message?.content);
+    const lastThought = parts.findLastIndex((p) => p.message?.thinking);
+    expect(thinking.length > 0 && content.length > 0, 'the stream lacks thinking or content', 'both', { thinking, content });
+    expect(lastThought < firstText, 'thinking came after the answer began', 'thinking first', { lastThought, firstText });
+    assertClientQuiet('/api/chat streamed');
+    return { answer: { thinking, content, done_reason: parts[parts.length - 1].done_reason } };
+  },
+
+  async 'generate-images'() {
+    // A 1x1 PNG, as the client sends images: base64 strings.
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+    const r = await ollama.generate({ model: MODEL, prompt: 'What is in this picture?', images: [png], stream: false, options: { num_predict: 8 } });
+    expect(typeof r?.response === 'string' && r.response.length > 0, 'empty response', 'text', clip(r));
+    return { answer: { response: r.response, done_reason: r.done_reason, eval_count: r.eval_count } };
+  },
+
+  async 'embeddings-legacy'() {
+    // ollama.embeddings() is the legacy POST /api/embeddings: one prompt, one vector.
+    const r = await ollama.embeddings({ model: EMBED_MODEL, prompt: 'hello' });
+    expect(isNumberArray(r?.embedding), 'no embedding array', '{embedding: [...]}', clip(r));
+    return { answer: { dimensions: r.embedding.length, head: r.embedding.slice(0, 4) } };
   },
 };
 

@@ -9,6 +9,9 @@ import {
   describeError,
   DRIVER_FLAGS,
   expect,
+  expectWeatherArguments,
+  WEATHER_PARAMETERS,
+  WEATHER_TOOL,
   isNumberArray,
   parseFlags,
   runChecks,
@@ -16,7 +19,7 @@ import {
 } from './lib.mjs';
 
 const USAGE = `usage: node openai_client.mjs --base-url URL --model NAME [--api-key KEY] [--check NAMES]
-                               [--embed-model NAME] [--timeout-ms MS]
+                               [--embed-model NAME] [--tool-model NAME] [--timeout-ms MS]
 
   --base-url URL      server root, e.g. http://127.0.0.1:8080 (the client uses URL/v1)
   --model NAME        an installed generative model
@@ -24,16 +27,20 @@ const USAGE = `usage: node openai_client.mjs --base-url URL --model NAME [--api-
                       client sends "Bearer unused" and the error-auth check is skipped
   --check NAMES       comma-separated checks, or "all" (default)
   --embed-model NAME  model for the embeddings check (default: --model)
+  --tool-model NAME   a model that calls tools and thinks, for the tool and reasoning checks
+                      (default: --model)
   --timeout-ms MS     per-check timeout, also the client's request timeout (default 20000)
 
 checks: chat chat-stream completions completions-stream models embeddings
-        error-unknown-model error-auth max-tokens
+        error-unknown-model error-auth max-tokens chat-tools chat-tools-stream tool-result
+        responses responses-tool completions-suffix models-retrieve
 `;
 
 const flags = parseFlags(process.argv.slice(2), DRIVER_FLAGS, USAGE);
 const BASE_URL = flags['base-url'].replace(/\/+$/, '');
 const MODEL = flags.model;
 const EMBED_MODEL = flags['embed-model'] || MODEL;
+const TOOL_MODEL = flags['tool-model'] || MODEL;
 const API_KEY = flags['api-key'] || '';
 const TIMEOUT_MS = Number(flags['timeout-ms']);
 const UNKNOWN_MODEL = 'no-such-model-4f7c:latest';
@@ -262,6 +269,122 @@ const checks = {
     expect(Number.isInteger(r.usage?.completion_tokens) && r.usage.completion_tokens > 0 && r.usage.completion_tokens <= 3,
       'usage.completion_tokens not in 1..3', '1 <= completion_tokens <= 3', r.usage);
     return { content: clip(c.message?.content, 120), finish_reason: c.finish_reason, usage: r.usage };
+  },
+
+  // The checks below return an `answer` with no ids or times in it, so that a test can compare
+  // what the client got from the gateway with what it got from the backend itself.
+  async 'chat-tools'() {
+    const r = await openai.chat.completions.create({
+      model: TOOL_MODEL,
+      messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+      tools: [WEATHER_TOOL],
+    });
+    const c = r?.choices?.[0];
+    expect(c?.finish_reason === 'tool_calls', 'finish_reason is not tool_calls', 'tool_calls', clip(c));
+    const calls = c.message?.tool_calls;
+    expect(Array.isArray(calls) && calls.length === 1, 'not one tool call', 'one tool call', clip(c.message));
+    const call = calls[0];
+    expect(call.type === 'function' && call.function?.name === 'get_weather', 'the tool call is not get_weather', 'get_weather', clip(call));
+    expect(typeof call.id === 'string' && call.id.length > 0, 'the tool call has no id', 'an id', clip(call));
+    const args = JSON.parse(call.function.arguments);
+    expectWeatherArguments('chat', args);
+    return { answer: { finish_reason: c.finish_reason, name: call.function.name, arguments: args, reasoning: c.message.reasoning ?? null, usage: r.usage } };
+  },
+
+  async 'chat-tools-stream'() {
+    const stream = await openai.chat.completions.create({
+      model: TOOL_MODEL,
+      messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+      tools: [WEATHER_TOOL],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const calls = [];
+    let finish = null;
+    let reasoning = '';
+    let usage = null;
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      for (const choice of chunk.choices ?? []) {
+        if (choice.finish_reason) finish = choice.finish_reason;
+        if (choice.delta?.reasoning) reasoning += choice.delta.reasoning;
+        for (const d of choice.delta?.tool_calls ?? []) {
+          const at = d.index ?? 0;
+          calls[at] ??= { name: '', arguments: '' };
+          if (d.function?.name) calls[at].name += d.function.name;
+          if (d.function?.arguments) calls[at].arguments += d.function.arguments;
+        }
+      }
+    }
+    expect(finish === 'tool_calls', 'the stream did not finish with tool_calls', 'tool_calls', finish);
+    expect(calls.length === 1 && calls[0].name === 'get_weather', 'not one get_weather call', 'get_weather', calls);
+    const args = JSON.parse(calls[0].arguments);
+    expectWeatherArguments('chat stream', args);
+    expect(usage && usage.completion_tokens > 0, 'no usage chunk', 'usage', usage);
+    return { answer: { finish_reason: finish, name: calls[0].name, arguments: args, reasoning, usage } };
+  },
+
+  async 'tool-result'() {
+    const r = await openai.chat.completions.create({
+      model: TOOL_MODEL,
+      tools: [WEATHER_TOOL],
+      messages: [
+        { role: 'user', content: 'What is the weather in Paris?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","unit":"celsius"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: 'sunny, 21 degrees' },
+      ],
+    });
+    const c = r?.choices?.[0];
+    expect(c?.finish_reason === 'stop', 'finish_reason is not stop', 'stop', clip(c));
+    expect(typeof c.message?.content === 'string' && c.message.content.length > 0, 'no answer to the tool result', 'text', clip(c));
+    expect(!c.message.tool_calls?.length, 'the model called a tool again', 'no tool calls', clip(c.message));
+    return { answer: { finish_reason: c.finish_reason, content: c.message.content, usage: r.usage } };
+  },
+
+  async responses() {
+    const r = await openai.responses.create({ model: MODEL, instructions: 'Be terse.', input: 'Say hello.', max_output_tokens: 16 });
+    expect(r?.object === 'response', 'wrong object', 'response', clip(r));
+    expect(typeof r.output_text === 'string' && r.output_text.length > 0, 'empty output_text', 'text', clip(r));
+    return { answer: { status: r.status, text: r.output_text, usage: r.usage } };
+  },
+
+  async 'responses-tool'() {
+    const r = await openai.responses.create({
+      model: TOOL_MODEL,
+      input: 'What is the weather in Paris?',
+      tools: [{ type: 'function', name: 'get_weather', description: 'The weather in a city', parameters: WEATHER_PARAMETERS }],
+    });
+    const call = (r?.output ?? []).find((o) => o.type === 'function_call');
+    expect(call && call.name === 'get_weather', 'no get_weather function_call in output', 'a function_call', clip(r?.output));
+    const args = JSON.parse(call.arguments);
+    expectWeatherArguments('responses', args);
+    // The tool's result goes back as a function_call_output, and the model answers it.
+    const next = await openai.responses.create({
+      model: TOOL_MODEL,
+      tools: [{ type: 'function', name: 'get_weather', parameters: WEATHER_PARAMETERS }],
+      input: [
+        { role: 'user', content: 'What is the weather in Paris?' },
+        { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments },
+        { type: 'function_call_output', call_id: call.call_id, output: 'sunny, 21 degrees' },
+      ],
+    });
+    expect(typeof next.output_text === 'string' && next.output_text.length > 0, 'no answer to the function output', 'text', clip(next));
+    return { answer: { name: call.name, arguments: args, status: r.status, then: next.output_text } };
+  },
+
+  async 'completions-suffix'() {
+    const r = await openai.completions.create({ model: MODEL, prompt: 'def add(a, b):\n', suffix: '\n    return c\n', max_tokens: 8 });
+    const c = r?.choices?.[0];
+    expect(typeof c?.text === 'string' && c.text.length > 0, 'empty text', 'the middle', clip(r));
+    return { answer: { text: c.text, finish_reason: c.finish_reason, usage: r.usage } };
+  },
+
+  async 'models-retrieve'() {
+    const m = await openai.models.retrieve(MODEL);
+    expect(m?.id === MODEL && m.object === 'model', 'not the model asked for', { id: MODEL, object: 'model' }, clip(m));
+    const err = await expectAPIError('unknown model', () => openai.models.retrieve(UNKNOWN_MODEL), OpenAI.NotFoundError, 404);
+    expectOpenAIErrorBody('unknown model', err);
+    return { answer: { id: m.id, object: m.object, owned_by: m.owned_by, unknown: err.status } };
   },
 };
 

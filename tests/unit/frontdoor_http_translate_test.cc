@@ -363,7 +363,8 @@ TEST_CASE("listings merge by name, and /v1/models reads modified_at as Unix time
   CHECK(models["data"][2]["owned_by"] == "team");
   CHECK(models["data"][2]["created"] == 1714564800);
   CHECK(Json::parse(*OpenAiModelEntry(merged, "team/c:7b"))["owned_by"] == "team");
-  CHECK(Json::parse(*OpenAiModelEntry(merged, "a"))["id"] == "a:latest");
+  CHECK(Json::parse(*OpenAiModelEntry(merged, "a"))["id"] == "a");  // as asked, as Ollama does
+  CHECK(Json::parse(*OpenAiModelEntry(merged, "a"))["owned_by"] == "library");
   CHECK_FALSE(OpenAiModelEntry(merged, "zzz").has_value());
 }
 

@@ -183,13 +183,21 @@ std::string StreamErrorEvent(HttpApi api, int http_status, std::string_view mess
 
 namespace {
 
-Json OpenAiModel(const Json& entry) {
-  const std::string name = entry["name"];
-  const std::size_t slash = name.find('/');
-  return {{"id", name},
+// An entry of /v1/models as Ollama writes it (openai.ToModel): `id` as given, `owned_by` the
+// name's namespace (the path segment before the model: "library" when there is none).
+Json OpenAiModel(const Json& entry, std::string_view id) {
+  const std::string_view path = id.substr(0, id.find(':', id.rfind('/') + 1));
+  const std::size_t last = path.rfind('/');
+  std::string_view owner = "library";
+  if (last != std::string_view::npos) {
+    const std::size_t before = path.rfind('/', last - 1);
+    owner = path.substr(before == std::string_view::npos ? 0 : before + 1,
+                        last - (before == std::string_view::npos ? 0 : before + 1));
+  }
+  return {{"id", std::string(id)},
           {"object", "model"},
           {"created", UnixTime(StringOr(entry, "modified_at"))},
-          {"owned_by", slash == std::string::npos ? "library" : name.substr(0, slash)}};
+          {"owned_by", std::string(owner)}};
 }
 
 bool HasName(const Json& entry) {
@@ -202,7 +210,7 @@ std::string OpenAiModels(const Json& tags) {
   Json data = Json::array();
   if (tags.contains("models") && tags["models"].is_array()) {
     for (const Json& m : tags["models"]) {
-      if (HasName(m)) data.push_back(OpenAiModel(m));
+      if (HasName(m)) data.push_back(OpenAiModel(m, m["name"].get_ref<const std::string&>()));
     }
   }
   // Ollama answers `"data": null` when no model is installed; clients take an empty list
@@ -216,7 +224,7 @@ std::optional<std::string> OpenAiModelEntry(const Json& tags, std::string_view i
   for (const Json& m : tags["models"]) {
     if (!HasName(m)) continue;
     const std::string& name = m["name"].get_ref<const std::string&>();
-    if (name == id || CanonicalModelName(name) == wanted) return DumpJson(OpenAiModel(m));
+    if (name == id || CanonicalModelName(name) == wanted) return DumpJson(OpenAiModel(m, id));
   }
   return std::nullopt;
 }
