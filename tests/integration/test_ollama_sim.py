@@ -112,7 +112,7 @@ class MetadataEndpoints(SimTestCase):
         self.start()
         status, ctype, body = self.request("GET", "/api/version")
         self.assertEqual((status, ctype), (200, JSON_TYPE))
-        self.assertEqual(json.loads(body), {"version": "0.12.3"})
+        self.assertEqual(json.loads(body), {"version": "0.33.0"})
         self.s.stop()
         self.start("v2", extra=("--version", "1.2.3"))
         self.assertEqual(json.loads(self.request("GET", "/api/version")[2]), {"version": "1.2.3"})
