@@ -112,7 +112,7 @@ class MetadataEndpoints(SimTestCase):
         self.start()
         status, ctype, body = self.request("GET", "/api/version")
         self.assertEqual((status, ctype), (200, JSON_TYPE))
-        self.assertEqual(json.loads(body), {"version": "0.12.3"})
+        self.assertEqual(json.loads(body), {"version": "0.33.0"})
         self.s.stop()
         self.start("v2", extra=("--version", "1.2.3"))
         self.assertEqual(json.loads(self.request("GET", "/api/version")[2]), {"version": "1.2.3"})
@@ -777,6 +777,223 @@ class Process(harness.ProcessTestCase):
         conn.getresponse().readline()
         self.assertEqual(sim.stop(), 0)
         conn.close()
+
+
+def think_tokens(prompt, count):
+    """The thinking tokens before a reply to `prompt`, as docs/ollama-sim.md defines them."""
+    h = fnv1a64(f"think:{prompt}".encode())
+    return ["Thinking" if i == 0 else " " + harness.WORDS[(h + i) % 32] for i in range(count)]
+
+
+def word(prompt, k):
+    """The k-th string value (k from 1) of a constrained document for `prompt`."""
+    return harness.WORDS[(fnv1a64(prompt.encode()) + k) % 32]
+
+
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {
+        "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer"}, "verbose": {"type": "boolean"}},
+        "required": ["city", "unit", "days"]}}}
+
+PERSON_SCHEMA = {"type": "object", "properties": {
+    "name": {"type": "string"}, "age": {"type": "integer"},
+    "address": {"type": "object", "properties": {"street": {"type": "string"},
+                                                 "zip": {"type": "string"}},
+                "required": ["street"]},
+    "tags": {"type": "array", "items": {"type": "string"}}},
+    "required": ["name", "age", "address", "tags"]}
+
+
+class ThinkingToolsFormatLogprobs(SimTestCase):
+    """Thinking, tool calls, constrained output and logprobs of the native API."""
+
+    def chunks(self, path, body):
+        conn, resp = self.stream(path, body)
+        self.assertEqual(resp.status, 200)
+        lines = [json.loads(line) for line in resp.read().splitlines()]
+        conn.close()
+        return lines
+
+    def test_capabilities_name_thinking_and_tools(self):
+        self.start(models=("llama3.2", "qwen3:8b", "gemma3", "nomic-embed-text"))
+        _, _, tags = self.post_json("/api/show", {"model": "qwen3:8b"})
+        self.assertEqual(tags["capabilities"], ["completion", "tools", "thinking"])
+        status, _, body = self.request("GET", "/api/tags")
+        caps = {m["name"]: m["capabilities"] for m in json.loads(body)["models"]}
+        self.assertEqual(caps, {"llama3.2:latest": ["completion", "tools"],
+                                "qwen3:8b": ["completion", "tools", "thinking"],
+                                "gemma3:latest": ["completion"],
+                                "nomic-embed-text:latest": ["embedding"]})
+
+    def test_a_thinking_model_streams_its_thinking_before_the_content(self):
+        self.start(name="t", models=("qwen3:8b",), tokens=3)
+        lines = self.chunks("/api/generate", {"model": "qwen3:8b", "prompt": "why"})
+        thinking, content = lines[:8], lines[8:-1]
+        self.assertEqual([c["thinking"] for c in thinking], think_tokens("why", 8))
+        for c in thinking:
+            self.assertEqual(c["response"], "")
+        self.assertEqual([c["response"] for c in content], tokens("t", "why", 3))
+        for c in content:
+            self.assertNotIn("thinking", c)
+        self.check_final(lines[-1], "why", 11)
+        chat = self.chunks("/api/chat", {"model": "qwen3:8b", "think": "low",
+                                         "messages": [{"role": "user", "content": "why"}]})
+        self.assertEqual(chat[0]["message"], {"role": "assistant", "content": "",
+                                              "thinking": "Thinking"})
+        self.assertEqual([c["message"]["thinking"] for c in chat[:4]], think_tokens("why", 4))
+        self.assertEqual([c["message"]["content"] for c in chat[4:-1]], tokens("t", "why", 3))
+        self.check_final(chat[-1], "why", 7)
+
+    def test_thinking_without_streaming_and_think_false(self):
+        self.start(name="t", models=("deepseek-r1:7b",), tokens=4)
+        msgs = [{"role": "user", "content": "q"}]
+        _, _, reply = self.post_json("/api/chat", {"model": "deepseek-r1:7b", "stream": False,
+                                                   "think": "high", "messages": msgs})
+        self.assertEqual(reply["message"], {"role": "assistant",
+                                            "content": "".join(tokens("t", "q", 4)),
+                                            "thinking": "".join(think_tokens("q", 16))})
+        self.check_final(reply, "q", 20)
+        _, _, off = self.post_json("/api/generate", {"model": "deepseek-r1:7b", "prompt": "q",
+                                                     "stream": False, "think": False})
+        self.assertNotIn("thinking", off)
+        self.assertEqual(off["response"], "".join(tokens("t", "q", 4)))
+
+    def test_thinking_counts_against_num_predict(self):
+        self.start(name="t", models=("qwen3",), tokens=10)
+        _, _, reply = self.post_json("/api/generate", {
+            "model": "qwen3", "prompt": "q", "stream": False, "options": {"num_predict": 10}})
+        self.assertEqual(reply["thinking"], "".join(think_tokens("q", 8)))
+        self.assertEqual(reply["response"], "".join(tokens("t", "q", 2)))
+        self.check_final(reply, "q", 10, reason="length")
+
+    def test_think_errors_are_ollamas(self):
+        self.start(models=("llama3.2", "qwen3"))
+        status, _, reply = self.post_json("/api/chat", {
+            "model": "llama3.2", "think": True, "messages": [{"role": "user", "content": "x"}]})
+        self.assertEqual((status, reply), (400, {"error": '"llama3.2" does not support thinking'}))
+        status, _, reply = self.post_json("/api/generate", {
+            "model": "qwen3", "prompt": "x", "think": "extreme"})
+        self.assertEqual(status, 400)
+        self.assertEqual(reply["error"], 'invalid think value: "extreme" (must be "high", '
+                                         '"medium", "low", "max", true, or false)')
+        status, _, _ = self.post_json("/api/generate", {
+            "model": "llama3.2", "prompt": "x", "think": False, "stream": False})
+        self.assertEqual(status, 200)
+
+    def test_tools_give_a_tool_call_then_a_text_answer_to_its_result(self):
+        self.start(name="t", tokens=3)
+        msgs = [{"role": "user", "content": "weather in Paris?"}]
+        lines = self.chunks("/api/chat", {"model": "llama3.2", "messages": msgs,
+                                          "tools": [WEATHER_TOOL]})
+        self.assertEqual(len(lines), 2)
+        call = lines[0]["message"]
+        self.assertEqual(call["content"], "")
+        self.assertEqual(len(call["tool_calls"]), 1)
+        tc = call["tool_calls"][0]
+        self.assertRegex(tc["id"], r"^call_[a-z0-9]{8}$")
+        self.assertEqual(tc["function"], {"index": 0, "name": "get_weather", "arguments": {
+            "city": word(msgs[0]["content"], 1), "unit": "celsius", "days": 1}})
+        self.assertEqual(list(tc["function"]["arguments"]), ["city", "unit", "days"])
+        self.assertEqual(lines[1]["done_reason"], "stop")
+        # The same request gives the same call id; without streaming it is in message.tool_calls.
+        _, _, whole = self.post_json("/api/chat", {"model": "llama3.2", "messages": msgs,
+                                                   "tools": [WEATHER_TOOL], "stream": False})
+        self.assertEqual(whole["message"]["tool_calls"], call["tool_calls"])
+        msgs += [{"role": "assistant", "content": "", "tool_calls": call["tool_calls"]},
+                 {"role": "tool", "tool_name": "get_weather", "content": "sunny, 21C"}]
+        _, _, answer = self.post_json("/api/chat", {"model": "llama3.2", "messages": msgs,
+                                                    "tools": [WEATHER_TOOL], "stream": False})
+        self.assertNotIn("tool_calls", answer["message"])
+        self.assertEqual(answer["message"]["content"], "".join(tokens("t", "sunny, 21C", 3)))
+
+    def test_tools_on_a_model_without_tool_support_are_refused(self):
+        self.start(models=("gemma3", "all-minilm"))
+        msgs = [{"role": "user", "content": "x"}]
+        status, _, reply = self.post_json("/api/chat", {"model": "gemma3", "messages": msgs,
+                                                        "tools": [WEATHER_TOOL]})
+        self.assertEqual((status, reply["error"]),
+                         (400, "registry.ollama.ai/library/gemma3:latest does not support tools"))
+        # Ollama checks completion first: an embedding model does not support chat at all.
+        status, _, reply = self.post_json("/api/chat", {"model": "all-minilm", "messages": msgs,
+                                                        "tools": [WEATHER_TOOL]})
+        self.assertEqual((status, reply["error"]), (400, '"all-minilm" does not support chat'))
+
+    def test_format_schema_streams_a_document_that_follows_it(self):
+        self.start(name="t", tokens=3)
+        prompt = "describe someone"
+        lines = self.chunks("/api/chat", {"model": "llama3.2", "format": PERSON_SCHEMA,
+                                          "messages": [{"role": "user", "content": prompt}]})
+        pieces = [c["message"]["content"] for c in lines[:-1]]
+        self.assertGreater(len(pieces), 10)
+        doc = json.loads("".join(pieces))
+        self.assertEqual(doc, {"name": word(prompt, 1), "age": 1,
+                               "address": {"street": word(prompt, 2)}, "tags": []})
+        self.check_final(lines[-1], prompt, len(pieces))
+        _, _, reply = self.post_json("/api/generate", {"model": "llama3.2", "prompt": prompt,
+                                                       "format": "json", "stream": False})
+        self.assertEqual(json.loads(reply["response"]), {"response": word(prompt, 1)})
+        status, _, reply = self.post_json("/api/generate", {"model": "llama3.2", "prompt": "p",
+                                                            "format": "yaml"})
+        self.assertEqual(status, 500)
+        self.assertTrue(reply["error"].startswith("invalid format: "), reply)
+
+    def test_think_and_format_give_the_constrained_pass_a_fresh_num_predict(self):
+        self.start(name="t", models=("qwen3",))
+        prompt = "p"
+        schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+        body = {"model": "qwen3", "format": schema, "stream": False, "think": "high",
+                "messages": [{"role": "user", "content": prompt}], "options": {"num_predict": 20}}
+        _, _, reply = self.post_json("/api/chat", body)
+        self.assertEqual(reply["message"]["thinking"], "".join(think_tokens(prompt, 16)))
+        self.assertEqual(json.loads(reply["message"]["content"]), {"a": word(prompt, 1)})
+        self.assertEqual(reply["done_reason"], "stop")
+        # eval_count is the second (constrained) pass's: the 5 pieces of {"a":"..."}.
+        self.assertEqual(reply["eval_count"], 5)
+        # A budget smaller than the thinking ends during the thinking.
+        body["options"]["num_predict"] = 6
+        _, _, short = self.post_json("/api/chat", body)
+        self.assertEqual(short["message"]["thinking"], "".join(think_tokens(prompt, 6)))
+        self.assertEqual(short["message"]["content"], "")
+        self.assertEqual(short["done_reason"], "length")
+        # 4 thinking tokens and 5 pieces fit a num_predict of 5: the budgets are separate.
+        body["options"]["num_predict"] = 5
+        body["think"] = "low"
+        _, _, fresh = self.post_json("/api/chat", body)
+        self.assertEqual(fresh["message"]["thinking"], "".join(think_tokens(prompt, 4)))
+        self.assertEqual(json.loads(fresh["message"]["content"]), {"a": word(prompt, 1)})
+        self.assertEqual(fresh["done_reason"], "stop")
+        # A document longer than the budget is cut (and no longer parses), as a real one is.
+        body["format"] = {"type": "object", "properties": {"a": {"type": "string"},
+                                                           "b": {"type": "integer"}}}
+        _, _, cut = self.post_json("/api/chat", body)
+        self.assertEqual(cut["message"]["content"], '{"a":"%s",' % word(prompt, 1))
+        self.assertEqual(cut["done_reason"], "length")
+
+    def test_logprobs_come_with_every_token(self):
+        self.start(name="t", tokens=3)
+        lines = self.chunks("/api/generate", {"model": "llama3.2", "prompt": "p",
+                                              "logprobs": True, "top_logprobs": 2})
+        expected_tokens = tokens("t", "p", 3)
+        for i, chunk in enumerate(lines[:-1]):
+            self.assertEqual(len(chunk["logprobs"]), 1)
+            lp = chunk["logprobs"][0]
+            self.assertEqual(lp["token"], expected_tokens[i])
+            self.assertEqual(lp["logprob"], -(1 + i % 8) / 16)
+            self.assertEqual(lp["bytes"], list(expected_tokens[i].encode()))
+            self.assertEqual([t["token"] for t in lp["top_logprobs"]],
+                             [expected_tokens[i], " " + harness.WORDS[(i + 1) % 32]])
+            self.assertEqual(lp["top_logprobs"][1]["logprob"], lp["logprob"] - 0.25)
+        self.assertNotIn("logprobs", lines[-1])
+        _, _, reply = self.post_json("/api/chat", {
+            "model": "llama3.2", "stream": False, "logprobs": True,
+            "messages": [{"role": "user", "content": "p"}]})
+        self.assertEqual([lp["token"] for lp in reply["logprobs"]], expected_tokens)
+        self.assertNotIn("top_logprobs", reply["logprobs"][0])
+        status, _, reply = self.post_json("/api/chat", {
+            "model": "llama3.2", "top_logprobs": 21, "messages": []})
+        self.assertEqual((status, reply), (400, {"error": "top_logprobs must be between 0 and 20"}))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ TEST_CASE("no flags give the documented defaults", "[sim]") {
   CHECK(options->parallel == 0);
   CHECK(options->max_queue == 512);
   CHECK(options->name == "ollama-sim");
-  CHECK(options->version == "0.12.3");
+  CHECK(options->version == "0.33.0");
   CHECK(options->threads == 1);
   CHECK(options->keep_alive == std::chrono::minutes(5));
   CHECK_FALSE(options->help);

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tools/ollama-sim/request_json.h"
+#include "tools/ollama-sim/schema.h"
 #include "tools/ollama-sim/text.h"
 
 namespace {
@@ -297,6 +298,119 @@ TEST_CASE("a raw prompt ending with the start of its reply continues it", "[sim]
                              ReplyKind::kGenerate, catalog);
   REQUIRE(request.ok());
   CHECK(request->continue_from == 0);  // templated: the prompt is the user's
+}
+
+}  // namespace
+
+namespace {
+
+using namespace og::sim;
+
+Catalog FeatureCatalog() {
+  std::vector<ModelInfo> models;
+  for (const char* name : {"llama3.2", "qwen3:8b", "gpt-oss:20b", "gemma3", "all-minilm"}) {
+    models.push_back(DescribeModel(*ParseModelName(name)));
+  }
+  return Catalog(std::move(models));
+}
+
+absl::StatusOr<GenerationRequest> Chat(std::string_view body) {
+  static const Catalog catalog = FeatureCatalog();
+  return ParseGenerationRequest(body, ReplyKind::kChat, catalog);
+}
+
+absl::StatusOr<GenerationRequest> Generate(std::string_view body) {
+  static const Catalog catalog = FeatureCatalog();
+  return ParseGenerationRequest(body, ReplyKind::kGenerate, catalog);
+}
+
+TEST_CASE("model names decide thinking and tool support", "[sim]") {
+  const Catalog catalog = FeatureCatalog();
+  CHECK(catalog.Find("qwen3:8b")->thinking);
+  CHECK(catalog.Find("gpt-oss:20b")->thinking);
+  CHECK(catalog.Find("gpt-oss:20b")->harmony);
+  CHECK_FALSE(catalog.Find("llama3.2")->thinking);
+  CHECK(catalog.Find("llama3.2")->tools);
+  CHECK_FALSE(catalog.Find("gemma3")->tools);
+  CHECK_FALSE(catalog.Find("all-minilm")->tools);
+}
+
+TEST_CASE("a thinking model thinks by default; think picks the level or turns it off", "[sim]") {
+  const std::string head = R"({"model":"qwen3:8b","messages":[{"role":"user","content":"hi"}])";
+  CHECK(Chat(head + "}")->thinking_tokens == 8);
+  CHECK(Chat(head + R"(,"think":false})")->thinking_tokens == 0);
+  CHECK(Chat(head + R"(,"think":"low"})")->thinking_tokens == 4);
+  CHECK(Chat(head + R"(,"think":"high"})")->thinking_tokens == 16);
+  CHECK(Chat(head + R"(,"think":"max"})")->thinking_tokens == 32);
+  // gpt-oss (harmony) knows no "max": Ollama maps it to "high".
+  CHECK(Generate(R"({"model":"gpt-oss:20b","prompt":"hi","think":"max"})")->thinking_tokens == 16);
+}
+
+TEST_CASE("think errors are Ollama's", "[sim]") {
+  CHECK(
+      Chat(R"({"model":"qwen3:8b","messages":[],"think":"extreme"})").status().message() ==
+      R"(invalid think value: "extreme" (must be "high", "medium", "low", "max", true, or false))");
+  CHECK(Chat(R"({"model":"qwen3:8b","messages":[],"think":1})").status().message() ==
+        R"(think must be a boolean or string ("high", "medium", "low", "max", true, or false))");
+  const absl::Status refused =
+      Generate(R"({"model":"llama3.2","prompt":"hi","think":true})").status();
+  CHECK(HttpStatusOf(refused) == 400);
+  CHECK(refused.message() == R"("llama3.2" does not support thinking)");
+  CHECK(Generate(R"({"model":"llama3.2","prompt":"hi","think":false})").ok());
+}
+
+TEST_CASE("tools make the model call the first tool, unless a tool's result came last", "[sim]") {
+  const std::string tools =
+      R"("tools":[{"type":"function","function":{"name":"get_weather","parameters":{
+         "type":"object","properties":{"unit":{"type":"string","enum":["c","f"]},
+         "city":{"type":"string"}},"required":["city","unit"]}}},
+         {"type":"function","function":{"name":"other"}}])";
+  auto call = Chat(R"({"model":"llama3.2","messages":[{"role":"user","content":"weather?"}],)" +
+                   tools + "}");
+  REQUIRE(call.ok());
+  REQUIRE(call->tool_call.has_value());
+  CHECK(call->tool_call->name == "get_weather");
+  CHECK(call->tool_call->id == ToolCallId("get_weather", "weather?"));
+  CHECK(call->tool_call->arguments ==
+        R"({"unit":"c","city":")" + std::string(kWords[(Fnv1a64("weather?") + 1) % 32]) + "\"}");
+  auto answer = Chat(R"({"model":"llama3.2","messages":[{"role":"user","content":"weather?"},
+      {"role":"assistant","content":"","tool_calls":[]},
+      {"role":"tool","tool_name":"get_weather","content":"sunny"}],)" +
+                     tools + "}");
+  REQUIRE(answer.ok());
+  CHECK_FALSE(answer->tool_call.has_value());
+  CHECK(answer->prompt == "sunny");
+  const absl::Status refused =
+      Chat(R"({"model":"gemma3","messages":[{"role":"user","content":"x"}],)" + tools + "}")
+          .status();
+  CHECK(refused.message() == "registry.ollama.ai/library/gemma3:latest does not support tools");
+}
+
+TEST_CASE("format makes the reply a JSON document in pieces", "[sim]") {
+  auto json_format = Generate(R"({"model":"llama3.2","prompt":"p","format":"json"})");
+  REQUIRE(json_format->format_pieces.has_value());
+  std::string doc;
+  for (const std::string& piece : *json_format->format_pieces) doc += piece;
+  CHECK(doc == JsonForFormatJson(Fnv1a64("p")));
+  const absl::Status bad = Generate(R"({"model":"llama3.2","prompt":"p","format":"xml"})").status();
+  CHECK(HttpStatusOf(bad) == 500);
+  CHECK(bad.message() ==
+        R"(invalid format: "\"xml\""; expected "json" or a valid JSON Schema object)");
+  // A thinking model's chat thinks first, then gets a second, constrained pass.
+  auto chat = Chat(R"({"model":"qwen3:8b","messages":[{"role":"user","content":"p"}],
+                       "format":{"type":"object","properties":{"a":{"type":"integer"}}}})");
+  CHECK(chat->format_after_thinking);
+  CHECK(chat->thinking_tokens == 8);
+  // /api/generate constrains from the first token: no thinking.
+  CHECK(Generate(R"({"model":"qwen3:8b","prompt":"p","format":"json"})")->thinking_tokens == 0);
+}
+
+TEST_CASE("top_logprobs must be between 0 and 20, checked before the model", "[sim]") {
+  CHECK(Generate(R"({"model":"nope","prompt":"p","top_logprobs":21})").status().message() ==
+        "top_logprobs must be between 0 and 20");
+  auto ok = Chat(R"({"model":"llama3.2","messages":[],"logprobs":true,"top_logprobs":3})");
+  CHECK(ok->logprobs);
+  CHECK(ok->top_logprobs == 3);
 }
 
 }  // namespace

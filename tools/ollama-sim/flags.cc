@@ -72,7 +72,7 @@ A faithful Ollama API simulator for tests and benchmarks (see docs/ollama-sim.md
                          seconds; negative = forever (OLLAMA_KEEP_ALIVE) (default 5m)
   --name NAME            the simulator's name; the first generated token is [NAME]
                          (default ollama-sim)
-  --version V            version reported by /api/version (default 0.12.3)
+  --version V            version reported by /api/version (default 0.33.0)
   --threads N            io_context threads (default 1)
   --help                 print this text
 )";

@@ -23,9 +23,9 @@ struct SimOptions {
   int max_queue = 512;     // requests that may wait for a load (>= 1)
   std::chrono::nanoseconds keep_alive = std::chrono::minutes(5);  // negative = forever
   std::string name = "ollama-sim";
-  std::string version = "0.12.3";
-  int threads = 1;    // io_context threads
-  bool help = false;  // --help: print Usage() and exit 0
+  std::string version = "0.33.0";  // the Ollama version the simulator follows
+  int threads = 1;                 // io_context threads
+  bool help = false;               // --help: print Usage() and exit 0
 };
 
 // Parses argv[1..]. Fails with InvalidArgument naming the flag for an unknown flag, a missing

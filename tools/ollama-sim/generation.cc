@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -33,6 +34,7 @@ Generation::Generation(Simulator& sim, std::shared_ptr<http::Exchange> exchange,
       exchange_(std::move(exchange)),
       request_(std::move(request)),
       prompt_hash_(Fnv1a64(request_.prompt)),
+      thinking_hash_(Fnv1a64(absl::StrCat("think:", request_.prompt))),
       timer_(exchange_->executor()) {}
 
 void Generation::Start() {
@@ -90,15 +92,34 @@ void Generation::OnSlot() {
   phase_ = Phase::kDecoding;
   const auto configured =
       static_cast<std::uint32_t>(std::max(1, sim_.knobs().tokens.load(std::memory_order_relaxed)));
-  // A continuation produces what its reply still lacks of the whole.
-  tokens_ = configured > request_.continue_from ? configured - request_.continue_from : 0;
+  // The reply after the thinking: one tool call, the format document's pieces, or the text
+  // tokens (a continuation produces what its reply still lacks of the whole).
+  std::uint32_t content =
+      configured > request_.continue_from ? configured - request_.continue_from : 0;
+  if (request_.tool_call) content = 1;
+  if (request_.format_pieces) content = static_cast<std::uint32_t>(request_.format_pieces->size());
+  thinking_ = request_.thinking_tokens;
   // ignore_num_predict models a backend that does not honour the caller's limit.
   const bool honour_limit = !sim_.knobs().ignore_num_predict.load(std::memory_order_relaxed);
-  if (honour_limit && request_.num_predict > 0 && request_.num_predict < tokens_) {
-    tokens_ = static_cast<std::uint32_t>(request_.num_predict);
-    length_limited_ = true;
+  if (honour_limit && request_.num_predict > 0) {
+    const auto limit = static_cast<std::uint32_t>(
+        std::min<std::int64_t>(request_.num_predict, std::numeric_limits<std::uint32_t>::max()));
+    // Thinking tokens are generated tokens: they use up num_predict first. Ollama's second,
+    // constrained pass after thinking (format) starts with a budget of its own.
+    if (thinking_ > 0 && thinking_ >= limit) {
+      length_limited_ = thinking_ > limit || content > 0;
+      thinking_ = limit;
+      content = 0;
+    } else {
+      const std::uint32_t room = request_.format_after_thinking ? limit : limit - thinking_;
+      if (content > room) {
+        content = room;
+        length_limited_ = true;
+      }
+    }
   }
-  if (!request_.stream) text_.reserve(tokens_ * 6 + sim_.first_token().size());
+  tokens_ = thinking_ + content;
+  if (!request_.stream) text_.reserve(content * 6 + sim_.first_token().size());
   // Prompt evaluation costs no simulated time; decoding starts on the next turn of the loop, so
   // prompt_eval_duration is a real (tiny) interval.
   net::post(exchange_->executor(), [self = shared_from_this()] {
@@ -151,19 +172,16 @@ void Generation::EmitTokens() {
       Complete();
       return;
     }
-    std::string padded;
-    const std::string_view token = NextToken(padded);
-    ++produced_;
     if (!request_.stream) {
-      text_ += token;
+      AccumulateNext();
+      ++produced_;
       continue;
     }
     // Like Ollama, nothing (headers included) goes out before the first token is ready.
     StartStreamOnce();
     std::string line;
-    line.reserve(128 + request_.model_echo.size() + token.size());
-    AppendTokenLine(line, request_.kind, request_.model_echo, std::chrono::system_clock::now(),
-                    token);
+    AppendNextLine(line);
+    ++produced_;
     if (k + 1 < batch && produced_ < tokens_) {
       exchange_->Write(std::move(line));
       continue;
@@ -179,7 +197,11 @@ void Generation::EmitTokens() {
 }
 
 std::string_view Generation::NextToken(std::string& padded) const {
-  const std::uint32_t index = request_.continue_from + produced_;
+  if (NextIsThinking()) return ThinkingTokenText(thinking_hash_, produced_);
+  const std::uint32_t content = produced_ - thinking_;
+  if (request_.tool_call) return "";
+  if (request_.format_pieces) return (*request_.format_pieces)[content];
+  const std::uint32_t index = request_.continue_from + content;
   const std::string_view token = TokenText(sim_.first_token(), prompt_hash_, index);
   const int huge = sim_.knobs().huge_line_bytes.load(std::memory_order_relaxed);
   if (index != 0 || huge <= 0 || token.size() >= static_cast<std::size_t>(huge)) return token;
@@ -197,12 +219,62 @@ std::string Generation::NextLine() const {
     line += '\n';
     return line;
   }
+  AppendNextLine(line);
+  return line;
+}
+
+void Generation::AppendNextLine(std::string& line) const {
+  const auto now = std::chrono::system_clock::now();
+  ReplyExtras extras;
+  if (request_.tool_call && !NextIsThinking()) {
+    // The call comes whole in one chunk, as Ollama's parsers hand it over once it is complete.
+    const std::string calls = ToolCallsJson();
+    extras.tool_calls = calls;
+    AppendTokenLine(line, request_.kind, request_.model_echo, now, "", extras);
+    return;
+  }
   std::string padded;
   const std::string_view token = NextToken(padded);
-  line.reserve(128 + request_.model_echo.size() + token.size());
-  AppendTokenLine(line, request_.kind, request_.model_echo, std::chrono::system_clock::now(),
-                  token);
-  return line;
+  std::string logprobs;
+  if (request_.logprobs) {
+    logprobs += '[';
+    AppendLogprob(logprobs, token, produced_, request_.top_logprobs);
+    logprobs += ']';
+    extras.logprobs = logprobs;
+  }
+  line.reserve(128 + request_.model_echo.size() + token.size() + logprobs.size());
+  if (NextIsThinking()) {
+    extras.thinking = token;
+    AppendTokenLine(line, request_.kind, request_.model_echo, now, "", extras);
+  } else {
+    AppendTokenLine(line, request_.kind, request_.model_echo, now, token, extras);
+  }
+}
+
+void Generation::AccumulateNext() {
+  if (request_.tool_call && !NextIsThinking()) {
+    called_tool_ = true;
+    return;
+  }
+  std::string padded;
+  const std::string_view token = NextToken(padded);
+  if (request_.logprobs) {
+    if (!logprobs_.empty()) logprobs_ += ',';
+    AppendLogprob(logprobs_, token, produced_, request_.top_logprobs);
+  }
+  (NextIsThinking() ? thinking_text_ : text_) += token;
+}
+
+std::string Generation::ToolCallsJson() const {
+  const GenerationRequest::ToolCall& call = *request_.tool_call;
+  std::string out = "[{\"id\":";
+  AppendJsonString(out, call.id);
+  out += ",\"function\":{\"index\":0,\"name\":";
+  AppendJsonString(out, call.name);
+  out += ",\"arguments\":";
+  out += call.arguments;
+  out += "}}]";
+  return out;
 }
 
 void Generation::StartStreamOnce() {
@@ -259,7 +331,9 @@ std::string Generation::FinalObject() const {
   metrics.load_duration = Nanos(start_, loaded_at_);
   metrics.prompt_eval_count = PromptTokenCount(request_.prompt);
   metrics.prompt_eval_duration = Nanos(slot_at_, decode_start_);
-  metrics.eval_count = produced_;
+  // After thinking, a format reply comes from Ollama's second request, whose count is reported.
+  metrics.eval_count =
+      request_.format_after_thinking && produced_ > thinking_ ? produced_ - thinking_ : produced_;
   metrics.eval_duration = Nanos(decode_start_, now);
   const std::string_view reason = length_limited_ ? "length" : "stop";
   std::vector<std::uint32_t> context;
@@ -267,8 +341,15 @@ std::string Generation::FinalObject() const {
   if (with_context) context = ContextIds(request_.prompt, prompt_hash_, produced_);
   std::string body;
   body.reserve(256 + request_.model_echo.size() + text_.size() + context.size() * 7);
+  const std::string tool_calls = called_tool_ ? ToolCallsJson() : std::string();
+  const std::string logprobs =
+      logprobs_.empty() ? std::string() : absl::StrCat("[", logprobs_, "]");
+  ReplyExtras extras;
+  extras.thinking = thinking_text_;
+  extras.tool_calls = tool_calls;
+  extras.logprobs = logprobs;
   AppendFinalObject(body, request_.kind, request_.model_echo, std::chrono::system_clock::now(),
-                    text_, reason, with_context ? &context : nullptr, metrics);
+                    text_, reason, with_context ? &context : nullptr, metrics, extras);
   return body;
 }
 

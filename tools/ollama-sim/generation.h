@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "http/server.h"
 #include "tools/ollama-sim/models.h"
@@ -41,6 +42,23 @@ struct GenerationRequest {
   std::optional<std::chrono::nanoseconds> keep_alive;  // absent: keep the model's setting
   std::int64_t num_predict = -1;                       // > 0 limits the tokens
   bool load_only = false;  // empty prompt / messages: load (or unload with keep_alive 0)
+
+  // Thinking tokens before the reply (ThinkingTokenCount of the request's level; 0: none).
+  std::uint32_t thinking_tokens = 0;
+  // Chat with think and format: Ollama thinks unconstrained, then starts a second, constrained
+  // request, so the reply gets a num_predict budget of its own and eval_count counts that pass.
+  bool format_after_thinking = false;
+  // `format`: the reply is this JSON document, in these pieces, instead of the text tokens.
+  std::optional<std::vector<std::string>> format_pieces;
+  // `tools` (chat): the reply is this call instead of text. `arguments` is a JSON object.
+  struct ToolCall {
+    std::string id;
+    std::string name;
+    std::string arguments;
+  };
+  std::optional<ToolCall> tool_call;
+  bool logprobs = false;
+  int top_logprobs = 0;  // 0..20
 };
 
 class Generation : public std::enable_shared_from_this<Generation> {
@@ -64,8 +82,16 @@ class Generation : public std::enable_shared_from_this<Generation> {
   void OnSlot();
   void ScheduleToken();
   void EmitTokens();
-  // The text of the next token: the deterministic one, padded for `huge_line_bytes`.
+  // The text of the next token: a thinking token, a piece of the format document, or the
+  // deterministic text token, padded for `huge_line_bytes`. Empty for a tool call.
   std::string_view NextToken(std::string& padded) const;
+  bool NextIsThinking() const { return produced_ < thinking_; }
+  // Appends the streamed line of the next token (newline included).
+  void AppendNextLine(std::string& line) const;
+  // Adds the next token to the whole reply (not streaming).
+  void AccumulateNext();
+  // The serialized tool_calls array of the request's call.
+  std::string ToolCallsJson() const;
   // The streamed line that comes next (a token line, or the final object once all are out),
   // newline included. Produces nothing.
   std::string NextLine() const;
@@ -89,6 +115,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
   const std::shared_ptr<http::Exchange> exchange_;
   const GenerationRequest request_;
   const std::uint64_t prompt_hash_;
+  const std::uint64_t thinking_hash_;
   boost::asio::steady_timer timer_;
   std::shared_ptr<Scheduler::Claim> claim_;
 
@@ -99,7 +126,11 @@ class Generation : public std::enable_shared_from_this<Generation> {
   std::uint32_t tokens_ = 0;     // how many this generation produces (after continue_from)
   std::uint32_t produced_ = 0;   // how many it has produced
   bool length_limited_ = false;  // num_predict cut it short: done_reason "length"
+  std::uint32_t thinking_ = 0;   // how many of tokens_ are thinking (they come first)
   std::string text_;             // the whole reply when not streaming
+  std::string thinking_text_;    // ... its thinking
+  std::string logprobs_;         // ... its logprobs, comma-separated objects
+  bool called_tool_ = false;     // ... the tool call went out
 
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point loaded_at_;

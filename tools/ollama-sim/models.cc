@@ -71,6 +71,10 @@ std::string ModelName::Display() const {
   return out;
 }
 
+std::string ModelName::Full() const {
+  return absl::StrCat(host, "/", name_space, "/", model, ":", tag);
+}
+
 absl::StatusOr<ModelName> ParseModelName(std::string_view name) {
   ModelName parsed;
   std::string_view rest = name;
@@ -114,6 +118,14 @@ ModelInfo DescribeModel(const ModelName& name) {
   const std::string lower_model = absl::AsciiStrToLower(name.model);
   info.embedding_only = lower_model.find("embed") != std::string::npos ||
                         lower_model.find("minilm") != std::string::npos;
+  const auto has = [&](std::string_view part) {
+    return lower_model.find(part) != std::string::npos;
+  };
+  info.thinking = !info.embedding_only && (has("qwen3") || has("deepseek-r1") || has("gpt-oss") ||
+                                           has("magistral") || has("think"));
+  info.harmony = !info.embedding_only && has("gpt-oss");
+  // Gemma's templates carry no tool calls, so Ollama reports no "tools" capability for them.
+  info.tools = !info.embedding_only && !has("gemma");
   std::size_t letters = 0;
   while (letters < lower_model.size() &&
          std::isalpha(static_cast<unsigned char>(lower_model[letters]))) {

@@ -27,6 +27,9 @@ struct ModelName {
   std::string Key() const;
   // The shortest form Ollama displays ("llama3.2:latest", "me/tiny:1b").
   std::string Display() const;
+  // "host/namespace/model:tag" as given (not lower-cased): how Ollama names a model in
+  // capability errors ("registry.ollama.ai/library/gemma3:latest does not support tools").
+  std::string Full() const;
 };
 
 // Parses `name`. Fails (InvalidArgument) for an empty model part or an empty tag after ':'.
@@ -43,6 +46,11 @@ struct ModelInfo {
   std::uint64_t size_bytes = 0;
   std::string digest;           // 64 hex digits
   bool embedding_only = false;  // names containing "embed" or "minilm": /api/embed only
+  // Capabilities beyond completion (docs/ollama-sim.md, "Model capabilities"): both follow the
+  // name, as the template and parser of the real model decide them.
+  bool tools = false;     // not embedding-only, and no "gemma" in the name
+  bool thinking = false;  // "qwen3", "deepseek-r1", "gpt-oss", "magistral" or "think"
+  bool harmony = false;   // "gpt-oss": Ollama maps think "max" to "high" for these
   std::uint32_t context_length = 0;
   std::uint32_t embedding_length = 0;
 };

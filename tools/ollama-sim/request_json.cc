@@ -1,10 +1,12 @@
 #include "tools/ollama-sim/request_json.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "tools/ollama-sim/schema.h"
 #include "tools/ollama-sim/text.h"
 
 namespace og::sim {
@@ -81,6 +83,72 @@ absl::StatusOr<std::string> ParseContentTypeKnob(const json& value) {
                                 " printable ASCII characters"));
   }
   return text;
+}
+
+// `think`: absent or null gives nullopt; true is medium, false off; a level string is that level.
+// Errors are ThinkValue.UnmarshalJSON's.
+absl::StatusOr<std::optional<ThinkLevel>> ParseThink(const json& object) {
+  const auto it = object.find("think");
+  if (it == object.end() || it->is_null()) return std::optional<ThinkLevel>();
+  if (it->is_boolean()) {
+    return std::optional<ThinkLevel>(it->get<bool>() ? ThinkLevel::kMedium : ThinkLevel::kOff);
+  }
+  if (!it->is_string()) {
+    return Invalid(
+        "think must be a boolean or string (\"high\", \"medium\", \"low\", \"max\", true, or "
+        "false)");
+  }
+  const std::string& level = it->get_ref<const std::string&>();
+  if (level == "low") return std::optional<ThinkLevel>(ThinkLevel::kLow);
+  if (level == "medium") return std::optional<ThinkLevel>(ThinkLevel::kMedium);
+  if (level == "high") return std::optional<ThinkLevel>(ThinkLevel::kHigh);
+  if (level == "max") return std::optional<ThinkLevel>(ThinkLevel::kMax);
+  std::string quoted;
+  AppendJsonString(quoted, level);
+  return Invalid(absl::StrCat("invalid think value: ", quoted,
+                              " (must be \"high\", \"medium\", \"low\", \"max\", true, or false)"));
+}
+
+// `body` again, keeping the order of object keys (nlohmann::json sorts them): schemas are
+// walked in the order of their properties, as a model writes them.
+nlohmann::ordered_json ParseOrdered(std::string_view body) {
+  nlohmann::ordered_json value;
+  try {
+    std::istringstream in{std::string(body)};
+    in >> value;
+  } catch (const nlohmann::ordered_json::parse_error&) {
+    // ParseRequestBody already accepted the body.
+  }
+  return value;
+}
+
+// `format`: nullopt for none (absent, null or ""), else the pieces of the JSON document the reply
+// is. A value that is neither "json" nor an object is the runner's error, a 500 in Ollama.
+absl::StatusOr<std::optional<std::vector<std::string>>> ParseFormat(std::string_view body,
+                                                                    const json& object,
+                                                                    std::uint64_t prompt_hash) {
+  const auto it = object.find("format");
+  if (it == object.end() || it->is_null() || (it->is_string() && it->get<std::string>().empty())) {
+    return std::optional<std::vector<std::string>>();
+  }
+  if (it->is_string() && it->get<std::string>() == "json") {
+    return std::optional<std::vector<std::string>>(JsonPieces(JsonForFormatJson(prompt_hash)));
+  }
+  if (!it->is_object()) {
+    std::string quoted;
+    AppendJsonString(quoted, it->dump(-1, ' ', false, json::error_handler_t::replace));
+    return absl::InternalError(absl::StrCat("invalid format: ", quoted,
+                                            "; expected \"json\" or a valid JSON Schema object"));
+  }
+  const nlohmann::ordered_json ordered = ParseOrdered(body);
+  return std::optional<std::vector<std::string>>(
+      JsonPieces(JsonForSchema(ordered.value("format", nlohmann::ordered_json()), prompt_hash)));
+}
+
+std::string LowerRole(const json& message) {
+  std::string role = StringField(message, "role");
+  for (char& c : role) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return role;
 }
 
 }  // namespace
@@ -173,7 +241,9 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
                                   {"messages", JsonKind::kArray, "[]api.Message"},
                                   {"stream", JsonKind::kBool, "bool"},
                                   {"tools", JsonKind::kArray, "api.Tools"},
-                                  {"options", JsonKind::kObject, "map[string]interface {}"}});
+                                  {"options", JsonKind::kObject, "map[string]interface {}"},
+                                  {"logprobs", JsonKind::kBool, "bool"},
+                                  {"top_logprobs", JsonKind::kNumber, "int"}});
     if (!s.ok()) return s;
   } else {
     absl::Status s = CheckFields(object, "GenerateRequest",
@@ -186,9 +256,20 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
                                   {"images", JsonKind::kArray, "[]api.ImageData"},
                                   {"stream", JsonKind::kBool, "bool"},
                                   {"raw", JsonKind::kBool, "bool"},
-                                  {"options", JsonKind::kObject, "map[string]interface {}"}});
+                                  {"options", JsonKind::kObject, "map[string]interface {}"},
+                                  {"logprobs", JsonKind::kBool, "bool"},
+                                  {"top_logprobs", JsonKind::kNumber, "int"}});
     if (!s.ok()) return s;
   }
+  auto think = ParseThink(object);
+  if (!think.ok()) return think.status();
+  // Checked before the model is looked up, as Ollama does.
+  if (const auto top = object.find("top_logprobs"); top != object.end() && top->is_number()) {
+    const double value = top->get<double>();
+    if (value < 0 || value > 20) return Invalid("top_logprobs must be between 0 and 20");
+    request.top_logprobs = static_cast<int>(value);
+  }
+  request.logprobs = object.value("logprobs", false) == true;
   request.model_echo = StringField(object, "model");
   if (chat && request.model_echo.empty()) return Invalid("model is required");
   request.model = catalog.Find(request.model_echo);
@@ -204,9 +285,22 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
       return Invalid("raw mode does not support template, system, or context");
     }
   }
+  // A thinking model thinks unless told not to; any other model refuses to think.
+  ThinkLevel level =
+      think->value_or(request.model->thinking ? ThinkLevel::kMedium : ThinkLevel::kOff);
+  if (!request.model->thinking && level != ThinkLevel::kOff) {
+    return Invalid(absl::StrCat("\"", request.model_echo, "\" does not support thinking"));
+  }
+  if (request.model->harmony && level == ThinkLevel::kMax) level = ThinkLevel::kHigh;
   if (request.model->embedding_only) {
     return Invalid(
         absl::StrCat("\"", request.model_echo, "\" does not support ", chat ? "chat" : "generate"));
+  }
+  const auto tools = object.find("tools");
+  const bool has_tools = chat && tools != object.end() && tools->is_array() && !tools->empty();
+  if (has_tools && !request.model->tools) {
+    // The scheduler's capability error names the model by its full name.
+    return Invalid(absl::StrCat(request.model->name.Full(), " does not support tools"));
   }
   auto keep_alive = ParseKeepAlive(object);
   if (!keep_alive.ok()) return keep_alive.status();
@@ -229,30 +323,73 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
                                     " into Go struct field ChatRequest.messages of type "
                                     "api.Message"));
       }
-      for (const char* field : {"role", "content"}) {
+      for (const char* field : {"role", "content", "thinking", "tool_name", "tool_call_id"}) {
         if (auto error =
                 CheckField(message, field, JsonKind::kString, "ChatRequest.messages", "string")) {
           return Invalid(*error);
         }
       }
+      if (auto error = CheckField(message, "tool_calls", JsonKind::kArray, "ChatRequest.messages",
+                                  "[]api.ToolCall")) {
+        return Invalid(*error);
+      }
+    }
+    if (has_tools) {
+      for (const json& tool : *tools) {
+        if (!tool.is_object()) {
+          return Invalid(absl::StrCat("json: cannot unmarshal ", std::string(GoJsonType(tool)),
+                                      " into Go struct field ChatRequest.tools of type api.Tool"));
+        }
+      }
     }
     // A trailing assistant message is the model's own unfinished turn, which Ollama's templates
-    // continue: the reply goes on from it, answering the message before it.
-    if (messages->size() > 1 && StringField(messages->back(), "role") == "assistant") {
+    // continue: the reply goes on from it, answering the message before it. Its thinking is
+    // over, and it calls no tool.
+    const std::string last_role = LowerRole(messages->back());
+    if (messages->size() > 1 && last_role == "assistant") {
       request.continue_from = ReplyTokenCount(StringField(messages->back(), "content"));
       request.prompt = StringField((*messages)[messages->size() - 2], "content");
       return request;
     }
     request.prompt = StringField(messages->back(), "content");
+    request.thinking_tokens = ThinkingTokenCount(level);
+    const std::uint64_t prompt_hash = Fnv1a64(request.prompt);
+    if (has_tools && last_role != "tool") {
+      // The model calls the first tool; after a tool's result it answers in text.
+      const nlohmann::ordered_json ordered = ParseOrdered(body);
+      const nlohmann::ordered_json& first = ordered["tools"][0];
+      const nlohmann::ordered_json function = first.value("function", nlohmann::ordered_json());
+      GenerationRequest::ToolCall call;
+      call.name = function.is_object() ? function.value("name", std::string()) : std::string();
+      call.id = ToolCallId(call.name, request.prompt);
+      call.arguments = ToolArguments(function.is_object()
+                                         ? function.value("parameters", nlohmann::ordered_json())
+                                         : nlohmann::ordered_json(),
+                                     prompt_hash);
+      request.tool_call = std::move(call);
+      return request;
+    }
+    auto format = ParseFormat(body, object, prompt_hash);
+    if (!format.ok()) return format.status();
+    request.format_pieces = *std::move(format);
+    // Ollama constrains a thinking model's chat only after its thinking, in a second request.
+    request.format_after_thinking = request.format_pieces && request.thinking_tokens > 0;
     return request;
   }
   request.prompt = StringField(object, "prompt");
   request.load_only = request.prompt.empty();
+  auto format = ParseFormat(body, object, Fnv1a64(request.prompt));
+  if (!format.ok()) return format.status();
+  request.format_pieces = *std::move(format);
+  // /api/generate has no second pass: the format constrains from the first token, which leaves
+  // no room for thinking.
+  if (!request.format_pieces) request.thinking_tokens = ThinkingTokenCount(level);
   // A raw prompt that ends with the start of a reply continues that reply.
   if (request.raw) {
     if (const std::size_t start = ReplyStartIn(request.prompt); start != std::string::npos) {
       request.continue_from = ReplyTokenCount(std::string_view(request.prompt).substr(start));
       request.prompt.resize(start);
+      request.thinking_tokens = 0;  // the reply being continued is past its thinking
     }
   }
   return request;

@@ -47,8 +47,13 @@ json Details(const ModelInfo& model) {
           {"quantization_level", model.embedding_only ? "F16" : "Q4_K_M"}};
 }
 
+// In Ollama's order: completion, tools, then thinking.
 json Capabilities(const ModelInfo& model) {
-  return model.embedding_only ? json::array({"embedding"}) : json::array({"completion", "tools"});
+  if (model.embedding_only) return json::array({"embedding"});
+  json capabilities = json::array({"completion"});
+  if (model.tools) capabilities.push_back("tools");
+  if (model.thinking) capabilities.push_back("thinking");
+  return capabilities;
 }
 
 std::vector<ModelInfo> DescribeModels(const std::vector<std::string>& names) {

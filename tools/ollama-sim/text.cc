@@ -40,6 +40,37 @@ std::string FirstToken(std::string_view name) {
   return token;
 }
 
+std::uint32_t ThinkingTokenCount(ThinkLevel level) {
+  switch (level) {
+    case ThinkLevel::kOff:
+      return 0;
+    case ThinkLevel::kLow:
+      return 4;
+    case ThinkLevel::kMedium:
+      return 8;
+    case ThinkLevel::kHigh:
+      return 16;
+    case ThinkLevel::kMax:
+      return 32;
+  }
+  return 0;
+}
+
+std::string_view ThinkingTokenText(std::uint64_t thinking_hash, std::uint32_t index) {
+  if (index == 0) return "Thinking";
+  return TokenText("", thinking_hash, index);
+}
+
+double TokenLogprob(std::uint32_t index, int rank) {
+  return -(1.0 + static_cast<double>(index % 8)) / 16.0 - static_cast<double>(rank) / 4.0;
+}
+
+std::string_view AlternativeToken(std::uint32_t index, int rank) {
+  // Index 0 of TokenText is the name token; the hash-0 words from 1 on are kWords[i % 32].
+  const std::uint32_t word = (index + static_cast<std::uint32_t>(rank)) % kWords.size();
+  return TokenText("", 0, word == 0 ? static_cast<std::uint32_t>(kWords.size()) : word);
+}
+
 std::string_view TokenText(std::string_view name_token, std::uint64_t prompt_hash,
                            std::uint32_t index) {
   if (index == 0) return name_token;

@@ -27,6 +27,24 @@ std::uint64_t Fnv1a64(std::string_view bytes);
 std::string_view TokenText(std::string_view name_token, std::uint64_t prompt_hash,
                            std::uint32_t index);
 
+// How a request asks a thinking model to think (Ollama's `think`: a bool or a level).
+enum class ThinkLevel { kOff, kLow, kMedium, kHigh, kMax };
+
+// Thinking tokens before the reply: low 4, medium (and `true`) 8, high 16, max 32; off 0.
+std::uint32_t ThinkingTokenCount(ThinkLevel level);
+
+// Thinking token `index`: "Thinking" for index 0, else " " + kWords[(thinking_hash + index) % 32],
+// with `thinking_hash` = Fnv1a64("think:" + prompt).
+std::string_view ThinkingTokenText(std::uint64_t thinking_hash, std::uint32_t index);
+
+// The log probability of the token at position `index` of a reply (thinking tokens included),
+// and of its alternatives: rank 0 is the token itself, -(1 + index % 8) / 16; rank r is r / 4
+// less. All are multiples of 1/16, exact in binary and short in decimal.
+double TokenLogprob(std::uint32_t index, int rank);
+
+// The alternative of rank r >= 1 at position `index`: " " + kWords[(index + r) % 32].
+std::string_view AlternativeToken(std::uint32_t index, int rank);
+
 // "[" + name + "]", the first token.
 std::string FirstToken(std::string_view name);
 

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <ctime>
 
+#include "tools/ollama-sim/text.h"
+
 namespace og::sim {
 namespace {
 
@@ -14,7 +16,8 @@ void AppendInt(std::string& out, std::int64_t value) {
 }
 
 void AppendHead(std::string& out, ReplyKind kind, std::string_view model,
-                std::chrono::system_clock::time_point now, std::string_view text) {
+                std::chrono::system_clock::time_point now, std::string_view text,
+                const ReplyExtras& extras) {
   out += "{\"model\":";
   AppendJsonString(out, model);
   out += ",\"created_at\":";
@@ -22,11 +25,44 @@ void AppendHead(std::string& out, ReplyKind kind, std::string_view model,
   if (kind == ReplyKind::kGenerate) {
     out += ",\"response\":";
     AppendJsonString(out, text);
+    if (!extras.thinking.empty()) {
+      out += ",\"thinking\":";
+      AppendJsonString(out, extras.thinking);
+    }
   } else {
     out += ",\"message\":{\"role\":\"assistant\",\"content\":";
     AppendJsonString(out, text);
+    if (!extras.thinking.empty()) {
+      out += ",\"thinking\":";
+      AppendJsonString(out, extras.thinking);
+    }
+    if (!extras.tool_calls.empty()) {
+      out += ",\"tool_calls\":";
+      out += extras.tool_calls;
+    }
     out += '}';
   }
+}
+
+void AppendLogprobs(std::string& out, const ReplyExtras& extras) {
+  if (extras.logprobs.empty()) return;
+  out += ",\"logprobs\":";
+  out += extras.logprobs;
+}
+
+// {"token":..,"logprob":..,"bytes":[..]} without the closing brace.
+void AppendTokenLogprob(std::string& out, std::string_view token, double logprob) {
+  out += "{\"token\":";
+  AppendJsonString(out, token);
+  out += ",\"logprob\":";
+  AppendDouble(out, logprob);
+  if (token.empty()) return;  // Bytes is omitempty
+  out += ",\"bytes\":[";
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendInt(out, static_cast<unsigned char>(token[i]));
+  }
+  out += ']';
 }
 
 }  // namespace
@@ -75,18 +111,43 @@ std::string Timestamp(std::chrono::system_clock::time_point t) {
 }
 
 void AppendTokenLine(std::string& out, ReplyKind kind, std::string_view model,
-                     std::chrono::system_clock::time_point now, std::string_view text) {
-  AppendHead(out, kind, model, now, text);
-  out += ",\"done\":false}\n";
+                     std::chrono::system_clock::time_point now, std::string_view text,
+                     const ReplyExtras& extras) {
+  AppendHead(out, kind, model, now, text, extras);
+  out += ",\"done\":false";
+  AppendLogprobs(out, extras);
+  out += "}\n";
+}
+
+void AppendDouble(std::string& out, double value) {
+  std::array<char, 32> digits;
+  auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
+  out.append(digits.data(), end);
+}
+
+void AppendLogprob(std::string& out, std::string_view token, std::uint32_t index, int top) {
+  AppendTokenLogprob(out, token, TokenLogprob(index, 0));
+  if (top > 0) {
+    out += ",\"top_logprobs\":[";
+    for (int rank = 0; rank < top; ++rank) {
+      if (rank > 0) out += ',';
+      AppendTokenLogprob(out, rank == 0 ? token : AlternativeToken(index, rank),
+                         TokenLogprob(index, rank));
+      out += '}';
+    }
+    out += ']';
+  }
+  out += '}';
 }
 
 void AppendFinalObject(std::string& out, ReplyKind kind, std::string_view model,
                        std::chrono::system_clock::time_point now, std::string_view text,
                        std::string_view done_reason, const std::vector<std::uint32_t>* context,
-                       const Metrics& metrics) {
-  AppendHead(out, kind, model, now, text);
+                       const Metrics& metrics, const ReplyExtras& extras) {
+  AppendHead(out, kind, model, now, text, extras);
   out += ",\"done\":true,\"done_reason\":";
   AppendJsonString(out, done_reason);
+  if (kind == ReplyKind::kChat) AppendLogprobs(out, extras);
   if (kind == ReplyKind::kGenerate && context != nullptr) {
     out += ",\"context\":[";
     for (std::size_t i = 0; i < context->size(); ++i) {
@@ -107,13 +168,14 @@ void AppendFinalObject(std::string& out, ReplyKind kind, std::string_view model,
   AppendInt(out, metrics.eval_count);
   out += ",\"eval_duration\":";
   AppendInt(out, metrics.eval_duration);
+  if (kind == ReplyKind::kGenerate) AppendLogprobs(out, extras);
   out += '}';
 }
 
 std::string LoadReply(ReplyKind kind, std::string_view model,
                       std::chrono::system_clock::time_point now, std::string_view done_reason) {
   std::string out;
-  AppendHead(out, kind, model, now, "");
+  AppendHead(out, kind, model, now, "", {});
   out += ",\"done\":true,\"done_reason\":";
   AppendJsonString(out, done_reason);
   out += '}';

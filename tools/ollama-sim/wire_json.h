@@ -42,19 +42,39 @@ struct Metrics {
   std::int64_t eval_duration = 0;
 };
 
-// Appends one streamed token line, `\n` included:
-// generate: {"model":M,"created_at":T,"response":TEXT,"done":false}
-// chat:     {"model":M,"created_at":T,"message":{"role":"assistant","content":TEXT},"done":false}
+// The parts of a reply besides its text. Empty ones are left out, as Go's omitempty does.
+struct ReplyExtras {
+  std::string_view thinking;    // `thinking` (generate) / `message.thinking` (chat)
+  std::string_view tool_calls;  // chat: `message.tool_calls`, a serialized JSON array
+  std::string_view logprobs;    // `logprobs`, a serialized JSON array of Logprob objects
+};
+
+// Appends one streamed token line, `\n` included, in the field order of Ollama's
+// GenerateResponse / ChatResponse:
+// generate: {"model":M,"created_at":T,"response":TEXT[,"thinking":..],"done":false[,"logprobs":..]}
+// chat:     {"model":M,"created_at":T,"message":{"role":"assistant","content":TEXT
+//            [,"thinking":..][,"tool_calls":..]},"done":false[,"logprobs":..]}
 void AppendTokenLine(std::string& out, ReplyKind kind, std::string_view model,
-                     std::chrono::system_clock::time_point now, std::string_view text);
+                     std::chrono::system_clock::time_point now, std::string_view text,
+                     const ReplyExtras& extras = {});
 
 // Appends the final object (no newline): the token-line shape with `text` (empty when
 // streaming, the whole reply otherwise), done:true, `done_reason`, `context` (generate only, when
-// not null) and the metrics.
+// not null) and the metrics; `logprobs` come before the metrics in chat (as in ChatResponse) and
+// last in generate.
 void AppendFinalObject(std::string& out, ReplyKind kind, std::string_view model,
                        std::chrono::system_clock::time_point now, std::string_view text,
                        std::string_view done_reason, const std::vector<std::uint32_t>* context,
-                       const Metrics& metrics);
+                       const Metrics& metrics, const ReplyExtras& extras = {});
+
+// Appends one Logprob object of Ollama's (api.Logprob) for `token` at position `index` of the
+// reply, with `top` (0..20) alternatives in `top_logprobs` (left out for 0):
+// {"token":..,"logprob":..,"bytes":[..][,"top_logprobs":[{"token","logprob","bytes"},..]]}.
+// Values follow TokenLogprob (text.h).
+void AppendLogprob(std::string& out, std::string_view token, std::uint32_t index, int top);
+
+// Appends `value` as Go's encoding/json writes a float64 that has a short exact form.
+void AppendDouble(std::string& out, double value);
 
 // The one-object reply to a load or unload request (`done_reason` "load" or "unload"), without
 // metrics.
