@@ -435,10 +435,9 @@ void CallPath::FailMidAnswer(const absl::Status& why) {
   const std::string delivered =
       ParsesChunks() ? absl::StrCat(content_chunks_, content_chunks_ == 1 ? " token" : " tokens")
                      : std::string("part");
-  Conclude(absl::Status(why.code(),
-                        absl::StrCat(why.message(), " after ", delivered,
-                                     " of the answer had reached the caller; not continued: ",
-                                     why_not)));
+  Conclude(absl::Status(
+      why.code(), absl::StrCat(why.message(), " after ", delivered,
+                               " of the answer had reached the caller; not continued: ", why_not)));
 }
 
 bool CallPath::ContinueStream(const absl::Status& why, std::string* why_not,

@@ -153,9 +153,12 @@ InputSize InputSizeOf(const InferenceRequest& request) {
   InputSize size;
   size.request_bytes = request.ByteSizeLong();
   size.messages = static_cast<std::size_t>(request.messages_size());
-  size.text_bytes = request.input_data().size() + request.system().size();
+  size.text_bytes = request.input_data().size() + request.system().size() +
+                    request.suffix().size() + request.template_().size();
+  size.images = static_cast<std::size_t>(request.images_size());
   for (const auto& message : request.messages()) {
-    size.text_bytes += message.content().size();
+    size.text_bytes += message.content().size() + message.thinking().size();
+    for (const auto& call : message.tool_calls()) size.text_bytes += call.arguments_json().size();
     size.images += static_cast<std::size_t>(message.images_size());
   }
   return size;
@@ -182,6 +185,28 @@ absl::Status SecurityPolicy::CheckLimits(const InferenceRequest& request,
   }
   if (!request.format().empty()) {
     if (absl::Status s = CheckJsonDepth(request.format(), l.max_json_depth, "format"); !s.ok()) {
+      return s;
+    }
+  }
+  // The other JSON texts of a gRPC request, before anything parses them.
+  for (const auto& tool : request.tools()) {
+    if (absl::Status s =
+            CheckJsonDepth(tool.parameters_json(), l.max_json_depth, "tools[].parameters_json");
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (const auto& message : request.messages()) {
+    for (const auto& call : message.tool_calls()) {
+      if (absl::Status s = CheckJsonDepth(call.arguments_json(), l.max_json_depth,
+                                          "messages[].tool_calls[].arguments_json");
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  for (const auto& [name, value] : request.extra_options()) {
+    if (absl::Status s = CheckJsonDepth(value, l.max_json_depth, "extra_options"); !s.ok()) {
       return s;
     }
   }
@@ -215,8 +240,12 @@ absl::Status SecurityPolicy::Authorize(const Caller& caller, std::string_view mo
 
 bool SecurityPolicy::Redact(InferenceRequest* request, Metrics& metrics) const {
   if (redactor_ == nullptr) return false;
-  std::vector<std::string*> texts = {request->mutable_input_data(), request->mutable_system()};
-  for (auto& message : *request->mutable_messages()) texts.push_back(message.mutable_content());
+  std::vector<std::string*> texts = {request->mutable_input_data(), request->mutable_system(),
+                                     request->mutable_suffix()};
+  for (auto& message : *request->mutable_messages()) {
+    texts.push_back(message.mutable_content());
+    texts.push_back(message.mutable_thinking());
+  }
   return Redact(texts, metrics);
 }
 

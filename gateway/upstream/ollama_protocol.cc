@@ -10,6 +10,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -60,6 +61,27 @@ Json Format(const std::string& text) {
   if (text == "json") return text;
   absl::StatusOr<Json> schema = ParseJson(text, kMaxJsonDepthCeiling, "format");
   return schema.ok() ? *std::move(schema) : Json(text);
+}
+
+// A JSON text of the caller's that ValidateRequest found to be a JSON object (tool parameters,
+// tool-call arguments) or a JSON value (an extra option); its depth was checked with the
+// request's other limits, and the ceiling bounds the copy and the dump whatever the caller.
+Json CallerJson(const std::string& text) {
+  absl::StatusOr<Json> value = ParseJson(text, kMaxJsonDepthCeiling, "a JSON field");
+  return value.ok() ? *std::move(value) : Json(text);
+}
+
+// The GenerationOptions fields, which extra_options may not name again.
+constexpr std::string_view kTypedOptions[] = {
+    "num_predict", "temperature", "top_p", "top_k", "seed", "stop", "num_ctx", "repeat_penalty"};
+
+absl::Status CheckJsonField(const std::string& text, bool object, const std::string& field) {
+  absl::StatusOr<Json> value = ParseJson(text, kMaxJsonDepthCeiling, field);
+  if (!value.ok()) return absl::InvalidArgumentError(std::string(value.status().message()));
+  if (object && !value->is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be a JSON object"));
+  }
+  return absl::OkStatus();
 }
 
 // Backend text quoted in a status message: printable, one line, bounded.
@@ -141,6 +163,12 @@ void ForEachMember(simdjson::dom::element value, Visit visit) {
   if (value.get_object().get(object) != simdjson::SUCCESS) return;
   for (const simdjson::dom::key_value_pair member : object) visit(member.key, member.value);
 }
+// A value as JSON text (minified), for the few fields passed on as they came (tool calls).
+std::string JsonText(simdjson::dom::element value) { return simdjson::minify(value); }
+std::string JsonText(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 template <typename Visit>
 void ForEachMember(const Json& value, Visit visit) {
   if (!value.is_object()) return;
@@ -177,6 +205,7 @@ void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk)
       chunk->error_status = IntOrZero(value);
     } else if (key == "tool_calls") {
       chunk->tool_calls = IsNonEmptyArray(value);
+      chunk->tool_calls_json = chunk->tool_calls ? JsonText(value) : std::string();
     } else if (key == "done") {
       chunk->done = IsTrue(value);
     } else if (key == "done_reason") {
@@ -188,7 +217,10 @@ void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk)
       ForEachMember(value, [&](std::string_view field, const auto& field_value) {
         if (field == "content") chunk->text = StringOrEmpty(field_value);
         if (field == "thinking") chunk->thinking = StringOrEmpty(field_value);
-        if (field == "tool_calls") chunk->tool_calls = IsNonEmptyArray(field_value);
+        if (field == "tool_calls") {
+          chunk->tool_calls = IsNonEmptyArray(field_value);
+          chunk->tool_calls_json = chunk->tool_calls ? JsonText(field_value) : std::string();
+        }
       });
     } else if (!chat && key == "response") {
       chunk->text = StringOrEmpty(value);
@@ -240,13 +272,53 @@ absl::Status ValidateModelName(const InferenceRequest& request) {
 
 absl::Status ValidateRequest(const InferenceRequest& request) {
   if (absl::Status s = ValidateModelName(request); !s.ok()) return s;
-  if (request.messages_size() == 0 && request.input_data().empty()) {
-    return absl::InvalidArgumentError(
-        "the request has no input: set input_data (a prompt) or messages (a chat)");
-  }
+  // No input at all only loads the model (or, with keep_alive "0", unloads it), as on Ollama.
   for (int i = 0; i < request.messages_size(); ++i) {
-    if (request.messages(i).role().empty()) {
+    const auto& m = request.messages(i);
+    if (m.role().empty()) {
       return absl::InvalidArgumentError(absl::StrCat("messages[", i, "].role is empty"));
+    }
+    for (int j = 0; j < m.tool_calls_size(); ++j) {
+      const std::string at = absl::StrCat("messages[", i, "].tool_calls[", j, "]");
+      if (m.tool_calls(j).name().empty()) {
+        return absl::InvalidArgumentError(at + ".name is empty");
+      }
+      if (m.tool_calls(j).arguments_json().empty()) continue;
+      if (absl::Status s =
+              CheckJsonField(m.tool_calls(j).arguments_json(), true, at + ".arguments_json");
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  for (int i = 0; i < request.tools_size(); ++i) {
+    const std::string at = absl::StrCat("tools[", i, "]");
+    if (request.tools(i).name().empty()) return absl::InvalidArgumentError(at + ".name is empty");
+    if (request.tools(i).parameters_json().empty()) continue;
+    if (absl::Status s =
+            CheckJsonField(request.tools(i).parameters_json(), true, at + ".parameters_json");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (request.tools_size() > 0 && request.messages_size() == 0) {
+    return absl::InvalidArgumentError(
+        "tools need messages: a tool-calling call is a chat (Ollama's /api/generate takes none)");
+  }
+  if (request.think().value_case() == ollama_gateway::v1::Think::kLevel &&
+      request.think().level().empty()) {
+    return absl::InvalidArgumentError(
+        "think.level is empty: \"low\", \"medium\" or \"high\" (or set think.enabled)");
+  }
+  for (const auto& [name, value] : request.extra_options()) {
+    if (std::find(std::begin(kTypedOptions), std::end(kTypedOptions), name) !=
+        std::end(kTypedOptions)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "extra_options names '", name, "', which is a field of options: set it there"));
+    }
+    if (absl::Status s = CheckJsonField(value, false, absl::StrCat("extra_options['", name, "']"));
+        !s.ok()) {
+      return s;
     }
   }
   return absl::OkStatus();
@@ -266,17 +338,67 @@ OllamaRequest BuildOllamaRequest(const InferenceRequest& request) {
         for (const auto& img : m.images()) images.push_back(absl::Base64Escape(img));
         msg["images"] = std::move(images);
       }
+      if (!m.thinking().empty()) msg["thinking"] = m.thinking();
+      if (m.tool_calls_size() > 0) {
+        Json calls = Json::array();
+        for (const auto& call : m.tool_calls()) {
+          Json function = {{"index", call.index()}, {"name", call.name()}};
+          function["arguments"] =
+              call.arguments_json().empty() ? Json::object() : CallerJson(call.arguments_json());
+          Json c = {{"function", std::move(function)}};
+          if (!call.id().empty()) c["id"] = call.id();
+          calls.push_back(std::move(c));
+        }
+        msg["tool_calls"] = std::move(calls);
+      }
+      if (!m.tool_name().empty()) msg["tool_name"] = m.tool_name();
+      if (!m.tool_call_id().empty()) msg["tool_call_id"] = m.tool_call_id();
       messages.push_back(std::move(msg));
     }
     body["messages"] = std::move(messages);
+    if (request.tools_size() > 0) {
+      Json tools = Json::array();
+      for (const auto& tool : request.tools()) {
+        Json function = {{"name", tool.name()}};
+        if (!tool.description().empty()) function["description"] = tool.description();
+        if (!tool.parameters_json().empty()) {
+          function["parameters"] = CallerJson(tool.parameters_json());
+        }
+        tools.push_back({{"type", "function"}, {"function", std::move(function)}});
+      }
+      body["tools"] = std::move(tools);
+    }
   } else {
     out.endpoint = OllamaEndpoint::kGenerate;
     out.path = "/api/generate";
     body["prompt"] = request.input_data();
     if (!request.system().empty()) body["system"] = request.system();
+    if (!request.suffix().empty()) body["suffix"] = request.suffix();
+    if (!request.template_().empty()) body["template"] = request.template_();
+    if (request.raw()) body["raw"] = out.raw = true;
+    if (request.context_size() > 0) {
+      body["context"] =
+          std::vector<std::int64_t>(request.context().begin(), request.context().end());
+    }
+    if (request.images_size() > 0) {
+      Json images = Json::array();
+      for (const auto& img : request.images()) images.push_back(absl::Base64Escape(img));
+      body["images"] = std::move(images);
+    }
   }
-  if (request.has_options()) {
+  switch (request.think().value_case()) {
+    case ollama_gateway::v1::Think::kEnabled:
+      body["think"] = request.think().enabled();
+      break;
+    case ollama_gateway::v1::Think::kLevel:
+      body["think"] = request.think().level();
+      break;
+    case ollama_gateway::v1::Think::VALUE_NOT_SET:
+      break;
+  }
+  if (request.has_options() || request.extra_options_size() > 0) {
     Json options = BuildOptions(request.options());
+    for (const auto& [name, value] : request.extra_options()) options[name] = CallerJson(value);
     if (!options.empty()) body["options"] = std::move(options);
   }
   if (!request.keep_alive().empty()) body["keep_alive"] = KeepAlive(request.keep_alive());

@@ -30,12 +30,15 @@ struct OllamaRequest {
   bool event_stream = false;
 };
 
-// Checks what the caller sent: a valid model name and a non-empty prompt or message list.
-// Fails with INVALID_ARGUMENT saying which field is wrong.
+// Checks what a gRPC caller sent: a valid model name, messages with roles, tools and tool calls
+// with names and JSON objects for parameters and arguments, tools only with messages, a think
+// level that is not empty, and extra_options that are JSON values not named in options. No
+// input at all is a load (or, with keep_alive "0", an unload). Fails with INVALID_ARGUMENT saying
+// which field is wrong.
 absl::Status ValidateRequest(const ollama_gateway::v1::InferenceRequest& request);
 
-// Only the model name's part of ValidateRequest, for requests that carry no prompt (Ollama's own
-// endpoints take an empty one).
+// Only the model name's part of ValidateRequest, for the HTTP front door's requests (whose bodies
+// Ollama, or its compatibility layer, checks itself).
 absl::Status ValidateModelName(const ollama_gateway::v1::InferenceRequest& request);
 
 // Builds the Ollama request for a validated InferenceRequest: /api/chat when messages are
@@ -51,8 +54,10 @@ struct OllamaChunk {
   std::string error;  // a mid-stream `{"error": "..."}` line
   // The `status` an error line may carry (Ollama's api.StatusError); 0 when absent.
   std::int64_t error_status = 0;
-  // The chunk carries tool calls (`message.tool_calls` or `tool_calls`, a non-empty array).
+  // The chunk carries tool calls (`message.tool_calls` or `tool_calls`, a non-empty array), and
+  // that array as JSON text (minified).
   bool tool_calls = false;
+  std::string tool_calls_json;
   // Not parsed: set by the call path on the final chunk of a stream it continued on another
   // backend, to how many times it did (the front door marks the answer).
   int continuations = 0;

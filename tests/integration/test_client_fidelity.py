@@ -1,5 +1,5 @@
-"""Everything a real Ollama, OpenAI or Anthropic client sends works through the gateway exactly as
-it does against the backend itself.
+"""Everything a real Ollama, OpenAI, Anthropic or gRPC client sends works through the gateway
+exactly as it does against the backend itself.
 
 Each official client (tests/js: the `ollama`, `openai` and `@anthropic-ai/sdk` npm clients and
 LangChain's ChatOllama) runs the same checks twice: against the gateway, and against the one
@@ -12,12 +12,22 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 
 import harness
 
 MODEL = "llama3.2"
 TOOL_MODEL = "qwen3"  # ollama-sim: a qwen3 model thinks and calls tools
 EMBED_MODEL = "nomic-embed-text"
+# tests/js/lib.mjs's weather tool.
+WEATHER_PARAMETERS = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "description": "the city"},
+                   "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+    "required": ["city", "unit"]}
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city",
+    "parameters": WEATHER_PARAMETERS}}
 JS_DIR = os.path.join(harness.SOURCE_DIR, "tests", "js")
 
 CHECKS = {
@@ -88,3 +98,133 @@ class ClientFidelityTest(harness.ProcessTestCase):
         forwarded = [r for r in seen if r["path"] == "/v1/messages"]
         self.assertEqual(len(forwarded), 1)
         self.assertEqual(json.loads(forwarded[0]["body"]), body)
+
+
+class GrpcFidelityTest(harness.ProcessTestCase):
+    """Python grpcio against the proto's thinking, tool, generate and option fields: the answer
+    through the gateway is the one the backend gives the same call on its own /api/chat or
+    /api/generate."""
+
+    def setUp(self):
+        super().setUp()
+        import grpc
+        self.grpc = grpc
+        self.pb2, pb2_grpc = harness.grpc_modules()
+        self.sim_a = self.sim("gpu-a", models=(MODEL, TOOL_MODEL), tokens=12)
+        self.gw = self.gateway(harness.gateway_config([("gpu-a", self.sim_a.url, None)]))
+        channel = grpc.insecure_channel(self.gw.target)
+        self.addCleanup(channel.close)
+        self.stub = pb2_grpc.ModelInferenceStub(channel)
+        harness.wait_for(lambda: harness.http_get(f"http://{self.gw.admin}/readyz")[0] == 200, 10,
+                         "the gateway to be ready")
+
+    def direct(self, path, body):
+        return harness.http_post_json(self.sim_a.url + path, dict(body, stream=False))
+
+    def weather_tool(self):
+        return self.pb2.Tool(name="get_weather", description="The weather in a city",
+                             parameters_json=json.dumps(WEATHER_PARAMETERS))
+
+    def test_thinking_is_on_by_default_off_on_request_and_has_levels(self):
+        question = [{"role": "user", "content": "Why is the sky blue?"}]
+        for think, field in ((None, None), (False, False), ("high", "high")):
+            request = self.pb2.InferenceRequest(
+                model_name=TOOL_MODEL, messages=[self.pb2.ChatMessage(**question[0])])
+            body = {"model": TOOL_MODEL, "messages": question}
+            if isinstance(think, bool):
+                request.think.enabled = think
+                body["think"] = think
+            elif think:
+                request.think.level = think
+                body["think"] = think
+            got = self.stub.Predict(request, timeout=10)
+            want = self.direct("/api/chat", body)["message"]
+            self.assertEqual(got.thinking, want.get("thinking", ""), think)
+            self.assertEqual(got.output_data.decode(), want["content"], think)
+        self.assertEqual(got.thinking != "", True)
+        streamed = list(self.stub.PredictStream(self.pb2.InferenceRequest(
+            model_name=TOOL_MODEL, messages=[self.pb2.ChatMessage(**question[0])],
+            think=self.pb2.Think(level="low")), timeout=10))
+        self.assertEqual("".join(m.thinking for m in streamed),
+                         self.direct("/api/chat", {"model": TOOL_MODEL, "messages": question,
+                                                   "think": "low"})["message"]["thinking"])
+
+    def test_a_tool_call_comes_back_and_its_result_is_answered(self):
+        question = self.pb2.ChatMessage(role="user", content="What is the weather in Paris?")
+        request = self.pb2.InferenceRequest(model_name=TOOL_MODEL, messages=[question],
+                                            tools=[self.weather_tool()],
+                                            think=self.pb2.Think(enabled=False))
+        got = self.stub.Predict(request, timeout=10)
+        want = self.direct("/api/chat", {
+            "model": TOOL_MODEL, "think": False, "tools": [WEATHER_TOOL],
+            "messages": [{"role": "user", "content": question.content}]})["message"]
+        self.assertEqual(len(got.tool_calls), 1)
+        call = got.tool_calls[0]
+        self.assertEqual(call.name, "get_weather")
+        self.assertEqual(call.id, want["tool_calls"][0]["id"])
+        self.assertEqual(json.loads(call.arguments_json), want["tool_calls"][0]["function"]["arguments"])
+        streamed = [m for m in self.stub.PredictStream(request, timeout=10) if m.tool_calls]
+        self.assertEqual(len(streamed), 1)
+        self.assertEqual(streamed[0].tool_calls[0].arguments_json, call.arguments_json)
+        # The tool's result, as a "tool" turn: the model answers it in words.
+        answered = self.stub.Predict(self.pb2.InferenceRequest(
+            model_name=TOOL_MODEL, tools=[self.weather_tool()], think=self.pb2.Think(enabled=False),
+            messages=[question,
+                      self.pb2.ChatMessage(role="assistant", tool_calls=[call]),
+                      self.pb2.ChatMessage(role="tool", tool_name="get_weather",
+                                           content="sunny, 21 degrees")]), timeout=10)
+        self.assertFalse(answered.tool_calls)
+        self.assertTrue(answered.output_data)
+        forwarded = json.loads(json.loads(harness.http_get(
+            self.sim_a.url + "/sim/requests")[1])[-1]["body"])
+        self.assertEqual(forwarded["messages"][1]["tool_calls"][0]["function"]["arguments"],
+                         json.loads(call.arguments_json))
+        self.assertEqual(forwarded["messages"][2]["tool_name"], "get_weather")
+
+    def test_generate_fields_options_and_an_empty_prompt_that_loads_and_unloads(self):
+        def forwarded():
+            return json.loads(json.loads(harness.http_get(
+                self.sim_a.url + "/sim/requests")[1])[-1]["body"])
+
+        got = self.stub.Predict(self.pb2.InferenceRequest(
+            model_name=MODEL, input_data=b"def add(a, b):", suffix="    return c", raw=True,
+            images=[b"\x89PNG"], extra_options={"min_p": "0.05", "mirostat": "2"}), timeout=10)
+        self.assertTrue(got.done)
+        sent = forwarded()
+        self.assertEqual(sent["suffix"], "    return c")
+        self.assertEqual(sent["raw"], True)
+        self.assertEqual(sent["images"], ["iVBORw=="])
+        self.assertEqual(sent["options"], {"min_p": 0.05, "mirostat": 2})
+        self.stub.Predict(self.pb2.InferenceRequest(
+            model_name=MODEL, input_data=b"and then?", context=[1, 2, 3]), timeout=10)
+        self.assertEqual(forwarded()["context"], [1, 2, 3])
+        loaded = self.stub.Predict(self.pb2.InferenceRequest(model_name=MODEL), timeout=10)
+        self.assertEqual((loaded.done, loaded.done_reason, loaded.output_data), (True, "load", b""))
+        unloaded = self.stub.Predict(self.pb2.InferenceRequest(model_name=MODEL, keep_alive="0"),
+                                     timeout=10)
+        self.assertEqual(unloaded.done_reason, "unload")
+        harness.assert_rpc_error(self, self.grpc.StatusCode.INVALID_ARGUMENT,
+                                 lambda: self.stub.Predict(self.pb2.InferenceRequest(
+                                     model_name=MODEL, extra_options={"num_ctx": "8"}), timeout=10),
+                                 "which is a field of options")
+
+    def test_gatewayctl_thinks_and_prints_tool_calls(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump([WEATHER_TOOL], f)
+        self.addCleanup(os.unlink, f.name)
+        out = subprocess.run(
+            [harness.binary("gatewayctl"), "predict", "--insecure", "--target", self.gw.target,
+             "--model", TOOL_MODEL, "--think", "low", "--tools", f.name,
+             "What is the weather in Paris?"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        call = json.loads(out.stdout.splitlines()[0])["tool_call"]
+        want = self.direct("/api/chat", {
+            "model": TOOL_MODEL, "think": "low", "tools": [WEATHER_TOOL],
+            "messages": [{"role": "user", "content": "What is the weather in Paris?"}]})["message"]
+        self.assertEqual(call["arguments"], want["tool_calls"][0]["function"]["arguments"])
+        self.assertTrue(out.stderr.startswith(want["thinking"]), out.stderr)
+        bad = subprocess.run([harness.binary("gatewayctl"), "predict", "--insecure", "--target",
+                              self.gw.target, "--model", MODEL, "--think", "maybe", "hi"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("--think needs true, false, low, medium, high or max", bad.stderr)

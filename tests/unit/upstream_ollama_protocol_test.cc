@@ -85,14 +85,98 @@ TEST_CASE("request validation names the field at fault", "[ollama]") {
   s = ValidateRequest(Prompt("bad model!", "hi"));
   CHECK(s.code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(s.message()).find("not a valid Ollama model name") != std::string::npos);
-  s = ValidateRequest(Prompt("llama3.2", ""));
-  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
-  CHECK(std::string(s.message()).find("no input") != std::string::npos);
+  // No input loads the model, as on Ollama.
+  CHECK(ValidateRequest(Prompt("llama3.2", "")).ok());
   InferenceRequest chat;
   chat.set_model_name("m");
   chat.add_messages()->set_content("x");
   s = ValidateRequest(chat);
   CHECK(std::string(s.message()) == "messages[0].role is empty");
+  chat.mutable_messages(0)->set_role("user");
+  auto* tool = chat.add_tools();
+  tool->set_name("get_weather");
+  tool->set_parameters_json("[1]");
+  CHECK(std::string(ValidateRequest(chat).message()) ==
+        "tools[0].parameters_json must be a JSON object");
+  tool->set_parameters_json("{nope");
+  CHECK(std::string(ValidateRequest(chat).message()).find("tools[0].parameters_json") == 0);
+  tool->set_parameters_json(R"({"type":"object"})");
+  CHECK(ValidateRequest(chat).ok());
+  (*chat.mutable_extra_options())["num_ctx"] = "4096";
+  CHECK(std::string(ValidateRequest(chat).message()).find("which is a field of options") !=
+        std::string::npos);
+  chat.mutable_extra_options()->clear();
+  (*chat.mutable_extra_options())["min_p"] = "0.05";
+  CHECK(ValidateRequest(chat).ok());
+  InferenceRequest generate = Prompt("m", "hi");
+  generate.add_tools()->set_name("f");
+  CHECK(std::string(ValidateRequest(generate).message()).find("tools need messages") == 0);
+}
+
+TEST_CASE("a gRPC request carries thinking, tools, tool turns and generate's fields to Ollama",
+          "[ollama]") {
+  InferenceRequest chat;
+  chat.set_model_name("qwen3");
+  chat.mutable_think()->set_level("high");
+  auto* tool = chat.add_tools();
+  tool->set_name("get_weather");
+  tool->set_description("weather");
+  tool->set_parameters_json(R"({"type":"object","properties":{"city":{"type":"string"}}})");
+  chat.add_messages()->set_role("user");
+  auto* assistant = chat.add_messages();
+  assistant->set_role("assistant");
+  assistant->set_thinking("hmm");
+  auto* call = assistant->add_tool_calls();
+  call->set_id("call_1");
+  call->set_name("get_weather");
+  call->set_arguments_json(R"({"city":"Paris"})");
+  auto* result = chat.add_messages();
+  result->set_role("tool");
+  result->set_tool_name("get_weather");
+  result->set_content("sunny");
+  (*chat.mutable_extra_options())["min_p"] = "0.05";
+  REQUIRE(ValidateRequest(chat).ok());
+  Json body = Json::parse(BuildOllamaRequest(chat).body);
+  CHECK(body["think"] == "high");
+  CHECK(body["tools"][0] == Json::parse(R"({"type":"function","function":{"name":"get_weather",
+      "description":"weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}})"));
+  CHECK(body["messages"][1]["thinking"] == "hmm");
+  CHECK(body["messages"][1]["tool_calls"][0] ==
+        Json::parse(R"({"id":"call_1","function":{"index":0,"name":"get_weather",
+                        "arguments":{"city":"Paris"}}})"));
+  CHECK(body["messages"][2]["tool_name"] == "get_weather");
+  CHECK(body["options"]["min_p"] == 0.05);
+
+  InferenceRequest generate = Prompt("m", "def f(");
+  generate.mutable_think()->set_enabled(false);
+  generate.set_suffix(")");
+  generate.set_raw(true);
+  generate.add_images("PNG");
+  generate.add_context(7);
+  const OllamaRequest request = BuildOllamaRequest(generate);
+  CHECK(request.raw);
+  body = Json::parse(request.body);
+  CHECK(body["think"] == false);
+  CHECK(body["suffix"] == ")");
+  CHECK(body["raw"] == true);
+  CHECK(body["images"] == Json::array({"UE5H"}));
+  CHECK(body["context"] == Json::array({7}));
+  CHECK_FALSE(body.contains("tools"));
+}
+
+TEST_CASE("tool calls in a chunk are kept as JSON text", "[ollama]") {
+  OllamaChunk c;
+  REQUIRE(ParseOllamaChunk(R"({"message":{"role":"assistant","content":"","tool_calls":[
+              {"id":"call_1","function":{"index":0,"name":"f","arguments":{"a":1}}}]},"done":false})",
+                           OllamaEndpoint::kChat, &c)
+              .ok());
+  CHECK(c.tool_calls);
+  CHECK(Json::parse(c.tool_calls_json) ==
+        Json::parse(R"([{"id":"call_1","function":{"index":0,"name":"f","arguments":{"a":1}}}])"));
+  REQUIRE(ParseOllamaChunk(R"({"message":{"role":"assistant","content":"x"},"done":false})",
+                           OllamaEndpoint::kChat, &c)
+              .ok());
+  CHECK(c.tool_calls_json.empty());
 }
 
 TEST_CASE("generate chunks parse text, and the final chunk its metrics", "[ollama]") {

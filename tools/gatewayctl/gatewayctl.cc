@@ -3,8 +3,9 @@
 //   gatewayctl predict --target HOST:PORT --model M [options] PROMPT
 //
 // TLS by default (verified against --cacert or the system store); --insecure for plaintext.
-// The answer goes to stdout; the backend that served it, attempts, token counts and timings go
-// to stderr, so the answer can be piped on its own.
+// The answer goes to stdout (and the model's tool calls, one JSON object a line); its thinking,
+// the backend that served it, attempts, token counts and timings go to stderr, so the answer can
+// be piped on its own.
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -41,6 +43,12 @@ options:
   --hash-key KEY       affinity key for consistent-hashing pools
   --metadata K=V       request metadata entry (repeatable)
   --header K=V         gRPC request header (repeatable)
+  --think VALUE        true, false, low, medium, high or max: whether (and how hard) a thinking
+                       model thinks (default: the model's own); its thinking goes to stderr
+  --tools FILE         a JSON array of tools ({"type": "function", "function": {"name",
+                       "description", "parameters"}}, as Ollama and OpenAI take them); the
+                       PROMPT is then a user message, and each tool call is printed as a line
+                       {"tool_call": {"id", "name", "arguments"}}
 
 TLS (the gateway speaks TLS 1.3 unless it runs with listen.insecure):
   --cacert FILE        PEM CA bundle to verify the gateway with (default: the system store)
@@ -66,6 +74,8 @@ struct Args {
   std::string cert;
   std::string key;
   bool insecure = false;
+  std::string think;
+  std::string tools_file;
 };
 
 // The wording gatewayctl has always had: "unknown option --x", "--x needs a value",
@@ -128,6 +138,19 @@ bool Parse(int argc, char** argv, Args* a, std::string* error) {
       .Value<std::string>("--model", &a->model)
       .Value<std::string>("--system", &a->system)
       .Value<std::string>("--hash-key", &a->hash_key)
+      .Value<std::string>("--think",
+                          [a](std::string value) {
+                            static const char* kValues[] = {"true",   "false", "low",
+                                                            "medium", "high",  "max"};
+                            for (const char* v : kValues) {
+                              if (value == v) {
+                                a->think = value;
+                                return std::string();
+                              }
+                            }
+                            return std::string("needs true, false, low, medium, high or max");
+                          })
+      .Value<std::string>("--tools", &a->tools_file)
       .Value<Seconds>("--timeout",
                       [a](Seconds timeout) {
                         a->timeout_s = timeout.value;
@@ -210,6 +233,47 @@ void PrintSummary(const grpc::ClientContext& ctx, const InferenceResponse& last)
             << " total_ms=" << t.gateway_total_ns() / 1e6 << "\n";
 }
 
+// --tools FILE into the request's tools; false with *error saying what is wrong.
+bool ReadTools(const std::string& path, InferenceRequest* request, std::string* error) {
+  std::string text;
+  if (!ReadFile(path, &text)) {
+    *error = "cannot read " + path;
+    return false;
+  }
+  using Json = nlohmann::json;
+  const Json tools = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!tools.is_array()) {
+    *error = path + ": not a JSON array of tools";
+    return false;
+  }
+  for (std::size_t i = 0; i < tools.size(); ++i) {
+    const Json& tool = tools[i];
+    const Json& function = tool.is_object() && tool.contains("function") ? tool["function"] : tool;
+    if (!function.is_object() || !function.contains("name") || !function["name"].is_string()) {
+      *error = absl::StrCat(path, ": tool ", i, " has no function name");
+      return false;
+    }
+    auto* added = request->add_tools();
+    added->set_name(function["name"].get<std::string>());
+    if (function.contains("description") && function["description"].is_string()) {
+      added->set_description(function["description"].get<std::string>());
+    }
+    if (function.contains("parameters")) added->set_parameters_json(function["parameters"].dump());
+  }
+  return true;
+}
+
+// What a message carries besides its text: thinking to stderr, tool calls to stdout.
+void PrintExtras(const InferenceResponse& message) {
+  if (!message.thinking().empty()) std::cerr << message.thinking() << std::flush;
+  for (const auto& call : message.tool_calls()) {
+    nlohmann::json line = {{"tool_call", {{"id", call.id()}, {"name", call.name()}}}};
+    line["tool_call"]["arguments"] =
+        nlohmann::json::parse(call.arguments_json(), nullptr, /*allow_exceptions=*/false);
+    std::cout << line.dump() << "\n";
+  }
+}
+
 int Fail(const grpc::Status& status) {
   const int code = status.error_code();
   // gRPC's codes are absl's, number for number.
@@ -237,8 +301,28 @@ int main(int argc, char** argv) {
 
   InferenceRequest request;
   request.set_model_name(args.model);
-  request.set_input_data(args.prompt);
-  if (!args.system.empty()) request.set_system(args.system);
+  if (args.tools_file.empty()) {
+    request.set_input_data(args.prompt);
+  } else {
+    if (!ReadTools(args.tools_file, &request, &error)) {
+      std::cerr << "gatewayctl: --tools " << error << "\n";
+      return 2;
+    }
+    if (!args.system.empty()) {
+      auto* system = request.add_messages();
+      system->set_role("system");
+      system->set_content(args.system);
+    }
+    auto* message = request.add_messages();
+    message->set_role("user");
+    message->set_content(args.prompt);
+  }
+  if (args.think == "true" || args.think == "false") {
+    request.mutable_think()->set_enabled(args.think == "true");
+  } else if (!args.think.empty()) {
+    request.mutable_think()->set_level(args.think);
+  }
+  if (!args.system.empty() && args.tools_file.empty()) request.set_system(args.system);
   if (!args.hash_key.empty()) request.set_hash_key(args.hash_key);
   if (args.num_predict >= 0) {
     request.mutable_options()->set_num_predict(static_cast<int>(args.num_predict));
@@ -254,6 +338,8 @@ int main(int argc, char** argv) {
     InferenceResponse response;
     grpc::Status status = stub->Predict(&ctx, request, &response);
     if (!status.ok()) return Fail(status);
+    PrintExtras(response);
+    if (!response.thinking().empty()) std::cerr << "\n";
     std::cout << response.output_data() << std::endl;
     PrintSummary(ctx, response);
     return 0;
@@ -261,6 +347,7 @@ int main(int argc, char** argv) {
   auto reader = stub->PredictStream(&ctx, request);
   InferenceResponse chunk, last;
   while (reader->Read(&chunk)) {
+    PrintExtras(chunk);
     std::cout << chunk.output_data() << std::flush;
     last = chunk;
   }

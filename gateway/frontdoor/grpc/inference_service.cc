@@ -2,10 +2,12 @@
 
 #include <deque>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/call/call_path.h"
+#include "gateway/upstream/json_reading.h"
 #include "spdlog/spdlog.h"
 #include "tls/peer_identity.h"
 
@@ -17,6 +19,34 @@ using ollama_gateway::v1::InferenceResponse;
 
 grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+// The tool calls of a chunk (Ollama's [{"id", "function": {"index", "name", "arguments"}}], as
+// JSON text; the line they came in was read within limits.max_json_depth already).
+void AddToolCalls(const OllamaChunk& chunk, InferenceResponse* out) {
+  if (chunk.tool_calls_json.empty()) return;
+  using Json = nlohmann::json;
+  absl::StatusOr<Json> calls = ParseJson(chunk.tool_calls_json, kMaxJsonDepthCeiling, "tool_calls");
+  if (!calls.ok() || !calls->is_array()) return;
+  for (const Json& call : *calls) {
+    if (!call.is_object()) continue;
+    auto* added = out->add_tool_calls();
+    if (auto id = call.find("id"); id != call.end() && id->is_string()) {
+      added->set_id(id->get<std::string>());
+    }
+    auto function = call.find("function");
+    if (function == call.end() || !function->is_object()) continue;
+    if (auto name = function->find("name"); name != function->end() && name->is_string()) {
+      added->set_name(name->get<std::string>());
+    }
+    if (auto index = function->find("index");
+        index != function->end() && index->is_number_integer()) {
+      added->set_index(index->get<std::int32_t>());
+    }
+    if (auto arguments = function->find("arguments"); arguments != function->end()) {
+      added->set_arguments_json(arguments->dump(-1, ' ', false, Json::error_handler_t::replace));
+    }
+  }
 }
 
 void SetDoneFields(const OllamaChunk& chunk, InferenceResponse* out) {
@@ -83,6 +113,7 @@ class PredictCall final : public grpc::ServerUnaryReactor, public GrpcCall {
     }
     response_.mutable_output_data()->append(chunk.text);
     if (!chunk.thinking.empty()) response_.mutable_thinking()->append(chunk.thinking);
+    AddToolCalls(chunk, &response_);
     if (chunk.done) SetDoneFields(chunk, &response_);
     return true;
   }
@@ -177,12 +208,16 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
 
  private:
   bool Deliver(OllamaChunk& chunk, std::string_view, absl::Status*) override {
-    // Chunks without text (Ollama's final chunk has none) only matter when they end the answer.
-    if (chunk.text.empty() && chunk.thinking.empty() && !chunk.done) return true;
+    // Chunks without text (Ollama's final chunk has none) only matter when they end the answer
+    // or call tools.
+    if (chunk.text.empty() && chunk.thinking.empty() && !chunk.tool_calls && !chunk.done) {
+      return true;
+    }
     InferenceResponse message;
     message.set_model_name(request_.model_name());
     message.set_output_data(std::move(chunk.text));
     if (!chunk.thinking.empty()) message.set_thinking(std::move(chunk.thinking));
+    AddToolCalls(chunk, &message);
     if (chunk.done) {
       SetDoneFields(chunk, &message);
       const auto now = Steady::now();
