@@ -137,10 +137,10 @@ class ErrorTest(GatewayTestCase):
         generations = self.sim_stats("gpu-a")["requests_by_path"]["/api/generate"]
         self.assertEqual(generations, 0)
 
-    def test_empty_prompt_is_an_invalid_argument(self):
+    def test_an_empty_prompt_loads_the_model_as_on_ollama(self):
         stub = self.start({"gpu-a": {}})
-        self.assert_rpc_error(grpc.StatusCode.INVALID_ARGUMENT,
-                              lambda: self.predict(stub, ""), "no input")
+        response, _ = self.predict(stub, "")
+        self.assertEqual((response.done_reason, response.output_data), ("load", b""))
 
     def test_bad_model_name_is_an_invalid_argument(self):
         stub = self.start({"gpu-a": {}})
