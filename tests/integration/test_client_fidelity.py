@@ -110,7 +110,7 @@ class GrpcFidelityTest(harness.ProcessTestCase):
         import grpc
         self.grpc = grpc
         self.pb2, pb2_grpc = harness.grpc_modules()
-        self.sim_a = self.sim("gpu-a", models=(MODEL, TOOL_MODEL), tokens=12)
+        self.sim_a = self.sim("gpu-a", models=(MODEL, TOOL_MODEL, EMBED_MODEL), tokens=12)
         self.gw = self.gateway(harness.gateway_config([("gpu-a", self.sim_a.url, None)]))
         channel = grpc.insecure_channel(self.gw.target)
         self.addCleanup(channel.close)
@@ -228,3 +228,38 @@ class GrpcFidelityTest(harness.ProcessTestCase):
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(bad.returncode, 2)
         self.assertIn("--think needs true, false, low, medium, high or max", bad.stderr)
+
+    def test_embed_show_and_list_models(self):
+        got = self.stub.Embed(self.pb2.EmbedRequest(model_name=EMBED_MODEL, input=["a", "bc"]),
+                              timeout=10)
+        want = self.direct("/api/embed", {"model": EMBED_MODEL, "input": ["a", "bc"]})
+        self.assertEqual(len(got.embeddings), 2)
+        for vector, expected in zip(got.embeddings, want["embeddings"]):
+            self.assertEqual(len(vector.values), len(expected))
+            for x, y in zip(vector.values, expected):
+                self.assertAlmostEqual(x, y, places=5)
+        self.assertEqual(got.usage.prompt_tokens, want["prompt_eval_count"])
+        shown = self.stub.Show(self.pb2.ShowRequest(model_name=TOOL_MODEL), timeout=10)
+        want = self.direct("/api/show", {"model": TOOL_MODEL})
+        self.assertEqual(json.loads(shown.json), want)
+        self.assertEqual(list(shown.capabilities), want["capabilities"])
+        self.assertIn("thinking", shown.capabilities)
+        self.assertEqual(shown.family, want["details"]["family"])
+        listed = self.stub.ListModels(self.pb2.ListModelsRequest(), timeout=10)
+        self.assertEqual([m.name for m in listed.models],
+                         sorted(["llama3.2:latest", "qwen3:latest", "nomic-embed-text:latest"]))
+        self.assertEqual([(b.name, b.healthy) for b in listed.models[0].backends],
+                         [("gpu-a", True)])
+        harness.assert_rpc_error(self, self.grpc.StatusCode.NOT_FOUND,
+                                 lambda: self.stub.Show(self.pb2.ShowRequest(model_name="nope"),
+                                                        timeout=10), "'nope'")
+        out = subprocess.run([harness.binary("gatewayctl"), "embed", "--insecure", "--target",
+                              self.gw.target, "--model", EMBED_MODEL, "a", "bc"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual([len(json.loads(line)) for line in out.stdout.splitlines()],
+                         [len(v.values) for v in got.embeddings])
+        out = subprocess.run([harness.binary("gatewayctl"), "models", "--insecure", "--target",
+                              self.gw.target], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("qwen3:latest  gpu-a,healthy", out.stdout.splitlines())

@@ -1,6 +1,8 @@
 // gatewayctl: a command-line client of the gateway's gRPC API, for operators and demos.
 //
 //   gatewayctl predict --target HOST:PORT --model M [options] PROMPT
+//   gatewayctl embed --target HOST:PORT --model M TEXT...
+//   gatewayctl models --target HOST:PORT
 //
 // TLS by default (verified against --cacert or the system store); --insecure for plaintext.
 // The answer goes to stdout (and the model's tool calls, one JSON object a line); its thinking,
@@ -34,8 +36,14 @@ using ollama_gateway::v1::ModelInference;
 
 constexpr const char* kUsage =
     R"(usage: gatewayctl predict --target HOST:PORT --model MODEL [options] PROMPT
+       gatewayctl embed --target HOST:PORT --model MODEL TEXT...
+       gatewayctl models --target HOST:PORT
 
-options:
+predict runs one generation; embed prints one JSON array of floats per TEXT (Embed); models
+prints each model the fleet serves and its backends (ListModels), one line each:
+  MODEL  BACKEND[,healthy][,loaded] ...
+
+predict options:
   --stream             use PredictStream and print tokens as they arrive
   --timeout SECONDS    deadline for the call (default 300)
   --system TEXT        system prompt
@@ -60,6 +68,8 @@ Exit status: 0 on success, 1 when the call failed (the gRPC status is printed), 
 )";
 
 struct Args {
+  std::string command;             // predict, embed or models
+  std::vector<std::string> texts;  // embed's inputs
   std::string target;
   std::string model;
   std::string prompt;
@@ -122,10 +132,12 @@ bool AbslParseFlag(absl::string_view text, KeyValue* out, std::string* error) {
 }
 
 bool Parse(int argc, char** argv, Args* a, std::string* error) {
-  if (argc < 2 || std::strcmp(argv[1], "predict") != 0) {
-    *error = "the only command is 'predict'";
+  if (argc < 2 || (std::strcmp(argv[1], "predict") != 0 && std::strcmp(argv[1], "embed") != 0 &&
+                   std::strcmp(argv[1], "models") != 0)) {
+    *error = "the commands are 'predict', 'embed' and 'models'";
     return false;
   }
+  a->command = argv[1];
   std::vector<std::string> positional;
   og::FlagParser flags(Messages());
   flags.Operands(&positional)
@@ -171,8 +183,8 @@ bool Parse(int argc, char** argv, Args* a, std::string* error) {
     *error = std::string(status.message());
     return false;
   }
-  if (a->target.empty() || a->model.empty()) {
-    *error = "--target and --model are required";
+  if (a->target.empty() || (a->model.empty() && a->command != "models")) {
+    *error = a->command == "models" ? "--target is required" : "--target and --model are required";
     return false;
   }
   if (a->cert.empty() != a->key.empty()) {
@@ -182,6 +194,21 @@ bool Parse(int argc, char** argv, Args* a, std::string* error) {
   if (a->insecure && (!a->cacert.empty() || !a->cert.empty())) {
     *error = "--insecure (plaintext) cannot be combined with --cacert, --cert or --key";
     return false;
+  }
+  if (a->command == "models") {
+    if (!positional.empty()) {
+      *error = "models takes no operands";
+      return false;
+    }
+    return true;
+  }
+  if (a->command == "embed") {
+    if (positional.empty()) {
+      *error = "give at least one TEXT to embed";
+      return false;
+    }
+    a->texts = std::move(positional);
+    return true;
   }
   if (positional.size() != 1) {
     *error = "give exactly one PROMPT (quote it)";
@@ -298,6 +325,47 @@ int main(int argc, char** argv) {
   }
   auto channel = grpc::CreateChannel(args.target, credentials);
   auto stub = ModelInference::NewStub(channel);
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(static_cast<long>(args.timeout_s * 1000));
+  if (args.command == "embed") {
+    ollama_gateway::v1::EmbedRequest request;
+    request.set_model_name(args.model);
+    for (const std::string& text : args.texts) request.add_input(text);
+    if (!args.hash_key.empty()) request.set_hash_key(args.hash_key);
+    for (const auto& [k, v] : args.metadata) (*request.mutable_metadata())[k] = v;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    for (const auto& [k, v] : args.headers) ctx.AddMetadata(k, v);
+    ollama_gateway::v1::EmbedResponse response;
+    grpc::Status status = stub->Embed(&ctx, request, &response);
+    if (!status.ok()) return Fail(status);
+    for (const auto& embedding : response.embeddings()) {
+      std::cout << nlohmann::json(
+                       std::vector<float>(embedding.values().begin(), embedding.values().end()))
+                       .dump()
+                << "\n";
+    }
+    std::cerr << "backend=" << Trailer(ctx, "x-gateway-backend")
+              << " prompt_tokens=" << response.usage().prompt_tokens() << "\n";
+    return 0;
+  }
+  if (args.command == "models") {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    for (const auto& [k, v] : args.headers) ctx.AddMetadata(k, v);
+    ollama_gateway::v1::ListModelsResponse response;
+    grpc::Status status = stub->ListModels(&ctx, {}, &response);
+    if (!status.ok()) return Fail(status);
+    for (const auto& model : response.models()) {
+      std::cout << model.name();
+      for (const auto& backend : model.backends()) {
+        std::cout << "  " << backend.name() << (backend.healthy() ? ",healthy" : "")
+                  << (backend.loaded() ? ",loaded" : "");
+      }
+      std::cout << "\n";
+    }
+    return 0;
+  }
 
   InferenceRequest request;
   request.set_model_name(args.model);
@@ -330,8 +398,7 @@ int main(int argc, char** argv) {
   for (const auto& [k, v] : args.metadata) (*request.mutable_metadata())[k] = v;
 
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(static_cast<long>(args.timeout_s * 1000)));
+  ctx.set_deadline(deadline);
   for (const auto& [k, v] : args.headers) ctx.AddMetadata(k, v);
 
   if (!args.stream) {

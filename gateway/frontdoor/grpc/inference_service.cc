@@ -16,6 +16,7 @@ namespace {
 
 using ollama_gateway::v1::InferenceRequest;
 using ollama_gateway::v1::InferenceResponse;
+using Json = nlohmann::json;
 
 grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
@@ -25,7 +26,6 @@ grpc::Status ToGrpc(const absl::Status& s) {
 // JSON text; the line they came in was read within limits.max_json_depth already).
 void AddToolCalls(const OllamaChunk& chunk, InferenceResponse* out) {
   if (chunk.tool_calls_json.empty()) return;
-  using Json = nlohmann::json;
   absl::StatusOr<Json> calls = ParseJson(chunk.tool_calls_json, kMaxJsonDepthCeiling, "tool_calls");
   if (!calls.ok() || !calls->is_array()) return;
   for (const Json& call : *calls) {
@@ -282,6 +282,180 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
   absl::Status end_status_;
 };
 
+// A call whose backend answer is one JSON object (Embed, Show): the call path routes and checks
+// an InferenceRequest made of what the caller sent (its texts as messages, so the limits and
+// redaction see them), and the object is gathered, then read into the reply.
+struct RequestHolder {
+  InferenceRequest request;
+};
+
+class WholeAnswerCall : private RequestHolder, public grpc::ServerUnaryReactor, public GrpcCall {
+ public:
+  void OnCancel() override { Cancel(); }
+  void OnDone() override { Release(); }
+
+ protected:
+  WholeAnswerCall(CallCore& core, grpc::CallbackServerContext* context, InferenceRequest request,
+                  std::string_view rpc)
+      : RequestHolder{std::move(request)},
+        GrpcCall(core, context, RequestHolder::request, rpc, security::Action::kPredict),
+        max_bytes_(core.options().max_line_bytes) {}
+
+  // The reply from the backend's whole answer; INTERNAL when it is not what Ollama answers.
+  virtual absl::Status Reply(const Json& answer) = 0;
+
+ private:
+  absl::Status Validate(const InferenceRequest& request) const override {
+    return ValidateModelName(request);
+  }
+  bool ParsesChunks() const override { return false; }
+  bool Deliver(OllamaChunk&, std::string_view line, absl::Status* why_not) override {
+    if (body_.size() + line.size() > max_bytes_) {
+      *why_not = absl::ResourceExhaustedError(
+          absl::StrCat("backend '", backend_name(),
+                       "' answered more than upstream.max_line_bytes (", max_bytes_, " bytes)"));
+      return false;
+    }
+    body_.append(line);
+    return true;
+  }
+  bool ForgetAnswer() override {
+    body_.clear();
+    return true;
+  }
+  void End(const absl::Status& status) override {
+    if (!status.ok()) return Finish(ToGrpc(status));
+    absl::StatusOr<Json> answer = ParseJson(body_, kMaxJsonDepthCeiling, "the backend's answer");
+    absl::Status replied =
+        answer.ok() && answer->is_object()
+            ? Reply(*answer)
+            : absl::InternalError(absl::StrCat("backend '", backend_name(),
+                                               "' answered something that is not a JSON object"));
+    Finish(ToGrpc(replied));
+  }
+
+  const std::size_t max_bytes_;
+  std::string body_;
+};
+
+InferenceRequest EmbedCallRequest(const ollama_gateway::v1::EmbedRequest& embed) {
+  InferenceRequest request;
+  request.set_model_name(embed.model_name());
+  request.set_hash_key(embed.hash_key());
+  *request.mutable_metadata() = embed.metadata();
+  request.set_keep_alive(embed.keep_alive());
+  for (const std::string& input : embed.input()) {
+    auto* message = request.add_messages();
+    message->set_role("input");
+    message->set_content(input);
+  }
+  return request;
+}
+
+class EmbedCall final : public WholeAnswerCall {
+ public:
+  EmbedCall(CallCore& core, grpc::CallbackServerContext* context,
+            const ollama_gateway::v1::EmbedRequest* request,
+            ollama_gateway::v1::EmbedResponse* response)
+      : WholeAnswerCall(core, context, EmbedCallRequest(*request), "Embed"),
+        embed_(*request),
+        response_(*response) {}
+
+ private:
+  // The inputs as redaction left them.
+  OllamaRequest BuildUpstream(const InferenceRequest& forwarded) override {
+    Json body = {{"model", forwarded.model_name()}, {"input", Json::array()}};
+    for (const auto& m : forwarded.messages()) body["input"].push_back(m.content());
+    if (embed_.has_truncate()) body["truncate"] = embed_.truncate();
+    if (embed_.dimensions() > 0) body["dimensions"] = embed_.dimensions();
+    if (!forwarded.keep_alive().empty()) body["keep_alive"] = forwarded.keep_alive();
+    OllamaRequest out;
+    out.path = "/api/embed";
+    out.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+    return out;
+  }
+
+  absl::Status Reply(const Json& answer) override {
+    auto embeddings = answer.find("embeddings");
+    if (embeddings == answer.end() || !embeddings->is_array()) {
+      return absl::InternalError(
+          absl::StrCat("backend '", backend_name(), "' answered no embeddings array"));
+    }
+    response_.set_model_name(embed_.model_name());
+    for (const Json& vector : *embeddings) {
+      auto* out = response_.add_embeddings();
+      if (!vector.is_array()) continue;
+      for (const Json& x : vector) out->add_values(x.is_number() ? x.get<float>() : 0.0f);
+    }
+    if (auto n = answer.find("prompt_eval_count"); n != answer.end() && n->is_number_unsigned()) {
+      response_.mutable_usage()->set_prompt_tokens(n->get<std::uint32_t>());
+    }
+    auto* timings = response_.mutable_timings();
+    if (auto d = answer.find("total_duration"); d != answer.end() && d->is_number_integer()) {
+      timings->set_total_duration_ns(d->get<std::int64_t>());
+    }
+    if (auto d = answer.find("load_duration"); d != answer.end() && d->is_number_integer()) {
+      timings->set_load_duration_ns(d->get<std::int64_t>());
+    }
+    timings->set_gateway_total_ns((Steady::now() - start()).count());
+    return absl::OkStatus();
+  }
+
+  const ollama_gateway::v1::EmbedRequest& embed_;
+  ollama_gateway::v1::EmbedResponse& response_;
+};
+
+InferenceRequest ShowCallRequest(const ollama_gateway::v1::ShowRequest& show) {
+  InferenceRequest request;
+  request.set_model_name(show.model_name());
+  request.set_hash_key(show.hash_key());
+  *request.mutable_metadata() = show.metadata();
+  return request;
+}
+
+class ShowCall final : public WholeAnswerCall {
+ public:
+  ShowCall(CallCore& core, grpc::CallbackServerContext* context,
+           const ollama_gateway::v1::ShowRequest* request,
+           ollama_gateway::v1::ShowResponse* response)
+      : WholeAnswerCall(core, context, ShowCallRequest(*request), "Show"),
+        show_(*request),
+        response_(*response) {}
+
+ private:
+  OllamaRequest BuildUpstream(const InferenceRequest& forwarded) override {
+    Json body = {{"model", forwarded.model_name()}};
+    if (show_.verbose()) body["verbose"] = true;
+    OllamaRequest out;
+    out.path = "/api/show";
+    out.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+    return out;
+  }
+
+  absl::Status Reply(const Json& answer) override {
+    response_.set_model_name(show_.model_name());
+    response_.set_json(answer.dump(-1, ' ', false, Json::error_handler_t::replace));
+    if (auto caps = answer.find("capabilities"); caps != answer.end() && caps->is_array()) {
+      for (const Json& c : *caps) {
+        if (c.is_string()) response_.add_capabilities(c.get<std::string>());
+      }
+    }
+    if (auto details = answer.find("details"); details != answer.end() && details->is_object()) {
+      const auto text = [&](const char* key) {
+        auto it = details->find(key);
+        return it != details->end() && it->is_string() ? it->get<std::string>() : std::string();
+      };
+      response_.set_family(text("family"));
+      response_.set_parameter_size(text("parameter_size"));
+      response_.set_quantization_level(text("quantization_level"));
+    }
+    return absl::OkStatus();
+  }
+
+  const ollama_gateway::v1::ShowRequest& show_;
+  ollama_gateway::v1::ShowResponse& response_;
+};
+
 }  // namespace
 
 StreamWriteWatchdog::StreamWriteWatchdog(const Clock& clock, std::chrono::milliseconds timeout,
@@ -357,6 +531,69 @@ grpc::ServerWriteReactor<InferenceResponse>* InferenceService::PredictStream(
   if (watchdog_ != nullptr) watchdog_->Watch(call);
   call->Begin();
   return call;
+}
+
+}  // namespace og
+
+namespace og {
+
+grpc::ServerUnaryReactor* InferenceService::Embed(grpc::CallbackServerContext* context,
+                                                  const ollama_gateway::v1::EmbedRequest* request,
+                                                  ollama_gateway::v1::EmbedResponse* response) {
+  auto* call = new EmbedCall(core_, context, request, response);
+  call->Begin();
+  return call;
+}
+
+grpc::ServerUnaryReactor* InferenceService::Show(grpc::CallbackServerContext* context,
+                                                 const ollama_gateway::v1::ShowRequest* request,
+                                                 ollama_gateway::v1::ShowResponse* response) {
+  auto* call = new ShowCall(core_, context, request, response);
+  call->Begin();
+  return call;
+}
+
+grpc::ServerUnaryReactor* InferenceService::ListModels(
+    grpc::CallbackServerContext* context, const ollama_gateway::v1::ListModelsRequest*,
+    ollama_gateway::v1::ListModelsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (core_.draining()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "the gateway is shutting down; retry (on another replica)"));
+    return reactor;
+  }
+  const auto& headers = context->client_metadata();
+  auto authorization = headers.find("authorization");
+  const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  const std::shared_ptr<const SecurityPolicy> policy = core_.security().policy();
+  absl::StatusOr<Caller> caller = core_.security().Authenticate(
+      *policy,
+      authorization == headers.end()
+          ? std::string_view()
+          : std::string_view(authorization->second.data(), authorization->second.size()),
+      auth ? tls::PeerIdentityOf(*auth) : tls::PeerIdentity(), "grpc");
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpc(caller.status()));
+    return reactor;
+  }
+  // The routing table is the fleet's listing as the health checks last read it: a pool per
+  // model, with its members' health and whether they have the model loaded.
+  const std::shared_ptr<const RoutingTable> table = core_.router().table();
+  for (const std::string& name : table->known_models()) {
+    if (!policy->Authorize(*caller, name, name, security::Action::kPredict).ok()) continue;
+    const Pool* pool = table->Find(name);
+    if (pool == nullptr) continue;
+    auto* model = response->add_models();
+    model->set_name(name);
+    for (std::size_t i = 0; i < pool->members.size(); ++i) {
+      auto* backend = model->add_backends();
+      backend->set_name(pool->members[i].state->name());
+      backend->set_healthy(MemberHealthy(*pool, i));
+      backend->set_loaded((pool->flags[i].load(std::memory_order_relaxed) & kModelLoaded) != 0);
+    }
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 }  // namespace og

@@ -85,6 +85,19 @@ class InferenceService final : public ollama_gateway::v1::ModelInference::Callba
       grpc::CallbackServerContext* context,
       const ollama_gateway::v1::InferenceRequest* request) override;
 
+  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* context,
+                                  const ollama_gateway::v1::EmbedRequest* request,
+                                  ollama_gateway::v1::EmbedResponse* response) override;
+
+  // From the routing table; answered at once, without a backend request.
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const ollama_gateway::v1::ListModelsRequest* request,
+                                       ollama_gateway::v1::ListModelsResponse* response) override;
+
+  grpc::ServerUnaryReactor* Show(grpc::CallbackServerContext* context,
+                                 const ollama_gateway::v1::ShowRequest* request,
+                                 ollama_gateway::v1::ShowResponse* response) override;
+
  private:
   CallCore& core_;
   // Null when stream_write_timeout is zero.
