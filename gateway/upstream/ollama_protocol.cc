@@ -163,6 +163,20 @@ void ForEachMember(simdjson::dom::element value, Visit visit) {
   if (value.get_object().get(object) != simdjson::SUCCESS) return;
   for (const simdjson::dom::key_value_pair member : object) visit(member.key, member.value);
 }
+// An array of integers (a generate answer's context); other elements read as 0.
+void ReadInts(simdjson::dom::element value, std::vector<std::int64_t>* out) {
+  out->clear();
+  simdjson::dom::array array;
+  if (value.get_array().get(array) != simdjson::SUCCESS) return;
+  out->reserve(array.size());
+  for (simdjson::dom::element x : array) out->push_back(IntOrZero(x));
+}
+void ReadInts(const Json& value, std::vector<std::int64_t>* out) {
+  out->clear();
+  if (!value.is_array()) return;
+  for (const Json& x : value) out->push_back(IntOrZero(x));
+}
+
 // A value as JSON text (minified), for the few fields passed on as they came (tool calls).
 std::string JsonText(simdjson::dom::element value) { return simdjson::minify(value); }
 std::string JsonText(const Json& value) {
@@ -206,6 +220,8 @@ void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk)
     } else if (key == "tool_calls") {
       chunk->tool_calls = IsNonEmptyArray(value);
       chunk->tool_calls_json = chunk->tool_calls ? JsonText(value) : std::string();
+    } else if (key == "logprobs") {
+      chunk->logprobs_json = IsNonEmptyArray(value) ? JsonText(value) : std::string();
     } else if (key == "done") {
       chunk->done = IsTrue(value);
     } else if (key == "done_reason") {
@@ -222,6 +238,8 @@ void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk)
           chunk->tool_calls_json = chunk->tool_calls ? JsonText(field_value) : std::string();
         }
       });
+    } else if (!chat && key == "context") {
+      ReadInts(value, &chunk->context);
     } else if (!chat && key == "response") {
       chunk->text = StringOrEmpty(value);
     } else if (!chat && key == "thinking") {
@@ -300,6 +318,10 @@ absl::Status ValidateRequest(const InferenceRequest& request) {
         !s.ok()) {
       return s;
     }
+  }
+  if (request.top_logprobs() < 0 || request.top_logprobs() > 20) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_logprobs is ", request.top_logprobs(), "; it must be 0 to 20"));
   }
   if (request.tools_size() > 0 && request.messages_size() == 0) {
     return absl::InvalidArgumentError(
@@ -385,6 +407,10 @@ OllamaRequest BuildOllamaRequest(const InferenceRequest& request) {
       for (const auto& img : request.images()) images.push_back(absl::Base64Escape(img));
       body["images"] = std::move(images);
     }
+  }
+  if (request.logprobs()) {
+    body["logprobs"] = true;
+    if (request.top_logprobs() > 0) body["top_logprobs"] = request.top_logprobs();
   }
   switch (request.think().value_case()) {
     case ollama_gateway::v1::Think::kEnabled:

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -58,6 +59,10 @@ struct OllamaChunk {
   // that array as JSON text (minified).
   bool tool_calls = false;
   std::string tool_calls_json;
+  // `logprobs` (a non-empty array) as JSON text (minified); empty without.
+  std::string logprobs_json;
+  // A final generate line's `context` (the conversation's tokens, for the next call).
+  std::vector<std::int64_t> context;
   // Not parsed: set by the call path on the final chunk of a stream it continued on another
   // backend, to how many times it did (the front door marks the answer).
   int continuations = 0;

@@ -263,3 +263,25 @@ class GrpcFidelityTest(harness.ProcessTestCase):
                               self.gw.target], capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("qwen3:latest  gpu-a,healthy", out.stdout.splitlines())
+
+    def test_logprobs_and_the_context_come_back(self):
+        request = self.pb2.InferenceRequest(model_name=MODEL, input_data=b"Once upon",
+                                            logprobs=True, top_logprobs=2)
+        got = self.stub.Predict(request, timeout=10)
+        want = self.direct("/api/generate", {"model": MODEL, "prompt": "Once upon",
+                                             "logprobs": True, "top_logprobs": 2})
+        self.assertEqual(len(got.logprobs), len(want["logprobs"]))
+        for mine, theirs in zip(got.logprobs, want["logprobs"]):
+            self.assertEqual(mine.token, theirs["token"])
+            self.assertAlmostEqual(mine.logprob, theirs["logprob"])
+            self.assertEqual(list(mine.bytes), theirs.get("bytes", list(mine.bytes)))
+            self.assertEqual([t.token for t in mine.top_logprobs],
+                             [t["token"] for t in theirs["top_logprobs"]])
+        self.assertEqual(list(got.context), want["context"])
+        streamed = list(self.stub.PredictStream(request, timeout=10))
+        self.assertEqual(sum(len(m.logprobs) for m in streamed), len(want["logprobs"]))
+        self.assertEqual(list(streamed[-1].context), want["context"])
+        harness.assert_rpc_error(self, self.grpc.StatusCode.INVALID_ARGUMENT,
+                                 lambda: self.stub.Predict(self.pb2.InferenceRequest(
+                                     model_name=MODEL, input_data=b"x", logprobs=True,
+                                     top_logprobs=21), timeout=10), "0 to 20")

@@ -177,6 +177,16 @@ TEST_CASE("tool calls in a chunk are kept as JSON text", "[ollama]") {
                            OllamaEndpoint::kChat, &c)
               .ok());
   CHECK(c.tool_calls_json.empty());
+  REQUIRE(ParseOllamaChunk(R"({"response":"a","logprobs":[{"token":"a","logprob":-0.5}],)"
+                           R"("done":false})",
+                           OllamaEndpoint::kGenerate, &c)
+              .ok());
+  CHECK(Json::parse(c.logprobs_json) == Json::parse(R"([{"token":"a","logprob":-0.5}])"));
+  REQUIRE(ParseOllamaChunk(R"({"response":"","done":true,"context":[1,2,300]})",
+                           OllamaEndpoint::kGenerate, &c)
+              .ok());
+  CHECK(c.context == std::vector<std::int64_t>{1, 2, 300});
+  CHECK(c.logprobs_json.empty());
 }
 
 TEST_CASE("generate chunks parse text, and the final chunk its metrics", "[ollama]") {

@@ -49,9 +49,43 @@ void AddToolCalls(const OllamaChunk& chunk, InferenceResponse* out) {
   }
 }
 
+// A chunk's logprobs (Ollama's [{"token", "logprob", "bytes", "top_logprobs": [...]}]).
+void AddLogprobs(const OllamaChunk& chunk, InferenceResponse* out) {
+  if (chunk.logprobs_json.empty()) return;
+  absl::StatusOr<Json> entries = ParseJson(chunk.logprobs_json, kMaxJsonDepthCeiling, "logprobs");
+  if (!entries.ok() || !entries->is_array()) return;
+  const auto read = [](const Json& entry, ollama_gateway::v1::Logprob* to) {
+    if (!entry.is_object()) return;
+    if (auto t = entry.find("token"); t != entry.end() && t->is_string()) {
+      to->set_token(t->get<std::string>());
+    }
+    if (auto p = entry.find("logprob"); p != entry.end() && p->is_number()) {
+      to->set_logprob(p->get<double>());
+    }
+    if (auto b = entry.find("bytes"); b != entry.end() && b->is_array()) {
+      std::string bytes;
+      for (const Json& x : *b) {
+        if (x.is_number_unsigned() && x.get<std::uint64_t>() < 256) {
+          bytes.push_back(static_cast<char>(x.get<std::uint64_t>()));
+        }
+      }
+      to->set_bytes(std::move(bytes));
+    }
+  };
+  for (const Json& entry : *entries) {
+    auto* logprob = out->add_logprobs();
+    read(entry, logprob);
+    if (!entry.is_object()) continue;
+    auto top = entry.find("top_logprobs");
+    if (top == entry.end() || !top->is_array()) continue;
+    for (const Json& alternative : *top) read(alternative, logprob->add_top_logprobs());
+  }
+}
+
 void SetDoneFields(const OllamaChunk& chunk, InferenceResponse* out) {
   out->set_done(true);
   out->set_done_reason(chunk.done_reason);
+  out->mutable_context()->Assign(chunk.context.begin(), chunk.context.end());
   auto* usage = out->mutable_usage();
   usage->set_prompt_tokens(static_cast<std::uint32_t>(chunk.prompt_eval_count));
   usage->set_completion_tokens(static_cast<std::uint32_t>(chunk.eval_count));
@@ -114,6 +148,7 @@ class PredictCall final : public grpc::ServerUnaryReactor, public GrpcCall {
     response_.mutable_output_data()->append(chunk.text);
     if (!chunk.thinking.empty()) response_.mutable_thinking()->append(chunk.thinking);
     AddToolCalls(chunk, &response_);
+    AddLogprobs(chunk, &response_);
     if (chunk.done) SetDoneFields(chunk, &response_);
     return true;
   }
@@ -218,6 +253,7 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
     message.set_output_data(std::move(chunk.text));
     if (!chunk.thinking.empty()) message.set_thinking(std::move(chunk.thinking));
     AddToolCalls(chunk, &message);
+    AddLogprobs(chunk, &message);
     if (chunk.done) {
       SetDoneFields(chunk, &message);
       const auto now = Steady::now();
