@@ -607,9 +607,20 @@ class HealthKnobs(SimTestCase):
         stats = self.stats()
         self.assertEqual(stats["requests_by_path"], {
             "/": 1, "/api/version": 2, "/api/tags": 1, "/api/ps": 1, "/api/show": 0,
-            "/api/generate": 4, "/api/chat": 1, "/api/embed": 0, "/api/embeddings": 0})
+            "/api/generate": 4, "/api/chat": 1, "/api/embed": 0, "/api/embeddings": 0,
+            "/v1/chat/completions": 0, "/v1/completions": 0, "/v1/embeddings": 0,
+            "/v1/models": 0, "/v1/responses": 0, "/v1/messages": 0})
         self.assertEqual(stats["probe_generations"], 2)
         self.assertEqual(stats["requests"], 11)
+        # /v1/models/{model} counts as /v1/models; /v1 POST bodies are recorded too.
+        self.request("GET", "/v1/models/llama3.2")
+        self.post_json("/v1/chat/completions", {"model": "llama3.2",
+                                                "messages": [{"role": "user", "content": "x"}]})
+        stats = self.stats()
+        self.assertEqual(stats["requests_by_path"]["/v1/models"], 1)
+        self.assertEqual(stats["requests_by_path"]["/v1/chat/completions"], 1)
+        _, _, recent = self.request("GET", "/sim/requests")
+        self.assertEqual(json.loads(recent)[-1]["path"], "/v1/chat/completions")
 
 
 class MalformedStreamKnobs(SimTestCase):
@@ -994,6 +1005,368 @@ class ThinkingToolsFormatLogprobs(SimTestCase):
         status, _, reply = self.post_json("/api/chat", {
             "model": "llama3.2", "top_logprobs": 21, "messages": []})
         self.assertEqual((status, reply), (400, {"error": "top_logprobs must be between 0 and 20"}))
+
+
+def sse_data(body):
+    """The `data:` payloads of an SSE body, in order (no `event:` lines expected)."""
+    events = body.decode().split("\n\n")
+    assert events[-1] == "", events[-1]
+    out = []
+    for event in events[:-1]:
+        assert event.startswith("data: "), event
+        assert "\n" not in event, event
+        out.append(event[len("data: "):])
+    return out
+
+
+def sse_events(body):
+    """(event name, data object) pairs of an SSE body with `event:` lines."""
+    events = body.decode().split("\n\n")
+    assert events[-1] == "", events[-1]
+    out = []
+    for event in events[:-1]:
+        name, data = event.split("\n")
+        assert name.startswith("event: ") and data.startswith("data: "), event
+        out.append((name[len("event: "):], json.loads(data[len("data: "):])))
+    return out
+
+
+class CompatibilityEndpoints(SimTestCase):
+    """Ollama's /v1 OpenAI and Anthropic endpoints, translated to the native generation."""
+
+    USER = [{"role": "user", "content": "hi there"}]
+
+    def test_chat_completions_without_streaming(self):
+        self.start(name="c", tokens=3)
+        status, ctype, reply = self.post_json("/v1/chat/completions", {
+            "model": "llama3.2", "messages": self.USER})
+        self.assertEqual((status, ctype), (200, "application/json"))
+        self.assertRegex(reply["id"], r"^chatcmpl-\d{1,3}$")
+        self.assertEqual(reply["object"], "chat.completion")
+        self.assertEqual(reply["system_fingerprint"], "fp_ollama")
+        self.assertEqual(reply["choices"], [{"index": 0, "message": {
+            "role": "assistant", "content": "".join(tokens("c", "hi there", 3))},
+            "finish_reason": "stop"}])
+        self.assertEqual(reply["usage"], {"prompt_tokens": 2, "completion_tokens": 3,
+                                          "total_tokens": 5})
+        # max_tokens is num_predict; the content may come as parts (each its own message).
+        _, _, short = self.post_json("/v1/chat/completions", {
+            "model": "llama3.2", "max_tokens": 2, "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "a"},
+                                             {"type": "text", "text": "b c"}]}]})
+        self.assertEqual(short["choices"][0]["message"]["content"],
+                         "".join(tokens("c", "b c", 2)))
+        self.assertEqual(short["choices"][0]["finish_reason"], "length")
+
+    def test_chat_completions_stream_with_reasoning_and_usage(self):
+        self.start(name="c", models=("qwen3",), tokens=2)
+        status, ctype, body = self.request("POST", "/v1/chat/completions", {
+            "model": "qwen3", "stream": True, "reasoning_effort": "low",
+            "stream_options": {"include_usage": True}, "messages": self.USER})
+        self.assertEqual((status, ctype), (200, "text/event-stream"))
+        data = sse_data(body)
+        self.assertEqual(data[-1], "[DONE]")
+        chunks = [json.loads(d) for d in data[:-1]]
+        self.assertEqual(len({c["id"] for c in chunks}), 1)
+        self.assertEqual(len({c["created"] for c in chunks}), 1)
+        deltas = [c["choices"][0]["delta"] for c in chunks[:6]]
+        self.assertEqual(deltas[0], {"role": "assistant", "content": "",
+                                     "reasoning": "Thinking"})
+        self.assertEqual([d["reasoning"] for d in deltas[:4]], think_tokens("hi there", 4))
+        self.assertEqual([d["content"] for d in deltas[4:]], tokens("c", "hi there", 2))
+        self.assertEqual(chunks[6]["choices"], [{"index": 0, "delta": {},
+                                                 "finish_reason": "stop"}])
+        self.assertEqual(chunks[7]["choices"], [])
+        self.assertEqual(chunks[7]["usage"], {"prompt_tokens": 2, "completion_tokens": 6,
+                                              "total_tokens": 8})
+
+    def test_chat_completions_tool_call_and_tool_result(self):
+        self.start(name="c", tokens=2)
+        body = {"model": "llama3.2", "messages": list(self.USER), "tools": [WEATHER_TOOL]}
+        _, _, reply = self.post_json("/v1/chat/completions", body)
+        choice = reply["choices"][0]
+        self.assertEqual(choice["finish_reason"], "tool_calls")
+        call = choice["message"]["tool_calls"][0]
+        self.assertRegex(call["id"], r"^call_[a-z0-9]{8}$")
+        self.assertEqual((call["index"], call["type"], call["function"]["name"]),
+                         (0, "function", "get_weather"))
+        self.assertIsInstance(call["function"]["arguments"], str)
+        self.assertEqual(json.loads(call["function"]["arguments"]),
+                         {"city": word("hi there", 1), "unit": "celsius", "days": 1})
+        status, _, streamed = self.request("POST", "/v1/chat/completions",
+                                           dict(body, stream=True))
+        chunks = [json.loads(d) for d in sse_data(streamed)[:-1]]
+        self.assertEqual(chunks[0]["choices"][0]["delta"]["tool_calls"], [call])
+        self.assertEqual(chunks[-1]["choices"][0]["finish_reason"], "tool_calls")
+        body["messages"] += [{"role": "assistant", "content": None, "tool_calls": [call]},
+                             {"role": "tool", "tool_call_id": call["id"], "content": "sunny"}]
+        _, _, answer = self.post_json("/v1/chat/completions", body)
+        self.assertEqual(answer["choices"][0]["message"]["content"],
+                         "".join(tokens("c", "sunny", 2)))
+        self.assertEqual(answer["choices"][0]["finish_reason"], "stop")
+        # What reached the native handler: the tool message named after the call.
+        _, _, recent = self.request("GET", "/sim/requests")
+        self.assertEqual(json.loads(recent)[-1]["path"], "/v1/chat/completions")
+
+    def test_chat_completions_response_format_and_errors(self):
+        self.start(name="c")
+        _, _, reply = self.post_json("/v1/chat/completions", {
+            "model": "llama3.2", "messages": self.USER, "response_format": {
+                "type": "json_schema", "json_schema": {"name": "p", "schema": PERSON_SCHEMA}}})
+        doc = json.loads(reply["choices"][0]["message"]["content"])
+        self.assertEqual(set(doc), {"name", "age", "address", "tags"})
+        status, ctype, err = self.post_json("/v1/chat/completions", {"model": "llama3.2",
+                                                                     "messages": []})
+        self.assertEqual((status, ctype), (400, JSON_TYPE))
+        self.assertEqual(err, {"error": {"message": "[] is too short - 'messages'",
+                                         "type": "invalid_request_error", "param": None,
+                                         "code": None}})
+        status, _, err = self.post_json("/v1/chat/completions", {"model": "nope",
+                                                                 "messages": self.USER})
+        self.assertEqual((status, err["error"]["type"], err["error"]["message"]),
+                         (404, "not_found_error", "model 'nope' not found"))
+        status, _, err = self.post_json("/v1/chat/completions", {
+            "model": "llama3.2", "messages": self.USER, "reasoning_effort": "huge"})
+        self.assertEqual(status, 400)
+        self.assertTrue(err["error"]["message"].startswith('invalid reasoning value: "huge"'))
+        status, _, err = self.post_json("/v1/chat/completions", {
+            "model": "llama3.2", "messages": self.USER, "reasoning_effort": "high"})
+        self.assertEqual((status, err["error"]["message"]),
+                         (400, '"llama3.2" does not support thinking'))
+
+    def test_chat_completions_mid_stream_failure_ends_without_done(self):
+        self.start(name="c", tokens=5)
+        self.configure(fail_after_tokens=2)
+        status, _, body = self.request("POST", "/v1/chat/completions", {
+            "model": "llama3.2", "stream": True, "messages": self.USER})
+        self.assertEqual(status, 200)
+        data = sse_data(body)
+        self.assertNotIn("[DONE]", data)
+        chunks = [json.loads(d) for d in data]
+        self.assertEqual(len(chunks), 3)
+        self.assertEqual(chunks[-1]["choices"], [{"index": 0, "delta": {"content": ""},
+                                                  "finish_reason": None}])
+        status, _, err = self.post_json("/v1/chat/completions", {"model": "llama3.2",
+                                                                 "messages": self.USER})
+        self.assertEqual((status, err["error"]["type"]), (500, "api_error"))
+
+    def test_completions_stream_and_whole(self):
+        self.start(name="c", tokens=3)
+        _, _, reply = self.post_json("/v1/completions", {"model": "llama3.2", "prompt": "p q",
+                                                          "suffix": "end"})
+        self.assertEqual(reply["object"], "text_completion")
+        self.assertRegex(reply["id"], r"^cmpl-\d{1,3}$")
+        self.assertEqual(reply["choices"], [{"text": "".join(tokens("c", "p q", 3)), "index": 0,
+                                             "finish_reason": "stop"}])
+        self.assertEqual(reply["usage"]["completion_tokens"], 3)
+        status, ctype, body = self.request("POST", "/v1/completions", {
+            "model": "llama3.2", "prompt": "p q", "stream": True, "max_tokens": 2,
+            "stream_options": {"include_usage": True}})
+        self.assertEqual(ctype, "text/event-stream")
+        data = sse_data(body)
+        self.assertEqual(data[-1], "[DONE]")
+        chunks = [json.loads(d) for d in data[:-1]]
+        self.assertEqual([c["choices"][0]["text"] for c in chunks[:3]],
+                         tokens("c", "p q", 2) + [""])
+        self.assertEqual([c["choices"][0]["finish_reason"] for c in chunks[:3]],
+                         [None, None, "length"])
+        for c in chunks[:3]:
+            self.assertEqual(c["usage"], {"prompt_tokens": 0, "completion_tokens": 0,
+                                          "total_tokens": 0})
+        self.assertEqual((chunks[3]["choices"], chunks[3]["usage"]["completion_tokens"]),
+                         ([], 2))
+
+    def test_embeddings_in_float_and_base64(self):
+        import base64
+        import struct
+        self.start(models=("all-minilm",))
+        status, ctype, reply = self.post_json("/v1/embeddings", {"model": "all-minilm",
+                                                                  "input": ["a b", "c"]})
+        self.assertEqual((status, ctype), (200, "application/json"))
+        self.assertEqual(reply["object"], "list")
+        self.assertEqual([d["index"] for d in reply["data"]], [0, 1])
+        for got, want in zip(reply["data"][0]["embedding"], embedding("a b")):
+            self.assertAlmostEqual(got, want, places=6)
+        self.assertEqual(reply["usage"], {"prompt_tokens": 3, "total_tokens": 3})
+        _, _, b64 = self.post_json("/v1/embeddings", {"model": "all-minilm", "input": "a b",
+                                                       "encoding_format": "base64"})
+        floats = struct.unpack("<16f", base64.b64decode(b64["data"][0]["embedding"]))
+        for got, want in zip(floats, embedding("a b")):
+            self.assertAlmostEqual(got, want, places=6)
+        status, _, err = self.post_json("/v1/embeddings", {"model": "all-minilm", "input": []})
+        self.assertEqual((status, err["error"]["message"]), (400, "invalid input"))
+        status, _, err = self.post_json("/v1/embeddings", {"model": "all-minilm", "input": "x",
+                                                            "encoding_format": "int8"})
+        self.assertEqual(status, 400)
+
+    def test_models_list_and_retrieve(self):
+        self.start(models=("llama3.2", "me/tiny:1b"))
+        status, _, body = self.request("GET", "/v1/models")
+        reply = json.loads(body)
+        self.assertEqual([(m["id"], m["object"], m["owned_by"]) for m in reply["data"]],
+                         [("llama3.2:latest", "model", "library"), ("me/tiny:1b", "model", "me")])
+        status, _, body = self.request("GET", "/v1/models/llama3.2")
+        self.assertEqual((status, json.loads(body)["id"]), (200, "llama3.2"))
+        status, _, body = self.request("GET", "/v1/models/missing")
+        self.assertEqual(status, 404)
+        self.assertEqual(json.loads(body)["error"]["type"], "not_found_error")
+
+    def test_responses_whole_with_reasoning_and_instructions(self):
+        self.start(name="r", models=("qwen3",), tokens=2)
+        status, ctype, reply = self.post_json("/v1/responses", {
+            "model": "qwen3", "input": "hello", "instructions": "be brief",
+            "reasoning": {"effort": "low"}})
+        self.assertEqual((status, ctype), (200, "application/json"))
+        self.assertRegex(reply["id"], r"^resp_\d+$")
+        self.assertEqual((reply["object"], reply["status"], reply["instructions"]),
+                         ("response", "completed", "be brief"))
+        reasoning, message = reply["output"]
+        self.assertEqual(reasoning["type"], "reasoning")
+        self.assertEqual(reasoning["summary"], [{"type": "summary_text",
+                                                 "text": "".join(think_tokens("hello", 4))}])
+        self.assertEqual(message["content"], [{"type": "output_text", "annotations": [],
+                                               "logprobs": [],
+                                               "text": "".join(tokens("r", "hello", 2))}])
+        self.assertEqual(reply["usage"]["output_tokens"], 6)
+
+    def test_responses_stream_events(self):
+        self.start(name="r", tokens=2)
+        status, ctype, body = self.request("POST", "/v1/responses", {
+            "model": "llama3.2", "input": [{"role": "user", "content": "hello"}],
+            "stream": True})
+        self.assertEqual(ctype, "text/event-stream")
+        events = sse_events(body)
+        self.assertEqual([name for name, _ in events], [
+            "response.created", "response.in_progress", "response.output_item.added",
+            "response.content_part.added", "response.output_text.delta",
+            "response.output_text.delta", "response.output_text.done",
+            "response.content_part.done", "response.output_item.done", "response.completed"])
+        for i, (name, data) in enumerate(events):
+            self.assertEqual((data["type"], data["sequence_number"]), (name, i))
+        self.assertEqual([d["delta"] for n, d in events if n == "response.output_text.delta"],
+                         tokens("r", "hello", 2))
+        final = events[-1][1]["response"]
+        self.assertEqual(final["status"], "completed")
+        self.assertEqual(final["output"][0]["content"][0]["text"],
+                         "".join(tokens("r", "hello", 2)))
+
+    def test_responses_function_call_and_its_output(self):
+        self.start(name="r", tokens=2)
+        tool = {"type": "function", "name": "get_weather", "description": "weather",
+                "parameters": WEATHER_TOOL["function"]["parameters"]}
+        _, _, reply = self.post_json("/v1/responses", {"model": "llama3.2", "input": "hello",
+                                                       "tools": [tool]})
+        call = reply["output"][0]
+        self.assertEqual((call["type"], call["status"], call["name"]),
+                         ("function_call", "completed", "get_weather"))
+        self.assertEqual(json.loads(call["arguments"])["unit"], "celsius")
+        _, _, body = self.request("POST", "/v1/responses", {
+            "model": "llama3.2", "input": "hello", "tools": [tool], "stream": True})
+        names = [name for name, _ in sse_events(body)]
+        self.assertEqual(names[2:], ["response.output_item.added",
+                                     "response.function_call_arguments.delta",
+                                     "response.function_call_arguments.done",
+                                     "response.output_item.done", "response.completed"])
+        _, _, answer = self.post_json("/v1/responses", {"model": "llama3.2", "tools": [tool],
+            "input": [{"role": "user", "content": "hello"},
+                      {"type": "function_call", "call_id": call["call_id"],
+                       "name": "get_weather", "arguments": call["arguments"]},
+                      {"type": "function_call_output", "call_id": call["call_id"],
+                       "output": "rainy"}]})
+        self.assertEqual(answer["output"][0]["content"][0]["text"],
+                         "".join(tokens("r", "rainy", 2)))
+        status, _, err = self.post_json("/v1/responses", {"model": "llama3.2",
+                                                          "input": [{"type": "bogus"}]})
+        self.assertEqual((status, err["error"]["message"]),
+                         (400, 'input[0]: unknown input item type: "bogus"'))
+
+    def test_messages_whole_with_system_and_thinking(self):
+        self.start(name="a", models=("qwen3", "llama3.2"), tokens=2)
+        status, ctype, reply = self.post_json("/v1/messages", {
+            "model": "qwen3", "max_tokens": 100, "system": "be kind",
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "messages": [{"role": "user", "content": "hello"}]})
+        self.assertEqual((status, ctype), (200, "application/json"))
+        self.assertRegex(reply["id"], r"^msg_[0-9a-f]{24}$")
+        self.assertEqual((reply["type"], reply["role"], reply["stop_reason"]),
+                         ("message", "assistant", "end_turn"))
+        self.assertEqual(reply["content"], [
+            {"type": "thinking", "thinking": "".join(think_tokens("hello", 8))},
+            {"type": "text", "text": "".join(tokens("a", "hello", 2))}])
+        self.assertEqual(reply["usage"], {"input_tokens": 1, "output_tokens": 10})
+        # Thinking is relaxed for models that do not think, and max_tokens is num_predict.
+        _, _, relaxed = self.post_json("/v1/messages", {
+            "model": "llama3.2", "max_tokens": 1, "thinking": {"type": "enabled"},
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]})
+        self.assertEqual(relaxed["content"], [{"type": "text", "text": "[a]"}])
+        self.assertEqual(relaxed["stop_reason"], "max_tokens")
+
+    def test_messages_stream_events(self):
+        self.start(name="a", models=("qwen3",), tokens=2)
+        status, ctype, body = self.request("POST", "/v1/messages", {
+            "model": "qwen3", "max_tokens": 100, "stream": True,
+            "messages": [{"role": "user", "content": "hello"}]})
+        self.assertEqual(ctype, "text/event-stream")
+        events = sse_events(body)
+        names = [n for n, _ in events]
+        self.assertEqual(names[:3], ["message_start", "content_block_start",
+                                     "content_block_delta"])
+        for name, data in events:
+            self.assertEqual(data["type"], name)
+        deltas = [d["delta"] for n, d in events if n == "content_block_delta"]
+        self.assertEqual([d["thinking"] for d in deltas if d["type"] == "thinking_delta"],
+                         think_tokens("hello", 8))
+        self.assertEqual([d["text"] for d in deltas if d["type"] == "text_delta"],
+                         tokens("a", "hello", 2))
+        starts = [d for n, d in events if n == "content_block_start"]
+        self.assertEqual([(s["index"], s["content_block"]) for s in starts],
+                         [(0, {"type": "thinking", "thinking": ""}),
+                          (1, {"type": "text", "text": ""})])
+        self.assertEqual(names[-2:], ["message_delta", "message_stop"])
+        self.assertEqual(events[-2][1]["delta"], {"stop_reason": "end_turn"})
+        self.assertEqual(events[-2][1]["usage"], {"input_tokens": 1, "output_tokens": 10})
+
+    def test_messages_tool_use_and_tool_result(self):
+        self.start(name="a", tokens=2)
+        tools = [{"name": "get_weather", "description": "weather",
+                  "input_schema": WEATHER_TOOL["function"]["parameters"]}]
+        body = {"model": "llama3.2", "max_tokens": 50, "tools": tools,
+                "messages": [{"role": "user", "content": "hello"}]}
+        _, _, reply = self.post_json("/v1/messages", body)
+        self.assertEqual(reply["stop_reason"], "tool_use")
+        use = reply["content"][0]
+        self.assertEqual((use["type"], use["name"]), ("tool_use", "get_weather"))
+        self.assertEqual(use["input"], {"city": word("hello", 1), "unit": "celsius", "days": 1})
+        _, _, streamed = self.request("POST", "/v1/messages", dict(body, stream=True))
+        events = sse_events(streamed)
+        self.assertEqual([n for n, _ in events], [
+            "message_start", "content_block_start", "content_block_delta",
+            "content_block_stop", "message_delta", "message_stop"])
+        self.assertEqual(events[1][1]["content_block"], {"type": "tool_use", "id": use["id"],
+                                                         "name": "get_weather", "input": {}})
+        self.assertEqual(events[2][1]["delta"]["type"], "input_json_delta")
+        self.assertEqual(json.loads(events[2][1]["delta"]["partial_json"]), use["input"])
+        self.assertEqual(events[4][1]["delta"], {"stop_reason": "tool_use"})
+        body["messages"] += [
+            {"role": "assistant", "content": [use]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"],
+                                          "content": "foggy"}]}]
+        _, _, answer = self.post_json("/v1/messages", body)
+        self.assertEqual(answer["content"], [{"type": "text",
+                                              "text": "".join(tokens("a", "foggy", 2))}])
+
+    def test_messages_errors_have_anthropics_shape(self):
+        self.start()
+        status, ctype, err = self.post_json("/v1/messages", {"model": "llama3.2",
+                                                             "messages": self.USER})
+        self.assertEqual((status, ctype), (400, JSON_TYPE))
+        self.assertEqual(err["type"], "error")
+        self.assertEqual(err["error"], {"type": "invalid_request_error",
+                                        "message": "max_tokens is required and must be positive"})
+        self.assertRegex(err["request_id"], r"^req_[0-9a-f]{24}$")
+        status, _, err = self.post_json("/v1/messages", {"model": "nope", "max_tokens": 5,
+                                                         "messages": self.USER})
+        self.assertEqual((status, err["error"]["type"]), (404, "not_found_error"))
 
 
 if __name__ == "__main__":

@@ -29,10 +29,11 @@ constexpr std::string_view kGarbageLine = "<html><body>oops: not JSON</body></ht
 }  // namespace
 
 Generation::Generation(Simulator& sim, std::shared_ptr<http::Exchange> exchange,
-                       GenerationRequest request)
+                       GenerationRequest request, std::unique_ptr<ReplyAdapter> adapter)
     : sim_(sim),
       exchange_(std::move(exchange)),
       request_(std::move(request)),
+      adapter_(std::move(adapter)),
       prompt_hash_(Fnv1a64(request_.prompt)),
       thinking_hash_(Fnv1a64(absl::StrCat("think:", request_.prompt))),
       timer_(exchange_->executor()) {}
@@ -71,7 +72,7 @@ void Generation::Admit() {
       [self] { self->OnLoaded(); }, [self] { self->OnSlot(); });
   if (claim_ == nullptr) {
     sim_.stats().busy_rejections.fetch_add(1, std::memory_order_relaxed);
-    exchange_->Respond(503, kJson, ErrorJson(kBusy));
+    RespondError(503, kBusy);
     Finish(request_.load_only ? Outcome::kLoadReply : Outcome::kFailed);
   }
 }
@@ -80,9 +81,23 @@ void Generation::OnLoaded() {
   if (phase_ == Phase::kFinished) return;
   loaded_at_ = Clock::now();
   if (!request_.load_only) return;  // OnSlot follows
-  exchange_->Respond(
-      200, sim_.ReplyContentType(kJson),
-      LoadReply(request_.kind, request_.model_echo, std::chrono::system_clock::now(), "load"));
+  if (adapter_ != nullptr) {
+    // The native load reply, rewritten like any final object.
+    ReplySummary summary;
+    summary.done_reason = "load";
+    std::string body;
+    if (request_.stream) {
+      adapter_->AppendEnd(body, summary);
+    } else {
+      body = adapter_->Whole(summary);
+    }
+    exchange_->Respond(200, sim_.ReplyContentType(adapter_->ContentType(request_.stream)),
+                       std::move(body));
+  } else {
+    exchange_->Respond(
+        200, sim_.ReplyContentType(kJson),
+        LoadReply(request_.kind, request_.model_echo, std::chrono::system_clock::now(), "load"));
+  }
   Finish(Outcome::kLoadReply);
 }
 
@@ -216,7 +231,7 @@ std::string Generation::NextLine() const {
   std::string line;
   if (produced_ >= tokens_) {
     line = FinalObject();
-    line += '\n';
+    if (adapter_ == nullptr) line += '\n';
     return line;
   }
   AppendNextLine(line);
@@ -226,6 +241,28 @@ std::string Generation::NextLine() const {
 void Generation::AppendNextLine(std::string& line) const {
   const auto now = std::chrono::system_clock::now();
   ReplyExtras extras;
+  if (adapter_ != nullptr) {
+    ReplyStep step;
+    std::string padded;
+    std::string logprobs;
+    if (request_.tool_call && !NextIsThinking()) {
+      step.kind = ReplyStep::Kind::kToolCall;
+      step.call_id = request_.tool_call->id;
+      step.call_name = request_.tool_call->name;
+      step.call_arguments = request_.tool_call->arguments;
+    } else {
+      step.kind = NextIsThinking() ? ReplyStep::Kind::kThinking : ReplyStep::Kind::kContent;
+      step.text = NextToken(padded);
+      if (request_.logprobs) {
+        logprobs += '[';
+        AppendLogprob(logprobs, step.text, produced_, request_.top_logprobs);
+        logprobs += ']';
+        step.logprobs = logprobs;
+      }
+    }
+    adapter_->AppendStep(line, step);
+    return;
+  }
   if (request_.tool_call && !NextIsThinking()) {
     // The call comes whole in one chunk, as Ollama's parsers hand it over once it is complete.
     const std::string calls = ToolCallsJson();
@@ -279,7 +316,8 @@ std::string Generation::ToolCallsJson() const {
 
 void Generation::StartStreamOnce() {
   if (headers_sent_) return;
-  exchange_->StartStream(200, sim_.ReplyContentType(kNdjson));
+  exchange_->StartStream(
+      200, sim_.ReplyContentType(adapter_ != nullptr ? adapter_->ContentType(true) : kNdjson));
   headers_sent_ = true;
 }
 
@@ -324,7 +362,7 @@ std::int64_t Generation::Nanos(Clock::time_point from, Clock::time_point to) con
       1, std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count());
 }
 
-std::string Generation::FinalObject() const {
+Metrics Generation::FinalMetrics() const {
   const auto now = Clock::now();
   Metrics metrics;
   metrics.total_duration = Nanos(start_, now);
@@ -335,15 +373,53 @@ std::string Generation::FinalObject() const {
   metrics.eval_count =
       request_.format_after_thinking && produced_ > thinking_ ? produced_ - thinking_ : produced_;
   metrics.eval_duration = Nanos(decode_start_, now);
+  return metrics;
+}
+
+ReplySummary Generation::Summary(const Metrics& metrics, std::string_view done_reason,
+                                 const std::string& logprobs) const {
+  ReplySummary summary;
+  summary.text = text_;
+  summary.thinking = thinking_text_;
+  summary.called_tool = called_tool_ || (request_.tool_call && produced_ > thinking_);
+  if (request_.tool_call) {
+    summary.call_id = request_.tool_call->id;
+    summary.call_name = request_.tool_call->name;
+    summary.call_arguments = request_.tool_call->arguments;
+  }
+  summary.logprobs = logprobs;
+  summary.done_reason = done_reason;
+  summary.prompt_tokens = metrics.prompt_eval_count;
+  summary.completion_tokens = metrics.eval_count;
+  return summary;
+}
+
+void Generation::RespondError(int status, std::string_view message) {
+  if (adapter_ != nullptr) {
+    exchange_->Respond(status, "application/json", adapter_->ErrorBody(status, message));
+  } else {
+    exchange_->Respond(status, kJson, ErrorJson(message));
+  }
+}
+
+std::string Generation::FinalObject() const {
+  const Metrics metrics = FinalMetrics();
   const std::string_view reason = length_limited_ ? "length" : "stop";
+  const std::string logprobs =
+      logprobs_.empty() ? std::string() : absl::StrCat("[", logprobs_, "]");
+  if (adapter_ != nullptr) {
+    const ReplySummary summary = Summary(metrics, reason, logprobs);
+    if (!request_.stream) return adapter_->Whole(summary);
+    std::string body;
+    adapter_->AppendEnd(body, summary);
+    return body;
+  }
   std::vector<std::uint32_t> context;
   const bool with_context = request_.kind == ReplyKind::kGenerate && !request_.raw;
   if (with_context) context = ContextIds(request_.prompt, prompt_hash_, produced_);
   std::string body;
   body.reserve(256 + request_.model_echo.size() + text_.size() + context.size() * 7);
   const std::string tool_calls = called_tool_ ? ToolCallsJson() : std::string();
-  const std::string logprobs =
-      logprobs_.empty() ? std::string() : absl::StrCat("[", logprobs_, "]");
   ReplyExtras extras;
   extras.thinking = thinking_text_;
   extras.tool_calls = tool_calls;
@@ -356,12 +432,13 @@ std::string Generation::FinalObject() const {
 void Generation::Complete() {
   std::string body = FinalObject();
   if (request_.stream) {
-    body += '\n';
+    if (adapter_ == nullptr) body += '\n';
     StartStreamOnce();
     exchange_->Write(std::move(body));
     exchange_->EndStream();
   } else {
-    exchange_->Respond(200, sim_.ReplyContentType(kJson), std::move(body));
+    const std::string_view type = adapter_ != nullptr ? adapter_->ContentType(false) : kJson;
+    exchange_->Respond(200, sim_.ReplyContentType(type), std::move(body));
   }
   Finish(Outcome::kCompleted);
 }
@@ -374,10 +451,16 @@ void Generation::FailMidStream() {
     // After the first byte the status stays 200: one {"error"} line, then the stream ends
     // without a done:true line.
     StartStreamOnce();
-    exchange_->Write(ErrorJson(message) + "\n");
+    std::string line;
+    if (adapter_ != nullptr) {
+      adapter_->AppendMidStreamError(line, message);
+    } else {
+      line = ErrorJson(message) + "\n";
+    }
+    if (!line.empty()) exchange_->Write(std::move(line));
     exchange_->EndStream();
   } else {
-    exchange_->Respond(500, kJson, ErrorJson(message));
+    RespondError(500, message);
   }
   Finish(Outcome::kFailed);
 }

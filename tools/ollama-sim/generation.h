@@ -17,6 +17,7 @@
 
 #include "http/server.h"
 #include "tools/ollama-sim/models.h"
+#include "tools/ollama-sim/reply_adapter.h"
 #include "tools/ollama-sim/scheduler.h"
 #include "tools/ollama-sim/wire_json.h"
 
@@ -63,7 +64,9 @@ struct GenerationRequest {
 
 class Generation : public std::enable_shared_from_this<Generation> {
  public:
-  Generation(Simulator& sim, std::shared_ptr<http::Exchange> exchange, GenerationRequest request);
+  // `adapter`, when not null, writes the reply in another API's shape (the /v1 endpoints).
+  Generation(Simulator& sim, std::shared_ptr<http::Exchange> exchange, GenerationRequest request,
+             std::unique_ptr<ReplyAdapter> adapter = nullptr);
 
   // Begins: counts the generation, then admission (or parks while `hang` is on).
   void Start();
@@ -92,6 +95,13 @@ class Generation : public std::enable_shared_from_this<Generation> {
   void AccumulateNext();
   // The serialized tool_calls array of the request's call.
   std::string ToolCallsJson() const;
+  // The metrics of the final object.
+  Metrics FinalMetrics() const;
+  // The final object for the adapter.
+  ReplySummary Summary(const Metrics& metrics, std::string_view done_reason,
+                       const std::string& logprobs) const;
+  // An error before any byte: the native {"error"} body or the adapter's.
+  void RespondError(int status, std::string_view message);
   // The streamed line that comes next (a token line, or the final object once all are out),
   // newline included. Produces nothing.
   std::string NextLine() const;
@@ -114,6 +124,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
   Simulator& sim_;
   const std::shared_ptr<http::Exchange> exchange_;
   const GenerationRequest request_;
+  const std::unique_ptr<ReplyAdapter> adapter_;
   const std::uint64_t prompt_hash_;
   const std::uint64_t thinking_hash_;
   boost::asio::steady_timer timer_;

@@ -100,15 +100,18 @@ void Simulator::Handle(std::shared_ptr<Exchange> exchange) {
   const std::string& path = request.path;
   const std::string& method = request.method;
   const bool sim_endpoint = path.rfind("/sim/", 0) == 0;
-  if (!sim_endpoint && method == "POST" && path.rfind("/api/", 0) == 0) {
+  const bool v1 = path.rfind("/v1/", 0) == 0;
+  if (!sim_endpoint && method == "POST" && (path.rfind("/api/", 0) == 0 || v1)) {
     std::lock_guard<std::mutex> lock(recent_mu_);
     if (recent_.size() == kRecentRequests) recent_.pop_front();
     recent_.emplace_back(path, request.body.substr(0, kRecentBodyBytes));
   }
   if (!sim_endpoint) {
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    const std::string_view counted =
+        path.rfind("/v1/models/", 0) == 0 ? std::string_view("/v1/models") : path;
     for (std::size_t i = 0; i < Stats::kCountedPaths.size(); ++i) {
-      if (path == Stats::kCountedPaths[i]) {
+      if (counted == Stats::kCountedPaths[i]) {
         stats_.requests_by_path[i].fetch_add(1, std::memory_order_relaxed);
         break;
       }
@@ -148,6 +151,20 @@ void Simulator::Handle(std::shared_ptr<Exchange> exchange) {
     if (allow({"POST"})) HandleEmbed(exchange, /*legacy=*/false);
   } else if (path == "/api/embeddings") {
     if (allow({"POST"})) HandleEmbed(exchange, /*legacy=*/true);
+  } else if (path == "/v1/chat/completions") {
+    if (allow({"POST"})) HandleCompat(exchange, TranslateChatCompletion(request.body));
+  } else if (path == "/v1/completions") {
+    if (allow({"POST"})) HandleCompat(exchange, TranslateCompletion(request.body));
+  } else if (path == "/v1/responses") {
+    if (allow({"POST"})) HandleCompat(exchange, TranslateResponses(request.body));
+  } else if (path == "/v1/messages") {
+    if (allow({"POST"})) {
+      HandleCompat(exchange, TranslateAnthropicMessages(request.body, *catalog()));
+    }
+  } else if (path == "/v1/embeddings") {
+    if (allow({"POST"})) HandleOpenAIEmbeddings(exchange);
+  } else if (path == "/v1/models" || path.rfind("/v1/models/", 0) == 0) {
+    if (allow({"GET"})) HandleOpenAIModels(*exchange);
   } else if (path == "/sim/stats") {
     if (allow({"GET"})) exchange->Respond(200, kJson, StatsJson());
   } else if (path == "/sim/config") {
@@ -272,27 +289,50 @@ void Simulator::HandleShow(Exchange& exchange) {
 }
 
 void Simulator::HandleGenerate(const std::shared_ptr<Exchange>& exchange, bool chat) {
-  const ReplyKind kind = chat ? ReplyKind::kChat : ReplyKind::kGenerate;
+  StartGeneration(exchange, exchange->request().body,
+                  chat ? ReplyKind::kChat : ReplyKind::kGenerate, nullptr);
+}
+
+void Simulator::HandleCompat(const std::shared_ptr<Exchange>& exchange, CompatRequest compat) {
+  if (compat.error_status != 0) {
+    return exchange->Respond(compat.error_status, kJson, std::move(compat.error_body));
+  }
+  StartGeneration(exchange, compat.native_body, compat.kind, std::move(compat.adapter));
+}
+
+void Simulator::StartGeneration(const std::shared_ptr<Exchange>& exchange, std::string_view body,
+                                ReplyKind kind, std::unique_ptr<ReplyAdapter> adapter) {
+  // Errors of the native handler, in the adapter's shape when there is one (Ollama's writers
+  // rewrite them: same status, application/json).
+  const auto fail = [&](int status, std::string_view message) {
+    if (adapter != nullptr) {
+      return exchange->Respond(status, "application/json", adapter->ErrorBody(status, message));
+    }
+    RespondError(*exchange, status, message);
+  };
   std::shared_ptr<const Catalog> catalog = this->catalog();
-  auto parsed = ParseGenerationRequest(exchange->request().body, kind, *catalog);
-  if (!parsed.ok()) return RespondStatus(*exchange, parsed.status());
+  auto parsed = ParseGenerationRequest(body, kind, *catalog);
+  if (!parsed.ok()) {
+    return fail(HttpStatusOf(parsed.status()), std::string(parsed.status().message()));
+  }
   GenerationRequest& request = *parsed;
   request.catalog = std::move(catalog);
-  if (!chat && request.num_predict == 1) {
+  if (kind == ReplyKind::kGenerate && adapter == nullptr && request.num_predict == 1) {
     stats_.probe_generations.fetch_add(1, std::memory_order_relaxed);
   }
   if (const int status = knobs_.fail_status.load(std::memory_order_relaxed); status != 0) {
     stats_.injected_failures.fetch_add(1, std::memory_order_relaxed);
-    return RespondError(*exchange, status, InjectedFailureMessage(status));
+    return fail(status, InjectedFailureMessage(status));
   }
-  if (request.load_only && request.keep_alive == std::chrono::nanoseconds(0)) {
+  if (request.load_only && request.keep_alive == std::chrono::nanoseconds(0) &&
+      adapter == nullptr) {
     // Unload: answered at once; the model goes when its in-flight requests are done.
     scheduler_.Unload(*request.model);
     return exchange->Respond(
         200, ReplyContentType(kJson),
         LoadReply(kind, request.model_echo, std::chrono::system_clock::now(), "unload"));
   }
-  std::make_shared<Generation>(*this, exchange, std::move(request))->Start();
+  std::make_shared<Generation>(*this, exchange, std::move(request), std::move(adapter))->Start();
 }
 
 void Simulator::HandleEmbed(const std::shared_ptr<Exchange>& exchange, bool legacy) {
@@ -300,6 +340,53 @@ void Simulator::HandleEmbed(const std::shared_ptr<Exchange>& exchange, bool lega
   auto parsed = ParseEmbedRequest(exchange->request().body, legacy, *catalog);
   if (!parsed.ok()) return RespondStatus(*exchange, parsed.status());
   parsed->catalog = std::move(catalog);
+  RunEmbed(exchange, *std::move(parsed), EmbedReply, kJson, ErrorJson(kBusy));
+}
+
+void Simulator::HandleOpenAIEmbeddings(const std::shared_ptr<Exchange>& exchange) {
+  std::string encoding;
+  CompatRequest compat = TranslateEmbeddings(exchange->request().body, encoding);
+  if (compat.error_status != 0) {
+    return exchange->Respond(compat.error_status, kJson, std::move(compat.error_body));
+  }
+  std::shared_ptr<const Catalog> catalog = this->catalog();
+  auto parsed = ParseEmbedRequest(compat.native_body, /*legacy=*/false, *catalog);
+  if (!parsed.ok()) {
+    const int status = HttpStatusOf(parsed.status());
+    return exchange->Respond(
+        status, "application/json",
+        OpenAIErrorJson(status, std::string(parsed.status().message())) + "\n");
+  }
+  parsed->catalog = std::move(catalog);
+  RunEmbed(
+      exchange, *std::move(parsed),
+      [encoding](const EmbedRequest& request, auto, auto) {
+        return OpenAIEmbeddingList(request, encoding);
+      },
+      "application/json", OpenAIErrorJson(503, kBusy) + "\n");
+}
+
+void Simulator::HandleOpenAIModels(Exchange& exchange) {
+  const std::string& path = exchange.request().path;
+  const std::shared_ptr<const Catalog> catalog = this->catalog();
+  if (path == "/v1/models") {
+    return exchange.Respond(200, "application/json", OpenAIModelList(*catalog, started_unix_));
+  }
+  const std::string id = path.substr(std::string_view("/v1/models/").size());
+  if (catalog->Find(id) == nullptr) {
+    return exchange.Respond(
+        404, "application/json",
+        OpenAIErrorJson(404, absl::StrCat("model '", id, "' not found")) + "\n");
+  }
+  exchange.Respond(200, "application/json", OpenAIModel(id, started_unix_));
+}
+
+void Simulator::RunEmbed(
+    const std::shared_ptr<Exchange>& exchange, EmbedRequest request,
+    std::function<std::string(const EmbedRequest&, std::chrono::steady_clock::time_point,
+                              std::chrono::steady_clock::time_point)>
+        reply,
+    std::string_view content_type, std::string busy_body) {
   // Embeddings wait for the model like any request, but need no decode slot.
   struct Job {
     EmbedRequest request;
@@ -309,15 +396,16 @@ void Simulator::HandleEmbed(const std::shared_ptr<Exchange>& exchange, bool lega
     bool done = false;
   };
   auto job = std::make_shared<Job>();
-  job->request = std::move(*parsed);
+  job->request = std::move(request);
   job->exchange = exchange;
   Scheduler& scheduler = scheduler_;
-  auto on_loaded = [job, &scheduler] {
+  auto on_loaded = [job, &scheduler, reply = std::move(reply),
+                    content_type = std::string(content_type)] {
     if (job->done) return;
     job->done = true;
     scheduler.Release(job->claim);
     const auto loaded = std::chrono::steady_clock::now();
-    job->exchange->Respond(200, kJson, EmbedReply(job->request, job->start, loaded));
+    job->exchange->Respond(200, content_type, reply(job->request, job->start, loaded));
   };
   exchange->OnClientGone([job, &scheduler] {
     if (job->done) return;
@@ -330,7 +418,7 @@ void Simulator::HandleEmbed(const std::shared_ptr<Exchange>& exchange, bool lega
   if (job->claim == nullptr) {
     job->done = true;
     stats_.busy_rejections.fetch_add(1, std::memory_order_relaxed);
-    RespondError(*exchange, 503, kBusy);
+    exchange->Respond(503, kJson, std::move(busy_body));
   }
 }
 

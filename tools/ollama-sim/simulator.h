@@ -25,8 +25,10 @@
 
 #include "absl/status/statusor.h"
 #include "http/server.h"
+#include "tools/ollama-sim/compat.h"
 #include "tools/ollama-sim/flags.h"
 #include "tools/ollama-sim/models.h"
+#include "tools/ollama-sim/request_json.h"
 #include "tools/ollama-sim/scheduler.h"
 
 namespace og::sim {
@@ -69,9 +71,22 @@ struct Stats {
   std::atomic<std::uint64_t> injected_failures{0};  // fail_status answers
   std::atomic<std::uint64_t> probe_generations{0};  // valid generate requests with num_predict 1
   // Requests per known path (any method), parallel to kCountedPaths.
-  static constexpr std::array<std::string_view, 9> kCountedPaths = {
-      "/",         "/api/version", "/api/tags",      "/api/ps", "/api/show", "/api/generate",
-      "/api/chat", "/api/embed",   "/api/embeddings"};
+  // `/v1/models` counts `/v1/models/{model}` too.
+  static constexpr std::array<std::string_view, 15> kCountedPaths = {"/",
+                                                                     "/api/version",
+                                                                     "/api/tags",
+                                                                     "/api/ps",
+                                                                     "/api/show",
+                                                                     "/api/generate",
+                                                                     "/api/chat",
+                                                                     "/api/embed",
+                                                                     "/api/embeddings",
+                                                                     "/v1/chat/completions",
+                                                                     "/v1/completions",
+                                                                     "/v1/embeddings",
+                                                                     "/v1/models",
+                                                                     "/v1/responses",
+                                                                     "/v1/messages"};
   std::array<std::atomic<std::uint64_t>, kCountedPaths.size()> requests_by_path{};
 };
 
@@ -126,7 +141,24 @@ class Simulator {
   bool RespondApiFailure(http::Exchange& exchange);
   void HandleShow(http::Exchange& exchange);
   void HandleGenerate(const std::shared_ptr<http::Exchange>& exchange, bool chat);
+  // A /v1 generating endpoint: the translated request runs as a native one, its reply
+  // rewritten by the adapter (compat.h).
+  void HandleCompat(const std::shared_ptr<http::Exchange>& exchange, CompatRequest compat);
+  // Validates `body` as a native request and starts it; errors go through `adapter` when set.
+  void StartGeneration(const std::shared_ptr<http::Exchange>& exchange, std::string_view body,
+                       ReplyKind kind, std::unique_ptr<ReplyAdapter> adapter);
   void HandleEmbed(const std::shared_ptr<http::Exchange>& exchange, bool legacy);
+  // POST /v1/embeddings.
+  void HandleOpenAIEmbeddings(const std::shared_ptr<http::Exchange>& exchange);
+  // GET /v1/models and /v1/models/{model}.
+  void HandleOpenAIModels(http::Exchange& exchange);
+  // Waits for `request`'s model and answers with `reply` (or 503 busy through `busy_body`).
+  void RunEmbed(
+      const std::shared_ptr<http::Exchange>& exchange, EmbedRequest request,
+      std::function<std::string(const EmbedRequest&, std::chrono::steady_clock::time_point,
+                                std::chrono::steady_clock::time_point)>
+          reply,
+      std::string_view content_type, std::string busy_body);
   void HandleSimConfig(http::Exchange& exchange);
   void ResumeParked();
 
@@ -138,7 +170,8 @@ class Simulator {
   mutable std::mutex content_type_mu_;
   std::string content_type_;  // the `content_type` knob; guarded by content_type_mu_
   const std::string first_token_;
-  const std::string started_at_;  // modified_at of every model
+  const std::string started_at_;                 // modified_at of every model
+  const std::int64_t started_unix_ = UnixNow();  // the same, for the /v1 `created` fields
   Knobs knobs_;
   Stats stats_;
   Scheduler scheduler_;
