@@ -20,7 +20,7 @@ const USAGE = `usage: node anthropic_client.mjs --base-url URL --model NAME [--a
 
   --base-url URL      server root, e.g. http://127.0.0.1:8080 (the client posts to URL/v1/messages)
   --model NAME        an installed generative model
-  --api-key KEY       the API key (sent as "x-api-key" and "Authorization: Bearer KEY")
+  --api-key KEY       the API key (sent as "Authorization: Bearer KEY"; default "ollama")
   --check NAMES       comma-separated checks, or "all" (default)
   --tool-model NAME   a model that calls tools (default: --model)
   --timeout-ms MS     per-check timeout, also the client's request timeout (default 20000)
@@ -35,11 +35,11 @@ const TOOL_MODEL = flags['tool-model'] || MODEL;
 const TIMEOUT_MS = Number(flags['timeout-ms']);
 const UNKNOWN_MODEL = 'no-such-model-4f7c:latest';
 
-const KEY = flags['api-key'] || 'ollama';
+// As Claude Code talks to Ollama: the key as a bearer token (ANTHROPIC_AUTH_TOKEN), which is what
+// the gateway's auth reads.
 const anthropic = new Anthropic({
   baseURL: BASE_URL,
-  apiKey: KEY,
-  authToken: KEY,
+  authToken: flags['api-key'] || 'ollama',
   maxRetries: 0,
   timeout: TIMEOUT_MS,
 });

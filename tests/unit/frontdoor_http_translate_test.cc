@@ -293,7 +293,16 @@ TEST_CASE("a forwarded answer's lines tell the usage, the terminal event and err
   CHECK(read(CompatApi::kChatCompletions, "data: [DONE]").done);
   CHECK(read(CompatApi::kChatCompletions, R"(data: {"error":{"message":"boom"}})").error == "boom");
   CHECK_FALSE(read(CompatApi::kChatCompletions, "").done);
-  CHECK_FALSE(read(CompatApi::kChatCompletions, "data: not json").output);
+  CHECK_FALSE(read(CompatApi::kChatCompletions, "").malformed);
+  CHECK_FALSE(read(CompatApi::kChatCompletions, ": keep-alive").malformed);
+  CHECK_FALSE(read(CompatApi::kResponses, "event: response.created").malformed);
+  f = read(CompatApi::kChatCompletions, "data: not json");
+  CHECK(f.malformed);
+  CHECK_THAT(f.error, Catch::Matchers::Contains("not a JSON object"));
+  f = read(CompatApi::kChatCompletions, "<html>oops</html>");
+  CHECK(f.malformed);
+  CHECK_THAT(f.error, Catch::Matchers::Contains("not a server-sent event, starting '<html>"));
+  CHECK(read(CompatApi::kChatCompletions, "[1]", false).malformed);
 
   f = read(CompatApi::kResponses,
            R"(data: {"type":"response.completed","response":{"usage":{"input_tokens":5,)"
@@ -325,9 +334,10 @@ TEST_CASE("a forwarded answer's lines tell the usage, the terminal event and err
            R"({"type":"message","usage":{"input_tokens":1,"output_tokens":2}})", false);
   CHECK(f.done);
   CHECK(f.completion_tokens == 2);
-  // Deeper than the limit: nothing read (the line still goes to the caller).
   const std::string deep = "data: {\"a\":" + std::string(100, '[') + std::string(100, ']') + "}";
-  CHECK(ReadCompatLine(CompatApi::kChatCompletions, true, deep, 10).error.empty());
+  f = ReadCompatLine(CompatApi::kChatCompletions, true, deep, 10);
+  CHECK(f.malformed);
+  CHECK_THAT(f.error, Catch::Matchers::Contains("deeper than limits.max_json_depth (10)"));
 }
 
 TEST_CASE("errors take each API's shape, in an answer and in a stream", "[http_protocol]") {

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "absl/strings/escaping.h"
+
 namespace og {
 namespace {
 
@@ -230,9 +232,18 @@ CompatInput ReadCompatInput(CompatApi api, Json& body) {
 
 CompatLineFacts ReadCompatLine(CompatApi api, bool stream, std::string_view line, int max_depth) {
   CompatLineFacts facts;
+  const auto malformed = [&](const std::string& why) {
+    facts.malformed = true;
+    facts.error = why + ", starting '" + absl::CHexEscape(std::string(line.substr(0, 80))) + "'";
+    return facts;
+  };
   std::string_view json = line;
   if (stream) {
-    if (!line.starts_with("data:")) return facts;  // event:, id:, comments, blank lines
+    if (line.empty() || line.starts_with(":") || line.starts_with("event:") ||
+        line.starts_with("id:") || line.starts_with("retry:")) {
+      return facts;
+    }
+    if (!line.starts_with("data:")) return malformed("a line that is not a server-sent event");
     json.remove_prefix(5);
     if (!json.empty() && json.front() == ' ') json.remove_prefix(1);
     if (json == "[DONE]") {
@@ -250,10 +261,15 @@ CompatLineFacts ReadCompatLine(CompatApi api, bool stream, std::string_view line
     return facts;
   }
   element root;
-  if (parser.parse(json.data(), json.size(), /*realloc_if_needed=*/true).get(root) !=
-          simdjson::SUCCESS ||
-      root.type() != simdjson::dom::element_type::OBJECT) {
-    return facts;
+  const simdjson::error_code parsed =
+      parser.parse(json.data(), json.size(), /*realloc_if_needed=*/true).get(root);
+  if (parsed == simdjson::DEPTH_ERROR) {
+    return malformed("an event nested deeper than limits.max_json_depth (" +
+                     std::to_string(max_depth) + ")");
+  }
+  if (parsed != simdjson::SUCCESS || root.type() != simdjson::dom::element_type::OBJECT) {
+    return malformed(stream ? "an event whose data is not a JSON object"
+                            : "an answer that is not a JSON object");
   }
   if (std::optional<element> error = Member(root, "error"); error && !error->is_null()) {
     facts.error = ErrorText(*error);

@@ -59,6 +59,11 @@ struct CompatLineFacts {
   // An error in the stream (an `error` member, `response.failed`, an Anthropic `error` event):
   // what it says.
   std::string error;
+  // The line is not what the API sends: in a stream, a line that is no server-sent event field
+  // (data:, event:, id:, retry:, a comment or a blank line), or a data line that is neither JSON
+  // nor [DONE]; in an answer, a line that is not a JSON object. Or it nests deeper than
+  // limits.max_json_depth. `error` then says how.
+  bool malformed = false;
   // The usage, when the line carries it (-1 when it does not): chat and completions' `usage`
   // (in a stream only with stream_options.include_usage), the Responses' `usage`, Anthropic's
   // input tokens in message_start and output tokens in message_delta.
@@ -66,9 +71,8 @@ struct CompatLineFacts {
   std::int64_t completion_tokens = -1;
 };
 
-// Reads one line (without its newline). Lines that are not JSON, or nest deeper than
-// `max_depth`, tell nothing (they go to the caller as they came). Thread-safe: each thread keeps
-// a parser whose buffers fit the longest line up to 16 KiB it read.
+// Reads one line (without its newline). Thread-safe: each thread keeps a parser whose buffers fit
+// the longest line up to 16 KiB it read.
 CompatLineFacts ReadCompatLine(CompatApi api, bool stream, std::string_view line, int max_depth);
 
 }  // namespace og

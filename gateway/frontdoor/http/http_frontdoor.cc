@@ -167,7 +167,10 @@ class ModelCall final : private HttpCallHolder, public CallPath {
     if (!facts.error.empty()) {
       // The caller gets the error in its API's shape from End, naming the backend.
       *why_not = absl::UnavailableError(
-          fmt::format("backend '{}' failed during generation: {}", backend_name(), facts.error));
+          facts.malformed
+              ? fmt::format("backend '{}' sent a malformed answer: {}", backend_name(), facts.error)
+              : fmt::format("backend '{}' failed during generation: {}", backend_name(),
+                            facts.error));
       return false;
     }
     if (facts.output) ++output_events_;
