@@ -137,6 +137,10 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   void Release() { Unref(); }
   // An extra reference, for callbacks that may run after End (dropped with Release()).
   void AddRef() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // From Deliver, before it refuses a line: the refusal is the backend's fault (a malformed or
+  // failed answer that the front door read itself), so the attempt counts against the backend
+  // and a call whose caller has seen nothing runs again elsewhere.
+  void BlameBackend() { backend_fault_ = true; }
   // The answer's usage, for a front door that reads it itself (without ParsesChunks()); loop
   // thread, from Deliver.
   void SetUsage(std::int64_t prompt_tokens, std::int64_t completion_tokens) {

@@ -166,6 +166,7 @@ class ModelCall final : private HttpCallHolder, public CallPath {
     const CompatLineFacts facts = ReadCompatLine(*compat_, call.stream, line, call.max_depth);
     if (!facts.error.empty()) {
       // The caller gets the error in its API's shape from End, naming the backend.
+      BlameBackend();
       *why_not = absl::UnavailableError(
           facts.malformed
               ? fmt::format("backend '{}' sent a malformed answer: {}", backend_name(), facts.error)
