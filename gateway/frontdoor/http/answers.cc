@@ -7,7 +7,6 @@
 #include <map>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "common/json_string.h"
 #include "gateway/config/values.h"
 #include "gateway/frontdoor/http/json_fields.h"

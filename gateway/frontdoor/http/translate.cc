@@ -1,15 +1,9 @@
 #include "gateway/frontdoor/http/translate.h"
 
 #include <algorithm>
-#include <bit>
-#include <cfloat>
-#include <cstdio>
-#include <cstring>
 #include <limits>
-#include <map>
 #include <optional>
 
-#include "absl/strings/escaping.h"
 #include "fmt/format.h"
 #include "gateway/frontdoor/http/json_fields.h"
 #include "gateway/upstream/json_reading.h"
