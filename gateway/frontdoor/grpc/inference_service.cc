@@ -374,6 +374,14 @@ class WholeAnswerCall : private RequestHolder, public grpc::ServerUnaryReactor, 
   std::string body_;
 };
 
+// A backend request to `path` with a JSON body of the gateway's own.
+OllamaRequest JsonRequest(const char* path, const Json& body) {
+  OllamaRequest out;
+  out.path = path;
+  out.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return out;
+}
+
 InferenceRequest EmbedCallRequest(const ollama_gateway::v1::EmbedRequest& embed) {
   InferenceRequest request;
   request.set_model_name(embed.model_name());
@@ -405,10 +413,7 @@ class EmbedCall final : public WholeAnswerCall {
     if (embed_.has_truncate()) body["truncate"] = embed_.truncate();
     if (embed_.dimensions() > 0) body["dimensions"] = embed_.dimensions();
     if (!forwarded.keep_alive().empty()) body["keep_alive"] = forwarded.keep_alive();
-    OllamaRequest out;
-    out.path = "/api/embed";
-    out.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
-    return out;
+    return JsonRequest("/api/embed", body);
   }
 
   absl::Status Reply(const Json& answer) override {
@@ -462,10 +467,7 @@ class ShowCall final : public WholeAnswerCall {
   OllamaRequest BuildUpstream(const InferenceRequest& forwarded) override {
     Json body = {{"model", forwarded.model_name()}};
     if (show_.verbose()) body["verbose"] = true;
-    OllamaRequest out;
-    out.path = "/api/show";
-    out.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
-    return out;
+    return JsonRequest("/api/show", body);
   }
 
   absl::Status Reply(const Json& answer) override {

@@ -78,34 +78,43 @@ std::string OllamaErrorBody(std::string_view message) {
   return DumpJson(Json{{"error", std::string(message)}});
 }
 
-Json OpenAiError(int http_status, std::string_view message) {
-  const char* type = "api_error";
-  Json code = nullptr;
+namespace {
+
+// The error `type` OpenAI's and Anthropic's APIs give a status (Anthropic's as Ollama's
+// anthropic.NewError chooses them): most are shared.
+const char* ErrorType(ApiShape shape, int http_status) {
+  const bool anthropic = shape == ApiShape::kAnthropic;
   switch (http_status) {
     case 400:
-      type = "invalid_request_error";
-      break;
+      return "invalid_request_error";
     case 401:
-      type = "authentication_error";
-      code = "invalid_api_key";
-      break;
+      return "authentication_error";
     case 403:
-      type = "permission_error";
-      break;
+      return "permission_error";
     case 404:
-      type = "invalid_request_error";
-      code = "model_not_found";
-      break;
+      return anthropic ? "not_found_error" : "invalid_request_error";
+    case 413:
+      return anthropic ? "request_too_large" : "api_error";
     case 429:
-      type = "rate_limit_error";
-      code = "rate_limit_exceeded";
-      break;
+      return "rate_limit_error";
+    case 503:
+    case 529:
+      return anthropic ? "overloaded_error" : "api_error";
     default:
-      break;
+      return "api_error";
   }
+}
+
+}  // namespace
+
+Json OpenAiError(int http_status, std::string_view message) {
+  Json code = nullptr;
+  if (http_status == 401) code = "invalid_api_key";
+  if (http_status == 404) code = "model_not_found";
+  if (http_status == 429) code = "rate_limit_exceeded";
   return Json{{"error",
                {{"message", std::string(message)},
-                {"type", type},
+                {"type", ErrorType(ApiShape::kOpenAi, http_status)},
                 {"param", nullptr},
                 {"code", std::move(code)}}}};
 }
@@ -115,35 +124,10 @@ std::string OpenAiErrorBody(int http_status, std::string_view message) {
 }
 
 Json AnthropicError(int http_status, std::string_view message) {
-  // Anthropic's error types (as Ollama's anthropic.NewError chooses them).
-  const char* type = "api_error";
-  switch (http_status) {
-    case 400:
-      type = "invalid_request_error";
-      break;
-    case 401:
-      type = "authentication_error";
-      break;
-    case 403:
-      type = "permission_error";
-      break;
-    case 404:
-      type = "not_found_error";
-      break;
-    case 413:
-      type = "request_too_large";
-      break;
-    case 429:
-      type = "rate_limit_error";
-      break;
-    case 503:
-    case 529:
-      type = "overloaded_error";
-      break;
-    default:
-      break;
-  }
-  return Json{{"type", "error"}, {"error", {{"type", type}, {"message", std::string(message)}}}};
+  return Json{{"type", "error"},
+              {"error",
+               {{"type", ErrorType(ApiShape::kAnthropic, http_status)},
+                {"message", std::string(message)}}}};
 }
 
 std::string ErrorBody(ApiShape shape, int http_status, std::string_view message) {

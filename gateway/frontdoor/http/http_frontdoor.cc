@@ -186,11 +186,7 @@ class ModelCall final : private HttpCallHolder, public CallPath {
     }
     if (!call.stream) return Gather(line, why_not);
     StartStreamOnce(kEventStream);
-    std::string data;
-    data.reserve(line.size() + 1);
-    data.append(line);
-    data += '\n';
-    Send(std::move(data));
+    SendLine(line);
     return true;
   }
 
@@ -234,6 +230,11 @@ class ModelCall final : private HttpCallHolder, public CallPath {
   // One chunk of a streamed Ollama answer, passed on as it came.
   void Stream(const OllamaChunk&, std::string_view line) {
     StartStreamOnce(kNdjson);
+    SendLine(line);
+  }
+
+  // A backend's line, with the newline the upstream client took off.
+  void SendLine(std::string_view line) {
     std::string data;
     data.reserve(line.size() + 1);
     data.append(line);
