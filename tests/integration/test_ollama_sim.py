@@ -828,7 +828,8 @@ class ThinkingToolsFormatLogprobs(SimTestCase):
         return lines
 
     def test_capabilities_name_thinking_and_tools(self):
-        self.start(models=("llama3.2", "qwen3:8b", "gemma3", "nomic-embed-text"))
+        self.start(models=("llama3.2", "qwen3:8b", "gemma3", "nomic-embed-text",
+                           "qwen2.5-coder:7b"))
         _, _, tags = self.post_json("/api/show", {"model": "qwen3:8b"})
         self.assertEqual(tags["capabilities"], ["completion", "tools", "thinking"])
         status, _, body = self.request("GET", "/api/tags")
@@ -836,7 +837,8 @@ class ThinkingToolsFormatLogprobs(SimTestCase):
         self.assertEqual(caps, {"llama3.2:latest": ["completion", "tools"],
                                 "qwen3:8b": ["completion", "tools", "thinking"],
                                 "gemma3:latest": ["completion"],
-                                "nomic-embed-text:latest": ["embedding"]})
+                                "nomic-embed-text:latest": ["embedding"],
+                                "qwen2.5-coder:7b": ["completion", "tools", "insert"]})
 
     def test_a_thinking_model_streams_its_thinking_before_the_content(self):
         self.start(name="t", models=("qwen3:8b",), tokens=3)
@@ -1151,14 +1153,19 @@ class CompatibilityEndpoints(SimTestCase):
         self.assertEqual((status, err["error"]["type"]), (500, "api_error"))
 
     def test_completions_stream_and_whole(self):
-        self.start(name="c", tokens=3)
-        _, _, reply = self.post_json("/v1/completions", {"model": "llama3.2", "prompt": "p q",
-                                                          "suffix": "end"})
+        self.start(name="c", models=("llama3.2", "qwen2.5-coder"), tokens=3)
+        _, _, reply = self.post_json("/v1/completions", {"model": "qwen2.5-coder",
+                                                          "prompt": "p q", "suffix": "end"})
         self.assertEqual(reply["object"], "text_completion")
         self.assertRegex(reply["id"], r"^cmpl-\d{1,3}$")
         self.assertEqual(reply["choices"], [{"text": "".join(tokens("c", "p q", 3)), "index": 0,
                                              "finish_reason": "stop"}])
         self.assertEqual(reply["usage"]["completion_tokens"], 3)
+        # A suffix needs the insert capability (code models), as on /api/generate.
+        status, _, err = self.post_json("/v1/completions", {"model": "llama3.2", "prompt": "p",
+                                                             "suffix": "end"})
+        self.assertEqual((status, err["error"]["message"]),
+                         (400, "registry.ollama.ai/library/llama3.2:latest does not support insert"))
         status, ctype, body = self.request("POST", "/v1/completions", {
             "model": "llama3.2", "prompt": "p q", "stream": True, "max_tokens": 2,
             "stream_options": {"include_usage": True}})

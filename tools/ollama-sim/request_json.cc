@@ -296,6 +296,9 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
     return Invalid(
         absl::StrCat("\"", request.model_echo, "\" does not support ", chat ? "chat" : "generate"));
   }
+  if (!chat && !StringField(object, "suffix").empty() && !request.model->insert) {
+    return Invalid(absl::StrCat(request.model->name.Full(), " does not support insert"));
+  }
   const auto tools = object.find("tools");
   const bool has_tools = chat && tools != object.end() && tools->is_array() && !tools->empty();
   if (has_tools && !request.model->tools) {

@@ -52,6 +52,7 @@ json Capabilities(const ModelInfo& model) {
   if (model.embedding_only) return json::array({"embedding"});
   json capabilities = json::array({"completion"});
   if (model.tools) capabilities.push_back("tools");
+  if (model.insert) capabilities.push_back("insert");
   if (model.thinking) capabilities.push_back("thinking");
   return capabilities;
 }
