@@ -156,6 +156,7 @@ TEST_CASE("error shapes map statuses to types", "[sim]") {
   CHECK(json::parse(OpenAIErrorJson(503, "x"))["error"]["type"] == "api_error");
   CHECK(json::parse(AnthropicErrorJson(503, "x"))["error"]["type"] == "overloaded_error");
   CHECK(json::parse(AnthropicErrorJson(429, "x"))["error"]["type"] == "rate_limit_error");
+  CHECK(DumpJson(json{{"t", "<a&b> \u2028"}}) == R"({"t":"\u003ca\u0026b\u003e \u2028"})");
   CHECK(GoFloat(1.0).dump() == "1");
   CHECK(GoFloat(0.5).dump() == "0.5");
 }

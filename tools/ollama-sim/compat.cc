@@ -19,12 +19,42 @@ namespace og::sim {
 
 using ordered = nlohmann::ordered_json;
 
+namespace {
+
+// Go's encoding/json also escapes <, > and & (as \u003c, \u003e, \u0026) and U+2028/U+2029;
+// nlohmann writes them as they are. Outside strings a JSON text has none of them, so they are
+// rewritten wherever they occur.
+std::string GoEscaped(std::string text) {
+  if (text.find_first_of("<>&\xe2") == std::string::npos) return text;
+  std::string out;
+  out.reserve(text.size() + 16);
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '<') {
+      out += "\\u003c";
+    } else if (c == '>') {
+      out += "\\u003e";
+    } else if (c == '&') {
+      out += "\\u0026";
+    } else if (c == '\xe2' && i + 2 < text.size() && text[i + 1] == '\x80' &&
+               (text[i + 2] == '\xa8' || text[i + 2] == '\xa9')) {
+      out += text[i + 2] == '\xa8' ? "\\u2028" : "\\u2029";
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string DumpJson(const ordered& value) {
-  return value.dump(-1, ' ', false, ordered::error_handler_t::replace);
+  return GoEscaped(value.dump(-1, ' ', false, ordered::error_handler_t::replace));
 }
 
 std::string DumpJson(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return GoEscaped(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 ordered GoFloat(double value) {
