@@ -277,7 +277,7 @@ class Errors(SimTestCase):
             ("/api/chat", b'{"messages":[]}', 400, "model is required"),
             ("/api/chat", b'{"model":"nope","messages":[]}', 404, "model 'nope' not found"),
             ("/api/show", b'{}', 400, "model is required"),
-            ("/api/show", b'{"model":"nope"}', 404, "model 'nope' not found"),
+            ("/api/show", b'{"model":"nope"}', 404, "model 'nope:latest' not found"),
             ("/api/embed", b'{"model":"nope","input":"x"}', 404,
              'model "nope" not found, try pulling it first'),
             ("/api/embed", b'{"model":"all-minilm","input":[1]}', 400, "invalid input type"),
@@ -1216,7 +1216,9 @@ class CompatibilityEndpoints(SimTestCase):
         self.assertEqual((status, json.loads(body)["id"]), (200, "llama3.2"))
         status, _, body = self.request("GET", "/v1/models/missing")
         self.assertEqual(status, 404)
-        self.assertEqual(json.loads(body)["error"]["type"], "not_found_error")
+        self.assertEqual(json.loads(body)["error"], {
+            "message": "model 'missing:latest' not found", "type": "not_found_error",
+            "param": None, "code": None})
 
     def test_responses_whole_with_reasoning_and_instructions(self):
         self.start(name="r", models=("qwen3",), tokens=2)

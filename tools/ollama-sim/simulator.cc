@@ -70,6 +70,14 @@ std::vector<ModelInfo> DescribeModels(const std::vector<std::string>& names) {
   return models;
 }
 
+// /api/show's 404 names the model in its shortest form (Ollama 0.33 shows the name it looked
+// for): "nope" -> model 'nope:latest' not found.
+std::string ShowNotFound(std::string_view name) {
+  auto parsed = ParseModelName(name);
+  return absl::StrCat("model '", parsed.ok() ? parsed->Display() : std::string(name),
+                      "' not found");
+}
+
 // The (status, message) to answer for the `fail_status` knob.
 std::string InjectedFailureMessage(int status) {
   if (status == 503) return std::string(kBusy);
@@ -264,9 +272,7 @@ void Simulator::HandleShow(Exchange& exchange) {
   if (name.empty()) return RespondError(exchange, 400, "model is required");
   const std::shared_ptr<const Catalog> catalog = this->catalog();
   const ModelInfo* model = catalog->Find(name);
-  if (model == nullptr) {
-    return RespondError(exchange, 404, absl::StrCat("model '", name, "' not found"));
-  }
+  if (model == nullptr) return RespondError(exchange, 404, ShowNotFound(name));
   const std::string arch = model->family;
   json info = {{"general.architecture", arch},
                {"general.basename", model->name.model},
@@ -375,9 +381,7 @@ void Simulator::HandleOpenAIModels(Exchange& exchange) {
   }
   const std::string id = path.substr(std::string_view("/v1/models/").size());
   if (catalog->Find(id) == nullptr) {
-    return exchange.Respond(
-        404, "application/json",
-        OpenAIErrorJson(404, absl::StrCat("model '", id, "' not found")) + "\n");
+    return exchange.Respond(404, "application/json", OpenAIErrorJson(404, ShowNotFound(id)) + "\n");
   }
   exchange.Respond(200, "application/json", OpenAIModel(id, started_unix_));
 }
