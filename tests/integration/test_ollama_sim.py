@@ -1364,6 +1364,28 @@ class CompatibilityEndpoints(SimTestCase):
         self.assertEqual(answer["content"], [{"type": "text",
                                               "text": "".join(tokens("a", "foggy", 2))}])
 
+    def test_odd_shapes_are_refused_with_400_never_500(self):
+        self.start()
+        # null is an absent field, as in Go.
+        status, _, _ = self.post_json("/api/generate", {"model": "llama3.2", "prompt": "x",
+                                                        "raw": None, "stream": False})
+        self.assertEqual(status, 200)
+        status, _, err = self.post_json("/v1/chat/completions", {"model": "llama3.2",
+                                                                 "messages": ["hi"]})
+        self.assertEqual((status, err["error"]["message"]), (400, (
+            "json: cannot unmarshal string into Go struct field "
+            "ChatCompletionRequest.messages of type openai.Message")))
+        for path, body in (
+                ("/v1/chat/completions", {"model": "llama3.2", "messages": [
+                    {"role": "assistant", "content": None, "tool_calls": ["x"]}]}),
+                ("/v1/responses", {"model": "llama3.2", "input": "x", "tools": [1]}),
+                ("/v1/messages", {"model": "llama3.2", "max_tokens": 3, "tools": ["x"],
+                                  "messages": [{"role": "user", "content": "x"}]}),
+                ("/v1/messages", {"model": "llama3.2", "max_tokens": 3,
+                                  "messages": [{"role": "user", "content": [7]}]})):
+            status, _, err = self.post_json(path, body)
+            self.assertEqual(status, 400, (path, err))
+
     def test_messages_errors_have_anthropics_shape(self):
         self.start()
         status, ctype, err = self.post_json("/v1/messages", {"model": "llama3.2",

@@ -142,6 +142,23 @@ std::optional<std::string> CheckCompatFields(
   return std::nullopt;
 }
 
+std::optional<std::string> CheckObjectElements(const ordered& request, const char* field,
+                                               std::string_view go_struct,
+                                               std::string_view go_type) {
+  const auto it = request.find(field);
+  if (it == request.end() || !it->is_array()) return std::nullopt;
+  for (const ordered& element : *it) {
+    if (element.is_object() || element.is_null()) continue;
+    std::string type = GoTypeName(element);
+    // Go names JSON types in unmarshal errors: string, number, bool, array.
+    if (element.is_number()) type = "number";
+    if (element.is_array()) type = "array";
+    return absl::StrCat("json: cannot unmarshal ", type, " into Go struct field ",
+                        std::string(go_struct), ".", field, " of type ", std::string(go_type));
+  }
+  return std::nullopt;
+}
+
 std::string JsonString(const ordered& object, std::string_view key) {
   if (!object.is_object()) return "";
   const auto it = object.find(key);
@@ -163,7 +180,9 @@ std::string GoTypeName(const ordered& value) {
   return "map[string]interface {}";
 }
 
-CompatRequest TranslateEmbeddings(std::string_view body, std::string& encoding) {
+namespace {
+
+CompatRequest TranslateEmbeddingsUnguarded(std::string_view body, std::string& encoding) {
   ordered request;
   std::string error;
   if (!ParseCompatBody(body, "openai.EmbedRequest", request, error)) {
@@ -192,6 +211,18 @@ CompatRequest TranslateEmbeddings(std::string_view body, std::string& encoding) 
   CompatRequest translated;
   translated.native_body = DumpJson(native);
   return translated;
+}
+
+}  // namespace
+
+CompatRequest TranslateEmbeddings(std::string_view body, std::string& encoding) {
+  // The checks above follow Go's binding for the usual mistakes; any other shape they let
+  // through (an element of the wrong type deep inside) is refused, never a 500.
+  try {
+    return TranslateEmbeddingsUnguarded(body, encoding);
+  } catch (const nlohmann::json::exception& e) {
+    return RefuseOpenAI(400, e.what());
+  }
 }
 
 std::string OpenAIEmbeddingList(const EmbedRequest& request, std::string_view encoding) {

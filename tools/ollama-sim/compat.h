@@ -72,6 +72,11 @@ bool ParseCompatBody(std::string_view body, std::string_view go_type, nlohmann::
 std::optional<std::string> CheckCompatFields(
     const nlohmann::ordered_json& request, std::string_view go_struct,
     std::initializer_list<std::tuple<const char*, JsonKind, const char*>> fields);
+// Go's error for an element of the array `request[field]` that is not an object:
+// "json: cannot unmarshal string into Go struct field <go_struct>.<field> of type <go_type>".
+std::optional<std::string> CheckObjectElements(const nlohmann::ordered_json& request,
+                                               const char* field, std::string_view go_struct,
+                                               std::string_view go_type);
 // `object[key]` if it is a string, else "" (also for a non-object).
 std::string JsonString(const nlohmann::ordered_json& object, std::string_view key);
 std::string LowerAscii(std::string text);

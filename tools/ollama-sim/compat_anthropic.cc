@@ -44,6 +44,23 @@ bool ConvertMessage(const ordered& message, ordered& out, std::string& error) {
   if (blocks.is_string()) {
     blocks = ordered::array({{{"type", "text"}, {"text", blocks}}});
   }
+  // MessageParam.UnmarshalJSON decodes content as a string or else as []ContentBlock.
+  if (!blocks.is_null() && !blocks.is_array()) {
+    error =
+        absl::StrCat("json: cannot unmarshal ", blocks.is_number() ? "number" : GoTypeName(blocks),
+                     " into Go value of type []anthropic.ContentBlock");
+    return false;
+  }
+  for (const ordered& block : blocks) {
+    if (!block.is_object() && !block.is_null()) {
+      error = absl::StrCat("json: cannot unmarshal ",
+                           block.is_number()  ? "number"
+                           : block.is_array() ? "array"
+                                              : GoTypeName(block),
+                           " into Go value of type anthropic.ContentBlock");
+      return false;
+    }
+  }
   std::string text;
   std::string thinking;
   ordered tool_calls = ordered::array();
@@ -335,7 +352,9 @@ std::string AnthropicErrorJson(int status, std::string_view message) {
                           {"request_id", HexId("req", message)}});
 }
 
-CompatRequest TranslateAnthropicMessages(std::string_view body, const Catalog& catalog) {
+namespace {
+
+CompatRequest TranslateAnthropicMessagesUnguarded(std::string_view body, const Catalog& catalog) {
   ordered request;
   std::string error;
   if (!ParseCompatBody(body, "anthropic.MessagesRequest", request, error)) {
@@ -349,6 +368,12 @@ CompatRequest TranslateAnthropicMessages(std::string_view body, const Catalog& c
                                   {"tools", JsonKind::kArray, "[]anthropic.Tool"},
                                   {"thinking", JsonKind::kObject, "anthropic.ThinkingConfig"}})) {
     return RefuseAnthropic(400, *e);
+  }
+  for (const auto& [field, go_type] :
+       {std::pair{"messages", "anthropic.MessageParam"}, std::pair{"tools", "anthropic.Tool"}}) {
+    if (auto e = CheckObjectElements(request, field, "MessagesRequest", go_type)) {
+      return RefuseAnthropic(400, *e);
+    }
   }
   const std::string model = JsonString(request, "model");
   if (model.empty()) return RefuseAnthropic(400, "model is required");
@@ -408,7 +433,7 @@ CompatRequest TranslateAnthropicMessages(std::string_view body, const Catalog& c
     think = ordered();
   }
 
-  const bool stream = request.value("stream", false) == true;
+  const bool stream = IsTrue(request, "stream");
   ordered native = {{"model", model},
                     {"messages", std::move(native_messages)},
                     {"stream", stream},
@@ -422,6 +447,18 @@ CompatRequest TranslateAnthropicMessages(std::string_view body, const Catalog& c
   translated.adapter =
       std::make_unique<MessagesAdapter>(HexId("msg", body), model, EstimateInputTokens(request));
   return translated;
+}
+
+}  // namespace
+
+CompatRequest TranslateAnthropicMessages(std::string_view body, const Catalog& catalog) {
+  // The checks above follow Go's binding for the usual mistakes; any other shape they let
+  // through (an element of the wrong type deep inside) is refused, never a 500.
+  try {
+    return TranslateAnthropicMessagesUnguarded(body, catalog);
+  } catch (const nlohmann::json::exception& e) {
+    return RefuseAnthropic(400, e.what());
+  }
 }
 
 }  // namespace og::sim

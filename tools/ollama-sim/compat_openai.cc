@@ -314,8 +314,7 @@ class CompletionAdapter : public ReplyAdapter {
 
 bool IncludeUsage(const ordered& request) {
   const auto options = request.find("stream_options");
-  return options != request.end() && options->is_object() &&
-         options->value("include_usage", false) == true;
+  return options != request.end() && options->is_object() && IsTrue(*options, "include_usage");
 }
 
 // The OpenAI `stop` option as Ollama passes it on.
@@ -344,7 +343,9 @@ void CopyCommonOptions(const ordered& request, ordered& options) {
 
 }  // namespace
 
-CompatRequest TranslateChatCompletion(std::string_view body) {
+namespace {
+
+CompatRequest TranslateChatCompletionUnguarded(std::string_view body) {
   ordered request;
   std::string error;
   if (!ParseCompatBody(body, "openai.ChatCompletionRequest", request, error)) {
@@ -360,6 +361,12 @@ CompatRequest TranslateChatCompletion(std::string_view body) {
                                   {"logprobs", JsonKind::kBool, "bool"},
                                   {"top_logprobs", JsonKind::kNumber, "int"}})) {
     return RefuseOpenAI(400, *e);
+  }
+  for (const auto& [field, go_type] :
+       {std::pair{"messages", "openai.Message"}, std::pair{"tools", "api.Tool"}}) {
+    if (auto e = CheckObjectElements(request, field, "ChatCompletionRequest", go_type)) {
+      return RefuseOpenAI(400, *e);
+    }
   }
   const auto messages = request.find("messages");
   if (messages == request.end() || !messages->is_array() || messages->empty()) {
@@ -393,7 +400,7 @@ CompatRequest TranslateChatCompletion(std::string_view body) {
   ordered think;
   if (!ThinkFromEffort(effort, think, error)) return RefuseOpenAI(400, error);
 
-  const bool stream = request.value("stream", false) == true;
+  const bool stream = IsTrue(request, "stream");
   ordered native = {{"model", JsonString(request, "model")},
                     {"messages", std::move(native_messages)},
                     {"stream", stream},
@@ -401,7 +408,7 @@ CompatRequest TranslateChatCompletion(std::string_view body) {
   if (!format.is_null()) native["format"] = std::move(format);
   if (request.contains("tools") && request["tools"].is_array()) native["tools"] = request["tools"];
   if (!think.is_null()) native["think"] = std::move(think);
-  if (request.value("logprobs", false) == true) native["logprobs"] = true;
+  if (IsTrue(request, "logprobs")) native["logprobs"] = true;
   if (request.contains("top_logprobs")) native["top_logprobs"] = request["top_logprobs"];
 
   CompatRequest translated;
@@ -414,7 +421,21 @@ CompatRequest TranslateChatCompletion(std::string_view body) {
   return translated;
 }
 
-CompatRequest TranslateCompletion(std::string_view body) {
+}  // namespace
+
+CompatRequest TranslateChatCompletion(std::string_view body) {
+  // The checks above follow Go's binding for the usual mistakes; any other shape they let
+  // through (an element of the wrong type deep inside) is refused, never a 500.
+  try {
+    return TranslateChatCompletionUnguarded(body);
+  } catch (const nlohmann::json::exception& e) {
+    return RefuseOpenAI(400, e.what());
+  }
+}
+
+namespace {
+
+CompatRequest TranslateCompletionUnguarded(std::string_view body) {
   ordered request;
   std::string error;
   if (!ParseCompatBody(body, "openai.CompletionRequest", request, error)) {
@@ -442,7 +463,7 @@ CompatRequest TranslateCompletion(std::string_view body) {
   options["top_p"] = top_p != request.end() && top_p->is_number() && top_p->get<double>() != 0
                          ? GoFloat(top_p->get<double>())
                          : GoFloat(1.0);
-  const bool stream = request.value("stream", false) == true;
+  const bool stream = IsTrue(request, "stream");
   ordered native = {{"model", JsonString(request, "model")},
                     {"prompt", JsonString(request, "prompt")},
                     {"suffix", JsonString(request, "suffix")},
@@ -460,6 +481,18 @@ CompatRequest TranslateCompletion(std::string_view body) {
       std::make_unique<CompletionAdapter>(absl::StrCat("cmpl-", Fnv1a64(body) % 999),
                                           JsonString(request, "model"), IncludeUsage(request));
   return translated;
+}
+
+}  // namespace
+
+CompatRequest TranslateCompletion(std::string_view body) {
+  // The checks above follow Go's binding for the usual mistakes; any other shape they let
+  // through (an element of the wrong type deep inside) is refused, never a 500.
+  try {
+    return TranslateCompletionUnguarded(body);
+  } catch (const nlohmann::json::exception& e) {
+    return RefuseOpenAI(400, e.what());
+  }
 }
 
 }  // namespace og::sim

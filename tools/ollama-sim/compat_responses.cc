@@ -108,7 +108,7 @@ bool NativeMessages(const ordered& request, ordered& messages, std::string& erro
           {"function",
            {{"index", 0}, {"name", JsonString(item, "name")}, {"arguments", arguments}}}};
       // Calls join the assistant message before them, as in Ollama.
-      if (!messages.empty() && messages.back().value("role", "") == "assistant") {
+      if (!messages.empty() && JsonString(messages.back(), "role") == "assistant") {
         if (!messages.back().contains("tool_calls"))
           messages.back()["tool_calls"] = ordered::array();
         messages.back()["tool_calls"].push_back(std::move(call));
@@ -483,7 +483,9 @@ class ResponsesAdapter : public ReplyAdapter {
 
 }  // namespace
 
-CompatRequest TranslateResponses(std::string_view body) {
+namespace {
+
+CompatRequest TranslateResponsesUnguarded(std::string_view body) {
   const auto refuse = [](std::string_view message) { return RefuseOpenAI(400, message); };
   ordered request;
   std::string error;
@@ -498,6 +500,9 @@ CompatRequest TranslateResponses(std::string_view body) {
     return refuse(*e);
   }
 
+  if (auto e = CheckObjectElements(request, "tools", "ResponsesRequest", "openai.ResponsesTool")) {
+    return refuse(*e);
+  }
   ordered messages;
   if (!NativeMessages(request, messages, error)) return refuse(error);
   Echo echo;
@@ -511,7 +516,7 @@ CompatRequest TranslateResponses(std::string_view body) {
   echo.max_output_tokens = request.value("max_output_tokens", ordered());
   echo.top_p = request.value("top_p", ordered());
   echo.temperature = request.value("temperature", ordered());
-  echo.background = request.value("background", false) == true;
+  echo.background = IsTrue(request, "background");
   if (request.contains("truncation") && request["truncation"].is_string()) {
     echo.truncation = request["truncation"].get<std::string>();
   }
@@ -528,7 +533,7 @@ CompatRequest TranslateResponses(std::string_view body) {
       tools.push_back(
           {{"type", tool.value("type", "function")},
            {"function",
-            {{"name", tool.value("name", "")},
+            {{"name", JsonString(tool, "name")},
              {"description",
               tool.value("description", ordered()).is_string() ? tool["description"] : ordered("")},
              {"parameters", tool.value("parameters", ordered::object())}}}});
@@ -543,7 +548,7 @@ CompatRequest TranslateResponses(std::string_view body) {
         format = fmt["schema"];
     }
   }
-  const bool stream = request.value("stream", false) == true;
+  const bool stream = IsTrue(request, "stream");
   ordered native = {{"model", echo.model},
                     {"messages", std::move(messages)},
                     {"stream", stream},
@@ -557,6 +562,18 @@ CompatRequest TranslateResponses(std::string_view body) {
   translated.native_body = DumpJson(native);
   translated.adapter = std::make_unique<ResponsesAdapter>(Fnv1a64(body), std::move(echo));
   return translated;
+}
+
+}  // namespace
+
+CompatRequest TranslateResponses(std::string_view body) {
+  // The checks above follow Go's binding for the usual mistakes; any other shape they let
+  // through (an element of the wrong type deep inside) is refused, never a 500.
+  try {
+    return TranslateResponsesUnguarded(body);
+  } catch (const nlohmann::json::exception& e) {
+    return RefuseOpenAI(400, e.what());
+  }
 }
 
 }  // namespace og::sim

@@ -269,7 +269,7 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
     if (value < 0 || value > 20) return Invalid("top_logprobs must be between 0 and 20");
     request.top_logprobs = static_cast<int>(value);
   }
-  request.logprobs = object.value("logprobs", false) == true;
+  request.logprobs = IsTrue(object, "logprobs");
   request.model_echo = StringField(object, "model");
   if (chat && request.model_echo.empty()) return Invalid("model is required");
   request.model = catalog.Find(request.model_echo);
@@ -277,7 +277,7 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
     return absl::NotFoundError(absl::StrCat("model '", request.model_echo, "' not found"));
   }
   if (!chat) {
-    request.raw = object.value("raw", false) == true;
+    request.raw = IsTrue(object, "raw");
     const bool has_context =
         object.contains("context") && object["context"].is_array() && !object["context"].empty();
     if (request.raw && (!StringField(object, "template").empty() ||
@@ -363,7 +363,9 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
       const nlohmann::ordered_json& first = ordered["tools"][0];
       const nlohmann::ordered_json function = first.value("function", nlohmann::ordered_json());
       GenerationRequest::ToolCall call;
-      call.name = function.is_object() ? function.value("name", std::string()) : std::string();
+      if (function.is_object() && function.contains("name") && function["name"].is_string()) {
+        call.name = function["name"].get<std::string>();
+      }
       call.id = ToolCallId(call.name, request.prompt);
       call.arguments = ToolArguments(function.is_object()
                                          ? function.value("parameters", nlohmann::ordered_json())

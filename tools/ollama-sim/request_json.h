@@ -43,6 +43,15 @@ std::optional<std::string> CheckField(const nlohmann::json& object, std::string_
 // `object[field]` if it is a string, else "".
 std::string StringField(const nlohmann::json& object, std::string_view field);
 
+// True if `object[field]` is the boolean true (null, absent or another type: false, as Go's
+// decoder leaves a bool whose JSON is null). nlohmann's value(field, false) would throw on null.
+template <typename Json>
+bool IsTrue(const Json& object, std::string_view field) {
+  if (!object.is_object()) return false;
+  const auto it = object.find(field);
+  return it != object.end() && it->is_boolean() && it->template get<bool>();
+}
+
 // `keep_alive`: absent or null gives nullopt; a number is seconds; a string is a Go duration;
 // anything negative means forever (-1ns). A bad value is InvalidArgument.
 absl::StatusOr<std::optional<std::chrono::nanoseconds>> ParseKeepAlive(
