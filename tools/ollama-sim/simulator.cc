@@ -423,7 +423,7 @@ void Simulator::RunEmbed(
   if (job->claim == nullptr) {
     job->done = true;
     stats_.busy_rejections.fetch_add(1, std::memory_order_relaxed);
-    exchange->Respond(503, kJson, std::move(busy_body));
+    exchange->Respond(503, std::string(content_type), std::move(busy_body));
   }
 }
 
