@@ -1385,6 +1385,12 @@ class CompatibilityEndpoints(SimTestCase):
                                   "messages": [{"role": "user", "content": [7]}]})):
             status, _, err = self.post_json(path, body)
             self.assertEqual(status, 400, (path, err))
+        # Deep nesting is Go's error, before anything walks the value.
+        deep = b'{"model":"llama3.2","messages":' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+        for path in ("/api/chat", "/v1/chat/completions", "/v1/messages", "/v1/responses"):
+            status, _, data = self.request("POST", path, deep)
+            self.assertEqual(status, 400, path)
+            self.assertIn("invalid character '[' exceeded max depth", data.decode())
 
     def test_messages_errors_have_anthropics_shape(self):
         self.start()

@@ -338,6 +338,16 @@ TEST_CASE("model names decide thinking and tool support", "[sim]") {
   CHECK_FALSE(catalog.Find("llama3.2")->insert);
 }
 
+TEST_CASE("JSON nested past Go's 10000 levels is refused before parsing", "[sim]") {
+  const std::string deep = R"({"model":"llama3.2","prompt":"p","format":)" +
+                           std::string(10000, '[') + std::string(10000, ']') + "}";
+  CHECK(GenerateError(deep).message() == "invalid character '[' exceeded max depth");
+  // Brackets inside strings do not count.
+  const std::string quoted =
+      R"({"model":"llama3.2","prompt":")" + std::string(20000, '[') + R"(","stream":false})";
+  CHECK(Generate(quoted).ok());
+}
+
 TEST_CASE("a suffix needs the insert capability", "[sim]") {
   CHECK(Generate(R"({"model":"qwen2.5-coder","prompt":"p","suffix":"s"})").ok());
   const absl::Status refused =

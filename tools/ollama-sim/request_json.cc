@@ -151,6 +151,34 @@ std::string LowerRole(const json& message) {
   return role;
 }
 
+// Go's decoder refuses JSON nested deeper than 10000 levels ("invalid character '[' exceeded
+// max depth"). Checked on the raw bytes before parsing, it also bounds the depth of everything
+// the simulator later does with the value (nlohmann copies and dumps recursively).
+std::optional<std::string> DepthError(std::string_view body) {
+  constexpr int kMaxDepth = 10000;
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) {
+        return absl::StrCat("invalid character '", std::string(1, c), "' exceeded max depth");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int HttpStatusOf(const absl::Status& status) {
@@ -166,6 +194,7 @@ int HttpStatusOf(const absl::Status& status) {
 
 absl::StatusOr<json> ParseRequestBody(std::string_view body, std::string_view go_type) {
   if (IsBlank(body)) return Invalid("missing request body");
+  if (auto deep = DepthError(body)) return Invalid(*deep);
   json value;
   try {
     // operator>> reads one value and leaves the rest, like Go's json.Decoder.

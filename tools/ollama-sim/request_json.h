@@ -29,7 +29,9 @@ enum class JsonKind { kString, kBool, kNumber, kArray, kObject };
 int HttpStatusOf(const absl::Status& status);
 
 // Parses `body` as one JSON object (trailing data is ignored, as Go's decoder does). Errors
-// (InvalidArgument): "missing request body" for an empty body, Go's "unexpected EOF" /
+// (InvalidArgument): "missing request body" for an empty body, Go's "invalid character '['
+// exceeded max depth" past 10000 levels of nesting (which also bounds the depth of every later
+// use of the value), Go's "unexpected EOF" /
 // "invalid character 'x' looking for beginning of value" for malformed JSON, and
 // "json: cannot unmarshal array into Go value of type <go_type>" for a non-object.
 absl::StatusOr<nlohmann::json> ParseRequestBody(std::string_view body, std::string_view go_type);
