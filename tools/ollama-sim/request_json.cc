@@ -509,6 +509,7 @@ std::string EmbedReply(const EmbedRequest& request, std::chrono::steady_clock::t
 }
 
 absl::StatusOr<KnobUpdate> ParseKnobs(std::string_view body) {
+  if (auto deep = DepthError(body)) return Invalid(*deep);
   json object;
   try {
     object = json::parse(body);
