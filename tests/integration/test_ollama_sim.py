@@ -1051,6 +1051,12 @@ class CompatibilityEndpoints(SimTestCase):
             "finish_reason": "stop"}])
         self.assertEqual(reply["usage"], {"prompt_tokens": 2, "completion_tokens": 3,
                                           "total_tokens": 5})
+        _, _, with_logprobs = self.post_json("/v1/chat/completions", {
+            "model": "llama3.2", "messages": self.USER, "logprobs": True, "top_logprobs": 1})
+        content = with_logprobs["choices"][0]["logprobs"]["content"]
+        self.assertEqual([lp["token"] for lp in content], tokens("c", "hi there", 3))
+        self.assertEqual(content[0]["logprob"], -0.0625)
+        self.assertEqual(len(content[0]["top_logprobs"]), 1)
         # max_tokens is num_predict; the content may come as parts (each its own message).
         _, _, short = self.post_json("/v1/chat/completions", {
             "model": "llama3.2", "max_tokens": 2, "messages": [
@@ -1151,6 +1157,17 @@ class CompatibilityEndpoints(SimTestCase):
         status, _, err = self.post_json("/v1/chat/completions", {"model": "llama3.2",
                                                                  "messages": self.USER})
         self.assertEqual((status, err["error"]["type"]), (500, "api_error"))
+        # Anthropic and Responses streams just stop: no message_stop, no response.completed.
+        _, _, body = self.request("POST", "/v1/messages", {
+            "model": "llama3.2", "max_tokens": 9, "stream": True, "messages": self.USER})
+        names = [n for n, _ in sse_events(body)]
+        self.assertEqual(names, ["message_start", "content_block_start", "content_block_delta",
+                                 "content_block_delta"])
+        _, _, body = self.request("POST", "/v1/responses", {
+            "model": "llama3.2", "input": "hi", "stream": True})
+        names = [n for n, _ in sse_events(body)]
+        self.assertNotIn("response.completed", names)
+        self.assertEqual(names.count("response.output_text.delta"), 2)
 
     def test_completions_stream_and_whole(self):
         self.start(name="c", models=("llama3.2", "qwen2.5-coder"), tokens=3)
