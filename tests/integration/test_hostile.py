@@ -19,7 +19,9 @@ import harness
 
 pb2, pb2_grpc = harness.grpc_modules()
 
-MODEL = "llama3.2"
+# A code model: one test sends a `suffix`, which ollama-sim (like Ollama) refuses for models
+# without the insert capability.
+MODEL = "qwen2.5-coder"
 KEY = "og-test-key-hostile"
 EMAIL_RULE = ("redaction:\n  rules:\n    - name: email\n"
               "      pattern: '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}'\n"

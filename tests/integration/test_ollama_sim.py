@@ -277,7 +277,7 @@ class Errors(SimTestCase):
             ("/api/chat", b'{"messages":[]}', 400, "model is required"),
             ("/api/chat", b'{"model":"nope","messages":[]}', 404, "model 'nope' not found"),
             ("/api/show", b'{}', 400, "model is required"),
-            ("/api/show", b'{"model":"nope"}', 404, "model 'nope' not found"),
+            ("/api/show", b'{"model":"nope"}', 404, "model 'nope:latest' not found"),
             ("/api/embed", b'{"model":"nope","input":"x"}', 404,
              'model "nope" not found, try pulling it first'),
             ("/api/embed", b'{"model":"all-minilm","input":[1]}', 400, "invalid input type"),
@@ -828,7 +828,8 @@ class ThinkingToolsFormatLogprobs(SimTestCase):
         return lines
 
     def test_capabilities_name_thinking_and_tools(self):
-        self.start(models=("llama3.2", "qwen3:8b", "gemma3", "nomic-embed-text"))
+        self.start(models=("llama3.2", "qwen3:8b", "gemma3", "nomic-embed-text",
+                           "qwen2.5-coder:7b"))
         _, _, tags = self.post_json("/api/show", {"model": "qwen3:8b"})
         self.assertEqual(tags["capabilities"], ["completion", "tools", "thinking"])
         status, _, body = self.request("GET", "/api/tags")
@@ -836,7 +837,8 @@ class ThinkingToolsFormatLogprobs(SimTestCase):
         self.assertEqual(caps, {"llama3.2:latest": ["completion", "tools"],
                                 "qwen3:8b": ["completion", "tools", "thinking"],
                                 "gemma3:latest": ["completion"],
-                                "nomic-embed-text:latest": ["embedding"]})
+                                "nomic-embed-text:latest": ["embedding"],
+                                "qwen2.5-coder:7b": ["completion", "tools", "insert"]})
 
     def test_a_thinking_model_streams_its_thinking_before_the_content(self):
         self.start(name="t", models=("qwen3:8b",), tokens=3)
@@ -1049,6 +1051,12 @@ class CompatibilityEndpoints(SimTestCase):
             "finish_reason": "stop"}])
         self.assertEqual(reply["usage"], {"prompt_tokens": 2, "completion_tokens": 3,
                                           "total_tokens": 5})
+        _, _, with_logprobs = self.post_json("/v1/chat/completions", {
+            "model": "llama3.2", "messages": self.USER, "logprobs": True, "top_logprobs": 1})
+        content = with_logprobs["choices"][0]["logprobs"]["content"]
+        self.assertEqual([lp["token"] for lp in content], tokens("c", "hi there", 3))
+        self.assertEqual(content[0]["logprob"], -0.0625)
+        self.assertEqual(len(content[0]["top_logprobs"]), 1)
         # max_tokens is num_predict; the content may come as parts (each its own message).
         _, _, short = self.post_json("/v1/chat/completions", {
             "model": "llama3.2", "max_tokens": 2, "messages": [
@@ -1149,16 +1157,32 @@ class CompatibilityEndpoints(SimTestCase):
         status, _, err = self.post_json("/v1/chat/completions", {"model": "llama3.2",
                                                                  "messages": self.USER})
         self.assertEqual((status, err["error"]["type"]), (500, "api_error"))
+        # Anthropic and Responses streams just stop: no message_stop, no response.completed.
+        _, _, body = self.request("POST", "/v1/messages", {
+            "model": "llama3.2", "max_tokens": 9, "stream": True, "messages": self.USER})
+        names = [n for n, _ in sse_events(body)]
+        self.assertEqual(names, ["message_start", "content_block_start", "content_block_delta",
+                                 "content_block_delta"])
+        _, _, body = self.request("POST", "/v1/responses", {
+            "model": "llama3.2", "input": "hi", "stream": True})
+        names = [n for n, _ in sse_events(body)]
+        self.assertNotIn("response.completed", names)
+        self.assertEqual(names.count("response.output_text.delta"), 2)
 
     def test_completions_stream_and_whole(self):
-        self.start(name="c", tokens=3)
-        _, _, reply = self.post_json("/v1/completions", {"model": "llama3.2", "prompt": "p q",
-                                                          "suffix": "end"})
+        self.start(name="c", models=("llama3.2", "qwen2.5-coder"), tokens=3)
+        _, _, reply = self.post_json("/v1/completions", {"model": "qwen2.5-coder",
+                                                          "prompt": "p q", "suffix": "end"})
         self.assertEqual(reply["object"], "text_completion")
         self.assertRegex(reply["id"], r"^cmpl-\d{1,3}$")
         self.assertEqual(reply["choices"], [{"text": "".join(tokens("c", "p q", 3)), "index": 0,
                                              "finish_reason": "stop"}])
         self.assertEqual(reply["usage"]["completion_tokens"], 3)
+        # A suffix needs the insert capability (code models), as on /api/generate.
+        status, _, err = self.post_json("/v1/completions", {"model": "llama3.2", "prompt": "p",
+                                                             "suffix": "end"})
+        self.assertEqual((status, err["error"]["message"]),
+                         (400, "registry.ollama.ai/library/llama3.2:latest does not support insert"))
         status, ctype, body = self.request("POST", "/v1/completions", {
             "model": "llama3.2", "prompt": "p q", "stream": True, "max_tokens": 2,
             "stream_options": {"include_usage": True}})
@@ -1209,7 +1233,9 @@ class CompatibilityEndpoints(SimTestCase):
         self.assertEqual((status, json.loads(body)["id"]), (200, "llama3.2"))
         status, _, body = self.request("GET", "/v1/models/missing")
         self.assertEqual(status, 404)
-        self.assertEqual(json.loads(body)["error"]["type"], "not_found_error")
+        self.assertEqual(json.loads(body)["error"], {
+            "message": "model 'missing:latest' not found", "type": "not_found_error",
+            "param": None, "code": None})
 
     def test_responses_whole_with_reasoning_and_instructions(self):
         self.start(name="r", models=("qwen3",), tokens=2)
@@ -1354,6 +1380,34 @@ class CompatibilityEndpoints(SimTestCase):
         _, _, answer = self.post_json("/v1/messages", body)
         self.assertEqual(answer["content"], [{"type": "text",
                                               "text": "".join(tokens("a", "foggy", 2))}])
+
+    def test_odd_shapes_are_refused_with_400_never_500(self):
+        self.start()
+        # null is an absent field, as in Go.
+        status, _, _ = self.post_json("/api/generate", {"model": "llama3.2", "prompt": "x",
+                                                        "raw": None, "stream": False})
+        self.assertEqual(status, 200)
+        status, _, err = self.post_json("/v1/chat/completions", {"model": "llama3.2",
+                                                                 "messages": ["hi"]})
+        self.assertEqual((status, err["error"]["message"]), (400, (
+            "json: cannot unmarshal string into Go struct field "
+            "ChatCompletionRequest.messages of type openai.Message")))
+        for path, body in (
+                ("/v1/chat/completions", {"model": "llama3.2", "messages": [
+                    {"role": "assistant", "content": None, "tool_calls": ["x"]}]}),
+                ("/v1/responses", {"model": "llama3.2", "input": "x", "tools": [1]}),
+                ("/v1/messages", {"model": "llama3.2", "max_tokens": 3, "tools": ["x"],
+                                  "messages": [{"role": "user", "content": "x"}]}),
+                ("/v1/messages", {"model": "llama3.2", "max_tokens": 3,
+                                  "messages": [{"role": "user", "content": [7]}]})):
+            status, _, err = self.post_json(path, body)
+            self.assertEqual(status, 400, (path, err))
+        # Deep nesting is Go's error, before anything walks the value.
+        deep = b'{"model":"llama3.2","messages":' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+        for path in ("/api/chat", "/v1/chat/completions", "/v1/messages", "/v1/responses"):
+            status, _, data = self.request("POST", path, deep)
+            self.assertEqual(status, 400, path)
+            self.assertIn("invalid character '[' exceeded max depth", data.decode())
 
     def test_messages_errors_have_anthropics_shape(self):
         self.start()

@@ -308,7 +308,8 @@ using namespace og::sim;
 
 Catalog FeatureCatalog() {
   std::vector<ModelInfo> models;
-  for (const char* name : {"llama3.2", "qwen3:8b", "gpt-oss:20b", "gemma3", "all-minilm"}) {
+  for (const char* name :
+       {"llama3.2", "qwen3:8b", "gpt-oss:20b", "gemma3", "all-minilm", "qwen2.5-coder"}) {
     models.push_back(DescribeModel(*ParseModelName(name)));
   }
   return Catalog(std::move(models));
@@ -333,6 +334,26 @@ TEST_CASE("model names decide thinking and tool support", "[sim]") {
   CHECK(catalog.Find("llama3.2")->tools);
   CHECK_FALSE(catalog.Find("gemma3")->tools);
   CHECK_FALSE(catalog.Find("all-minilm")->tools);
+  CHECK(catalog.Find("qwen2.5-coder")->insert);
+  CHECK_FALSE(catalog.Find("llama3.2")->insert);
+}
+
+TEST_CASE("JSON nested past Go's 10000 levels is refused before parsing", "[sim]") {
+  const std::string deep = R"({"model":"llama3.2","prompt":"p","format":)" +
+                           std::string(10000, '[') + std::string(10000, ']') + "}";
+  CHECK(GenerateError(deep).message() == "invalid character '[' exceeded max depth");
+  // Brackets inside strings do not count.
+  const std::string quoted =
+      R"({"model":"llama3.2","prompt":")" + std::string(20000, '[') + R"(","stream":false})";
+  CHECK(Generate(quoted).ok());
+}
+
+TEST_CASE("a suffix needs the insert capability", "[sim]") {
+  CHECK(Generate(R"({"model":"qwen2.5-coder","prompt":"p","suffix":"s"})").ok());
+  const absl::Status refused =
+      Generate(R"({"model":"llama3.2","prompt":"p","suffix":"s"})").status();
+  CHECK(HttpStatusOf(refused) == 400);
+  CHECK(refused.message() == "registry.ollama.ai/library/llama3.2:latest does not support insert");
 }
 
 TEST_CASE("a thinking model thinks by default; think picks the level or turns it off", "[sim]") {

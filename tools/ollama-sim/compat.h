@@ -12,10 +12,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "tools/ollama-sim/models.h"
 #include "tools/ollama-sim/reply_adapter.h"
@@ -54,6 +57,31 @@ std::string OpenAIEmbeddingList(const EmbedRequest& request, std::string_view en
 std::string OpenAIModelList(const Catalog& catalog, std::int64_t created);
 // GET /v1/models/{id}: the one object, `id` as asked.
 std::string OpenAIModel(std::string_view id, std::int64_t created);
+
+// Helpers of the translators.
+
+// A refusal of the compatibility layer: `status` with `body`.
+CompatRequest Refuse(int status, std::string body);
+// A refusal with OpenAI's error object.
+CompatRequest RefuseOpenAI(int status, std::string_view message);
+// Parses `body` as gin's binding of the Go struct `go_type` would (ParseRequestBody's errors),
+// keeping the key order of objects. False with `error` set on failure.
+bool ParseCompatBody(std::string_view body, std::string_view go_type, nlohmann::ordered_json& out,
+                     std::string& error);
+// The first Go unmarshal error of `fields` (name, kind, Go type) of `go_struct`, if any.
+std::optional<std::string> CheckCompatFields(
+    const nlohmann::ordered_json& request, std::string_view go_struct,
+    std::initializer_list<std::tuple<const char*, JsonKind, const char*>> fields);
+// Go's error for an element of the array `request[field]` that is not an object:
+// "json: cannot unmarshal string into Go struct field <go_struct>.<field> of type <go_type>".
+std::optional<std::string> CheckObjectElements(const nlohmann::ordered_json& request,
+                                               const char* field, std::string_view go_struct,
+                                               std::string_view go_type);
+// `object[key]` if it is a string, else "" (also for a non-object).
+std::string JsonString(const nlohmann::ordered_json& object, std::string_view key);
+std::string LowerAscii(std::string text);
+// Go's %T of a JSON value decoded into `any` ("<nil>", "string", "float64", ...).
+std::string GoTypeName(const nlohmann::ordered_json& value);
 
 // OpenAI's error object: {"error":{"message","type","param":null,"code":null}}, the type
 // invalid_request_error (400), not_found_error (404) or api_error.

@@ -1,9 +1,8 @@
 // /v1/messages (anthropic/anthropic.go, AnthropicMessagesMiddleware): the Anthropic Messages API
 // over the native chat handler.
-#include <algorithm>
-#include <cctype>
-#include <sstream>
-#include <tuple>
+#include <cstdio>
+#include <memory>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "tools/ollama-sim/compat.h"
@@ -13,17 +12,6 @@ namespace og::sim {
 namespace {
 
 using ordered = nlohmann::ordered_json;
-
-std::string StringOf(const ordered& object, const char* key) {
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::string Lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
 
 // 24 hex digits from `seed`, the length of Ollama's random ids (12 random bytes).
 std::string HexId(std::string_view prefix, std::string_view seed) {
@@ -41,7 +29,8 @@ std::string ToolResultText(const ordered& content) {
   std::string text;
   if (content.is_array()) {
     for (const ordered& block : content) {
-      if (block.is_object() && StringOf(block, "type") == "text") text += StringOf(block, "text");
+      if (block.is_object() && JsonString(block, "type") == "text")
+        text += JsonString(block, "text");
     }
   }
   return text;
@@ -50,10 +39,27 @@ std::string ToolResultText(const ordered& content) {
 // convertMessage: one Anthropic message as native messages (tool results become tool messages,
 // before a user's text).
 bool ConvertMessage(const ordered& message, ordered& out, std::string& error) {
-  const std::string role = Lower(StringOf(message, "role"));
+  const std::string role = LowerAscii(JsonString(message, "role"));
   ordered blocks = message.value("content", ordered());
   if (blocks.is_string()) {
     blocks = ordered::array({{{"type", "text"}, {"text", blocks}}});
+  }
+  // MessageParam.UnmarshalJSON decodes content as a string or else as []ContentBlock.
+  if (!blocks.is_null() && !blocks.is_array()) {
+    error =
+        absl::StrCat("json: cannot unmarshal ", blocks.is_number() ? "number" : GoTypeName(blocks),
+                     " into Go value of type []anthropic.ContentBlock");
+    return false;
+  }
+  for (const ordered& block : blocks) {
+    if (!block.is_object() && !block.is_null()) {
+      error = absl::StrCat("json: cannot unmarshal ",
+                           block.is_number()  ? "number"
+                           : block.is_array() ? "array"
+                                              : GoTypeName(block),
+                           " into Go value of type anthropic.ContentBlock");
+      return false;
+    }
   }
   std::string text;
   std::string thinking;
@@ -61,37 +67,37 @@ bool ConvertMessage(const ordered& message, ordered& out, std::string& error) {
   ordered tool_results = ordered::array();
   if (blocks.is_array()) {
     for (const ordered& block : blocks) {
-      const std::string type = block.is_object() ? StringOf(block, "type") : "";
+      const std::string type = block.is_object() ? JsonString(block, "type") : "";
       if (type == "text") {
-        text += StringOf(block, "text");
+        text += JsonString(block, "text");
       } else if (type == "tool_use") {
-        if (StringOf(block, "id").empty()) {
+        if (JsonString(block, "id").empty()) {
           error = "tool_use block missing required 'id' field";
           return false;
         }
-        if (StringOf(block, "name").empty()) {
+        if (JsonString(block, "name").empty()) {
           error = "tool_use block missing required 'name' field";
           return false;
         }
-        tool_calls.push_back({{"id", StringOf(block, "id")},
+        tool_calls.push_back({{"id", JsonString(block, "id")},
                               {"function",
                                {{"index", 0},
-                                {"name", StringOf(block, "name")},
+                                {"name", JsonString(block, "name")},
                                 {"arguments", block.value("input", ordered::object())}}}});
       } else if (type == "tool_result") {
         tool_results.push_back({{"role", "tool"},
                                 {"content", ToolResultText(block.value("content", ordered()))},
-                                {"tool_call_id", StringOf(block, "tool_use_id")}});
+                                {"tool_call_id", JsonString(block, "tool_use_id")}});
       } else if (type == "thinking") {
-        thinking = StringOf(block, "thinking");
+        thinking = JsonString(block, "thinking");
       } else if (type == "image") {
         const ordered source = block.value("source", ordered());
         if (!source.is_object()) {
           error = "invalid image source";
           return false;
         }
-        if (StringOf(source, "type") != "base64") {
-          error = absl::StrCat("invalid image source type: ", StringOf(source, "type"),
+        if (JsonString(source, "type") != "base64") {
+          error = absl::StrCat("invalid image source type: ", JsonString(source, "type"),
                                ". Only base64 images are supported.");
           return false;
         }
@@ -124,7 +130,7 @@ std::int64_t EstimateInputTokens(const ordered& request) {
     } else if (content.is_array()) {
       for (const ordered& block : content) {
         if (!block.is_object()) continue;
-        chars += StringOf(block, "text").size() + StringOf(block, "thinking").size();
+        chars += JsonString(block, "text").size() + JsonString(block, "thinking").size();
         if (block.contains("input")) chars += DumpJson(block["input"]).size();
         if (block.contains("content")) chars += ToolResultText(block["content"]).size();
       }
@@ -133,11 +139,11 @@ std::int64_t EstimateInputTokens(const ordered& request) {
   count(request.value("system", ordered()));
   const ordered messages = request.value("messages", ordered::array());
   for (const ordered& message : messages) {
-    chars += StringOf(message, "role").size();
+    chars += JsonString(message, "role").size();
     count(message.value("content", ordered()));
   }
   for (const ordered& tool : request.value("tools", ordered::array())) {
-    chars += StringOf(tool, "name").size() + StringOf(tool, "description").size();
+    chars += JsonString(tool, "name").size() + JsonString(tool, "description").size();
     if (tool.contains("input_schema")) chars += DumpJson(tool["input_schema"]).size();
   }
   std::int64_t tokens = static_cast<std::int64_t>(chars / 4);
@@ -313,10 +319,7 @@ class MessagesAdapter : public ReplyAdapter {
 };
 
 CompatRequest RefuseAnthropic(int status, std::string_view message) {
-  CompatRequest request;
-  request.error_status = status;
-  request.error_body = AnthropicErrorJson(status, message);
-  return request;
+  return Refuse(status, AnthropicErrorJson(status, message));
 }
 
 }  // namespace
@@ -349,24 +352,30 @@ std::string AnthropicErrorJson(int status, std::string_view message) {
                           {"request_id", HexId("req", message)}});
 }
 
-CompatRequest TranslateAnthropicMessages(std::string_view body, const Catalog& catalog) {
-  auto checked = ParseRequestBody(body, "anthropic.MessagesRequest");
-  if (!checked.ok()) return RefuseAnthropic(400, std::string(checked.status().message()));
-  for (const auto& [field, kind, go_type] :
-       {std::tuple{"model", JsonKind::kString, "string"},
-        std::tuple{"max_tokens", JsonKind::kNumber, "int"},
-        std::tuple{"messages", JsonKind::kArray, "[]anthropic.MessageParam"},
-        std::tuple{"stream", JsonKind::kBool, "bool"},
-        std::tuple{"tools", JsonKind::kArray, "[]anthropic.Tool"},
-        std::tuple{"thinking", JsonKind::kObject, "anthropic.ThinkingConfig"}}) {
-    if (auto e = CheckField(*checked, field, kind, "MessagesRequest", go_type)) {
+namespace {
+
+CompatRequest TranslateAnthropicMessagesUnguarded(std::string_view body, const Catalog& catalog) {
+  ordered request;
+  std::string error;
+  if (!ParseCompatBody(body, "anthropic.MessagesRequest", request, error)) {
+    return RefuseAnthropic(400, error);
+  }
+  if (auto e = CheckCompatFields(request, "MessagesRequest",
+                                 {{"model", JsonKind::kString, "string"},
+                                  {"max_tokens", JsonKind::kNumber, "int"},
+                                  {"messages", JsonKind::kArray, "[]anthropic.MessageParam"},
+                                  {"stream", JsonKind::kBool, "bool"},
+                                  {"tools", JsonKind::kArray, "[]anthropic.Tool"},
+                                  {"thinking", JsonKind::kObject, "anthropic.ThinkingConfig"}})) {
+    return RefuseAnthropic(400, *e);
+  }
+  for (const auto& [field, go_type] :
+       {std::pair{"messages", "anthropic.MessageParam"}, std::pair{"tools", "anthropic.Tool"}}) {
+    if (auto e = CheckObjectElements(request, field, "MessagesRequest", go_type)) {
       return RefuseAnthropic(400, *e);
     }
   }
-  ordered request;
-  std::istringstream in{std::string(body)};
-  in >> request;
-  const std::string model = StringOf(request, "model");
+  const std::string model = JsonString(request, "model");
   if (model.empty()) return RefuseAnthropic(400, "model is required");
   const ordered max_tokens = request.value("max_tokens", ordered());
   if (!max_tokens.is_number() || max_tokens.get<double>() <= 0) {
@@ -380,15 +389,14 @@ CompatRequest TranslateAnthropicMessages(std::string_view body, const Catalog& c
   std::string system_text = system.is_string() ? system.get<std::string>() : "";
   if (system.is_array()) {
     for (const ordered& block : system) {
-      if (block.is_object() && StringOf(block, "type") == "text") {
-        system_text += StringOf(block, "text");
+      if (block.is_object() && JsonString(block, "type") == "text") {
+        system_text += JsonString(block, "text");
       }
     }
   }
   if (!system_text.empty()) {
     native_messages.push_back({{"role", "system"}, {"content", system_text}});
   }
-  std::string error;
   for (const ordered& message : messages) {
     if (!ConvertMessage(message, native_messages, error)) return RefuseAnthropic(400, error);
   }
@@ -403,17 +411,17 @@ CompatRequest TranslateAnthropicMessages(std::string_view body, const Catalog& c
   for (const ordered& tool : request.value("tools", ordered::array())) {
     tools.push_back({{"type", "function"},
                      {"function",
-                      {{"name", StringOf(tool, "name")},
-                       {"description", StringOf(tool, "description")},
+                      {{"name", JsonString(tool, "name")},
+                       {"description", JsonString(tool, "description")},
                        {"parameters", tool.value("input_schema", ordered::object())}}}});
   }
 
   ordered think;
   const ordered thinking = request.value("thinking", ordered());
-  if (thinking.is_object() && StringOf(thinking, "type") == "enabled") think = true;
-  if (thinking.is_object() && StringOf(thinking, "type") == "disabled") think = false;
+  if (thinking.is_object() && JsonString(thinking, "type") == "enabled") think = true;
+  if (thinking.is_object() && JsonString(thinking, "type") == "disabled") think = false;
   if (think.is_null() && request.contains("output_config")) {
-    std::string effort = Lower(StringOf(request["output_config"], "effort"));
+    std::string effort = LowerAscii(JsonString(request["output_config"], "effort"));
     if (effort == "xhigh") effort = "high";
     if (effort == "high" || effort == "medium" || effort == "low" || effort == "max")
       think = effort;
@@ -425,7 +433,7 @@ CompatRequest TranslateAnthropicMessages(std::string_view body, const Catalog& c
     think = ordered();
   }
 
-  const bool stream = request.value("stream", false) == true;
+  const bool stream = IsTrue(request, "stream");
   ordered native = {{"model", model},
                     {"messages", std::move(native_messages)},
                     {"stream", stream},
@@ -439,6 +447,18 @@ CompatRequest TranslateAnthropicMessages(std::string_view body, const Catalog& c
   translated.adapter =
       std::make_unique<MessagesAdapter>(HexId("msg", body), model, EstimateInputTokens(request));
   return translated;
+}
+
+}  // namespace
+
+CompatRequest TranslateAnthropicMessages(std::string_view body, const Catalog& catalog) {
+  // The checks above follow Go's binding for the usual mistakes; any other shape they let
+  // through (an element of the wrong type deep inside) is refused, never a 500.
+  try {
+    return TranslateAnthropicMessagesUnguarded(body, catalog);
+  } catch (const nlohmann::json::exception& e) {
+    return RefuseAnthropic(400, e.what());
+  }
 }
 
 }  // namespace og::sim

@@ -1,16 +1,7 @@
-// /v1/chat/completions and /v1/completions (openai/openai.go, middleware/openai.go), and the
-// helpers every /v1 endpoint shares.
-#include <algorithm>
-#include <array>
-#include <cctype>
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <sstream>
-#include <tuple>
+// /v1/chat/completions and /v1/completions (openai/openai.go, middleware/openai.go).
+#include <memory>
+#include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "tools/ollama-sim/compat.h"
 #include "tools/ollama-sim/request_json.h"
@@ -26,66 +17,23 @@ constexpr std::string_view kEventStream = "text/event-stream";
 // with a newline.
 constexpr std::string_view kPlainJson = "application/json";
 
-CompatRequest Refuse(int status, std::string body) {
-  CompatRequest request;
-  request.error_status = status;
-  request.error_body = std::move(body);
-  return request;
-}
-
-CompatRequest RefuseOpenAI(int status, std::string_view message) {
-  return Refuse(status, OpenAIErrorJson(status, message));
-}
-
-// Parses `body` as the Go struct `go_type` would be bound, keeping key order.
-bool ParseOrderedBody(std::string_view body, std::string_view go_type, ordered& out,
-                      std::string& error) {
-  auto checked = ParseRequestBody(body, go_type);
-  if (!checked.ok()) {
-    error = std::string(checked.status().message());
-    return false;
-  }
-  // Parsed again from the original, keeping the client's key order (schemas, arguments).
-  try {
-    std::istringstream in{std::string(body)};
-    in >> out;
-  } catch (const ordered::parse_error&) {
-  }
-  return true;
-}
-
-std::string StringOf(const ordered& object, const char* key) {
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-// Go's %T of a JSON value decoded into `any`.
-std::string GoTypeName(const ordered& value) {
-  if (value.is_null()) return "<nil>";
-  if (value.is_string()) return "string";
-  if (value.is_boolean()) return "bool";
-  if (value.is_number()) return "float64";
-  if (value.is_array()) return "[]interface {}";
-  return "map[string]interface {}";
-}
-
 // An OpenAI tool call (arguments a JSON string) as a native one (arguments an object).
 bool NativeToolCalls(const ordered& calls, ordered& out, std::string& error) {
   out = ordered::array();
   for (const ordered& call : calls) {
     ordered function = call.value("function", ordered::object());
     ordered arguments = ordered::object();
-    const std::string text = function.is_object() ? StringOf(function, "arguments") : "";
+    const std::string text = function.is_object() ? JsonString(function, "arguments") : "";
     try {
       arguments = ordered::parse(text);
     } catch (const ordered::parse_error&) {
       error = "invalid tool call arguments";
       return false;
     }
-    out.push_back({{"id", StringOf(call, "id")},
+    out.push_back({{"id", JsonString(call, "id")},
                    {"function",
                     {{"index", 0},
-                     {"name", function.is_object() ? StringOf(function, "name") : ""},
+                     {"name", function.is_object() ? JsonString(function, "name") : ""},
                      {"arguments", std::move(arguments)}}}});
   }
   return true;
@@ -99,14 +47,12 @@ bool NativeMessages(const ordered& messages, ordered& out, std::string& error) {
       error = "invalid message format";
       return false;
     }
-    const std::string role = StringOf(message, "role");
-    std::string lower = role;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string role = JsonString(message, "role");
+    const std::string lower = LowerAscii(role);
     std::string tool_name;
     if (lower == "tool") {
-      tool_name = StringOf(message, "name");
-      const std::string call_id = StringOf(message, "tool_call_id");
+      tool_name = JsonString(message, "name");
+      const std::string call_id = JsonString(message, "tool_call_id");
       // Ollama names the tool from the assistant call with that id, the last one winning.
       for (auto it = messages.rbegin();
            tool_name.empty() && !call_id.empty() && it != messages.rend(); ++it) {
@@ -114,8 +60,8 @@ bool NativeMessages(const ordered& messages, ordered& out, std::string& error) {
           continue;
         }
         for (const ordered& call : (*it)["tool_calls"]) {
-          if (StringOf(call, "id") == call_id && call.contains("function")) {
-            tool_name = StringOf(call["function"], "name");
+          if (JsonString(call, "id") == call_id && call.contains("function")) {
+            tool_name = JsonString(call["function"], "name");
             break;
           }
         }
@@ -127,13 +73,13 @@ bool NativeMessages(const ordered& messages, ordered& out, std::string& error) {
     const auto append = [&](std::string content, bool with_extras) {
       ordered native = {{"role", role}, {"content", std::move(content)}};
       if (with_extras) {
-        if (!StringOf(message, "reasoning").empty()) {
-          native["thinking"] = StringOf(message, "reasoning");
+        if (!JsonString(message, "reasoning").empty()) {
+          native["thinking"] = JsonString(message, "reasoning");
         }
         if (!tool_calls.empty()) native["tool_calls"] = tool_calls;
         if (!tool_name.empty()) native["tool_name"] = tool_name;
-        if (!StringOf(message, "tool_call_id").empty()) {
-          native["tool_call_id"] = StringOf(message, "tool_call_id");
+        if (!JsonString(message, "tool_call_id").empty()) {
+          native["tool_call_id"] = JsonString(message, "tool_call_id");
         }
       }
       out.push_back(std::move(native));
@@ -146,7 +92,7 @@ bool NativeMessages(const ordered& messages, ordered& out, std::string& error) {
     if (content != message.end() && content->is_array()) {
       // Every part becomes a message of its own, as in Ollama.
       for (const ordered& part : *content) {
-        const std::string type = part.is_object() ? StringOf(part, "type") : "";
+        const std::string type = part.is_object() ? JsonString(part, "type") : "";
         if (type == "text" && part.contains("text") && part["text"].is_string()) {
           append(part["text"].get<std::string>(), false);
         } else if (type == "image_url" || type == "input_audio") {
@@ -368,8 +314,7 @@ class CompletionAdapter : public ReplyAdapter {
 
 bool IncludeUsage(const ordered& request) {
   const auto options = request.find("stream_options");
-  return options != request.end() && options->is_object() &&
-         options->value("include_usage", false) == true;
+  return options != request.end() && options->is_object() && IsTrue(*options, "include_usage");
 }
 
 // The OpenAI `stop` option as Ollama passes it on.
@@ -398,77 +343,28 @@ void CopyCommonOptions(const ordered& request, ordered& options) {
 
 }  // namespace
 
-std::string DumpJson(const ordered& value) {
-  return value.dump(-1, ' ', false, ordered::error_handler_t::replace);
-}
+namespace {
 
-std::string DumpJson(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-ordered GoFloat(double value) {
-  if (value == static_cast<double>(static_cast<std::int64_t>(value)) && std::abs(value) < 1e15) {
-    return static_cast<std::int64_t>(value);
-  }
-  return value;
-}
-
-std::int64_t UnixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string OpenAIErrorJson(int status, std::string_view message) {
-  const char* type = status == 400   ? "invalid_request_error"
-                     : status == 404 ? "not_found_error"
-                                     : "api_error";
-  return DumpJson(ordered{{"error",
-                           {{"message", std::string(message)},
-                            {"type", type},
-                            {"param", nullptr},
-                            {"code", nullptr}}}});
-}
-
-bool ThinkFromEffort(std::string_view effort, ordered& think, std::string& error) {
-  if (effort.empty()) {
-    think = ordered();
-  } else if (effort == "none") {
-    think = false;
-  } else if (effort == "minimal") {
-    think = "low";
-  } else if (effort == "low" || effort == "medium" || effort == "high" || effort == "max") {
-    think = std::string(effort);
-  } else if (effort == "xhigh" || effort == "ultra") {
-    think = "max";
-  } else {
-    std::string quoted;
-    AppendJsonString(quoted, effort);
-    error = absl::StrCat("invalid reasoning value: ", quoted,
-                         " (must be \"minimal\", \"low\", \"medium\", \"high\", \"xhigh\", "
-                         "\"ultra\", \"max\", or \"none\")");
-    return false;
-  }
-  return true;
-}
-
-CompatRequest TranslateChatCompletion(std::string_view body) {
+CompatRequest TranslateChatCompletionUnguarded(std::string_view body) {
   ordered request;
   std::string error;
-  if (!ParseOrderedBody(body, "openai.ChatCompletionRequest", request, error)) {
+  if (!ParseCompatBody(body, "openai.ChatCompletionRequest", request, error)) {
     return RefuseOpenAI(400, error);
   }
-  const nlohmann::json plain = nlohmann::json::parse(request.dump());
-  for (const auto& [field, kind, go_type] :
-       {std::tuple{"model", JsonKind::kString, "string"},
-        std::tuple{"messages", JsonKind::kArray, "[]openai.Message"},
-        std::tuple{"stream", JsonKind::kBool, "bool"},
-        std::tuple{"max_tokens", JsonKind::kNumber, "int"},
-        std::tuple{"tools", JsonKind::kArray, "[]api.Tool"},
-        std::tuple{"reasoning_effort", JsonKind::kString, "string"},
-        std::tuple{"logprobs", JsonKind::kBool, "bool"},
-        std::tuple{"top_logprobs", JsonKind::kNumber, "int"}}) {
-    if (auto e = CheckField(plain, field, kind, "ChatCompletionRequest", go_type)) {
+  if (auto e = CheckCompatFields(request, "ChatCompletionRequest",
+                                 {{"model", JsonKind::kString, "string"},
+                                  {"messages", JsonKind::kArray, "[]openai.Message"},
+                                  {"stream", JsonKind::kBool, "bool"},
+                                  {"max_tokens", JsonKind::kNumber, "int"},
+                                  {"tools", JsonKind::kArray, "[]api.Tool"},
+                                  {"reasoning_effort", JsonKind::kString, "string"},
+                                  {"logprobs", JsonKind::kBool, "bool"},
+                                  {"top_logprobs", JsonKind::kNumber, "int"}})) {
+    return RefuseOpenAI(400, *e);
+  }
+  for (const auto& [field, go_type] :
+       {std::pair{"messages", "openai.Message"}, std::pair{"tools", "api.Tool"}}) {
+    if (auto e = CheckObjectElements(request, field, "ChatCompletionRequest", go_type)) {
       return RefuseOpenAI(400, *e);
     }
   }
@@ -487,33 +383,32 @@ CompatRequest TranslateChatCompletion(std::string_view body) {
 
   ordered format;
   if (const auto rf = request.find("response_format"); rf != request.end() && rf->is_object()) {
-    std::string type = StringOf(*rf, "type");
+    std::string type = JsonString(*rf, "type");
     type.erase(0, type.find_first_not_of(" \t\r\n"));
     type.erase(type.find_last_not_of(" \t\r\n") + 1);
-    std::transform(type.begin(), type.end(), type.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    type = LowerAscii(std::move(type));
     if (type == "json_object") format = "json";
     if (type == "json_schema" && rf->contains("json_schema") && (*rf)["json_schema"].is_object()) {
       format = (*rf)["json_schema"].value("schema", ordered());
     }
   }
-  std::string effort = StringOf(request, "reasoning_effort");
+  std::string effort = JsonString(request, "reasoning_effort");
   if (const auto reasoning = request.find("reasoning");
       reasoning != request.end() && reasoning->is_object()) {
-    effort = StringOf(*reasoning, "effort");
+    effort = JsonString(*reasoning, "effort");
   }
   ordered think;
   if (!ThinkFromEffort(effort, think, error)) return RefuseOpenAI(400, error);
 
-  const bool stream = request.value("stream", false) == true;
-  ordered native = {{"model", StringOf(request, "model")},
+  const bool stream = IsTrue(request, "stream");
+  ordered native = {{"model", JsonString(request, "model")},
                     {"messages", std::move(native_messages)},
                     {"stream", stream},
                     {"options", std::move(options)}};
   if (!format.is_null()) native["format"] = std::move(format);
   if (request.contains("tools") && request["tools"].is_array()) native["tools"] = request["tools"];
   if (!think.is_null()) native["think"] = std::move(think);
-  if (request.value("logprobs", false) == true) native["logprobs"] = true;
+  if (IsTrue(request, "logprobs")) native["logprobs"] = true;
   if (request.contains("top_logprobs")) native["top_logprobs"] = request["top_logprobs"];
 
   CompatRequest translated;
@@ -522,26 +417,38 @@ CompatRequest TranslateChatCompletion(std::string_view body) {
   // Ollama's ids are chatcmpl-<0..998> at random; these are the same shape, from the body.
   translated.adapter =
       std::make_unique<ChatCompletionAdapter>(absl::StrCat("chatcmpl-", Fnv1a64(body) % 999),
-                                              StringOf(request, "model"), IncludeUsage(request));
+                                              JsonString(request, "model"), IncludeUsage(request));
   return translated;
 }
 
-CompatRequest TranslateCompletion(std::string_view body) {
+}  // namespace
+
+CompatRequest TranslateChatCompletion(std::string_view body) {
+  // The checks above follow Go's binding for the usual mistakes; any other shape they let
+  // through (an element of the wrong type deep inside) is refused, never a 500.
+  try {
+    return TranslateChatCompletionUnguarded(body);
+  } catch (const nlohmann::json::exception& e) {
+    return RefuseOpenAI(400, e.what());
+  }
+}
+
+namespace {
+
+CompatRequest TranslateCompletionUnguarded(std::string_view body) {
   ordered request;
   std::string error;
-  if (!ParseOrderedBody(body, "openai.CompletionRequest", request, error)) {
+  if (!ParseCompatBody(body, "openai.CompletionRequest", request, error)) {
     return RefuseOpenAI(400, error);
   }
-  const nlohmann::json plain = nlohmann::json::parse(request.dump());
-  for (const auto& [field, kind, go_type] : {std::tuple{"model", JsonKind::kString, "string"},
-                                             std::tuple{"prompt", JsonKind::kString, "string"},
-                                             std::tuple{"suffix", JsonKind::kString, "string"},
-                                             std::tuple{"stream", JsonKind::kBool, "bool"},
-                                             std::tuple{"max_tokens", JsonKind::kNumber, "int"},
-                                             std::tuple{"logprobs", JsonKind::kNumber, "int"}}) {
-    if (auto e = CheckField(plain, field, kind, "CompletionRequest", go_type)) {
-      return RefuseOpenAI(400, *e);
-    }
+  if (auto e = CheckCompatFields(request, "CompletionRequest",
+                                 {{"model", JsonKind::kString, "string"},
+                                  {"prompt", JsonKind::kString, "string"},
+                                  {"suffix", JsonKind::kString, "string"},
+                                  {"stream", JsonKind::kBool, "bool"},
+                                  {"max_tokens", JsonKind::kNumber, "int"},
+                                  {"logprobs", JsonKind::kNumber, "int"}})) {
+    return RefuseOpenAI(400, *e);
   }
   if (const auto stop = request.find("stop"); stop != request.end() && stop->is_array()) {
     for (const ordered& s : *stop) {
@@ -556,10 +463,10 @@ CompatRequest TranslateCompletion(std::string_view body) {
   options["top_p"] = top_p != request.end() && top_p->is_number() && top_p->get<double>() != 0
                          ? GoFloat(top_p->get<double>())
                          : GoFloat(1.0);
-  const bool stream = request.value("stream", false) == true;
-  ordered native = {{"model", StringOf(request, "model")},
-                    {"prompt", StringOf(request, "prompt")},
-                    {"suffix", StringOf(request, "suffix")},
+  const bool stream = IsTrue(request, "stream");
+  ordered native = {{"model", JsonString(request, "model")},
+                    {"prompt", JsonString(request, "prompt")},
+                    {"suffix", JsonString(request, "suffix")},
                     {"stream", stream},
                     {"options", std::move(options)}};
   if (const auto lp = request.find("logprobs");
@@ -572,104 +479,20 @@ CompatRequest TranslateCompletion(std::string_view body) {
   translated.native_body = DumpJson(native);
   translated.adapter =
       std::make_unique<CompletionAdapter>(absl::StrCat("cmpl-", Fnv1a64(body) % 999),
-                                          StringOf(request, "model"), IncludeUsage(request));
+                                          JsonString(request, "model"), IncludeUsage(request));
   return translated;
 }
 
-CompatRequest TranslateEmbeddings(std::string_view body, std::string& encoding) {
-  ordered request;
-  std::string error;
-  if (!ParseOrderedBody(body, "openai.EmbedRequest", request, error)) {
-    return RefuseOpenAI(400, error);
-  }
-  const nlohmann::json plain = nlohmann::json::parse(request.dump());
-  for (const auto& [field, kind, go_type] :
-       {std::tuple{"model", JsonKind::kString, "string"},
-        std::tuple{"dimensions", JsonKind::kNumber, "int"},
-        std::tuple{"encoding_format", JsonKind::kString, "string"}}) {
-    if (auto e = CheckField(plain, field, kind, "EmbedRequest", go_type)) {
-      return RefuseOpenAI(400, *e);
-    }
-  }
-  encoding = StringOf(request, "encoding_format");
-  std::string lower = encoding;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (!encoding.empty() && lower != "float" && lower != "base64") {
-    return RefuseOpenAI(400, absl::StrCat("Invalid value for 'encoding_format' = ", encoding,
-                                          ". Supported values: ['float', 'base64']."));
-  }
-  encoding = lower;
-  ordered input = request.value("input", ordered());
-  if (input.is_string() && input.get<std::string>().empty()) input = ordered::array({""});
-  if (input.is_null() || (input.is_array() && input.empty())) {
-    return RefuseOpenAI(400, "invalid input");
-  }
-  ordered native = {{"model", StringOf(request, "model")}, {"input", std::move(input)}};
-  if (request.contains("dimensions")) native["dimensions"] = request["dimensions"];
-  CompatRequest translated;
-  translated.native_body = DumpJson(native);
-  return translated;
-}
+}  // namespace
 
-std::string OpenAIEmbeddingList(const EmbedRequest& request, std::string_view encoding) {
-  const int dims = request.dimensions >= 1 && request.dimensions <= kEmbeddingDims
-                       ? request.dimensions
-                       : kEmbeddingDims;
-  ordered data = ordered::array();
-  std::int64_t prompt_tokens = 0;
-  for (std::size_t i = 0; i < request.inputs.size(); ++i) {
-    const std::vector<double> vector = Embedding(request.inputs[i], dims);
-    ordered embedding;
-    if (encoding == "base64") {
-      std::string bytes;
-      for (double value : vector) {
-        const float f = static_cast<float>(value);
-        std::uint32_t bits;
-        std::memcpy(&bits, &f, sizeof bits);
-        for (int b = 0; b < 4; ++b) bytes += static_cast<char>((bits >> (8 * b)) & 0xff);
-      }
-      embedding = absl::Base64Escape(bytes);
-    } else {
-      // Ollama's vectors are float32, written as Go writes a float32 (its shortest form): that
-      // form, read back as a double, dumps the same way.
-      embedding = ordered::array();
-      for (double value : vector) {
-        std::array<char, 32> digits;
-        auto [end, ec] =
-            std::to_chars(digits.data(), digits.data() + digits.size(), static_cast<float>(value));
-        embedding.push_back(std::strtod(std::string(digits.data(), end).c_str(), nullptr));
-      }
-    }
-    data.push_back({{"object", "embedding"}, {"embedding", std::move(embedding)}, {"index", i}});
-    prompt_tokens += PromptTokenCount(request.inputs[i]);
+CompatRequest TranslateCompletion(std::string_view body) {
+  // The checks above follow Go's binding for the usual mistakes; any other shape they let
+  // through (an element of the wrong type deep inside) is refused, never a 500.
+  try {
+    return TranslateCompletionUnguarded(body);
+  } catch (const nlohmann::json::exception& e) {
+    return RefuseOpenAI(400, e.what());
   }
-  return DumpJson(ordered{
-             {"object", "list"},
-             {"data", std::move(data)},
-             {"model", request.model_echo},
-             {"usage", {{"prompt_tokens", prompt_tokens}, {"total_tokens", prompt_tokens}}}}) +
-         "\n";
-}
-
-std::string OpenAIModelList(const Catalog& catalog, std::int64_t created) {
-  ordered data;  // null without models, as Go's nil slice
-  for (const ModelInfo& model : catalog.models()) {
-    data.push_back({{"id", model.display},
-                    {"object", "model"},
-                    {"created", created},
-                    {"owned_by", model.name.name_space}});
-  }
-  return DumpJson(ordered{{"object", "list"}, {"data", std::move(data)}}) + "\n";
-}
-
-std::string OpenAIModel(std::string_view id, std::int64_t created) {
-  auto name = ParseModelName(id);
-  return DumpJson(ordered{{"id", std::string(id)},
-                          {"object", "model"},
-                          {"created", created},
-                          {"owned_by", name.ok() ? name->name_space : std::string("library")}}) +
-         "\n";
 }
 
 }  // namespace og::sim

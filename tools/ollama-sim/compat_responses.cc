@@ -1,8 +1,8 @@
 // /v1/responses (openai/responses.go, ResponsesMiddleware): the OpenAI Responses API over the
 // native chat handler. The streamed events are Go maps, so their keys come out sorted (plain
 // nlohmann::json); the non-streamed reply is a struct, in its field order.
-#include <sstream>
-#include <tuple>
+#include <memory>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "tools/ollama-sim/compat.h"
@@ -13,11 +13,6 @@ namespace {
 
 using ordered = nlohmann::ordered_json;
 using sorted = nlohmann::json;
-
-std::string StringOf(const ordered& object, const char* key) {
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // What the reply echoes of the request.
 struct Echo {
@@ -47,9 +42,9 @@ bool ContentText(const ordered& content, std::string& text, std::string& error) 
     return false;
   }
   for (std::size_t i = 0; i < content.size(); ++i) {
-    const std::string type = content[i].is_object() ? StringOf(content[i], "type") : "";
+    const std::string type = content[i].is_object() ? JsonString(content[i], "type") : "";
     if (type == "input_text" || type == "output_text") {
-      text += StringOf(content[i], "text");
+      text += JsonString(content[i], "text");
     } else if (type == "input_file") {
       error = "file inputs are not currently supported";
       return false;
@@ -64,8 +59,8 @@ bool ContentText(const ordered& content, std::string& text, std::string& error) 
 // FromResponsesRequest's messages.
 bool NativeMessages(const ordered& request, ordered& messages, std::string& error) {
   messages = ordered::array();
-  if (!StringOf(request, "instructions").empty()) {
-    messages.push_back({{"role", "system"}, {"content", StringOf(request, "instructions")}});
+  if (!JsonString(request, "instructions").empty()) {
+    messages.push_back({{"role", "system"}, {"content", JsonString(request, "instructions")}});
   }
   const ordered input = request.value("input", ordered());
   if (input.is_string()) {
@@ -82,37 +77,38 @@ bool NativeMessages(const ordered& request, ordered& messages, std::string& erro
   std::string pending_thinking;
   for (std::size_t i = 0; i < input.size(); ++i) {
     const ordered& item = input[i];
-    std::string type = item.is_object() ? StringOf(item, "type") : "";
-    if (type.empty() && item.is_object() && !StringOf(item, "role").empty()) type = "message";
+    std::string type = item.is_object() ? JsonString(item, "type") : "";
+    if (type.empty() && item.is_object() && !JsonString(item, "role").empty()) type = "message";
     if (type == "reasoning") {
-      pending_thinking = StringOf(item, "encrypted_content");
+      pending_thinking = JsonString(item, "encrypted_content");
     } else if (type == "message") {
       std::string text;
       if (!ContentText(item.value("content", ordered()), text, error)) {
         error = absl::StrCat("input[", i, "]: ", error);
         return false;
       }
-      ordered message = {{"role", StringOf(item, "role")}, {"content", text}};
-      if (StringOf(item, "role") == "assistant" && !pending_thinking.empty()) {
+      ordered message = {{"role", JsonString(item, "role")}, {"content", text}};
+      if (JsonString(item, "role") == "assistant" && !pending_thinking.empty()) {
         message["thinking"] = pending_thinking;
         pending_thinking.clear();
       }
       messages.push_back(std::move(message));
     } else if (type == "function_call") {
       ordered arguments = ordered::object();
-      if (!StringOf(item, "arguments").empty()) {
+      if (!JsonString(item, "arguments").empty()) {
         try {
-          arguments = ordered::parse(StringOf(item, "arguments"));
+          arguments = ordered::parse(JsonString(item, "arguments"));
         } catch (const ordered::parse_error& e) {
           error = absl::StrCat("failed to parse function call arguments: ", e.what());
           return false;
         }
       }
       ordered call = {
-          {"id", StringOf(item, "call_id")},
-          {"function", {{"index", 0}, {"name", StringOf(item, "name")}, {"arguments", arguments}}}};
+          {"id", JsonString(item, "call_id")},
+          {"function",
+           {{"index", 0}, {"name", JsonString(item, "name")}, {"arguments", arguments}}}};
       // Calls join the assistant message before them, as in Ollama.
-      if (!messages.empty() && messages.back().value("role", "") == "assistant") {
+      if (!messages.empty() && JsonString(messages.back(), "role") == "assistant") {
         if (!messages.back().contains("tool_calls"))
           messages.back()["tool_calls"] = ordered::array();
         messages.back()["tool_calls"].push_back(std::move(call));
@@ -132,7 +128,7 @@ bool NativeMessages(const ordered& request, ordered& messages, std::string& erro
         return false;
       }
       messages.push_back(
-          {{"role", "tool"}, {"content", text}, {"tool_call_id", StringOf(item, "call_id")}});
+          {{"role", "tool"}, {"content", text}, {"tool_call_id", JsonString(item, "call_id")}});
     } else if (type == "web_search_call") {
       // Accepted and dropped, as Ollama does.
     } else if (type.empty()) {
@@ -360,9 +356,9 @@ class ResponsesAdapter : public ReplyAdapter {
     }
     sorted format = {{"type", "text"}};
     if (echo_.text_format.is_object()) {
-      format = {{"type", StringOf(echo_.text_format, "type")}};
-      if (!StringOf(echo_.text_format, "name").empty()) {
-        format["name"] = StringOf(echo_.text_format, "name");
+      format = {{"type", JsonString(echo_.text_format, "type")}};
+      if (!JsonString(echo_.text_format, "name").empty()) {
+        format["name"] = JsonString(echo_.text_format, "name");
       }
       if (echo_.text_format.contains("schema")) {
         format["schema"] = sorted::parse(DumpJson(echo_.text_format["schema"]));
@@ -487,43 +483,40 @@ class ResponsesAdapter : public ReplyAdapter {
 
 }  // namespace
 
-CompatRequest TranslateResponses(std::string_view body) {
-  CompatRequest translated;
-  const auto refuse = [&](std::string_view message) {
-    translated.error_status = 400;
-    translated.error_body = OpenAIErrorJson(400, message);
-    return std::move(translated);
-  };
-  auto checked = ParseRequestBody(body, "openai.ResponsesRequest");
-  if (!checked.ok()) return refuse(std::string(checked.status().message()));
-  for (const auto& [field, kind, go_type] :
-       {std::tuple{"model", JsonKind::kString, "string"},
-        std::tuple{"instructions", JsonKind::kString, "string"},
-        std::tuple{"max_output_tokens", JsonKind::kNumber, "int"},
-        std::tuple{"tools", JsonKind::kArray, "[]openai.ResponsesTool"},
-        std::tuple{"stream", JsonKind::kBool, "bool"},
-        std::tuple{"reasoning", JsonKind::kObject, "openai.ResponsesReasoning"}}) {
-    if (auto e = CheckField(*checked, field, kind, "ResponsesRequest", go_type)) return refuse(*e);
-  }
-  ordered request;
-  std::istringstream in{std::string(body)};
-  in >> request;
+namespace {
 
-  ordered messages;
+CompatRequest TranslateResponsesUnguarded(std::string_view body) {
+  const auto refuse = [](std::string_view message) { return RefuseOpenAI(400, message); };
+  ordered request;
   std::string error;
+  if (!ParseCompatBody(body, "openai.ResponsesRequest", request, error)) return refuse(error);
+  if (auto e = CheckCompatFields(request, "ResponsesRequest",
+                                 {{"model", JsonKind::kString, "string"},
+                                  {"instructions", JsonKind::kString, "string"},
+                                  {"max_output_tokens", JsonKind::kNumber, "int"},
+                                  {"tools", JsonKind::kArray, "[]openai.ResponsesTool"},
+                                  {"stream", JsonKind::kBool, "bool"},
+                                  {"reasoning", JsonKind::kObject, "openai.ResponsesReasoning"}})) {
+    return refuse(*e);
+  }
+
+  if (auto e = CheckObjectElements(request, "tools", "ResponsesRequest", "openai.ResponsesTool")) {
+    return refuse(*e);
+  }
+  ordered messages;
   if (!NativeMessages(request, messages, error)) return refuse(error);
   Echo echo;
-  echo.model = StringOf(request, "model");
-  echo.instructions = StringOf(request, "instructions");
+  echo.model = JsonString(request, "model");
+  echo.instructions = JsonString(request, "instructions");
   const ordered reasoning = request.value("reasoning", ordered::object());
-  echo.effort = StringOf(reasoning, "effort");
-  echo.summary = StringOf(reasoning, "summary");
+  echo.effort = JsonString(reasoning, "effort");
+  echo.summary = JsonString(reasoning, "summary");
   ordered think;
   if (!ThinkFromEffort(echo.effort, think, error)) return refuse(error);
   echo.max_output_tokens = request.value("max_output_tokens", ordered());
   echo.top_p = request.value("top_p", ordered());
   echo.temperature = request.value("temperature", ordered());
-  echo.background = request.value("background", false) == true;
+  echo.background = IsTrue(request, "background");
   if (request.contains("truncation") && request["truncation"].is_string()) {
     echo.truncation = request["truncation"].get<std::string>();
   }
@@ -540,7 +533,7 @@ CompatRequest TranslateResponses(std::string_view body) {
       tools.push_back(
           {{"type", tool.value("type", "function")},
            {"function",
-            {{"name", tool.value("name", "")},
+            {{"name", JsonString(tool, "name")},
              {"description",
               tool.value("description", ordered()).is_string() ? tool["description"] : ordered("")},
              {"parameters", tool.value("parameters", ordered::object())}}}});
@@ -551,10 +544,11 @@ CompatRequest TranslateResponses(std::string_view body) {
     const ordered fmt = text->value("format", ordered());
     if (fmt.is_object()) {
       echo.text_format = fmt;
-      if (StringOf(fmt, "type") == "json_schema" && fmt.contains("schema")) format = fmt["schema"];
+      if (JsonString(fmt, "type") == "json_schema" && fmt.contains("schema"))
+        format = fmt["schema"];
     }
   }
-  const bool stream = request.value("stream", false) == true;
+  const bool stream = IsTrue(request, "stream");
   ordered native = {{"model", echo.model},
                     {"messages", std::move(messages)},
                     {"stream", stream},
@@ -563,10 +557,23 @@ CompatRequest TranslateResponses(std::string_view body) {
   if (!format.is_null()) native["format"] = std::move(format);
   if (!think.is_null()) native["think"] = std::move(think);
 
+  CompatRequest translated;
   translated.kind = ReplyKind::kChat;
   translated.native_body = DumpJson(native);
   translated.adapter = std::make_unique<ResponsesAdapter>(Fnv1a64(body), std::move(echo));
   return translated;
+}
+
+}  // namespace
+
+CompatRequest TranslateResponses(std::string_view body) {
+  // The checks above follow Go's binding for the usual mistakes; any other shape they let
+  // through (an element of the wrong type deep inside) is refused, never a 500.
+  try {
+    return TranslateResponsesUnguarded(body);
+  } catch (const nlohmann::json::exception& e) {
+    return RefuseOpenAI(400, e.what());
+  }
 }
 
 }  // namespace og::sim

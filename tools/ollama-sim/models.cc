@@ -126,6 +126,8 @@ ModelInfo DescribeModel(const ModelName& name) {
   info.harmony = !info.embedding_only && has("gpt-oss");
   // Gemma's templates carry no tool calls, so Ollama reports no "tools" capability for them.
   info.tools = !info.embedding_only && !has("gemma");
+  // Fill-in-the-middle templates (with .Suffix) belong to code models.
+  info.insert = !info.embedding_only && has("code");
   std::size_t letters = 0;
   while (letters < lower_model.size() &&
          std::isalpha(static_cast<unsigned char>(lower_model[letters]))) {

@@ -49,6 +49,7 @@ struct ModelInfo {
   // Capabilities beyond completion (docs/ollama-sim.md, "Model capabilities"): both follow the
   // name, as the template and parser of the real model decide them.
   bool tools = false;     // not embedding-only, and no "gemma" in the name
+  bool insert = false;    // "code" (coder and code models): /api/generate takes a suffix
   bool thinking = false;  // "qwen3", "deepseek-r1", "gpt-oss", "magistral" or "think"
   bool harmony = false;   // "gpt-oss": Ollama maps think "max" to "high" for these
   std::uint32_t context_length = 0;

@@ -151,6 +151,34 @@ std::string LowerRole(const json& message) {
   return role;
 }
 
+// Go's decoder refuses JSON nested deeper than 10000 levels ("invalid character '[' exceeded
+// max depth"). Checked on the raw bytes before parsing, it also bounds the depth of everything
+// the simulator later does with the value (nlohmann copies and dumps recursively).
+std::optional<std::string> DepthError(std::string_view body) {
+  constexpr int kMaxDepth = 10000;
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) {
+        return absl::StrCat("invalid character '", std::string(1, c), "' exceeded max depth");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int HttpStatusOf(const absl::Status& status) {
@@ -166,6 +194,7 @@ int HttpStatusOf(const absl::Status& status) {
 
 absl::StatusOr<json> ParseRequestBody(std::string_view body, std::string_view go_type) {
   if (IsBlank(body)) return Invalid("missing request body");
+  if (auto deep = DepthError(body)) return Invalid(*deep);
   json value;
   try {
     // operator>> reads one value and leaves the rest, like Go's json.Decoder.
@@ -269,7 +298,7 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
     if (value < 0 || value > 20) return Invalid("top_logprobs must be between 0 and 20");
     request.top_logprobs = static_cast<int>(value);
   }
-  request.logprobs = object.value("logprobs", false) == true;
+  request.logprobs = IsTrue(object, "logprobs");
   request.model_echo = StringField(object, "model");
   if (chat && request.model_echo.empty()) return Invalid("model is required");
   request.model = catalog.Find(request.model_echo);
@@ -277,7 +306,7 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
     return absl::NotFoundError(absl::StrCat("model '", request.model_echo, "' not found"));
   }
   if (!chat) {
-    request.raw = object.value("raw", false) == true;
+    request.raw = IsTrue(object, "raw");
     const bool has_context =
         object.contains("context") && object["context"].is_array() && !object["context"].empty();
     if (request.raw && (!StringField(object, "template").empty() ||
@@ -295,6 +324,9 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
   if (request.model->embedding_only) {
     return Invalid(
         absl::StrCat("\"", request.model_echo, "\" does not support ", chat ? "chat" : "generate"));
+  }
+  if (!chat && !StringField(object, "suffix").empty() && !request.model->insert) {
+    return Invalid(absl::StrCat(request.model->name.Full(), " does not support insert"));
   }
   const auto tools = object.find("tools");
   const bool has_tools = chat && tools != object.end() && tools->is_array() && !tools->empty();
@@ -360,7 +392,9 @@ absl::StatusOr<GenerationRequest> ParseGenerationRequest(std::string_view body, 
       const nlohmann::ordered_json& first = ordered["tools"][0];
       const nlohmann::ordered_json function = first.value("function", nlohmann::ordered_json());
       GenerationRequest::ToolCall call;
-      call.name = function.is_object() ? function.value("name", std::string()) : std::string();
+      if (function.is_object() && function.contains("name") && function["name"].is_string()) {
+        call.name = function["name"].get<std::string>();
+      }
       call.id = ToolCallId(call.name, request.prompt);
       call.arguments = ToolArguments(function.is_object()
                                          ? function.value("parameters", nlohmann::ordered_json())
@@ -475,6 +509,7 @@ std::string EmbedReply(const EmbedRequest& request, std::chrono::steady_clock::t
 }
 
 absl::StatusOr<KnobUpdate> ParseKnobs(std::string_view body) {
+  if (auto deep = DepthError(body)) return Invalid(*deep);
   json object;
   try {
     object = json::parse(body);

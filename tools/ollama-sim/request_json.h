@@ -29,7 +29,9 @@ enum class JsonKind { kString, kBool, kNumber, kArray, kObject };
 int HttpStatusOf(const absl::Status& status);
 
 // Parses `body` as one JSON object (trailing data is ignored, as Go's decoder does). Errors
-// (InvalidArgument): "missing request body" for an empty body, Go's "unexpected EOF" /
+// (InvalidArgument): "missing request body" for an empty body, Go's "invalid character '['
+// exceeded max depth" past 10000 levels of nesting (which also bounds the depth of every later
+// use of the value), Go's "unexpected EOF" /
 // "invalid character 'x' looking for beginning of value" for malformed JSON, and
 // "json: cannot unmarshal array into Go value of type <go_type>" for a non-object.
 absl::StatusOr<nlohmann::json> ParseRequestBody(std::string_view body, std::string_view go_type);
@@ -42,6 +44,15 @@ std::optional<std::string> CheckField(const nlohmann::json& object, std::string_
 
 // `object[field]` if it is a string, else "".
 std::string StringField(const nlohmann::json& object, std::string_view field);
+
+// True if `object[field]` is the boolean true (null, absent or another type: false, as Go's
+// decoder leaves a bool whose JSON is null). nlohmann's value(field, false) would throw on null.
+template <typename Json>
+bool IsTrue(const Json& object, std::string_view field) {
+  if (!object.is_object()) return false;
+  const auto it = object.find(field);
+  return it != object.end() && it->is_boolean() && it->template get<bool>();
+}
 
 // `keep_alive`: absent or null gives nullopt; a number is seconds; a string is a Go duration;
 // anything negative means forever (-1ns). A bad value is InvalidArgument.

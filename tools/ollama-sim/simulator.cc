@@ -52,6 +52,7 @@ json Capabilities(const ModelInfo& model) {
   if (model.embedding_only) return json::array({"embedding"});
   json capabilities = json::array({"completion"});
   if (model.tools) capabilities.push_back("tools");
+  if (model.insert) capabilities.push_back("insert");
   if (model.thinking) capabilities.push_back("thinking");
   return capabilities;
 }
@@ -67,6 +68,14 @@ std::vector<ModelInfo> DescribeModels(const std::vector<std::string>& names) {
     if (!duplicate) models.push_back(std::move(info));
   }
   return models;
+}
+
+// /api/show's 404 names the model in its shortest form (Ollama 0.33 shows the name it looked
+// for): "nope" -> model 'nope:latest' not found.
+std::string ShowNotFound(std::string_view name) {
+  auto parsed = ParseModelName(name);
+  return absl::StrCat("model '", parsed.ok() ? parsed->Display() : std::string(name),
+                      "' not found");
 }
 
 // The (status, message) to answer for the `fail_status` knob.
@@ -263,9 +272,7 @@ void Simulator::HandleShow(Exchange& exchange) {
   if (name.empty()) return RespondError(exchange, 400, "model is required");
   const std::shared_ptr<const Catalog> catalog = this->catalog();
   const ModelInfo* model = catalog->Find(name);
-  if (model == nullptr) {
-    return RespondError(exchange, 404, absl::StrCat("model '", name, "' not found"));
-  }
+  if (model == nullptr) return RespondError(exchange, 404, ShowNotFound(name));
   const std::string arch = model->family;
   json info = {{"general.architecture", arch},
                {"general.basename", model->name.model},
@@ -374,9 +381,7 @@ void Simulator::HandleOpenAIModels(Exchange& exchange) {
   }
   const std::string id = path.substr(std::string_view("/v1/models/").size());
   if (catalog->Find(id) == nullptr) {
-    return exchange.Respond(
-        404, "application/json",
-        OpenAIErrorJson(404, absl::StrCat("model '", id, "' not found")) + "\n");
+    return exchange.Respond(404, "application/json", OpenAIErrorJson(404, ShowNotFound(id)) + "\n");
   }
   exchange.Respond(200, "application/json", OpenAIModel(id, started_unix_));
 }
@@ -418,7 +423,7 @@ void Simulator::RunEmbed(
   if (job->claim == nullptr) {
     job->done = true;
     stats_.busy_rejections.fetch_add(1, std::memory_order_relaxed);
-    exchange->Respond(503, kJson, std::move(busy_body));
+    exchange->Respond(503, std::string(content_type), std::move(busy_body));
   }
 }
 
