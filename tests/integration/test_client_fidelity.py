@@ -19,6 +19,7 @@ import harness
 MODEL = "llama3.2"
 TOOL_MODEL = "qwen3"  # ollama-sim: a qwen3 model thinks and calls tools
 EMBED_MODEL = "nomic-embed-text"
+CODE_MODEL = "qwen2.5-coder"  # ollama-sim: a "code" model fills in the middle
 # tests/js/lib.mjs's weather tool.
 WEATHER_PARAMETERS = {
     "type": "object",
@@ -43,21 +44,23 @@ CHECKS = {
 class ClientFidelityTest(harness.ProcessTestCase):
     def setUp(self):
         super().setUp()
-        self.sim_a = self.sim("gpu-a", models=(MODEL, TOOL_MODEL, EMBED_MODEL), tokens=12)
+        self.sim_a = self.sim("gpu-a", models=(MODEL, TOOL_MODEL, EMBED_MODEL, CODE_MODEL),
+                              tokens=12)
         self.gw = self.gateway(harness.gateway_config(
             [("gpu-a", self.sim_a.url, None)],
             extra="http:\n  address: 127.0.0.1:0\n  insecure: true\n"))
         fields = dict(kv.split("=", 1) for kv in self.gw.first_line.split()[1:])
         self.base = "http://" + fields["http"]
         harness.wait_for(lambda: len(json.loads(harness.http_get(self.base + "/api/tags")[1])
-                                     .get("models", [])) == 3, 10, "the backend to be healthy")
+                                     .get("models", [])) == 4, 10, "the backend to be healthy")
 
     def run_client(self, script, base):
         if shutil.which("node") is None or not os.path.isdir(os.path.join(JS_DIR, "node_modules")):
             self.fail("node and tests/js/node_modules are needed: run bash scripts/install-deps.sh")
         proc = subprocess.run(
             ["node", os.path.join(JS_DIR, script), "--base-url", base, "--model", MODEL,
-             "--tool-model", TOOL_MODEL, "--embed-model", EMBED_MODEL, "--check", CHECKS[script]],
+             "--tool-model", TOOL_MODEL, "--embed-model", EMBED_MODEL, "--check", CHECKS[script],
+             *(("--code-model", CODE_MODEL) if script == "openai_client.mjs" else ())],
             capture_output=True, text=True, timeout=120)
         checks = {c["check"]: c for c in
                   (json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{"))}
@@ -110,7 +113,8 @@ class GrpcFidelityTest(harness.ProcessTestCase):
         import grpc
         self.grpc = grpc
         self.pb2, pb2_grpc = harness.grpc_modules()
-        self.sim_a = self.sim("gpu-a", models=(MODEL, TOOL_MODEL, EMBED_MODEL), tokens=12)
+        self.sim_a = self.sim("gpu-a", models=(MODEL, TOOL_MODEL, EMBED_MODEL, CODE_MODEL),
+                              tokens=12)
         self.gw = self.gateway(harness.gateway_config([("gpu-a", self.sim_a.url, None)]))
         channel = grpc.insecure_channel(self.gw.target)
         self.addCleanup(channel.close)
@@ -187,7 +191,7 @@ class GrpcFidelityTest(harness.ProcessTestCase):
                 self.sim_a.url + "/sim/requests")[1])[-1]["body"])
 
         got = self.stub.Predict(self.pb2.InferenceRequest(
-            model_name=MODEL, input_data=b"def add(a, b):", suffix="    return c", raw=True,
+            model_name=CODE_MODEL, input_data=b"def add(a, b):", suffix="    return c", raw=True,
             images=[b"\x89PNG"], extra_options={"min_p": "0.05", "mirostat": "2"}), timeout=10)
         self.assertTrue(got.done)
         sent = forwarded()
@@ -247,7 +251,8 @@ class GrpcFidelityTest(harness.ProcessTestCase):
         self.assertEqual(shown.family, want["details"]["family"])
         listed = self.stub.ListModels(self.pb2.ListModelsRequest(), timeout=10)
         self.assertEqual([m.name for m in listed.models],
-                         sorted(["llama3.2:latest", "qwen3:latest", "nomic-embed-text:latest"]))
+                         sorted(["llama3.2:latest", "qwen3:latest", "nomic-embed-text:latest",
+                                 "qwen2.5-coder:latest"]))
         self.assertEqual([(b.name, b.healthy) for b in listed.models[0].backends],
                          [("gpu-a", True)])
         harness.assert_rpc_error(self, self.grpc.StatusCode.NOT_FOUND,

@@ -66,6 +66,7 @@ export const DRIVER_FLAGS = {
   check: { default: 'all' },
   'embed-model': {},
   'tool-model': {},
+  'code-model': {},
   'timeout-ms': { default: '20000' },
 };
 

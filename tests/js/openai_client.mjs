@@ -19,7 +19,8 @@ import {
 } from './lib.mjs';
 
 const USAGE = `usage: node openai_client.mjs --base-url URL --model NAME [--api-key KEY] [--check NAMES]
-                               [--embed-model NAME] [--tool-model NAME] [--timeout-ms MS]
+                               [--embed-model NAME] [--tool-model NAME] [--code-model NAME]
+                               [--timeout-ms MS]
 
   --base-url URL      server root, e.g. http://127.0.0.1:8080 (the client uses URL/v1)
   --model NAME        an installed generative model
@@ -29,6 +30,8 @@ const USAGE = `usage: node openai_client.mjs --base-url URL --model NAME [--api-
   --embed-model NAME  model for the embeddings check (default: --model)
   --tool-model NAME   a model that calls tools and thinks, for the tool and reasoning checks
                       (default: --model)
+  --code-model NAME   a model that fills in the middle (Ollama's "insert" capability), for
+                      completions-suffix (default: --model)
   --timeout-ms MS     per-check timeout, also the client's request timeout (default 20000)
 
 checks: chat chat-stream completions completions-stream models embeddings
@@ -41,6 +44,7 @@ const BASE_URL = flags['base-url'].replace(/\/+$/, '');
 const MODEL = flags.model;
 const EMBED_MODEL = flags['embed-model'] || MODEL;
 const TOOL_MODEL = flags['tool-model'] || MODEL;
+const CODE_MODEL = flags['code-model'] || MODEL;
 const API_KEY = flags['api-key'] || '';
 const TIMEOUT_MS = Number(flags['timeout-ms']);
 const UNKNOWN_MODEL = 'no-such-model-4f7c:latest';
@@ -373,7 +377,7 @@ const checks = {
   },
 
   async 'completions-suffix'() {
-    const r = await openai.completions.create({ model: MODEL, prompt: 'def add(a, b):\n', suffix: '\n    return c\n', max_tokens: 8 });
+    const r = await openai.completions.create({ model: CODE_MODEL, prompt: 'def add(a, b):\n', suffix: '\n    return c\n', max_tokens: 8 });
     const c = r?.choices?.[0];
     expect(typeof c?.text === 'string' && c.text.length > 0, 'empty text', 'the middle', clip(r));
     return { answer: { text: c.text, finish_reason: c.finish_reason, usage: r.usage } };
