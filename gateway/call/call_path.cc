@@ -233,7 +233,7 @@ bool CallPath::OnLine(std::string_view line) {
       return false;
     }
   }
-  if (chunk.tool_calls) in_tool_call_ = true;
+  if (chunk.has_tool_calls()) in_tool_call_ = true;
   if (first_token_ == Steady::time_point{}) first_token_ = core_.clock_.Now();
   if (core_.access_log_ != nullptr && core_.access_log_->log_content() &&
       output_.size() < kMaxLoggedOutput) {

@@ -13,46 +13,34 @@
 
 namespace og {
 
-// True for the media types whose bodies an NdjsonSplitter may read: application/x-ndjson (a
-// stream of objects, as Ollama streams) and application/json (one object, which is one NDJSON
-// line: Ollama's non-streamed and load replies). Parameters such as `; charset=utf-8`, spaces
-// around the type and letter case do not matter (RFC 9110, 8.3.1).
-inline bool IsNdjsonContentType(std::string_view content_type) {
+// Whether `content_type`'s media type is `lower` (a lower-case type/subtype). Parameters such as
+// `; charset=utf-8`, spaces around the type and letter case do not matter (RFC 9110, 8.3.1).
+inline bool MediaTypeIs(std::string_view content_type, std::string_view lower) {
   // Debian's Abseil has its own string_view, so absl's ASCII helpers do not take ours.
   std::string_view media_type = content_type.substr(0, content_type.find(';'));
   const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
   while (!media_type.empty() && is_space(media_type.front())) media_type.remove_prefix(1);
   while (!media_type.empty() && is_space(media_type.back())) media_type.remove_suffix(1);
-  const auto equals_ignoring_case = [media_type](std::string_view lower) {
-    if (media_type.size() != lower.size()) return false;
-    for (std::size_t i = 0; i < lower.size(); ++i) {
-      const char c = media_type[i];
-      if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != lower[i]) {
-        return false;
-      }
-    }
-    return true;
-  };
-  return equals_ignoring_case("application/x-ndjson") || equals_ignoring_case("application/json");
+  if (media_type.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < lower.size(); ++i) {
+    const char c = media_type[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != lower[i]) return false;
+  }
+  return true;
+}
+
+// True for the media types whose bodies an NdjsonSplitter may read: application/x-ndjson (a
+// stream of objects, as Ollama streams) and application/json (one object, which is one NDJSON
+// line: Ollama's non-streamed and load replies).
+inline bool IsNdjsonContentType(std::string_view content_type) {
+  return MediaTypeIs(content_type, "application/x-ndjson") ||
+         MediaTypeIs(content_type, "application/json");
 }
 
 // True for text/event-stream (server-sent events: the streams of Ollama's OpenAI and Anthropic
-// compatibility endpoints), with the same leniency.
+// compatibility endpoints).
 inline bool IsEventStreamContentType(std::string_view content_type) {
-  std::string_view media_type = content_type.substr(0, content_type.find(';'));
-  while (!media_type.empty() && (media_type.front() == ' ' || media_type.front() == '\t')) {
-    media_type.remove_prefix(1);
-  }
-  while (!media_type.empty() && (media_type.back() == ' ' || media_type.back() == '\t')) {
-    media_type.remove_suffix(1);
-  }
-  constexpr std::string_view kType = "text/event-stream";
-  if (media_type.size() != kType.size()) return false;
-  for (std::size_t i = 0; i < kType.size(); ++i) {
-    const char c = media_type[i];
-    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kType[i]) return false;
-  }
-  return true;
+  return MediaTypeIs(content_type, "text/event-stream");
 }
 
 class NdjsonSplitter {

@@ -22,6 +22,7 @@
 #include "gateway/config/config.h"
 #include "gateway/config/values.h"
 #include "gateway/upstream/json_reading.h"
+#include "gateway/upstream/line_parser.h"
 
 namespace og {
 namespace {
@@ -54,22 +55,17 @@ Json KeepAlive(const std::string& text) {
   return text;
 }
 
-// The caller's `format`: "json", or a JSON schema (sent as a string when it is not JSON). Its
+// A JSON text of the caller's (a format's schema; tool parameters, tool-call arguments and extra
+// options, which ValidateRequest found to be JSON), sent as a string when it is not JSON. Its
 // depth was checked against limits.max_json_depth with the request's other limits; the ceiling
 // here only keeps the copy and the dump that follow bounded whatever the caller.
-Json Format(const std::string& text) {
-  if (text == "json") return text;
-  absl::StatusOr<Json> schema = ParseJson(text, kMaxJsonDepthCeiling, "format");
-  return schema.ok() ? *std::move(schema) : Json(text);
-}
-
-// A JSON text of the caller's that ValidateRequest found to be a JSON object (tool parameters,
-// tool-call arguments) or a JSON value (an extra option); its depth was checked with the
-// request's other limits, and the ceiling bounds the copy and the dump whatever the caller.
 Json CallerJson(const std::string& text) {
   absl::StatusOr<Json> value = ParseJson(text, kMaxJsonDepthCeiling, "a JSON field");
   return value.ok() ? *std::move(value) : Json(text);
 }
+
+// The caller's `format`: "json", or a JSON schema.
+Json Format(const std::string& text) { return text == "json" ? Json(text) : CallerJson(text); }
 
 // The GenerationOptions fields, which extra_options may not name again.
 constexpr std::string_view kTypedOptions[] = {
@@ -218,8 +214,7 @@ void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk)
     } else if (key == "status") {
       chunk->error_status = IntOrZero(value);
     } else if (key == "tool_calls") {
-      chunk->tool_calls = IsNonEmptyArray(value);
-      chunk->tool_calls_json = chunk->tool_calls ? JsonText(value) : std::string();
+      chunk->tool_calls_json = IsNonEmptyArray(value) ? JsonText(value) : std::string();
     } else if (key == "logprobs") {
       chunk->logprobs_json = IsNonEmptyArray(value) ? JsonText(value) : std::string();
     } else if (key == "done") {
@@ -234,8 +229,8 @@ void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk)
         if (field == "content") chunk->text = StringOrEmpty(field_value);
         if (field == "thinking") chunk->thinking = StringOrEmpty(field_value);
         if (field == "tool_calls") {
-          chunk->tool_calls = IsNonEmptyArray(field_value);
-          chunk->tool_calls_json = chunk->tool_calls ? JsonText(field_value) : std::string();
+          chunk->tool_calls_json =
+              IsNonEmptyArray(field_value) ? JsonText(field_value) : std::string();
         }
       });
     } else if (!chat && key == "context") {
@@ -266,13 +261,6 @@ void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk)
     }
   }
 }
-
-// Lines up to this long are parsed by a parser kept per thread, which allocates nothing once
-// its buffers fit the longest such line; longer ones by a parser of their own, freed with the
-// line. simdjson's buffers take about 15 bytes per byte of input (the tape, the strings, the
-// structural index, the padded copy), and the rare long line (the final line of /api/generate
-// carries the conversation's context, a number per token) should not pin megabytes to a thread.
-constexpr std::size_t kLongestLineForReusedParser = 16 * 1024;
 
 }  // namespace
 
@@ -437,23 +425,18 @@ OllamaRequest BuildOllamaRequest(const InferenceRequest& request) {
 absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, OllamaChunk* chunk,
                               int max_depth) {
   *chunk = OllamaChunk{};
-  thread_local simdjson::dom::parser reused_parser;
+  // simdjson counts levels as we do for an object at the root (the only kind of line accepted);
+  // a line it finds too deep goes to the exact check below all the same.
   std::optional<simdjson::dom::parser> own_parser;
-  simdjson::dom::parser& parser =
-      line.size() <= kLongestLineForReusedParser ? reused_parser : own_parser.emplace();
-  // A reload that changes the limit reallocates each thread's parser once. simdjson counts
-  // levels as we do for an object at the root (the only kind of line accepted); a line it finds
-  // too deep goes to the exact check below all the same.
-  const std::size_t simdjson_depth = static_cast<std::size_t>(max_depth);
-  if (parser.max_depth() != simdjson_depth &&
-      parser.allocate(parser.capacity(), simdjson_depth) != simdjson::SUCCESS) {
+  simdjson::dom::parser* parser = LineParser(line.size(), max_depth, &own_parser);
+  if (parser == nullptr) {
     return absl::ResourceExhaustedError("cannot allocate a JSON parser for the backend's line");
   }
   simdjson::dom::element root;
   // simdjson reads up to SIMDJSON_PADDING bytes past its input's end, and a line is a view into
   // the middle of a stream buffer: the parser copies it into a padded buffer of its own first.
   const simdjson::error_code parsed =
-      parser.parse(line.data(), line.size(), /*realloc_if_needed=*/true).get(root);
+      parser->parse(line.data(), line.size(), /*realloc_if_needed=*/true).get(root);
   if (parsed == simdjson::SUCCESS && root.is_object()) {
     ReadChunk(root, endpoint, chunk);
     return absl::OkStatus();

@@ -55,10 +55,10 @@ struct OllamaChunk {
   std::string error;  // a mid-stream `{"error": "..."}` line
   // The `status` an error line may carry (Ollama's api.StatusError); 0 when absent.
   std::int64_t error_status = 0;
-  // The chunk carries tool calls (`message.tool_calls` or `tool_calls`, a non-empty array), and
-  // that array as JSON text (minified).
-  bool tool_calls = false;
+  // The chunk's tool calls (`message.tool_calls` or `tool_calls`, a non-empty array) as JSON
+  // text (minified); empty without.
   std::string tool_calls_json;
+  bool has_tool_calls() const { return !tool_calls_json.empty(); }
   // `logprobs` (a non-empty array) as JSON text (minified); empty without.
   std::string logprobs_json;
   // A final generate line's `context` (the conversation's tokens, for the next call).

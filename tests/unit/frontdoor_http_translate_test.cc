@@ -385,10 +385,11 @@ TEST_CASE("a non-streamed Ollama answer gathers text, thinking and tool calls", 
   aggregate.Add(HttpApi::kOllamaChat, a,
                 R"({"message":{"role":"assistant","content":"Hi "},"done":false})");
   OllamaChunk b;
-  b.thinking = "hmm";
-  aggregate.Add(HttpApi::kOllamaChat, b,
-                R"({"message":{"role":"assistant","content":"","thinking":"hmm","tool_calls":
-                   [{"function":{"name":"f","arguments":{}}}]},"done":false})");
+  const std::string_view line =
+      R"({"message":{"role":"assistant","content":"","thinking":"hmm","tool_calls":
+         [{"function":{"name":"f","arguments":{}}}]},"done":false})";
+  REQUIRE(ParseOllamaChunk(line, OllamaEndpoint::kChat, &b).ok());
+  aggregate.Add(HttpApi::kOllamaChat, b, line);
   OllamaChunk done;
   done.done = true;
   aggregate.Add(HttpApi::kOllamaChat, done,

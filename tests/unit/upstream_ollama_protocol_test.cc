@@ -170,7 +170,7 @@ TEST_CASE("tool calls in a chunk are kept as JSON text", "[ollama]") {
               {"id":"call_1","function":{"index":0,"name":"f","arguments":{"a":1}}}]},"done":false})",
                            OllamaEndpoint::kChat, &c)
               .ok());
-  CHECK(c.tool_calls);
+  CHECK(c.has_tool_calls());
   CHECK(Json::parse(c.tool_calls_json) ==
         Json::parse(R"([{"id":"call_1","function":{"index":0,"name":"f","arguments":{"a":1}}}])"));
   REQUIRE(ParseOllamaChunk(R"({"message":{"role":"assistant","content":"x"},"done":false})",
@@ -553,11 +553,11 @@ TEST_CASE("a chunk says whether it carries tool calls, and an error line its sta
                        R"("tool_calls":[{"function":{"name":"f","arguments":{}}}]},"done":false})",
                        OllamaEndpoint::kChat, &chunk)
           .ok());
-  CHECK(chunk.tool_calls);
+  CHECK(chunk.has_tool_calls());
   REQUIRE(ParseOllamaChunk(R"({"message":{"content":"hi","tool_calls":[]},"done":false})",
                            OllamaEndpoint::kChat, &chunk)
               .ok());
-  CHECK_FALSE(chunk.tool_calls);
+  CHECK_FALSE(chunk.has_tool_calls());
   REQUIRE(
       ParseOllamaChunk(R"({"error":"the input length exceeds the context length","status":400})",
                        OllamaEndpoint::kChat, &chunk)

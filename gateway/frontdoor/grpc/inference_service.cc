@@ -96,6 +96,21 @@ void SetDoneFields(const OllamaChunk& chunk, InferenceResponse* out) {
   timings->set_eval_duration_ns(chunk.eval_duration);
 }
 
+// A request metadata entry (`lower_name` in lower case), or "" when absent.
+std::string_view MetadataOf(const grpc::CallbackServerContext& context,
+                            std::string_view lower_name) {
+  const auto& headers = context.client_metadata();
+  auto it = headers.find(grpc::string_ref(lower_name.data(), lower_name.size()));
+  return it == headers.end() ? std::string_view()
+                             : std::string_view(it->second.data(), it->second.size());
+}
+
+// The caller's verified client certificate; empty without one.
+tls::PeerIdentity CertificateOf(const grpc::CallbackServerContext& context) {
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  return auth ? tls::PeerIdentityOf(*auth) : tls::PeerIdentity();
+}
+
 // The gRPC side of a call: what the caller sent, from the server context.
 class GrpcCall : public CallPath {
  protected:
@@ -104,17 +119,11 @@ class GrpcCall : public CallPath {
       : CallPath(core, Frontend::kGrpc, request, rpc, action), context_(context) {}
 
   std::string_view Header(std::string_view lower_name) const override {
-    const auto& headers = context_->client_metadata();
-    auto it = headers.find(grpc::string_ref(lower_name.data(), lower_name.size()));
-    return it == headers.end() ? std::string_view()
-                               : std::string_view(it->second.data(), it->second.size());
+    return MetadataOf(*context_, lower_name);
   }
   std::chrono::system_clock::time_point Deadline() const override { return context_->deadline(); }
   std::string Peer() const override { return context_->peer(); }
-  tls::PeerIdentity PeerCertificate() const override {
-    const std::shared_ptr<const grpc::AuthContext> auth = context_->auth_context();
-    return auth ? tls::PeerIdentityOf(*auth) : tls::PeerIdentity();
-  }
+  tls::PeerIdentity PeerCertificate() const override { return CertificateOf(*context_); }
   void AddTrailer(std::string_view name, std::string value) override {
     context_->AddTrailingMetadata(std::string(name), value);
   }
@@ -245,7 +254,7 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
   bool Deliver(OllamaChunk& chunk, std::string_view, absl::Status*) override {
     // Chunks without text (Ollama's final chunk has none) only matter when they end the answer
     // or call tools.
-    if (chunk.text.empty() && chunk.thinking.empty() && !chunk.tool_calls && !chunk.done) {
+    if (chunk.text.empty() && chunk.thinking.empty() && !chunk.has_tool_calls() && !chunk.done) {
       return true;
     }
     InferenceResponse message;
@@ -600,16 +609,9 @@ grpc::ServerUnaryReactor* InferenceService::ListModels(
                                  "the gateway is shutting down; retry (on another replica)"));
     return reactor;
   }
-  const auto& headers = context->client_metadata();
-  auto authorization = headers.find("authorization");
-  const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
   const std::shared_ptr<const SecurityPolicy> policy = core_.security().policy();
   absl::StatusOr<Caller> caller = core_.security().Authenticate(
-      *policy,
-      authorization == headers.end()
-          ? std::string_view()
-          : std::string_view(authorization->second.data(), authorization->second.size()),
-      auth ? tls::PeerIdentityOf(*auth) : tls::PeerIdentity(), "grpc");
+      *policy, MetadataOf(*context, "authorization"), CertificateOf(*context), "grpc");
   if (!caller.ok()) {
     reactor->Finish(ToGrpc(caller.status()));
     return reactor;

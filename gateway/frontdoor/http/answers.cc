@@ -216,14 +216,11 @@ void OllamaAggregate::Add(HttpApi api, const OllamaChunk& chunk, std::string_vie
   text += chunk.text;
   thinking += chunk.thinking;
   if (chunk.done) final_line.assign(line);
-  if (api != HttpApi::kOllamaChat || line.find("\"tool_calls\"") == line.npos) return;
-  // ParseOllamaChunk accepted the line, depth included.
-  Json j = ParseJson(line, max_depth, "the backend's line").value_or(Json());
-  if (j.is_object() && j.contains("message") && j["message"].is_object()) {
-    const Json& calls = j["message"].value("tool_calls", Json::array());
-    if (calls.is_array()) {
-      for (const Json& c : calls) tool_calls.push_back(c);
-    }
+  if (api != HttpApi::kOllamaChat || !chunk.has_tool_calls()) return;
+  // ParseOllamaChunk read them from a line within the depth limit.
+  const Json calls = ParseJson(chunk.tool_calls_json, max_depth, "tool_calls").value_or(Json());
+  if (calls.is_array()) {
+    for (const Json& c : calls) tool_calls.push_back(c);
   }
 }
 

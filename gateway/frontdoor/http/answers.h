@@ -47,7 +47,7 @@ struct OllamaAggregate {
   nlohmann::json tool_calls = nlohmann::json::array();
   std::string final_line;  // the done line, as the backend sent it
   int max_depth = 64;      // limits.max_json_depth
-  // Adds one backend line. Tool calls are looked for only in lines that mention them.
+  // Adds one backend line; the tool calls come from the chunk ParseOllamaChunk read from it.
   void Add(HttpApi api, const OllamaChunk& chunk, std::string_view line);
   // The final line with the answer spliced in: its members are copied as they came, in their
   // order, and `response` (with `thinking` after it) or `message` written in their place, so the

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "absl/strings/escaping.h"
+#include "gateway/upstream/line_parser.h"
 
 namespace og {
 namespace {
@@ -153,9 +154,6 @@ void ReadMessages(element root, bool stream, CompatLineFacts* facts) {
   }
 }
 
-// Lines up to this long are parsed by the thread's parser (as ParseOllamaChunk does).
-constexpr std::size_t kLongestLineForReusedParser = 16 * 1024;
-
 }  // namespace
 
 CompatInput ReadCompatInput(CompatApi api, Json& body) {
@@ -251,18 +249,12 @@ CompatLineFacts ReadCompatLine(CompatApi api, bool stream, std::string_view line
       return facts;
     }
   }
-  thread_local simdjson::dom::parser reused_parser;
   std::optional<simdjson::dom::parser> own_parser;
-  simdjson::dom::parser& parser =
-      json.size() <= kLongestLineForReusedParser ? reused_parser : own_parser.emplace();
-  const std::size_t depth = static_cast<std::size_t>(std::max(1, max_depth));
-  if (parser.max_depth() != depth &&
-      parser.allocate(std::max<std::size_t>(parser.capacity(), 64), depth) != simdjson::SUCCESS) {
-    return facts;
-  }
+  simdjson::dom::parser* parser = LineParser(json.size(), max_depth, &own_parser);
+  if (parser == nullptr) return facts;
   element root;
   const simdjson::error_code parsed =
-      parser.parse(json.data(), json.size(), /*realloc_if_needed=*/true).get(root);
+      parser->parse(json.data(), json.size(), /*realloc_if_needed=*/true).get(root);
   if (parsed == simdjson::DEPTH_ERROR) {
     return malformed("an event nested deeper than limits.max_json_depth (" +
                      std::to_string(max_depth) + ")");

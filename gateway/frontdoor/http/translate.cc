@@ -256,6 +256,17 @@ absl::Status CanonicalizeOpenAiMessages(Json& body) {
   return absl::OkStatus();
 }
 
+// A compatibility endpoint's texts as the request's messages (role "text"), in the body's order,
+// for the access log.
+void SetCompatTexts(const std::vector<std::string*>& texts, InferenceRequest* request) {
+  request->clear_messages();
+  for (const std::string* text : texts) {
+    auto* out = request->add_messages();
+    out->set_role("text");
+    out->set_content(*text);
+  }
+}
+
 std::string ModelOf(const Json& body, HttpApi api) {
   auto it = body.find("model");
   // /api/show took "name" before "model"; older clients still send it.
@@ -375,6 +386,7 @@ absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view text, int m
     // Ollama's own layer checks the rest and answers in the API's shape; the gateway reads
     // what its checks and its accounting need.
     if (s = ReadStreamFlags(body, /*stream_default=*/false, &call); !s.ok()) return s;
+    // One walk of the body gives the texts, their size and the rest of what the limits measure.
     CompatInput input = ReadCompatInput(*compat, body);
     call.images = input.images;
     call.messages = input.messages;
@@ -382,6 +394,9 @@ absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view text, int m
       request.mutable_options()->set_num_predict(static_cast<std::int32_t>(
           std::min<std::int64_t>(input.max_tokens, std::numeric_limits<std::int32_t>::max())));
     }
+    SetCompatTexts(input.texts, &request);
+    for (const std::string* text : input.texts) call.text_bytes += text->size();
+    return call;
   }
   switch (api) {
     case HttpApi::kOllamaGenerate:
@@ -401,7 +416,7 @@ absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view text, int m
   }
   SyncRequestTexts(&call);
   for (const std::string* text : CallerTexts(&call)) call.text_bytes += text->size();
-  if (!CompatApiOf(api)) call.messages = static_cast<std::size_t>(request.messages_size());
+  call.messages = static_cast<std::size_t>(request.messages_size());
   return call;
 }
 
@@ -488,16 +503,9 @@ void SyncRequestTexts(HttpCall* call) {
     }
     case HttpApi::kOllamaShow:
       break;
-    default: {
-      // A compatibility endpoint: each text, in the body's order, for the access log.
-      request.clear_messages();
-      for (const std::string* text : CallerTexts(call)) {
-        auto* out = request.add_messages();
-        out->set_role("text");
-        out->set_content(*text);
-      }
+    default:
+      SetCompatTexts(CallerTexts(call), &request);
       break;
-    }
   }
 }
 
