@@ -160,6 +160,9 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   // The backend of the current attempt (loop thread, from Deliver).
   const std::string& backend_name() const;
   int attempts() const { return attempts_; }
+  // limits.max_json_depth of the policy the call was checked with (backend lines are read with
+  // it).
+  int max_json_depth() const { return max_json_depth_; }
   // Who the call runs as, once authenticated.
   const Caller& caller() const { return caller_; }
 

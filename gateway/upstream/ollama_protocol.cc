@@ -159,20 +159,6 @@ void ForEachMember(simdjson::dom::element value, Visit visit) {
   if (value.get_object().get(object) != simdjson::SUCCESS) return;
   for (const simdjson::dom::key_value_pair member : object) visit(member.key, member.value);
 }
-// An array of integers (a generate answer's context); other elements read as 0.
-void ReadInts(simdjson::dom::element value, std::vector<std::int64_t>* out) {
-  out->clear();
-  simdjson::dom::array array;
-  if (value.get_array().get(array) != simdjson::SUCCESS) return;
-  out->reserve(array.size());
-  for (simdjson::dom::element x : array) out->push_back(IntOrZero(x));
-}
-void ReadInts(const Json& value, std::vector<std::int64_t>* out) {
-  out->clear();
-  if (!value.is_array()) return;
-  for (const Json& x : value) out->push_back(IntOrZero(x));
-}
-
 // A value as JSON text (minified), for the few fields passed on as they came (tool calls).
 std::string JsonText(simdjson::dom::element value) { return simdjson::minify(value); }
 std::string JsonText(const Json& value) {
@@ -233,8 +219,6 @@ void ReadChunk(const Value& object, OllamaEndpoint endpoint, OllamaChunk* chunk)
               IsNonEmptyArray(field_value) ? JsonText(field_value) : std::string();
         }
       });
-    } else if (!chat && key == "context") {
-      ReadInts(value, &chunk->context);
     } else if (!chat && key == "response") {
       chunk->text = StringOrEmpty(value);
     } else if (!chat && key == "thinking") {
@@ -470,6 +454,23 @@ absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, Ol
   }
   return absl::InternalError(
       absl::StrCat("backend sent a line that is not a JSON object: '", start, "'"));
+}
+
+std::vector<std::int64_t> ContextOf(std::string_view final_line, int max_depth) {
+  std::vector<std::int64_t> context;
+  std::optional<simdjson::dom::parser> own_parser;
+  simdjson::dom::parser* parser = LineParser(final_line.size(), max_depth, &own_parser);
+  simdjson::dom::element root;
+  simdjson::dom::array array;
+  if (parser == nullptr ||
+      parser->parse(final_line.data(), final_line.size(), /*realloc_if_needed=*/true).get(root) !=
+          simdjson::SUCCESS ||
+      root["context"].get_array().get(array) != simdjson::SUCCESS) {
+    return context;
+  }
+  context.reserve(array.size());
+  for (simdjson::dom::element x : array) context.push_back(IntOrZero(x));
+  return context;
 }
 
 absl::Status StatusFromOllamaError(long http_status, std::string_view body,

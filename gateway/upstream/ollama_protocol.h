@@ -61,8 +61,6 @@ struct OllamaChunk {
   bool has_tool_calls() const { return !tool_calls_json.empty(); }
   // `logprobs` (a non-empty array) as JSON text (minified); empty without.
   std::string logprobs_json;
-  // A final generate line's `context` (the conversation's tokens, for the next call).
-  std::vector<std::int64_t> context;
   // Not parsed: set by the call path on the final chunk of a stream it continued on another
   // backend, to how many times it did (the front door marks the answer).
   int continuations = 0;
@@ -94,6 +92,12 @@ struct OllamaChunk {
 // it has parsed (about 15 bytes per byte); a longer line gets a parser of its own.
 absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, OllamaChunk* chunk,
                               int max_depth = 64);
+
+// The `context` of a final /api/generate line ParseOllamaChunk accepted with `max_depth` (the
+// conversation's tokens, for the next call); empty without one. Only the gRPC front door hands it
+// on, so only it reads the line a second time for it (with the same depth, so the thread's parser
+// is not reallocated).
+std::vector<std::int64_t> ContextOf(std::string_view final_line, int max_depth);
 
 // Maps a non-2xx answer from a backend to the gRPC status a caller can act on. `body` is the
 // response body (Ollama's `{"error": "..."}`, or plain text); its message is quoted in the status.

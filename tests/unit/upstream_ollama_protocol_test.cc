@@ -182,10 +182,9 @@ TEST_CASE("tool calls in a chunk are kept as JSON text", "[ollama]") {
                            OllamaEndpoint::kGenerate, &c)
               .ok());
   CHECK(Json::parse(c.logprobs_json) == Json::parse(R"([{"token":"a","logprob":-0.5}])"));
-  REQUIRE(ParseOllamaChunk(R"({"response":"","done":true,"context":[1,2,300]})",
-                           OllamaEndpoint::kGenerate, &c)
-              .ok());
-  CHECK(c.context == std::vector<std::int64_t>{1, 2, 300});
+  const std::string_view final_line = R"({"response":"","done":true,"context":[1,2,300]})";
+  REQUIRE(ParseOllamaChunk(final_line, OllamaEndpoint::kGenerate, &c).ok());
+  CHECK(ContextOf(final_line, 64) == std::vector<std::int64_t>{1, 2, 300});
   CHECK(c.logprobs_json.empty());
 }
 

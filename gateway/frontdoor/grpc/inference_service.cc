@@ -85,7 +85,6 @@ void AddLogprobs(const OllamaChunk& chunk, InferenceResponse* out) {
 void SetDoneFields(const OllamaChunk& chunk, InferenceResponse* out) {
   out->set_done(true);
   out->set_done_reason(chunk.done_reason);
-  out->mutable_context()->Assign(chunk.context.begin(), chunk.context.end());
   auto* usage = out->mutable_usage();
   usage->set_prompt_tokens(static_cast<std::uint32_t>(chunk.prompt_eval_count));
   usage->set_completion_tokens(static_cast<std::uint32_t>(chunk.eval_count));
@@ -121,6 +120,12 @@ class GrpcCall : public CallPath {
   std::string_view Header(std::string_view lower_name) const override {
     return MetadataOf(*context_, lower_name);
   }
+  // A generate answer's context, from its final line.
+  void AddContext(std::string_view final_line, InferenceResponse* out) const {
+    if (request_.messages_size() > 0) return;  // a chat has none
+    const std::vector<std::int64_t> context = ContextOf(final_line, max_json_depth());
+    out->mutable_context()->Assign(context.begin(), context.end());
+  }
   std::chrono::system_clock::time_point Deadline() const override { return context_->deadline(); }
   std::string Peer() const override { return context_->peer(); }
   tls::PeerIdentity PeerCertificate() const override { return CertificateOf(*context_); }
@@ -144,7 +149,7 @@ class PredictCall final : public grpc::ServerUnaryReactor, public GrpcCall {
   void OnDone() override { Release(); }
 
  private:
-  bool Deliver(OllamaChunk& chunk, std::string_view, absl::Status* why_not) override {
+  bool Deliver(OllamaChunk& chunk, std::string_view line, absl::Status* why_not) override {
     if (response_.output_data().size() + response_.thinking().size() + chunk.text.size() +
             chunk.thinking.size() >
         max_answer_bytes_) {
@@ -158,7 +163,10 @@ class PredictCall final : public grpc::ServerUnaryReactor, public GrpcCall {
     if (!chunk.thinking.empty()) response_.mutable_thinking()->append(chunk.thinking);
     AddToolCalls(chunk, &response_);
     AddLogprobs(chunk, &response_);
-    if (chunk.done) SetDoneFields(chunk, &response_);
+    if (chunk.done) {
+      SetDoneFields(chunk, &response_);
+      AddContext(line, &response_);
+    }
     return true;
   }
 
@@ -251,7 +259,7 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
   }
 
  private:
-  bool Deliver(OllamaChunk& chunk, std::string_view, absl::Status*) override {
+  bool Deliver(OllamaChunk& chunk, std::string_view line, absl::Status*) override {
     // Chunks without text (Ollama's final chunk has none) only matter when they end the answer
     // or call tools.
     if (chunk.text.empty() && chunk.thinking.empty() && !chunk.has_tool_calls() && !chunk.done) {
@@ -265,6 +273,7 @@ class PredictStreamCall final : public grpc::ServerWriteReactor<InferenceRespons
     AddLogprobs(chunk, &message);
     if (chunk.done) {
       SetDoneFields(chunk, &message);
+      AddContext(line, &message);
       const auto now = Steady::now();
       message.mutable_timings()->set_gateway_total_ns((now - start()).count());
       message.mutable_timings()->set_gateway_time_to_first_token_ns(
