@@ -21,6 +21,8 @@ std::string_view ActionName(Action action) {
       return "predict";
     case Action::kStream:
       return "stream";
+    case Action::kManage:
+      return "manage";
   }
   return "unknown";
 }
@@ -69,7 +71,10 @@ bool AuthorizationPolicy::Allows(std::string_view identity, std::string_view can
   const bool authenticated = !identity.empty() && identity != kAnonymous;
 
   for (const AuthorizationRule& rule : rules_) {
-    if (!(action == Action::kPredict ? rule.predict : rule.stream)) continue;
+    const bool grants = action == Action::kPredict  ? rule.predict
+                        : action == Action::kStream ? rule.stream
+                                                    : rule.manage;
+    if (!grants) continue;
     const bool applies =
         Contains(rule.identities, identity) ||
         (authenticated && Contains(rule.identities, kEveryAuthenticated)) ||

@@ -10,10 +10,11 @@
 namespace og::security {
 
 // What a call asks to do with a model: a whole answer at once (gRPC Predict) or a stream
-// (gRPC PredictStream).
-enum class Action { kPredict, kStream };
+// (gRPC PredictStream), or to manage it on the fleet's backends (pull, push, create, copy,
+// delete, blobs).
+enum class Action { kPredict, kStream, kManage };
 
-// "predict" or "stream".
+// "predict", "stream" or "manage".
 std::string_view ActionName(Action action);
 
 // Shell-style match of the whole `text`: '*' matches any run of characters (also none, and also
@@ -33,6 +34,8 @@ struct AuthorizationRule {
   std::vector<std::string> models;
   bool predict = true;
   bool stream = true;
+  // Managing models is granted only by rules that name it.
+  bool manage = false;
 };
 
 // Rules are a union of grants: a call is allowed when any rule that applies to its caller
