@@ -39,7 +39,9 @@ json Backend(const BackendConfig& b) {
               {"models", b.models},
               {"hash_id", b.hash_id},
               {"hash_label", HashLabel(b)},
-              {"max_in_flight", b.max_in_flight}};
+              {"max_in_flight", b.max_in_flight},
+              {"max_in_flight_by_model", b.max_in_flight_by_model},
+              {"max_embed_in_flight", b.max_embed_in_flight}};
   if (b.url.starts_with("https://")) {
     out["tls"] = {{"ca", b.tls.ca_file},
                   {"cert", b.tls.cert_file},
@@ -150,6 +152,7 @@ std::string ConfigJson(const Config& c) {
                {{"threads", c.upstream.threads},
                 {"connect_timeout", Duration(c.upstream.connect_timeout)},
                 {"request_timeout", Duration(c.upstream.request_timeout)},
+                {"idle_timeout", Duration(c.upstream.idle_timeout)},
                 {"max_line_bytes", c.upstream.max_line_bytes},
                 {"first_byte_timeout", Duration(c.upstream.first_byte_timeout)},
                 {"stream_buffer_bytes", c.upstream.stream_buffer_bytes},
@@ -159,8 +162,12 @@ std::string ConfigJson(const Config& c) {
                 {"continue_streams", c.upstream.continue_streams}}},
               {"admission",
                {{"max_in_flight", c.admission.max_in_flight},
+                {"max_embed_in_flight", c.admission.max_embed_in_flight},
                 {"max_queue", c.admission.max_queue},
                 {"max_queue_wait", Duration(c.admission.max_queue_wait)}}},
+              {"fleet",
+               {{"targets", c.fleet.targets == 0 ? json("all") : json(c.fleet.targets)},
+                {"max_blob_bytes", c.fleet.max_blob_bytes}}},
               {"health",
                {{"discovery", c.health.discovery},
                 {"panic_threshold", c.health.panic_threshold},

@@ -10,6 +10,7 @@ RequestPathOptions RequestPathOptionsFrom(const Config& c) {
   RequestPathOptions o;
   o.connect_timeout = c.upstream.connect_timeout;
   o.request_timeout = c.upstream.request_timeout;
+  o.idle_timeout = c.upstream.idle_timeout;
   o.max_line_bytes = c.upstream.max_line_bytes;
   o.stream_buffer_bytes = c.upstream.stream_buffer_bytes;
   o.stream_write_timeout = c.listen.write_timeout;

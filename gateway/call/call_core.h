@@ -30,7 +30,10 @@ struct Config;
 // Settings of the request path that come from the configuration.
 struct RequestPathOptions {
   std::chrono::milliseconds connect_timeout{2000};
-  std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
+  // Zero, or a cap on a whole attempt without a caller deadline.
+  std::chrono::milliseconds request_timeout{0};
+  // Zero, or the longest a backend may send nothing (before its first byte or between chunks).
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
   std::size_t max_line_bytes = 8u << 20;
   // Zero, or how long an attempt may wait for the backend's first byte before it is abandoned
   // (and retried elsewhere when allowed).

@@ -295,6 +295,18 @@ void CallPath::OnComplete(UpstreamResult result) {
     case UpstreamOutcome::kHttpError: {
       member.state->connect_backoff().OnSuccess();
       absl::Status s = StatusFromOllamaError(result.http_status, result.body, backend_name());
+      if (const ModelRefusal refusal = ModelRefusalOf(result.http_status, result.body);
+          refusal != ModelRefusal::kNone) {
+        // The router's facts about this backend and model were wrong (a model deleted since
+        // the last check) or the model does not fit there: other backends may serve it.
+        core_.metrics_.RecordModelRefusal(member.state->name(), pool_->model_label,
+                                          ModelRefusalName(refusal));
+        core_.router_.MarkModelRefused(*pool_, current_index_);
+        spdlog::warn("backend {} refused model {} ({}); trying another backend",
+                     member.state->name(), request_.model_name(), ModelRefusalName(refusal));
+        if (RetryOrFalse(s)) return;
+        return Conclude(s);
+      }
       if (IsRetriableHttpStatus(result.http_status) && RetryOrFalse(s)) return;
       return Conclude(s);
     }
@@ -319,6 +331,15 @@ void CallPath::OnComplete(UpstreamResult result) {
     case UpstreamOutcome::kFirstByteTimeout: {
       absl::Status s = absl::UnavailableError(
           absl::StrCat("backend '", member.state->name(), "' sent nothing: ", result.message));
+      if (RetryOrFalse(s)) return;
+      return Conclude(s);
+    }
+    case UpstreamOutcome::kIdleTimeout: {
+      // A backend gone quiet mid-answer is treated as one whose stream broke: the answer runs
+      // again elsewhere if the caller saw none of it, or is continued.
+      absl::Status s = absl::UnavailableError(
+          absl::StrCat("backend '", member.state->name(), "': ", result.message));
+      if (result.received_bytes) return FailMidAnswer(s);
       if (RetryOrFalse(s)) return;
       return Conclude(s);
     }
@@ -347,8 +368,13 @@ Router::Outcome ClassifyAttempt(const UpstreamResult& result, const AttemptFacts
       return facts.done || !facts.parses_chunks ? Outcome::kSuccess : Outcome::kFailure;
     case UpstreamOutcome::kHttpError:
       // Ollama's "server busy" 503 is load, not sickness (the admission queue and the retry
-      // deal with it); a 4xx is the request's fault. Other 5xx are the backend's.
-      if (result.http_status == 503) return Outcome::kNeutral;
+      // deal with it); a 4xx is the request's fault. A model that does not fit is a fact about
+      // that model there (the router marks the pair), not about the backend. Other 5xx are the
+      // backend's.
+      if (result.http_status == 503 ||
+          ModelRefusalOf(result.http_status, result.body) != ModelRefusal::kNone) {
+        return Outcome::kNeutral;
+      }
       return result.http_status >= 500 ? Outcome::kFailure : Outcome::kSuccess;
     case UpstreamOutcome::kLineTooLong:
       // upstream.max_line_bytes is the gateway's own limit: a caller can ask for an answer (a
@@ -357,6 +383,7 @@ Router::Outcome ClassifyAttempt(const UpstreamResult& result, const AttemptFacts
     case UpstreamOutcome::kConnectFailed:
     case UpstreamOutcome::kTransportError:
     case UpstreamOutcome::kFirstByteTimeout:
+    case UpstreamOutcome::kIdleTimeout:
       return Outcome::kFailure;
     case UpstreamOutcome::kTimeout:
       // The caller's own deadline is not the backend's failure, nor is a timeout while the
@@ -518,13 +545,13 @@ Choice CallPath::ChooseAndAcquire() {
   balancer::HostMask skip = tried_;
   std::size_t raced = 0;
   for (;;) {
-    Choice choice = core_.router_.Choose(*pool_, skip, *this, core_.random_.Next());
+    Choice choice = core_.router_.Choose(*pool_, skip, *this, core_.random_.Next(), Slot());
     if (!choice.ok()) {
       choice.tried -= raced;
       choice.full += raced;
       return choice;
     }
-    if (pool_->members[choice.index].state->TryAcquire()) {
+    if (AcquireSlot(pool_->members[choice.index])) {
       current_index_ = choice.index;
       probing_ = choice.probe;
       return choice;
@@ -542,13 +569,41 @@ absl::Status CallPath::NoBackend(const absl::Status& last) const {
                                    "' (last attempt: ", last.message(), ")"));
 }
 
+bool CallPath::AcquireSlot(const PoolMember& member) {
+  switch (Slot()) {
+    case SlotKind::kGeneration:
+      if (!member.state->TryAcquire()) return false;
+      if (member.model_slots != nullptr && !member.model_slots->TryAcquire()) {
+        member.state->generations().Release();
+        return false;
+      }
+      return true;
+    case SlotKind::kEmbedding:
+      return member.state->embeddings().TryAcquire();
+    case SlotKind::kNone:
+      return true;
+  }
+  return true;
+}
+
 void CallPath::ReleaseSlot() {
-  BackendState& state = *pool_->members[current_index_].state;
+  const PoolMember& member = pool_->members[current_index_];
+  BackendState& state = *member.state;
   if (probing_) {
     state.connect_backoff().ReleaseProbe();
     probing_ = false;
   }
-  state.in_flight().fetch_sub(1, std::memory_order_relaxed);
+  switch (Slot()) {
+    case SlotKind::kGeneration:
+      state.generations().Release();
+      if (member.model_slots != nullptr) member.model_slots->Release();
+      break;
+    case SlotKind::kEmbedding:
+      state.embeddings().Release();
+      break;
+    case SlotKind::kNone:
+      return;  // no slot was taken, so none is freed for a queued call
+  }
   core_.queue_->Wake();
 }
 
@@ -615,6 +670,7 @@ void CallPath::StartUpstream() {
   upstream.event_stream = ollama_.event_stream;
   upstream.tls = member.tls;
   upstream.first_byte_timeout = core_.options_.first_byte_timeout;
+  upstream.idle_timeout = core_.options_.idle_timeout;
   // The attempt may end, and the call with it, on a loop thread before Start returns (a
   // refused connect takes a millisecond): a reference held across the hand-off keeps this
   // object alive until current_ is stored.

@@ -116,6 +116,8 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   // body ended cleanly (the default), or it was cut short (a server-sent event stream without
   // its terminal event), which fails the attempt as a stream without its final chunk does.
   virtual bool AnswerComplete() const { return true; }
+  // Which of its backend's slots the call takes (the default: a generation's).
+  virtual SlotKind Slot() const { return SlotKind::kGeneration; }
 
   // One chunk for the caller (loop thread): parsed into `chunk` (empty unless ParsesChunks())
   // and as the backend sent it (`line`, without its newline). Return false to stop the call with
@@ -194,6 +196,8 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   // Chooses a backend not yet tried and takes one of its in-flight slots; on success
   // current_index_ is the backend.
   Choice ChooseAndAcquire();
+  // Takes the slots Slot() says on `member`; false when one is full.
+  bool AcquireSlot(const PoolMember& member);
   // Chooses a backend and starts an attempt, or queues the call when every candidate is full.
   void StartAttempt();
   // Starts the attempt on current_index_, whose slot is already taken.

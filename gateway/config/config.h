@@ -160,10 +160,15 @@ struct UpstreamConfig {
   int threads = 0;
   // TCP (and TLS) connect timeout to a backend.
   std::chrono::milliseconds connect_timeout{2000};
-  // Upper bound on a whole backend request when the caller sets no deadline. Ollama sends no
-  // byte until the first token is ready (queue wait + model load + prompt evaluation), so this
-  // must cover a cold model load; 0 means no bound.
-  std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
+  // Optional cap on a whole backend request when the caller sets no deadline; 0 (the default)
+  // means none: an answer that keeps coming is never cut, however long it thinks or streams
+  // (Ollama itself has no such cut). idle_timeout bounds a backend that went quiet.
+  std::chrono::milliseconds request_timeout{0};
+  // Longest the backend may send nothing, before its first byte (queue wait + model load +
+  // prompt evaluation) or between two chunks, before the attempt is abandoned (and retried, or
+  // the stream continued, when allowed). Ollama's own load timeout (OLLAMA_LOAD_TIMEOUT) is 5
+  // minutes. 0 means none.
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
   // Longest NDJSON line accepted from a backend before the call fails.
   std::uint64_t max_line_bytes = 8u << 20;
   // Zero (off), or how long an attempt may wait for the backend's first byte before it is
@@ -195,6 +200,8 @@ struct UpstreamConfig {
 struct AdmissionConfig {
   // Default of backends[].max_in_flight; 0 means unlimited.
   std::int64_t max_in_flight = 0;
+  // Default of backends[].max_embed_in_flight; 0 means unlimited.
+  std::int64_t max_embed_in_flight = 0;
   // Calls that may wait for a backend slot at once, across every model; 0 turns queueing off
   // (a call finding every backend full is refused at once).
   std::int64_t max_queue = 1000;
@@ -231,9 +238,16 @@ struct BackendConfig {
   // The backend's label on a ketama ring; empty means its URL's host:port (libketama's
   // convention). Set it to keep a backend's ring position when its address changes.
   std::string hash_id;
-  // Requests the gateway sends this backend at once (Ollama's OLLAMA_NUM_PARALLEL), 0..100000;
-  // 0 means unlimited. Defaults to admission.max_in_flight.
+  // Generations (generate, chat and the /v1 equivalents) the gateway sends this backend at
+  // once, 0..100000; 0 means unlimited. Defaults to admission.max_in_flight. /api/show and the
+  // listings take no slot; embeddings take max_embed_in_flight's.
   std::int64_t max_in_flight = 0;
+  // Generations of one model at once here (Ollama's OLLAMA_NUM_PARALLEL is per loaded model),
+  // by canonical model name; within max_in_flight.
+  std::map<std::string, std::int64_t> max_in_flight_by_model;
+  // Embedding calls at once, 0..100000; 0 means unlimited. Defaults to
+  // admission.max_embed_in_flight.
+  std::int64_t max_embed_in_flight = 0;
   // Only for https:// URLs.
   BackendTlsConfig tls;
   int line = 0;
@@ -424,6 +438,17 @@ struct RedactionRuleConfig {
   int line = 0;
 };
 
+// Model management across the fleet (pull, push, create, copy, delete, blobs).
+struct FleetConfig {
+  // Which healthy backends of the model's pool an operation goes to when the caller names none:
+  // 0, every one ("all"), or N, the N with the fewest calls in flight.
+  std::int64_t targets = 0;
+  // Largest blob (POST /api/blobs/:digest) the gateway takes, to be held in memory while it is
+  // sent to each backend.
+  std::int64_t max_blob_bytes = std::int64_t{256} << 20;
+  int line = 0;
+};
+
 // Rules applied to prompts before they are forwarded (security/redactor.h).
 struct RedactionConfig {
   std::vector<RedactionRuleConfig> rules;
@@ -438,6 +463,7 @@ struct Config {
   int workers = 0;
   ListenConfig listen;
   AdminConfig admin;
+  FleetConfig fleet;
   HttpConfig http;
   BalancerConfig balancer;
   UpstreamConfig upstream;

@@ -35,13 +35,14 @@ namespace {
 
 using namespace config_internal;  // NOLINT: the reader is this file's vocabulary
 
-constexpr std::array<std::string_view, 16> kTopLevelKeys = {
+constexpr std::array<std::string_view, 17> kTopLevelKeys = {
     "listen",      "admin",    "http",
     "balancer",    "upstream", "admission",
     "backends",    "health",   "outlier_detection",
     "logging",     "auth",     "authorization",
     "rate_limits", "limits",   "redaction",
-    "workers"};
+    "workers",     "fleet"};
+constexpr std::array<std::string_view, 2> kFleetKeys = {"targets", "max_blob_bytes"};
 constexpr std::array<std::string_view, 18> kListenKeys = {"address",
                                                           "insecure",
                                                           "cert",
@@ -74,21 +75,22 @@ constexpr std::array<std::string_view, 11> kHttpKeys = {
     "max_connections", "allowed_origins", "allowed_hosts"};
 constexpr std::int64_t kMaxHttpConnections = 1000000;
 constexpr int kMaxHttpThreads = 64;
-constexpr std::array<std::string_view, 10> kUpstreamKeys = {"threads",
-                                                            "connect_timeout",
-                                                            "request_timeout",
-                                                            "max_line_bytes",
-                                                            "stream_buffer_bytes",
-                                                            "max_unary_answer_bytes",
-                                                            "first_byte_timeout",
-                                                            "max_attempts",
-                                                            "retry_budget_percent",
-                                                            "continue_streams"};
+constexpr std::array<std::string_view, 11> kUpstreamKeys = {
+    "threads",        "connect_timeout",      "request_timeout",        "idle_timeout",
+    "max_line_bytes", "stream_buffer_bytes",  "max_unary_answer_bytes", "first_byte_timeout",
+    "max_attempts",   "retry_budget_percent", "continue_streams"};
 constexpr std::array<std::string_view, 2> kContinueStreams = {"chat", "off"};
-constexpr std::array<std::string_view, 3> kAdmissionKeys = {"max_in_flight", "max_queue",
-                                                            "max_queue_wait"};
-constexpr std::array<std::string_view, 7> kBackendKeys = {
-    "name", "url", "weight", "models", "hash_id", "max_in_flight", "tls"};
+constexpr std::array<std::string_view, 4> kAdmissionKeys = {"max_in_flight", "max_embed_in_flight",
+                                                            "max_queue", "max_queue_wait"};
+constexpr std::array<std::string_view, 9> kBackendKeys = {"name",
+                                                          "url",
+                                                          "weight",
+                                                          "models",
+                                                          "hash_id",
+                                                          "max_in_flight",
+                                                          "max_in_flight_by_model",
+                                                          "max_embed_in_flight",
+                                                          "tls"};
 constexpr std::array<std::string_view, 4> kBackendTlsKeys = {"ca", "cert", "key", "verify"};
 constexpr std::array<std::string_view, 3> kLoggingKeys = {"level", "format", "access_log"};
 constexpr std::array<std::string_view, 4> kAccessLogKeys = {"path", "max_size_mb", "max_files",
@@ -105,6 +107,8 @@ constexpr std::int64_t kMaxLineBytes = std::int64_t{1} << 30;
 constexpr std::int64_t kMaxWeight = 1000;
 constexpr std::size_t kMaxBackendNameLength = 64;
 constexpr std::int64_t kMaxInFlight = 100000;
+constexpr std::int64_t kMaxFleetTargets = 10000;
+constexpr std::int64_t kMaxBlobBytes = std::int64_t{1} << 40;
 constexpr std::int64_t kMaxQueue = 1000000;
 constexpr std::int64_t kMaxAttempts = 10;
 
@@ -275,6 +279,7 @@ void ParseUpstream(const MapReader& top, UpstreamConfig* upstream) {
   }
   map.Duration("connect_timeout", /*allow_zero=*/false, &upstream->connect_timeout);
   map.Duration("request_timeout", /*allow_zero=*/true, &upstream->request_timeout);
+  map.Duration("idle_timeout", /*allow_zero=*/true, &upstream->idle_timeout);
   map.Duration("first_byte_timeout", /*allow_zero=*/true, &upstream->first_byte_timeout);
   if (map.Integer("max_line_bytes", kMinLineBytes, kMaxLineBytes, &number)) {
     upstream->max_line_bytes = static_cast<std::uint64_t>(number);
@@ -298,6 +303,7 @@ void ParseAdmission(const MapReader& top, AdmissionConfig* admission) {
   const MapReader map = top.Child("admission", kAdmissionKeys, &admission->line);
   if (!map.ok()) return;
   map.Integer("max_in_flight", 0, kMaxInFlight, &admission->max_in_flight);
+  map.Integer("max_embed_in_flight", 0, kMaxInFlight, &admission->max_embed_in_flight);
   map.Integer("max_queue", 0, kMaxQueue, &admission->max_queue);
   map.Duration("max_queue_wait", /*allow_zero=*/false, &admission->max_queue_wait);
 }
@@ -381,6 +387,47 @@ void ParseBackendTls(const MapReader& backend_map, BackendConfig* backend) {
   }
 }
 
+// backends[].max_in_flight_by_model: model name -> limit, by canonical name.
+void ParseModelLimits(const MapReader& map, BackendConfig* backend) {
+  for (const MapEntry& entry : map.Entries("max_in_flight_by_model", "model name to a limit")) {
+    if (!IsValidModelName(entry.name)) {
+      map.errors()->Add(entry.line,
+                        fmt::format("{}: '{}' is not a valid model name", entry.path, entry.name));
+      continue;
+    }
+    const std::optional<std::int64_t> limit =
+        entry.value.IsScalar() ? ParseInteger(entry.value.Scalar()) : std::nullopt;
+    if (!limit || *limit < 1 || *limit > kMaxInFlight) {
+      map.errors()->Add(entry.line, fmt::format("{}: must be an integer from 1 to {}, got {}",
+                                                entry.path, kMaxInFlight, Describe(entry.value)));
+      continue;
+    }
+    if (!backend->max_in_flight_by_model.emplace(CanonicalModelName(entry.name), *limit).second) {
+      map.errors()->Add(entry.line, fmt::format("{}: the model is listed twice (as '{}' once more)",
+                                                entry.path, entry.name));
+    }
+  }
+}
+
+void ParseFleet(const MapReader& top, FleetConfig* fleet) {
+  const MapReader map = top.Child("fleet", kFleetKeys, &fleet->line);
+  if (!map.ok()) return;
+  if (const Field* targets = map.Find("targets");
+      targets != nullptr && targets->value.IsScalar() && targets->value.Scalar() == "all") {
+    fleet->targets = 0;
+  } else if (targets != nullptr) {
+    const std::optional<std::int64_t> n =
+        targets->value.IsScalar() ? ParseInteger(targets->value.Scalar()) : std::nullopt;
+    if (!n || *n < 1 || *n > kMaxFleetTargets) {
+      map.Error(*targets, fmt::format("must be all or a number of backends from 1 to {}, got {}",
+                                      kMaxFleetTargets, Describe(targets->value)));
+    } else {
+      fleet->targets = *n;
+    }
+  }
+  map.Integer("max_blob_bytes", 1, kMaxBlobBytes, &fleet->max_blob_bytes);
+}
+
 void ParseBackends(const MapReader& top, const AdmissionConfig& admission,
                    std::vector<BackendConfig>* backends) {
   constexpr std::string_view kNeedOne = "at least one backend is required";
@@ -414,6 +461,9 @@ void ParseBackends(const MapReader& top, const AdmissionConfig& admission,
     ReadModelList(map, "models", &backend.models, &backend.canonical_models);
     backend.max_in_flight = admission.max_in_flight;
     map.Integer("max_in_flight", 0, kMaxInFlight, &backend.max_in_flight);
+    backend.max_embed_in_flight = admission.max_embed_in_flight;
+    map.Integer("max_embed_in_flight", 0, kMaxInFlight, &backend.max_embed_in_flight);
+    ParseModelLimits(map, &backend);
     ParseBackendTls(map, &backend);
     if (map.String("hash_id", &backend.hash_id) && backend.hash_id.size() > 256) {
       map.Error(*map.Find("hash_id"), "must be at most 256 characters");
@@ -486,6 +536,7 @@ void ParseDocument(const std::string& yaml, Config* config, ErrorList* errors) {
   ParseUpstream(top, &config->upstream);
   ParseWorkers(top, config);
   ParseAdmission(top, &config->admission);
+  ParseFleet(top, &config->fleet);
   ParseBackends(top, config->admission, &config->backends);
   // After the backends: pools name models that backends must serve.
   ParseBalancer(top, config->backends, &config->balancer);

@@ -61,11 +61,15 @@ std::string_view KeyOf(const HashKeySource& source, const RequestKeys& request) 
   return {};
 }
 
-bool InConfig(const Config& config, const std::string& name) {
+const BackendConfig* FindBackendConfig(const Config& config, const std::string& name) {
   for (const BackendConfig& b : config.backends) {
-    if (b.name == name) return true;
+    if (b.name == name) return &b;
   }
-  return false;
+  return nullptr;
+}
+
+bool InConfig(const Config& config, const std::string& name) {
+  return FindBackendConfig(config, name) != nullptr;
 }
 
 }  // namespace
@@ -111,6 +115,7 @@ absl::Status Router::Apply(const Config& config) {
   for (const BackendConfig& b : config.backends) {
     BackendState& state = *states_[b.name];
     state.set_max_in_flight(b.max_in_flight);
+    state.embeddings().set_limit(b.max_embed_in_flight);
     if (checks_off) state.set_active_ok(true);
   }
   return absl::OkStatus();
@@ -131,7 +136,7 @@ absl::Status Router::Rebuild() {
   std::vector<MemberSpec> any_model;
   std::map<std::string, std::vector<MemberSpec>> by_model;
   for (const BackendConfig& b : config.backends) {
-    MemberSpec spec{{StateFor(b.name), b.url, UpstreamTlsOf(b)}, b.weight, HashLabel(b)};
+    MemberSpec spec{{StateFor(b.name), b.url, UpstreamTlsOf(b), nullptr}, b.weight, HashLabel(b)};
     table->backend_index_.emplace(b.name, table->backends_.size());
     table->backends_.push_back(spec.member);
     table->configured_models_.insert(b.canonical_models.begin(), b.canonical_models.end());
@@ -163,14 +168,24 @@ absl::Status Router::Rebuild() {
       std::uint8_t flags = 0;
       if (facts.probe_failing.count(model) != 0) flags |= kProbeFailing;
       if (facts.loaded.count(model) != 0) flags |= kModelLoaded;
+      if (facts.refused.count(model) != 0) flags |= kModelRefused;
       (*pool)->flags[i].store(flags, std::memory_order_relaxed);
+    }
+    for (std::size_t i = 0; i < (*pool)->members.size(); ++i) {
+      PoolMember& member = (*pool)->members[i];
+      const BackendConfig* b = FindBackendConfig(config, member.state->name());
+      auto limit = b != nullptr ? b->max_in_flight_by_model.find(model)
+                                : std::map<std::string, std::int64_t>::const_iterator();
+      if (b == nullptr || limit == b->max_in_flight_by_model.end()) continue;
+      member.model_slots = member.state->ModelSlots(model);
+      member.model_slots->set_limit(limit->second);
     }
     table->pools_.emplace(model, std::move(*pool));
     table->known_models_.push_back(model);
   }
   if (!any_model.empty()) {
     const PolicyConfig defaults = config.balancer.ForModel("");
-    auto pool = BuildPool("_other", defaults, std::move(any_model));
+    auto pool = BuildPool(std::string(kAnyModelLabel), defaults, std::move(any_model));
     if (!pool.ok()) return pool.status();
     (*pool)->panic_threshold = config.health.panic_threshold;
     table->any_model_pool_ = std::move(*pool);
@@ -198,6 +213,15 @@ void Router::SetServedModels(const std::string& backend, std::vector<std::string
   std::set<std::string> served(std::make_move_iterator(models.begin()),
                                std::make_move_iterator(models.end()));
   Facts& facts = facts_[backend];
+  // A tier-2 check that lists a model lifts the backend's refusal of it.
+  for (auto it = facts.refused.begin(); it != facts.refused.end();) {
+    if (served.count(*it) == 0) {
+      ++it;
+      continue;
+    }
+    SetFlag(backend, *it, kModelRefused, false);
+    it = facts.refused.erase(it);
+  }
   if (facts.served == served) return;
   facts.served = std::move(served);
   if (!config_->health.discovery) return;
@@ -227,6 +251,40 @@ void Router::SetProbeFailing(const std::string& backend, const std::string& mode
     facts.probe_failing.erase(model);
   }
   SetFlag(backend, model, kProbeFailing, failing);
+}
+
+void Router::NoteModelInstalled(const std::string& backend, const std::string& model) {
+  std::lock_guard<std::mutex> lock(states_mu_);
+  if (config_ == nullptr || !InConfig(*config_, backend)) return;
+  Facts& facts = facts_[backend];
+  if (facts.refused.erase(model) != 0) SetFlag(backend, model, kModelRefused, false);
+  // Before the backend's first listing the table follows its configured models anyway.
+  if (!facts.served.has_value() || !facts.served->insert(model).second) return;
+  if (!config_->health.discovery) return;
+  if (absl::Status s = Rebuild(); !s.ok()) facts.served->erase(model);
+}
+
+void Router::NoteModelRemoved(const std::string& backend, const std::string& model) {
+  std::lock_guard<std::mutex> lock(states_mu_);
+  if (config_ == nullptr || !InConfig(*config_, backend)) return;
+  Facts& facts = facts_[backend];
+  facts.loaded.erase(model);
+  SetFlag(backend, model, kModelLoaded, false);
+  if (!facts.served.has_value() || facts.served->erase(model) == 0) return;
+  if (!config_->health.discovery) return;
+  if (absl::Status s = Rebuild(); !s.ok()) facts.served->insert(model);
+}
+
+void Router::MarkModelRefused(const Pool& pool, std::size_t index) {
+  // The pool of backends taking any model is not one model's: a mark would cover all of them.
+  if (pool.model_label == kAnyModelLabel) return;
+  const std::string& backend = pool.members[index].state->name();
+  std::lock_guard<std::mutex> lock(states_mu_);
+  if (config_ == nullptr || !config_->health.api.enabled || !InConfig(*config_, backend)) return;
+  facts_[backend].refused.insert(pool.model_label);
+  // The call's own pool may be of an older table than the current one; both get the mark.
+  pool.flags[index].fetch_or(kModelRefused, std::memory_order_relaxed);
+  SetFlag(backend, pool.model_label, kModelRefused, true);
 }
 
 void Router::SetFlag(const std::string& backend, const std::string& model, PoolMemberFlag flag,
@@ -322,7 +380,7 @@ void Router::NotePanic(const Pool& pool, bool panic, std::size_t healthy) const 
 }
 
 Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried, const RequestKeys& request,
-                      std::uint64_t random) const {
+                      std::uint64_t random, SlotKind slots) const {
   Choice choice;
   const std::size_t n = pool.members.size();
   // One look at each member's health and connect back-off (each reads the clock).
@@ -352,7 +410,7 @@ Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried, const R
     } else if (held_out.Test(i)) {
       excluded.Set(i);
       ++choice.unavailable;
-    } else if (pool.members[i].state->Full()) {
+    } else if (MemberFull(pool.members[i], slots)) {
       excluded.Set(i);
       ++choice.full;
     }
@@ -402,18 +460,20 @@ Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried, const R
     for (std::size_t i = 0; i < n; ++i) {
       if (!choice.panic && unhealthy.Test(i)) skip.Set(i);
     }
-    ProbeHeldOut(pool, skip, random, &choice);
+    ProbeHeldOut(pool, skip, random, slots, &choice);
   }
   return choice;
 }
 
 void Router::ProbeHeldOut(const Pool& pool, const balancer::HostMask& skip, std::uint64_t random,
-                          Choice* choice) const {
+                          SlotKind slots, Choice* choice) const {
   const std::size_t n = pool.members.size();
   for (std::size_t step = 0; step < n; ++step) {
     const std::size_t i = (random + step) % n;
     BackendState& state = *pool.members[i].state;
-    if (skip.Test(i) || state.connect_backoff().Available() || state.Full()) continue;
+    if (skip.Test(i) || state.connect_backoff().Available() || MemberFull(pool.members[i], slots)) {
+      continue;
+    }
     if (state.connect_backoff().TryAcquireProbe()) {
       choice->index = i;
       choice->probe = true;

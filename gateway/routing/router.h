@@ -37,14 +37,58 @@
 
 namespace og {
 
+// Requests in flight of one kind on one backend, and their limit (admission). Thread-safe,
+// lock-free.
+class Slots {
+ public:
+  std::atomic<std::int64_t>& in_flight() { return in_flight_; }
+  const std::atomic<std::int64_t>& in_flight() const { return in_flight_; }
+  // The most in flight at once; 0 is unlimited. Set from the config.
+  void set_limit(std::int64_t limit) { limit_.store(limit, std::memory_order_relaxed); }
+  std::int64_t limit() const { return limit_.load(std::memory_order_relaxed); }
+  // True when at the limit.
+  bool Full() const {
+    const std::int64_t limit = this->limit();
+    return limit > 0 && in_flight_.load(std::memory_order_relaxed) >= limit;
+  }
+  // Takes one slot unless full; never exceeds the limit, however many threads race for the last
+  // slot.
+  bool TryAcquire() {
+    const std::int64_t limit = this->limit();
+    std::int64_t current = in_flight_.load(std::memory_order_relaxed);
+    do {
+      if (limit > 0 && current >= limit) return false;
+    } while (!in_flight_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
+    return true;
+  }
+  void Release() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<std::int64_t> limit_{0};
+};
+
+// Which slots a call takes on its backend. Ollama's parallelism (OLLAMA_NUM_PARALLEL) is for
+// generations; its model listings and /api/show answer at once whatever runs.
+enum class SlotKind {
+  kGeneration,  // max_in_flight, and the model's own limit there if it has one
+  kEmbedding,   // max_embed_in_flight
+  kNone,        // /api/show: no slot
+};
+
 // What the gateway knows about one backend, across config reloads. Thread-safe.
 class BackendState {
  public:
   BackendState(std::string name, const Clock& clock)
       : name_(std::move(name)), backoff_(clock), outlier_(clock) {}
   const std::string& name() const { return name_; }
-  std::atomic<std::int64_t>& in_flight() { return in_flight_; }
-  const std::atomic<std::int64_t>& in_flight() const { return in_flight_; }
+  // Generations in flight (what least-connections balances on) and their max_in_flight.
+  Slots& generations() { return generations_; }
+  const Slots& generations() const { return generations_; }
+  Slots& embeddings() { return embeddings_; }
+  const Slots& embeddings() const { return embeddings_; }
+  std::atomic<std::int64_t>& in_flight() { return generations_.in_flight(); }
+  const std::atomic<std::int64_t>& in_flight() const { return generations_.in_flight(); }
   health::ConnectBackoff& connect_backoff() { return backoff_; }
   const health::ConnectBackoff& connect_backoff() const { return backoff_; }
   health::OutlierDetector& outlier() { return outlier_; }
@@ -56,31 +100,26 @@ class BackendState {
   // Passes the active checks and is not ejected by outlier detection. Lock-free.
   bool Healthy() const { return active_ok() && !outlier_.Ejected(); }
 
-  // Admission: the most requests in flight at once; 0 is unlimited. Set from the config.
-  void set_max_in_flight(std::int64_t limit) {
-    max_in_flight_.store(limit, std::memory_order_relaxed);
-  }
-  std::int64_t max_in_flight() const { return max_in_flight_.load(std::memory_order_relaxed); }
+  // Admission of generations: the most in flight at once; 0 is unlimited.
+  void set_max_in_flight(std::int64_t limit) { generations_.set_limit(limit); }
+  std::int64_t max_in_flight() const { return generations_.limit(); }
   // True when the backend is at its max_in_flight.
-  bool Full() const {
-    const std::int64_t limit = max_in_flight();
-    return limit > 0 && in_flight_.load(std::memory_order_relaxed) >= limit;
-  }
-  // Takes one in-flight slot unless the backend is full; never exceeds max_in_flight, however
-  // many threads race for the last slot.
-  bool TryAcquire() {
-    const std::int64_t limit = max_in_flight();
-    std::int64_t current = in_flight_.load(std::memory_order_relaxed);
-    do {
-      if (limit > 0 && current >= limit) return false;
-    } while (!in_flight_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
-    return true;
+  bool Full() const { return generations_.Full(); }
+  bool TryAcquire() { return generations_.TryAcquire(); }
+
+  // The slots of generations of one model here (backends[].max_in_flight_by_model), kept
+  // across table rebuilds so calls in flight stay counted. The router's, under its lock.
+  std::shared_ptr<Slots> ModelSlots(const std::string& canonical_model) {
+    std::shared_ptr<Slots>& slots = model_slots_[canonical_model];
+    if (slots == nullptr) slots = std::make_shared<Slots>();
+    return slots;
   }
 
  private:
   const std::string name_;
-  std::atomic<std::int64_t> in_flight_{0};
-  std::atomic<std::int64_t> max_in_flight_{0};
+  Slots generations_;
+  Slots embeddings_;
+  std::map<std::string, std::shared_ptr<Slots>> model_slots_;
   // Unknown until the first checks: not routable before the backend was seen to work.
   std::atomic<bool> active_ok_{false};
   health::ConnectBackoff backoff_;
@@ -94,12 +133,33 @@ struct PoolMember {
   std::string url;
   // TLS toward an https:// backend; null for http:// ones.
   std::shared_ptr<const UpstreamTls> tls;
+  // The limit of the pool's model on this backend (max_in_flight_by_model); null without one.
+  std::shared_ptr<Slots> model_slots;
 };
+
+// Whether `member` has no free slot of `kind` for the pool's model. Lock-free.
+inline bool MemberFull(const PoolMember& member, SlotKind kind) {
+  switch (kind) {
+    case SlotKind::kGeneration:
+      return member.state->Full() || (member.model_slots != nullptr && member.model_slots->Full());
+    case SlotKind::kEmbedding:
+      return member.state->embeddings().Full();
+    case SlotKind::kNone:
+      return false;
+  }
+  return false;
+}
+
+// The metric label (Pool::model_label) of the pool of backends that take any model.
+inline constexpr std::string_view kAnyModelLabel = "_other";
 
 // Per-member facts about a pool's model, kept in Pool::flags.
 enum PoolMemberFlag : std::uint8_t {
   kProbeFailing = 1,  // tier 3 for this model fails on the member
   kModelLoaded = 2,   // /api/ps lists the model on the member
+  // The member refused the model (Ollama's 404 "not found", a 500 out of memory at load) until
+  // the next tier-2 check lists it there again.
+  kModelRefused = 4,
 };
 
 // The backends that may serve one model, and the policy choosing among them.
@@ -124,11 +184,11 @@ struct Pool {
   mutable std::atomic<bool> panic{false};
 };
 
-// Whether member `i` of `pool` may take traffic outside panic: healthy, and tier 3 passes for
-// the pool's model there. Lock-free.
+// Whether member `i` of `pool` may take traffic outside panic: healthy, tier 3 passes for the
+// pool's model there, and it has not just refused the model. Lock-free.
 inline bool MemberHealthy(const Pool& pool, std::size_t i) {
   return pool.members[i].state->Healthy() &&
-         (pool.flags[i].load(std::memory_order_relaxed) & kProbeFailing) == 0;
+         (pool.flags[i].load(std::memory_order_relaxed) & (kProbeFailing | kModelRefused)) == 0;
 }
 
 // Healthy, and not held out after a failed connect: what the panic threshold counts. A backend
@@ -254,6 +314,16 @@ class Router {
   // Whether tier 3 for `canonical_model` fails on `backend`.
   void SetProbeFailing(const std::string& backend, const std::string& canonical_model,
                        bool failing);
+  // Fleet operations' results, ahead of the next tier-2 check: `backend` now has (pull, create,
+  // copy) or no longer has (delete) `canonical_model`. With discovery on, pools follow at once.
+  void NoteModelInstalled(const std::string& backend, const std::string& canonical_model);
+  void NoteModelRemoved(const std::string& backend, const std::string& canonical_model);
+
+  // Member `index` of `pool` refused the pool's model (ModelRefusal): it takes no more calls for
+  // it outside panic until a tier-2 check lists the model there again. Not for the pool of
+  // backends taking any model (the mark would cover every model), nor without tier-2 checks
+  // (nothing would lift it). Thread-safe; takes the router's lock (rare).
+  void MarkModelRefused(const Pool& pool, std::size_t index);
 
   // How one attempt on a pool member ended, for outlier detection: kFailure is a connect error,
   // a timeout, a 5xx or a broken stream; kSuccess any other answer; kNeutral says nothing about
@@ -282,10 +352,10 @@ class Router {
   std::shared_ptr<const RoutingTable> table() const { return table_.load(); }
 
   // Chooses a member of `pool` for one attempt, skipping those in `tried`, those held out
-  // after connect failures and those at their max_in_flight. Hashing pools take the key from
-  // `request` as configured. Thread-safe, lock-free.
+  // after connect failures and those without a free slot of `slots`. Hashing pools take the key
+  // from `request` as configured. Thread-safe, lock-free.
   Choice Choose(const Pool& pool, const balancer::HostMask& tried, const RequestKeys& request,
-                std::uint64_t random) const;
+                std::uint64_t random, SlotKind slots = SlotKind::kGeneration) const;
 
  private:
   // What the active checks said of a backend, for building tables.
@@ -293,13 +363,14 @@ class Router {
     std::optional<std::set<std::string>> served;  // /api/tags, once known
     std::set<std::string> loaded;
     std::set<std::string> probe_failing;
+    std::set<std::string> refused;  // MarkModelRefused, until tier 2 lists the model again
   };
 
   std::shared_ptr<BackendState> StateFor(const std::string& name);
   // Builds and publishes the table of config_ and facts_. Requires states_mu_.
   absl::Status Rebuild();
   void ProbeHeldOut(const Pool& pool, const balancer::HostMask& skip, std::uint64_t random,
-                    Choice* choice) const;
+                    SlotKind slots, Choice* choice) const;
   void NotePanic(const Pool& pool, bool panic, std::size_t healthy) const;
   void TryEject(BackendState& state);
   // Sets or clears `flag` of `backend` in every pool of `canonical_model` of the current table.

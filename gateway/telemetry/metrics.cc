@@ -105,6 +105,20 @@ Metrics::Metrics()
                               "Retries not made, by reason (budget: the retry budget was "
                               "spent); the call ended with the failure it had")
                           .Register(*registry_);
+  model_refusals_ =
+      &BuildCounter()
+           .Name("gateway_model_refusals_total")
+           .Help(
+               "Backends that refused a model the gateway thought they serve, by backend, model "
+               "and reason (model_not_found, out_of_memory); the pair takes no calls until the "
+               "next tier-2 check lists the model there")
+           .Register(*registry_);
+  fleet_operations_ = &BuildCounter()
+                           .Name("gateway_fleet_operations_total")
+                           .Help(
+                               "Model management on backends (pull, push, create, copy, delete, "
+                               "blobs), by operation, backend and result (ok, failed)")
+                           .Register(*registry_);
   continuations_ =
       &BuildCounter()
            .Name("gateway_stream_continuations_total")
@@ -335,6 +349,17 @@ void Metrics::RecordRetry(std::string_view model) {
 
 void Metrics::RecordRetryRefused(std::string_view reason) {
   Series(retries_refused_, {{"reason", reason}}).Increment();
+}
+
+void Metrics::RecordModelRefusal(std::string_view backend, std::string_view model,
+                                 std::string_view reason) {
+  Series(model_refusals_, {{"backend", backend}, {"model", model}, {"reason", reason}}).Increment();
+}
+
+void Metrics::RecordFleetOperation(std::string_view operation, std::string_view backend,
+                                   std::string_view result) {
+  Series(fleet_operations_, {{"operation", operation}, {"backend", backend}, {"result", result}})
+      .Increment();
 }
 
 void Metrics::RecordStreamContinuation(std::string_view outcome) {

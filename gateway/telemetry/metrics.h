@@ -45,6 +45,14 @@ class Metrics {
   void RecordRetry(std::string_view model);
   // A retry not made, by reason ("budget": too many retries already in progress).
   void RecordRetryRefused(std::string_view reason);
+  // A backend refused a model it was thought to serve (ModelRefusalName: "model_not_found",
+  // "out_of_memory"); the call went to another backend when one was left.
+  void RecordModelRefusal(std::string_view backend, std::string_view model,
+                          std::string_view reason);
+  // One backend's part of a fleet operation ("pull", "delete", ...) and how it ended ("ok",
+  // "failed").
+  void RecordFleetOperation(std::string_view operation, std::string_view backend,
+                            std::string_view result);
   // A stream whose backend failed after part of the answer reached the caller, by what came of
   // it (kContinuationOutcomes).
   void RecordStreamContinuation(std::string_view outcome);
@@ -139,6 +147,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* attempts_;
   prometheus::Family<prometheus::Counter>* retries_;
   prometheus::Family<prometheus::Counter>* retries_refused_;
+  prometheus::Family<prometheus::Counter>* model_refusals_;
+  prometheus::Family<prometheus::Counter>* fleet_operations_;
   prometheus::Family<prometheus::Counter>* continuations_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Family<prometheus::Counter>* queue_rejected_;

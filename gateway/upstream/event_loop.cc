@@ -108,7 +108,8 @@ struct Transfer final : UpstreamControl, std::enable_shared_from_this<Transfer> 
         splitter(request.max_line_bytes, request.event_stream),
         deadline(l->io_),
         connect_timer(l->io_),
-        first_byte_timer(l->io_) {}
+        first_byte_timer(l->io_),
+        idle_timer(l->io_) {}
 
   // UpstreamControl: from any thread, carried out on the loop thread.
   void Cancel() override {
@@ -145,6 +146,10 @@ struct Transfer final : UpstreamControl, std::enable_shared_from_this<Transfer> 
   // connect_timeout, kFirstByteTimeout). The message is only written if it expires.
   void Arm(net::steady_timer& timer, std::chrono::milliseconds after, UpstreamOutcome bound);
   void Expire(UpstreamOutcome bound);
+  // request.idle_timeout: armed once the request is sent. Reads only note the time; a wait
+  // that ends early (bytes came meanwhile, or the transfer is paused) waits again for the rest.
+  void WaitIdle(std::chrono::steady_clock::duration after);
+  void OnIdleTimer();
   std::string Where() const { return absl::StrCat(url.host, ":", url.port); }
   bool Success() const { return http_status >= 200 && http_status < 300; }
 
@@ -159,9 +164,11 @@ struct Transfer final : UpstreamControl, std::enable_shared_from_this<Transfer> 
   std::unique_ptr<UpstreamConnection> connection;
   std::unique_ptr<tcp::resolver> resolver;  // only while resolving a host name
   std::optional<Parser> parser;
-  net::steady_timer deadline;          // request.timeout
-  net::steady_timer connect_timer;     // request.connect_timeout
-  net::steady_timer first_byte_timer;  // request.first_byte_timeout
+  net::steady_timer deadline;                       // request.timeout
+  net::steady_timer connect_timer;                  // request.connect_timeout
+  net::steady_timer first_byte_timer;               // request.first_byte_timeout
+  net::steady_timer idle_timer;                     // request.idle_timeout
+  std::chrono::steady_clock::time_point last_read;  // when bytes last came (idle_timeout)
   long http_status = 0;
   std::optional<std::string> content_type;
   bool host_is_address = false;  // url.host is an IP address, not a name (set by Connect)
@@ -192,15 +199,20 @@ void Transfer::Begin() {
     Arm(first_byte_timer, request.first_byte_timeout, UpstreamOutcome::kFirstByteTimeout);
   }
   if (request.method == UpstreamRequest::Method::kConnectOnly) return Connect();
-  const bool has_body = request.method == UpstreamRequest::Method::kPost;
+  using Method = UpstreamRequest::Method;
+  const bool has_body = request.method == Method::kPost || request.method == Method::kDelete;
+  const std::string_view verb = request.method == Method::kPost     ? "POST "
+                                : request.method == Method::kDelete ? "DELETE "
+                                : request.method == Method::kHead   ? "HEAD "
+                                                                    : "GET ";
   head = absl::StrCat(
-      has_body ? "POST " : "GET ", url.target, " HTTP/1.1\r\nHost: ", url.authority,
+      std::string(verb), url.target, " HTTP/1.1\r\nHost: ", url.authority,
       "\r\nUser-Agent: ollama-gateway/0.1\r\nAccept: ",
       request.event_stream ? "text/event-stream, application/json" : "application/x-ndjson",
       "\r\n");
   if (has_body) {
-    absl::StrAppend(
-        &head, "Content-Type: application/json\r\nContent-Length: ", request.body.size(), "\r\n");
+    absl::StrAppend(&head, "Content-Type: ", std::string(request.body_type),
+                    "\r\nContent-Length: ", request.body.size(), "\r\n");
   }
   head += "\r\n";
   connection = loop->TakeIdle(pool_key);
@@ -309,8 +321,32 @@ void Transfer::Send() {
           absl::StrCat("sending the request to ", t->Where(), " failed: ", ec.message()));
     }
     t->parser.emplace(*t);
+    // A HEAD answer's Content-Length describes a body that is not sent.
+    if (t->request.method == UpstreamRequest::Method::kHead) t->parser->skip(true);
+    if (t->request.idle_timeout.count() > 0) {
+      t->last_read = std::chrono::steady_clock::now();
+      t->WaitIdle(t->request.idle_timeout);
+    }
     t->Read();
   });
+}
+
+void Transfer::WaitIdle(std::chrono::steady_clock::duration after) {
+  idle_timer.expires_after(after);
+  idle_timer.async_wait([t = shared_from_this()](const error_code& ec) {
+    if (!ec && t->active) t->OnIdleTimer();
+  });
+}
+
+void Transfer::OnIdleTimer() {
+  const auto now = std::chrono::steady_clock::now();
+  // Paused for a caller that reads slowly: the backend is not the one idle.
+  if (paused) last_read = now;
+  const auto quiet_until = last_read + request.idle_timeout;
+  if (now < quiet_until) return WaitIdle(quiet_until - now);
+  Finish(UpstreamOutcome::kIdleTimeout,
+         absl::StrCat(Where(), " sent nothing for idle_timeout (", Millis(request.idle_timeout),
+                      received ? ") in the middle of its answer" : ") before answering"));
 }
 
 bool Transfer::RetryFresh() {
@@ -361,6 +397,7 @@ void Transfer::OnRead(const error_code& ec, std::size_t n) {
   }
   const bool filled = n == c.buffer.size() - c.end;
   c.end += n;
+  if (request.idle_timeout.count() > 0) last_read = std::chrono::steady_clock::now();
   // A read that filled the buffer: more is likely waiting.
   if (filled && c.buffer.size() < kMaxReadBuffer) c.buffer.resize(c.buffer.size() * 2);
   Parse();
@@ -382,6 +419,7 @@ void Transfer::Parse() {
     if (parser->is_done()) {
       if (http_status >= 200) return OnMessageDone();
       parser.emplace(*this);  // an interim 1xx answer; the final one follows
+      if (request.method == UpstreamRequest::Method::kHead) parser->skip(true);
       content_type.reset();
       continue;
     }
@@ -391,7 +429,7 @@ void Transfer::Parse() {
 }
 
 void Transfer::OnHeader(error_code& ec) {
-  if (!Success()) return;
+  if (!Success() || request.any_answer_type) return;
   // A proxy's HTML error page or a wrong port answered with 200 would otherwise surface as a
   // confusing "malformed chunk" after the caller may already have been sent something. Non-2xx
   // answers are left alone: their bodies (JSON or text) are only quoted in the error.
@@ -489,6 +527,7 @@ void Transfer::Finish(UpstreamOutcome outcome, std::string message) {
   deadline.cancel();
   connect_timer.cancel();
   first_byte_timer.cancel();
+  idle_timer.cancel();
   if (resolver) resolver->cancel();
   if (connection) connection->Close();  // pending operations complete, cancelled
   loop->Forget(this);  // `this` lives on in the caller's handle and pending operations

@@ -510,6 +510,35 @@ bool IsRetriableHttpStatus(long http_status) {
   return http_status == 502 || http_status == 503 || http_status == 504;
 }
 
+ModelRefusal ModelRefusalOf(long http_status, std::string_view body) {
+  if (http_status != 404 && http_status != 500) return ModelRefusal::kNone;
+  // The body is an error answer of at most a few KiB (the upstream client keeps no more); its
+  // words are looked for wherever its JSON shape puts them.
+  const std::string lower = absl::AsciiStrToLower(std::string(body));
+  if (http_status == 404) {
+    return absl::StrContains(lower, "model") && absl::StrContains(lower, "not found")
+               ? ModelRefusal::kNotFound
+               : ModelRefusal::kNone;
+  }
+  for (const char* words : {"requires more system memory", "out of memory", "cudamalloc failed",
+                            "unable to allocate", "insufficient memory"}) {
+    if (absl::StrContains(lower, words)) return ModelRefusal::kOutOfMemory;
+  }
+  return ModelRefusal::kNone;
+}
+
+std::string_view ModelRefusalName(ModelRefusal refusal) {
+  switch (refusal) {
+    case ModelRefusal::kNotFound:
+      return "model_not_found";
+    case ModelRefusal::kOutOfMemory:
+      return "out_of_memory";
+    case ModelRefusal::kNone:
+      break;
+  }
+  return "none";
+}
+
 bool IsRequestFaultError(const OllamaChunk& chunk) {
   if (chunk.error_status >= 400 && chunk.error_status < 500) return true;
   // Ollama's words for a prompt the model cannot take (llm/llama_server.go), which some

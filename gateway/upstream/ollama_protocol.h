@@ -108,6 +108,15 @@ absl::Status StatusFromOllamaError(long http_status, std::string_view body,
 // yet: Ollama's queue-full 503 and other 5xx caused by the backend's state, not the request.
 bool IsRetriableHttpStatus(long http_status);
 
+// A backend's error answer that says it cannot serve the model, although another backend may:
+// Ollama's 404 "model ... not found" (the router's list of its models was stale: deleted since
+// the last tier-2 check), or a 500 at load for want of memory ("model requires more system
+// memory", "out of memory", CUDA's "cudaMalloc failed", "unable to allocate").
+enum class ModelRefusal { kNone, kNotFound, kOutOfMemory };
+ModelRefusal ModelRefusalOf(long http_status, std::string_view body);
+// "model_not_found" or "out_of_memory" (the `reason` label of its metric).
+std::string_view ModelRefusalName(ModelRefusal refusal);
+
 // True when a mid-stream error line (`chunk.error`, `chunk.error_status`) says the request is at
 // fault rather than the backend: a 4xx status, or the input outgrowing the model's context.
 // Running such a request again elsewhere would fail the same way.

@@ -26,6 +26,7 @@ enum class UpstreamOutcome {
   kTransportError,
   kLineTooLong,       // an NDJSON line exceeded max_line_bytes
   kFirstByteTimeout,  // connected, but no response byte within first_byte_timeout
+  kIdleTimeout,       // the backend sent nothing for idle_timeout (before or after answering)
   kAborted,           // cancelled by the caller or by the handler, or the client shut down
 };
 
@@ -68,8 +69,10 @@ struct UpstreamTls {
 
 struct UpstreamRequest {
   enum class Method {
-    kPost,  // POST `body` (a generation)
-    kGet,   // GET (health checks)
+    kPost,    // POST `body` (a generation)
+    kGet,     // GET (health checks)
+    kDelete,  // DELETE with `body` (Ollama's /api/delete)
+    kHead,    // HEAD: the status only (Ollama's HEAD /api/blobs/:digest)
     // Open a fresh connection (plus the TLS handshake for https://), send nothing and close it:
     // a health check's TCP tier. Completes with kOk once connected.
     kConnectOnly,
@@ -77,8 +80,9 @@ struct UpstreamRequest {
   Method method = Method::kPost;
   // Absolute URL, e.g. http://127.0.0.1:11434/api/generate.
   std::string url;
-  // JSON body, POSTed with Content-Type: application/json.
+  // The body of a POST or DELETE, sent with Content-Type `body_type`.
   std::string body;
+  std::string_view body_type = "application/json";
   std::chrono::milliseconds connect_timeout{2000};
   // Bound on the whole exchange; zero means none.
   std::chrono::milliseconds timeout{0};
@@ -86,7 +90,15 @@ struct UpstreamRequest {
   // the first token is ready (queue wait + model load + prompt evaluation), so a short value
   // gives up on cold models.
   std::chrono::milliseconds first_byte_timeout{0};
+  // Bound on every wait for the backend's next bytes once the request is sent, the first
+  // byte included; zero means none. Unlike `timeout` it never cuts an answer that keeps coming,
+  // however long it runs. A transfer paused for a slow caller is not idle.
+  std::chrono::milliseconds idle_timeout{0};
   std::size_t max_line_bytes = 8u << 20;
+  // A successful answer of any media type (or none: an empty 200) is read as lines, for the
+  // management endpoints, whose answers are JSON, NDJSON or nothing. Otherwise a 2xx answer
+  // that is not NDJSON or JSON (or server-sent events, below) fails the transfer.
+  bool any_answer_type = false;
   // The answer may be server-sent events (text/event-stream, besides NDJSON and JSON), whose
   // lines go to the handler blank ones included (a blank line ends an event).
   bool event_stream = false;

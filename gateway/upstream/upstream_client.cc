@@ -20,6 +20,8 @@ const char* UpstreamOutcomeName(UpstreamOutcome outcome) {
       return "line_too_long";
     case UpstreamOutcome::kFirstByteTimeout:
       return "first_byte_timeout";
+    case UpstreamOutcome::kIdleTimeout:
+      return "idle_timeout";
     case UpstreamOutcome::kAborted:
       return "aborted";
   }

@@ -396,7 +396,8 @@ TEST_CASE(
   CHECK((on_a || On(attempt, kBackendB)));
   CHECK(attempt.request().url.ends_with("/api/generate"));
   CHECK_THAT(attempt.request().body, Contains(R"("prompt":"Say hi")"));
-  CHECK(attempt.request().timeout == 10min);  // upstream.request_timeout's default
+  CHECK(attempt.request().timeout == 0ms);        // upstream.request_timeout's default: no total
+  CHECK(attempt.request().idle_timeout == 5min);  // upstream.idle_timeout's default
   CHECK_FALSE(seen.ended());
 
   gateway.clock.Advance(250ms);  // the backend takes a quarter of a second to the first token

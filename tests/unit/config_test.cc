@@ -114,7 +114,9 @@ TEST_CASE("sections left out take the documented defaults", "[config]") {
   CHECK(config.balancer.policy == "round_robin");
   CHECK(config.upstream.threads == 0);
   CHECK(config.upstream.connect_timeout == milliseconds(2000));
-  CHECK(config.upstream.request_timeout == std::chrono::minutes(10));
+  CHECK(config.upstream.request_timeout == milliseconds(0));  // no total cap
+  CHECK(config.upstream.idle_timeout == std::chrono::minutes(5));
+  CHECK(config.fleet.targets == 0);  // all
   CHECK(config.upstream.max_line_bytes == 8u << 20);
   CHECK(config.upstream.stream_buffer_bytes == 1u << 20);
   CHECK(config.upstream.max_attempts == 2);
@@ -155,8 +157,8 @@ TEST_CASE("admission and retry values out of range are refused at their line", "
                              "  max_queu: 5\n")) ==
         "test.yaml:7: admission.max_in_flight: must be an integer from 0 to 100000, got \"-1\"\n"
         "test.yaml:8: admission.max_queue_wait: must be longer than 0, got \"0\"\n"
-        "test.yaml:9: unknown field 'max_queu' in admission (valid: max_in_flight, max_queue, "
-        "max_queue_wait); did you mean 'max_queue'?");
+        "test.yaml:9: unknown field 'max_queu' in admission (valid: max_in_flight, "
+        "max_embed_in_flight, max_queue, max_queue_wait); did you mean 'max_queue'?");
   CHECK(ErrorsOf(MinimalPlus("    max_in_flight: 100001\n")) ==
         "test.yaml:6: backends[0].max_in_flight: must be an integer from 0 to 100000, got "
         "\"100001\"");
@@ -193,11 +195,11 @@ TEST_CASE("a top level that is not a map is refused", "[config]") {
   CHECK(ErrorsOf("- listen\n- backends\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction, workers), got a list");
+        "authorization, rate_limits, limits, redaction, workers, fleet), got a list");
   CHECK(ErrorsOf("just words\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction, workers), got \"just words\"");
+        "authorization, rate_limits, limits, redaction, workers, fleet), got \"just words\"");
 }
 
 TEST_CASE("a second YAML document is refused", "[config]") {
@@ -221,7 +223,7 @@ TEST_CASE("an unknown top-level field is refused with the valid ones and a sugge
   CHECK(ErrorsOf(MinimalPlus("listne: {}\n")) ==
         "test.yaml:6: unknown field 'listne' at top level (valid: listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction, workers); did you mean "
+        "authorization, rate_limits, limits, redaction, workers, fleet); did you mean "
         "'listen'?");
 }
 
@@ -229,7 +231,7 @@ TEST_CASE("an unknown field far from every valid one gets no suggestion", "[conf
   CHECK(ErrorsOf(MinimalPlus("tracing: on\n")) ==
         "test.yaml:6: unknown field 'tracing' at top level (valid: listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction, workers)");
+        "authorization, rate_limits, limits, redaction, workers, fleet)");
 }
 
 TEST_CASE("an unknown field in a section names the section", "[config]") {
@@ -240,7 +242,7 @@ TEST_CASE("an unknown field in a section names the section", "[config]") {
         "test.yaml:7: upstream.continue_streams: must be one of chat, off, got \"always\"");
   CHECK(ErrorsOf(MinimalPlus("upstream:\n  connect_timout: 1s\n")) ==
         "test.yaml:7: unknown field 'connect_timout' in upstream (valid: threads, "
-        "connect_timeout, request_timeout, max_line_bytes, stream_buffer_bytes, "
+        "connect_timeout, request_timeout, idle_timeout, max_line_bytes, stream_buffer_bytes, "
         "max_unary_answer_bytes, first_byte_timeout, max_attempts, retry_budget_percent, "
         "continue_streams); did you mean 'connect_timeout'?");
 }
@@ -248,7 +250,7 @@ TEST_CASE("an unknown field in a section names the section", "[config]") {
 TEST_CASE("an unknown field in a backend names the backend by index", "[config]") {
   CHECK(ErrorsOf(MinimalPlus("    wieght: 2\n")) ==
         "test.yaml:6: unknown field 'wieght' in backends[0] (valid: name, url, weight, models, "
-        "hash_id, max_in_flight, tls); "
+        "hash_id, max_in_flight, max_in_flight_by_model, max_embed_in_flight, tls); "
         "did you mean 'weight'?");
 }
 
@@ -765,7 +767,7 @@ TEST_CASE("inputs the config fuzzer found are refused with one line per error", 
                         "    url: http://127.0.0.1:1\n") ==
       "test.yaml:2: unknown field '\"a\\nb\"' at top level (valid: listen, admin, http, balancer, "
       "upstream, admission, backends, health, outlier_detection, logging, auth, "
-      "authorization, rate_limits, limits, redaction, workers)");
+      "authorization, rate_limits, limits, redaction, workers, fleet)");
   CHECK(testing::ErrorsOf(std::string("\xff\0\n", 3)) ==
         "test.yaml:2: \"unknown escape character: \\n\"");
 }

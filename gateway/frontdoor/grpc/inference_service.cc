@@ -424,6 +424,8 @@ class EmbedCall final : public WholeAnswerCall {
         response_(*response) {}
 
  private:
+  SlotKind Slot() const override { return SlotKind::kEmbedding; }
+
   // The inputs as redaction left them.
   OllamaRequest BuildUpstream(const InferenceRequest& forwarded) override {
     Json body = {{"model", forwarded.model_name()}, {"input", Json::array()}};
@@ -482,6 +484,9 @@ class ShowCall final : public WholeAnswerCall {
         response_(*response) {}
 
  private:
+  // Ollama answers /api/show at once, whatever generations run.
+  SlotKind Slot() const override { return SlotKind::kNone; }
+
   OllamaRequest BuildUpstream(const InferenceRequest& forwarded) override {
     Json body = {{"model", forwarded.model_name()}};
     if (show_.verbose()) body["verbose"] = true;
