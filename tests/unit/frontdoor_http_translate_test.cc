@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "gateway/frontdoor/http/answers.h"
+#include "gateway/frontdoor/http/fleet_answers.h"
 #include "gateway/frontdoor/http/translate.h"
 #include "gateway/upstream/json_reading.h"
 
@@ -359,11 +360,11 @@ TEST_CASE("errors take each API's shape, in an answer and in a stream", "[http_p
 TEST_CASE("listings merge by name, and /v1/models reads modified_at as Unix time",
           "[http_protocol]") {
   const Json merged =
-      MergeModelLists({R"({"models":[{"name":"b:latest","size":1},{"name":"a:latest"}]})",
-                       R"({"models":[{"name":"b:latest","size":2},{"name":"team/c:7b",
-          "modified_at":"2024-05-01T10:00:00.5-02:00"}]})",
-                       "not json"},
-                      kDefaultMaxJsonDepth);
+      MergeTags({{"b1", R"({"models":[{"name":"b:latest","size":1},{"name":"a:latest"}]})"},
+                 {"b2", R"({"models":[{"name":"b:latest","size":2},{"name":"team/c:7b",
+          "modified_at":"2024-05-01T10:00:00.5-02:00"}]})"},
+                 {"b3", "not json"}},
+                kDefaultMaxJsonDepth);
   REQUIRE(merged["models"].size() == 3);
   CHECK(merged["models"][0]["name"] == "a:latest");
   CHECK(merged["models"][1]["size"] == 1);

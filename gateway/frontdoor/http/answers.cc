@@ -392,20 +392,4 @@ std::string OllamaAggregate::RebuiltBody(HttpApi api) const {
   return DumpJson(out);
 }
 
-Json MergeModelLists(const std::vector<std::string>& bodies, int max_depth) {
-  std::map<std::string, Json> by_name;
-  for (const std::string& body : bodies) {
-    const Json j = ParseJson(body, max_depth, "a backend's listing").value_or(Json());
-    if (!j.is_object() || !j.contains("models") || !j["models"].is_array()) continue;
-    for (const Json& m : j["models"]) {
-      if (m.is_object() && m.contains("name") && m["name"].is_string()) {
-        by_name.emplace(m["name"].get<std::string>(), m);
-      }
-    }
-  }
-  Json models = Json::array();
-  for (auto& [name, m] : by_name) models.push_back(std::move(m));
-  return Json{{"models", std::move(models)}};
-}
-
 }  // namespace og

@@ -1,5 +1,5 @@
 // The HTTP front door's answers (see docs/ollama-api.md): errors in each API's shape, the
-// aggregate of a non-streamed Ollama call, and the merged model listings. Pure: no I/O, so every
+// aggregate of a non-streamed Ollama call, and /v1/models. Pure: no I/O, so every
 // shape is unit-tested.
 #ifndef OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_ANSWERS_H_
 #define OLLAMA_GATEWAY_GATEWAY_FRONTDOOR_HTTP_ANSWERS_H_
@@ -59,10 +59,6 @@ struct OllamaAggregate {
   // alphabetical order). Body's fallback; protocol_bench compares the two.
   std::string RebuiltBody(HttpApi api) const;
 };
-
-// Merges /api/tags or /api/ps answers of several backends: one entry per model name, the first
-// seen, in name order. A body that is not JSON, or nests deeper than `max_depth`, is skipped.
-nlohmann::json MergeModelLists(const std::vector<std::string>& bodies, int max_depth);
 
 }  // namespace og
 

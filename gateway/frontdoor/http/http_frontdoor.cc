@@ -14,7 +14,9 @@
 #include "gateway/config/values.h"
 #include "gateway/frontdoor/http/answers.h"
 #include "gateway/frontdoor/http/browser_policy.h"
+#include "gateway/frontdoor/http/fleet_ops.h"
 #include "gateway/frontdoor/http/translate.h"
+#include "gateway/upstream/json_reading.h"
 #include "http/server.h"
 #include "spdlog/spdlog.h"
 #include "tls/peer_identity.h"
@@ -27,10 +29,6 @@ using Json = nlohmann::json;
 constexpr std::string_view kJson = "application/json; charset=utf-8";
 constexpr std::string_view kNdjson = "application/x-ndjson";
 constexpr std::string_view kEventStream = "text/event-stream";
-// Listings and the version are small answers from healthy backends; past this they failed.
-constexpr std::chrono::seconds kListingTimeout{10};
-// How long a merged listing is served from ListingCache.
-constexpr std::chrono::seconds kListingTtl{2};
 // Longest the front door's destructor waits for calls still running (their backend requests
 // were aborted when the connections closed, so they end within milliseconds).
 constexpr std::chrono::seconds kCallsEndWait{10};
@@ -137,6 +135,20 @@ class ModelCall final : private HttpCallHolder, public CallPath {
 
   bool ParsesChunks() const override {
     return call.api == HttpApi::kOllamaGenerate || call.api == HttpApi::kOllamaChat;
+  }
+
+  // Ollama answers /api/show at once, whatever generations run; embeddings have their own cap.
+  SlotKind Slot() const override {
+    switch (call.api) {
+      case HttpApi::kOllamaShow:
+        return SlotKind::kNone;
+      case HttpApi::kOllamaEmbed:
+      case HttpApi::kOllamaEmbeddings:
+      case HttpApi::kOpenAiEmbeddings:
+        return SlotKind::kEmbedding;
+      default:
+        return SlotKind::kGeneration;
+    }
   }
 
   // A compatibility endpoint's stream is whole once its terminal event came.
@@ -314,157 +326,17 @@ class ModelCall final : private HttpCallHolder, public CallPath {
   bool paused_ = false;
 };
 
-// GETs a path from healthy backends and hands over the bodies once every one answered or
-// failed. Each leg deletes itself when its request completes; the last one finishes.
-class Listing : public std::enable_shared_from_this<Listing> {
- public:
-  using Done = std::function<void(std::vector<std::string> bodies, std::string error)>;
-
-  // `limit` 0 asks every healthy backend; 1 asks the first.
-  static void Run(CallCore& core, std::string_view path, std::size_t limit, Done done) {
-    std::vector<const PoolMember*> targets;
-    const std::shared_ptr<const RoutingTable> table = core.router().table();
-    for (const PoolMember& member : table->backends()) {
-      if (!member.state->Healthy()) continue;
-      targets.push_back(&member);
-      if (limit > 0 && targets.size() == limit) break;
-    }
-    if (targets.empty()) {
-      return done({}, fmt::format("no healthy backend to answer {} ({} configured)", path,
-                                  table->backends().size()));
-    }
-    auto listing = std::make_shared<Listing>(std::move(done), targets.size());
-    for (const PoolMember* member : targets) {
-      UpstreamRequest request;
-      request.method = UpstreamRequest::Method::kGet;
-      request.url = fmt::format("{}{}", member->url, path);
-      request.connect_timeout = core.options().connect_timeout;
-      request.timeout = kListingTimeout;
-      request.max_line_bytes = core.options().max_line_bytes;
-      request.tls = member->tls;
-      core.upstream().Start(std::move(request),
-                            new Leg(listing, member->state->name(), core.options().max_line_bytes));
-    }
-  }
-
-  Listing(Done done, std::size_t legs) : done_(std::move(done)), left_(legs) {}
-
- private:
-  struct Leg final : UpstreamHandler {
-    Leg(std::shared_ptr<Listing> l, std::string b, std::size_t limit)
-        : listing(std::move(l)), backend(std::move(b)), max_bytes(limit) {}
-    bool OnLine(std::string_view line) override {
-      if (body.size() + line.size() > max_bytes) return false;  // aborted: counted as failed
-      body.append(line);
-      return true;
-    }
-    void OnComplete(UpstreamResult result) override {
-      listing->Finish(backend, result, std::move(body));
-      delete this;
-    }
-    std::shared_ptr<Listing> listing;
-    std::string backend;
-    const std::size_t max_bytes;  // upstream.max_line_bytes: Ollama answers on one line
-    std::string body;
-  };
-
-  void Finish(const std::string& backend, const UpstreamResult& result, std::string body) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (result.outcome == UpstreamOutcome::kOk) {
-      bodies_.push_back(std::move(body));
-    } else if (error_.empty()) {
-      error_ = fmt::format("backend '{}': {}", backend,
-                           result.outcome == UpstreamOutcome::kHttpError
-                               ? fmt::format("HTTP {}", result.http_status)
-                               : result.message);
-    }
-    if (--left_ > 0) return;
-    std::vector<std::string> bodies = std::move(bodies_);
-    std::string error = std::move(error_);
-    lock.unlock();
-    done_(std::move(bodies), std::move(error));
-  }
-
-  const Done done_;
-  std::mutex mu_;
-  std::size_t left_;
-  std::vector<std::string> bodies_;
-  std::string error_;
-};
-
 }  // namespace
-
-// The merged listings (/api/tags, /api/ps) of the last kListingTtl, so that callers polling
-// them (Open WebUI does, per page) cost one fan-out to the fleet per interval, not one each.
-// Requests that arrive while a fan-out runs wait for it. Failures are kept as long, which bounds
-// the fan-outs a caller can cause when backends are down.
-class ListingCache : public std::enable_shared_from_this<ListingCache> {
- public:
-  struct Result {
-    std::shared_ptr<const nlohmann::json> merged;  // {"models": [...]}; null on failure
-    std::string error;
-  };
-  using Done = std::function<void(const Result&)>;
-
-  void Get(CallCore& core, const std::string& path, int max_depth, Done done) {
-    const auto now = std::chrono::steady_clock::now();
-    std::unique_lock<std::mutex> lock(mu_);
-    Entry& entry = entries_[path];
-    if (entry.fetched_at != std::chrono::steady_clock::time_point{} &&
-        now - entry.fetched_at < kListingTtl) {
-      const Result result = entry.result;
-      lock.unlock();
-      return done(result);
-    }
-    entry.waiters.push_back(std::move(done));
-    if (entry.waiters.size() > 1) return;  // a fan-out is under way
-    lock.unlock();
-    Listing::Run(core, path, 0,
-                 [self = shared_from_this(), path, max_depth](std::vector<std::string> bodies,
-                                                              std::string error) {
-                   Result result;
-                   if (!bodies.empty()) {
-                     result.merged =
-                         std::make_shared<const nlohmann::json>(MergeModelLists(bodies, max_depth));
-                   } else {
-                     result.error = std::move(error);
-                   }
-                   self->Store(path, std::move(result));
-                 });
-  }
-
- private:
-  struct Entry {
-    std::chrono::steady_clock::time_point fetched_at;
-    Result result;
-    std::vector<Done> waiters;
-  };
-
-  void Store(const std::string& path, Result result) {
-    std::vector<Done> waiters;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      Entry& entry = entries_[path];
-      entry.fetched_at = std::chrono::steady_clock::now();
-      entry.result = result;
-      waiters.swap(entry.waiters);
-    }
-    for (const Done& done : waiters) done(result);
-  }
-
-  std::mutex mu_;
-  std::map<std::string, Entry> entries_;
-};
 
 namespace {
 
 // The front door's handling of one request that is not a model call.
 class Endpoints {
  public:
-  Endpoints(CallCore& core, ListingCache& listings, std::shared_ptr<http::Exchange> exchange,
-            std::shared_ptr<void> busy)
+  Endpoints(CallCore& core, std::shared_ptr<ListingCache> listings,
+            std::shared_ptr<http::Exchange> exchange, std::shared_ptr<void> busy)
       : core_(core),
-        listings_(listings),
+        listings_(std::move(listings)),
         exchange_(std::move(exchange)),
         request_(exchange_->request()),
         busy_(std::move(busy)) {}
@@ -476,37 +348,40 @@ class Endpoints {
     const ApiShape shape = openai ? ApiShape::kOpenAi : ApiShape::kOllama;
     std::optional<Caller> caller = Authenticate(shape);
     if (!caller) return;
-    listings_.Get(core_, path, MaxJsonDepth(),
-                  [core = &core_, exchange = exchange_, busy = busy_, caller = *caller, openai,
-                   shape, model_id = std::move(model_id)](const ListingCache::Result& result) {
-                    if (result.merged == nullptr) {
-                      return RespondError(*exchange, shape, 503,
-                                          fmt::format("cannot list models: {}", result.error));
-                    }
-                    Json merged = *result.merged;
-                    Allowed(*core, caller, &merged);
-                    if (!openai) return exchange->Respond(200, kJson, DumpJson(merged));
-                    if (!model_id) return exchange->Respond(200, kJson, OpenAiModels(merged));
-                    std::optional<std::string> entry = OpenAiModelEntry(merged, *model_id);
-                    if (!entry) {
-                      return RespondError(*exchange, shape, 404,
-                                          fmt::format("model '{}' not found", *model_id));
-                    }
-                    exchange->Respond(200, kJson, *std::move(entry));
-                  });
+    listings_->Get(core_, path, MaxJsonDepth(),
+                   [core = &core_, exchange = exchange_, busy = busy_, caller = *caller, openai,
+                    shape, model_id = std::move(model_id)](const ListingCache::Result& result) {
+                     if (result.merged == nullptr) {
+                       return RespondError(*exchange, shape, 503,
+                                           fmt::format("cannot list models: {}", result.error));
+                     }
+                     Json merged = *result.merged;
+                     Allowed(*core, caller, &merged);
+                     if (!openai) return exchange->Respond(200, kJson, DumpJson(merged));
+                     if (!model_id) return exchange->Respond(200, kJson, OpenAiModels(merged));
+                     std::optional<std::string> entry = OpenAiModelEntry(merged, *model_id);
+                     if (!entry) {
+                       return RespondError(*exchange, shape, 404,
+                                           fmt::format("model '{}' not found", *model_id));
+                     }
+                     exchange->Respond(200, kJson, *std::move(entry));
+                   });
   }
 
+  // The lowest version in the fleet, with every backend's beside it.
   void Version() {
     if (!Authenticate(ApiShape::kOllama)) return;
-    Listing::Run(
-        core_, "/api/version", 1,
-        [exchange = exchange_, busy = busy_](std::vector<std::string> bodies, std::string error) {
-          if (bodies.empty()) {
-            return RespondError(*exchange, ApiShape::kOllama, 503,
-                                fmt::format("cannot tell the version: {}", error));
-          }
-          exchange->Respond(200, kJson, std::move(bodies.front()));
-        });
+    FetchFromFleet(core_, "/api/version", 0,
+                   [exchange = exchange_, busy = busy_, max_depth = MaxJsonDepth()](
+                       std::vector<BackendAnswer> answers, std::string error) {
+                     Json merged = MergeVersions(answers, max_depth);
+                     if (merged["version"].get<std::string>().empty()) {
+                       return RespondError(*exchange, ApiShape::kOllama, 503,
+                                           fmt::format("cannot tell the version: {}",
+                                                       error.empty() ? "no backend said" : error));
+                     }
+                     exchange->Respond(200, kJson, DumpJson(merged));
+                   });
   }
 
   void Model(HttpApi api) {
@@ -515,8 +390,56 @@ class Endpoints {
       core_.metrics().RecordRejected("http", "invalid_argument");
       return RespondStatus(*exchange_, ShapeOf(api), parsed.status());
     }
+    if (IsUnload(*parsed) && Unload(*parsed)) return;
     auto* call = new ModelCall(core_, exchange_, *std::move(parsed), busy_);
     call->Start();
+  }
+
+  // Model management on the fleet: authenticated, authorized for `manage` on the model (blobs,
+  // which belong to no model, on every model), sent to the backends FleetTargets chooses.
+  void Manage(FleetOp op) {
+    std::optional<Caller> caller = Authenticate(ApiShape::kOllama);
+    if (!caller) return;
+    FleetOpRequest op_request;
+    op_request.op = op;
+    std::string model;  // as the caller wrote it
+    std::string destination;
+    if (op != FleetOp::kHeadBlob && op != FleetOp::kPostBlob) {
+      absl::Status s = ManagedModels(op, &model, &destination);
+      if (!s.ok()) {
+        core_.metrics().RecordRejected("http", "invalid_argument");
+        return RespondStatus(*exchange_, ApiShape::kOllama, s);
+      }
+    } else if (op == FleetOp::kPostBlob &&
+               request_.body.size() >
+                   static_cast<std::size_t>(core_.router().config()->fleet.max_blob_bytes)) {
+      return RespondError(*exchange_, ApiShape::kOllama, 413,
+                          fmt::format("the blob is larger than fleet.max_blob_bytes ({} bytes)",
+                                      core_.router().config()->fleet.max_blob_bytes));
+    }
+    op_request.model = model.empty() ? std::string() : CanonicalModelName(model);
+    op_request.destination = destination.empty() ? std::string() : CanonicalModelName(destination);
+    const std::shared_ptr<const SecurityPolicy> policy = core_.security().policy();
+    for (const std::string* name : {&model, &destination}) {
+      if (name != &model && name->empty()) continue;
+      if (absl::Status s =
+              policy->Authorize(*caller, *name, name->empty() ? "" : CanonicalModelName(*name),
+                                security::Action::kManage);
+          !s.ok()) {
+        core_.metrics().RecordAuthorization("http", "manage", "deny");
+        core_.metrics().RecordRejected("http", "permission_denied");
+        return RespondStatus(*exchange_, ApiShape::kOllama, s);
+      }
+    }
+    core_.metrics().RecordAuthorization("http", "manage", "allow");
+    op_request.table = core_.router().table();
+    std::string named(QueryValue(request_.query, "backends"));
+    if (named.empty()) named = std::string(request_.Header("x-gateway-backends"));
+    absl::StatusOr<std::vector<const PoolMember*>> targets =
+        FleetTargets(*op_request.table, *core_.router().config(), op_request.model, named);
+    if (!targets.ok()) return RespondStatus(*exchange_, ApiShape::kOllama, targets.status());
+    op_request.targets = *std::move(targets);
+    RunFleetOp(core_, exchange_, std::move(op_request), listings_, busy_);
   }
 
  private:
@@ -555,8 +478,102 @@ class Endpoints {
     (*merged)["models"] = std::move(kept);
   }
 
+  // Ollama's unload: `keep_alive` 0 with no prompt (generate) or no messages (chat).
+  static bool IsUnload(const HttpCall& call) {
+    if (call.api != HttpApi::kOllamaGenerate && call.api != HttpApi::kOllamaChat) return false;
+    const Json& body = call.body;
+    auto keep_alive = body.find("keep_alive");
+    if (keep_alive == body.end()) return false;
+    const bool zero = (keep_alive->is_number() && keep_alive->get<double>() == 0) ||
+                      (keep_alive->is_string() && IsZeroDuration(keep_alive->get<std::string>()));
+    if (!zero) return false;
+    if (call.api == HttpApi::kOllamaChat) {
+      auto messages = body.find("messages");
+      return messages == body.end() || messages->is_null() ||
+             (messages->is_array() && messages->empty());
+    }
+    auto prompt = body.find("prompt");
+    return prompt == body.end() || prompt->is_null() ||
+           (prompt->is_string() && prompt->get<std::string>().empty());
+  }
+
+  // "0", "0s", "0m", "0h", "0ms": Go durations of zero.
+  static bool IsZeroDuration(std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size() && (text[i] == '0' || text[i] == '.')) ++i;
+    if (i == 0) return false;
+    const std::string_view unit = text.substr(i);
+    return unit.empty() || unit == "s" || unit == "m" || unit == "h" || unit == "ms" ||
+           unit == "us" || unit == "ns";
+  }
+
+  // Sends the unload to every backend of the model's pool, for a caller allowed to use the
+  // model; false (the call then runs as any other and fails as it would) when no pool serves it.
+  bool Unload(const HttpCall& call) {
+    const std::string& name = call.request.model_name();
+    const std::string canonical = CanonicalModelName(name);
+    std::shared_ptr<const RoutingTable> table = core_.router().table();
+    const Pool* pool = table->Find(canonical);
+    if (pool == nullptr) return false;
+    std::optional<Caller> caller = Authenticate(ApiShape::kOllama);
+    if (!caller) return true;
+    if (absl::Status s = core_.security().policy()->Authorize(*caller, name, canonical,
+                                                              security::Action::kPredict);
+        !s.ok()) {
+      core_.metrics().RecordRejected("http", "permission_denied");
+      RespondStatus(*exchange_, ApiShape::kOllama, s);
+      return true;
+    }
+    RunUnload(core_, exchange_, *pool, std::move(table), request_.path, request_.body, listings_,
+              busy_);
+    return true;
+  }
+
+  // The model names a management request's body carries: `model` (or its older name `name`);
+  // copy's `source` and `destination`. INVALID_ARGUMENT as Ollama words it when one is missing.
+  absl::Status ManagedModels(FleetOp op, std::string* model, std::string* destination) const {
+    absl::StatusOr<Json> body = ParseJson(request_.body, MaxJsonDepth(), "the request body");
+    if (!body.ok()) return body.status();
+    if (!body->is_object())
+      return absl::InvalidArgumentError("the request body must be a JSON object");
+    const auto text = [&](const char* key) {
+      auto it = body->find(key);
+      return it != body->end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    if (op == FleetOp::kCopy) {
+      *model = text("source");
+      *destination = text("destination");
+      if (model->empty() || destination->empty()) {
+        return absl::InvalidArgumentError("source and destination are required");
+      }
+    } else {
+      *model = text("model");
+      if (model->empty()) *model = text("name");
+      if (model->empty()) return absl::InvalidArgumentError("model is required");
+    }
+    for (const std::string* name : {model, destination}) {
+      if (!name->empty() && !IsValidModelName(*name)) {
+        return absl::InvalidArgumentError(fmt::format("invalid model name '{}'", *name));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The value of `key` in a query string (not percent-decoded: backend names need no escapes).
+  static std::string_view QueryValue(std::string_view query, std::string_view key) {
+    while (!query.empty()) {
+      const std::size_t amp = query.find('&');
+      const std::string_view pair = query.substr(0, amp);
+      if (pair.size() > key.size() && pair.starts_with(key) && pair[key.size()] == '=') {
+        return pair.substr(key.size() + 1);
+      }
+      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    }
+    return {};
+  }
+
   CallCore& core_;
-  ListingCache& listings_;
+  const std::shared_ptr<ListingCache> listings_;
   const std::shared_ptr<http::Exchange> exchange_;
   const http::Request& request_;
   const std::shared_ptr<void> busy_;
@@ -565,8 +582,9 @@ class Endpoints {
 struct Route {
   std::string_view path;
   std::string_view method;  // GET routes answer HEAD too
-  enum class Kind { kRoot, kVersion, kTags, kPs, kModels, kModelEntry, kModel } kind;
+  enum class Kind { kRoot, kVersion, kTags, kPs, kModels, kModelEntry, kModel, kManage } kind;
   HttpApi api = HttpApi::kOllamaGenerate;
+  FleetOp op = FleetOp::kPull;
 };
 
 constexpr Route kRoutes[] = {
@@ -585,12 +603,20 @@ constexpr Route kRoutes[] = {
     {"/v1/responses", "POST", Route::Kind::kModel, HttpApi::kOpenAiResponses},
     {"/v1/messages", "POST", Route::Kind::kModel, HttpApi::kAnthropicMessages},
     {"/v1/models", "GET", Route::Kind::kModels},
+    {"/api/pull", "POST", Route::Kind::kManage, {}, FleetOp::kPull},
+    {"/api/push", "POST", Route::Kind::kManage, {}, FleetOp::kPush},
+    {"/api/create", "POST", Route::Kind::kManage, {}, FleetOp::kCreate},
+    {"/api/copy", "POST", Route::Kind::kManage, {}, FleetOp::kCopy},
+    {"/api/delete", "DELETE", Route::Kind::kManage, {}, FleetOp::kDelete},
+    // /api/blobs/sha256:{digest}: HEAD asks whether every backend has it, POST uploads it.
+    {"/api/blobs/", "HEAD", Route::Kind::kManage, {}, FleetOp::kHeadBlob},
+    {"/api/blobs/", "POST", Route::Kind::kManage, {}, FleetOp::kPostBlob},
     // /v1/models/{id}: a prefix (model names hold slashes: a namespace, a registry host).
     {"/v1/models/", "GET", Route::Kind::kModelEntry},
 };
 
 bool Matches(const Route& route, std::string_view path) {
-  if (route.kind == Route::Kind::kModelEntry) {
+  if (route.kind == Route::Kind::kModelEntry || route.path.ends_with('/')) {
     return path.size() > route.path.size() && path.starts_with(route.path);
   }
   return route.path == path;
@@ -730,7 +756,8 @@ void HttpFrontDoor::Handle(std::shared_ptr<http::Exchange> exchange) {
       route = &r;
       break;
     }
-    allowed = r.method == "GET" ? "GET, HEAD" : std::string(r.method);
+    if (!allowed.empty()) allowed += ", ";
+    allowed += r.method == "GET" ? "GET, HEAD" : std::string(r.method);
   }
   if (route == nullptr && !allowed.empty()) {
     return RespondError(
@@ -746,7 +773,7 @@ void HttpFrontDoor::Handle(std::shared_ptr<http::Exchange> exchange) {
                                     "docs/http-api.md)",
                                     request.method, request.path));
   }
-  Endpoints router(core_, *listings_, exchange, Busy());
+  Endpoints router(core_, listings_, exchange, Busy());
   switch (route->kind) {
     case Route::Kind::kRoot:
       return exchange->Respond(200, "text/plain; charset=utf-8", "Ollama is running");
@@ -762,6 +789,8 @@ void HttpFrontDoor::Handle(std::shared_ptr<http::Exchange> exchange) {
       return router.List("/api/tags", true, request.path.substr(route->path.size()));
     case Route::Kind::kModel:
       return router.Model(route->api);
+    case Route::Kind::kManage:
+      return router.Manage(route->op);
   }
 }
 
