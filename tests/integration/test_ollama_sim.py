@@ -61,6 +61,11 @@ class SimTestCase(harness.ProcessTestCase):
                      headers={"Content-Type": "application/json"})
         return conn, conn.getresponse()
 
+    def tags(self):
+        status, _, data = self.request("GET", "/api/tags")
+        self.assertEqual(status, 200)
+        return {m["name"]: m for m in json.loads(data)["models"]}
+
     def stats(self):
         status, _, data = self.request("GET", "/sim/stats")
         self.assertEqual(status, 200)
@@ -384,7 +389,9 @@ class Knobs(SimTestCase):
             "fail_after_tokens": 0, "hang": False, "reset_after_tokens": 0, "api_status": 0,
             "api_delay_ms": 0, "ps_delay_ms": 0, "garbage_after_tokens": 0,
             "truncate_after_tokens": 0, "huge_line_bytes": 0, "close_mid_chunk_after_tokens": 0,
-            "ignore_num_predict": False, "content_type": "", "models": None})
+            "ignore_num_predict": False, "content_type": "", "models": None,
+            "pull_delay_ms": 100, "pull_fail": [], "memory_bytes": 0, "digest_salt": "",
+            "model_sizes": {}})
         self.assertEqual(self.configure(tokens=2)["tokens"], 2)
         status, _, reply = self.post_json("/sim/config", {"tokens": 3, "colour": "red"})
         self.assertEqual(status, 400)
@@ -609,7 +616,8 @@ class HealthKnobs(SimTestCase):
             "/": 1, "/api/version": 2, "/api/tags": 1, "/api/ps": 1, "/api/show": 0,
             "/api/generate": 4, "/api/chat": 1, "/api/embed": 0, "/api/embeddings": 0,
             "/v1/chat/completions": 0, "/v1/completions": 0, "/v1/embeddings": 0,
-            "/v1/models": 0, "/v1/responses": 0, "/v1/messages": 0})
+            "/v1/models": 0, "/v1/responses": 0, "/v1/messages": 0, "/api/pull": 0,
+            "/api/push": 0, "/api/create": 0, "/api/copy": 0, "/api/delete": 0, "/api/blobs": 0})
         self.assertEqual(stats["probe_generations"], 2)
         self.assertEqual(stats["requests"], 11)
         # /v1/models/{model} counts as /v1/models; /v1 POST bodies are recorded too.
@@ -1422,6 +1430,300 @@ class CompatibilityEndpoints(SimTestCase):
                                                          "messages": self.USER})
         self.assertEqual((status, err["error"]["type"]), (404, "not_found_error"))
 
+
+def ndjson(data):
+    return [json.loads(line) for line in data.decode().splitlines() if line]
+
+
+class ModelManagement(SimTestCase):
+    """pull, push, create, copy, delete and blobs as Ollama 0.33's handlers answer them."""
+
+    def test_a_streamed_pull_reports_each_layer_then_installs_the_model(self):
+        self.start(extra=("--pull-delay-ms", "120"))
+        self.assertNotIn("tiny:1b", self.tags())
+        status, ctype, data = self.request("POST", "/api/pull", {"model": "tiny:1b"})
+        self.assertEqual((status, ctype), (200, "application/x-ndjson"))
+        lines = ndjson(data)
+        self.assertEqual(lines[0], {"status": "pulling manifest"})
+        self.assertEqual([l["status"] for l in lines[-3:]],
+                         ["verifying sha256 digest", "writing manifest", "success"])
+        layers = lines[1:-3]
+        digests = []
+        for line in layers:
+            self.assertEqual(line["status"], "pulling " + line["digest"][7:19])
+            self.assertRegex(line["digest"], r"^sha256:[0-9a-f]{64}$")
+            self.assertLessEqual(line["completed"], line["total"])
+            if line["digest"] not in digests:
+                digests.append(line["digest"])
+        self.assertEqual(len(digests), 4)
+        totals = {l["digest"]: l["total"] for l in layers}
+        for d in digests:
+            self.assertEqual(max(l["completed"] for l in layers if l["digest"] == d), totals[d])
+        model = self.tags()["tiny:1b"]
+        self.assertEqual(model["size"], sum(totals.values()))
+        self.assertEqual(model["details"]["parameter_size"], "1.0B")
+        # Its layers are blobs now, and it generates.
+        self.assertEqual(self.request("HEAD", "/api/blobs/" + digests[0])[0], 200)
+        status, _, reply = self.post_json("/api/generate",
+                                          {"model": "tiny:1b", "prompt": "hi", "stream": False})
+        self.assertEqual(status, 200, reply)
+        stats = self.stats()
+        self.assertEqual((stats["pulls"], stats["requests_by_path"]["/api/pull"]), (1, 1))
+
+    def test_a_pull_without_streaming_answers_success_alone(self):
+        self.start(extra=("--pull-delay-ms", "30"))
+        status, ctype, data = self.request("POST", "/api/pull",
+                                           {"name": "me/tiny", "stream": False})
+        self.assertEqual((status, ctype, json.loads(data)),
+                         (200, "application/json", {"status": "success"}))
+        self.assertIn("me/tiny:latest", self.tags())
+
+    def test_a_pull_of_a_model_the_registry_lacks_fails_after_the_manifest_line(self):
+        self.start(extra=("--pull-delay-ms", "0"))
+        self.configure(pull_fail=["nope"])
+        status, ctype, data = self.request("POST", "/api/pull", {"model": "nope"})
+        self.assertEqual((status, ctype), (200, "application/x-ndjson"))
+        self.assertEqual(ndjson(data), [{"status": "pulling manifest"},
+                                        {"error": "pull model manifest: file does not exist"}])
+        status, ctype, data = self.request("POST", "/api/pull", {"model": "nope", "stream": False})
+        self.assertEqual((status, ctype, json.loads(data)),
+                         (500, "application/json",
+                          {"error": "pull model manifest: file does not exist"}))
+        self.assertNotIn("nope:latest", self.tags())
+        self.assertEqual(self.stats()["pull_failures"], 2)
+        # "*" fails every pull; [] none.
+        self.configure(pull_fail=["*"])
+        self.assertEqual(self.post_json("/api/pull", {"model": "x", "stream": False})[0], 500)
+        self.configure(pull_fail=[])
+        self.assertEqual(self.post_json("/api/pull", {"model": "x", "stream": False})[0], 200)
+
+    def test_a_pull_with_a_bad_name_or_body_is_refused_before_streaming(self):
+        self.start()
+        for body, message in (({"model": ""}, "invalid model name"),
+                              ({"model": "bad name!"}, "invalid model name"),
+                              ({"model": 3}, "json: cannot unmarshal number into Go struct field "
+                                             "PullRequest.model of type string")):
+            status, ctype, reply = self.post_json("/api/pull", body)
+            self.assertEqual((status, ctype, reply), (400, JSON_TYPE, {"error": message}))
+        self.assertEqual(self.request("GET", "/api/pull")[0], 405)
+
+    def test_a_client_that_leaves_mid_pull_installs_nothing(self):
+        self.start(extra=("--pull-delay-ms", "2000"))
+        conn, resp = self.stream("/api/pull", {"model": "slow"})
+        self.assertEqual(json.loads(resp.readline()), {"status": "pulling manifest"})
+        conn.close()
+        self.configure(pull_delay_ms=0)
+        time.sleep(0.1)
+        self.assertNotIn("slow:latest", self.tags())
+
+    def test_copy_keeps_the_digest_and_delete_removes_the_model(self):
+        self.start(models=("qwen3:4b",))
+        status, ctype, data = self.request("POST", "/api/copy",
+                                           {"source": "qwen3:4b", "destination": "mine"})
+        self.assertEqual((status, data), (200, b""))
+        tags = self.tags()
+        self.assertEqual(tags["mine:latest"]["digest"], tags["qwen3:4b"]["digest"])
+        self.assertEqual(tags["mine:latest"]["size"], tags["qwen3:4b"]["size"])
+        self.assertIn("thinking", tags["mine:latest"]["capabilities"])
+        self.assertEqual(self.post_json("/api/copy", {"source": "ghost", "destination": "x"}),
+                         (404, JSON_TYPE, {"error": 'model "ghost" not found'}))
+        self.assertEqual(self.post_json("/api/copy", {"source": "", "destination": "x"}),
+                         (400, JSON_TYPE, {"error": 'source "" is invalid'}))
+        self.assertEqual(self.post_json("/api/copy", {"source": "mine", "destination": "a b"}),
+                         (400, JSON_TYPE, {"error": 'destination "a b" is invalid'}))
+        status, _, data = self.request("DELETE", "/api/delete", {"model": "mine"})
+        self.assertEqual((status, data), (200, b""))
+        self.assertNotIn("mine:latest", self.tags())
+        self.assertEqual(self.request("DELETE", "/api/delete", {"name": "mine"})[0:2],
+                         (404, JSON_TYPE))
+        self.assertEqual(json.loads(self.request("DELETE", "/api/delete", {"name": "mine"})[2]),
+                         {"error": "model 'mine' not found"})
+        self.assertEqual(json.loads(self.request("DELETE", "/api/delete", {})[2]),
+                         {"error": "model is required"})
+        self.assertEqual(self.request("POST", "/api/delete", {"model": "x"})[0], 405)
+        status, _, reply = self.post_json("/api/generate", {"model": "mine", "prompt": "hi"})
+        self.assertEqual(status, 404, reply)
+        stats = self.stats()
+        self.assertEqual((stats["copies"], stats["deletes"]), (1, 1))
+
+    def test_a_deleted_loaded_model_stays_loaded_as_in_ollama(self):
+        self.start()
+        self.assertEqual(self.post_json("/api/generate", {"model": "llama3.2"})[0], 200)
+        self.assertEqual(self.request("DELETE", "/api/delete", {"model": "llama3.2"})[0], 200)
+        status, _, data = self.request("GET", "/api/ps")
+        self.assertEqual([m["name"] for m in json.loads(data)["models"]], ["llama3.2:latest"])
+
+    def test_push_reports_layers_and_a_missing_model_gets_the_file_error(self):
+        self.start(extra=("--pull-delay-ms", "0"))
+        status, ctype, data = self.request("POST", "/api/push", {"model": "llama3.2"})
+        self.assertEqual((status, ctype), (200, "application/x-ndjson"))
+        lines = ndjson(data)
+        self.assertEqual(lines[0], {"status": "retrieving manifest"})
+        self.assertTrue(lines[1]["status"].startswith("pushing "))
+        self.assertEqual([l["status"] for l in lines[-2:]], ["pushing manifest", "success"])
+        status, ctype, data = self.request("POST", "/api/push", {"model": "ghost"})
+        missing = ("open /usr/share/ollama/.ollama/models/manifests/registry.ollama.ai/library/"
+                   "ghost/latest: no such file or directory")
+        self.assertEqual(ndjson(data), [{"status": "retrieving manifest"},
+                                        {"status": "couldn't retrieve manifest"},
+                                        {"error": missing}])
+        status, ctype, data = self.request("POST", "/api/push", {"model": "ghost", "stream": False})
+        self.assertEqual((status, json.loads(data)), (500, {"error": missing}))
+        self.assertEqual(self.stats()["pushes"], 1)
+
+    def test_create_from_an_installed_model_reuses_its_layers(self):
+        self.start()
+        body = {"model": "pirate", "from": "llama3.2", "system": "Talk like a pirate."}
+        status, ctype, data = self.request("POST", "/api/create", body)
+        self.assertEqual((status, ctype), (200, "application/x-ndjson"))
+        lines = [l["status"] for l in ndjson(data)]
+        import hashlib
+        system = "sha256:" + hashlib.sha256(b"Talk like a pirate.").hexdigest()
+        self.assertEqual(len(lines), 6, lines)
+        for line in lines[:3]:
+            self.assertRegex(line, r"^using existing layer sha256:[0-9a-f]{64}$")
+        self.assertEqual(lines[3:], ["creating new layer " + system, "writing manifest", "success"])
+        tags = self.tags()
+        self.assertNotEqual(tags["pirate:latest"]["digest"], tags["llama3.2:latest"]["digest"])
+        # The same system prompt again: the layer exists now.
+        lines = [l["status"] for l in ndjson(self.request("POST", "/api/create", body)[2])]
+        self.assertEqual(lines[3], "using existing layer " + system)
+        self.assertEqual(self.stats()["creates"], 2)
+
+    def test_create_errors_follow_ollama(self):
+        self.start(extra=("--pull-delay-ms", "0"))
+        self.configure(pull_fail=["ghost"])
+        self.assertEqual(self.post_json("/api/create", {"model": "x"}),
+                         (400, "application/json",
+                          {"error": "neither 'from' or 'files' was specified"}))
+        self.assertEqual(self.post_json("/api/create", {"model": "x", "from": "a b"}),
+                         (400, "application/json", {"error": "invalid model name"}))
+        self.assertEqual(self.post_json("/api/create", {"model": "", "from": "llama3.2"}),
+                         (400, JSON_TYPE, {"error": "invalid model name"}))
+        self.assertEqual(
+            self.post_json("/api/create", {"model": "x", "files": {"/abs.gguf": "sha256:00"}}),
+            (400, JSON_TYPE, {"error": "file path must be relative"}))
+        # An unknown base is pulled first, and its pull's failure ends the stream.
+        status, _, data = self.request("POST", "/api/create", {"model": "x", "from": "ghost"})
+        self.assertEqual((status, ndjson(data)),
+                         (200, [{"status": "pulling manifest"},
+                                {"error": "pull model manifest: file does not exist"}]))
+        status, _, data = self.request("POST", "/api/create",
+                                       {"model": "x", "from": "ghost", "stream": False})
+        self.assertEqual((status, json.loads(data)),
+                         (500, {"error": "pull model manifest: file does not exist"}))
+        status, _, data = self.request("POST", "/api/create",
+                                       {"model": "x", "from": "llama3.2", "quantize": "q8_0"})
+        self.assertEqual((status, json.loads(data)),
+                         (500, {"error": "quantization is only supported for F16, BF16 and F32 "
+                                         "models"}))
+        # A base the registry has is pulled, then used.
+        lines = [l["status"] for l in ndjson(self.request(
+            "POST", "/api/create", {"model": "y", "from": "fresh"})[2])]
+        self.assertEqual(lines[0], "pulling manifest")
+        self.assertEqual(lines[-1], "success")
+        self.assertIn("fresh:latest", self.tags())
+        self.assertIn("y:latest", self.tags())
+
+    def test_blobs_are_checked_against_their_sha256_and_feed_create(self):
+        import hashlib
+        self.start()
+        data = b"GGUF" + b"\0" * 60
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        self.assertEqual(self.request("HEAD", "/api/blobs/" + digest)[0], 404)
+        status, _, reply = self.request("POST", "/api/blobs/sha256:" + "0" * 64, data)
+        self.assertEqual((status, json.loads(reply)),
+                         (400, {"error": f'digest mismatch, expected "sha256:{"0" * 64}", '
+                                         f'got "{digest}"'}))
+        self.assertEqual(self.request("POST", "/api/blobs/" + digest, data)[0:1], (201,))
+        self.assertEqual(self.request("POST", "/api/blobs/" + digest, data)[0], 200)
+        self.assertEqual(self.request("HEAD", "/api/blobs/" + digest)[0], 200)
+        status, _, reply = self.request("HEAD", "/api/blobs/nope")
+        self.assertEqual(status, 400)
+        self.assertEqual(json.loads(self.request("POST", "/api/blobs/nope", b"")[2]),
+                         {"error": "invalid digest format"})
+        lines = [l["status"] for l in ndjson(self.request(
+            "POST", "/api/create", {"model": "local", "files": {"m.gguf": digest}})[2])]
+        self.assertEqual(lines, ["parsing GGUF", "using existing layer " + digest,
+                                 "writing manifest", "success"])
+        self.assertIn("local:latest", self.tags())
+        missing = "sha256:" + "1" * 64
+        lines = ndjson(self.request("POST", "/api/create",
+                                    {"model": "z", "files": {"m.gguf": missing}})[2])
+        self.assertEqual(lines[-1], {"error": "open /usr/share/ollama/.ollama/models/blobs/"
+                                              "sha256-" + "1" * 64 + ": no such file or directory"})
+        stats = self.stats()
+        self.assertEqual((stats["blobs_stored"], stats["requests_by_path"]["/api/blobs"]), (1, 7))
+
+    def test_a_request_body_past_max_body_bytes_gets_413(self):
+        self.start(extra=("--max-body-bytes", "2048"))
+        status = self.request("POST", "/api/blobs/sha256:" + "0" * 64, b"x" * 4096)[0]
+        self.assertEqual(status, 413)
+
+    def test_digest_salt_changes_every_digest(self):
+        a = self.start("a")
+        digest = self.tags()["llama3.2:latest"]["digest"]
+        self.configure(digest_salt="other")
+        salted = self.tags()["llama3.2:latest"]["digest"]
+        self.assertNotEqual(digest, salted)
+        self.configure(digest_salt="")
+        self.assertEqual(self.tags()["llama3.2:latest"]["digest"], digest)
+        self.s = self.sim("b", extra=("--digest-salt", "other"))
+        self.assertEqual(self.tags()["llama3.2:latest"]["digest"], salted)
+        self.s = a
+
+
+class Memory(SimTestCase):
+    """memory_bytes: a model that does not fit fails at load with Ollama's 500."""
+
+    def test_a_model_larger_than_memory_fails_before_any_answer_byte(self):
+        self.start(models=("llama3.2", "tiny:1b", "small:1b"),
+                   extra=("--memory-bytes", str(1 << 30), "--model-sizes",
+                          f"llama3.2={5 * (1 << 30) // 2}"))
+        self.assertEqual(self.tags()["llama3.2:latest"]["size"], 5 * (1 << 30) // 2)
+        message = "model requires more system memory (2.5 GiB) than is available (1.0 GiB)"
+        for path, body in (("/api/generate", {"model": "llama3.2", "prompt": "hi"}),
+                           ("/api/chat", {"model": "llama3.2",
+                                          "messages": [{"role": "user", "content": "hi"}]}),
+                           ("/api/generate", {"model": "llama3.2"})):
+            self.assertEqual(self.post_json(path, body), (500, JSON_TYPE, {"error": message}))
+        status, _, reply = self.post_json("/api/generate",
+                                          {"model": "tiny:1b", "prompt": "hi", "stream": False})
+        self.assertEqual(status, 200, reply)
+        self.configure(memory_bytes=0)
+        self.assertEqual(self.post_json("/api/generate", {"model": "llama3.2"})[0], 200)
+        self.configure(memory_bytes=1 << 20, model_sizes={"small:1b": 3 << 20})
+        # A loaded model is not refused; one that is not is.
+        self.assertEqual(self.post_json("/api/generate", {"model": "llama3.2"})[0], 200)
+        self.assertEqual(self.post_json("/api/embed", {"model": "small:1b", "input": "x"}),
+                         (500, JSON_TYPE, {"error": "model requires more system memory "
+                                                    "(3.0 MiB) than is available (1.0 MiB)"}))
+        self.assertEqual(self.stats()["memory_failures"], 4)
+
+
+class SlotsAndManagement(SimTestCase):
+    """Slots are per model, and metadata and management never wait for one."""
+
+    def test_metadata_and_management_answer_while_every_slot_is_busy(self):
+        self.start(models=("llama3.2", "qwen2.5"), tokens=200, token_delay_ms=50,
+                   extra=("--parallel", "1", "--pull-delay-ms", "0"))
+        held, resp = self.stream("/api/generate", {"model": "llama3.2", "prompt": "hold"})
+        try:
+            self.assertFalse(json.loads(resp.readline())["done"])
+            # Another model has its own slot: it answers while llama3.2's only slot is taken.
+            self.configure(tokens=1, token_delay_ms=0)
+            status, _, reply = self.post_json("/api/generate", {"model": "qwen2.5",
+                                                                "prompt": "x", "stream": False})
+            self.assertEqual((status, reply["done"]), (200, True))
+            for method, path, body in (("GET", "/api/tags", None), ("GET", "/api/ps", None),
+                                       ("POST", "/api/show", {"model": "llama3.2"}),
+                                       ("POST", "/api/pull", {"model": "x", "stream": False}),
+                                       ("POST", "/api/copy", {"source": "x", "destination": "y"}),
+                                       ("DELETE", "/api/delete", {"model": "y"})):
+                self.assertEqual(self.request(method, path, body)[0], 200, path)
+            self.assertEqual(self.stats()["in_flight"], 1)
+        finally:
+            held.close()
 
 if __name__ == "__main__":
     unittest.main()

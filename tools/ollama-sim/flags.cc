@@ -1,8 +1,11 @@
 #include "tools/ollama-sim/flags.h"
 
+#include <limits>
 #include <string_view>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
 #include "common/flags.h"
 #include "tools/ollama-sim/models.h"
@@ -49,6 +52,29 @@ FlagParser::Setter<std::vector<std::string>> StoreModels(std::vector<std::string
   };
 }
 
+// --model-sizes: NAME=BYTES entries, each a valid model name and at least kMinModelSize bytes.
+FlagParser::Setter<std::vector<std::string>> StoreModelSizes(
+    std::vector<std::pair<std::string, std::uint64_t>>* out) {
+  return [out](std::vector<std::string> entries) {
+    std::vector<std::pair<std::string, std::uint64_t>> sizes;
+    for (std::string& entry : entries) {
+      absl::StripAsciiWhitespace(&entry);
+      if (entry.empty()) continue;
+      const std::size_t eq = entry.rfind('=');
+      auto parsed = ParseModelName(entry.substr(0, eq == std::string::npos ? 0 : eq));
+      std::uint64_t bytes = 0;
+      if (eq == std::string::npos || !parsed.ok() ||
+          !absl::SimpleAtoi(entry.substr(eq + 1), &bytes) || bytes < kMinModelSize) {
+        return absl::StrCat("entries are NAME=BYTES with BYTES at least ", kMinModelSize, ": ",
+                            entry);
+      }
+      sizes.emplace_back(parsed->Key(), bytes);
+    }
+    *out = std::move(sizes);
+    return std::string();
+  };
+}
+
 }  // namespace
 
 std::string Usage() {
@@ -74,6 +100,17 @@ A faithful Ollama API simulator for tests and benchmarks (see docs/ollama-sim.md
                          (default ollama-sim)
   --version V            version reported by /api/version (default 0.33.0)
   --threads N            io_context threads (default 1)
+  --pull-delay-ms MS     time a pull or push takes, spread over its progress lines
+                         (default 100)
+  --memory-bytes N       memory for models: loading a larger one fails with Ollama's
+                         "model requires more system memory" 500; 0 = unlimited
+                         (default 0)
+  --model-sizes A=N,B=M  model sizes in bytes, instead of the ones derived from the
+                         name (default none)
+  --digest-salt S        mixed into every model and layer digest, so two simulators
+                         can disagree on a model's digest (default "": none)
+  --max-body-bytes N     largest request body, e.g. a blob upload; larger gets 413
+                         (default 16777216)
   --help                 print this text
 )";
 }
@@ -98,7 +135,19 @@ absl::StatusOr<SimOptions> ParseFlags(const std::vector<std::string>& args) {
                         })
       .Value<std::string>("--name", StoreNotEmpty(&options.name))
       .Value<std::string>("--version", StoreNotEmpty(&options.version))
-      .Value<std::int64_t>("--threads", StoreBetween(1, 1024, &options.threads));
+      .Value<std::int64_t>("--threads", StoreBetween(1, 1024, &options.threads))
+      .Value<std::int64_t>("--pull-delay-ms", StoreBetween(0, kMaxMs, &options.pull_delay_ms))
+      .Value<std::int64_t>(
+          "--memory-bytes",
+          StoreBetween(0, std::numeric_limits<std::int64_t>::max(), &options.memory_bytes))
+      .Value<std::vector<std::string>>("--model-sizes", StoreModelSizes(&options.model_sizes))
+      .Value<std::string>("--digest-salt",
+                          [&](std::string salt) {
+                            options.digest_salt = std::move(salt);
+                            return std::string();
+                          })
+      .Value<std::int64_t>("--max-body-bytes",
+                           StoreBetween(1024, std::int64_t{1} << 32, &options.max_body_bytes));
   if (absl::Status status = flags.Parse(args); !status.ok()) return status;
   return options;
 }

@@ -3,8 +3,10 @@
 #define OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_FLAGS_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,7 +27,12 @@ struct SimOptions {
   std::string name = "ollama-sim";
   std::string version = "0.33.0";  // the Ollama version the simulator follows
   int threads = 1;                 // io_context threads
-  bool help = false;               // --help: print Usage() and exit 0
+  int pull_delay_ms = 100;         // the time a pull or push takes
+  std::int64_t memory_bytes = 0;   // memory for models; 0 = unlimited
+  std::string digest_salt;         // mixed into every digest; "" = digests of names alone
+  std::vector<std::pair<std::string, std::uint64_t>> model_sizes;  // (model key, bytes)
+  std::size_t max_body_bytes = 16 << 20;  // largest request body (413 past it)
+  bool help = false;                      // --help: print Usage() and exit 0
 };
 
 // Parses argv[1..]. Fails with InvalidArgument naming the flag for an unknown flag, a missing

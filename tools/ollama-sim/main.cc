@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   server_options.write_timeout = std::chrono::hours(24);
   server_options.keepalive_timeout = std::chrono::hours(24);
   server_options.max_connections = 0;
+  server_options.max_body_bytes = options.max_body_bytes;
   og::http::Server server(
       io_context,
       [&simulator](std::shared_ptr<og::http::Exchange> exchange) {

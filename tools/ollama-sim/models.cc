@@ -38,7 +38,28 @@ std::string FormatParameterSize(double count) {
   return buf;
 }
 
-// A sha256-looking digest: FNV-1a of the name, spread by SplitMix64 steps.
+// Sizes of the three small layers of every simulated manifest (template, params, config).
+constexpr std::uint64_t kTemplateLayerSize = 485;
+constexpr std::uint64_t kParamsLayerSize = 96;
+constexpr std::uint64_t kConfigLayerSize = 487;
+
+bool IsValidPart(std::string_view part, bool host, bool name_space) {
+  const std::size_t max = host ? 350 : 80;
+  if (part.empty() || part.size() > max) return false;
+  const auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  if (!word(part[0])) return false;
+  for (char c : part.substr(1)) {
+    if (word(c) || c == '-') continue;
+    if (c == '.' && !name_space) continue;
+    if (c == ':' && host) continue;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// A sha256-looking digest: FNV-1a of the seed, spread by SplitMix64 steps.
 std::string HexDigest(std::string_view seed) {
   std::uint64_t state = Fnv1a64(seed);
   std::string digest;
@@ -55,7 +76,26 @@ std::string HexDigest(std::string_view seed) {
   return digest;
 }
 
-}  // namespace
+std::string HumanBytes2(std::uint64_t bytes) {
+  constexpr double kKiB = 1024.0;
+  char buf[48];
+  const auto value = static_cast<double>(bytes);
+  if (value >= kKiB * kKiB * kKiB) {
+    std::snprintf(buf, sizeof(buf), "%.1f GiB", value / (kKiB * kKiB * kKiB));
+  } else if (value >= kKiB * kKiB) {
+    std::snprintf(buf, sizeof(buf), "%.1f MiB", value / (kKiB * kKiB));
+  } else if (value >= kKiB) {
+    std::snprintf(buf, sizeof(buf), "%.1f KiB", value / kKiB);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(bytes));
+  }
+  return buf;
+}
+
+bool IsValidStoredName(const ModelName& name) {
+  return IsValidPart(name.host, true, false) && IsValidPart(name.name_space, false, true) &&
+         IsValidPart(name.model, false, false) && IsValidPart(name.tag, false, false);
+}
 
 std::string ModelName::Key() const {
   return absl::AsciiStrToLower(absl::StrCat(host, "/", name_space, "/", model, ":", tag));
@@ -110,7 +150,24 @@ absl::StatusOr<ModelName> ParseModelName(std::string_view name) {
   return parsed;
 }
 
-ModelInfo DescribeModel(const ModelName& name) {
+void Derive(ModelInfo& model, const Derivation& derivation) {
+  model.size_bytes = model.natural_size;
+  for (const auto& [key, bytes] : derivation.sizes) {
+    if (key == model.key) model.size_bytes = bytes;
+  }
+  const std::string seed =
+      derivation.salt.empty() ? model.seed : absl::StrCat(model.seed, "\n", derivation.salt);
+  model.digest = HexDigest(seed);
+  const std::uint64_t small = kTemplateLayerSize + kParamsLayerSize + kConfigLayerSize;
+  const std::uint64_t weights = model.size_bytes > small ? model.size_bytes - small : 1;
+  model.layers = {
+      {absl::StrCat("sha256:", HexDigest(absl::StrCat("model\n", seed))), weights},
+      {absl::StrCat("sha256:", HexDigest(absl::StrCat("template\n", seed))), kTemplateLayerSize},
+      {absl::StrCat("sha256:", HexDigest(absl::StrCat("params\n", seed))), kParamsLayerSize},
+      {absl::StrCat("sha256:", HexDigest(absl::StrCat("config\n", seed))), kConfigLayerSize}};
+}
+
+ModelInfo DescribeModel(const ModelName& name, const Derivation& derivation) {
   ModelInfo info;
   info.name = name;
   info.key = name.Key();
@@ -141,8 +198,10 @@ ModelInfo DescribeModel(const ModelName& name) {
   info.parameter_count = static_cast<std::uint64_t>(count);
   info.parameter_size = FormatParameterSize(count);
   // About 4.9 bits per weight (Q4_K_M) plus a little metadata.
-  info.size_bytes = static_cast<std::uint64_t>(count * 0.61) + 4'000'000;
-  info.digest = HexDigest(info.key);
+  info.natural_size = static_cast<std::uint64_t>(count * 0.61) + 4'000'000;
+  info.seed = info.key;
+  info.quantization = info.embedding_only ? "F16" : "Q4_K_M";
+  Derive(info, derivation);
   info.context_length = info.embedding_only ? 512 : 131072;
   info.embedding_length = info.embedding_only ? 384 : 3072;
   return info;

@@ -539,6 +539,7 @@ absl::StatusOr<KnobUpdate> ParseKnobs(std::string_view body) {
       {"truncate_after_tokens", 0, 10'000'000, &KnobUpdate::truncate_after_tokens},
       {"huge_line_bytes", 0, kMaxHugeLineBytes, &KnobUpdate::huge_line_bytes},
       {"close_mid_chunk_after_tokens", 0, 10'000'000, &KnobUpdate::close_mid_chunk_after_tokens},
+      {"pull_delay_ms", 0, kMaxMs, &KnobUpdate::pull_delay_ms},
   };
   for (const auto& [key, value] : object.items()) {
     if (key == "hang" || key == "ignore_num_predict") {
@@ -571,6 +572,10 @@ absl::StatusOr<KnobUpdate> ParseKnobs(std::string_view body) {
         names.push_back(element.get<std::string>());
       }
       update.models = std::move(names);
+      continue;
+    }
+    if (auto status = ParseModelKnob(key, value, update)) {
+      if (!status->ok()) return *status;
       continue;
     }
     const IntKnob* knob = nullptr;

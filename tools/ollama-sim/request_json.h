@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -104,7 +105,19 @@ struct KnobUpdate {
   std::optional<std::string> content_type;
   // Set when the body names `models`: the override list, or nullopt (JSON null) for --models.
   std::optional<std::optional<std::vector<std::string>>> models;
+  // Model management and memory (docs/ollama-sim.md, "Model management").
+  std::optional<int> pull_delay_ms;
+  std::optional<std::int64_t> memory_bytes;
+  std::optional<std::string> digest_salt;
+  std::optional<std::vector<std::pair<std::string, std::uint64_t>>> model_sizes;  // (key, bytes)
+  std::optional<std::vector<std::string>> pull_fail;  // model names, or "*"
 };
+
+// The management and memory knobs of a /sim/config body (memory_bytes, digest_salt,
+// model_sizes, pull_fail): nullopt if `key` is none of them, else whether `value` is valid (the
+// error names the knob), with `update` filled in.
+std::optional<absl::Status> ParseModelKnob(std::string_view key, const nlohmann::json& value,
+                                           KnobUpdate& update);
 
 // The largest `huge_line_bytes` and the longest `content_type` a /sim/config body may set.
 inline constexpr int kMaxHugeLineBytes = 64 << 20;

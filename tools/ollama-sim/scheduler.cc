@@ -273,6 +273,16 @@ void Scheduler::UnloadNow(ModelState& m) {
   m.keep_alive = options_.default_keep_alive;
 }
 
+bool Scheduler::IsLoaded(const ModelInfo& model) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& m : models_) {
+    if (m->info.key == model.key) {
+      return m->status == ModelState::Status::kLoaded || m->status == ModelState::Status::kLoading;
+    }
+  }
+  return false;
+}
+
 std::vector<Scheduler::LoadedModel> Scheduler::Loaded() const {
   std::vector<LoadedModel> loaded;
   const auto now = std::chrono::system_clock::now();

@@ -76,6 +76,9 @@ class Scheduler {
   // An empty request with keep_alive 0: unload `model` now if idle, else when it becomes idle.
   void Unload(const ModelInfo& model);
 
+  // True if `model` (by key) is loaded, or loading: a memory check no longer applies to it.
+  bool IsLoaded(const ModelInfo& model) const;
+
   // The loaded models, latest expiry first. The pointers stay valid as long as the scheduler.
   std::vector<LoadedModel> Loaded() const;
 

@@ -44,7 +44,7 @@ json Details(const ModelInfo& model) {
           {"family", model.family},
           {"families", json::array({model.family})},
           {"parameter_size", model.parameter_size},
-          {"quantization_level", model.embedding_only ? "F16" : "Q4_K_M"}};
+          {"quantization_level", model.quantization}};
 }
 
 // In Ollama's order: completion, tools, then thinking.
@@ -55,19 +55,6 @@ json Capabilities(const ModelInfo& model) {
   if (model.insert) capabilities.push_back("insert");
   if (model.thinking) capabilities.push_back("thinking");
   return capabilities;
-}
-
-std::vector<ModelInfo> DescribeModels(const std::vector<std::string>& names) {
-  std::vector<ModelInfo> models;
-  for (const std::string& name : names) {
-    auto parsed = ParseModelName(name);
-    if (!parsed.ok()) continue;  // the flag parser already refused these
-    ModelInfo info = DescribeModel(*parsed);
-    const bool duplicate = std::any_of(models.begin(), models.end(),
-                                       [&](const ModelInfo& m) { return m.key == info.key; });
-    if (!duplicate) models.push_back(std::move(info));
-  }
-  return models;
 }
 
 // /api/show's 404 names the model in its shortest form (Ollama 0.33 shows the name it looked
@@ -88,15 +75,18 @@ std::string InjectedFailureMessage(int status) {
 
 Simulator::Simulator(boost::asio::io_context& io_context, SimOptions options)
     : options_(std::move(options)),
-      default_catalog_(std::make_shared<const Catalog>(DescribeModels(options_.models))),
-      catalog_(default_catalog_),
+      store_(options_.models, Derivation{options_.digest_salt, options_.model_sizes}),
       first_token_(FirstToken(options_.name)),
       started_at_(Timestamp(std::chrono::system_clock::now())),
       scheduler_(
           io_context,
-          Scheduler::Options{options_.parallel, options_.max_queue, options_.keep_alive}, [this] {
+          Scheduler::Options{options_.parallel, options_.max_queue, options_.keep_alive},
+          [this] {
             return std::chrono::milliseconds(knobs_.load_delay_ms.load(std::memory_order_relaxed));
-          }) {
+          }),
+      management_(store_, knobs_.pull_delay_ms) {
+  knobs_.pull_delay_ms = options_.pull_delay_ms;
+  knobs_.memory_bytes = options_.memory_bytes;
   knobs_.tokens = options_.tokens;
   knobs_.token_delay_ms = options_.token_delay_ms;
   knobs_.load_delay_ms = options_.load_delay_ms;
@@ -117,8 +107,9 @@ void Simulator::Handle(std::shared_ptr<Exchange> exchange) {
   }
   if (!sim_endpoint) {
     stats_.requests.fetch_add(1, std::memory_order_relaxed);
-    const std::string_view counted =
-        path.rfind("/v1/models/", 0) == 0 ? std::string_view("/v1/models") : path;
+    const std::string_view counted = path.rfind("/v1/models/", 0) == 0   ? "/v1/models"
+                                     : path.rfind("/api/blobs/", 0) == 0 ? "/api/blobs"
+                                                                         : std::string_view(path);
     for (std::size_t i = 0; i < Stats::kCountedPaths.size(); ++i) {
       if (counted == Stats::kCountedPaths[i]) {
         stats_.requests_by_path[i].fetch_add(1, std::memory_order_relaxed);
@@ -160,6 +151,20 @@ void Simulator::Handle(std::shared_ptr<Exchange> exchange) {
     if (allow({"POST"})) HandleEmbed(exchange, /*legacy=*/false);
   } else if (path == "/api/embeddings") {
     if (allow({"POST"})) HandleEmbed(exchange, /*legacy=*/true);
+  } else if (path == "/api/pull") {
+    if (allow({"POST"})) management_.HandlePull(exchange);
+  } else if (path == "/api/push") {
+    if (allow({"POST"})) management_.HandlePush(exchange);
+  } else if (path == "/api/create") {
+    if (allow({"POST"})) management_.HandleCreate(exchange);
+  } else if (path == "/api/copy") {
+    if (allow({"POST"})) management_.HandleCopy(*exchange);
+  } else if (path == "/api/delete") {
+    if (allow({"DELETE"})) management_.HandleDelete(*exchange);
+  } else if (path.rfind("/api/blobs/", 0) == 0 &&
+             path.size() > std::string_view("/api/blobs/").size() &&
+             path.find('/', std::string_view("/api/blobs/").size()) == std::string::npos) {
+    if (allow({"HEAD", "POST"})) management_.HandleBlob(*exchange);
   } else if (path == "/v1/chat/completions") {
     if (allow({"POST"})) HandleCompat(exchange, TranslateChatCompletion(request.body));
   } else if (path == "/v1/completions") {
@@ -192,9 +197,16 @@ void Simulator::Handle(std::shared_ptr<Exchange> exchange) {
   }
 }
 
-std::shared_ptr<const Catalog> Simulator::catalog() const {
-  std::lock_guard<std::mutex> lock(catalog_mu_);
-  return catalog_;
+std::shared_ptr<const Catalog> Simulator::catalog() const { return store_.catalog(); }
+
+std::optional<std::string> Simulator::MemoryError(const ModelInfo& model) {
+  const std::int64_t memory = knobs_.memory_bytes.load(std::memory_order_relaxed);
+  if (memory <= 0 || model.size_bytes <= static_cast<std::uint64_t>(memory)) return std::nullopt;
+  if (scheduler_.IsLoaded(model)) return std::nullopt;
+  stats_.memory_failures.fetch_add(1, std::memory_order_relaxed);
+  return absl::StrCat("model requires more system memory (", HumanBytes2(model.size_bytes),
+                      ") than is available (", HumanBytes2(static_cast<std::uint64_t>(memory)),
+                      ")");
 }
 
 void Simulator::AnswerAfter(const std::shared_ptr<Exchange>& exchange, int delay_ms,
@@ -339,6 +351,7 @@ void Simulator::StartGeneration(const std::shared_ptr<Exchange>& exchange, std::
         200, ReplyContentType(kJson),
         LoadReply(kind, request.model_echo, std::chrono::system_clock::now(), "unload"));
   }
+  if (auto error = MemoryError(*request.model)) return fail(500, *error);
   std::make_shared<Generation>(*this, exchange, std::move(request), std::move(adapter))->Start();
 }
 
@@ -346,6 +359,7 @@ void Simulator::HandleEmbed(const std::shared_ptr<Exchange>& exchange, bool lega
   std::shared_ptr<const Catalog> catalog = this->catalog();
   auto parsed = ParseEmbedRequest(exchange->request().body, legacy, *catalog);
   if (!parsed.ok()) return RespondStatus(*exchange, parsed.status());
+  if (auto error = MemoryError(*parsed->model)) return RespondError(*exchange, 500, *error);
   parsed->catalog = std::move(catalog);
   RunEmbed(exchange, *std::move(parsed), EmbedReply, kJson, ErrorJson(kBusy));
 }
@@ -363,6 +377,9 @@ void Simulator::HandleOpenAIEmbeddings(const std::shared_ptr<Exchange>& exchange
     return exchange->Respond(
         status, "application/json",
         OpenAIErrorJson(status, std::string(parsed.status().message())) + "\n");
+  }
+  if (auto error = MemoryError(*parsed->model)) {
+    return exchange->Respond(500, "application/json", OpenAIErrorJson(500, *error) + "\n");
   }
   parsed->catalog = std::move(catalog);
   RunEmbed(
@@ -491,6 +508,16 @@ std::string Simulator::StatsJson() const {
   }
   stats["requests_by_path"] = std::move(by_path);
   stats["probe_generations"] = get(stats_.probe_generations);
+  stats["memory_failures"] = get(stats_.memory_failures);
+  const ManagementStats& managed = management_.stats();
+  stats["pulls"] = get(managed.pulls);
+  stats["pull_failures"] = get(managed.pull_failures);
+  stats["pushes"] = get(managed.pushes);
+  stats["creates"] = get(managed.creates);
+  stats["copies"] = get(managed.copies);
+  stats["deletes"] = get(managed.deletes);
+  stats["blobs_stored"] = get(managed.blobs_stored);
+  stats["installed_models"] = catalog()->models().size();
   return Dump(stats);
 }
 
@@ -515,10 +542,16 @@ std::string Simulator::KnobsJson() const {
     std::lock_guard<std::mutex> lock(content_type_mu_);
     knobs["content_type"] = content_type_;
   }
-  {
-    std::lock_guard<std::mutex> lock(catalog_mu_);
-    knobs["models"] = models_override_ ? json(*models_override_) : json(nullptr);
-  }
+  const auto models = store_.override_names();
+  knobs["models"] = models ? json(*models) : json(nullptr);
+  knobs["pull_delay_ms"] = get(knobs_.pull_delay_ms);
+  knobs["pull_fail"] = management_.pull_fail();
+  knobs["memory_bytes"] = get(knobs_.memory_bytes);
+  const Derivation derivation = store_.derivation();
+  knobs["digest_salt"] = derivation.salt;
+  json sizes = json::object();
+  for (const auto& [key, bytes] : derivation.sizes) sizes[key] = bytes;
+  knobs["model_sizes"] = std::move(sizes);
   return Dump(knobs);
 }
 
@@ -546,14 +579,14 @@ absl::Status Simulator::ApplyConfig(std::string_view body) {
     std::lock_guard<std::mutex> lock(content_type_mu_);
     content_type_ = *update.content_type;
   }
-  if (update.models) {
-    // Built outside the lock; requests that took the old catalog keep it until they end.
-    auto catalog = *update.models ? std::make_shared<const Catalog>(DescribeModels(**update.models))
-                                  : default_catalog_;
-    std::lock_guard<std::mutex> lock(catalog_mu_);
-    catalog_ = std::move(catalog);
-    models_override_ = *update.models;
+  if (update.pull_delay_ms) knobs_.pull_delay_ms = *update.pull_delay_ms;
+  if (update.memory_bytes) knobs_.memory_bytes = *update.memory_bytes;
+  if (update.pull_fail) management_.SetPullFail(*update.pull_fail);
+  // Requests that took the old catalog keep it until they end.
+  if (update.digest_salt || update.model_sizes) {
+    store_.SetDerivation(update.digest_salt, update.model_sizes);
   }
+  if (update.models) store_.Reset(*update.models);
   if (update.hang) {
     knobs_.hang = *update.hang;
     if (!*update.hang) ResumeParked();

@@ -3,8 +3,8 @@
 // (/sim/stats) so a test can break a backend mid-run. docs/ollama-sim.md is the user's guide.
 //
 // Thread-safety: `Handle` may run on many threads at once (one per io_context thread); knobs and
-// counters are atomics, the scheduler, the list of hung requests and the installed models (the
-// `models` knob swaps them) have their own locks.
+// counters are atomics, the scheduler, the list of hung requests and the model store have their
+// own locks.
 #ifndef OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_SIMULATOR_H_
 #define OLLAMA_GATEWAY_TOOLS_OLLAMA_SIM_SIMULATOR_H_
 
@@ -27,9 +27,11 @@
 #include "http/server.h"
 #include "tools/ollama-sim/compat.h"
 #include "tools/ollama-sim/flags.h"
+#include "tools/ollama-sim/management.h"
 #include "tools/ollama-sim/models.h"
 #include "tools/ollama-sim/request_json.h"
 #include "tools/ollama-sim/scheduler.h"
+#include "tools/ollama-sim/store.h"
 
 namespace og::sim {
 
@@ -53,7 +55,10 @@ struct Knobs {
   std::atomic<int> huge_line_bytes{0};               // the first token's text padded to N bytes
   std::atomic<int> close_mid_chunk_after_tokens{0};  // half a chunk, then FIN
   std::atomic<bool> ignore_num_predict{false};       // generate `tokens` whatever num_predict says
-  // The `models` and `content_type` knobs live in Simulator (under a mutex).
+  std::atomic<int> pull_delay_ms{100};               // spread over a pull's or push's lines
+  std::atomic<std::int64_t> memory_bytes{0};         // 0 = unlimited; else larger models fail
+  // The `models`, `digest_salt` and `model_sizes` knobs live in the ModelStore, `pull_fail` in
+  // Management, `content_type` in Simulator (each under a mutex).
 };
 
 // Counters GET /sim/stats reports. A generation is a generate/chat request with a prompt that
@@ -70,9 +75,10 @@ struct Stats {
   std::atomic<std::uint64_t> busy_rejections{0};    // 503 because the pending queue was full
   std::atomic<std::uint64_t> injected_failures{0};  // fail_status answers
   std::atomic<std::uint64_t> probe_generations{0};  // valid generate requests with num_predict 1
+  std::atomic<std::uint64_t> memory_failures{0};    // loads refused by `memory_bytes`
   // Requests per known path (any method), parallel to kCountedPaths.
-  // `/v1/models` counts `/v1/models/{model}` too.
-  static constexpr std::array<std::string_view, 15> kCountedPaths = {"/",
+  // `/v1/models` counts `/v1/models/{model}` too, `/api/blobs` every `/api/blobs/{digest}`.
+  static constexpr std::array<std::string_view, 21> kCountedPaths = {"/",
                                                                      "/api/version",
                                                                      "/api/tags",
                                                                      "/api/ps",
@@ -86,7 +92,13 @@ struct Stats {
                                                                      "/v1/embeddings",
                                                                      "/v1/models",
                                                                      "/v1/responses",
-                                                                     "/v1/messages"};
+                                                                     "/v1/messages",
+                                                                     "/api/pull",
+                                                                     "/api/push",
+                                                                     "/api/create",
+                                                                     "/api/copy",
+                                                                     "/api/delete",
+                                                                     "/api/blobs"};
   std::array<std::atomic<std::uint64_t>, kCountedPaths.size()> requests_by_path{};
 };
 
@@ -119,6 +131,9 @@ class Simulator {
   // Parks a generation while `hang` is on; it is resumed (on its executor) when hang goes off.
   // Returns false if hang went off meanwhile (the caller just continues).
   bool Park(const std::shared_ptr<Generation>& generation);
+  // Ollama's load-time refusal of a model larger than the `memory_bytes` knob (0 = unlimited), or
+  // nullopt when it may load. Loaded models are never refused.
+  std::optional<std::string> MemoryError(const ModelInfo& model);
   // Counts a generation start/end in the stats.
   void CountStart();
   void CountEnd(std::atomic<std::uint64_t>& outcome);
@@ -163,10 +178,7 @@ class Simulator {
   void ResumeParked();
 
   const SimOptions options_;
-  const std::shared_ptr<const Catalog> default_catalog_;  // from --models
-  mutable std::mutex catalog_mu_;
-  std::shared_ptr<const Catalog> catalog_;                   // guarded by catalog_mu_
-  std::optional<std::vector<std::string>> models_override_;  // guarded by catalog_mu_
+  ModelStore store_;
   mutable std::mutex content_type_mu_;
   std::string content_type_;  // the `content_type` knob; guarded by content_type_mu_
   const std::string first_token_;
@@ -175,6 +187,7 @@ class Simulator {
   Knobs knobs_;
   Stats stats_;
   Scheduler scheduler_;
+  Management management_;
 
   std::mutex parked_mu_;
   std::vector<std::weak_ptr<Generation>> parked_;
