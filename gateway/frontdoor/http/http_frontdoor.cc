@@ -616,7 +616,8 @@ constexpr Route kRoutes[] = {
 };
 
 bool Matches(const Route& route, std::string_view path) {
-  if (route.kind == Route::Kind::kModelEntry || route.path.ends_with('/')) {
+  // "/v1/models/" and "/api/blobs/" are prefixes (of a model name, of a digest).
+  if (route.path.size() > 1 && route.path.ends_with('/')) {
     return path.size() > route.path.size() && path.starts_with(route.path);
   }
   return route.path == path;
