@@ -28,8 +28,8 @@ std::optional<security::AuthorizationPolicy> BuildAuthorization(const Config& co
   if (!config.authorization.enabled) return std::nullopt;
   std::vector<security::AuthorizationRule> rules;
   for (const AuthorizationRuleConfig& rule : config.authorization.rules) {
-    rules.push_back(
-        {rule.identities, rule.groups, rule.canonical_models, rule.predict, rule.stream});
+    rules.push_back({rule.identities, rule.groups, rule.canonical_models, rule.predict,
+                     rule.stream, rule.manage});
   }
   return security::AuthorizationPolicy(std::move(rules), config.auth.groups);
 }

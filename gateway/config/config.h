@@ -360,8 +360,11 @@ struct AuthorizationRuleConfig {
   // tag or wildcard) for matching against canonical model names.
   std::vector<std::string> models;
   std::vector<std::string> canonical_models;
+  // The actions granted: without an `actions` list, predict and stream; manage (pull, push,
+  // create, copy, delete, blobs) only when the list names it.
   bool predict = true;
   bool stream = true;
+  bool manage = false;
   int line = 0;
 };
 

@@ -28,7 +28,7 @@ constexpr std::array<std::string_view, 5> kMtlsIdentities = {"common_name", "sub
 constexpr std::array<std::string_view, 2> kApiKeyKeys = {"identity", "hash"};
 constexpr std::array<std::string_view, 1> kAuthorizationKeys = {"rules"};
 constexpr std::array<std::string_view, 4> kRuleKeys = {"identities", "groups", "models", "actions"};
-constexpr std::array<std::string_view, 2> kActions = {"predict", "stream"};
+constexpr std::array<std::string_view, 3> kActions = {"predict", "stream", "manage"};
 constexpr std::array<std::string_view, 2> kRateLimitsKeys = {"default", "identities"};
 constexpr std::array<std::string_view, 3> kRateLimitKeys = {"requests_per_second", "burst",
                                                             "max_concurrent_streams"};
@@ -200,7 +200,7 @@ void ReadRule(const MapReader& map, const AuthConfig& auth, AuthorizationRuleCon
   }
   std::vector<std::string> actions;
   ReadStringList(
-      map, "actions", "predict or stream",
+      map, "actions", "predict, stream or manage",
       [](std::string_view a) {
         return std::find(kActions.begin(), kActions.end(), a) != kActions.end();
       },
@@ -208,9 +208,10 @@ void ReadRule(const MapReader& map, const AuthConfig& auth, AuthorizationRuleCon
   if (map.Find("actions") != nullptr) {
     rule->predict = std::find(actions.begin(), actions.end(), "predict") != actions.end();
     rule->stream = std::find(actions.begin(), actions.end(), "stream") != actions.end();
-    if (!rule->predict && !rule->stream && map.Find("actions")->value.IsSequence() &&
-        map.Find("actions")->value.size() == 0) {
-      map.Error(*map.Find("actions"), "must name at least one of predict, stream");
+    rule->manage = std::find(actions.begin(), actions.end(), "manage") != actions.end();
+    if (!rule->predict && !rule->stream && !rule->manage &&
+        map.Find("actions")->value.IsSequence() && map.Find("actions")->value.size() == 0) {
+      map.Error(*map.Find("actions"), "must name at least one of predict, stream, manage");
     }
   }
 }

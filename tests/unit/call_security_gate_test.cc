@@ -106,6 +106,24 @@ TEST_CASE("gRPC's format is checked against the depth limit", "[security_policy]
   CHECK(policy->CheckLimits(request, InputSizeOf(request)).ok());
 }
 
+TEST_CASE("manage is granted only by a rule that names it", "[security_policy]") {
+  const auto policy = PolicyOf(
+      "authorization:\n  rules:\n    - identities: [ops]\n      models: ['*']\n"
+      "      actions: [manage]\n    - identities: ['*']\n      models: ['llama3*']\n");
+  const Caller ops{"ops", "api_key"};
+  const Caller alice{"alice", "api_key"};
+  const auto allows = [&](const Caller& caller, security::Action action) {
+    return policy->Authorize(caller, "llama3.2", "llama3.2:latest", action).ok();
+  };
+  CHECK(allows(ops, security::Action::kManage));
+  // ops is also '*', which grants predict and stream on llama3* (but never manage).
+  CHECK(allows(ops, security::Action::kPredict));
+  CHECK_FALSE(allows(alice, security::Action::kManage));
+  CHECK(allows(alice, security::Action::kStream));
+  CHECK(policy->Authorize(alice, "llama3.2", "llama3.2:latest", security::Action::kManage)
+            .message() == "identity 'alice' may not use model 'llama3.2' for manage");
+}
+
 UpstreamResult ResultOf(UpstreamOutcome outcome, long http_status = 0) {
   UpstreamResult result;
   result.outcome = outcome;

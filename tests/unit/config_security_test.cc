@@ -113,8 +113,32 @@ TEST_CASE("an authorization rule names a defined group, someone and some models"
         "\"llama3*\"; \"*\" for every model)");
   CHECK(ErrorsOf(With("authorization:\n  rules:\n    - identities: ['*']\n      models: ['*']\n"
                       "      actions: [delete]\n")) ==
-        "test.yaml:13: authorization.rules[0].actions[0]: must be predict or stream, got "
+        "test.yaml:13: authorization.rules[0].actions[0]: must be predict, stream or manage, got "
         "\"delete\"");
+  CHECK(ErrorsOf(With("authorization:\n  rules:\n    - identities: ['*']\n      models: ['*']\n"
+                      "      actions: []\n")) ==
+        "test.yaml:13: authorization.rules[0].actions: must name at least one of predict, "
+        "stream, manage");
+}
+
+TEST_CASE("a rule grants manage only when its actions name it", "[config]") {
+  const Config config = Valid(With(R"(authorization:
+  rules:
+    - identities: [ops]
+      models: ["*"]
+      actions: [manage]
+    - identities: [alice]
+      models: ["*"]
+)"));
+  REQUIRE(config.authorization.rules.size() == 2);
+  const AuthorizationRuleConfig& ops = config.authorization.rules[0];
+  CHECK(ops.manage);
+  CHECK_FALSE(ops.predict);
+  CHECK_FALSE(ops.stream);
+  const AuthorizationRuleConfig& alice = config.authorization.rules[1];
+  CHECK_FALSE(alice.manage);
+  CHECK(alice.predict);
+  CHECK(alice.stream);
 }
 
 TEST_CASE("rate limits and input limits are bounded", "[config]") {
