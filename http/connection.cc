@@ -195,6 +195,7 @@ bool Connection::IsCurrent(const Exchange& exchange) const {
 void Connection::BeginRequest(ReadPhase phase) {
   state_ = State::kReading;
   continue_sent_ = false;
+  too_large_.reset();
   reader_.Reset();
   // Bytes already buffered (a pipelined request) mean the next request has begun.
   EnterPhase(in_.size() > 0 ? ReadPhase::kHeader : phase);
@@ -309,8 +310,15 @@ void Connection::ParseBuffered() {
 
 void Connection::OnHeaderDone() {
   if (!reader_.request_done()) EnterPhase(ReadPhase::kBody);
+  std::optional<EarlyResponse> early = CheckHead();
+  if (!early) early = ChooseBodyLimit();
+  if (!early) return;
+  Refuse(early->status, early->content_type, early->body, early->headers, reader_.request_done());
+}
+
+std::optional<EarlyResponse> Connection::CheckHead() {
   const auto& check = core_->options().header_check;
-  if (!check) return;
+  if (!check) return std::nullopt;
   std::optional<EarlyResponse> early;
   const ServerCore::CallbackScope scope(*core_);
   try {
@@ -328,8 +336,30 @@ void Connection::OnHeaderDone() {
   } catch (...) {
     early = EarlyResponse{500, "text/plain; charset=utf-8", "500 Internal Server Error\n", {}};
   }
-  if (!early) return;
-  Refuse(early->status, early->content_type, early->body, early->headers, reader_.request_done());
+  return early;
+}
+
+std::optional<EarlyResponse> Connection::ChooseBodyLimit() {
+  const auto& choose = core_->options().body_limit;
+  if (!choose || reader_.request_done()) return std::nullopt;
+  BodyLimit limit;
+  const ServerCore::CallbackScope scope(*core_);
+  try {
+    if (!scope.open()) {
+      return EarlyResponse{503, "text/plain; charset=utf-8", "503 Service Unavailable\n", {}};
+    }
+    limit = choose(MakeRequest(reader_.head(), remote_, stream_.is_tls(), peer_certificate_der_));
+  } catch (const std::exception& e) {
+    return EarlyResponse{500,
+                         "text/plain; charset=utf-8",
+                         std::string("500 Internal Server Error: ") + e.what() + "\n",
+                         {}};
+  } catch (...) {
+    return EarlyResponse{500, "text/plain; charset=utf-8", "500 Internal Server Error\n", {}};
+  }
+  too_large_ = std::move(limit.too_large);
+  if (!reader_.LimitBody(limit.max_bytes)) return too_large_;
+  return std::nullopt;
 }
 
 void Connection::MaybeSendContinue() {
@@ -346,6 +376,12 @@ void Connection::MaybeSendContinue() {
 }
 
 void Connection::Reject(int status) {
+  if (status == 413 && too_large_) {
+    const EarlyResponse answer = *std::move(too_large_);
+    too_large_.reset();
+    Refuse(answer.status, answer.content_type, answer.body, answer.headers, /*complete=*/false);
+    return;
+  }
   std::string body = std::to_string(status) + " " + std::string(ReasonPhrase(status)) + "\n";
   Refuse(status, "text/plain; charset=utf-8", body, {}, /*complete=*/false);
 }

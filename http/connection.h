@@ -261,6 +261,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnRead(const boost::system::error_code& ec, std::size_t bytes);
   void ParseBuffered();
   void OnHeaderDone();
+  // ServerOptions::header_check's answer for the head just read, if it refuses it.
+  std::optional<EarlyResponse> CheckHead();
+  // Asks ServerOptions::body_limit for the request's limit and applies it; the answer to send
+  // at once when the request cannot proceed (its Content-Length is over the limit, or the
+  // callback failed).
+  std::optional<EarlyResponse> ChooseBodyLimit();
   void MaybeSendContinue();
   void Reject(int status);
   // Answers the request being read without reading the rest of it. `complete` says the whole
@@ -309,6 +315,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::array<char, kWatchBytes> watch_;
   boost::beast::flat_buffer in_;
   RequestReader reader_;
+  // The answer for a body over the limit ServerOptions::body_limit chose for the current
+  // request; unset: the plain 413.
+  std::optional<EarlyResponse> too_large_;
 
   // Output: `out_` collects bytes (and `out_callbacks_` their on_written callbacks) while
   // `wbuf_`/`wcallbacks_` are being written; the pairs swap, so buffers keep their capacity.

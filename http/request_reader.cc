@@ -77,6 +77,18 @@ std::size_t RequestReader::max_pending() const {
   return std::max(limits_.max_header_bytes, 2 + kMaxChunkLineBytes + 2 + kMaxTrailerBytes);
 }
 
+bool RequestReader::LimitBody(std::size_t max_body_bytes) {
+  const std::uint64_t limit = std::min(max_body_bytes, limits_.max_body_bytes);
+  const boost::optional<std::uint64_t> length = parser_->content_length();
+  if (length && *length > limit) {
+    Fail(413);
+    return false;
+  }
+  // Before any body byte is parsed, Beast takes a new limit (it counts chunks down from it).
+  parser_->body_limit(limit);
+  return true;
+}
+
 RequestReader::Progress RequestReader::Fail(int status) {
   error_status_ = status;
   return Progress::kError;

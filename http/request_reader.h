@@ -77,6 +77,11 @@ class RequestReader {
   // The most bytes Feed ever leaves unconsumed when it returns kNeedMore.
   std::size_t max_pending() const;
 
+  // Lowers this request's body limit to `max_body_bytes` (never above the limits' own). Call
+  // between kHeaderDone and the next Feed, before any body byte is parsed. Returns false when
+  // the head's Content-Length already exceeds it (the request is then refused with 413).
+  bool LimitBody(std::size_t max_body_bytes);
+
  private:
   Progress Fail(int status);
   // 0 when the head's framing is acceptable, else the status to refuse it with.

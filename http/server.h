@@ -22,10 +22,11 @@
 //
 //   - What is buffered while a request is read: the request line and headers (431 past
 //     `max_header_bytes`), one chunk-size line (400 past 4 KiB), the trailers (431 past 8 KiB),
-//     the body (413 past `max_body_bytes`). A request with a Transfer-Encoding other than exactly
-//     `chunked`, or with both Transfer-Encoding and Content-Length, gets 400 (RFC 9112 §6.3).
-//     After any of these answers the server reads and drops at most 64 KiB of the rest for at
-//     most 2 s, so the client sees the answer rather than a reset, and closes the connection.
+//     the body (413 past `max_body_bytes`, or past what `body_limit` chose for the request). A
+//     request with a Transfer-Encoding other than exactly `chunked`, or with both Transfer-Encoding
+//     and Content-Length, gets 400 (RFC 9112 §6.3). After any of these answers the server reads and
+//     drops at most 64 KiB of the rest for at most 2 s, so the client sees the answer rather than a
+//     reset, and closes the connection.
 //   - Time: the TLS handshake (`handshake_timeout`), the headers of a request
 //     (`header_timeout`, from its first byte however slowly they trickle), each gap in its body
 //     (`body_timeout`), a write that makes no progress (`write_timeout`), the wait for the next
@@ -238,6 +239,16 @@ struct EarlyResponse {
   Headers headers;
 };
 
+// What one request's body may hold (`ServerOptions::body_limit`).
+struct BodyLimit {
+  // At most `ServerOptions::max_body_bytes`, which bounds every request; a larger value is
+  // lowered to it.
+  std::size_t max_bytes = 0;
+  // The answer for a body over `max_bytes` (413 by convention), whether its Content-Length says
+  // so before it is read or its chunks pass the limit as they come. It should name the limit.
+  EarlyResponse too_large;
+};
+
 // Limits of a server, with nginx-like defaults (the nginx directive each follows is named). Every
 // timeout is a duration > 0.
 struct ServerOptions {
@@ -292,6 +303,12 @@ struct ServerOptions {
   // bodiless request keeps its connection as usual. Returning nullopt lets the request through.
   // Must not block; an exception it throws is answered with 500. Unset: every request passes.
   std::function<std::optional<EarlyResponse>(const Request& head)> header_check;
+  // Called on the connection's thread after a request's head passed `header_check` and before
+  // its body is read, to choose the request's body limit from its head (a larger limit for the
+  // endpoints that carry images, say). A Content-Length over `max_body_bytes` was already
+  // refused with a plain 413 before this is asked. Must not block; an exception it throws is
+  // answered with 500. Unset: every request may send up to `max_body_bytes`.
+  std::function<BodyLimit(const Request& head)> body_limit;
   // Where accepted connections live: each is placed on the next of these io_contexts in turn
   // (its I/O and every callback of its exchanges run there). For a server whose connections
   // share single-threaded worker loops with other work (the gateway's workers, which also run the

@@ -112,7 +112,7 @@ bool CallPath::PassSecurity(const SecurityPolicy& policy) {
   Metrics& metrics = core_.metrics_;
   const std::string_view frontend = FrontendName(frontend_);
   absl::StatusOr<Caller> caller =
-      core_.security_.Authenticate(policy, Header("authorization"), certificate_, frontend);
+      core_.security_.Authenticate(policy, Header("authorization"), certificate_, Peer(), frontend);
   if (!caller.ok()) {
     Reject(caller.status(), "unauthenticated");
     return false;

@@ -28,8 +28,8 @@ std::optional<security::AuthorizationPolicy> BuildAuthorization(const Config& co
   if (!config.authorization.enabled) return std::nullopt;
   std::vector<security::AuthorizationRule> rules;
   for (const AuthorizationRuleConfig& rule : config.authorization.rules) {
-    rules.push_back(
-        {rule.identities, rule.groups, rule.canonical_models, rule.predict, rule.stream});
+    rules.push_back({rule.identities, rule.groups, rule.canonical_models, rule.predict, rule.stream,
+                     rule.manage});
   }
   return security::AuthorizationPolicy(std::move(rules), config.auth.groups);
 }
@@ -68,6 +68,16 @@ std::string CertificateIdentity(const tls::PeerIdentity& cert, std::string_view 
     if (mode == "dns_san" && IsDnsName(san)) return san;
   }
   return "";
+}
+
+security::NetworkIdentities BuildNetworks(const AuthConfig& auth) {
+  std::vector<security::NetworkIdentities::Entry> entries;
+  for (const NetworkIdentityConfig& network : auth.networks) {
+    // The loader refused blocks that do not parse.
+    absl::StatusOr<security::Cidr> cidr = security::ParseCidr(network.cidr);
+    if (cidr.ok()) entries.push_back({*cidr, network.identity});
+  }
+  return security::NetworkIdentities(std::move(entries));
 }
 
 std::set<std::string, std::less<>> KeyIdentities(const AuthConfig& auth) {
@@ -112,8 +122,10 @@ absl::StatusOr<std::shared_ptr<const SecurityPolicy>> SecurityPolicy::Build(cons
 
 SecurityPolicy::SecurityPolicy(const Config& config, std::unique_ptr<security::Redactor> redactor)
     : auth_required_(config.auth.required),
+      unknown_keys_anonymous_(config.auth.unknown_keys == "anonymous"),
       mtls_identity_(config.auth.mtls_identity),
       keys_(BuildKeyStore(config.auth)),
+      networks_(BuildNetworks(config.auth)),
       key_identities_(KeyIdentities(config.auth)),
       authorization_(BuildAuthorization(config)),
       redactor_(std::move(redactor)),
@@ -122,14 +134,18 @@ SecurityPolicy::SecurityPolicy(const Config& config, std::unique_ptr<security::R
 absl::StatusOr<Caller> SecurityPolicy::Authenticate(const CallerCredentials& credentials) const {
   // A gateway that issued no keys has none to check a sent one against: the header is ignored,
   // as Ollama ignores it, since some clients (the OpenAI SDKs) always send one.
+  bool unknown_key = false;
   if (credentials.authorization.has_value() && keys_.size() > 0) {
     const std::optional<std::string_view> token = security::BearerToken(*credentials.authorization);
     if (!token) {
       return absl::UnauthenticatedError("the authorization header must read 'Bearer <API key>'");
     }
-    const std::string* identity = keys_.Verify(*token);
-    if (identity == nullptr) return absl::UnauthenticatedError("the API key is not valid");
-    return Caller{*identity, "api_key"};
+    if (const std::string* identity = keys_.Verify(*token); identity != nullptr) {
+      return Caller{*identity, "api_key"};
+    }
+    if (!unknown_keys_anonymous_) return absl::UnauthenticatedError("the API key is not valid");
+    // A placeholder some clients always send ("ollama"): as if no key came.
+    unknown_key = true;
   }
   if (mtls_identity_ != "none" && !credentials.certificate.empty()) {
     std::string identity = CertificateIdentity(credentials.certificate, mtls_identity_);
@@ -141,12 +157,21 @@ absl::StatusOr<Caller> SecurityPolicy::Authenticate(const CallerCredentials& cre
     }
     if (!identity.empty()) return Caller{std::move(identity), "mtls"};
   }
+  if (!networks_.empty() && !credentials.peer.empty()) {
+    if (const std::optional<security::IpAddress> address =
+            security::ParsePeerAddress(credentials.peer)) {
+      if (const std::string* identity = networks_.Find(*address); identity != nullptr) {
+        return Caller{*identity, "network"};
+      }
+    }
+  }
   if (auth_required_) {
+    if (unknown_key) return absl::UnauthenticatedError("the API key is not valid");
     return absl::UnauthenticatedError(
         "this gateway requires authentication: send 'authorization: Bearer <API key>' metadata "
         "or a client certificate");
   }
-  return Caller{"anonymous", "none"};
+  return Caller{"anonymous", unknown_key ? "unknown_key" : "none"};
 }
 
 InputSize InputSizeOf(const InferenceRequest& request) {
@@ -167,12 +192,22 @@ InputSize InputSizeOf(const InferenceRequest& request) {
 absl::Status SecurityPolicy::CheckLimits(const InferenceRequest& request,
                                          const InputSize& size) const {
   const LimitsConfig& l = limits_;
-  if (size.request_bytes > static_cast<std::size_t>(l.max_request_bytes)) {
+  // Images are what makes a request big: they have their own, larger bound.
+  if (size.images > 0) {
+    if (size.request_bytes > static_cast<std::size_t>(l.max_image_request_bytes)) {
+      return OverLimit("the size in bytes of the request with images", size.request_bytes,
+                       "max_image_request_bytes", l.max_image_request_bytes);
+    }
+  } else if (size.request_bytes > static_cast<std::size_t>(l.max_request_bytes)) {
     return OverLimit("the request's size in bytes", size.request_bytes, "max_request_bytes",
                      l.max_request_bytes);
   }
   if (size.messages > static_cast<std::size_t>(l.max_messages)) {
     return OverLimit("the number of messages", size.messages, "max_messages", l.max_messages);
+  }
+  if (size.embed_inputs > static_cast<std::size_t>(l.max_embed_inputs)) {
+    return OverLimit("the number of embedding inputs", size.embed_inputs, "max_embed_inputs",
+                     l.max_embed_inputs);
   }
   if (size.text_bytes > static_cast<std::size_t>(l.max_prompt_bytes)) {
     return OverLimit(
@@ -290,10 +325,12 @@ absl::Status SecurityGate::Apply(const Config& config) {
 absl::StatusOr<Caller> SecurityGate::Authenticate(const SecurityPolicy& policy,
                                                   std::string_view authorization,
                                                   const tls::PeerIdentity& certificate,
+                                                  std::string_view peer,
                                                   std::string_view frontend) {
   CallerCredentials credentials;
   if (!authorization.empty()) credentials.authorization = authorization;
   credentials.certificate = certificate;
+  credentials.peer = peer;
   absl::StatusOr<Caller> caller = policy.Authenticate(credentials);
   if (caller.ok()) {
     metrics_.RecordAuthentication(frontend, caller->method, "ok");

@@ -25,6 +25,7 @@
 #include "ollama_gateway/v1/inference.pb.h"
 #include "security/api_keys.h"
 #include "security/authorization.h"
+#include "security/networks.h"
 #include "security/rate_limiter.h"
 #include "security/redactor.h"
 #include "tls/peer_identity.h"
@@ -37,13 +38,19 @@ struct CallerCredentials {
   std::optional<std::string_view> authorization;
   // The verified client certificate; empty without one.
   tls::PeerIdentity certificate;
+  // The caller's source address as its front door names it (security::ParsePeerAddress: HTTP's
+  // "1.2.3.4:port" or "[::1]:port", gRPC's "ipv4:..." or "ipv6:..."); "" when unknown. Read
+  // only for auth.networks.
+  std::string_view peer;
 };
 
 // Who a call runs as.
 struct Caller {
   // The authenticated identity, or "anonymous".
   std::string identity;
-  // How it was established: "api_key", "mtls" or "none".
+  // How it was established: "api_key", "mtls", "network" (auth.networks), "none" (anonymous)
+  // or "unknown_key" (anonymous after a key no entry matches, with auth.unknown_keys:
+  // anonymous).
   std::string_view method = "none";
 };
 
@@ -53,6 +60,8 @@ struct InputSize {
   // The request's size on the wire: a gRPC message's serialized size, an HTTP body's length.
   std::size_t request_bytes = 0;
   std::size_t messages = 0;
+  // An embedding call's inputs (limits.max_embed_inputs); they are not messages.
+  std::size_t embed_inputs = 0;
   // Every text the model reads, added up (prompt, system, message contents, ...).
   std::size_t text_bytes = 0;
   std::size_t images = 0;
@@ -69,16 +78,24 @@ class SecurityPolicy {
   // refused those, with their line).
   static absl::StatusOr<std::shared_ptr<const SecurityPolicy>> Build(const Config& config);
 
-  // UNAUTHENTICATED (saying what was wrong, never echoing the key) for a malformed or unknown
-  // API key, or for a call without credentials when auth.required. An API key, when sent, wins
-  // over the certificate; without any key configured, a sent one is ignored. Identities from
+  // Who the caller is, trying in turn:
+  //   1. An API key, when sent and keys are configured (without any key configured a sent one
+  //      is ignored, as Ollama ignores it). A malformed header is refused; an unknown key is
+  //      refused, unless auth.unknown_keys is "anonymous": then it is ignored as if not sent.
+  //   2. A verified client certificate (auth.mtls_identity).
+  //   3. The source address (auth.networks), when neither gave an identity.
+  //   4. "anonymous", unless auth.required.
+  // UNAUTHENTICATED says what was wrong, never echoing the key (an ignored unknown key that
+  // ends refused by auth.required is "not valid", as with unknown_keys: refuse). Identities from
   // certificates and from keys share one namespace and never collide: a certificate whose
   // identity is also an API key's identity is refused, so a certificate (perhaps from a CA that
   // signs for many) can never act as a key's holder.
   absl::StatusOr<Caller> Authenticate(const CallerCredentials& credentials) const;
 
-  // INVALID_ARGUMENT naming the limits.* key a request exceeds: `size` against the size limits,
-  // `request`'s metadata against the metadata limits and its `format` against max_json_depth.
+  // INVALID_ARGUMENT naming the limits.* key a request exceeds: `size` against the size limits
+  // (its request_bytes against max_image_request_bytes when it carries images, else against
+  // max_request_bytes), `request`'s metadata against the metadata limits and its `format`
+  // against max_json_depth.
   absl::Status CheckLimits(const ollama_gateway::v1::InferenceRequest& request,
                            const InputSize& size) const;
 
@@ -101,8 +118,10 @@ class SecurityPolicy {
   SecurityPolicy(const Config& config, std::unique_ptr<security::Redactor> redactor);
 
   const bool auth_required_;
+  const bool unknown_keys_anonymous_;
   const std::string mtls_identity_;
   const security::ApiKeyStore keys_;
+  const security::NetworkIdentities networks_;
   // The identities API keys authenticate, which no certificate may claim (see Authenticate).
   const std::set<std::string, std::less<>> key_identities_;
   const std::optional<security::AuthorizationPolicy> authorization_;
@@ -119,10 +138,11 @@ class SecurityGate {
   absl::Status Apply(const Config& config);
 
   // `policy`'s Authenticate for a caller that sent `authorization` (its Authorization header
-  // or metadata, "" when none) and `certificate`, counted in gateway_auth_total under
+  // or metadata, "" when none) and `certificate` from `peer` (CallerCredentials::peer: the
+  // HTTP request's remote or gRPC's peer string), counted in gateway_auth_total under
   // `frontend`. Every front door authenticates through here.
   absl::StatusOr<Caller> Authenticate(const SecurityPolicy& policy, std::string_view authorization,
-                                      const tls::PeerIdentity& certificate,
+                                      const tls::PeerIdentity& certificate, std::string_view peer,
                                       std::string_view frontend);
 
   std::shared_ptr<const SecurityPolicy> policy() const {

@@ -85,9 +85,10 @@ void ReadPools(const MapReader& balancer_map, const std::vector<BackendConfig>& 
     }
     if (!map.String("model", &pool.model)) continue;
     const Field& model_field = *map.Find("model");
-    if (!IsValidModelName(pool.model)) {
-      map.Error(model_field,
-                "must be a model name such as llama3.2 or qwen2.5:7b, got " + Quoted(pool.model));
+    if (const absl::Status valid = ParseModelName(pool.model).status(); !valid.ok()) {
+      map.Error(model_field, fmt::format("must be a model name such as llama3.2 or qwen2.5:7b, "
+                                         "got {} ({})",
+                                         Quoted(pool.model), MessageOf(valid)));
       continue;
     }
     pool.canonical_model = CanonicalModelName(pool.model);

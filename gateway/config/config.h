@@ -347,6 +347,14 @@ struct ApiKeyConfig {
 
 // Who may call: API keys (`authorization: Bearer KEY` metadata) and verified client
 // certificates (mutual TLS).
+// One entry of auth.networks: callers from `cidr` that send no key and no certificate run as
+// `identity`.
+struct NetworkIdentityConfig {
+  std::string cidr;
+  std::string identity;
+  int line = 0;
+};
+
 struct AuthConfig {
   // true: a call with no valid API key and no verified client certificate gets UNAUTHENTICATED.
   // false: such calls run as the identity "anonymous" (an invalid key is refused either way).
@@ -362,6 +370,14 @@ struct AuthConfig {
   std::string api_keys_file;
   // Group name -> member identities, for authorization rules and rate limits.
   std::map<std::string, std::vector<std::string>> groups;
+  // Source-address identities (security/networks.h), for callers that cannot send a key; the
+  // weakest method, used only when no key and no certificate gave an identity. Empty: off.
+  std::vector<NetworkIdentityConfig> networks;
+  // What a bearer key that matches no configured key does: "refuse" (UNAUTHENTICATED) or
+  // "anonymous" (the key is ignored, as if none was sent: a certificate or network may still
+  // name the caller, else it runs as "anonymous", which auth.required refuses). For clients that
+  // always send a placeholder such as "ollama". A malformed header is refused either way.
+  std::string unknown_keys = "refuse";
   int line = 0;
 };
 
@@ -374,8 +390,11 @@ struct AuthorizationRuleConfig {
   // tag or wildcard) for matching against canonical model names.
   std::vector<std::string> models;
   std::vector<std::string> canonical_models;
+  // The actions granted: without an `actions` list, predict and stream; manage (pull, push,
+  // create, copy, delete, blobs) only when the list names it.
   bool predict = true;
   bool stream = true;
+  bool manage = false;
   int line = 0;
 };
 
@@ -411,12 +430,22 @@ inline constexpr int kMaxJsonDepthCeiling = 1024;
 
 // Bounds on what a caller may send; a call past one gets INVALID_ARGUMENT naming it.
 struct LimitsConfig {
-  // A request message's serialized size. gRPC itself refuses messages over twice this (or
-  // 4 MiB, whichever is more) before reading them; that ceiling is fixed at start.
+  // A request's size (a gRPC message's serialized size, an HTTP body's length) when it carries
+  // no image. gRPC itself refuses messages over twice the larger of this and
+  // max_image_request_bytes (at least 4 MiB) before reading them; that ceiling is fixed at
+  // start. The HTTP endpoints without images refuse bodies over twice this (at least 4 MiB)
+  // with 413 before reading them.
   std::int64_t max_request_bytes = 4 << 20;
+  // The same for a request that carries images (gRPC's images are bytes fields; HTTP's are
+  // base64 in the body), and the body limit (413) of the HTTP endpoints that take images:
+  // /api/generate, /api/chat, /v1/chat/completions, /v1/responses and /v1/messages.
+  std::int64_t max_image_request_bytes = 64 << 20;
   // Prompt text: input_data, system and every message's content, added up.
   std::int64_t max_prompt_bytes = 1 << 20;
   std::int64_t max_messages = 1000;
+  // Inputs of an embedding call (/api/embed, /v1/embeddings, gRPC Embed), which are not
+  // messages and do not count against max_messages.
+  std::int64_t max_embed_inputs = 2048;
   std::int64_t max_images = 16;
   // The request's `metadata` map.
   std::int64_t max_metadata_entries = 64;

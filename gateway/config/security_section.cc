@@ -16,31 +16,30 @@
 #include "gateway/config/values.h"
 #include "gateway/config/yaml_reader.h"
 #include "security/api_keys.h"
+#include "security/networks.h"
 #include "security/redactor.h"
 
 namespace og::config_internal {
 namespace {
 
-constexpr std::array<std::string_view, 5> kAuthKeys = {"required", "mtls_identity", "api_keys",
-                                                       "api_keys_file", "groups"};
+constexpr std::array<std::string_view, 7> kAuthKeys = {
+    "required", "mtls_identity", "api_keys", "api_keys_file", "groups", "networks", "unknown_keys"};
+constexpr std::array<std::string_view, 2> kNetworkKeys = {"cidr", "identity"};
+constexpr std::array<std::string_view, 2> kUnknownKeys = {"refuse", "anonymous"};
 constexpr std::array<std::string_view, 5> kMtlsIdentities = {"common_name", "subject", "spiffe_id",
                                                              "dns_san", "none"};
 constexpr std::array<std::string_view, 2> kApiKeyKeys = {"identity", "hash"};
 constexpr std::array<std::string_view, 1> kAuthorizationKeys = {"rules"};
 constexpr std::array<std::string_view, 4> kRuleKeys = {"identities", "groups", "models", "actions"};
-constexpr std::array<std::string_view, 2> kActions = {"predict", "stream"};
+constexpr std::array<std::string_view, 3> kActions = {"predict", "stream", "manage"};
 constexpr std::array<std::string_view, 2> kRateLimitsKeys = {"default", "identities"};
 constexpr std::array<std::string_view, 3> kRateLimitKeys = {"requests_per_second", "burst",
                                                             "max_concurrent_streams"};
-constexpr std::array<std::string_view, 9> kLimitsKeys = {"max_request_bytes",
-                                                         "max_prompt_bytes",
-                                                         "max_messages",
-                                                         "max_images",
-                                                         "max_metadata_entries",
-                                                         "max_metadata_key_bytes",
-                                                         "max_metadata_value_bytes",
-                                                         "max_header_bytes",
-                                                         "max_json_depth"};
+constexpr std::array<std::string_view, 11> kLimitsKeys = {
+    "max_request_bytes",    "max_image_request_bytes", "max_prompt_bytes",
+    "max_messages",         "max_embed_inputs",        "max_images",
+    "max_metadata_entries", "max_metadata_key_bytes",  "max_metadata_value_bytes",
+    "max_header_bytes",     "max_json_depth"};
 constexpr std::array<std::string_view, 1> kRedactionKeys = {"rules"};
 constexpr std::array<std::string_view, 3> kRedactionRuleKeys = {"name", "pattern", "replacement"};
 
@@ -61,22 +60,6 @@ bool IsValidName(std::string_view name) {
 
 // The identity names a caller can have: not the reserved ones.
 bool IsReservedIdentity(std::string_view name) { return name == "anonymous" || name == "*"; }
-
-// Model patterns are model names with '*' and '?' allowed.
-bool IsValidModelPattern(std::string_view pattern) {
-  if (pattern.empty() || pattern.size() > 256) return false;
-  return std::all_of(pattern.begin(), pattern.end(), [](char c) {
-    return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-' || c == ':' || c == '/' ||
-           c == '*' || c == '?';
-  });
-}
-
-// A pattern without wildcards is a model name and gets its canonical form ("llama3.2" matches
-// only "llama3.2:latest", as Ollama reads it); one with wildcards is only lower-cased.
-std::string CanonicalModelPattern(std::string_view pattern) {
-  if (pattern.find_first_of("*?") == std::string_view::npos) return CanonicalModelName(pattern);
-  return absl::AsciiStrToLower(std::string(pattern));
-}
 
 // Each of `items` must be a scalar accepted by `valid` (described by `what` in errors), and
 // none may repeat an earlier one; the accepted ones are appended to `out`.
@@ -160,6 +143,46 @@ void ReadGroups(const MapReader& map, AuthConfig* auth) {
   }
 }
 
+void ReadNetworks(const MapReader& map, AuthConfig* auth) {
+  std::vector<std::string> cidrs;  // normalized by ParseCidr, to find repeats
+  for (const ListItem& item : map.List("networks", "networks ({cidr, identity})")) {
+    NetworkIdentityConfig network;
+    network.line = item.line;
+    const MapReader entry(item.value, item.path, network.line, kNetworkKeys, map.errors());
+    if (!entry.ok()) continue;
+    for (std::string_view required : {"cidr", "identity"}) {
+      if (entry.Find(required) == nullptr) {
+        map.errors()->Add(network.line,
+                          fmt::format("{}: missing required field '{}'", item.path, required));
+      }
+    }
+    if (entry.String("cidr", &network.cidr)) {
+      if (absl::StatusOr<security::Cidr> cidr = security::ParseCidr(network.cidr); !cidr.ok()) {
+        entry.Error(*entry.Find("cidr"),
+                    fmt::format("must be a CIDR such as 10.0.0.0/8 or fd00::/8, got {} ({})",
+                                Quoted(network.cidr), MessageOf(cidr.status())));
+      } else {
+        std::string key(cidr->network.bytes.begin(), cidr->network.bytes.end());
+        key += static_cast<char>(cidr->prefix_bits);
+        if (std::find(cidrs.begin(), cidrs.end(), key) != cidrs.end()) {
+          entry.Error(*entry.Find("cidr"),
+                      fmt::format("duplicate network {}", Quoted(network.cidr)));
+        }
+        cidrs.push_back(key);
+      }
+    }
+    if (entry.String("identity", &network.identity)) {
+      if (!IsValidName(network.identity) || IsReservedIdentity(network.identity)) {
+        entry.Error(*entry.Find("identity"),
+                    fmt::format("must be 1 to {} characters of A-Z a-z 0-9 _ . - @ : / = , and "
+                                "space, other than \"anonymous\" and \"*\", got {}",
+                                kMaxIdentityLength, Quoted(network.identity)));
+      }
+    }
+    auth->networks.push_back(std::move(network));
+  }
+}
+
 void ReadRateLimit(const MapReader& map, RateLimitConfig* limit) {
   map.Number("requests_per_second", 0, kMaxRequestsPerSecond, &limit->requests_per_second);
   map.Integer("burst", 0, kMaxBurst, &limit->burst);
@@ -196,11 +219,18 @@ void ReadRule(const MapReader& map, const AuthConfig& auth, AuthorizationRuleCon
                                   map.PathOf("models")));
   }
   for (const std::string& model : rule->models) {
+    if (PatternNamesDefaultPrefix(model)) {
+      map.Error(*map.Find("models"),
+                fmt::format("{} never matches: model names are matched in their shortest form, "
+                            "without the default host registry.ollama.ai and namespace library "
+                            "(write \"llama3*\" for registry.ollama.ai/library/llama3*)",
+                            Quoted(model)));
+    }
     rule->canonical_models.push_back(CanonicalModelPattern(model));
   }
   std::vector<std::string> actions;
   ReadStringList(
-      map, "actions", "predict or stream",
+      map, "actions", "predict, stream or manage",
       [](std::string_view a) {
         return std::find(kActions.begin(), kActions.end(), a) != kActions.end();
       },
@@ -208,9 +238,10 @@ void ReadRule(const MapReader& map, const AuthConfig& auth, AuthorizationRuleCon
   if (map.Find("actions") != nullptr) {
     rule->predict = std::find(actions.begin(), actions.end(), "predict") != actions.end();
     rule->stream = std::find(actions.begin(), actions.end(), "stream") != actions.end();
-    if (!rule->predict && !rule->stream && map.Find("actions")->value.IsSequence() &&
-        map.Find("actions")->value.size() == 0) {
-      map.Error(*map.Find("actions"), "must name at least one of predict, stream");
+    rule->manage = std::find(actions.begin(), actions.end(), "manage") != actions.end();
+    if (!rule->predict && !rule->stream && !rule->manage &&
+        map.Find("actions")->value.IsSequence() && map.Find("actions")->value.size() == 0) {
+      map.Error(*map.Find("actions"), "must name at least one of predict, stream, manage");
     }
   }
 }
@@ -225,6 +256,8 @@ void ParseAuth(const MapReader& top, AuthConfig* auth) {
   ReadApiKeys(map, "", &auth->api_keys);
   map.String("api_keys_file", &auth->api_keys_file);
   ReadGroups(map, auth);
+  ReadNetworks(map, auth);
+  map.OneOf("unknown_keys", kUnknownKeys, &auth->unknown_keys);
 }
 
 void ParseAuthorization(const MapReader& top, const AuthConfig& auth,
@@ -269,8 +302,10 @@ void ParseLimits(const MapReader& top, LimitsConfig* limits) {
   const MapReader map = top.Child("limits", kLimitsKeys, &limits->line);
   if (!map.ok()) return;
   map.Integer("max_request_bytes", 1024, kMaxRequestBytes, &limits->max_request_bytes);
+  map.Integer("max_image_request_bytes", 1024, kMaxRequestBytes, &limits->max_image_request_bytes);
   map.Integer("max_prompt_bytes", 1, kMaxRequestBytes, &limits->max_prompt_bytes);
   map.Integer("max_messages", 1, 1000000, &limits->max_messages);
+  map.Integer("max_embed_inputs", 1, 1000000, &limits->max_embed_inputs);
   map.Integer("max_images", 0, 1000, &limits->max_images);
   map.Integer("max_metadata_entries", 0, 10000, &limits->max_metadata_entries);
   map.Integer("max_metadata_key_bytes", 1, 65536, &limits->max_metadata_key_bytes);

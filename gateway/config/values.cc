@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "fmt/format.h"
@@ -17,7 +19,9 @@
 namespace og {
 namespace {
 
-constexpr std::size_t kMaxModelNameLength = 256;
+// The longest name whose parts can all be valid: "https://", a 350-character host, and a
+// namespace, model and tag of 80 each with their separators.
+constexpr std::size_t kMaxModelNameLength = 8 + 350 + 1 + 80 + 1 + 80 + 1 + 80;
 // Fraction digits beyond this cannot change a result counted in milliseconds, and stopping here
 // keeps `fraction * unit` inside int64 for the largest unit (an hour).
 constexpr int kMaxFractionDigits = 9;
@@ -157,7 +161,118 @@ std::string ParseDurationTerm(std::string_view* rest, std::int64_t* milliseconds
   return "";
 }
 
-bool IsModelSeparator(char c) { return c == '.' || c == '_' || c == ':' || c == '/' || c == '-'; }
+constexpr std::string_view kDefaultHost = "registry.ollama.ai";
+constexpr std::string_view kDefaultNamespace = "library";
+constexpr std::string_view kDefaultTag = "latest";
+
+enum class PartKind { kHost, kNamespace, kModel, kTag };
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return absl::ascii_tolower(x) == absl::ascii_tolower(y);
+         });
+}
+
+// The parts of a name as written: nullopt for a part not written (it takes its default), an
+// empty view for one a separator promised and that is missing (always invalid).
+struct NameParts {
+  std::string_view scheme;
+  std::optional<std::string_view> host;
+  std::optional<std::string_view> name_space;
+  std::optional<std::string_view> model;
+  std::optional<std::string_view> tag;
+};
+
+// Cuts `*rest` at its last `separator`: the part after it is returned (empty when nothing
+// follows) and `*rest` keeps what precedes; nullopt, and `*rest` unchanged, without one.
+std::optional<std::string_view> CutLast(std::string_view* rest, char separator) {
+  const std::size_t at = rest->rfind(separator);
+  if (at == std::string_view::npos) return std::nullopt;
+  const std::string_view after = rest->substr(at + 1);
+  *rest = rest->substr(0, at);
+  return after;
+}
+
+// Ollama's ParseNameBare: the tag goes first, since '/' cannot occur in a tag, so a ':' after
+// the last '/' starts the tag and one before it belongs to the host (a port).
+NameParts SplitModelName(std::string_view name) {
+  NameParts parts;
+  std::string_view rest = name;
+  const std::size_t colon = rest.rfind(':');
+  const std::size_t slash = rest.rfind('/');
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    parts.tag = CutLast(&rest, ':');
+  }
+  parts.model = CutLast(&rest, '/');
+  if (!parts.model.has_value()) {
+    parts.model = rest;
+    return parts;
+  }
+  parts.name_space = CutLast(&rest, '/');
+  if (!parts.name_space.has_value()) {
+    parts.name_space = rest;
+    return parts;
+  }
+  if (const std::size_t scheme_end = rest.find("://"); scheme_end != std::string_view::npos) {
+    parts.scheme = rest.substr(0, scheme_end);
+    rest.remove_prefix(scheme_end + 3);
+  }
+  parts.host = rest;
+  return parts;
+}
+
+std::string_view PartName(PartKind kind) {
+  switch (kind) {
+    case PartKind::kHost:
+      return "host";
+    case PartKind::kNamespace:
+      return "namespace";
+    case PartKind::kModel:
+      return "model";
+    case PartKind::kTag:
+      return "tag";
+  }
+  return "part";
+}
+
+std::size_t MaxPartLength(PartKind kind) { return kind == PartKind::kHost ? 350 : 80; }
+
+// Ollama's isValidPart.
+bool IsValidPart(PartKind kind, std::string_view part) {
+  if (part.empty() || part.size() > MaxPartLength(kind)) return false;
+  const auto word = [](char c) { return absl::ascii_isalnum(c) || c == '_'; };
+  if (!word(part.front())) return false;
+  return std::all_of(part.begin() + 1, part.end(), [&](char c) {
+    if (word(c) || c == '-') return true;
+    if (c == '.') return kind != PartKind::kNamespace;
+    return c == ':' && kind == PartKind::kHost;
+  });
+}
+
+absl::Status BadPart(PartKind kind, std::string_view part) {
+  if (part.empty()) {
+    return absl::InvalidArgumentError(
+        fmt::format("the {} of the model name is missing (a separator with nothing beside it)",
+                    PartName(kind)));
+  }
+  std::string_view allowed = "letters, digits, '_', '-' and '.'";
+  if (kind == PartKind::kNamespace) allowed = "letters, digits, '_' and '-'";
+  if (kind == PartKind::kHost) allowed = "letters, digits, '_', '-', '.' and ':'";
+  return absl::InvalidArgumentError(fmt::format(
+      "the {} {:?} of the model name must be 1 to {} characters of {}, starting with a letter, a "
+      "digit or '_'",
+      PartName(kind), part.substr(0, 80), MaxPartLength(kind), allowed));
+}
+
+// What DisplayShortest writes before the model: nothing for the default host and namespace,
+// the namespace alone under the default host, else both. Case-insensitive, as Ollama's.
+std::string ShortestPrefix(std::string_view host, std::string_view name_space) {
+  if (!EqualsIgnoreCase(host, kDefaultHost)) {
+    return fmt::format("{}/{}/", host, name_space);
+  }
+  if (!EqualsIgnoreCase(name_space, kDefaultNamespace)) return fmt::format("{}/", name_space);
+  return "";
+}
 
 }  // namespace
 
@@ -245,29 +360,77 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   return std::chrono::milliseconds(total);
 }
 
+absl::StatusOr<ModelName> ParseModelName(std::string_view name) {
+  if (name.empty()) return absl::InvalidArgumentError("the model name is empty");
+  if (name.size() > kMaxModelNameLength) {
+    return absl::InvalidArgumentError(
+        fmt::format("the model name is longer than {} characters", kMaxModelNameLength));
+  }
+  if (name.find('@') != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        "a model name cannot carry a digest (name@digest): Ollama addresses models by name and "
+        "tag only");
+  }
+  const NameParts parts = SplitModelName(name);
+  if (!parts.scheme.empty() && !EqualsIgnoreCase(parts.scheme, "http") &&
+      !EqualsIgnoreCase(parts.scheme, "https")) {
+    return absl::InvalidArgumentError(fmt::format(
+        "the scheme {:?} of the model name must be http or https", parts.scheme.substr(0, 16)));
+  }
+  for (const auto& [kind, part] :
+       {std::pair{PartKind::kHost, parts.host}, std::pair{PartKind::kNamespace, parts.name_space},
+        std::pair{PartKind::kModel, parts.model}, std::pair{PartKind::kTag, parts.tag}}) {
+    if (part.has_value() && !IsValidPart(kind, *part)) return BadPart(kind, *part);
+  }
+  ModelName out;
+  out.host = std::string(parts.host.value_or(kDefaultHost));
+  out.name_space = std::string(parts.name_space.value_or(kDefaultNamespace));
+  out.model = std::string(*parts.model);
+  out.tag = std::string(parts.tag.value_or(kDefaultTag));
+  return out;
+}
+
+bool IsValidModelName(std::string_view name) { return ParseModelName(name).ok(); }
+
 std::string CanonicalModelName(std::string_view name) {
-  std::string canonical = absl::AsciiStrToLower(std::string(name));
-  const std::size_t last_slash = canonical.rfind('/');
-  const std::size_t model_start = last_slash == std::string::npos ? 0 : last_slash + 1;
-  if (canonical.find(':', model_start) == std::string::npos) canonical += ":latest";
+  absl::StatusOr<ModelName> parsed = ParseModelName(name);
+  if (!parsed.ok()) {
+    std::string lower = absl::AsciiStrToLower(std::string(name));
+    const std::size_t last_slash = lower.rfind('/');
+    const std::size_t model_start = last_slash == std::string::npos ? 0 : last_slash + 1;
+    if (lower.find(':', model_start) == std::string::npos) lower += ":latest";
+    return lower;
+  }
+  std::string canonical = ShortestPrefix(parsed->host, parsed->name_space);
+  canonical += parsed->model;
+  canonical += ':';
+  canonical += parsed->tag;
+  absl::AsciiStrToLower(&canonical);
   return canonical;
 }
 
-bool IsValidModelName(std::string_view name) {
-  if (name.empty() || name.size() > kMaxModelNameLength) return false;
-  const bool allowed_chars = std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isalnum(c) || IsModelSeparator(c);
-  });
-  if (!allowed_chars || IsModelSeparator(name.front())) return false;
-  if (std::count(name.begin(), name.end(), ':') > 1) return false;
-  const std::size_t colon = name.find(':');
-  const std::size_t last_slash = name.rfind('/');
-  if (colon != std::string_view::npos) {
-    const bool tag_after_path = last_slash == std::string_view::npos || colon > last_slash + 1;
-    if (!tag_after_path || colon + 1 == name.size()) return false;
+bool IsValidModelPattern(std::string_view pattern) {
+  if (pattern.find_first_of("*?") == std::string_view::npos) return IsValidModelName(pattern);
+  return !pattern.empty() && pattern.size() <= kMaxModelNameLength &&
+         std::all_of(pattern.begin(), pattern.end(), [](char c) {
+           return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-' || c == ':' ||
+                  c == '/' || c == '*' || c == '?';
+         });
+}
+
+std::string CanonicalModelPattern(std::string_view pattern) {
+  if (pattern.find_first_of("*?") == std::string_view::npos) return CanonicalModelName(pattern);
+  return absl::AsciiStrToLower(std::string(pattern));
+}
+
+bool PatternNamesDefaultPrefix(std::string_view pattern) {
+  if (pattern.find_first_of("*?") == std::string_view::npos) return false;
+  const std::string lower = absl::AsciiStrToLower(std::string(pattern));
+  for (std::string_view prefix : {"registry.ollama.ai/", "http://registry.ollama.ai/",
+                                  "https://registry.ollama.ai/", "library/"}) {
+    if (lower.starts_with(prefix)) return true;
   }
-  // Empty segments: "a//b" or a trailing '/' (a leading one is a separator, refused above).
-  return name.find("//") == std::string_view::npos && name.back() != '/';
+  return false;
 }
 
 }  // namespace og

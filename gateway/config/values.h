@@ -14,15 +14,51 @@
 
 namespace og {
 
-// Ollama model names are `[host/][namespace/]model[:tag]`, matched case-insensitively, with the
-// tag defaulting to "latest". Returns the lower-cased name with the tag made explicit, so
-// "Llama3.2" and "llama3.2:latest" compare equal.
+// A model name split as Ollama splits it (types/model/name.go: ParseName), with Ollama's
+// defaults for the parts not written: host "registry.ollama.ai", namespace "library", tag
+// "latest". The parts are as written (not lower-cased).
+struct ModelName {
+  std::string host;
+  std::string name_space;
+  std::string model;
+  std::string tag;
+};
+
+// Parses `name` as Ollama does: `[[scheme://]host/][namespace/]model[:tag]`, the tag after the
+// last ':' that follows the last '/', then the model, namespace and host from the right at '/'.
+// Each part starts with a letter, digit or '_' and continues with those and '-'; the model and
+// tag may also hold '.', the host '.' and ':' (a port). Host 1..350 characters, the others
+// 1..80. A separator with nothing on one side is refused (`m:`, `/m`, `a//m`). The scheme, when
+// written, must be http or https (Ollama uses it only to pull from a registry). A digest
+// (`m@sha256:...`) is refused: Ollama dropped addressing models by digest and refuses such
+// names itself. INVALID_ARGUMENT names the part at fault, without quoting the whole name.
+absl::StatusOr<ModelName> ParseModelName(std::string_view name);
+
+// True when ParseModelName accepts `name`.
+bool IsValidModelName(std::string_view name);
+
+// The name Ollama shows for `name` (Name.DisplayShortest), lower-cased, since Ollama compares
+// names case-insensitively: the default host and namespace are left out and the tag is always
+// written, so "Llama3.2", "llama3.2:latest" and "registry.ollama.ai/library/llama3.2:latest" all
+// give "llama3.2:latest", "library/mistral" gives "mistral:latest" and
+// "Registry.Corp:5000/Team/M" gives "registry.corp:5000/team/m:latest". Call it on valid names;
+// an invalid one is only lower-cased, with ":latest" added when it has no tag.
 std::string CanonicalModelName(std::string_view name);
 
-// True when `name` is a syntactically valid Ollama model name: 1..256 characters of
-// [A-Za-z0-9._:/-], not starting with a separator, at most one ':' (the tag, after the last '/')
-// and no empty path segment (nor an empty model or tag around the ':').
-bool IsValidModelName(std::string_view name);
+// True for an authorization pattern: a model name (IsValidModelName) when it has no wildcard,
+// else at most 601 characters of a name's characters and the wildcards '*' and '?'.
+bool IsValidModelPattern(std::string_view pattern);
+
+// The form of `pattern` that matches canonical names: a name without wildcards is
+// CanonicalModelName() ("llama3.2" grants "llama3.2:latest" only); a pattern with wildcards is
+// only lower-cased. A wildcard pattern is not rewritten like a name, since dropping a default
+// namespace in front of a '*' would widen it: "library/*" must not become "*".
+std::string CanonicalModelPattern(std::string_view pattern);
+
+// True when a wildcard pattern can never match a canonical name because it writes the default
+// host or namespace out ("registry.ollama.ai/..." or "library/..."), which canonical names leave
+// out.
+bool PatternNamesDefaultPrefix(std::string_view pattern);
 
 // Checks an address to listen on: `host:port` or `[v6]:port`, with a port from 0 to 65535 (0
 // lets the system pick a free port at start). The host is a name, an IPv4 address or a

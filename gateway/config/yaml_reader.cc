@@ -62,10 +62,14 @@ void ReadModelList(const MapReader& map, std::string_view name, std::vector<std:
   // canonical name -> index in models, to name the first spelling of a duplicate.
   std::map<std::string, std::size_t, std::less<>> seen;
   for (ListItem& item : map.List(name, "model names")) {
-    if (!item.value.IsScalar() || !IsValidModelName(item.value.Scalar())) {
-      map.errors()->Add(item.line, fmt::format("{}: must be a model name such as llama3.2 or "
-                                               "qwen2.5:7b, got {}",
-                                               item.path, Describe(item.value)));
+    const absl::Status valid =
+        item.value.IsScalar() ? ParseModelName(item.value.Scalar()).status() : absl::OkStatus();
+    if (!item.value.IsScalar() || !valid.ok()) {
+      map.errors()->Add(
+          item.line,
+          fmt::format("{}: must be a model name such as llama3.2 or qwen2.5:7b, got {}{}",
+                      item.path, Describe(item.value),
+                      valid.ok() ? "" : fmt::format(" ({})", MessageOf(valid))));
       continue;
     }
     std::string canonical_name = CanonicalModelName(item.value.Scalar());

@@ -44,12 +44,14 @@ namespace og {
 namespace {
 
 // The transport's ceiling on a request, fixed at start for both front doors: past it the request
-// is refused before the gateway reads it. Below it, limits.max_request_bytes (reloadable) answers
-// INVALID_ARGUMENT naming the limit; twice that (at least 4 MiB, at most what gRPC takes) leaves
-// room for a reload to raise it.
+// is refused before the gateway reads it. Below it, limits.max_request_bytes and
+// limits.max_image_request_bytes (reloadable) answer INVALID_ARGUMENT (HTTP: 413 for a body over
+// its endpoint's limit) naming the limit; twice the larger (at least 4 MiB, at most what gRPC
+// takes) leaves room for a reload to raise them.
 std::int64_t TransportRequestCeiling(const Config& c) {
-  return std::min<std::int64_t>(std::max<std::int64_t>(2 * c.limits.max_request_bytes, 4 << 20),
-                                INT32_MAX);
+  const std::int64_t largest =
+      std::max(c.limits.max_request_bytes, c.limits.max_image_request_bytes);
+  return std::min<std::int64_t>(std::max<std::int64_t>(2 * largest, 4 << 20), INT32_MAX);
 }
 
 // The configured listen address with the port actually bound (they differ when it was 0).
@@ -281,7 +283,8 @@ int Serve(const std::string& path) {
           "workers (the workers key)",
           config.source, workers);
     }
-    // Past it the server answers 413 before reading the body.
+    // Past it the server answers 413 before reading the body; below it each endpoint's limit
+    // (BodyLimitFor) does.
     http_options.max_body_bytes = static_cast<std::size_t>(TransportRequestCeiling(config));
     http_options.max_header_bytes = static_cast<std::size_t>(config.limits.max_header_bytes);
     http_options.http = config.http;

@@ -252,10 +252,11 @@ absl::Status ValidateModelName(const InferenceRequest& request) {
   if (request.model_name().empty()) {
     return absl::InvalidArgumentError("model_name is empty: name the Ollama model to run");
   }
-  if (!IsValidModelName(request.model_name())) {
+  if (const absl::Status valid = ParseModelName(request.model_name()).status(); !valid.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("model_name '", absl::CHexEscape(request.model_name().substr(0, 256)),
-                     "' is not a valid Ollama model name ([host/][namespace/]model[:tag])"));
+                     "' is not a valid Ollama model name ([host/][namespace/]model[:tag]): ",
+                     std::string(valid.message())));
   }
   return absl::OkStatus();
 }

@@ -1,5 +1,7 @@
 """Security end to end: API keys and client certificates, authorization, rate limits, input
 limits and prompt redaction, with the real gateway, ollama-sim backends and Python's grpcio."""
+import base64
+import http.client
 import json
 import os
 import signal
@@ -282,8 +284,8 @@ class RateLimitTest(SecurityTestCase):
 class InputLimitsTest(SecurityTestCase):
     def setUp(self):
         super().setUp()
-        self.start("limits:\n  max_request_bytes: 65536\n  max_prompt_bytes: 1000\n"
-                   "  max_messages: 3\n  max_metadata_entries: 2\n"
+        self.start("limits:\n  max_request_bytes: 65536\n  max_image_request_bytes: 131072\n"
+                   "  max_prompt_bytes: 1000\n  max_messages: 3\n  max_metadata_entries: 2\n"
                    "  max_metadata_value_bytes: 16\n")
 
     def test_each_limit_is_named_when_exceeded(self):
@@ -293,9 +295,10 @@ class InputLimitsTest(SecurityTestCase):
              "limits.max_messages (3)"),
             (dict(metadata={"a": "1", "b": "2", "c": "3"}), "limits.max_metadata_entries (2)"),
             (dict(metadata={"team": "x" * 17}), "limits.max_metadata_value_bytes (16)"),
+            (dict(prompt="", metadata={"a": "x" * 70000}), "limits.max_request_bytes (65536)"),
             (dict(prompt="", messages=[pb2.ChatMessage(role="user", content="hi",
-                                                       images=[b"\0" * 70000])]),
-             "limits.max_request_bytes (65536)"),
+                                                       images=[b"\0" * 140000])]),
+             "limits.max_image_request_bytes (131072)"),
         ]
         for fields, limit in cases:
             with self.subTest(limit=limit):
@@ -303,9 +306,12 @@ class InputLimitsTest(SecurityTestCase):
                                    lambda: self.call(**fields), limit)
         self.assertEqual(self.generations(), 0)
         self.assertTrue(self.call(prompt="x" * 1000).done)
+        # Images past max_request_bytes but within max_image_request_bytes pass.
+        self.assertTrue(self.call(prompt="", messages=[pb2.ChatMessage(
+            role="user", content="hi", images=[b"\0" * 70000])]).done)
 
     def test_a_message_past_the_transport_ceiling_is_refused_by_grpc(self):
-        # Twice max_request_bytes would be 128 KiB; the ceiling is at least 4 MiB.
+        # Twice the larger limit would be 256 KiB; the ceiling is at least 4 MiB.
         self.assert_status(grpc.StatusCode.RESOURCE_EXHAUSTED,
                            lambda: self.call(prompt="x" * (5 << 20)))
         self.assertTrue(self.call().done)  # the gateway is fine
@@ -341,6 +347,205 @@ class RedactionTest(SecurityTestCase):
             "redaction:\n  rules:\n    - name: broken\n      pattern: '([a-z'\n")
         self.assertIn(f"{self.tmp}/bad.yaml:7: redaction.rules[0].pattern: ", errors)
         self.assertIn("broken", errors)
+
+
+class HttpSecurityTestCase(SecurityTestCase):
+    """The gateway with its HTTP front door on, in front of one ollama-sim serving `models`."""
+
+    def start_http(self, security_yaml, models=(MODEL,)):
+        self.backend = self.sim("gpu-a", models=models, tokens=4)
+        text = ("listen:\n  address: 127.0.0.1:0\n  insecure: true\n"
+                "http:\n  address: 127.0.0.1:0\n  insecure: true\n"
+                "admin:\n  address: 127.0.0.1:0\nlogging:\n  level: debug\n"
+                f"  access_log:\n    path: {os.path.join(self.tmp, 'access.log')}\n"
+                + security_yaml + "backends:\n" + harness.backend_yaml("gpu-a", self.backend.url))
+        self.gw = self.gateway(text)
+        self.http = dict(kv.split("=", 1) for kv in self.gw.first_line.split()[1:])["http"]
+        harness.wait_for(lambda: harness.http_get(f"http://{self.gw.admin}/readyz")[0] == 200,
+                         10, "the backend to be healthy")
+
+    def post(self, path, body, key=None, base=None, timeout=60):
+        """(status, body text) of a JSON POST (`body` a dict or bytes) to the gateway."""
+        host, port = (base or self.http).rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        conn.request("POST", path, body=data, headers=headers)
+        r = conn.getresponse()
+        text = r.read().decode()
+        conn.close()
+        return r.status, text
+
+
+def chat_with_images(model, image_bytes):
+    """An /api/chat body whose one message carries `image_bytes` of base64 images (4 of them)."""
+    image = base64.b64encode(b"\x89PNG" + b"\0" * (image_bytes * 3 // 16)).decode()
+    return {"model": model, "stream": False,
+            "messages": [{"role": "user", "content": "what is in these?", "images": [image] * 4}]}
+
+
+class ModelNameTest(HttpSecurityTestCase):
+    NAME = "registry.corp:5000/team/m:tag"
+
+    def test_a_name_with_a_registry_port_is_routed_over_http_and_grpc(self):
+        self.start_http("authorization:\n  rules:\n    - identities: [anonymous]\n"
+                        "      models: ['registry.corp:5000/team/*']\n", models=(self.NAME,))
+        status, body = self.post("/api/chat", {"model": self.NAME, "stream": False,
+                                               "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["model"], self.NAME)
+        # Ollama compares names case-insensitively.
+        status, body = self.post("/api/chat", {"model": "Registry.Corp:5000/Team/M:TAG",
+                                               "stream": False,
+                                               "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(status, 200, body)
+        self.assertTrue(self.call(model=self.NAME).done)
+        # A digest is not a name Ollama addresses models by.
+        status, body = self.post("/api/chat", {"model": "m@sha256:" + "0" * 64,
+                                               "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(status, 400, body)
+        self.assertIn("digest", body)
+        self.assertEqual(self.generations(), 3)
+
+
+class BodyLimitTest(HttpSecurityTestCase):
+    def setUp(self):
+        super().setUp()
+        # Only max_messages is lowered; the image and body limits are the defaults.
+        self.start_http("limits:\n  max_messages: 3\n", models=(MODEL, "nomic-embed-text"))
+
+    def curl_post(self, url, body):
+        """(HTTP status, body text) of POSTing `body` as JSON with curl, which sends
+        Expect: 100-continue, so a body refused on its length is answered before it is sent."""
+        path = os.path.join(self.tmp, "body.json")
+        with open(path, "wb") as f:
+            f.write(json.dumps(body).encode())
+        out = subprocess.run(
+            ["curl", "-sS", "--max-time", "60", "-H", "Content-Type: application/json",
+             "--data-binary", "@" + path, "-w", "\n%{http_code}", url],
+            capture_output=True, text=True, timeout=90)
+        text, _, code = out.stdout.rpartition("\n")
+        return int(code or 0), text
+
+    def sim_takes(self, body):
+        """True when ollama-sim itself accepts a body this large (it keeps its own limit)."""
+        return self.curl_post(self.backend.url + "/api/chat", body)[0] == 200
+
+    def test_a_chat_with_12_mib_of_images_passes_the_old_8_mib_ceiling(self):
+        status, body = self.post("/api/chat", chat_with_images(MODEL, 12 << 20))
+        self.assertEqual(status, 200, body[:300])
+        self.assertTrue(json.loads(body)["done"])
+        self.assertEqual(self.generations(), 1)
+
+    def test_a_chat_with_20_mib_of_images_passes_with_default_limits(self):
+        body = chat_with_images(MODEL, 20 << 20)
+        if not self.sim_takes(body):
+            self.skipTest("ollama-sim refuses request bodies over its own 16 MiB limit "
+                          "(http::ServerOptions' default max_body_bytes)")
+        status, text = self.post("/api/chat", body)
+        self.assertEqual(status, 200, text[:300])
+
+    def test_a_body_over_the_image_limit_gets_413_naming_the_key(self):
+        status, text = self.curl_post(f"http://{self.http}/api/chat",
+                                      chat_with_images(MODEL, (64 << 20) + 4096))
+        self.assertEqual(status, 413, text[:300])
+        self.assertIn("limits.max_image_request_bytes (67108864 bytes)",
+                      json.loads(text)["error"])
+        self.assertEqual(self.generations(), 0)
+
+    def test_embedding_inputs_are_not_messages(self):
+        status, body = self.post("/api/embed", {"model": "nomic-embed-text",
+                                                "input": [f"text {i}" for i in range(10)]})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(len(json.loads(body)["embeddings"]), 10)
+        # Chat messages still count against max_messages (3).
+        status, body = self.post("/api/chat", {"model": MODEL, "stream": False, "messages": [
+            {"role": "user", "content": "hi"}] * 4})
+        self.assertEqual(status, 400, body)
+        self.assertIn("limits.max_messages (3)", body)
+
+
+class NetworkIdentityTest(HttpSecurityTestCase):
+    def setUp(self):
+        super().setUp()
+        self.key, entry = hash_key("alice")
+        self.start_http(
+            "auth:\n  required: true\n  api_keys:\n" + "".join(f"    {line}\n" for line in entry) +
+            "  networks:\n    - {cidr: 127.0.0.0/8, identity: ollama-cli}\n"
+            "    - {cidr: 'fd00::/8', identity: lab}\n"
+            "authorization:\n  rules:\n    - identities: [ollama-cli]\n      models: ['*']\n")
+
+    def test_a_caller_without_a_key_runs_as_its_network_identity(self):
+        self.assertTrue(self.call().done)
+        status, body = self.post("/api/chat", {"model": MODEL, "stream": False,
+                                               "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(status, 200, body)
+        lines = self.access_log()
+        self.assertEqual([(line["identity"], line["auth"]) for line in lines[-2:]],
+                         [("ollama-cli", "network")] * 2)
+        self.assertIn('gateway_auth_total{frontend="grpc",method="network",result="ok"}',
+                      self.metrics())
+
+    def test_a_key_wins_over_the_network_and_is_authorized_as_its_own_identity(self):
+        self.assert_status(grpc.StatusCode.PERMISSION_DENIED, lambda: self.call(key=self.key),
+                           "identity 'alice' may not use model")
+        status, body = self.post("/api/chat", {"model": MODEL,
+                                               "messages": [{"role": "user", "content": "hi"}]},
+                                 key=self.key)
+        self.assertEqual(status, 403, body)
+        # An invalid key is refused even from a known network.
+        self.assert_status(grpc.StatusCode.UNAUTHENTICATED, lambda: self.call(key="og_nope"),
+                           "not valid")
+        self.assertEqual(self.generations(), 0)
+
+
+class NoMatchingNetworkTest(HttpSecurityTestCase):
+    def test_a_caller_outside_every_network_is_anonymous(self):
+        self.start_http(
+            "auth:\n  networks:\n    - {cidr: 10.0.0.0/8, identity: ollama-cli}\n"
+            "authorization:\n  rules:\n    - identities: [ollama-cli]\n      models: ['*']\n")
+        status, body = self.post("/api/chat", {"model": MODEL,
+                                               "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(status, 403, body)
+        self.assertIn("identity 'anonymous' may not use model", body)
+        self.assertEqual(self.generations(), 0)
+
+
+class UnknownKeyTest(HttpSecurityTestCase):
+    def start_with(self, unknown_keys=""):
+        _, entry = hash_key("alice")
+        self.start_http("auth:\n" + unknown_keys + "  api_keys:\n" +
+                        "".join(f"    {line}\n" for line in entry))
+
+    def chat(self, key):
+        return self.post("/api/chat", {"model": MODEL, "stream": False,
+                                       "messages": [{"role": "user", "content": "hi"}]}, key=key)
+
+    def test_a_placeholder_key_is_refused_by_default(self):
+        self.start_with()
+        status, body = self.chat("ollama")
+        self.assertEqual(status, 401, body)
+        self.assertIn("not valid", body)
+        self.assertEqual(self.generations(), 0)
+
+    def test_a_placeholder_key_runs_as_anonymous_with_unknown_keys_anonymous(self):
+        self.start_with("  unknown_keys: anonymous\n")
+        status, body = self.chat("ollama")
+        self.assertEqual(status, 200, body)
+        self.assertTrue(self.call(key="ollama").done)
+        lines = self.access_log()
+        self.assertEqual([(line["identity"], line["auth"]) for line in lines[-2:]],
+                         [("anonymous", "unknown_key")] * 2)
+        self.assertIn('gateway_auth_total{frontend="http",method="unknown_key",result="ok"}',
+                      self.metrics())
+
+    def test_auth_required_refuses_a_placeholder_key_even_so(self):
+        self.start_with("  required: true\n  unknown_keys: anonymous\n")
+        status, body = self.chat("ollama")
+        self.assertEqual(status, 401, body)
+        self.assertEqual(self.generations(), 0)
 
 
 if __name__ == "__main__":

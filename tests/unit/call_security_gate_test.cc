@@ -7,6 +7,7 @@
 #include "gateway/call/call_path.h"
 #include "gateway/call/security_gate.h"
 #include "gateway/config/config.h"
+#include "security/api_keys.h"
 #include "tests/fakes/config_testing.h"
 
 namespace og {
@@ -63,6 +64,66 @@ TEST_CASE("dns_san takes only host names from the certificate's SANs", "[securit
   CHECK(identity_of({"worker-7"}) == "worker-7");
 }
 
+// Alice's key "og_alice", networks for 127.0.0.0/8 and 10.1.0.0/16, and `extra` auth keys.
+std::string NetworkAuth(std::string_view extra) {
+  return "auth:\n" + std::string(extra) + "  api_keys:\n    - identity: alice\n      hash: \"" +
+         security::FormatApiKeyHash(security::HashApiKey("og_alice", {})) +
+         "\"\n  networks:\n    - {cidr: 127.0.0.0/8, identity: ollama-cli}\n"
+         "    - {cidr: '10.1.0.0/16', identity: lab}\n";
+}
+
+// Who a caller is, or "refused: REASON".
+std::string WhoIs(const SecurityPolicy& policy, std::optional<std::string_view> authorization,
+                  std::string_view peer, tls::PeerIdentity certificate = {}) {
+  CallerCredentials credentials;
+  credentials.authorization = authorization;
+  credentials.peer = peer;
+  credentials.certificate = std::move(certificate);
+  const absl::StatusOr<Caller> caller = policy.Authenticate(credentials);
+  if (!caller.ok()) return "refused: " + std::string(caller.status().message());
+  return caller->identity + " by " + std::string(caller->method);
+}
+
+TEST_CASE("a caller without a key or certificate gets its network's identity",
+          "[security_policy]") {
+  const auto policy = PolicyOf(NetworkAuth("  required: true\n"));
+  CHECK(WhoIs(*policy, std::nullopt, "127.0.0.1:40000") == "ollama-cli by network");
+  CHECK(WhoIs(*policy, std::nullopt, "ipv4:10.1.7.7:40000") == "lab by network");
+  CHECK(WhoIs(*policy, std::nullopt, "ipv6:[::ffff:10.1.0.1]:1") == "lab by network");
+  CHECK(WhoIs(*policy, std::nullopt, "10.2.0.1:40000")
+            .starts_with("refused: this gateway "
+                         "requires authentication"));
+  CHECK(WhoIs(*policy, std::nullopt, "").starts_with("refused: this gateway requires"));
+  // A key or a certificate, when sent, wins; an invalid key is still refused.
+  CHECK(WhoIs(*policy, "Bearer og_alice", "127.0.0.1:40000") == "alice by api_key");
+  CHECK(WhoIs(*policy, "Bearer og_wrong", "127.0.0.1:40000") ==
+        "refused: the API key is not valid");
+  CHECK(WhoIs(*policy, "Basic x", "127.0.0.1:40000") ==
+        "refused: the authorization header must read 'Bearer <API key>'");
+  CHECK(WhoIs(*policy, std::nullopt, "127.0.0.1:40000", Certificate("svc")) == "svc by mtls");
+}
+
+TEST_CASE("without networks the source address names nobody", "[security_policy]") {
+  const auto policy = PolicyOf("auth:\n  required: false\n");
+  CHECK(WhoIs(*policy, std::nullopt, "127.0.0.1:40000") == "anonymous by none");
+}
+
+TEST_CASE("unknown_keys: anonymous ignores a key no entry matches", "[security_policy]") {
+  const auto refuse = PolicyOf(NetworkAuth(""));
+  CHECK(WhoIs(*refuse, "Bearer ollama", "192.0.2.1:1") == "refused: the API key is not valid");
+  const auto anonymous = PolicyOf(NetworkAuth("  unknown_keys: anonymous\n"));
+  CHECK(WhoIs(*anonymous, "Bearer ollama", "192.0.2.1:1") == "anonymous by unknown_key");
+  // Ignored as if not sent: the network still names the caller.
+  CHECK(WhoIs(*anonymous, "Bearer ollama", "127.0.0.1:1") == "ollama-cli by network");
+  CHECK(WhoIs(*anonymous, "Bearer og_alice", "192.0.2.1:1") == "alice by api_key");
+  CHECK(WhoIs(*anonymous, "Basic ollama", "192.0.2.1:1") ==
+        "refused: the authorization header must read 'Bearer <API key>'");
+  // auth.required admits no anonymous caller, placeholder or not.
+  const auto required = PolicyOf(NetworkAuth("  required: true\n  unknown_keys: anonymous\n"));
+  CHECK(WhoIs(*required, "Bearer ollama", "192.0.2.1:1") == "refused: the API key is not valid");
+  CHECK(WhoIs(*required, "Bearer ollama", "127.0.0.1:1") == "ollama-cli by network");
+}
+
 TEST_CASE("the limits measure the InputSize a front door gives", "[security_policy]") {
   const auto policy = PolicyOf("limits:\n  max_prompt_bytes: 10\n  max_images: 1\n");
   ollama_gateway::v1::InferenceRequest request;
@@ -88,6 +149,43 @@ TEST_CASE("the limits measure the InputSize a front door gives", "[security_poli
   CHECK(InputSizeOf(request).text_bytes == 10);
 }
 
+TEST_CASE("a request with images is bounded by max_image_request_bytes", "[security_policy]") {
+  const auto policy =
+      PolicyOf("limits:\n  max_request_bytes: 1024\n  max_image_request_bytes: 4096\n");
+  ollama_gateway::v1::InferenceRequest request;
+  InputSize size;
+  size.request_bytes = 2000;
+  CHECK(policy->CheckLimits(request, size).message() ==
+        "the request's size in bytes (2000) exceeds limits.max_request_bytes (1024)");
+  size.images = 1;
+  CHECK(policy->CheckLimits(request, size).ok());
+  size.request_bytes = 4097;
+  CHECK(policy->CheckLimits(request, size).message() ==
+        "the size in bytes of the request with images (4097) exceeds "
+        "limits.max_image_request_bytes (4096)");
+  // gRPC: 20 MiB of images in a message pass the defaults.
+  const auto defaults = PolicyOf("");
+  ollama_gateway::v1::InferenceRequest images;
+  images.set_model_name("llava");
+  auto* message = images.add_messages();
+  message->set_role("user");
+  message->set_content("what is this?");
+  for (int i = 0; i < 4; ++i) message->add_images(std::string(5 << 20, 'x'));
+  CHECK(defaults->CheckLimits(images, InputSizeOf(images)).ok());
+}
+
+TEST_CASE("embedding inputs have their own limit, apart from messages", "[security_policy]") {
+  const auto policy = PolicyOf("limits:\n  max_messages: 2\n  max_embed_inputs: 3\n");
+  ollama_gateway::v1::InferenceRequest request;
+  InputSize size;
+  size.embed_inputs = 3;
+  CHECK(policy->CheckLimits(request, size).ok());
+  size.embed_inputs = 4;
+  CHECK(policy->CheckLimits(request, size).message() ==
+        "the number of embedding inputs (4) exceeds limits.max_embed_inputs (3)");
+  CHECK(PolicyOf("")->limits().max_embed_inputs == 2048);
+}
+
 TEST_CASE("gRPC's format is checked against the depth limit", "[security_policy]") {
   const auto policy = PolicyOf("limits:\n  max_json_depth: 8\n");
   ollama_gateway::v1::InferenceRequest request;
@@ -104,6 +202,24 @@ TEST_CASE("gRPC's format is checked against the depth limit", "[security_policy]
         "format nests deeper than limits.max_json_depth (8)");
   request.set_format("{oops");
   CHECK(policy->CheckLimits(request, InputSizeOf(request)).ok());
+}
+
+TEST_CASE("manage is granted only by a rule that names it", "[security_policy]") {
+  const auto policy = PolicyOf(
+      "authorization:\n  rules:\n    - identities: [ops]\n      models: ['*']\n"
+      "      actions: [manage]\n    - identities: ['*']\n      models: ['llama3*']\n");
+  const Caller ops{"ops", "api_key"};
+  const Caller alice{"alice", "api_key"};
+  const auto allows = [&](const Caller& caller, security::Action action) {
+    return policy->Authorize(caller, "llama3.2", "llama3.2:latest", action).ok();
+  };
+  CHECK(allows(ops, security::Action::kManage));
+  // ops is also '*', which grants predict and stream on llama3* (but never manage).
+  CHECK(allows(ops, security::Action::kPredict));
+  CHECK_FALSE(allows(alice, security::Action::kManage));
+  CHECK(allows(alice, security::Action::kStream));
+  CHECK(policy->Authorize(alice, "llama3.2", "llama3.2:latest", security::Action::kManage)
+            .message() == "identity 'alice' may not use model 'llama3.2' for manage");
 }
 
 UpstreamResult ResultOf(UpstreamOutcome outcome, long http_status = 0) {

@@ -255,7 +255,8 @@ TEST_CASE("probe models must be valid and distinct after canonicalization", "[co
         "\"llama3.2\")");
   CHECK(ErrorsOf(With("health:\n  inference:\n    models: [\"bad name\"]\n")) ==
         "test.yaml:11: health.inference.models[0]: must be a model name such as llama3.2 or "
-        "qwen2.5:7b, got \"bad name\"");
+        "qwen2.5:7b, got \"bad name\" (the model \"bad name\" of the model name must be 1 to 80 "
+        "characters of letters, digits, '_', '-' and '.', starting with a letter, a digit or '_')");
   CHECK(ErrorsOf(With("health:\n  inference:\n    models: llama3.2\n")) ==
         "test.yaml:11: health.inference.models: must be a list of model names, got \"llama3.2\"");
 }

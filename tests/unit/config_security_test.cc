@@ -113,8 +113,98 @@ TEST_CASE("an authorization rule names a defined group, someone and some models"
         "\"llama3*\"; \"*\" for every model)");
   CHECK(ErrorsOf(With("authorization:\n  rules:\n    - identities: ['*']\n      models: ['*']\n"
                       "      actions: [delete]\n")) ==
-        "test.yaml:13: authorization.rules[0].actions[0]: must be predict or stream, got "
+        "test.yaml:13: authorization.rules[0].actions[0]: must be predict, stream or manage, got "
         "\"delete\"");
+  CHECK(ErrorsOf(With("authorization:\n  rules:\n    - identities: ['*']\n      models: ['*']\n"
+                      "      actions: []\n")) ==
+        "test.yaml:13: authorization.rules[0].actions: must name at least one of predict, "
+        "stream, manage");
+}
+
+TEST_CASE("a pattern that writes the default namespace out is refused", "[config]") {
+  CHECK(ErrorsOf(With("authorization:\n  rules:\n    - identities: ['*']\n      models: "
+                      "['library/*']\n")) ==
+        "test.yaml:12: authorization.rules[0].models: \"library/*\" never matches: model names "
+        "are matched in their shortest form, without the default host registry.ollama.ai and "
+        "namespace library (write \"llama3*\" for registry.ollama.ai/library/llama3*)");
+  const Config config =
+      Valid(With("authorization:\n  rules:\n    - identities: ['*']\n"
+                 "      models: [registry.ollama.ai/library/llama3.2, "
+                 "'registry.corp:5000/team/*']\n"));
+  CHECK(config.authorization.rules[0].canonical_models ==
+        std::vector<std::string>{"llama3.2:latest", "registry.corp:5000/team/*"});
+}
+
+TEST_CASE("auth.networks maps blocks to identities, refused at their line", "[config]") {
+  const Config config = Valid(With(R"(auth:
+  unknown_keys: anonymous
+  networks:
+    - {cidr: 10.0.0.0/8, identity: ollama-cli}
+    - cidr: "fd00::/8"
+      identity: lab
+)"));
+  CHECK(config.auth.unknown_keys == "anonymous");
+  REQUIRE(config.auth.networks.size() == 2);
+  CHECK(config.auth.networks[0].cidr == "10.0.0.0/8");
+  CHECK(config.auth.networks[0].identity == "ollama-cli");
+  CHECK(config.auth.networks[1].line == 13);
+  CHECK(Valid(testing::kTwoBackends).auth.unknown_keys == "refuse");
+  CHECK(Valid(testing::kTwoBackends).auth.networks.empty());
+
+  const std::string errors = ErrorsOf(With(R"(auth:
+  unknown_keys: allow
+  networks:
+    - {cidr: 10.0.0.1/8, identity: a}
+    - {cidr: 10.0.0.0/8, identity: anonymous}
+    - {cidr: 10.0.0.0/8, identity: b}
+    - {identity: c}
+    - {cidr: 300.0.0.0/8, identity: d, extra: 1}
+)"));
+  CHECK(errors.find("test.yaml:10: auth.unknown_keys: must be one of refuse, anonymous, got "
+                    "\"allow\"") != std::string::npos);
+  CHECK(errors.find("test.yaml:12: auth.networks[0].cidr: must be a CIDR such as 10.0.0.0/8 or "
+                    "fd00::/8, got \"10.0.0.1/8\" (bits after the prefix are set") !=
+        std::string::npos);
+  CHECK(errors.find("test.yaml:13: auth.networks[1].identity: must be 1 to 128 characters") !=
+        std::string::npos);
+  CHECK(errors.find("test.yaml:14: auth.networks[2].cidr: duplicate network \"10.0.0.0/8\"") !=
+        std::string::npos);
+  CHECK(errors.find("test.yaml:15: auth.networks[3]: missing required field 'cidr'") !=
+        std::string::npos);
+  CHECK(errors.find("test.yaml:16: unknown field 'extra' in auth.networks[4]") !=
+        std::string::npos);
+}
+
+TEST_CASE("the image and embedding limits have defaults and bounds", "[config]") {
+  const Config config = Valid(testing::kTwoBackends);
+  CHECK(config.limits.max_image_request_bytes == 64 << 20);
+  CHECK(config.limits.max_embed_inputs == 2048);
+  const Config set =
+      Valid(With("limits:\n  max_image_request_bytes: 1048576\n  max_embed_inputs: 10\n"));
+  CHECK(set.limits.max_image_request_bytes == 1 << 20);
+  CHECK(set.limits.max_embed_inputs == 10);
+  CHECK(ErrorsOf(With("limits:\n  max_embed_inputs: 0\n")) ==
+        "test.yaml:10: limits.max_embed_inputs: must be an integer from 1 to 1000000, got \"0\"");
+}
+
+TEST_CASE("a rule grants manage only when its actions name it", "[config]") {
+  const Config config = Valid(With(R"(authorization:
+  rules:
+    - identities: [ops]
+      models: ["*"]
+      actions: [manage]
+    - identities: [alice]
+      models: ["*"]
+)"));
+  REQUIRE(config.authorization.rules.size() == 2);
+  const AuthorizationRuleConfig& ops = config.authorization.rules[0];
+  CHECK(ops.manage);
+  CHECK_FALSE(ops.predict);
+  CHECK_FALSE(ops.stream);
+  const AuthorizationRuleConfig& alice = config.authorization.rules[1];
+  CHECK_FALSE(alice.manage);
+  CHECK(alice.predict);
+  CHECK(alice.stream);
 }
 
 TEST_CASE("rate limits and input limits are bounded", "[config]") {

@@ -90,7 +90,7 @@ logging:
   CHECK(a.weight == 3u);
   CHECK(a.models == std::vector<std::string>{"Llama3.2", "qwen2.5:7B", "library/mistral"});
   CHECK(a.canonical_models ==
-        std::vector<std::string>{"llama3.2:latest", "qwen2.5:7b", "library/mistral:latest"});
+        std::vector<std::string>{"llama3.2:latest", "qwen2.5:7b", "mistral:latest"});
   CHECK(a.line == 16);
   const BackendConfig& b = config.backends[1];
   CHECK(b.name == "gpu_b.2");
@@ -526,7 +526,8 @@ TEST_CASE("models must be a list of valid, distinct model names", "[config]") {
         "test.yaml:6: backends[0].models: must be a list of model names, got \"llama3.2\"");
   CHECK(ErrorsOf(MinimalPlus("    models:\n      - llama3.2\n      - bad name\n")) ==
         "test.yaml:8: backends[0].models[1]: must be a model name such as llama3.2 or "
-        "qwen2.5:7b, got \"bad name\"");
+        "qwen2.5:7b, got \"bad name\" (the model \"bad name\" of the model name must be 1 to 80 "
+        "characters of letters, digits, '_', '-' and '.', starting with a letter, a digit or '_')");
   CHECK(ErrorsOf(MinimalPlus("    models:\n      - llama3.2\n      - {a: 1}\n")) ==
         "test.yaml:8: backends[0].models[1]: must be a model name such as llama3.2 or "
         "qwen2.5:7b, got a map");
@@ -622,45 +623,127 @@ TEST_CASE("the complete example in docs/configuration.md is valid", "[config]") 
   CHECK(config.listen.cert_file == "/etc/ollama-gateway/tls/server.crt");
 }
 
-TEST_CASE("CanonicalModelName lower-cases and makes the tag explicit", "[config]") {
+TEST_CASE("CanonicalModelName is Ollama's shortest display form, lower-cased",
+          "[config][model_name]") {
   const auto [name, canonical] = GENERATE(table<std::string, std::string>({
       {"llama3.2", "llama3.2:latest"},
       {"Llama3.2", "llama3.2:latest"},
       {"llama3.2:latest", "llama3.2:latest"},
+      {"registry.ollama.ai/library/llama3.2:latest", "llama3.2:latest"},
+      {"REGISTRY.OLLAMA.AI/Library/Llama3.2", "llama3.2:latest"},
+      {"https://registry.ollama.ai/library/llama3.2", "llama3.2:latest"},
       {"qwen2.5:7B", "qwen2.5:7b"},
-      {"library/mistral", "library/mistral:latest"},
-      {"registry.ollama.ai/Library/Mistral:7b-instruct",
-       "registry.ollama.ai/library/mistral:7b-instruct"},
+      {"library/mistral", "mistral:latest"},
+      {"registry.ollama.ai/Library/Mistral:7b-instruct", "mistral:7b-instruct"},
+      {"registry.ollama.ai/jmorgan/m:q4", "jmorgan/m:q4"},
+      {"team/m", "team/m:latest"},
       {"my.host/ns/model", "my.host/ns/model:latest"},
+      {"registry.corp:5000/team/m:tag", "registry.corp:5000/team/m:tag"},
+      {"Registry.Corp:5000/Team/M", "registry.corp:5000/team/m:latest"},
+      {"http://registry.corp:5000/team/m:tag", "registry.corp:5000/team/m:tag"},
+      {"host:https/namespace/model:tag", "host:https/namespace/model:tag"},
+      {"dolphin-mistral:7b-v2.6-dpo-laser-q6_K", "dolphin-mistral:7b-v2.6-dpo-laser-q6_k"},
   }));
+  INFO(name);
   CHECK(CanonicalModelName(name) == canonical);
 }
 
-TEST_CASE("IsValidModelName follows Ollama's name syntax", "[config]") {
-  const auto [name, valid] = GENERATE(table<std::string, bool>({
+TEST_CASE("ParseModelName splits a name as Ollama does and fills in its defaults",
+          "[config][model_name]") {
+  struct Case {
+    std::string name, host, name_space, model, tag;
+  };
+  const Case c = GENERATE(values<Case>({
+      {"m", "registry.ollama.ai", "library", "m", "latest"},
+      {"ns/m:t", "registry.ollama.ai", "ns", "m", "t"},
+      {"h:5000/ns/m", "h:5000", "ns", "m", "latest"},
+      {"https://h:5000/ns/m:t", "h:5000", "ns", "m", "t"},
+      {"h/nn/mm:t", "h", "nn", "mm", "t"},
+      {"_why/_the/_lucky:_stiff", "_why", "_the", "_lucky", "_stiff"},
+  }));
+  INFO(c.name);
+  const absl::StatusOr<ModelName> parsed = ParseModelName(c.name);
+  REQUIRE(parsed.ok());
+  CHECK(parsed->host == c.host);
+  CHECK(parsed->name_space == c.name_space);
+  CHECK(parsed->model == c.model);
+  CHECK(parsed->tag == c.tag);
+}
+
+TEST_CASE("IsValidModelName follows Ollama's name syntax", "[config][model_name]") {
+  const std::string p80(80, '8');
+  const std::string p350(350, '3');
+  const auto [name, valid] = GENERATE_COPY(table<std::string, bool>({
       {"llama3.2", true},
       {"qwen2.5:7b", true},
       {"library/llama3.2:latest", true},
       {"registry.ollama.ai/library/llama3.2:1b-q4_K_M", true},
+      {"registry.corp:5000/team/m:tag", true},
+      {"host:https/namespace/model:tag", true},
+      {"http://h/n/m:t", true},
+      {"_m", true},
       {"a", true},
-      {std::string(256, 'a'), true},
-      {std::string(257, 'a'), false},
+      {p80, true},
+      {std::string(81, 'a'), false},
+      {p350 + "/" + p80 + "/" + p80 + ":" + p80, true},
+      {std::string(351, 'h') + "/n/m", false},
+      {"h/" + std::string(81, 'n') + "/m", false},
+      {"m:" + std::string(81, 't'), false},
       {"", false},
       {"bad name", false},
       {"-llama", false},
       {".llama", false},
+      {"m/-t", false},
+      {"m:-t", false},
       {":latest", false},
       {"/llama", false},
+      {"//", false},
+      {"//mm", false},
+      {"hh//", false},
+      {"mm:", false},
+      {"n/m:", false},
       {"llama:1:2", false},
       {"ns:tag/model", false},
+      {"host/name:space/model:tag", false},
+      {"ns.dot/m", false},
       {"ns/:tag", false},
-      {"llama:", false},
       {"ns//llama", false},
       {"ns/llama/", false},
+      {"a/b/c/d", false},
+      {"ftp://h/n/m", false},
+      {"m@sha256:0123", false},
+      {"@sha256:0123", false},
       {"llama@sha256", false},
+      {"^", false},
   }));
   INFO(name);
   CHECK(IsValidModelName(name) == valid);
+}
+
+TEST_CASE("an invalid model name's error names the part at fault", "[config][model_name]") {
+  CHECK(ParseModelName("ns.dot/m").status().message() ==
+        "the namespace \"ns.dot\" of the model name must be 1 to 80 characters of letters, "
+        "digits, '_' and '-', starting with a letter, a digit or '_'");
+  CHECK(ParseModelName("m:").status().message() ==
+        "the tag of the model name is missing (a separator with nothing beside it)");
+  CHECK(ParseModelName("m@sha256:00").status().message() ==
+        "a model name cannot carry a digest (name@digest): Ollama addresses models by name and "
+        "tag only");
+}
+
+TEST_CASE("authorization patterns keep wildcards over canonical names", "[config][model_name]") {
+  CHECK(CanonicalModelPattern("Llama3.2") == "llama3.2:latest");
+  CHECK(CanonicalModelPattern("registry.ollama.ai/library/llama3.2") == "llama3.2:latest");
+  CHECK(CanonicalModelPattern("Qwen2.5:*") == "qwen2.5:*");
+  CHECK(CanonicalModelPattern("registry.corp:5000/*") == "registry.corp:5000/*");
+  CHECK(IsValidModelPattern("registry.corp:5000/team/*"));
+  CHECK(IsValidModelPattern("llama3?"));
+  CHECK_FALSE(IsValidModelPattern("llama3 *"));
+  CHECK_FALSE(IsValidModelPattern("m:"));
+  CHECK(PatternNamesDefaultPrefix("library/*"));
+  CHECK(PatternNamesDefaultPrefix("Registry.Ollama.AI/library/llama*"));
+  CHECK_FALSE(PatternNamesDefaultPrefix("library/llama3.2"));
+  CHECK_FALSE(PatternNamesDefaultPrefix("team/*"));
 }
 
 TEST_CASE("ParseDuration accepts Go-style durations and bare milliseconds", "[config]") {

@@ -244,7 +244,13 @@ TEST_CASE("every text Ollama reads is a caller text, measured for the limits", "
   REQUIRE(openai.request.messages_size() == 2);
   CHECK(openai.request.messages(1).content() == "b");
   CHECK(openai.text_bytes == 2);
-  CHECK(openai.messages == 2);
+  // Embedding inputs are limited by max_embed_inputs, not max_messages.
+  CHECK(openai.messages == 0);
+  CHECK(openai.embed_inputs == 2);
+  const HttpCall embed = Parse(HttpApi::kOllamaEmbed, R"({"model":"e","input":["a","b","c"]})");
+  CHECK(embed.messages == 0);
+  CHECK(embed.embed_inputs == 3);
+  CHECK(embed.request.messages_size() == 3);
 
   CHECK(ErrorOf(HttpApi::kOllamaGenerate, R"({"model":"m","suffix":7})") ==
         "suffix must be a string");
@@ -253,6 +259,32 @@ TEST_CASE("every text Ollama reads is a caller text, measured for the limits", "
         "messages[0].thinking must be a string");
   CHECK(ErrorOf(HttpApi::kOllamaGenerate, R"({"model":"m","images":[1]})") ==
         "images must be an array of strings");
+}
+
+TEST_CASE("the endpoints that carry images take the image body limit", "[http_protocol]") {
+  LimitsConfig limits;
+  limits.max_request_bytes = 1 << 20;
+  limits.max_image_request_bytes = 64 << 20;
+  for (const char* path :
+       {"/api/generate", "/api/chat", "/v1/chat/completions", "/v1/responses", "/v1/messages"}) {
+    INFO(path);
+    const RequestBodyLimit limit = BodyLimitFor(path, limits, 128u << 20);
+    CHECK(limit.bytes == 64u << 20);
+    CHECK(limit.message ==
+          "the request body is larger than limits.max_image_request_bytes (67108864 bytes)");
+  }
+  // Twice max_request_bytes, at least 4 MiB.
+  const RequestBodyLimit embed = BodyLimitFor("/api/embed", limits, 128u << 20);
+  CHECK(embed.bytes == 4u << 20);
+  CHECK(embed.message ==
+        "the request body is larger than 4194304 bytes (twice limits.max_request_bytes, 1048576)");
+  limits.max_request_bytes = 8 << 20;
+  CHECK(BodyLimitFor("/v1/embeddings", limits, 128u << 20).bytes == 16u << 20);
+  // A reload cannot go past what the server was started with.
+  limits.max_image_request_bytes = 512 << 20;
+  const RequestBodyLimit capped = BodyLimitFor("/api/chat", limits, 128u << 20);
+  CHECK(capped.bytes == 128u << 20);
+  CHECK(capped.message.find("the most this gateway reads") != std::string::npos);
 }
 
 TEST_CASE("status codes map to HTTP and each API's error shape", "[http_protocol]") {

@@ -388,6 +388,64 @@ TEST_CASE("a chunked request body over the limit gets 413", "[http]") {
   CHECK(client.WaitForClose());
 }
 
+// A body limit chosen per request: 10 bytes for /small, the server's 100 for the rest.
+ServerOptions PerPathLimits() {
+  ServerOptions options;
+  options.max_body_bytes = 100;
+  options.body_limit = [](const og::http::Request& head) {
+    og::http::BodyLimit limit;
+    limit.max_bytes = head.path == "/small" ? 10 : 1000;
+    limit.too_large = {413, "text/plain", "over the limit of " + head.path + "\n", {}};
+    return limit;
+  };
+  return options;
+}
+
+TEST_CASE("a body limit chosen from the head refuses a declared length over it", "[http]") {
+  std::atomic<int> handled{0};
+  TestServer server(
+      [&handled](std::shared_ptr<Exchange> ex) {
+        ++handled;
+        ex->Respond(200, "text/plain", std::to_string(ex->request().body.size()));
+      },
+      PerPathLimits());
+  RawClient client(server.port());
+  client.Send("POST /large HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world");
+  const Response ok = client.ReadResponse();
+  CHECK(ok.status == 200);
+  CHECK(ok.body == "11");
+  client.Send("POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world");
+  const Response refused = client.ReadResponse();
+  CHECK(refused.status == 413);
+  CHECK(refused.body == "over the limit of /small\n");
+  CHECK(client.WaitForClose());
+  CHECK(handled == 1);
+}
+
+TEST_CASE("a body limit chosen from the head stops chunks past it", "[http]") {
+  TestServer server([](std::shared_ptr<Exchange> ex) { ex->Respond(200, "text/plain", ""); },
+                    PerPathLimits());
+  RawClient client(server.port());
+  client.Send(
+      "POST /small HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n");
+  const Response refused = client.ReadResponse();
+  CHECK(refused.status == 413);
+  CHECK(refused.body == "over the limit of /small\n");
+  CHECK(client.WaitForClose());
+}
+
+TEST_CASE("a body limit above the server's own is lowered to it", "[http]") {
+  TestServer server([](std::shared_ptr<Exchange> ex) { ex->Respond(200, "text/plain", ""); },
+                    PerPathLimits());
+  RawClient client(server.port());
+  // 101 bytes in chunks: /large asks for 1000, the server's 100 wins.
+  client.Send("POST /large HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n" +
+              std::string(101, 'x') + "\r\n0\r\n\r\n");
+  CHECK(client.ReadResponse().status == 413);
+  CHECK(client.WaitForClose());
+}
+
 TEST_CASE("a malformed request gets 400 and the connection is closed", "[http]") {
   std::atomic<int> handled{0};
   TestServer server([&handled](std::shared_ptr<Exchange> ex) {

@@ -3,6 +3,7 @@
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -426,6 +427,13 @@ class EmbedCall final : public WholeAnswerCall {
  private:
   SlotKind Slot() const override { return SlotKind::kEmbedding; }
 
+  // The inputs ride as messages (EmbedCallRequest) but are limited as embedding inputs.
+  InputSize MeasureInput() const override {
+    InputSize size = WholeAnswerCall::MeasureInput();
+    size.embed_inputs = std::exchange(size.messages, 0);
+    return size;
+  }
+
   // The inputs as redaction left them.
   OllamaRequest BuildUpstream(const InferenceRequest& forwarded) override {
     Json body = {{"model", forwarded.model_name()}, {"input", Json::array()}};
@@ -624,8 +632,9 @@ grpc::ServerUnaryReactor* InferenceService::ListModels(
     return reactor;
   }
   const std::shared_ptr<const SecurityPolicy> policy = core_.security().policy();
-  absl::StatusOr<Caller> caller = core_.security().Authenticate(
-      *policy, MetadataOf(*context, "authorization"), CertificateOf(*context), "grpc");
+  absl::StatusOr<Caller> caller =
+      core_.security().Authenticate(*policy, MetadataOf(*context, "authorization"),
+                                    CertificateOf(*context), context->peer(), "grpc");
   if (!caller.ok()) {
     reactor->Finish(ToGrpc(caller.status()));
     return reactor;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/json_string.h"
+#include "fmt/format.h"
 #include "gateway/config/values.h"
 #include "gateway/frontdoor/http/json_fields.h"
 #include "gateway/upstream/json_reading.h"
@@ -128,6 +129,39 @@ Json AnthropicError(int http_status, std::string_view message) {
               {"error",
                {{"type", ErrorType(ApiShape::kAnthropic, http_status)},
                 {"message", std::string(message)}}}};
+}
+
+bool CarriesImages(std::string_view path) {
+  for (std::string_view images :
+       {"/api/generate", "/api/chat", "/v1/chat/completions", "/v1/responses", "/v1/messages"}) {
+    if (path == images) return true;
+  }
+  return false;
+}
+
+RequestBodyLimit BodyLimitFor(std::string_view path, const LimitsConfig& limits,
+                              std::size_t ceiling) {
+  RequestBodyLimit limit;
+  if (CarriesImages(path)) {
+    limit.bytes = static_cast<std::size_t>(limits.max_image_request_bytes);
+    limit.message = fmt::format(
+        "the request body is larger than limits.max_image_request_bytes ({} bytes)", limit.bytes);
+  } else {
+    limit.bytes = static_cast<std::size_t>(
+        std::max<std::int64_t>(2 * limits.max_request_bytes, std::int64_t{4} << 20));
+    limit.message =
+        fmt::format("the request body is larger than {} bytes (twice limits.max_request_bytes, {})",
+                    limit.bytes, limits.max_request_bytes);
+  }
+  if (limit.bytes > ceiling) {
+    limit.bytes = ceiling;
+    limit.message = fmt::format(
+        "the request body is larger than {} bytes, the most this gateway reads (twice the larger "
+        "of limits.max_request_bytes and limits.max_image_request_bytes when it started; a "
+        "restart applies a higher limit)",
+        ceiling);
+  }
+  return limit;
 }
 
 std::string ErrorBody(ApiShape shape, int http_status, std::string_view message) {

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "gateway/config/config.h"
 #include "gateway/frontdoor/http/json_fields.h"
 #include "gateway/frontdoor/http/translate.h"
 #include "gateway/upstream/ollama_protocol.h"
@@ -32,6 +33,21 @@ std::string ErrorBody(ApiShape shape, int http_status, std::string_view message)
 // {"error"} line (Ollama), a `data: {"error": ...}` event (chat and completions), an `error`
 // event (Responses, Anthropic's Messages).
 std::string StreamErrorEvent(HttpApi api, int http_status, std::string_view message);
+
+// The body limit of a request to `path` and the error message for a body over it. The endpoints
+// that carry images (/api/generate, /api/chat, /v1/chat/completions, /v1/responses,
+// /v1/messages) take limits.max_image_request_bytes; the others twice limits.max_request_bytes
+// (at least 4 MiB; between the two the call's own check answers 400 naming max_request_bytes,
+// and a reload may raise it). Neither exceeds `ceiling`, the server's bound fixed at start,
+// which the message then names.
+struct RequestBodyLimit {
+  std::size_t bytes = 0;
+  std::string message;
+};
+RequestBodyLimit BodyLimitFor(std::string_view path, const LimitsConfig& limits,
+                              std::size_t ceiling);
+// True for the paths whose bodies may carry images (BodyLimitFor).
+bool CarriesImages(std::string_view path);
 
 // /v1/models from a merged /api/tags answer ({"models": [...]}), and /v1/models/{id}: the entry
 // of the model named `id` (exactly, or as its canonical name), if the listing has it.

@@ -176,7 +176,7 @@ CompatInput ReadCompatInput(CompatApi api, Json& body) {
       break;
     case CompatApi::kEmbeddings:
       roots = {"input"};
-      input.messages = CountOf(body, "input");
+      input.embed_inputs = CountOf(body, "input");
       break;
     case CompatApi::kResponses:
       roots = {"instructions", "input"};

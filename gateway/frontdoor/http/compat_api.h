@@ -36,9 +36,11 @@ struct CompatInput {
   std::vector<std::string*> texts;
   // Images (OpenAI's image_url and input_image parts, Anthropic's image blocks).
   std::size_t images = 0;
-  // Messages (chat, Messages), input items (Responses) or inputs (embeddings, completions'
-  // prompts), for max_messages.
+  // Messages (chat, Messages), input items (Responses) or completions' prompts, for
+  // max_messages.
   std::size_t messages = 0;
+  // Embeddings' inputs, for max_embed_inputs.
+  std::size_t embed_inputs = 0;
   // max_tokens, max_completion_tokens or max_output_tokens when given: the answer's bound.
   std::int64_t max_tokens = 0;
 };

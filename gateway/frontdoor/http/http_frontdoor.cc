@@ -112,6 +112,7 @@ class ModelCall final : private HttpCallHolder, public CallPath {
     InputSize size;
     size.request_bytes = call.body_bytes;
     size.messages = call.messages;
+    size.embed_inputs = call.embed_inputs;
     size.text_bytes = call.text_bytes;
     size.images = call.images;
     return size;
@@ -456,7 +457,7 @@ class Endpoints {
     }
     absl::StatusOr<Caller> caller =
         core_.security().Authenticate(*core_.security().policy(), request_.Header("authorization"),
-                                      CertificateOf(request_), "http");
+                                      CertificateOf(request_), request_.remote, "http");
     if (!caller.ok()) {
       RespondStatus(*exchange_, shape, caller.status());
       return std::nullopt;
@@ -679,6 +680,13 @@ absl::Status HttpFrontDoor::Start(const std::string& address) {
     metrics->RecordConnectionRefused("http");
   };
   server_options.header_check = [this](const http::Request& head) { return CheckHead(head); };
+  server_options.body_limit = [this](const http::Request& head) {
+    const RequestBodyLimit limit =
+        BodyLimitFor(head.path, core_.security().policy()->limits(), options_.max_body_bytes);
+    return http::BodyLimit{
+        limit.bytes,
+        {413, std::string(kJson), ErrorBody(ShapeOfPath(head.path), 413, limit.message), {}}};
+  };
   server_options.tls = options_.tls;
   server_options.connection_contexts = options_.workers;
   server_ = std::make_unique<http::Server>(
@@ -725,10 +733,11 @@ std::optional<http::EarlyResponse> HttpFrontDoor::CheckHead(const http::Request&
   const std::string_view authorization = head.Header("authorization");
   if (!authorization.empty()) credentials.authorization = authorization;
   credentials.certificate = CertificateOf(head);
+  credentials.peer = head.remote;
   if (policy->Authenticate(credentials).ok()) return std::nullopt;
   // Counted (and reworded) by the gate, as every front door's authentication is.
-  const absl::StatusOr<Caller> caller =
-      core_.security().Authenticate(*policy, authorization, credentials.certificate, "http");
+  const absl::StatusOr<Caller> caller = core_.security().Authenticate(
+      *policy, authorization, credentials.certificate, head.remote, "http");
   core_.metrics().RecordRejected("http", "unauthenticated");
   http::Headers headers = browser.headers;
   headers.emplace_back("WWW-Authenticate", "Bearer");

@@ -51,7 +51,8 @@ struct HttpFrontDoorOptions {
   // on one of them in turn, so its calls' backend requests, chunks and answers stay on that one
   // thread. The acceptor runs on the first. At least one; each must outlive the front door.
   std::vector<boost::asio::io_context*> workers;
-  // Largest request body; larger ones get 413.
+  // Largest request body of any endpoint, fixed at start; larger ones get 413. Each endpoint's
+  // own limit, from the policy in force, is below it (BodyLimitFor).
   std::size_t max_body_bytes = 16u << 20;
   // Largest request line and headers (limits.max_header_bytes); larger ones get 431.
   std::size_t max_header_bytes = 16u << 10;

@@ -390,6 +390,7 @@ absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view text, int m
     CompatInput input = ReadCompatInput(*compat, body);
     call.images = input.images;
     call.messages = input.messages;
+    call.embed_inputs = input.embed_inputs;
     if (input.max_tokens > 0) {
       request.mutable_options()->set_num_predict(static_cast<std::int32_t>(
           std::min<std::int64_t>(input.max_tokens, std::numeric_limits<std::int32_t>::max())));
@@ -416,7 +417,10 @@ absl::StatusOr<HttpCall> ParseHttpCall(HttpApi api, std::string_view text, int m
   }
   SyncRequestTexts(&call);
   for (const std::string* text : CallerTexts(&call)) call.text_bytes += text->size();
-  call.messages = static_cast<std::size_t>(request.messages_size());
+  // Embedding inputs are held as messages of role "input" (SyncRequestTexts), for redaction and
+  // the access log; the limits count them apart.
+  const auto held = static_cast<std::size_t>(request.messages_size());
+  (api == HttpApi::kOllamaEmbed ? call.embed_inputs : call.messages) = held;
   return call;
 }
 

@@ -74,6 +74,8 @@ struct HttpCall {
   std::size_t body_bytes = 0;
   std::size_t text_bytes = 0;
   std::size_t messages = 0;
+  // Inputs of /api/embed and /v1/embeddings (limits.max_embed_inputs), not counted as messages.
+  std::size_t embed_inputs = 0;
   std::size_t images = 0;
   // limits.max_json_depth when the call was parsed; the backend's answers are read with it too.
   int max_depth = 64;
