@@ -285,7 +285,8 @@ int Serve(const std::string& path) {
     }
     // Past it the server answers 413 before reading the body; below it each endpoint's limit
     // (BodyLimitFor) does.
-    http_options.max_body_bytes = static_cast<std::size_t>(TransportRequestCeiling(config));
+    http_options.max_body_bytes = static_cast<std::size_t>(
+        std::max(TransportRequestCeiling(config), config.fleet.max_blob_bytes));
     http_options.max_header_bytes = static_cast<std::size_t>(config.limits.max_header_bytes);
     http_options.http = config.http;
     if (!config.http.insecure) {

@@ -268,23 +268,28 @@ TEST_CASE("the endpoints that carry images take the image body limit", "[http_pr
   for (const char* path :
        {"/api/generate", "/api/chat", "/v1/chat/completions", "/v1/responses", "/v1/messages"}) {
     INFO(path);
-    const RequestBodyLimit limit = BodyLimitFor(path, limits, 128u << 20);
+    const RequestBodyLimit limit = BodyLimitFor(path, limits, 256u << 20, 128u << 20);
     CHECK(limit.bytes == 64u << 20);
     CHECK(limit.message ==
           "the request body is larger than limits.max_image_request_bytes (67108864 bytes)");
   }
   // Twice max_request_bytes, at least 4 MiB.
-  const RequestBodyLimit embed = BodyLimitFor("/api/embed", limits, 128u << 20);
+  const RequestBodyLimit embed = BodyLimitFor("/api/embed", limits, 256u << 20, 128u << 20);
   CHECK(embed.bytes == 4u << 20);
   CHECK(embed.message ==
         "the request body is larger than 4194304 bytes (twice limits.max_request_bytes, 1048576)");
   limits.max_request_bytes = 8 << 20;
-  CHECK(BodyLimitFor("/v1/embeddings", limits, 128u << 20).bytes == 16u << 20);
+  CHECK(BodyLimitFor("/v1/embeddings", limits, 256u << 20, 128u << 20).bytes == 16u << 20);
   // A reload cannot go past what the server was started with.
   limits.max_image_request_bytes = 512 << 20;
-  const RequestBodyLimit capped = BodyLimitFor("/api/chat", limits, 128u << 20);
+  const RequestBodyLimit capped = BodyLimitFor("/api/chat", limits, 256u << 20, 128u << 20);
   CHECK(capped.bytes == 128u << 20);
   CHECK(capped.message.find("the most this gateway reads") != std::string::npos);
+  // A blob takes fleet.max_blob_bytes.
+  const RequestBodyLimit blob =
+      BodyLimitFor("/api/blobs/sha256:00", limits, 100u << 20, 128u << 20);
+  CHECK(blob.bytes == 100u << 20);
+  CHECK(blob.message == "the blob is larger than fleet.max_blob_bytes (104857600 bytes)");
 }
 
 TEST_CASE("status codes map to HTTP and each API's error shape", "[http_protocol]") {

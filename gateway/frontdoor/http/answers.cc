@@ -140,9 +140,13 @@ bool CarriesImages(std::string_view path) {
 }
 
 RequestBodyLimit BodyLimitFor(std::string_view path, const LimitsConfig& limits,
-                              std::size_t ceiling) {
+                              std::size_t max_blob_bytes, std::size_t ceiling) {
   RequestBodyLimit limit;
-  if (CarriesImages(path)) {
+  if (path.starts_with("/api/blobs/")) {
+    limit.bytes = max_blob_bytes;
+    limit.message =
+        fmt::format("the blob is larger than fleet.max_blob_bytes ({} bytes)", limit.bytes);
+  } else if (CarriesImages(path)) {
     limit.bytes = static_cast<std::size_t>(limits.max_image_request_bytes);
     limit.message = fmt::format(
         "the request body is larger than limits.max_image_request_bytes ({} bytes)", limit.bytes);
@@ -157,8 +161,8 @@ RequestBodyLimit BodyLimitFor(std::string_view path, const LimitsConfig& limits,
     limit.bytes = ceiling;
     limit.message = fmt::format(
         "the request body is larger than {} bytes, the most this gateway reads (twice the larger "
-        "of limits.max_request_bytes and limits.max_image_request_bytes when it started; a "
-        "restart applies a higher limit)",
+        "of limits.max_request_bytes and limits.max_image_request_bytes, or fleet.max_blob_bytes "
+        "for a blob, when it started; a restart applies a higher limit)",
         ceiling);
   }
   return limit;

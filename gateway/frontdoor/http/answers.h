@@ -39,13 +39,14 @@ std::string StreamErrorEvent(HttpApi api, int http_status, std::string_view mess
 // /v1/messages) take limits.max_image_request_bytes; the others twice limits.max_request_bytes
 // (at least 4 MiB; between the two the call's own check answers 400 naming max_request_bytes,
 // and a reload may raise it). Neither exceeds `ceiling`, the server's bound fixed at start,
-// which the message then names.
+// which the message then names. A blob (/api/blobs/...) takes `max_blob_bytes`
+// (fleet.max_blob_bytes).
 struct RequestBodyLimit {
   std::size_t bytes = 0;
   std::string message;
 };
 RequestBodyLimit BodyLimitFor(std::string_view path, const LimitsConfig& limits,
-                              std::size_t ceiling);
+                              std::size_t max_blob_bytes, std::size_t ceiling);
 // True for the paths whose bodies may carry images (BodyLimitFor).
 bool CarriesImages(std::string_view path);
 

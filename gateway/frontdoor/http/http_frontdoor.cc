@@ -411,12 +411,6 @@ class Endpoints {
         core_.metrics().RecordRejected("http", "invalid_argument");
         return RespondStatus(*exchange_, ApiShape::kOllama, s);
       }
-    } else if (op == FleetOp::kPostBlob &&
-               request_.body.size() >
-                   static_cast<std::size_t>(core_.router().config()->fleet.max_blob_bytes)) {
-      return RespondError(*exchange_, ApiShape::kOllama, 413,
-                          fmt::format("the blob is larger than fleet.max_blob_bytes ({} bytes)",
-                                      core_.router().config()->fleet.max_blob_bytes));
     }
     op_request.model = model.empty() ? std::string() : CanonicalModelName(model);
     op_request.destination = destination.empty() ? std::string() : CanonicalModelName(destination);
@@ -682,7 +676,9 @@ absl::Status HttpFrontDoor::Start(const std::string& address) {
   server_options.header_check = [this](const http::Request& head) { return CheckHead(head); };
   server_options.body_limit = [this](const http::Request& head) {
     const RequestBodyLimit limit =
-        BodyLimitFor(head.path, core_.security().policy()->limits(), options_.max_body_bytes);
+        BodyLimitFor(head.path, core_.security().policy()->limits(),
+                     static_cast<std::size_t>(core_.router().config()->fleet.max_blob_bytes),
+                     options_.max_body_bytes);
     return http::BodyLimit{
         limit.bytes,
         {413, std::string(kJson), ErrorBody(ShapeOfPath(head.path), 413, limit.message), {}}};
