@@ -61,7 +61,9 @@ std::string BackendsJson(const RoutingTable& table,
               {"url", member.url},
               {"healthy", state.Healthy()},
               {"in_flight", state.in_flight().load(std::memory_order_relaxed)},
-              {"max_in_flight", state.max_in_flight()}};
+              {"max_in_flight", state.max_in_flight()},
+              {"embed_in_flight", state.embeddings().in_flight().load(std::memory_order_relaxed)},
+              {"max_embed_in_flight", state.embeddings().limit()}};
     std::vector<std::string> reasons;
     auto it = by_name.find(state.name());
     if (it != by_name.end()) {

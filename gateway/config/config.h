@@ -55,7 +55,7 @@ struct ListenConfig {
   std::chrono::milliseconds max_connection_idle{std::chrono::minutes(5)};
   // 0 (the default) or the age after which a connection gets GOAWAY (no new calls; the client
   // reconnects, say, to a new replica); its calls in progress then have max_connection_age_grace
-  // before they are cut. Off by default: a generation may stream for upstream.request_timeout.
+  // before they are cut. Off by default: a generation may stream for as long as the model writes.
   std::chrono::milliseconds max_connection_age{0};
   std::chrono::milliseconds max_connection_age_grace{std::chrono::minutes(10)};
   // PredictStream: how long one message may wait for the caller to take it (a caller that

@@ -521,8 +521,8 @@ ModelRefusal ModelRefusalOf(long http_status, std::string_view body) {
                ? ModelRefusal::kNotFound
                : ModelRefusal::kNone;
   }
-  for (const char* words : {"requires more system memory", "out of memory", "cudamalloc failed",
-                            "unable to allocate", "insufficient memory"}) {
+  for (const char* words : {"requires more system memory", "out of memory", "out-of-memory",
+                            "cudamalloc failed", "unable to allocate", "insufficient memory"}) {
     if (absl::StrContains(lower, words)) return ModelRefusal::kOutOfMemory;
   }
   return ModelRefusal::kNone;

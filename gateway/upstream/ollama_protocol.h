@@ -110,8 +110,9 @@ bool IsRetriableHttpStatus(long http_status);
 
 // A backend's error answer that says it cannot serve the model, although another backend may:
 // Ollama's 404 "model ... not found" (the router's list of its models was stale: deleted since
-// the last tier-2 check), or a 500 at load for want of memory ("model requires more system
-// memory", "out of memory", CUDA's "cudaMalloc failed", "unable to allocate").
+// the last tier-2 check), or a 500 at load for want of memory (before 0.30 "model requires more
+// system memory", since "llama-server reported out-of-memory during startup", CUDA's "out of
+// memory" or "cudaMalloc failed", "unable to allocate").
 enum class ModelRefusal { kNone, kNotFound, kOutOfMemory };
 ModelRefusal ModelRefusalOf(long http_status, std::string_view body);
 // "model_not_found" or "out_of_memory" (the `reason` label of its metric).

@@ -315,6 +315,89 @@ TEST_CASE("ketama keeps key affinity rather than chasing loaded models", "[route
   CHECK(owners.size() == 3);
 }
 
+TEST_CASE("a refused model keeps its backend out for that model until tier 2 lists it again",
+          "[router][health]") {
+  FakeClock clock;
+  Router router(clock);
+  REQUIRE(router.Apply(Backends({Backend("a"), Backend("b")})).ok());
+  AllHealthy(router, {"a", "b"});
+  router.SetServedModels("a", {"llama3.2:latest", "qwen3:latest"});
+  router.MarkModelRefused(PoolOf(router), IndexOf(PoolOf(router), "a"));
+  CHECK(Picks(router, 10) == std::map<std::string, int>{{"b", 10}});
+  // Only that model, and not the backend: it is neither ejected nor out for other models.
+  CHECK(Picks(router, 4, "qwen3") == std::map<std::string, int>{{"a", 4}});
+  CHECK(router.HealthyBackends() == 2);
+  // A rebuild (discovery sees b change) keeps the mark.
+  router.SetServedModels("b", {"llama3.2:latest", "phi3:latest"});
+  CHECK(Picks(router, 10) == std::map<std::string, int>{{"b", 10}});
+  // The next tier-2 answer that lists the model on a lifts it.
+  router.SetServedModels("a", {"llama3.2:latest", "qwen3:latest"});
+  CHECK(Keys(Picks(router, 10)) == std::set<std::string>{"a", "b"});
+}
+
+TEST_CASE("without tier-2 checks a refusal marks nothing (nothing would lift it)",
+          "[router][health]") {
+  FakeClock clock;
+  Router router(clock);
+  Config config = Backends({Backend("a"), Backend("b")});
+  config.health.api.enabled = false;
+  REQUIRE(router.Apply(config).ok());
+  AllHealthy(router, {"a", "b"});
+  router.MarkModelRefused(PoolOf(router), IndexOf(PoolOf(router), "a"));
+  CHECK(Keys(Picks(router, 10)) == std::set<std::string>{"a", "b"});
+}
+
+TEST_CASE("a model installed or removed by a fleet operation routes at once", "[router][health]") {
+  FakeClock clock;
+  Router router(clock);
+  REQUIRE(router.Apply(Backends({Backend("a"), Backend("b")})).ok());
+  AllHealthy(router, {"a", "b"});
+  CHECK(Members(router, "phi3").empty());
+  router.NoteModelInstalled("a", "phi3:latest");
+  router.NoteModelInstalled("b", "phi3:latest");
+  CHECK(Members(router, "phi3") == std::set<std::string>{"a", "b"});
+  router.NoteModelRemoved("a", "phi3:latest");
+  CHECK(Members(router, "phi3") == std::set<std::string>{"b"});
+  // The next tier-2 answer is the truth again.
+  router.SetServedModels("a", {"llama3.2:latest", "phi3:latest"});
+  CHECK(Members(router, "phi3") == std::set<std::string>{"a", "b"});
+}
+
+TEST_CASE("slots: a model's own limit on a backend, embeddings apart, show without one",
+          "[router][health]") {
+  FakeClock clock;
+  Router router(clock);
+  BackendConfig a = Backend("a");
+  a.max_in_flight = 4;
+  a.max_in_flight_by_model = {{"llama3.2:latest", 1}};
+  a.max_embed_in_flight = 1;
+  REQUIRE(router.Apply(Backends({a})).ok());
+  AllHealthy(router, {"a"});
+  router.SetServedModels("a", {"llama3.2:latest", "qwen3:latest"});
+  const std::shared_ptr<const RoutingTable> held = router.table();  // as a call holds it
+  const Pool& llama = PoolOf(router);
+  const Pool& qwen = PoolOf(router, "qwen3");
+  REQUIRE(llama.members[0].model_slots != nullptr);
+  CHECK(qwen.members[0].model_slots == nullptr);
+  REQUIRE(llama.members[0].model_slots->TryAcquire());
+  CHECK(MemberFull(llama.members[0], SlotKind::kGeneration));
+  CHECK_FALSE(MemberFull(qwen.members[0], SlotKind::kGeneration));  // another model: free
+  const Choice full = router.Choose(llama, balancer::HostMask(1), Request{}, 0);
+  CHECK_FALSE(full.ok());
+  CHECK(full.full == 1);
+  // Embeddings and /api/show do not wait for generations.
+  CHECK(router.Choose(llama, balancer::HostMask(1), Request{}, 0, SlotKind::kEmbedding).ok());
+  CHECK(router.Choose(llama, balancer::HostMask(1), Request{}, 0, SlotKind::kNone).ok());
+  REQUIRE(llama.members[0].state->embeddings().TryAcquire());
+  CHECK(MemberFull(llama.members[0], SlotKind::kEmbedding));
+  CHECK_FALSE(MemberFull(llama.members[0], SlotKind::kNone));
+  // The model's count survives a rebuild: a call in flight stays counted.
+  router.SetServedModels("a", {"llama3.2:latest", "phi3:latest"});
+  CHECK(MemberFull(PoolOf(router).members[0], SlotKind::kGeneration));
+  llama.members[0].model_slots->Release();
+  CHECK_FALSE(MemberFull(PoolOf(router).members[0], SlotKind::kGeneration));
+}
+
 TEST_CASE("consecutive failures eject a backend for the base time", "[router][health]") {
   FakeClock clock;
   Router router(clock);

@@ -233,6 +233,58 @@ TEST_CASE("upstream: a first byte in time disarms first_byte_timeout", "[upstrea
   CHECK(rec.lines().size() == 10);
 }
 
+TEST_CASE("upstream: idle_timeout never cuts an answer that keeps coming", "[upstream]") {
+  Backend backend([](std::shared_ptr<http::Exchange> ex) { StreamLines(ex, 12, 40ms); });
+  UpstreamClient client(1);
+  Recorder rec;
+  UpstreamRequest req = Post(backend.Url("/api/generate"));
+  req.idle_timeout = 150ms;  // the whole answer takes ~480 ms, no gap reaches it
+  client.Start(req, &rec);
+  CHECK(rec.Wait().outcome == UpstreamOutcome::kOk);
+  CHECK(rec.lines().size() == 12);
+}
+
+TEST_CASE("upstream: a backend silent past idle_timeout mid-answer is given up on", "[upstream]") {
+  std::shared_ptr<http::Exchange> held;
+  Backend backend([&](std::shared_ptr<http::Exchange> ex) {
+    ex->StartStream(200, "application/x-ndjson");
+    ex->Write("{\"n\":0}\n");
+    held = ex;  // then nothing more
+  });
+  UpstreamClient client(1);
+  Recorder rec;
+  UpstreamRequest req = Post(backend.Url("/api/generate"));
+  req.idle_timeout = 150ms;
+  client.Start(req, &rec);
+  UpstreamResult r = rec.Wait();
+  CHECK(r.outcome == UpstreamOutcome::kIdleTimeout);
+  CHECK(r.received_bytes);
+  CHECK_THAT(r.message, Catch::Matchers::EndsWith(
+                            "sent nothing for idle_timeout (150 ms) in the middle of its answer"));
+  CHECK(rec.lines().size() == 1);
+  held.reset();
+}
+
+TEST_CASE("upstream: DELETE and HEAD, and any answer type when asked", "[upstream]") {
+  std::string seen;
+  Backend backend([&](std::shared_ptr<http::Exchange> ex) {
+    seen += ex->request().method + " " + std::string(ex->request().Header("content-type")) + ";";
+    // Ollama's copy and delete answer an empty 200 without a Content-Type; HEAD only a status.
+    ex->Respond(200, ex->request().method == "HEAD" ? "application/json" : "", "");
+  });
+  UpstreamClient client(1);
+  for (auto method : {UpstreamRequest::Method::kDelete, UpstreamRequest::Method::kHead}) {
+    Recorder rec;
+    UpstreamRequest req = Post(backend.Url("/api/delete"));
+    req.method = method;
+    req.any_answer_type = true;
+    client.Start(req, &rec);
+    CHECK(rec.Wait().outcome == UpstreamOutcome::kOk);
+    CHECK(rec.lines().empty());
+  }
+  CHECK(seen == "DELETE application/json;HEAD ;");
+}
+
 TEST_CASE("upstream: a line over the limit fails the request", "[upstream]") {
   Backend backend([](std::shared_ptr<http::Exchange> ex) {
     ex->Respond(200, "application/x-ndjson", std::string(4096, 'x') + "\n");

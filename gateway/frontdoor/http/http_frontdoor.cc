@@ -459,18 +459,23 @@ class Endpoints {
     return *std::move(caller);
   }
 
-  // Drops the models `caller` may not run from a merged listing.
+  // Drops the models `caller` may not run from a merged listing (its entries, and the copies
+  // /api/ps lists).
   static void Allowed(CallCore& core, const Caller& caller, Json* merged) {
     const std::shared_ptr<const SecurityPolicy> policy = core.security().policy();
-    Json kept = Json::array();
-    for (Json& m : (*merged)["models"]) {
-      const std::string name = m.value("name", "");
-      if (policy->Authorize(caller, name, CanonicalModelName(name), security::Action::kPredict)
-              .ok()) {
-        kept.push_back(std::move(m));
+    for (const char* list : {"models", "copies"}) {
+      auto entries = merged->find(list);
+      if (entries == merged->end()) continue;
+      Json kept = Json::array();
+      for (Json& m : *entries) {
+        const std::string name = m.value("name", "");
+        if (policy->Authorize(caller, name, CanonicalModelName(name), security::Action::kPredict)
+                .ok()) {
+          kept.push_back(std::move(m));
+        }
       }
+      *entries = std::move(kept);
     }
-    (*merged)["models"] = std::move(kept);
   }
 
   // Ollama's unload: `keep_alive` 0 with no prompt (generate) or no messages (chat).
