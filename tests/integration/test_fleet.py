@@ -188,11 +188,20 @@ class ManageAuthorizationTest(FleetCase):
         sims = {"a": self.sim("a", models=(MODEL,))}
         self.start(sims, extra=(
             "authorization:\n  rules:\n"
-            "    - identities: [anonymous]\n      models: ['*']\n"))
-        status, _, body = self.request("POST", "/api/pull", {"model": "phi3"})
+            "    - identities: [anonymous]\n      models: ['*']\n"
+            "    - identities: [anonymous]\n      models: [phi3]\n      actions: [manage]\n"))
+        status, _, body = self.request("POST", "/api/pull", {"model": "mistral"})
         self.assertEqual(status, 403, body)
-        self.assertIn("may not use model 'phi3' for manage", json.loads(body)["error"])
+        self.assertIn("may not use model 'mistral' for manage", json.loads(body)["error"])
         self.assertEqual(self.sim_stats("a")["pulls"], 0)
+        # Ollama reads keys case-insensitively: a second spelling cannot smuggle another name.
+        status, _, body = self.request("POST", "/api/pull", b'{"model":"phi3","Model":"mistral"}')
+        self.assertEqual(status, 400, body)
+        self.assertEqual(self.sim_stats("a")["pulls"], 0)
+        status, _, body = self.request("POST", "/api/pull", b'{"MODEL":"phi3"}')
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.lines(body)[-1]["status"], "success")
+        self.assertEqual(self.sim_stats("a")["pulls"], 1)
         # Generations still run.
         status, _, body = self.request("POST", "/api/generate",
                                        {"model": MODEL, "prompt": "x", "stream": False})

@@ -393,7 +393,7 @@ void RunFleetOp(CallCore& core, std::shared_ptr<http::Exchange> exchange, FleetO
                                      std::move(listings), std::move(busy), max_depth);
   const http::Request& caller = exchange->request();
   UpstreamRequest upstream = BaseRequest(core);
-  upstream.body = caller.body;
+  upstream.body = state->request.body;
   upstream.any_answer_type = true;
   // A pull of a large model runs for as long as it takes; it is bounded by its silence only.
   upstream.idle_timeout = core.options().idle_timeout;

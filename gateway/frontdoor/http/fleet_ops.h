@@ -75,12 +75,14 @@ absl::StatusOr<std::vector<const PoolMember*>> FleetTargets(const RoutingTable& 
                                                             std::string_view canonical_model,
                                                             std::string_view named);
 
-// One management operation, authorized: `body` (the caller's, as it came) sent to `targets`
-// with the caller's method and path; the caller gets one answer (FleetMerge) on `exchange`.
+// One management operation, authorized: `body` sent to `targets` with the caller's method and
+// path; the caller gets one answer (FleetMerge) on `exchange`.
 // `model` and `destination` (copy's) are canonical names whose routing follows the result on
 // each backend; `listings` is invalidated once it ends. `busy` is held until then.
 struct FleetOpRequest {
   FleetOp op = FleetOp::kPull;
+  // What each backend is sent: the caller's body (names in Ollama's spelling; a blob as it came).
+  std::string body;
   std::string model;
   std::string destination;
   std::vector<const PoolMember*> targets;

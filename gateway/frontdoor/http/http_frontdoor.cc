@@ -405,8 +405,13 @@ class Endpoints {
     op_request.op = op;
     std::string model;  // as the caller wrote it
     std::string destination;
-    if (op != FleetOp::kHeadBlob && op != FleetOp::kPostBlob) {
-      absl::Status s = ManagedModels(op, &model, &destination);
+    // What is authorized: the names in the body, or for a blob every model ("" matches only
+    // rules for '*').
+    std::vector<std::string> names = {""};
+    if (op == FleetOp::kHeadBlob || op == FleetOp::kPostBlob) {
+      op_request.body = request_.body;
+    } else {
+      absl::Status s = ManagedModels(op, &model, &destination, &names, &op_request.body);
       if (!s.ok()) {
         core_.metrics().RecordRejected("http", "invalid_argument");
         return RespondStatus(*exchange_, ApiShape::kOllama, s);
@@ -415,10 +420,9 @@ class Endpoints {
     op_request.model = model.empty() ? std::string() : CanonicalModelName(model);
     op_request.destination = destination.empty() ? std::string() : CanonicalModelName(destination);
     const std::shared_ptr<const SecurityPolicy> policy = core_.security().policy();
-    for (const std::string* name : {&model, &destination}) {
-      if (name != &model && name->empty()) continue;
+    for (const std::string& name : names) {
       if (absl::Status s =
-              policy->Authorize(*caller, *name, name->empty() ? "" : CanonicalModelName(*name),
+              policy->Authorize(*caller, name, name.empty() ? "" : CanonicalModelName(name),
                                 security::Action::kManage);
           !s.ok()) {
         core_.metrics().RecordAuthorization("http", "manage", "deny");
@@ -529,13 +533,24 @@ class Endpoints {
     return true;
   }
 
-  // The model names a management request's body carries: `model` (or its older name `name`);
-  // copy's `source` and `destination`. INVALID_ARGUMENT as Ollama words it when one is missing.
-  absl::Status ManagedModels(FleetOp op, std::string* model, std::string* destination) const {
+  // The model names a management request's body carries: `model` (or its older name `name`),
+  // or copy's `source` and `destination`, and create's `from`; `names` gets every one of them,
+  // for authorization. Their keys are read as Ollama's decoder reads them (case-insensitively;
+  // two spellings of one are refused, so a backend cannot read another name than the one
+  // authorized), and `forwarded` is the body with them in Ollama's spelling. INVALID_ARGUMENT as
+  // Ollama words it when one is missing.
+  absl::Status ManagedModels(FleetOp op, std::string* model, std::string* destination,
+                             std::vector<std::string>* names, std::string* forwarded) const {
+    static constexpr std::string_view kNameFields[] = {"model", "name", "source", "destination",
+                                                       "from"};
     absl::StatusOr<Json> body = ParseJson(request_.body, MaxJsonDepth(), "the request body");
     if (!body.ok()) return body.status();
-    if (!body->is_object())
+    if (!body->is_object()) {
       return absl::InvalidArgumentError("the request body must be a JSON object");
+    }
+    if (absl::Status s = CanonicalizeKeys(&*body, kNameFields, "the request body"); !s.ok()) {
+      return s;
+    }
     const auto text = [&](const char* key) {
       auto it = body->find(key);
       return it != body->end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -546,16 +561,20 @@ class Endpoints {
       if (model->empty() || destination->empty()) {
         return absl::InvalidArgumentError("source and destination are required");
       }
+      *names = {*model, *destination};
     } else {
       *model = text("model");
       if (model->empty()) *model = text("name");
       if (model->empty()) return absl::InvalidArgumentError("model is required");
+      *names = {*model};
+      if (op == FleetOp::kCreate && !text("from").empty()) names->push_back(text("from"));
     }
-    for (const std::string* name : {model, destination}) {
-      if (!name->empty() && !IsValidModelName(*name)) {
-        return absl::InvalidArgumentError(fmt::format("invalid model name '{}'", *name));
+    for (const std::string& name : *names) {
+      if (!IsValidModelName(name)) {
+        return absl::InvalidArgumentError(fmt::format("invalid model name '{}'", name));
       }
     }
+    *forwarded = DumpJson(*body);
     return absl::OkStatus();
   }
 
