@@ -403,8 +403,10 @@ void ParseModelLimits(const MapReader& map, BackendConfig* backend) {
       continue;
     }
     if (!backend->max_in_flight_by_model.emplace(CanonicalModelName(entry.name), *limit).second) {
-      map.errors()->Add(entry.line, fmt::format("{}: the model is listed twice (as '{}' once more)",
-                                                entry.path, entry.name));
+      map.errors()->Add(entry.line,
+                        fmt::format("{}: the model is listed twice (names are read "
+                                    "as Ollama reads them: llama3.2 is llama3.2:latest)",
+                                    entry.path));
     }
   }
 }

@@ -129,6 +129,40 @@ TEST_CASE("sections left out take the documented defaults", "[config]") {
   CHECK(config.logging.line == 0);
 }
 
+TEST_CASE("slots per model and for embeddings, the fleet section and idle_timeout parse",
+          "[config]") {
+  const Config config = testing::Valid(
+      "listen:\n  insecure: true\n"
+      "upstream:\n  idle_timeout: 90s\n  request_timeout: 1h\n"
+      "admission:\n  max_embed_in_flight: 3\n"
+      "fleet:\n  targets: 2\n  max_blob_bytes: 1048576\n"
+      "backends:\n"
+      "  - name: a\n    url: http://127.0.0.1:1\n"
+      "    max_in_flight_by_model: {Llama3.2: 1, 'qwen3:8b': 2}\n"
+      "  - name: b\n    url: http://127.0.0.1:2\n    max_embed_in_flight: 0\n");
+  CHECK(config.upstream.idle_timeout == std::chrono::seconds(90));
+  CHECK(config.upstream.request_timeout == std::chrono::hours(1));
+  CHECK(config.fleet.targets == 2);
+  CHECK(config.fleet.max_blob_bytes == 1048576);
+  CHECK(config.backends[0].max_in_flight_by_model ==
+        std::map<std::string, std::int64_t>{{"llama3.2:latest", 1}, {"qwen3:8b", 2}});
+  CHECK(config.backends[0].max_embed_in_flight == 3);
+  CHECK(config.backends[1].max_embed_in_flight == 0);
+  CHECK(testing::Valid(MinimalPlus("fleet:\n  targets: all\n")).fleet.targets == 0);
+}
+
+TEST_CASE("bad fleet and per-model slot settings are refused with line and reason", "[config]") {
+  CHECK(ErrorsOf(MinimalPlus("fleet:\n  targets: some\n")) ==
+        "test.yaml:7: fleet.targets: must be all or a number of backends from 1 to 10000, got "
+        "\"some\"");
+  CHECK(ErrorsOf(MinimalPlus("    max_in_flight_by_model: {llama3.2: 0}\n")) ==
+        "test.yaml:6: backends[0].max_in_flight_by_model.llama3.2: must be an integer from 1 to "
+        "100000, got \"0\"");
+  CHECK(ErrorsOf(MinimalPlus("    max_in_flight_by_model: {llama3.2: 1, LLAMA3.2:latest: 2}\n")) ==
+        "test.yaml:6: backends[0].max_in_flight_by_model.LLAMA3.2:latest: the model is listed "
+        "twice (names are read as Ollama reads them: llama3.2 is llama3.2:latest)");
+}
+
 TEST_CASE("admission limits and retry settings parse; a backend's max_in_flight overrides",
           "[config]") {
   const Config config = testing::Valid(

@@ -44,25 +44,33 @@ std::vector<std::pair<const std::string*, Json>> Parsed(const std::vector<Backen
   return parsed;
 }
 
+// Calls visit(backend, entry, name) for every named entry of every listing's `models`.
+template <typename Visit>
+void ForEachModel(const std::vector<BackendAnswer>& answers, int max_depth, Visit visit) {
+  for (auto& [backend, answer] : Parsed(answers, max_depth)) {
+    const Json* models = ModelsOf(answer);
+    if (models == nullptr) continue;
+    for (const Json& m : *models) {
+      const std::string name = m.is_object() ? StringOf(m, "name") : std::string();
+      if (!name.empty()) visit(*backend, m, name);
+    }
+  }
+}
+
 std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 }  // namespace
 
 Json MergeTags(const std::vector<BackendAnswer>& answers, int max_depth) {
   std::map<std::string, Json> by_name;
-  for (auto& [backend, answer] : Parsed(answers, max_depth)) {
-    const Json* models = ModelsOf(answer);
-    if (models == nullptr) continue;
-    for (const Json& m : *models) {
-      const std::string name = m.is_object() ? StringOf(m, "name") : std::string();
-      if (name.empty()) continue;
-      auto [it, first] = by_name.emplace(name, m);
-      Json& entry = it->second;
-      if (first) entry["backends"] = Json::array();
-      entry["backends"].push_back(*backend);
-      entry["digests"][*backend] = StringOf(m, "digest");
-    }
-  }
+  ForEachModel(answers, max_depth,
+               [&](const std::string& backend, const Json& m, const std::string& name) {
+                 auto [it, first] = by_name.emplace(name, m);
+                 Json& entry = it->second;
+                 if (first) entry["backends"] = Json::array();
+                 entry["backends"].push_back(backend);
+                 entry["digests"][backend] = StringOf(m, "digest");
+               });
   Json models = Json::array();
   for (auto& [name, entry] : by_name) {
     // `digests` stays only where they differ.
@@ -82,25 +90,21 @@ Json MergeTags(const std::vector<BackendAnswer>& answers, int max_depth) {
 Json MergeLoaded(const std::vector<BackendAnswer>& answers, int max_depth) {
   std::map<std::string, Json> by_name;
   Json copies = Json::array();
-  for (auto& [backend, answer] : Parsed(answers, max_depth)) {
-    const Json* models = ModelsOf(answer);
-    if (models == nullptr) continue;
-    for (const Json& m : *models) {
-      const std::string name = m.is_object() ? StringOf(m, "name") : std::string();
-      if (name.empty()) continue;
-      Json copy = m;
-      copy["backend"] = *backend;
-      copies.push_back(std::move(copy));
-      auto [it, first] = by_name.emplace(name, m);
-      Json& entry = it->second;
-      Json backends = first ? Json::array() : std::move(entry["backends"]);
-      backends.push_back(*backend);
-      // RFC 3339 times of one zone (each Ollama writes its local time): the later one is the
-      // copy that stays loaded longest, which Ollama's own answer for one server would show.
-      if (!first && StringOf(m, "expires_at") > StringOf(entry, "expires_at")) entry = m;
-      entry["backends"] = std::move(backends);
-    }
-  }
+  ForEachModel(answers, max_depth,
+               [&](const std::string& backend, const Json& m, const std::string& name) {
+                 Json copy = m;
+                 copy["backend"] = backend;
+                 copies.push_back(std::move(copy));
+                 auto [it, first] = by_name.emplace(name, m);
+                 Json& entry = it->second;
+                 Json backends = first ? Json::array() : std::move(entry["backends"]);
+                 backends.push_back(backend);
+                 // RFC 3339 times compared as text (Ollama writes them alike): the later one is the
+                 // copy that stays loaded longest, which Ollama's own answer for one server would
+                 // show.
+                 if (!first && StringOf(m, "expires_at") > StringOf(entry, "expires_at")) entry = m;
+                 entry["backends"] = std::move(backends);
+               });
   std::vector<Json> merged;
   merged.reserve(by_name.size());
   for (auto& [name, entry] : by_name) merged.push_back(std::move(entry));

@@ -528,8 +528,10 @@ class Endpoints {
       RespondStatus(*exchange_, ApiShape::kOllama, s);
       return true;
     }
-    RunUnload(core_, exchange_, *pool, std::move(table), request_.path, request_.body, listings_,
-              busy_);
+    // The body as every call forwards it: keys in Ollama's spelling.
+    OllamaRequest upstream = HttpUpstreamRequest(call);
+    RunUnload(core_, exchange_, *pool, std::move(table), upstream.path, std::move(upstream.body),
+              listings_, busy_);
     return true;
   }
 
