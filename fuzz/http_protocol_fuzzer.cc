@@ -1,8 +1,9 @@
 // libFuzzer target: the HTTP front door's translations (gateway/frontdoor/http/translate.h), fed
 // what callers and backends control. A caller's request body goes through og::ParseHttpCall and,
 // when accepted, og::HttpUpstreamRequest (as sent and with every text redacted); a backend's answer
-// goes through the /v1/models translations, the listing merge, the aggregation of a non-streamed
-// Ollama answer and the reading of a compatibility endpoint's lines (og::ReadCompatLine).
+// goes through the /v1/models translations, the fleet's merges (tags, ps, version, a management
+// operation's progress: fleet_answers.h), the aggregation of a non-streamed Ollama answer and the
+// reading of a compatibility endpoint's lines (og::ReadCompatLine).
 //
 // Input layout:
 //   byte 0     which endpoint (modulo the twelve of HttpApi)
@@ -17,10 +18,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "fuzz/fuzz_check.h"
 #include "gateway/frontdoor/http/answers.h"
+#include "gateway/frontdoor/http/fleet_answers.h"
 #include "gateway/frontdoor/http/translate.h"
 #include "gateway/upstream/json_reading.h"
 
@@ -60,9 +63,27 @@ void CheckCall(og::HttpApi api, std::string_view body) {
 }
 
 void CheckAnswers(og::HttpApi api, std::string_view body) {
-  const Json merged = og::MergeModelLists({std::string(body)}, og::kDefaultMaxJsonDepth);
+  // The same answer from two backends, as the fleet's listings merge them.
+  const std::vector<og::BackendAnswer> answers = {{"a", std::string(body)},
+                                                  {"b", std::string(body)}};
+  const Json merged = og::MergeTags(answers, og::kDefaultMaxJsonDepth);
   OG_FUZZ_CHECK(merged["models"].is_array());
   (void)og::OpenAiModels(merged);
+  const Json loaded = og::MergeLoaded(answers, og::kDefaultMaxJsonDepth);
+  OG_FUZZ_CHECK(loaded["models"].is_array() && loaded["copies"].is_array());
+  OG_FUZZ_CHECK(og::MergeVersions(answers, og::kDefaultMaxJsonDepth)["version"].is_string());
+  // The body as a backend's progress line, then each line of it.
+  og::FleetMerge merge(og::FleetOp::kPull, {"a", "b"}, og::kDefaultMaxJsonDepth);
+  (void)merge.OnLine(0, body);
+  for (std::string_view rest = body; !rest.empty();) {
+    const std::size_t newline = rest.find('\n');
+    (void)merge.OnLine(1, rest.substr(0, newline));
+    rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
+  }
+  merge.OnEnd(0, 200, "");
+  merge.OnEnd(1, 500, "x");
+  const Json final_line = Json::parse(merge.FinalLine(), nullptr, /*allow_exceptions=*/false);
+  OG_FUZZ_CHECK(final_line.is_object() && final_line.contains("error"));
   og::OllamaChunk chunk;
   const og::OllamaEndpoint endpoint =
       api == og::HttpApi::kOllamaChat ? og::OllamaEndpoint::kChat : og::OllamaEndpoint::kGenerate;
