@@ -233,7 +233,7 @@ class FleetViewsTest(FleetCase):
         self.assertEqual(json.loads(body)["done_reason"], "unload")
         self.assertEqual(headers["x-gateway-backends"], "a,b,c")
         for name in self.sims:
-            self.assertEqual(self.sim_ps(name), [], name)
+            harness.wait_for(lambda: self.sim_ps(name) == [], 5, f"{name} to unload the model")
 
     def test_version_is_the_lowest_and_tags_flag_a_digest_that_differs(self):
         status, _, body = self.request("GET", "/api/version")

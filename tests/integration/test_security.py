@@ -76,12 +76,19 @@ class SecurityTestCase(ProcessTestCase):
     def metrics(self):
         return harness.http_get(f"http://{self.gw.admin}/metrics")[1]
 
-    def access_log(self):
+    def access_log(self, at_least=1):
+        """The access log's records, once it holds `at_least` (a call's line is written as it
+        ends, which may be just after its answer reached the test)."""
         path = os.path.join(self.tmp, "access.log")
-        harness.wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0, 5,
-                         "the access log")
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+
+        def records():
+            if not os.path.exists(path):
+                return None
+            with open(path) as f:
+                lines = [json.loads(line) for line in f if line.endswith("\n")]
+            return lines if len(lines) >= at_least else None
+
+        return harness.wait_for(records, 5, f"{at_least} lines in the access log")
 
 
 class AuthenticationTest(SecurityTestCase):
@@ -116,7 +123,7 @@ class AuthenticationTest(SecurityTestCase):
         response = self.call(key=self.key)
         self.assertTrue(response.done)
         self.assertEqual(len(self.call(key=self.key, stream=True)) > 0, True)
-        lines = self.access_log()
+        lines = self.access_log(at_least=2)
         self.assertEqual(lines[-1]["identity"], "alice")
         self.assertEqual(lines[-1]["auth"], "api_key")
         self.assertEqual(lines[-1]["authz"], "allow")
@@ -472,7 +479,7 @@ class NetworkIdentityTest(HttpSecurityTestCase):
         status, body = self.post("/api/chat", {"model": MODEL, "stream": False,
                                                "messages": [{"role": "user", "content": "hi"}]})
         self.assertEqual(status, 200, body)
-        lines = self.access_log()
+        lines = self.access_log(at_least=2)
         self.assertEqual([(line["identity"], line["auth"]) for line in lines[-2:]],
                          [("ollama-cli", "network")] * 2)
         self.assertIn('gateway_auth_total{frontend="grpc",method="network",result="ok"}',
@@ -525,7 +532,7 @@ class UnknownKeyTest(HttpSecurityTestCase):
         status, body = self.chat("ollama")
         self.assertEqual(status, 200, body)
         self.assertTrue(self.call(key="ollama").done)
-        lines = self.access_log()
+        lines = self.access_log(at_least=2)
         self.assertEqual([(line["identity"], line["auth"]) for line in lines[-2:]],
                          [("anonymous", "unknown_key")] * 2)
         self.assertIn('gateway_auth_total{frontend="http",method="unknown_key",result="ok"}',
