@@ -97,12 +97,7 @@ void ReadApiKeys(const MapReader& map, std::string_view source, std::vector<ApiK
     key.line = item.line;
     const MapReader entry(item.value, item.path, key.line, kApiKeyKeys, map.errors());
     if (!entry.ok()) continue;
-    for (std::string_view required : {"identity", "hash"}) {
-      if (entry.Find(required) == nullptr) {
-        map.errors()->Add(key.line,
-                          fmt::format("{}: missing required field '{}'", item.path, required));
-      }
-    }
+    entry.Require({"identity", "hash"});
     if (entry.String("identity", &key.identity)) {
       if (!IsValidName(key.identity) || IsReservedIdentity(key.identity)) {
         entry.Error(*entry.Find("identity"),
@@ -150,12 +145,7 @@ void ReadNetworks(const MapReader& map, AuthConfig* auth) {
     network.line = item.line;
     const MapReader entry(item.value, item.path, network.line, kNetworkKeys, map.errors());
     if (!entry.ok()) continue;
-    for (std::string_view required : {"cidr", "identity"}) {
-      if (entry.Find(required) == nullptr) {
-        map.errors()->Add(network.line,
-                          fmt::format("{}: missing required field '{}'", item.path, required));
-      }
-    }
+    entry.Require({"cidr", "identity"});
     if (entry.String("cidr", &network.cidr)) {
       if (absl::StatusOr<security::Cidr> cidr = security::ParseCidr(network.cidr); !cidr.ok()) {
         entry.Error(*entry.Find("cidr"),
@@ -323,12 +313,7 @@ void ParseRedaction(const MapReader& top, RedactionConfig* redaction) {
     rule.line = item.line;
     const MapReader entry(item.value, item.path, rule.line, kRedactionRuleKeys, map.errors());
     if (!entry.ok()) continue;
-    for (std::string_view required : {"name", "pattern"}) {
-      if (entry.Find(required) == nullptr) {
-        map.errors()->Add(rule.line,
-                          fmt::format("{}: missing required field '{}'", item.path, required));
-      }
-    }
+    entry.Require({"name", "pattern"});
     if (entry.String("name", &rule.name)) {
       const bool valid =
           rule.name.size() <= 64 && std::all_of(rule.name.begin(), rule.name.end(), [](char c) {

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <iterator>
 #include <optional>
 #include <span>
@@ -232,6 +233,16 @@ class MapReader {
 
   void Error(const Field& field, std::string_view reason) const {
     errors_->Add(field.line, fmt::format("{}: {}", PathOf(field.name), reason));
+  }
+
+  // Reports each of `names` this map lacks: `PATH: missing required field 'NAME'`, at the map's
+  // line.
+  void Require(std::initializer_list<std::string_view> names) const {
+    for (std::string_view name : names) {
+      if (Find(name) == nullptr) {
+        errors_->Add(line_, fmt::format("{}: missing required field '{}'", path_, name));
+      }
+    }
   }
 
   // A map-valued key. When it is absent the child is empty and carries this map's line.

@@ -474,8 +474,7 @@ std::vector<std::int64_t> ContextOf(std::string_view final_line, int max_depth) 
   return context;
 }
 
-absl::Status StatusFromOllamaError(long http_status, std::string_view body,
-                                   std::string_view backend) {
+std::string OllamaErrorMessage(std::string_view body) {
   std::string message;
   Json j = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded() && j.is_object()) {
@@ -487,6 +486,12 @@ absl::Status StatusFromOllamaError(long http_status, std::string_view body,
     }
   }
   if (message.empty()) message = std::string(body);
+  return message;
+}
+
+absl::Status StatusFromOllamaError(long http_status, std::string_view body,
+                                   std::string_view backend) {
+  const std::string message = OllamaErrorMessage(body);
   const std::string text = absl::StrCat("backend '", std::string(backend), "' answered HTTP ",
                                         http_status, message.empty() ? "" : ": ", Quote(message));
   switch (http_status) {

@@ -99,6 +99,10 @@ absl::Status ParseOllamaChunk(std::string_view line, OllamaEndpoint endpoint, Ol
 // is not reallocated).
 std::vector<std::int64_t> ContextOf(std::string_view final_line, int max_depth);
 
+// The message of a backend's error answer: Ollama's {"error": "..."}, the compatibility
+// endpoints' {"error": {"message": ...}}, else the body as it is (plain text, or empty).
+std::string OllamaErrorMessage(std::string_view body);
+
 // Maps a non-2xx answer from a backend to the gRPC status a caller can act on. `body` is the
 // response body (Ollama's `{"error": "..."}`, or plain text); its message is quoted in the status.
 absl::Status StatusFromOllamaError(long http_status, std::string_view body,

@@ -4,6 +4,7 @@ They start real processes on loopback with ports chosen at run time (ollama-sim,
 generate Python gRPC stubs from proto/ with protoc and grpc_python_plugin, and clean everything
 up when a test ends. Run under Debian's /usr/bin/python3, which has python3-grpcio.
 """
+import http.client
 import json
 import os
 import select
@@ -337,6 +338,19 @@ def http_post_json(url, value, timeout=10):
     request = urllib.request.Request(url, data=json.dumps(value).encode(), method="POST")
     with urllib.request.urlopen(request, timeout=timeout) as r:
         return json.loads(r.read().decode().splitlines()[0] or "{}")
+
+
+def http_request(address, method, path, body=None, headers=None, timeout=20):
+    """(status, headers dict with lower-case names, body text) of one request to `address`
+    ("host:port"); `body` a dict or list (sent as JSON), bytes, or None."""
+    host, port = address.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+    conn.request(method, path, body=data, headers=headers or {})
+    r = conn.getresponse()
+    text = r.read().decode()
+    conn.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, text
 
 
 def free_port():

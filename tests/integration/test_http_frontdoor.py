@@ -57,14 +57,7 @@ class FrontDoorTestCase(harness.ProcessTestCase):
 
     def request(self, method, path, body=None, headers=None, timeout=20):
         """(status, headers dict with lower-case names, body text)."""
-        host, port = self.http.rsplit(":", 1)
-        conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
-        data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
-        conn.request(method, path, body=data, headers=headers or {})
-        r = conn.getresponse()
-        text = r.read().decode()
-        conn.close()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, text
+        return harness.http_request(self.http, method, path, body, headers, timeout)
 
     def curl(self, *args):
         proc = subprocess.run(["curl", "-sS", "--max-time", "20", *args], capture_output=True,

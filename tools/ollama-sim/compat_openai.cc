@@ -6,6 +6,7 @@
 #include "tools/ollama-sim/compat.h"
 #include "tools/ollama-sim/request_json.h"
 #include "tools/ollama-sim/text.h"
+#include "tools/ollama-sim/wire_json.h"
 
 namespace og::sim {
 namespace {
@@ -13,9 +14,6 @@ namespace {
 using ordered = nlohmann::ordered_json;
 
 constexpr std::string_view kEventStream = "text/event-stream";
-// What Ollama's writers set before json.NewEncoder(...).Encode: no charset, and the body ends
-// with a newline.
-constexpr std::string_view kPlainJson = "application/json";
 
 // An OpenAI tool call (arguments a JSON string) as a native one (arguments an object).
 bool NativeToolCalls(const ordered& calls, ordered& out, std::string& error) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "tools/ollama-sim/simulator.h"
 #include "tools/ollama-sim/text.h"
+#include "tools/ollama-sim/wire_json.h"
 
 namespace og::sim {
 namespace {
@@ -15,8 +16,6 @@ namespace {
 namespace net = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::string_view kJson = "application/json; charset=utf-8";
-constexpr std::string_view kNdjson = "application/x-ndjson";
 constexpr std::string_view kBusy =
     "server busy, please try again.  maximum pending requests exceeded";
 // With no token delay, this many tokens are queued per turn of the event loop: enough to

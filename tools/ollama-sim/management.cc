@@ -1,7 +1,5 @@
 #include "tools/ollama-sim/management.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -14,6 +12,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "security/sha256.h"
 #include "tools/ollama-sim/request_json.h"
 #include "tools/ollama-sim/wire_json.h"
 
@@ -23,10 +22,6 @@ namespace {
 using json = nlohmann::ordered_json;
 using Exchange = http::Exchange;
 
-constexpr std::string_view kJson = "application/json; charset=utf-8";
-// Ollama's streamResponse and waitForStream set this header before gin's c.JSON, which keeps it.
-constexpr std::string_view kProgressJson = "application/json";
-constexpr std::string_view kNdjson = "application/x-ndjson";
 constexpr std::string_view kInvalidName = "invalid model name";
 constexpr int kTicksPerLayer = 3;
 
@@ -50,16 +45,7 @@ std::string ProgressLine(std::string_view status, std::string_view digest = {},
 }
 
 std::string Sha256Digest(std::string_view data) {
-  unsigned char hash[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), hash, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[hash[i] >> 4];
-    out += kHex[hash[i] & 15];
-  }
-  return out;
+  return absl::StrCat("sha256:", security::Sha256Hex(data));
 }
 
 // The body's model name: `model`, else `name` (cmp.Or), after Go's type checks. Empty if the
@@ -205,13 +191,13 @@ class Management::Progress : public std::enable_shared_from_this<Management::Pro
       exchange_->Write(ErrorJson(failure.message) + "\n");
       return exchange_->EndStream();
     }
-    exchange_->Respond(failure.status, kProgressJson, ErrorJson(failure.message));
+    exchange_->Respond(failure.status, kPlainJson, ErrorJson(failure.message));
   }
 
   void Finish() {
     done_ = true;
     if (started_) return exchange_->EndStream();
-    exchange_->Respond(200, stream_ ? kNdjson : kProgressJson, std::move(last_));
+    exchange_->Respond(200, stream_ ? kNdjson : kPlainJson, std::move(last_));
   }
 
   std::shared_ptr<Exchange> exchange_;

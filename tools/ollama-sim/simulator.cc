@@ -20,7 +20,6 @@ namespace {
 using json = nlohmann::ordered_json;
 using Exchange = http::Exchange;
 
-constexpr std::string_view kJson = "application/json; charset=utf-8";
 constexpr std::string_view kText = "text/plain; charset=utf-8";
 constexpr std::string_view kBusy =
     "server busy, please try again.  maximum pending requests exceeded";

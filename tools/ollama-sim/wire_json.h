@@ -18,6 +18,12 @@ namespace og::sim {
 // AppendJsonString (Go's escaping) is common/json_string.h's.
 using og::AppendJsonString;
 
+// The content types of the simulator's replies, as Ollama sets them: gin's c.JSON adds a charset;
+// Ollama's own writers (json.NewEncoder, streamResponse, waitForStream) set none.
+inline constexpr std::string_view kJson = "application/json; charset=utf-8";
+inline constexpr std::string_view kPlainJson = "application/json";
+inline constexpr std::string_view kNdjson = "application/x-ndjson";
+
 // Appends `t` as a quoted UTC RFC 3339 timestamp with nanoseconds, trailing zeros trimmed (Go's
 // time.RFC3339Nano): "2025-10-26T17:15:24.097767Z".
 void AppendTimestamp(std::string& out, std::chrono::system_clock::time_point t);

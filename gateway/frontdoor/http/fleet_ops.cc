@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_join.h"
 #include "fmt/format.h"
-#include "gateway/upstream/json_reading.h"
+#include "gateway/upstream/ollama_protocol.h"
 #include "http/server.h"
 #include "spdlog/spdlog.h"
 
@@ -28,12 +28,8 @@ std::string ErrorText(const UpstreamResult& result) {
     return result.message.empty() ? std::string(UpstreamOutcomeName(result.outcome))
                                   : result.message;
   }
-  absl::StatusOr<Json> j = ParseJson(result.body, 8, "an error answer");
-  if (j.ok() && j->is_object()) {
-    if (auto e = j->find("error"); e != j->end() && e->is_string()) return e->get<std::string>();
-  }
-  if (!result.body.empty()) return result.body;
-  return fmt::format("HTTP {}", result.http_status);
+  std::string message = OllamaErrorMessage(result.body);
+  return message.empty() ? fmt::format("HTTP {}", result.http_status) : message;
 }
 
 int HttpStatusOf(const UpstreamResult& result) {
@@ -148,6 +144,36 @@ std::vector<std::string_view> SplitList(std::string_view list) {
   return items;
 }
 
+// One backend's whole answer to a request sent to several (Gather).
+struct Gathered {
+  std::string backend;
+  std::string body;  // its lines, joined (Ollama answers these on one line)
+  UpstreamResult result;
+};
+
+// Sends `request` to `targets` and calls `done` with every backend's answer, in target order, once
+// all ended. A body past upstream.max_line_bytes aborts that backend's request.
+void Gather(CallCore& core, const std::vector<const PoolMember*>& targets,
+            const UpstreamRequest& request, std::string_view path,
+            std::function<void(std::vector<Gathered>)> done) {
+  auto gathered = std::make_shared<std::vector<Gathered>>(targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i)
+    (*gathered)[i].backend = targets[i]->state->name();
+  const std::size_t max_bytes = core.options().max_line_bytes;
+  Fanout::Callbacks callbacks;
+  callbacks.line = [gathered, max_bytes](std::size_t leg, std::string_view line) {
+    std::string& body = (*gathered)[leg].body;
+    if (body.size() + line.size() > max_bytes) return false;  // aborted: counted as failed
+    body.append(line);
+    return true;
+  };
+  callbacks.end = [gathered](std::size_t leg, const UpstreamResult& result) {
+    (*gathered)[leg].result = result;
+  };
+  callbacks.all_done = [gathered, done = std::move(done)] { done(std::move(*gathered)); };
+  Fanout::Start(core, targets, request, path, std::move(callbacks));
+}
+
 bool MayServe(const BackendConfig& backend, std::string_view canonical_model) {
   return canonical_model.empty() || backend.canonical_models.empty() ||
          std::find(backend.canonical_models.begin(), backend.canonical_models.end(),
@@ -164,44 +190,24 @@ void FetchFromFleet(CallCore& core, std::string_view path, std::size_t limit,
     return done({}, fmt::format("no healthy backend to answer {} ({} configured)", path,
                                 table->backends().size()));
   }
-  struct Gathered {
-    std::vector<BackendAnswer> answers;
-    std::vector<bool> ok;
-    std::string error;
-  };
-  auto gathered = std::make_shared<Gathered>();
-  for (const PoolMember* member : targets) gathered->answers.push_back({member->state->name(), {}});
-  gathered->ok.assign(targets.size(), false);
   UpstreamRequest request = BaseRequest(core);
   request.method = UpstreamRequest::Method::kGet;
   request.timeout = kListingTimeout;
-  const std::size_t max_bytes = core.options().max_line_bytes;
-  Fanout::Callbacks callbacks;
-  callbacks.line = [gathered, max_bytes](std::size_t leg, std::string_view line) {
-    std::string& body = gathered->answers[leg].body;
-    // Ollama answers on one line; upstream.max_line_bytes bounds the whole of it.
-    if (body.size() + line.size() > max_bytes) return false;  // aborted: counted as failed
-    body.append(line);
-    return true;
-  };
-  callbacks.end = [gathered](std::size_t leg, const UpstreamResult& result) {
-    if (result.outcome == UpstreamOutcome::kOk) {
-      gathered->ok[leg] = true;
-    } else if (gathered->error.empty()) {
-      gathered->error = fmt::format("backend '{}': {}", gathered->answers[leg].backend,
-                                    result.outcome == UpstreamOutcome::kHttpError
-                                        ? fmt::format("HTTP {}", result.http_status)
-                                        : result.message);
-    }
-  };
-  callbacks.all_done = [gathered, table, done = std::move(done)] {
+  Gather(core, targets, request, path, [done = std::move(done)](std::vector<Gathered> gathered) {
     std::vector<BackendAnswer> answers;
-    for (std::size_t i = 0; i < gathered->answers.size(); ++i) {
-      if (gathered->ok[i]) answers.push_back(std::move(gathered->answers[i]));
+    std::string error;
+    for (Gathered& g : gathered) {
+      if (g.result.outcome == UpstreamOutcome::kOk) {
+        answers.push_back({std::move(g.backend), std::move(g.body)});
+      } else if (error.empty()) {
+        error = fmt::format("backend '{}': {}", g.backend,
+                            g.result.outcome == UpstreamOutcome::kHttpError
+                                ? fmt::format("HTTP {}", g.result.http_status)
+                                : g.result.message);
+      }
     }
-    done(std::move(answers), std::move(gathered->error));
-  };
-  Fanout::Start(core, targets, request, path, std::move(callbacks));
+    done(std::move(answers), std::move(error));
+  });
 }
 
 void ListingCache::Get(CallCore& core, const std::string& path, int max_depth, Done done) {
@@ -439,8 +445,8 @@ void RunFleetOp(CallCore& core, std::shared_ptr<http::Exchange> exchange, FleetO
 }
 
 void RunUnload(CallCore& core, std::shared_ptr<http::Exchange> exchange, const Pool& pool,
-               std::shared_ptr<const RoutingTable> table, std::string path, std::string body,
-               std::shared_ptr<ListingCache> listings, std::shared_ptr<void> busy) {
+               std::string path, std::string body, std::shared_ptr<ListingCache> listings,
+               std::shared_ptr<void> busy) {
   std::vector<const PoolMember*> targets;
   for (std::size_t i = 0; i < pool.members.size(); ++i) {
     if (pool.members[i].state->Healthy()) targets.push_back(&pool.members[i]);
@@ -451,55 +457,33 @@ void RunUnload(CallCore& core, std::shared_ptr<http::Exchange> exchange, const P
         Json{{"error", fmt::format("no healthy backend to unload '{}' from", pool.model_label)}}
             .dump());
   }
-  struct Unload {
-    std::vector<std::string> backends;
-    std::vector<std::string> answers;
-    std::vector<std::string> errors;
-    int first_ok = -1;
-    bool all_not_found = true;
-    std::string content_type;
-  };
-  auto unload = std::make_shared<Unload>();
-  for (const PoolMember* m : targets) unload->backends.push_back(m->state->name());
-  unload->answers.resize(targets.size());
-  const std::size_t max_bytes = core.options().max_line_bytes;
   UpstreamRequest upstream = BaseRequest(core);
   upstream.body = std::move(body);
   upstream.timeout = kListingTimeout;
-  Fanout::Callbacks callbacks;
-  callbacks.line = [unload, max_bytes](std::size_t leg, std::string_view line) {
-    std::string& answer = unload->answers[leg];
-    if (answer.size() + line.size() + 1 > max_bytes) return false;
-    answer.append(line);
-    answer += '\n';
-    return true;
-  };
-  callbacks.end = [unload](std::size_t leg, const UpstreamResult& result) {
-    if (result.outcome == UpstreamOutcome::kOk) {
-      if (unload->first_ok < 0) unload->first_ok = static_cast<int>(leg);
-      return;
-    }
-    if (result.http_status != 404) unload->all_not_found = false;
-    unload->errors.push_back(
-        fmt::format("backend '{}': {}", unload->backends[leg], ErrorText(result)));
-  };
-  callbacks.all_done = [unload, exchange, listings, busy, table, model = pool.model_label] {
-    listings->Invalidate();
-    http::Headers headers = {{"x-gateway-backends", absl::StrJoin(unload->backends, ",")}};
-    if (unload->first_ok >= 0) {
-      // Ollama answers an unload with one JSON object, streamed or not.
-      std::string& answer = unload->answers[static_cast<std::size_t>(unload->first_ok)];
-      if (!answer.empty() && answer.back() == '\n') answer.pop_back();
-      return exchange->Respond(200, kJson, std::move(answer), std::move(headers));
-    }
-    const int status = unload->all_not_found ? 404 : 502;
-    exchange->Respond(status, kJson,
-                      Json{{"error", fmt::format("unloading '{}' failed on every backend: {}",
-                                                 model, absl::StrJoin(unload->errors, "; "))}}
-                          .dump(),
-                      std::move(headers));
-  };
-  Fanout::Start(core, targets, upstream, path, std::move(callbacks));
+  Gather(core, targets, upstream, path,
+         [exchange, listings, busy, model = pool.model_label](std::vector<Gathered> gathered) {
+           listings->Invalidate();
+           std::vector<std::string> backends;
+           std::vector<std::string> errors;
+           bool all_not_found = true;
+           for (const Gathered& g : gathered) backends.push_back(g.backend);
+           http::Headers headers = {{"x-gateway-backends", absl::StrJoin(backends, ",")}};
+           for (Gathered& g : gathered) {
+             // Ollama answers an unload with one JSON object, streamed or not: the first
+             // backend's is the caller's.
+             if (g.result.outcome == UpstreamOutcome::kOk) {
+               return exchange->Respond(200, kJson, std::move(g.body), std::move(headers));
+             }
+             if (g.result.http_status != 404) all_not_found = false;
+             errors.push_back(fmt::format("backend '{}': {}", g.backend, ErrorText(g.result)));
+           }
+           exchange->Respond(
+               all_not_found ? 404 : 502, kJson,
+               Json{{"error", fmt::format("unloading '{}' failed on every backend: {}", model,
+                                          absl::StrJoin(errors, "; "))}}
+                   .dump(),
+               std::move(headers));
+         });
 }
 
 }  // namespace og

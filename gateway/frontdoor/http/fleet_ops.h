@@ -97,8 +97,8 @@ void RunFleetOp(CallCore& core, std::shared_ptr<http::Exchange> exchange, FleetO
 // the model loaded is the same "unload" line). The caller gets the first backend's answer, or
 // an error when none succeeded.
 void RunUnload(CallCore& core, std::shared_ptr<http::Exchange> exchange, const Pool& pool,
-               std::shared_ptr<const RoutingTable> table, std::string path, std::string body,
-               std::shared_ptr<ListingCache> listings, std::shared_ptr<void> busy);
+               std::string path, std::string body, std::shared_ptr<ListingCache> listings,
+               std::shared_ptr<void> busy);
 
 }  // namespace og
 

@@ -530,8 +530,7 @@ class Endpoints {
     }
     // The body as every call forwards it: keys in Ollama's spelling.
     OllamaRequest upstream = HttpUpstreamRequest(call);
-    RunUnload(core_, exchange_, *pool, std::move(table), upstream.path, std::move(upstream.body),
-              listings_, busy_);
+    RunUnload(core_, exchange_, *pool, upstream.path, std::move(upstream.body), listings_, busy_);
     return true;
   }
 
