@@ -40,6 +40,7 @@ void AdminServer::RequireApiKey(const security::ApiKeyHash& hash) {
 // Scrapers and probes hold a few connections each; far fewer than the front doors.
 constexpr std::size_t kMaxAdminConnections = 1000;
 constexpr std::size_t kMaxAdminBodyBytes = 4096;
+constexpr std::string_view kRolloutsPath = "/admin/rollouts/";
 
 absl::Status AdminServer::Start(const std::string& address) {
   std::string host;
@@ -52,9 +53,12 @@ absl::Status AdminServer::Start(const std::string& address) {
   options.max_connections = kMaxAdminConnections;
   options.on_connection_refused = [this] { metrics_.RecordConnectionRefused("admin"); };
   options.header_check = [this](const http::Request& req) -> std::optional<http::EarlyResponse> {
-    if (req.method != "GET" && req.method != "HEAD") {
-      return http::EarlyResponse{
-          405, std::string(kText), "405 method not allowed\n", {{"Allow", "GET, HEAD"}}};
+    const bool rollout_action = rollout_action_ != nullptr && req.path.starts_with(kRolloutsPath);
+    if (req.method == "POST" ? !rollout_action : req.method != "GET" && req.method != "HEAD") {
+      return http::EarlyResponse{405,
+                                 std::string(kText),
+                                 "405 method not allowed\n",
+                                 {{"Allow", rollout_action ? "POST" : "GET, HEAD"}}};
     }
     if (keys_ != nullptr && !IsProbe(req.path)) {
       const std::optional<std::string_view> token =
@@ -85,9 +89,24 @@ absl::Status AdminServer::Start(const std::string& address) {
           return ex->Respond(200, "application/json", backends_());
         }
         if (req.path == "/admin/config") return ex->Respond(200, "application/json", config_());
+        if (rollouts_ != nullptr && req.path == "/admin/rollouts") {
+          return ex->Respond(200, "application/json", rollouts_());
+        }
+        if (rollout_action_ != nullptr && req.path.starts_with(kRolloutsPath)) {
+          // /admin/rollouts/NAME/ACTION; a model name may hold a '/' (a namespace).
+          const std::string_view rest = std::string_view(req.path).substr(kRolloutsPath.size());
+          const std::size_t slash = rest.rfind('/');
+          if (req.method != "POST" || slash == std::string_view::npos || slash == 0) {
+            return ex->Respond(req.method != "POST" ? 405 : 404, kText,
+                               "POST /admin/rollouts/NAME/{pause,resume,promote,abort}\n");
+          }
+          std::string body;
+          const int status = rollout_action_(rest.substr(0, slash), rest.substr(slash + 1), &body);
+          return ex->Respond(status, status == 200 ? "application/json" : kText, std::move(body));
+        }
         ex->Respond(404, kText,
-                    "404 not found (try /metrics, /healthz, /readyz, /admin/backends or "
-                    "/admin/config)\n");
+                    "404 not found (try /metrics, /healthz, /readyz, /admin/backends, "
+                    "/admin/config or /admin/rollouts)\n");
       },
       std::move(options));
   if (absl::Status s = server_->Listen(host, static_cast<std::uint16_t>(port)); !s.ok()) {

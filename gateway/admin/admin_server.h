@@ -1,6 +1,7 @@
 // The admin HTTP endpoint: /metrics (Prometheus text format), /healthz (the process is up),
 // /readyz (the gateway can route calls), /admin/backends (JSON: each backend's health and why
-// it is in or out of rotation) and /admin/config (JSON: the configuration in force). It runs on its
+// it is in or out of rotation), /admin/config (JSON: the configuration in force) and
+// /admin/rollouts (their state; POST /admin/rollouts/NAME/ACTION acts on one). It runs on its
 // own thread so a slow scrape never touches the request path. Bind it to loopback unless the
 // network is trusted, or require a key (RequireApiKey): then /metrics and /admin/* answer 401
 // without `Authorization: Bearer KEY`, while /healthz and /readyz stay open for probes (kubelet
@@ -11,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "absl/status/status.h"
@@ -40,6 +42,16 @@ class AdminServer {
   AdminServer(Metrics& metrics, ReadyCheck ready, JsonView backends, JsonView config);
   ~AdminServer();
 
+  // The rollouts (gateway/routing/rollout_controller.h): GET /admin/rollouts answers `list`;
+  // POST /admin/rollouts/NAME/ACTION answers what `act` returns (an HTTP status, and a body:
+  // JSON on 200, a reason in words otherwise). Call before Start.
+  using RolloutAction =
+      std::function<int(std::string_view name, std::string_view action, std::string* body)>;
+  void ServeRollouts(JsonView list, RolloutAction act) {
+    rollouts_ = std::move(list);
+    rollout_action_ = std::move(act);
+  }
+
   // /metrics and /admin/* then require the key whose salted hash this is (admin.api_key_hash),
   // checked in constant time. Call before Start.
   void RequireApiKey(const security::ApiKeyHash& hash);
@@ -54,6 +66,8 @@ class AdminServer {
   ReadyCheck ready_;
   JsonView backends_;
   JsonView config_;
+  JsonView rollouts_;
+  RolloutAction rollout_action_;
   // Null: no key required.
   std::unique_ptr<security::ApiKeyStore> keys_;
   std::unique_ptr<boost::asio::io_context> io_;

@@ -70,7 +70,42 @@ std::string_view CallPath::Metadata(std::string_view name) const {
 }
 
 OllamaRequest CallPath::BuildUpstream(const InferenceRequest& forwarded) {
-  return BuildOllamaRequest(forwarded);
+  if (backend_model() == forwarded.model_name()) return BuildOllamaRequest(forwarded);
+  InferenceRequest renamed = forwarded;
+  renamed.set_model_name(backend_model());
+  return BuildOllamaRequest(renamed);
+}
+
+void CallPath::AssignRollout(const RolloutRoute& route) {
+  rollout_route_ = &route;
+  rollout_ = route.rollout.get();
+  target_ = rollout_->Assign(AffinityKey(rollout_->config().hash_key, *this),
+                             core_.random_.Next());
+  // A target none of whose backends serves its model now leaves the calls to the other.
+  if (route.pools[static_cast<int>(target_)] == nullptr) {
+    target_ = target_ == RolloutTarget::kCandidate ? RolloutTarget::kBaseline
+                                                   : RolloutTarget::kCandidate;
+  }
+  pool_ = route.pools[static_cast<int>(target_)];
+  if (pool_ == nullptr) rollout_ = nullptr;  // neither is served: the call ends NOT_FOUND
+}
+
+void CallPath::RecordRolloutCall(const absl::Status& status, Steady::time_point now) {
+  // A caller that left says nothing about the target.
+  if (rollout_ == nullptr || status.code() == absl::StatusCode::kCancelled) return;
+  const bool error = IsRolloutError(static_cast<int>(status.code()));
+  std::optional<double> ttft;
+  std::optional<double> per_token;
+  if (first_token_ != Steady::time_point{}) {
+    ttft = std::chrono::duration<double>(first_token_ - start_).count();
+    if (status.ok() && completion_tokens_ > 1) {
+      per_token = std::chrono::duration<double>(now - first_token_).count() /
+                  static_cast<double>(completion_tokens_ - 1);
+    }
+  }
+  rollout_->Record(target_, error, ttft, per_token);
+  core_.metrics_.RecordRolloutCall(rollout_->name(), RolloutTargetName(target_), error, ttft,
+                                   per_token);
 }
 
 void CallPath::Begin() {
@@ -83,7 +118,11 @@ void CallPath::Begin() {
   }
   if (!PassSecurity(*core_.security_.policy())) return;
   table_ = core_.router_.table();
-  pool_ = table_->Find(canonical_model_);
+  if (const RolloutRoute* route = table_->FindRollout(canonical_model_); route != nullptr) {
+    AssignRollout(*route);
+  } else {
+    pool_ = table_->Find(canonical_model_);
+  }
   if (pool_ == nullptr && table_->Configured(canonical_model_)) {
     return Reject(absl::NotFoundError(absl::StrCat(
                       "model '", request_.model_name(),
@@ -189,6 +228,10 @@ const std::string& CallPath::model_label() const {
 
 bool CallPath::OnLine(std::string_view line) {
   OllamaChunk chunk;
+  if (rollout_ != nullptr && backend_model() != request_.model_name() &&
+      RenameModelField(line, backend_model(), request_.model_name(), &renamed_line_)) {
+    line = renamed_line_;
+  }
   if (!ParsesChunks()) {
     if (first_token_ == Steady::time_point{}) first_token_ = core_.clock_.Now();
     absl::Status why_not;
@@ -718,6 +761,7 @@ void CallPath::Conclude(const absl::Status& status) {
   if (status.ok()) core_.metrics_.RecordTokens(model, prompt_tokens_, completion_tokens_);
   core_.metrics_.RecordRequest(FrontendName(frontend_), model, backend,
                                absl::StatusCodeToString(status.code()), now - start_);
+  RecordRolloutCall(status, now);
   LogAccess(status, now, backend);
   End(status);
   Unref();
@@ -749,6 +793,11 @@ void CallPath::LogAccess(const absl::Status& status, Steady::time_point now,
   record.auth = caller_.identity.empty() ? std::string_view() : caller_.method;
   record.authz = authz_;
   record.model = request_.model_name();
+  if (rollout_ != nullptr) {
+    record.rollout = rollout_->name();
+    record.target = RolloutTargetName(target_);
+    record.target_model = backend_model();
+  }
   record.backend = backend;
   record.code = code;
   record.error = error;

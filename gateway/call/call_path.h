@@ -153,6 +153,11 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   void PauseUpstream();
   void ResumeUpstream();
 
+  // The model the backend gets: a rollout target's model, else the name the caller used.
+  const std::string& backend_model() const {
+    return rollout_ != nullptr ? rollout_route_->models[static_cast<int>(target_)]
+                               : request_.model_name();
+  }
   // Gateway-measured timings so far.
   Steady::time_point start() const { return start_; }
   Steady::time_point first_token() const { return first_token_; }
@@ -210,6 +215,10 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
   bool PassSecurity(const SecurityPolicy& policy);
   // `last`, the failure of the call's last attempt, reworded to name the model.
   absl::Status NoBackend(const absl::Status& last) const;
+  // Assigns a call of a rollout to one of its targets, whose pool it then uses.
+  void AssignRollout(const RolloutRoute& route);
+  // The call's outcome for its rollout's analysis and metrics.
+  void RecordRolloutCall(const absl::Status& status, Steady::time_point now);
   // Records the call's outcome, then End(status), then drops the path's reference.
   void Conclude(const absl::Status& status);
   void Unref();
@@ -244,6 +253,12 @@ class CallPath : public UpstreamHandler, public AdmissionWaiter, private Request
 
   std::shared_ptr<const RoutingTable> table_;  // keeps pool_ alive for the whole call
   const Pool* pool_ = nullptr;
+  // A call of a rollout: its route (in table_), the target it was assigned, and its lines with
+  // the target's model named as the caller named it (RenameModelField).
+  const RolloutRoute* rollout_route_ = nullptr;
+  Rollout* rollout_ = nullptr;
+  RolloutTarget target_ = RolloutTarget::kBaseline;
+  std::string renamed_line_;
   OllamaRequest ollama_;
   balancer::HostMask tried_;
   std::size_t current_index_ = 0;

@@ -478,6 +478,77 @@ struct FleetConfig {
   int line = 0;
 };
 
+// One side of a rollout: a model name on a pool.
+struct RolloutTargetConfig {
+  // The model the backends get, as written and canonical.
+  std::string model;
+  std::string canonical_model;
+  // The backends (names) of the target's pool; empty: every backend of the model's own pool.
+  std::vector<std::string> backends;
+};
+
+// A rollout's schedule: the candidate's weight rises from `start` by `step` every `interval`
+// up to `max`, then the candidate is promoted or held there.
+struct RolloutStepsConfig {
+  bool enabled = false;
+  int start = 10;
+  int step = 10;
+  int max = 100;
+  std::chrono::milliseconds interval{300000};
+  bool promote = false;  // `then: promote`; else `hold`
+  int line = 0;
+};
+
+// How a rollout's candidate is compared with its baseline.
+struct RolloutAnalysisConfig {
+  bool enabled = false;
+  std::chrono::milliseconds interval{60000};
+  // Candidate calls a verdict needs; fewer keep the window open.
+  std::int64_t min_calls = 20;
+  // Past these margins the rollout aborts: the candidate's error rate above the baseline's by
+  // more than this fraction; its p99 time to first token (or per output token) above the
+  // baseline's by both the ratio and the absolute increase.
+  double max_error_rate_increase = 0.05;
+  double max_ttft_p99_ratio = 1.5;
+  std::chrono::milliseconds min_ttft_p99_increase{100};
+  double max_token_latency_p99_ratio = 1.5;
+  std::chrono::milliseconds min_token_latency_p99_increase{10};
+  // PromQL mode: the numbers come from this Prometheus (its /api/v1/query), so that every
+  // replica decides on the fleet's numbers; "" reads this gateway's own counters.
+  std::string prometheus_url;
+  std::chrono::milliseconds timeout{5000};
+  // The queries, with $rollout, $target and $window substituted; defaults read the
+  // gateway_rollout_* series.
+  std::string calls_query;
+  std::string error_rate_query;
+  std::string ttft_p99_query;
+  std::string token_latency_p99_query;
+  int line = 0;
+};
+
+// A weighted split of one model name callers use between a baseline and a candidate target.
+struct RolloutConfig {
+  // The name callers use (and the rollout's name), as written and canonical.
+  std::string model;
+  std::string canonical_model;
+  // Where a call's affinity key comes from (a call without one is assigned at random).
+  HashKeySource hash_key;
+  RolloutTargetConfig baseline;
+  RolloutTargetConfig candidate;
+  // The candidate's percentage without steps.
+  int weight = 0;
+  RolloutStepsConfig steps;
+  RolloutAnalysisConfig analysis;
+  int line = 0;
+};
+
+struct RolloutsConfig {
+  // Where rollout state is kept across restarts; "" keeps none.
+  std::string state_file;
+  std::vector<RolloutConfig> models;
+  int line = 0;
+};
+
 // Rules applied to prompts before they are forwarded (security/redactor.h).
 struct RedactionConfig {
   std::vector<RedactionRuleConfig> rules;
@@ -506,6 +577,7 @@ struct Config {
   RateLimitsConfig rate_limits;
   LimitsConfig limits;
   RedactionConfig redaction;
+  RolloutsConfig rollouts;
 };
 
 }  // namespace og

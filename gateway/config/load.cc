@@ -35,13 +35,13 @@ namespace {
 
 using namespace config_internal;  // NOLINT: the reader is this file's vocabulary
 
-constexpr std::array<std::string_view, 17> kTopLevelKeys = {
+constexpr std::array<std::string_view, 18> kTopLevelKeys = {
     "listen",      "admin",    "http",
     "balancer",    "upstream", "admission",
     "backends",    "health",   "outlier_detection",
     "logging",     "auth",     "authorization",
     "rate_limits", "limits",   "redaction",
-    "workers",     "fleet"};
+    "workers",     "fleet",    "rollouts"};
 constexpr std::array<std::string_view, 2> kFleetKeys = {"targets", "max_blob_bytes"};
 constexpr std::array<std::string_view, 18> kListenKeys = {"address",
                                                           "insecure",
@@ -551,6 +551,7 @@ void ParseDocument(const std::string& yaml, Config* config, ErrorList* errors) {
   ParseRateLimits(top, &config->rate_limits);
   ParseLimits(top, &config->limits);
   ParseRedaction(top, &config->redaction);
+  ParseRollouts(top, config->backends, config->balancer, &config->rollouts);
 }
 
 }  // namespace

@@ -37,6 +37,10 @@ void ParseAuthorization(const MapReader& top, const AuthConfig& auth,
 void ParseRateLimits(const MapReader& top, RateLimitsConfig* rate_limits);
 void ParseLimits(const MapReader& top, LimitsConfig* limits);
 void ParseRedaction(const MapReader& top, RedactionConfig* redaction);
+// Reads the `rollouts` section; targets must name configured backends that serve their model.
+// In rollouts_section.cc.
+void ParseRollouts(const MapReader& top, const std::vector<BackendConfig>& backends,
+                   const BalancerConfig& balancer, RolloutsConfig* rollouts);
 // The browser-safety keys of the `http` section (allowed_origins, allowed_hosts).
 void ParseBrowserSafety(const MapReader& http_map, HttpConfig* http);
 // The `api_keys` list of `map` (auth, or the top level of an API keys file) appended to `keys`,

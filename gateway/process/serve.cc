@@ -27,6 +27,7 @@
 #include "gateway/frontdoor/http/http_frontdoor.h"
 #include "gateway/process/config_reloader.h"
 #include "gateway/routing/health_bridge.h"
+#include "gateway/routing/rollout_controller.h"
 #include "gateway/routing/router.h"
 #include "gateway/telemetry/access_log.h"
 #include "gateway/telemetry/metrics.h"
@@ -197,6 +198,11 @@ int Serve(const std::string& path) {
   LogSecuritySummary(config);
   CallCore core(router, *upstream, metrics, security, RequestPathOptionsFrom(config),
                 access_log->get());
+  // Rollouts move on the main loop's ticks; PromQL analyses run on the upstream client.
+  auto rollouts = std::make_unique<RolloutController>(router, *upstream, metrics,
+                                                      SystemClock::Get());
+  rollouts->UseStateFile(config.rollouts.state_file);
+  rollouts->Tick();
 
   tls::ServerTlsOptions tls_options{config.listen.insecure, config.listen.cert_file,
                                     config.listen.key_file, config.listen.client_ca_file,
@@ -252,6 +258,11 @@ int Serve(const std::string& path) {
           return BackendsJson(*router.table(), checker->Snapshot(), SystemClock::Get());
         },
         [&router] { return ConfigJson(*router.config()); });
+    admin->ServeRollouts([&rollouts] { return rollouts->Json(); },
+                         [&rollouts](std::string_view name, std::string_view action,
+                                     std::string* body) {
+                           return rollouts->Act(name, action, body);
+                         });
     if (!config.admin.api_key_hash.empty()) {
       // The loader refused a malformed hash already.
       admin->RequireApiKey(*security::ParseApiKeyHash(config.admin.api_key_hash));
@@ -319,7 +330,9 @@ int Serve(const std::string& path) {
   const std::chrono::milliseconds drain_timeout = config.listen.drain_timeout;
   ConfigReloader reloader(path, loaded_hash, router, metrics);
   reloader.WatchKeysFile(config.auth.api_keys_file);
-  reloader.OnApplied([&checker, &checker_thread, &security](const Config& applied) {
+  reloader.OnApplied([&checker, &checker_thread, &security, &rollouts](const Config& applied) {
+    rollouts->UseStateFile(applied.rollouts.state_file);
+    rollouts->Tick();
     checker->Configure(CheckerOptionsOf(applied), CheckedBackends(applied));
     checker_thread->Wake();
     // The loader compiled every redaction rule already; a failure here would be a bug.
@@ -333,6 +346,7 @@ int Serve(const std::string& path) {
     const int sig = sigtimedwait(&signals, nullptr, &poll_interval);
     if (sig < 0) {  // a second without a signal: look at the config file
       reloader.ReloadIfChanged();
+      rollouts->Tick();
       router.RefreshPanic();  // notices ejections that ended
       grpc_door.PublishServing(*router.table(), /*draining=*/false);
       continue;
@@ -370,6 +384,8 @@ int Serve(const std::string& path) {
   checker_thread.reset();
   checker.reset();
   upstream.reset();
+  // After the client: a PromQL analysis still out ended with it.
+  rollouts.reset();
   spdlog::info("stopped");
   return 0;
 }

@@ -47,19 +47,6 @@ std::shared_ptr<const UpstreamTls> UpstreamTlsOf(const BackendConfig& backend) {
       UpstreamTls{c.ca_file, c.cert_file, c.key_file, c.verify});
 }
 
-std::string_view KeyOf(const HashKeySource& source, const RequestKeys& request) {
-  switch (source.kind) {
-    case HashKeySource::Kind::kRequestField:
-      return request.HashKeyField();
-    case HashKeySource::Kind::kModel:
-      return request.Model();
-    case HashKeySource::Kind::kMetadata:
-      return request.Metadata(source.name);
-    case HashKeySource::Kind::kHeader:
-      return request.Header(source.name);
-  }
-  return {};
-}
 
 const BackendConfig* FindBackendConfig(const Config& config, const std::string& name) {
   for (const BackendConfig& b : config.backends) {
@@ -73,6 +60,20 @@ bool InConfig(const Config& config, const std::string& name) {
 }
 
 }  // namespace
+
+std::string_view AffinityKey(const HashKeySource& source, const RequestKeys& request) {
+  switch (source.kind) {
+    case HashKeySource::Kind::kRequestField:
+      return request.HashKeyField();
+    case HashKeySource::Kind::kModel:
+      return request.Model();
+    case HashKeySource::Kind::kMetadata:
+      return request.Metadata(source.name);
+    case HashKeySource::Kind::kHeader:
+      return request.Header(source.name);
+  }
+  return {};
+}
 
 const Pool* RoutingTable::Find(std::string_view canonical_model) const {
   auto it = pools_.find(canonical_model);
@@ -98,8 +99,20 @@ absl::Status Router::Apply(const Config& config) {
   std::lock_guard<std::mutex> lock(states_mu_);
   std::shared_ptr<const Config> previous = std::move(config_);
   config_ = std::make_shared<const Config>(config);
+  // A rollout whose definition did not change keeps its state (and its counters).
+  std::map<std::string, std::shared_ptr<Rollout>> rollouts;
+  for (const RolloutConfig& r : config.rollouts.models) {
+    auto it = rollouts_.find(r.canonical_model);
+    if (it != rollouts_.end() && it->second->definition() == RolloutDefinition(r)) {
+      rollouts.emplace(r.canonical_model, it->second);
+    } else {
+      rollouts.emplace(r.canonical_model, std::make_shared<Rollout>(r, clock_.Now()));
+    }
+  }
+  std::swap(rollouts, rollouts_);
   if (absl::Status s = Rebuild(); !s.ok()) {
     config_ = std::move(previous);
+    rollouts_ = std::move(rollouts);
     return s;
   }
   // Forget backends that are gone, so a long-lived gateway does not accumulate state.
@@ -156,8 +169,9 @@ absl::Status Router::Rebuild() {
       if (listed) by_model[model].push_back(spec);
     }
   }
-  for (auto& [model, specs] : by_model) {
-    specs.insert(specs.end(), any_model.begin(), any_model.end());
+  // A pool of `model` over `specs`, its flags and per-model limits from what is known.
+  auto make_pool = [&](const std::string& model,
+                       std::vector<MemberSpec> specs) -> absl::StatusOr<std::unique_ptr<Pool>> {
     const PolicyConfig policy = config.balancer.ForModel(model);
     auto pool = BuildPool(model, policy, std::move(specs));
     if (!pool.ok()) return pool.status();
@@ -180,8 +194,45 @@ absl::Status Router::Rebuild() {
       member.model_slots = member.state->ModelSlots(model);
       member.model_slots->set_limit(limit->second);
     }
+    return pool;
+  };
+  for (auto& [model, specs] : by_model) {
+    specs.insert(specs.end(), any_model.begin(), any_model.end());
+    auto pool = make_pool(model, specs);
+    if (!pool.ok()) return pool.status();
     table->pools_.emplace(model, std::move(*pool));
     table->known_models_.push_back(model);
+  }
+  // Rollouts: each target on its model's pool, or on the part of it its backends name.
+  for (const RolloutConfig& r : config.rollouts.models) {
+    RolloutRoute& route = table->rollouts_[r.canonical_model];
+    route.rollout = rollouts_.at(r.canonical_model);
+    for (const RolloutTarget which : {RolloutTarget::kBaseline, RolloutTarget::kCandidate}) {
+      const RolloutTargetConfig& target =
+          which == RolloutTarget::kBaseline ? r.baseline : r.candidate;
+      const auto i = static_cast<std::size_t>(which);
+      route.models[i] = target.model;
+      if (target.backends.empty()) {
+        route.pools[i] = table->Find(target.canonical_model);
+        continue;
+      }
+      std::vector<MemberSpec> specs;
+      auto served = by_model.find(target.canonical_model);
+      const std::vector<MemberSpec>& candidates =
+          served != by_model.end() ? served->second : any_model;
+      for (const MemberSpec& spec : candidates) {
+        const std::string& name = spec.member.state->name();
+        if (std::find(target.backends.begin(), target.backends.end(), name) !=
+            target.backends.end()) {
+          specs.push_back(spec);
+        }
+      }
+      if (specs.empty()) continue;
+      auto pool = make_pool(target.canonical_model, std::move(specs));
+      if (!pool.ok()) return pool.status();
+      route.pools[i] = pool->get();
+      table->target_pools_.emplace(target.canonical_model, std::move(*pool));
+    }
   }
   if (!any_model.empty()) {
     const PolicyConfig defaults = config.balancer.ForModel("");
@@ -291,17 +342,27 @@ void Router::SetFlag(const std::string& backend, const std::string& model, PoolM
                      bool on) {
   const std::shared_ptr<const RoutingTable> table = table_.load();
   if (table == nullptr) return;
-  auto it = table->pools_.find(model);
-  if (it == table->pools_.end()) return;
-  const Pool& pool = *it->second;
-  for (std::size_t i = 0; i < pool.members.size(); ++i) {
-    if (pool.members[i].state->name() != backend) continue;
-    if (on) {
-      pool.flags[i].fetch_or(flag, std::memory_order_relaxed);
-    } else {
-      pool.flags[i].fetch_and(static_cast<std::uint8_t>(~flag), std::memory_order_relaxed);
+  auto set = [&](const Pool& pool) {
+    for (std::size_t i = 0; i < pool.members.size(); ++i) {
+      if (pool.members[i].state->name() != backend) continue;
+      if (on) {
+        pool.flags[i].fetch_or(flag, std::memory_order_relaxed);
+      } else {
+        pool.flags[i].fetch_and(static_cast<std::uint8_t>(~flag), std::memory_order_relaxed);
+      }
     }
-  }
+  };
+  if (auto it = table->pools_.find(model); it != table->pools_.end()) set(*it->second);
+  const auto [first, last] = table->target_pools_.equal_range(model);
+  for (auto it = first; it != last; ++it) set(*it->second);
+}
+
+std::vector<std::shared_ptr<Rollout>> Router::rollouts() const {
+  std::lock_guard<std::mutex> lock(states_mu_);
+  std::vector<std::shared_ptr<Rollout>> out;
+  if (config_ == nullptr) return out;
+  for (const RolloutConfig& r : config_->rollouts.models) out.push_back(rollouts_.at(r.canonical_model));
+  return out;
 }
 
 std::size_t Router::HealthyBackends() const {
@@ -418,7 +479,7 @@ Choice Router::Choose(const Pool& pool, const balancer::HostMask& tried, const R
   const balancer::Picker* picker = pool.picker.get();
   std::string_view key;
   if (pool.fallback != nullptr) {
-    key = KeyOf(pool.policy.hash_key, request);
+    key = AffinityKey(pool.policy.hash_key, request);
     if (key.empty()) {
       choice.hash_key_missing = true;
       picker = pool.fallback.get();

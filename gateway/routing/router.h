@@ -15,6 +15,7 @@
 #ifndef OLLAMA_GATEWAY_GATEWAY_ROUTING_ROUTER_H_
 #define OLLAMA_GATEWAY_GATEWAY_ROUTING_ROUTER_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -31,6 +32,7 @@
 #include "balancer/policy.h"
 #include "common/clock.h"
 #include "gateway/config/config.h"
+#include "gateway/routing/rollout.h"
 #include "gateway/upstream/request.h"
 #include "health/connect_backoff.h"
 #include "health/outlier.h"
@@ -220,8 +222,26 @@ class RequestKeys {
   virtual std::string_view Header(std::string_view name) const = 0;
 };
 
+// The affinity key `source` names in `request` ("" when it has none).
+std::string_view AffinityKey(const HashKeySource& source, const RequestKeys& request);
+
+// A model name split between two targets (rollout.h), as a table routes it.
+struct RolloutRoute {
+  std::shared_ptr<Rollout> rollout;
+  // Each target's pool, by RolloutTarget; null while no backend of the target serves its model.
+  std::array<const Pool*, 2> pools{};
+  // Each target's model as written: what the backend gets.
+  std::array<std::string, 2> models;
+};
+
 class RoutingTable {
  public:
+  // The rollout of a canonical model name callers use, or null.
+  const RolloutRoute* FindRollout(std::string_view canonical_model) const {
+    auto it = rollouts_.find(canonical_model);
+    return it == rollouts_.end() ? nullptr : &it->second;
+  }
+  const std::map<std::string, RolloutRoute, std::less<>>& rollouts() const { return rollouts_; }
   // The pool for a canonical model name: backends that list it plus backends that list no
   // models; null when no backend may serve it.
   const Pool* Find(std::string_view canonical_model) const;
@@ -247,6 +267,9 @@ class RoutingTable {
   friend class Router;
   std::map<std::string, std::unique_ptr<Pool>, std::less<>> pools_;
   std::unique_ptr<Pool> any_model_pool_;
+  // Pools of rollout targets limited to some backends, by canonical model.
+  std::multimap<std::string, std::unique_ptr<Pool>, std::less<>> target_pools_;
+  std::map<std::string, RolloutRoute, std::less<>> rollouts_;
   std::vector<std::string> known_models_;
   std::set<std::string, std::less<>> configured_models_;
   std::vector<PoolMember> backends_;
@@ -342,6 +365,9 @@ class Router {
   // Receives panic and ejection events; must outlive the router. Set before traffic.
   void SetListener(RouterListener* listener) { listener_ = listener; }
 
+  // The rollouts of the current configuration, in config order. Thread-safe.
+  std::vector<std::shared_ptr<Rollout>> rollouts() const;
+
   // The configuration the current table was built from. Thread-safe.
   std::shared_ptr<const Config> config() const {
     std::lock_guard<std::mutex> lock(states_mu_);
@@ -367,7 +393,7 @@ class Router {
   };
 
   std::shared_ptr<BackendState> StateFor(const std::string& name);
-  // Builds and publishes the table of config_ and facts_. Requires states_mu_.
+  // Builds and publishes the table of config_, facts_ and rollouts_. Requires states_mu_.
   absl::Status Rebuild();
   void ProbeHeldOut(const Pool& pool, const balancer::HostMask& skip, std::uint64_t random,
                     SlotKind slots, Choice* choice) const;
@@ -385,6 +411,8 @@ class Router {
   std::shared_ptr<const Config> config_;
   std::map<std::string, Facts> facts_;
   std::map<std::string, std::shared_ptr<BackendState>> states_;
+  // Rollouts by canonical name, kept across reloads while their definition is unchanged.
+  std::map<std::string, std::shared_ptr<Rollout>> rollouts_;
   std::mutex eject_mu_;  // serializes ejection decisions
 };
 

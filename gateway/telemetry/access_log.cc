@@ -63,6 +63,11 @@ std::string AccessLogLine(const AccessRecord& r) {
                {"prompt_tokens", r.prompt_tokens},
                {"completion_tokens", r.completion_tokens},
                {"input_sha256", S(r.input_sha256)}};
+  if (!r.rollout.empty()) {
+    line["rollout"] = S(r.rollout);
+    line["target"] = S(r.target);
+    line["target_model"] = S(r.target_model);
+  }
   if (r.continued > 0) line["continued"] = r.continued;
   if (!r.error.empty()) line["error"] = S(r.error);
   if (r.input != nullptr) line["input"] = *r.input;

@@ -51,6 +51,11 @@ struct AccessRecord {
   // The model as the caller named it; the backend that served the last attempt ("" if none).
   std::string_view model;
   std::string_view backend;
+  // A call of a rollout: its name, the target ("baseline", "candidate") and the target's model
+  // (what the backend got); empty otherwise.
+  std::string_view rollout;
+  std::string_view target;
+  std::string_view target_model;
   // The gRPC status code name, and the status message when not OK.
   std::string_view code;
   std::string_view error;

@@ -25,6 +25,15 @@ const Histogram::BucketBoundaries& DurationBuckets() {
 }
 
 // Time to first token: queue wait + model load + prompt evaluation; 1 ms .. 60 s.
+// The same bounds as kRolloutLatencyBounds (gateway/routing/rollout.h), so PromQL's
+// histogram_quantile and the local analysis estimate a p99 alike (a unit test checks).
+const Histogram::BucketBoundaries& RolloutBuckets() {
+  static const Histogram::BucketBoundaries b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                0.1,   0.25,   0.5,   1,    2.5,   5,
+                                                10,    30,     60,    120};
+  return b;
+}
+
 const Histogram::BucketBoundaries& TtftBuckets() {
   static const Histogram::BucketBoundaries b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                 0.5,   1,      2.5,   5,    10,    20,   30,  60};
@@ -119,6 +128,36 @@ Metrics::Metrics()
                                "Model management on backends (pull, push, create, copy, delete, "
                                "blobs), by operation, backend and result (ok, failed)")
                            .Register(*registry_);
+  rollout_requests_ = &BuildCounter()
+                           .Name("gateway_rollout_requests_total")
+                           .Help(
+                               "Calls of a rollout's targets (baseline, candidate), by rollout, "
+                               "target and result (error: the target failed the call)")
+                           .Register(*registry_);
+  rollout_ttft_ = &BuildHistogram()
+                       .Name("gateway_rollout_time_to_first_token_seconds")
+                       .Help("Time to first token of a rollout's calls, by rollout and target")
+                       .Register(*registry_);
+  rollout_token_latency_ =
+      &BuildHistogram()
+           .Name("gateway_rollout_token_latency_seconds")
+           .Help(
+               "Time per output token after the first of a rollout's calls, by rollout and target")
+           .Register(*registry_);
+  rollout_weight_ = &BuildGauge()
+                         .Name("gateway_rollout_weight")
+                         .Help("The percentage of a rollout's calls each target gets")
+                         .Register(*registry_);
+  rollout_step_ = &BuildGauge()
+                       .Name("gateway_rollout_step")
+                       .Help("The step a rollout's schedule is at (0 without steps)")
+                       .Register(*registry_);
+  rollout_aborts_ = &BuildCounter()
+                         .Name("gateway_rollout_aborts_total")
+                         .Help(
+                             "Rollouts aborted (every call sent back to the baseline), by reason "
+                             "(error_rate, ttft, token_latency, manual)")
+                         .Register(*registry_);
   continuations_ =
       &BuildCounter()
            .Name("gateway_stream_continuations_total")
@@ -360,6 +399,46 @@ void Metrics::RecordFleetOperation(std::string_view operation, std::string_view 
                                    std::string_view result) {
   Series(fleet_operations_, {{"operation", operation}, {"backend", backend}, {"result", result}})
       .Increment();
+}
+
+void Metrics::RecordRolloutCall(std::string_view rollout, std::string_view target, bool error,
+                                std::optional<double> ttft_seconds,
+                                std::optional<double> token_latency_seconds) {
+  Series(rollout_requests_,
+         {{"rollout", rollout}, {"target", target}, {"result", error ? "error" : "ok"}})
+      .Increment();
+  if (ttft_seconds) {
+    Series(rollout_ttft_, {{"rollout", rollout}, {"target", target}}, RolloutBuckets())
+        .Observe(*ttft_seconds);
+  }
+  if (token_latency_seconds) {
+    Series(rollout_token_latency_, {{"rollout", rollout}, {"target", target}}, RolloutBuckets())
+        .Observe(*token_latency_seconds);
+  }
+}
+
+void Metrics::SetRolloutWeight(std::string_view rollout, int candidate_weight, int step) {
+  Series(rollout_weight_, {{"rollout", rollout}, {"target", "baseline"}})
+      .Set(100 - candidate_weight);
+  Series(rollout_weight_, {{"rollout", rollout}, {"target", "candidate"}}).Set(candidate_weight);
+  Series(rollout_step_, {{"rollout", rollout}}).Set(step);
+}
+
+void Metrics::RecordRolloutAbort(std::string_view rollout, std::string_view reason) {
+  Series(rollout_aborts_, {{"rollout", rollout}, {"reason", reason}}).Increment();
+}
+
+void Metrics::DeclareRollout(std::string_view rollout) {
+  for (std::string_view reason : {"error_rate", "ttft", "token_latency", "manual"}) {
+    Series(rollout_aborts_, {{"rollout", rollout}, {"reason", reason}});
+  }
+  for (std::string_view target : {"baseline", "candidate"}) {
+    for (std::string_view result : {"ok", "error"}) {
+      Series(rollout_requests_, {{"rollout", rollout}, {"target", target}, {"result", result}});
+    }
+    Series(rollout_ttft_, {{"rollout", rollout}, {"target", target}}, RolloutBuckets());
+    Series(rollout_token_latency_, {{"rollout", rollout}, {"target", target}}, RolloutBuckets());
+  }
 }
 
 void Metrics::RecordStreamContinuation(std::string_view outcome) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -53,6 +54,17 @@ class Metrics {
   // "failed").
   void RecordFleetOperation(std::string_view operation, std::string_view backend,
                             std::string_view result);
+  // Rollouts (gateway/routing/rollout.h). A call of a rollout's target and whether the target
+  // failed it, with its time to first token and time per output token after the first when
+  // known; a rollout's candidate weight (percent) and step; an abort by reason. DeclareRollout
+  // makes the series of a rollout exist at 0 (the aborts by every reason, the calls of both
+  // targets) before anything happened, so rate() and increase() see them from the start.
+  void RecordRolloutCall(std::string_view rollout, std::string_view target, bool error,
+                         std::optional<double> ttft_seconds,
+                         std::optional<double> token_latency_seconds);
+  void SetRolloutWeight(std::string_view rollout, int candidate_weight, int step);
+  void RecordRolloutAbort(std::string_view rollout, std::string_view reason);
+  void DeclareRollout(std::string_view rollout);
   // A stream whose backend failed after part of the answer reached the caller, by what came of
   // it (kContinuationOutcomes).
   void RecordStreamContinuation(std::string_view outcome);
@@ -149,6 +161,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* retries_refused_;
   prometheus::Family<prometheus::Counter>* model_refusals_;
   prometheus::Family<prometheus::Counter>* fleet_operations_;
+  prometheus::Family<prometheus::Counter>* rollout_requests_;
+  prometheus::Family<prometheus::Histogram>* rollout_ttft_;
+  prometheus::Family<prometheus::Histogram>* rollout_token_latency_;
+  prometheus::Family<prometheus::Gauge>* rollout_weight_;
+  prometheus::Family<prometheus::Gauge>* rollout_step_;
+  prometheus::Family<prometheus::Counter>* rollout_aborts_;
   prometheus::Family<prometheus::Counter>* continuations_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Family<prometheus::Counter>* queue_rejected_;

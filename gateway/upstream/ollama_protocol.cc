@@ -617,4 +617,32 @@ std::string ContinuedFinalLine(std::string_view line, std::int64_t carried_token
   return chunk.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+bool RenameModelField(std::string_view line, std::string_view from, std::string_view to,
+                      std::string* out) {
+  constexpr std::string_view kKey = "\"model\"";
+  auto skip_space = [&line](std::size_t i) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    return i;
+  };
+  for (std::size_t at = line.find(kKey); at != std::string_view::npos;
+       at = line.find(kKey, at + 1)) {
+    std::size_t i = skip_space(at + kKey.size());
+    if (i >= line.size() || line[i] != ':') continue;
+    i = skip_space(i + 1);
+    if (i >= line.size() || line[i] != '"') return false;
+    const std::size_t value = i + 1;
+    if (line.substr(value, from.size()) != from || value + from.size() >= line.size() ||
+        line[value + from.size()] != '"') {
+      return false;
+    }
+    out->clear();
+    out->reserve(line.size() - from.size() + to.size());
+    out->append(line.substr(0, value));
+    out->append(to);
+    out->append(line.substr(value + from.size()));
+    return true;
+  }
+  return false;
+}
+
 }  // namespace og

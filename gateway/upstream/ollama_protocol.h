@@ -150,6 +150,13 @@ absl::StatusOr<std::string> ContinuationBody(OllamaEndpoint endpoint, std::strin
 std::string ContinuedFinalLine(std::string_view line, std::int64_t carried_tokens,
                                int continuations);
 
+// `line` (a backend's JSON line, or an SSE `data:` line) with the value of its first "model" field
+// replaced by `to` when that value is `from`: a rollout target's answer, named as the caller named
+// the model. False, with `*out` untouched, when the line has no such field. `to` must need no JSON
+// escaping (a valid model name does not).
+bool RenameModelField(std::string_view line, std::string_view from, std::string_view to,
+                      std::string* out);
+
 }  // namespace og
 
 #endif  // OLLAMA_GATEWAY_GATEWAY_UPSTREAM_OLLAMA_PROTOCOL_H_

@@ -436,7 +436,7 @@ class EmbedCall final : public WholeAnswerCall {
 
   // The inputs as redaction left them.
   OllamaRequest BuildUpstream(const InferenceRequest& forwarded) override {
-    Json body = {{"model", forwarded.model_name()}, {"input", Json::array()}};
+    Json body = {{"model", backend_model()}, {"input", Json::array()}};
     for (const auto& m : forwarded.messages()) body["input"].push_back(m.content());
     if (embed_.has_truncate()) body["truncate"] = embed_.truncate();
     if (embed_.dimensions() > 0) body["dimensions"] = embed_.dimensions();
@@ -496,7 +496,7 @@ class ShowCall final : public WholeAnswerCall {
   SlotKind Slot() const override { return SlotKind::kNone; }
 
   OllamaRequest BuildUpstream(const InferenceRequest& forwarded) override {
-    Json body = {{"model", forwarded.model_name()}};
+    Json body = {{"model", backend_model()}};
     if (show_.verbose()) body["verbose"] = true;
     return JsonRequest("/api/show", body);
   }

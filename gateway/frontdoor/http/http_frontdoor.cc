@@ -131,7 +131,8 @@ class ModelCall final : private HttpCallHolder, public CallPath {
   }
 
   OllamaRequest BuildUpstream(const ollama_gateway::v1::InferenceRequest&) override {
-    return HttpUpstreamRequest(call);
+    const bool renamed = backend_model() != call.request.model_name();
+    return HttpUpstreamRequest(call, renamed ? std::string_view(backend_model()) : "");
   }
 
   bool ParsesChunks() const override {

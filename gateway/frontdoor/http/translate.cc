@@ -513,12 +513,13 @@ void SyncRequestTexts(HttpCall* call) {
   }
 }
 
-OllamaRequest HttpUpstreamRequest(const HttpCall& call) {
+OllamaRequest HttpUpstreamRequest(const HttpCall& call, std::string_view model) {
   OllamaRequest out;
   switch (call.api) {
     case HttpApi::kOllamaGenerate:
     case HttpApi::kOllamaChat: {
       Json body = call.body;
+      if (!model.empty()) body["model"] = model;
       body["stream"] = true;
       const bool chat = call.api == HttpApi::kOllamaChat;
       out.endpoint = chat ? OllamaEndpoint::kChat : OllamaEndpoint::kGenerate;
@@ -531,7 +532,8 @@ OllamaRequest HttpUpstreamRequest(const HttpCall& call) {
     }
     case HttpApi::kOllamaShow: {
       Json body = call.body;
-      body["model"] = call.request.model_name();  // older clients send only "name"
+      // Older clients send only "name".
+      body["model"] = model.empty() ? call.request.model_name() : std::string(model);
       out.path = "/api/show";
       out.body = DumpJson(body);
       return out;
@@ -559,7 +561,13 @@ OllamaRequest HttpUpstreamRequest(const HttpCall& call) {
       break;
   }
   out.event_stream = CompatApiOf(call.api).has_value() && call.stream;
-  out.body = DumpJson(call.body);
+  if (model.empty()) {
+    out.body = DumpJson(call.body);
+  } else {
+    Json body = call.body;
+    body["model"] = model;
+    out.body = DumpJson(body);
+  }
   return out;
 }
 

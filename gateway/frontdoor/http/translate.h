@@ -99,8 +99,8 @@ std::vector<std::string*> CallerTexts(HttpCall* call);
 void SyncRequestTexts(HttpCall* call);
 
 // The backend request for `call`: its body as it is now, to the endpoint's path (generate and
-// chat streamed).
-OllamaRequest HttpUpstreamRequest(const HttpCall& call);
+// chat streamed); its `model` replaced by `model` unless that is empty (a rollout's target).
+OllamaRequest HttpUpstreamRequest(const HttpCall& call, std::string_view model = {});
 
 }  // namespace og
 
