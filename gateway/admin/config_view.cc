@@ -101,6 +101,49 @@ json Security(const Config& c) {
           {"redaction", {{"rules", std::move(redaction)}}}};
 }
 
+json Rollouts(const RolloutsConfig& r) {
+  json models = json::array();
+  auto target = [](const RolloutTargetConfig& t) {
+    return json{{"model", t.model}, {"backends", t.backends}};
+  };
+  for (const RolloutConfig& m : r.models) {
+    json rollout = {{"model", m.model},
+                    {"hash_key", HashKeySourceText(m.hash_key)},
+                    {"baseline", target(m.baseline)},
+                    {"candidate", target(m.candidate)}};
+    if (m.steps.enabled) {
+      rollout["steps"] = {{"start", m.steps.start},
+                          {"step", m.steps.step},
+                          {"interval", Duration(m.steps.interval)},
+                          {"max", m.steps.max},
+                          {"then", m.steps.promote ? "promote" : "hold"}};
+    } else {
+      rollout["weight"] = m.weight;
+    }
+    if (m.analysis.enabled) {
+      const RolloutAnalysisConfig& a = m.analysis;
+      json analysis = {{"interval", Duration(a.interval)},
+                       {"min_calls", a.min_calls},
+                       {"max_error_rate_increase", a.max_error_rate_increase},
+                       {"max_ttft_p99_ratio", a.max_ttft_p99_ratio},
+                       {"min_ttft_p99_increase", Duration(a.min_ttft_p99_increase)},
+                       {"max_token_latency_p99_ratio", a.max_token_latency_p99_ratio},
+                       {"min_token_latency_p99_increase", Duration(a.min_token_latency_p99_increase)}};
+      if (!a.prometheus_url.empty()) {
+        analysis["prometheus_url"] = a.prometheus_url;
+        analysis["timeout"] = Duration(a.timeout);
+        analysis["queries"] = {{"calls", a.calls_query},
+                               {"error_rate", a.error_rate_query},
+                               {"ttft_p99", a.ttft_p99_query},
+                               {"token_latency_p99", a.token_latency_p99_query}};
+      }
+      rollout["analysis"] = std::move(analysis);
+    }
+    models.push_back(std::move(rollout));
+  }
+  return {{"state_file", r.state_file}, {"models", std::move(models)}};
+}
+
 }  // namespace
 
 std::string ConfigJson(const Config& c) {
@@ -188,6 +231,7 @@ std::string ConfigJson(const Config& c) {
                   {"max_size_mb", access.max_size_mb},
                   {"max_files", access.max_files},
                   {"log_content", access.log_content}}}}}};
+  out["rollouts"] = Rollouts(c.rollouts);
   out.update(Security(c));
   // A prompt or pattern may hold bytes that are not UTF-8: replaced rather than failing the page.
   return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";

@@ -71,7 +71,8 @@ void ReadTarget(const MapReader& rollout, std::string_view name,
   }
   target->canonical_model = CanonicalModelName(target->model);
   std::set<std::string> seen;
-  for (const ListItem& item : map.List("backends", "backend names")) {
+  const std::vector<ListItem> items = map.List("backends", "backend names");
+  for (const ListItem& item : items) {
     if (!item.value.IsScalar()) {
       map.errors()->Add(item.line, fmt::format("{}: must be a backend name, got {}", item.path,
                                                Describe(item.value)));
@@ -98,7 +99,8 @@ void ReadTarget(const MapReader& rollout, std::string_view name,
     }
     target->backends.push_back(backend_name);
   }
-  if (map.Find("backends") != nullptr && target->backends.empty() && seen.empty()) {
+  if (map.Find("backends") != nullptr && map.Find("backends")->value.IsSequence() &&
+      items.empty()) {
     map.Error(*map.Find("backends"), "must name at least one backend (or be left out)");
   }
   if (map.Find("backends") == nullptr && !ModelIsServed(backends, target->canonical_model)) {
@@ -199,10 +201,15 @@ void ParseRollouts(const MapReader& top, const std::vector<BackendConfig>& backe
       continue;
     }
     rollout.hash_key = balancer.ForModel(rollout.canonical_model).hash_key;
+    if (rollout.hash_key.kind == HashKeySource::Kind::kModel) rollout.hash_key = HashKeySource{};
     std::string source;
     if (entry.String("hash_key", &source)) {
       absl::StatusOr<HashKeySource> parsed = ParseHashKeySource(source);
-      if (parsed.ok()) {
+      if (parsed.ok() && parsed->kind == HashKeySource::Kind::kModel) {
+        entry.Error(*entry.Find("hash_key"),
+                    "cannot be model: every call of the rollout has the same model, so all would "
+                    "go to one target; use hash_key, metadata:NAME or header:NAME");
+      } else if (parsed.ok()) {
         rollout.hash_key = *parsed;
       } else {
         entry.Error(*entry.Find("hash_key"), MessageOf(parsed.status()));

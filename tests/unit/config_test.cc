@@ -229,11 +229,11 @@ TEST_CASE("a top level that is not a map is refused", "[config]") {
   CHECK(ErrorsOf("- listen\n- backends\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction, workers, fleet), got a list");
+        "authorization, rate_limits, limits, redaction, workers, fleet, rollouts), got a list");
   CHECK(ErrorsOf("just words\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction, workers, fleet), got \"just words\"");
+        "authorization, rate_limits, limits, redaction, workers, fleet, rollouts), got \"just words\"");
 }
 
 TEST_CASE("a second YAML document is refused", "[config]") {
@@ -257,7 +257,7 @@ TEST_CASE("an unknown top-level field is refused with the valid ones and a sugge
   CHECK(ErrorsOf(MinimalPlus("listne: {}\n")) ==
         "test.yaml:6: unknown field 'listne' at top level (valid: listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction, workers, fleet); did you mean "
+        "authorization, rate_limits, limits, redaction, workers, fleet, rollouts); did you mean "
         "'listen'?");
 }
 
@@ -265,7 +265,7 @@ TEST_CASE("an unknown field far from every valid one gets no suggestion", "[conf
   CHECK(ErrorsOf(MinimalPlus("tracing: on\n")) ==
         "test.yaml:6: unknown field 'tracing' at top level (valid: listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction, workers, fleet)");
+        "authorization, rate_limits, limits, redaction, workers, fleet, rollouts)");
 }
 
 TEST_CASE("an unknown field in a section names the section", "[config]") {
@@ -884,7 +884,7 @@ TEST_CASE("inputs the config fuzzer found are refused with one line per error", 
                         "    url: http://127.0.0.1:1\n") ==
       "test.yaml:2: unknown field '\"a\\nb\"' at top level (valid: listen, admin, http, balancer, "
       "upstream, admission, backends, health, outlier_detection, logging, auth, "
-      "authorization, rate_limits, limits, redaction, workers, fleet)");
+      "authorization, rate_limits, limits, redaction, workers, fleet, rollouts)");
   CHECK(testing::ErrorsOf(std::string("\xff\0\n", 3)) ==
         "test.yaml:2: \"unknown escape character: \\n\"");
 }

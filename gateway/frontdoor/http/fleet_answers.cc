@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_join.h"
 #include "fmt/format.h"
+#include "gateway/config/values.h"
 #include "gateway/upstream/json_reading.h"
 
 namespace og {
@@ -301,6 +302,31 @@ std::string FleetMerge::FinalLine() const {
   Json backends = Json::array();
   for (const Leg& l : legs_) backends.push_back(l.backend);
   return Dump(Json{{"status", "success"}, {"backends", std::move(backends)}});
+}
+
+void AddRolloutEntries(const std::vector<RolloutListing>& rollouts, nlohmann::json* tags) {
+  if (!tags->is_object() || !tags->contains("models") || !(*tags)["models"].is_array()) return;
+  nlohmann::json& models = (*tags)["models"];
+  auto find = [&models](const std::string& name) -> const nlohmann::json* {
+    const std::string canonical = CanonicalModelName(name);
+    for (const nlohmann::json& entry : models) {
+      if (entry.is_object() && entry.contains("name") && entry["name"].is_string() &&
+          CanonicalModelName(entry["name"].get<std::string>()) == canonical) {
+        return &entry;
+      }
+    }
+    return nullptr;
+  };
+  for (const RolloutListing& r : rollouts) {
+    if (find(r.name) != nullptr) continue;
+    const nlohmann::json* baseline = find(r.baseline);
+    if (baseline == nullptr) continue;
+    nlohmann::json entry = *baseline;
+    entry["name"] = r.name;
+    entry["model"] = r.name;
+    entry["rollout"] = {{"baseline", r.baseline}, {"candidate", r.candidate}};
+    models.push_back(std::move(entry));
+  }
 }
 
 }  // namespace og

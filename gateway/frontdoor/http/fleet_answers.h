@@ -29,6 +29,18 @@ struct BackendAnswer {
 // backend). A body that is not JSON, or nests deeper than `max_depth`, is skipped.
 nlohmann::json MergeTags(const std::vector<BackendAnswer>& answers, int max_depth);
 
+// A rollout as listings show it: the name callers use, and its targets' models.
+struct RolloutListing {
+  std::string name;
+  std::string baseline;
+  std::string candidate;
+};
+
+// Adds to the fleet's /api/tags (`tags`, as MergeTags made it) an entry for each rollout's name
+// that is not listed already: a copy of its baseline's entry (when listed) named as callers name
+// it, with `rollout`: {baseline, candidate}. Names are compared as Ollama reads them.
+void AddRolloutEntries(const std::vector<RolloutListing>& rollouts, nlohmann::json* tags);
+
 // /api/ps of the fleet. `models`: one entry per loaded model, as Ollama clients expect (the copy
 // that stays loaded longest, with `backends`: every backend holding a copy), latest expiry
 // first as Ollama lists them; `copies`: every loaded copy, each with `backend`.

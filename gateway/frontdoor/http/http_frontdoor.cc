@@ -332,6 +332,15 @@ class ModelCall final : private HttpCallHolder, public CallPath {
 
 namespace {
 
+// The table's rollouts, as listings name them.
+std::vector<RolloutListing> RolloutListings(const RoutingTable& table) {
+  std::vector<RolloutListing> out;
+  for (const auto& [name, route] : table.rollouts()) {
+    out.push_back({route.rollout->name(), route.models[0], route.models[1]});
+  }
+  return out;
+}
+
 // The front door's handling of one request that is not a model call.
 class Endpoints {
  public:
@@ -352,12 +361,15 @@ class Endpoints {
     if (!caller) return;
     listings_->Get(core_, path, MaxJsonDepth(),
                    [core = &core_, exchange = exchange_, busy = busy_, caller = *caller, openai,
-                    shape, model_id = std::move(model_id)](const ListingCache::Result& result) {
+                    shape, path, model_id = std::move(model_id)](const ListingCache::Result& result) {
                      if (result.merged == nullptr) {
                        return RespondError(*exchange, shape, 503,
                                            fmt::format("cannot list models: {}", result.error));
                      }
                      Json merged = *result.merged;
+                     if (path == "/api/tags") {
+                       AddRolloutEntries(RolloutListings(*core->router().table()), &merged);
+                     }
                      Allowed(*core, caller, &merged);
                      if (!openai) return exchange->Respond(200, kJson, DumpJson(merged));
                      if (!model_id) return exchange->Respond(200, kJson, OpenAiModels(merged));
