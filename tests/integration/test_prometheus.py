@@ -2,10 +2,12 @@
 
 Three ollama-sim backends, a gateway with TLS on its gRPC listener (so the certificate expiry
 gauge exists) and short health intervals, and a real Prometheus (Debian's /usr/bin/prometheus,
-scrape and rule evaluation every second) scraping the gateway's admin /metrics. The test drives
+scrape and rule evaluation every second) scraping the gateway's admin /metrics. The gateway has
+a rollout (a fixed 50% split of the name ROLLOUT between two tags every simulator serves, without
+analysis, so it never aborts) for the Rollouts panels and GatewayRolloutAborted. The test drives
 gRPC load with some errors (an unknown model; a backend answering 502, which also makes
-outlier detection eject it), one refused and one good config reload and one TLS file rotation,
-then:
+outlier detection eject it) and some calls for the rollout, one refused and one good config
+reload and one TLS file rotation, then:
 
   (a) evaluates every query of every panel of deploy/grafana/ollama-gateway.json through
       Prometheus's HTTP API and requires each to return data;
@@ -41,6 +43,9 @@ from harness import free_port, wait_for
 from test_tls import Pki, read, replace_file
 
 MODEL = "llama3.2"
+# A rollout's name, what callers call, split 50/50 between MODEL and CANDIDATE.
+ROLLOUT = "assistant"
+CANDIDATE = "llama3.2:q8"
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 DASHBOARD = os.path.join(harness.SOURCE_DIR, "deploy", "grafana", "ollama-gateway.json")
@@ -172,7 +177,7 @@ class PrometheusTest(harness.ProcessTestCase):
         super().setUp()
         self.ca = Pki(self.tmp, "ca")
         self.cert, self.key = self.ca.issue("gateway", "1001")
-        self.sims = {name: self.sim(name, tokens=6, token_delay_ms=2)
+        self.sims = {name: self.sim(name, models=(MODEL, CANDIDATE), tokens=6, token_delay_ms=2)
                      for name in ("gpu-a", "gpu-b", "gpu-c")}
         self.config_text = (
             f"listen:\n  address: 127.0.0.1:0\n  cert: {self.cert}\n  key: {self.key}\n"
@@ -188,6 +193,11 @@ class PrometheusTest(harness.ProcessTestCase):
             "unhealthy_threshold: 2}\n"
             "outlier_detection:\n  consecutive_failures: 2\n  base_ejection_time: 3s\n"
             "  max_ejection_percent: 50\n"
+            "rollouts:\n  models:\n"
+            f"    - model: {ROLLOUT}\n"
+            f"      baseline: {{model: {MODEL}}}\n"
+            f"      candidate: {{model: \"{CANDIDATE}\"}}\n"
+            "      weight: 50\n"
             "backends:\n")
         for name, sim in self.sims.items():
             self.config_text += harness.backend_yaml(name, sim.url)
@@ -242,7 +252,7 @@ class PrometheusTest(harness.ProcessTestCase):
             n = 0
             while time.monotonic() < stop:
                 n += 1
-                model = "no-such-model" if n % 10 == 0 else MODEL
+                model = "no-such-model" if n % 10 == 0 else ROLLOUT if n % 5 == 2 else MODEL
                 code = self.call(model, stream=(n + i) % 2 == 0)
                 with lock:
                     codes[code] = codes.get(code, 0) + 1
