@@ -642,17 +642,31 @@ grpc::ServerUnaryReactor* InferenceService::ListModels(
   // The routing table is the fleet's listing as the health checks last read it: a pool per
   // model, with its members' health and whether they have the model loaded.
   const std::shared_ptr<const RoutingTable> table = core_.router().table();
+  auto add_members = [](const Pool& pool, ollama_gateway::v1::ListedModel* model) {
+    for (std::size_t i = 0; i < pool.members.size(); ++i) {
+      auto* backend = model->add_backends();
+      backend->set_name(pool.members[i].state->name());
+      backend->set_healthy(MemberHealthy(pool, i));
+      backend->set_loaded((pool.flags[i].load(std::memory_order_relaxed) & kModelLoaded) != 0);
+    }
+  };
   for (const std::string& name : table->known_models()) {
+    if (table->FindRollout(name) != nullptr) continue;  // listed with its rollout below
     if (!policy->Authorize(*caller, name, name, security::Action::kPredict).ok()) continue;
     const Pool* pool = table->Find(name);
     if (pool == nullptr) continue;
     auto* model = response->add_models();
     model->set_name(name);
-    for (std::size_t i = 0; i < pool->members.size(); ++i) {
-      auto* backend = model->add_backends();
-      backend->set_name(pool->members[i].state->name());
-      backend->set_healthy(MemberHealthy(*pool, i));
-      backend->set_loaded((pool->flags[i].load(std::memory_order_relaxed) & kModelLoaded) != 0);
+    add_members(*pool, model);
+  }
+  // A rollout's name, as callers use it, with the backends of both its targets.
+  for (const auto& [canonical, route] : table->rollouts()) {
+    const std::string& name = route.rollout->name();
+    if (!policy->Authorize(*caller, name, canonical, security::Action::kPredict).ok()) continue;
+    auto* model = response->add_models();
+    model->set_name(name);
+    for (const Pool* pool : route.pools) {
+      if (pool != nullptr) add_members(*pool, model);
     }
   }
   reactor->Finish(grpc::Status::OK);

@@ -531,7 +531,8 @@ class Endpoints {
     const std::string canonical = CanonicalModelName(name);
     std::shared_ptr<const RoutingTable> table = core_.router().table();
     const Pool* pool = table->Find(canonical);
-    if (pool == nullptr) return false;
+    // A rollout's name is no pool's: the unload runs as a call, on the target it is assigned.
+    if (pool == nullptr || table->FindRollout(canonical) != nullptr) return false;
     std::optional<Caller> caller = Authenticate(ApiShape::kOllama);
     if (!caller) return true;
     if (absl::Status s = core_.security().policy()->Authorize(*caller, name, canonical,
