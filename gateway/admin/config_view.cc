@@ -122,13 +122,14 @@ json Rollouts(const RolloutsConfig& r) {
     }
     if (m.analysis.enabled) {
       const RolloutAnalysisConfig& a = m.analysis;
-      json analysis = {{"interval", Duration(a.interval)},
-                       {"min_calls", a.min_calls},
-                       {"max_error_rate_increase", a.max_error_rate_increase},
-                       {"max_ttft_p99_ratio", a.max_ttft_p99_ratio},
-                       {"min_ttft_p99_increase", Duration(a.min_ttft_p99_increase)},
-                       {"max_token_latency_p99_ratio", a.max_token_latency_p99_ratio},
-                       {"min_token_latency_p99_increase", Duration(a.min_token_latency_p99_increase)}};
+      json analysis = {
+          {"interval", Duration(a.interval)},
+          {"min_calls", a.min_calls},
+          {"max_error_rate_increase", a.max_error_rate_increase},
+          {"max_ttft_p99_ratio", a.max_ttft_p99_ratio},
+          {"min_ttft_p99_increase", Duration(a.min_ttft_p99_increase)},
+          {"max_token_latency_p99_ratio", a.max_token_latency_p99_ratio},
+          {"min_token_latency_p99_increase", Duration(a.min_token_latency_p99_increase)}};
       if (!a.prometheus_url.empty()) {
         analysis["prometheus_url"] = a.prometheus_url;
         analysis["timeout"] = Duration(a.timeout);

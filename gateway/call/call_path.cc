@@ -79,12 +79,11 @@ OllamaRequest CallPath::BuildUpstream(const InferenceRequest& forwarded) {
 void CallPath::AssignRollout(const RolloutRoute& route) {
   rollout_route_ = &route;
   rollout_ = route.rollout.get();
-  target_ = rollout_->Assign(AffinityKey(rollout_->config().hash_key, *this),
-                             core_.random_.Next());
+  target_ = rollout_->Assign(AffinityKey(rollout_->config().hash_key, *this), core_.random_.Next());
   // A target none of whose backends serves its model now leaves the calls to the other.
   if (route.pools[static_cast<int>(target_)] == nullptr) {
-    target_ = target_ == RolloutTarget::kCandidate ? RolloutTarget::kBaseline
-                                                   : RolloutTarget::kCandidate;
+    target_ =
+        target_ == RolloutTarget::kCandidate ? RolloutTarget::kBaseline : RolloutTarget::kCandidate;
   }
   pool_ = route.pools[static_cast<int>(target_)];
   if (pool_ == nullptr) rollout_ = nullptr;  // neither is served: the call ends NOT_FOUND

@@ -16,8 +16,7 @@ constexpr std::array<std::string_view, 2> kRolloutsKeys = {"state_file", "models
 constexpr std::array<std::string_view, 7> kRolloutKeys = {
     "model", "hash_key", "baseline", "candidate", "weight", "steps", "analysis"};
 constexpr std::array<std::string_view, 2> kTargetKeys = {"model", "backends"};
-constexpr std::array<std::string_view, 5> kStepsKeys = {"start", "step", "interval", "max",
-                                                        "then"};
+constexpr std::array<std::string_view, 5> kStepsKeys = {"start", "step", "interval", "max", "then"};
 constexpr std::array<std::string_view, 10> kAnalysisKeys = {"interval",
                                                             "min_calls",
                                                             "max_error_rate_increase",
@@ -55,8 +54,8 @@ void ReadTarget(const MapReader& rollout, std::string_view name,
                 const std::vector<BackendConfig>& backends, RolloutTargetConfig* target) {
   int line = 0;
   if (rollout.Find(name) == nullptr) {
-    rollout.errors()->Add(rollout.line(), fmt::format("{}: missing required field '{}'",
-                                                      rollout.path(), name));
+    rollout.errors()->Add(rollout.line(),
+                          fmt::format("{}: missing required field '{}'", rollout.path(), name));
     return;
   }
   const MapReader map = rollout.Child(name, kTargetKeys, &line);
@@ -79,16 +78,17 @@ void ReadTarget(const MapReader& rollout, std::string_view name,
       continue;
     }
     const std::string backend_name = item.value.Scalar();
-    const auto backend = std::find_if(backends.begin(), backends.end(),
-                                      [&](const BackendConfig& b) { return b.name == backend_name; });
+    const auto backend =
+        std::find_if(backends.begin(), backends.end(),
+                     [&](const BackendConfig& b) { return b.name == backend_name; });
     if (backend == backends.end()) {
-      map.errors()->Add(item.line, fmt::format("{}: no backend is named {}", item.path,
-                                               Quoted(backend_name)));
+      map.errors()->Add(item.line,
+                        fmt::format("{}: no backend is named {}", item.path, Quoted(backend_name)));
       continue;
     }
     if (!seen.insert(backend_name).second) {
-      map.errors()->Add(item.line, fmt::format("{}: {} is listed twice", item.path,
-                                               Quoted(backend_name)));
+      map.errors()->Add(item.line,
+                        fmt::format("{}: {} is listed twice", item.path, Quoted(backend_name)));
       continue;
     }
     if (!ServesModel(*backend, target->canonical_model)) {
@@ -124,9 +124,9 @@ void ReadSteps(const MapReader& rollout, RolloutStepsConfig* steps) {
   if (map.OneOf("then", kThen, &then)) steps->promote = then == "promote";
   if (steps->max < steps->start) {
     const Field* max = map.Find("max");
-    map.errors()->Add(max != nullptr ? max->line : map.line(),
-                      fmt::format("{}: max ({}) is below start ({})", map.path(), steps->max,
-                                  steps->start));
+    map.errors()->Add(
+        max != nullptr ? max->line : map.line(),
+        fmt::format("{}: max ({}) is below start ({})", map.path(), steps->max, steps->start));
   }
 }
 
@@ -229,7 +229,8 @@ void ParseRollouts(const MapReader& top, const std::vector<BackendConfig>& backe
     if (entry.Integer("weight", 0, 100, &weight)) rollout.weight = static_cast<int>(weight);
     ReadSteps(entry, &rollout.steps);
     if (rollout.steps.enabled && entry.Find("weight") != nullptr) {
-      entry.Error(*entry.Find("weight"), "is set by steps (start, step, max); leave one of them out");
+      entry.Error(*entry.Find("weight"),
+                  "is set by steps (start, step, max); leave one of them out");
     }
     ReadAnalysis(entry, &rollout.analysis);
     rollouts->models.push_back(std::move(rollout));

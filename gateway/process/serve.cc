@@ -199,8 +199,8 @@ int Serve(const std::string& path) {
   CallCore core(router, *upstream, metrics, security, RequestPathOptionsFrom(config),
                 access_log->get());
   // Rollouts move on the main loop's ticks; PromQL analyses run on the upstream client.
-  auto rollouts = std::make_unique<RolloutController>(router, *upstream, metrics,
-                                                      SystemClock::Get());
+  auto rollouts =
+      std::make_unique<RolloutController>(router, *upstream, metrics, SystemClock::Get());
   rollouts->UseStateFile(config.rollouts.state_file);
   rollouts->Tick();
 
@@ -258,11 +258,11 @@ int Serve(const std::string& path) {
           return BackendsJson(*router.table(), checker->Snapshot(), SystemClock::Get());
         },
         [&router] { return ConfigJson(*router.config()); });
-    admin->ServeRollouts([&rollouts] { return rollouts->Json(); },
-                         [&rollouts](std::string_view name, std::string_view action,
-                                     std::string* body) {
-                           return rollouts->Act(name, action, body);
-                         });
+    admin->ServeRollouts(
+        [&rollouts] { return rollouts->Json(); },
+        [&rollouts](std::string_view name, std::string_view action, std::string* body) {
+          return rollouts->Act(name, action, body);
+        });
     if (!config.admin.api_key_hash.empty()) {
       // The loader refused a malformed hash already.
       admin->RequireApiKey(*security::ParseApiKeyHash(config.admin.api_key_hash));

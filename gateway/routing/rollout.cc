@@ -238,8 +238,7 @@ std::optional<std::chrono::milliseconds> UntilNextStep(const RolloutConfig& conf
                   std::chrono::duration_cast<std::chrono::milliseconds>(left));
 }
 
-std::string AdvanceSchedule(const RolloutConfig& config, Clock::TimePoint now,
-                            RolloutProgress* p) {
+std::string AdvanceSchedule(const RolloutConfig& config, Clock::TimePoint now, RolloutProgress* p) {
   if (p->phase != RolloutPhase::kRunning || !config.steps.enabled) return "";
   if (now - p->step_started < config.steps.interval) return "";
   // With analysis a step advances only on a pass: too few calls hold the weight.
@@ -248,8 +247,8 @@ std::string AdvanceSchedule(const RolloutConfig& config, Clock::TimePoint now,
   if (p->weight >= steps.max) {
     if (steps.promote) {
       Reset(p, RolloutPhase::kPromoted, 100);
-      return fmt::format("rollout '{}' promoted after step {}: every call goes to {}",
-                         config.model, p->step, config.candidate.model);
+      return fmt::format("rollout '{}' promoted after step {}: every call goes to {}", config.model,
+                         p->step, config.candidate.model);
     }
     p->phase = RolloutPhase::kHolding;
     return fmt::format(
@@ -290,11 +289,11 @@ bool ApplyAction(std::string_view action, const RolloutConfig& config, Clock::Ti
   }
   if (action == "resume") {
     if (p->phase != RolloutPhase::kPaused) {
-      *why_not = fmt::format(
-          "rollout '{}' is {}, not paused{}", config.model, phase,
-          p->phase == RolloutPhase::kAborted || p->phase == RolloutPhase::kPromoted
-              ? "; to run it again, change its definition and reload the config"
-              : "");
+      *why_not =
+          fmt::format("rollout '{}' is {}, not paused{}", config.model, phase,
+                      p->phase == RolloutPhase::kAborted || p->phase == RolloutPhase::kPromoted
+                          ? "; to run it again, change its definition and reload the config"
+                          : "");
       return false;
     }
     // The step starts over: its analysis needs a window at its own weight.
@@ -333,13 +332,13 @@ std::string RolloutDefinition(const RolloutConfig& c) {
     return fmt::format("{}@{}", t.canonical_model, fmt::join(t.backends, ","));
   };
   return fmt::format(
-      "{}|{}|{}|{}|w{}|s{}:{}:{}:{}:{}:{}|a{}:{}:{}:{}:{}:{}:{}:{}:{}:{}|{}|{}|{}|{}", c.canonical_model,
-      HashKeySourceText(c.hash_key), target(c.baseline), target(c.candidate), c.weight,
-      c.steps.enabled, c.steps.start, c.steps.step, c.steps.max, c.steps.interval.count(),
+      "{}|{}|{}|{}|w{}|s{}:{}:{}:{}:{}:{}|a{}:{}:{}:{}:{}:{}:{}:{}:{}:{}|{}|{}|{}|{}",
+      c.canonical_model, HashKeySourceText(c.hash_key), target(c.baseline), target(c.candidate),
+      c.weight, c.steps.enabled, c.steps.start, c.steps.step, c.steps.max, c.steps.interval.count(),
       c.steps.promote, a.enabled, a.interval.count(), a.min_calls, a.max_error_rate_increase,
       a.max_ttft_p99_ratio, a.min_ttft_p99_increase.count(), a.max_token_latency_p99_ratio,
-      a.min_token_latency_p99_increase.count(), a.prometheus_url, a.timeout.count(),
-      a.calls_query, a.error_rate_query, a.ttft_p99_query, a.token_latency_p99_query);
+      a.min_token_latency_p99_increase.count(), a.prometheus_url, a.timeout.count(), a.calls_query,
+      a.error_rate_query, a.ttft_p99_query, a.token_latency_p99_query);
 }
 
 Rollout::Rollout(RolloutConfig config, Clock::TimePoint now)

@@ -159,9 +159,7 @@ class Rollout {
   void Record(RolloutTarget target, bool error, std::optional<double> ttft_seconds,
               std::optional<double> token_latency_seconds);
   int weight() const { return weight_.load(std::memory_order_relaxed); }
-  const TargetStats& stats(RolloutTarget target) const {
-    return stats_[static_cast<int>(target)];
-  }
+  const TargetStats& stats(RolloutTarget target) const { return stats_[static_cast<int>(target)]; }
 
   // The schedule, under the rollout's lock.
   RolloutProgress progress() const;

@@ -2,8 +2,8 @@
 
 #include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -94,11 +94,11 @@ struct RolloutController::PromQuery {
       std::string error;
       std::optional<double> value;
       if (result.outcome != UpstreamOutcome::kOk) {
-        error = fmt::format("{} query: {} {}", name_, UpstreamOutcomeName(result.outcome),
-                            result.http_status != 0
-                                ? fmt::format("(HTTP {}) {}", result.http_status,
-                                              result.body.substr(0, 200))
-                                : result.message);
+        error = fmt::format(
+            "{} query: {} {}", name_, UpstreamOutcomeName(result.outcome),
+            result.http_status != 0
+                ? fmt::format("(HTTP {}) {}", result.http_status, result.body.substr(0, 200))
+                : result.message);
       } else {
         const json answer = json::parse(body_, nullptr, /*allow_exceptions=*/false);
         const json* results = nullptr;
@@ -164,7 +164,10 @@ struct RolloutController::PromQuery {
 
 RolloutController::RolloutController(Router& router, Upstream& upstream, Metrics& metrics,
                                      const Clock& clock, WallClock wall)
-    : router_(router), upstream_(upstream), metrics_(metrics), clock_(clock),
+    : router_(router),
+      upstream_(upstream),
+      metrics_(metrics),
+      clock_(clock),
       wall_(std::move(wall)) {}
 
 RolloutController::~RolloutController() = default;
@@ -223,9 +226,9 @@ void RolloutController::QueryPrometheus(const std::shared_ptr<Rollout>& rollout)
     for (int f = 0; f < 4; ++f) {
       UpstreamRequest request;
       request.method = UpstreamRequest::Method::kGet;
-      request.url = fmt::format("{}/api/v1/query?query={}", a.prometheus_url,
-                                PercentEncode(Substitute(*texts[f], rollout->name(), target,
-                                                         window)));
+      request.url =
+          fmt::format("{}/api/v1/query?query={}", a.prometheus_url,
+                      PercentEncode(Substitute(*texts[f], rollout->name(), target, window)));
       request.connect_timeout = a.timeout;
       request.timeout = a.timeout;
       request.max_line_bytes = kMaxQueryReply;
@@ -288,7 +291,9 @@ int RolloutController::Act(std::string_view name, std::string_view action, std::
       metrics_.RecordRolloutAbort(rollout->name(), "manual");
     } else {
       spdlog::info("rollout '{}' {} by an operator: {} ({}% of calls to {})", rollout->name(),
-                   action == "promote" ? "promoted" : action == "pause" ? "paused" : "resumed",
+                   action == "promote" ? "promoted"
+                   : action == "pause" ? "paused"
+                                       : "resumed",
                    RolloutPhaseName(p.phase), p.weight, rollout->config().candidate.model);
     }
     metrics_.SetRolloutWeight(rollout->name(), p.weight, p.step);
@@ -305,8 +310,8 @@ std::string RolloutController::RolloutJson(const Rollout& rollout) const {
   const RolloutProgress p = rollout.progress();
   const Clock::TimePoint now = clock_.Now();
   const auto wall_now = wall_();
-  const auto started =
-      wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(now - p.step_started);
+  const auto started = wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                      now - p.step_started);
   auto target = [](const RolloutTargetConfig& t) {
     return json{{"model", t.model}, {"backends", t.backends}};
   };

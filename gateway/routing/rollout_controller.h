@@ -33,8 +33,9 @@ using WallClock = std::function<std::chrono::system_clock::time_point()>;
 class RolloutController {
  public:
   // All must outlive the controller.
-  RolloutController(Router& router, Upstream& upstream, Metrics& metrics, const Clock& clock,
-                    WallClock wall = [] { return std::chrono::system_clock::now(); });
+  RolloutController(
+      Router& router, Upstream& upstream, Metrics& metrics, const Clock& clock,
+      WallClock wall = [] { return std::chrono::system_clock::now(); });
   ~RolloutController();
 
   // Where state is kept across restarts ("" for nowhere); on a change of file, the new one is

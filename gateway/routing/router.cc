@@ -47,7 +47,6 @@ std::shared_ptr<const UpstreamTls> UpstreamTlsOf(const BackendConfig& backend) {
       UpstreamTls{c.ca_file, c.cert_file, c.key_file, c.verify});
 }
 
-
 const BackendConfig* FindBackendConfig(const Config& config, const std::string& name) {
   for (const BackendConfig& b : config.backends) {
     if (b.name == name) return &b;
@@ -361,7 +360,8 @@ std::vector<std::shared_ptr<Rollout>> Router::rollouts() const {
   std::lock_guard<std::mutex> lock(states_mu_);
   std::vector<std::shared_ptr<Rollout>> out;
   if (config_ == nullptr) return out;
-  for (const RolloutConfig& r : config_->rollouts.models) out.push_back(rollouts_.at(r.canonical_model));
+  for (const RolloutConfig& r : config_->rollouts.models)
+    out.push_back(rollouts_.at(r.canonical_model));
   return out;
 }
 

@@ -28,9 +28,8 @@ const Histogram::BucketBoundaries& DurationBuckets() {
 // The same bounds as kRolloutLatencyBounds (gateway/routing/rollout.h), so PromQL's
 // histogram_quantile and the local analysis estimate a p99 alike (a unit test checks).
 const Histogram::BucketBoundaries& RolloutBuckets() {
-  static const Histogram::BucketBoundaries b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                0.1,   0.25,   0.5,   1,    2.5,   5,
-                                                10,    30,     60,    120};
+  static const Histogram::BucketBoundaries b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                0.5,   1,      2.5,   5,    10,    30,   60,  120};
   return b;
 }
 

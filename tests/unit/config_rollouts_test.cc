@@ -23,7 +23,9 @@ backends:
     models: [bot:v8]
 )";
 
-std::string With(std::string_view rollouts) { return std::string(kBackends) + std::string(rollouts); }
+std::string With(std::string_view rollouts) {
+  return std::string(kBackends) + std::string(rollouts);
+}
 
 TEST_CASE("a rollout parses with its schedule, analysis and defaults", "[config]") {
   auto config = ParseConfig(With(R"(rollouts:

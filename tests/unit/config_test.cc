@@ -233,7 +233,8 @@ TEST_CASE("a top level that is not a map is refused", "[config]") {
   CHECK(ErrorsOf("just words\n") ==
         "test.yaml:1: the top level must be a map of sections (listen, admin, http, balancer, "
         "upstream, admission, backends, health, outlier_detection, logging, auth, "
-        "authorization, rate_limits, limits, redaction, workers, fleet, rollouts), got \"just words\"");
+        "authorization, rate_limits, limits, redaction, workers, fleet, rollouts), got \"just "
+        "words\"");
 }
 
 TEST_CASE("a second YAML document is refused", "[config]") {

@@ -284,8 +284,9 @@ class FakePrometheus final : public Upstream {
     for (const auto& [word, v] : values) {
       if (request.url.find(word) != std::string::npos) value = v;
     }
-    handler->OnLine(R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,")" +
-                    value + R"("]}]}})");
+    handler->OnLine(
+        R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,")" +
+        value + R"("]}]}})");
     handler->OnComplete(std::move(result));
     return {};
   }
@@ -303,7 +304,8 @@ rollouts:
       baseline: {model: "support-bot:v7"}
       candidate: {model: "support-bot:v8", backends: [b]}
       steps: {start: 50, step: 50, interval: 1m}
-      analysis: )" + analysis + "\n";
+      analysis: )" + analysis +
+                           "\n";
   absl::StatusOr<Config> config = ParseConfig(yaml, "test.yaml");
   REQUIRE(config.ok());
   return *config;
@@ -312,8 +314,9 @@ rollouts:
 TEST_CASE("PromQL analysis: an unreachable Prometheus holds the weight and says so") {
   FakeClock clock;
   Router router(clock);
-  REQUIRE(router.Apply(WithRollout("{interval: 10s, min_calls: 5, prometheus_url: "
-                                   "\"http://127.0.0.1:9\"}"))
+  REQUIRE(router
+              .Apply(WithRollout("{interval: 10s, min_calls: 5, prometheus_url: "
+                                 "\"http://127.0.0.1:9\"}"))
               .ok());
   FakePrometheus prometheus;
   prometheus.down = true;
@@ -334,8 +337,9 @@ TEST_CASE("PromQL analysis: an unreachable Prometheus holds the weight and says 
 TEST_CASE("PromQL analysis: the fleet's numbers abort the rollout") {
   FakeClock clock;
   Router router(clock);
-  REQUIRE(router.Apply(WithRollout("{interval: 10s, min_calls: 5, prometheus_url: "
-                                   "\"http://127.0.0.1:9\"}"))
+  REQUIRE(router
+              .Apply(WithRollout("{interval: 10s, min_calls: 5, prometheus_url: "
+                                 "\"http://127.0.0.1:9\"}"))
               .ok());
   FakePrometheus prometheus;
   // The calls of both targets, and the error rate of the candidate's query (result="error" is in

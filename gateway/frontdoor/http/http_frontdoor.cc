@@ -359,27 +359,28 @@ class Endpoints {
     const ApiShape shape = openai ? ApiShape::kOpenAi : ApiShape::kOllama;
     std::optional<Caller> caller = Authenticate(shape);
     if (!caller) return;
-    listings_->Get(core_, path, MaxJsonDepth(),
-                   [core = &core_, exchange = exchange_, busy = busy_, caller = *caller, openai,
-                    shape, path, model_id = std::move(model_id)](const ListingCache::Result& result) {
-                     if (result.merged == nullptr) {
-                       return RespondError(*exchange, shape, 503,
-                                           fmt::format("cannot list models: {}", result.error));
-                     }
-                     Json merged = *result.merged;
-                     if (path == "/api/tags") {
-                       AddRolloutEntries(RolloutListings(*core->router().table()), &merged);
-                     }
-                     Allowed(*core, caller, &merged);
-                     if (!openai) return exchange->Respond(200, kJson, DumpJson(merged));
-                     if (!model_id) return exchange->Respond(200, kJson, OpenAiModels(merged));
-                     std::optional<std::string> entry = OpenAiModelEntry(merged, *model_id);
-                     if (!entry) {
-                       return RespondError(*exchange, shape, 404,
-                                           fmt::format("model '{}' not found", *model_id));
-                     }
-                     exchange->Respond(200, kJson, *std::move(entry));
-                   });
+    listings_->Get(
+        core_, path, MaxJsonDepth(),
+        [core = &core_, exchange = exchange_, busy = busy_, caller = *caller, openai, shape, path,
+         model_id = std::move(model_id)](const ListingCache::Result& result) {
+          if (result.merged == nullptr) {
+            return RespondError(*exchange, shape, 503,
+                                fmt::format("cannot list models: {}", result.error));
+          }
+          Json merged = *result.merged;
+          if (path == "/api/tags") {
+            AddRolloutEntries(RolloutListings(*core->router().table()), &merged);
+          }
+          Allowed(*core, caller, &merged);
+          if (!openai) return exchange->Respond(200, kJson, DumpJson(merged));
+          if (!model_id) return exchange->Respond(200, kJson, OpenAiModels(merged));
+          std::optional<std::string> entry = OpenAiModelEntry(merged, *model_id);
+          if (!entry) {
+            return RespondError(*exchange, shape, 404,
+                                fmt::format("model '{}' not found", *model_id));
+          }
+          exchange->Respond(200, kJson, *std::move(entry));
+        });
   }
 
   // The lowest version in the fleet, with every backend's beside it.
