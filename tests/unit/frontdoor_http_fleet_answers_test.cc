@@ -139,5 +139,22 @@ TEST_CASE("a backend's answer says when it cannot serve a model another may", "[
   CHECK(ModelRefusalName(ModelRefusal::kOutOfMemory) == "out_of_memory");
 }
 
+TEST_CASE("A rollout's name is listed as a copy of its baseline's entry") {
+  Json tags = {{"models",
+                {{{"name", "bot:v7"}, {"model", "bot:v7"}, {"digest", "d7"}},
+                 {{"name", "bot:v8"}, {"model", "bot:v8"}, {"digest", "d8"}},
+                 {{"name", "llama3.2:latest"}, {"model", "llama3.2:latest"}}}}};
+  AddRolloutEntries({{"bot", "bot:v7", "bot:v8"},
+                     {"llama3.2", "llama3.2", "llama3.2"},  // listed already (blue-green)
+                     {"gone", "gone:v1", "gone:v2"}},       // its baseline is not listed
+                    &tags);
+  REQUIRE(tags["models"].size() == 4);
+  const Json& bot = tags["models"][3];
+  CHECK(bot["name"] == "bot:latest");
+  CHECK(bot["model"] == "bot:latest");
+  CHECK(bot["digest"] == "d7");
+  CHECK(bot["rollout"] == Json({{"baseline", "bot:v7"}, {"candidate", "bot:v8"}}));
+}
+
 }  // namespace
 }  // namespace og

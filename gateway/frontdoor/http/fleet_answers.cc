@@ -321,9 +321,10 @@ void AddRolloutEntries(const std::vector<RolloutListing>& rollouts, nlohmann::js
     if (find(r.name) != nullptr) continue;
     const nlohmann::json* baseline = find(r.baseline);
     if (baseline == nullptr) continue;
+    // Spelled as Ollama lists every model: with its tag.
     nlohmann::json entry = *baseline;
-    entry["name"] = r.name;
-    entry["model"] = r.name;
+    entry["name"] = CanonicalModelName(r.name);
+    entry["model"] = CanonicalModelName(r.name);
     entry["rollout"] = {{"baseline", r.baseline}, {"candidate", r.candidate}};
     models.push_back(std::move(entry));
   }
