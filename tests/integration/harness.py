@@ -18,6 +18,7 @@ import threading
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 
 SOURCE_DIR = os.environ.get(
@@ -358,3 +359,68 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+class Prometheus(Process):
+    """A Prometheus server on a free loopback port, scraping and evaluating rules every second
+    (it prints no ready line: /-/ready says). It scrapes `targets` (host:port), or the targets
+    set_targets() writes to a file it watches (so it can start before the gateways that query
+    it, whose configs then name its URL); `rules_path`, a rules file to evaluate."""
+
+    def __init__(self, directory, targets=None, rules_path=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.targets_path = os.path.join(directory, "targets.json")
+        self.set_targets(targets or [])
+        config = os.path.join(directory, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n")
+            if rules_path:
+                f.write(f"rule_files:\n  - {rules_path}\n")
+            f.write("scrape_configs:\n  - job_name: ollama-gateway\n    file_sd_configs:\n"
+                    f"      - files: ['{self.targets_path}']\n        refresh_interval: 1s\n")
+        super().__init__([PROMETHEUS, f"--config.file={config}",
+                          f"--storage.tsdb.path={os.path.join(directory, 'tsdb')}",
+                          f"--web.listen-address=127.0.0.1:{self.port}"],
+                         "prometheus", ready_line=False)
+        try:
+            wait_for(self._ready, 30, lambda: f"prometheus to be ready:\n{self.log()}", 0.1)
+        except AssertionError:
+            self.stop()
+            raise
+
+    def set_targets(self, targets):
+        tmp = self.targets_path + ".new"
+        with open(tmp, "w") as f:
+            json.dump([{"targets": list(targets)}], f)
+        os.replace(tmp, self.targets_path)
+
+    def active_targets(self):
+        """instance -> health ("up", "down", "unknown") of what it scrapes now."""
+        with urllib.request.urlopen(self.url + "/api/v1/targets", timeout=5) as r:
+            reply = json.loads(r.read().decode())
+        return {t["labels"]["instance"]: t["health"] for t in reply["data"]["activeTargets"]}
+
+    def query(self, expr):
+        """The result vector of an instant query; raises on a query error."""
+        url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                reply = json.loads(r.read().decode())
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"query {expr!r} failed: {e.read().decode()}") from None
+        if reply["status"] != "success":
+            raise AssertionError(f"query {expr!r} failed: {reply}")
+        return reply["data"]["result"]
+
+    def _ready(self):
+        if not self.alive():
+            raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{self.log()}")
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False

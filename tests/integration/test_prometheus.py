@@ -32,21 +32,19 @@ import threading
 import time
 import unittest
 import urllib.error
-import urllib.parse
 import urllib.request
 
 import grpc
 import yaml
 
 import harness
-from harness import free_port, wait_for
+from harness import wait_for
 from test_tls import Pki, read, replace_file
 
 MODEL = "llama3.2"
 # A rollout's name, what callers call, split 50/50 between MODEL and CANDIDATE.
 ROLLOUT = "assistant"
 CANDIDATE = "llama3.2:q8"
-PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 DASHBOARD = os.path.join(harness.SOURCE_DIR, "deploy", "grafana", "ollama-gateway.json")
 PROM_DIR = os.path.join(harness.SOURCE_DIR, "deploy", "prometheus")
@@ -91,49 +89,6 @@ def metric_names(expr):
     for name in re.findall(r"\bgateway_[a-z_]+\b", expr):
         names.add(re.sub(r"_(bucket|sum|count)$", "", name))
     return names
-
-
-class Prometheus(harness.Process):
-    """A Prometheus server on a free loopback port (it prints no ready line: /-/ready says)."""
-
-    def __init__(self, directory, target, rules_path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = os.path.join(directory, "prometheus.yml")
-        with open(config, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                    f"rule_files:\n  - {rules_path}\n"
-                    "scrape_configs:\n  - job_name: ollama-gateway\n    static_configs:\n"
-                    f"      - targets: ['{target}']\n")
-        super().__init__([PROMETHEUS, f"--config.file={config}",
-                          f"--storage.tsdb.path={os.path.join(directory, 'tsdb')}",
-                          f"--web.listen-address=127.0.0.1:{self.port}"],
-                         "prometheus", ready_line=False)
-        try:
-            wait_for(self._ready, 30, lambda: f"prometheus to be ready:\n{self.log()}", 0.1)
-        except AssertionError:
-            self.stop()
-            raise
-
-    def _ready(self):
-        if not self.alive():
-            raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{self.log()}")
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
-                return r.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def query(self, expr):
-        """The result vector of an instant query; raises on a query error."""
-        url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        try:
-            reply = http_json(url)
-        except urllib.error.HTTPError as e:
-            raise AssertionError(f"query {expr!r} failed: {e.read().decode()}") from None
-        if reply["status"] != "success":
-            raise AssertionError(f"query {expr!r} failed: {reply}")
-        return reply["data"]["result"]
 
 
 class DashboardFileTest(unittest.TestCase):
@@ -208,7 +163,7 @@ class PrometheusTest(harness.ProcessTestCase):
         self.short_rules = os.path.join(self.tmp, "ollama-gateway.rules.yml")
         with open(self.short_rules, "w") as f:
             f.write(re.sub(r"(?m)^(\s+for:\s*)\S+", rf"\g<1>{SHORT_FOR}", rules))
-        self.prom = self.track(Prometheus(self.tmp, self.gw.admin, self.short_rules))
+        self.prom = self.track(harness.Prometheus(self.tmp, [self.gw.admin], self.short_rules))
         creds = grpc.ssl_channel_credentials(root_certificates=read(self.ca.cert))
         self.channel = grpc.secure_channel(
             self.gw.target, creds, options=[("grpc.ssl_target_name_override", "localhost")])

@@ -23,20 +23,17 @@ import socket
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 import grpc
 
 import harness
-from harness import free_port, wait_for
+from harness import wait_for
 
 pb2, pb2_grpc = harness.grpc_modules()
 
 ROLLOUT = "support-bot"
 BASELINE = "support-bot:v7"
 CANDIDATE = "support-bot:v8"
-PROMETHEUS = "/usr/bin/prometheus"
 TARGET_OF = {"a": "baseline", "b": "baseline", "c": "candidate"}
 ABORT_REASONS = ("error_rate", "ttft", "token_latency", "manual")
 # Analysis margins for the tests about error rates: latency margins no loaded CI machine's
@@ -63,52 +60,6 @@ def rollout_yaml(weight=None, steps=None, analysis=None, hash_key=None,
             lines.append(f"  {section}:")
             lines += [f"    {k}: {v}" for k, v in values.items()]
     return "".join("    " + line + "\n" for line in lines)
-
-
-class Prometheus(harness.Process):
-    """A Prometheus on a free loopback port, scraping every second the targets (host:port) that
-    set_targets() writes to its file_sd file: it starts before the gateways that query it, so
-    their configs can name its URL."""
-
-    def __init__(self, directory):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.targets_path = os.path.join(directory, "targets.json")
-        self.set_targets([])
-        config = os.path.join(directory, "prometheus.yml")
-        with open(config, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                    "scrape_configs:\n  - job_name: ollama-gateway\n    file_sd_configs:\n"
-                    f"      - files: ['{self.targets_path}']\n        refresh_interval: 1s\n")
-        super().__init__([PROMETHEUS, f"--config.file={config}",
-                          f"--storage.tsdb.path={os.path.join(directory, 'tsdb')}",
-                          f"--web.listen-address=127.0.0.1:{self.port}"],
-                         "prometheus", ready_line=False)
-        try:
-            wait_for(self._ready, 30, lambda: f"prometheus to be ready:\n{self.log()}", 0.1)
-        except AssertionError:
-            self.stop()
-            raise
-
-    def set_targets(self, targets):
-        tmp = self.targets_path + ".new"
-        with open(tmp, "w") as f:
-            json.dump([{"targets": list(targets)}], f)
-        os.replace(tmp, self.targets_path)
-
-    def active_targets(self):
-        with urllib.request.urlopen(self.url + "/api/v1/targets", timeout=5) as r:
-            reply = json.loads(r.read().decode())
-        return {t["labels"]["instance"]: t["health"] for t in reply["data"]["activeTargets"]}
-
-    def _ready(self):
-        if not self.alive():
-            raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{self.log()}")
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
-                return r.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
 
 
 class Load:
@@ -653,7 +604,7 @@ class PrometheusModeTest(RolloutCase):
     def test_replicas_decide_on_the_fleets_numbers_and_hold_without_prometheus(self):
         prom_dir = os.path.join(self.tmp, "prometheus")
         os.makedirs(prom_dir)
-        prom = self.track(Prometheus(prom_dir))
+        prom = self.track(harness.Prometheus(prom_dir))
         # A port bound but not listening: connections to it are refused, and nothing else can
         # take it during the test.
         closed = socket.socket()

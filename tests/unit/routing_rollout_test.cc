@@ -311,17 +311,24 @@ rollouts:
   return *config;
 }
 
-TEST_CASE("PromQL analysis: an unreachable Prometheus holds the weight and says so") {
+// A router with a rollout analysed by PromQL every 10 s, and its controller.
+struct PromQlRollout {
   FakeClock clock;
-  Router router(clock);
-  REQUIRE(router
-              .Apply(WithRollout("{interval: 10s, min_calls: 5, prometheus_url: "
-                                 "\"http://127.0.0.1:9\"}"))
-              .ok());
+  Router router{clock};
   FakePrometheus prometheus;
-  prometheus.down = true;
   Metrics metrics;
-  RolloutController controller(router, prometheus, metrics, clock);
+  RolloutController controller{router, prometheus, metrics, clock};
+  PromQlRollout() {
+    REQUIRE(router
+                .Apply(WithRollout("{interval: 10s, min_calls: 5, prometheus_url: "
+                                   "\"http://127.0.0.1:9\"}"))
+                .ok());
+  }
+};
+
+TEST_CASE_METHOD(PromQlRollout,
+                 "PromQL analysis: an unreachable Prometheus holds the weight and says so") {
+  prometheus.down = true;
   clock.Advance(std::chrono::minutes(5));
   controller.Tick();
   CHECK(prometheus.started == 8);
@@ -334,19 +341,10 @@ TEST_CASE("PromQL analysis: an unreachable Prometheus holds the weight and says 
   CHECK(view["rollouts"][0]["analysis"]["verdict"] == "unavailable");
 }
 
-TEST_CASE("PromQL analysis: the fleet's numbers abort the rollout") {
-  FakeClock clock;
-  Router router(clock);
-  REQUIRE(router
-              .Apply(WithRollout("{interval: 10s, min_calls: 5, prometheus_url: "
-                                 "\"http://127.0.0.1:9\"}"))
-              .ok());
-  FakePrometheus prometheus;
+TEST_CASE_METHOD(PromQlRollout, "PromQL analysis: the fleet's numbers abort the rollout") {
   // The calls of both targets, and the error rate of the candidate's query (result="error" is in
   // both error rate queries; "candidate" picks the candidate's).
   prometheus.values = {{"increase", "40"}, {"result%3D%22error%22", "0"}};
-  Metrics metrics;
-  RolloutController controller(router, prometheus, metrics, clock);
   clock.Advance(std::chrono::seconds(10));
   controller.Tick();
   const auto rollout = router.rollouts().at(0);
