@@ -2,8 +2,9 @@
 // what callers and backends control. A caller's request body goes through og::ParseHttpCall and,
 // when accepted, og::HttpUpstreamRequest (as sent and with every text redacted); a backend's answer
 // goes through the /v1/models translations, the fleet's merges (tags, ps, version, a management
-// operation's progress: fleet_answers.h), the aggregation of a non-streamed Ollama answer and the
-// reading of a compatibility endpoint's lines (og::ReadCompatLine).
+// operation's progress: fleet_answers.h), a rollout's listing and renaming, the aggregation of a
+// non-streamed Ollama answer and the reading of a compatibility endpoint's lines
+// (og::ReadCompatLine).
 //
 // Input layout:
 //   byte 0     which endpoint (modulo the twelve of HttpApi)
@@ -53,6 +54,9 @@ void CheckCall(og::HttpApi api, std::string_view body) {
     OG_FUZZ_CHECK(sent.contains("model"));
     const bool generation = api == og::HttpApi::kOllamaGenerate || api == og::HttpApi::kOllamaChat;
     if (generation) OG_FUZZ_CHECK(sent.value("stream", false) == true);
+    // As a rollout's target gets it.
+    const Json renamed = Json::parse(og::HttpUpstreamRequest(*call, "bot:v8").body, nullptr, false);
+    OG_FUZZ_CHECK(renamed.is_object() && renamed.value("model", "") == "bot:v8");
   }
   // The same bytes as the lines of a backend's answer to this call.
   if (const std::optional<og::CompatApi> compat = og::CompatApiOf(api)) {
@@ -69,6 +73,15 @@ void CheckAnswers(og::HttpApi api, std::string_view body) {
   const Json merged = og::MergeTags(answers, og::kDefaultMaxJsonDepth);
   OG_FUZZ_CHECK(merged["models"].is_array());
   (void)og::OpenAiModels(merged);
+  Json with_rollout = merged;
+  og::AddRolloutEntries({{"bot", "bot:v7", "bot:v8"}}, &with_rollout);
+  OG_FUZZ_CHECK(with_rollout["models"].size() <= merged["models"].size() + 1);
+  // The body as a rollout target's answer line, renamed for its caller: still JSON if it was.
+  std::string renamed;
+  if (og::RenameModelField(body, "bot:v8", "bot", &renamed)) {
+    OG_FUZZ_CHECK(renamed.size() + 3 == body.size());
+    OG_FUZZ_CHECK(Json::accept(renamed) == Json::accept(body));
+  }
   const Json loaded = og::MergeLoaded(answers, og::kDefaultMaxJsonDepth);
   OG_FUZZ_CHECK(loaded["models"].is_array() && loaded["copies"].is_array());
   OG_FUZZ_CHECK(og::MergeVersions(answers, og::kDefaultMaxJsonDepth)["version"].is_string());
