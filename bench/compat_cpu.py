@@ -7,6 +7,10 @@ by the calls answered, so it is the gateway's own cost whatever the backend does
 
   /usr/bin/python3 bench/compat_cpu.py --before OLD/ollama-gateway --after build/bin/ollama-gateway
 
+With --rollout the --after binary's calls go through a rollout instead (docs/rollouts.md): callers
+name `assistant`, split 50/50 between llama3.2 and llama3.2:q8 on the same simulator, so
+`--before B --after B --rollout` is what a rollout costs a call of the same binary.
+
 Needs wrk and a built ollama-sim (build/bin). Run it on an otherwise idle machine.
 """
 import argparse
@@ -32,11 +36,18 @@ BODIES = {
 }
 
 
-def run(binary, body, seconds, workdir):
-    sim = harness.Sim("gpu-a", models=("llama3.2",), tokens=10)
+ROLLOUT = ("rollouts:\n  models:\n    - model: assistant\n      baseline: {model: llama3.2}\n"
+           "      candidate: {model: \"llama3.2:q8\"}\n      weight: 50\n")
+
+
+def run(binary, body, seconds, workdir, rollout=False):
+    sim = harness.Sim("gpu-a", models=("llama3.2", "llama3.2:q8"), tokens=10)
+    extra = "http:\n  address: 127.0.0.1:0\n  insecure: true\n"
+    if rollout:
+        extra += ROLLOUT
+        body = body.replace('"model":"llama3.2"', '"model":"assistant"')
     config = harness.write_file(workdir, "gateway.yaml", harness.gateway_config(
-        [("gpu-a", sim.url, ["llama3.2"])],
-        extra="http:\n  address: 127.0.0.1:0\n  insecure: true\n"))
+        [("gpu-a", sim.url, ["llama3.2", "llama3.2:q8"])], extra=extra))
     gateway = harness.Process([binary, "--config", config], "gateway")
     try:
         fields = dict(kv.split("=", 1) for kv in gateway.first_line.split()[1:])
@@ -64,13 +75,16 @@ def main():
     parser.add_argument("--after", required=True, help="the second gateway binary")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5, help="seconds per run")
+    parser.add_argument("--rollout", action="store_true",
+                        help="the --after binary's calls go through a 50/50 rollout")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         for scenario, body in BODIES.items():
             rows = {"before": [], "after": []}
             for _ in range(args.repeats):
                 for name in rows:
-                    rows[name].append(run(getattr(args, name), body, args.duration, workdir))
+                    rows[name].append(run(getattr(args, name), body, args.duration, workdir,
+                                          rollout=args.rollout and name == "after"))
             cpu = {name: statistics.median(r[1] for r in runs) for name, runs in rows.items()}
             for name, runs in rows.items():
                 print(f"{scenario:6} {name:6}: {statistics.median(r[0] for r in runs):8.0f} calls/s, "

@@ -202,7 +202,15 @@ absl::Status Router::Rebuild() {
     table->pools_.emplace(model, std::move(*pool));
     table->known_models_.push_back(model);
   }
-  // Rollouts: each target on its model's pool, or on the part of it its backends name.
+  if (!any_model.empty()) {
+    const PolicyConfig defaults = config.balancer.ForModel("");
+    auto pool = BuildPool(std::string(kAnyModelLabel), defaults, any_model);
+    if (!pool.ok()) return pool.status();
+    (*pool)->panic_threshold = config.health.panic_threshold;
+    table->any_model_pool_ = std::move(*pool);
+  }
+  // Rollouts: each target on its model's pool (which Find gives, the pool of backends taking any
+  // model included), or on the part of it its backends name.
   for (const RolloutConfig& r : config.rollouts.models) {
     RolloutRoute& route = table->rollouts_[r.canonical_model];
     route.rollout = rollouts_.at(r.canonical_model);
@@ -232,13 +240,6 @@ absl::Status Router::Rebuild() {
       route.pools[i] = pool->get();
       table->target_pools_.emplace(target.canonical_model, std::move(*pool));
     }
-  }
-  if (!any_model.empty()) {
-    const PolicyConfig defaults = config.balancer.ForModel("");
-    auto pool = BuildPool(std::string(kAnyModelLabel), defaults, std::move(any_model));
-    if (!pool.ok()) return pool.status();
-    (*pool)->panic_threshold = config.health.panic_threshold;
-    table->any_model_pool_ = std::move(*pool);
   }
   table_.store(std::move(table));
   return absl::OkStatus();
@@ -360,8 +361,9 @@ std::vector<std::shared_ptr<Rollout>> Router::rollouts() const {
   std::lock_guard<std::mutex> lock(states_mu_);
   std::vector<std::shared_ptr<Rollout>> out;
   if (config_ == nullptr) return out;
-  for (const RolloutConfig& r : config_->rollouts.models)
+  for (const RolloutConfig& r : config_->rollouts.models) {
     out.push_back(rollouts_.at(r.canonical_model));
+  }
   return out;
 }
 

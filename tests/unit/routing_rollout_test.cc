@@ -384,6 +384,29 @@ TEST_CASE("The router routes a rollout's targets to their pools, and keeps state
   CHECK(router.rollouts().at(0)->weight() == 20);
 }
 
+TEST_CASE("A rollout's targets may be served by backends that take any model") {
+  FakeClock clock;
+  Router router(clock);
+  absl::StatusOr<Config> config = ParseConfig(R"(
+listen: {address: "127.0.0.1:0", insecure: true}
+backends:
+  - {name: a, url: "http://127.0.0.1:1"}
+  - {name: b, url: "http://127.0.0.1:2", models: [other]}
+rollouts:
+  models:
+    - {model: bot, baseline: {model: "bot:v7"}, candidate: {model: "bot:v8", backends: [a]}}
+)",
+                                              "test.yaml");
+  REQUIRE(config.ok());
+  REQUIRE(router.Apply(*config).ok());
+  const RolloutRoute* route = router.table()->FindRollout("bot:latest");
+  REQUIRE(route != nullptr);
+  REQUIRE(route->pools[0] != nullptr);
+  CHECK(route->pools[0]->model_label == kAnyModelLabel);
+  REQUIRE(route->pools[1] != nullptr);
+  CHECK(route->pools[1]->members.size() == 1);
+}
+
 TEST_CASE("The rollout histograms' buckets are the analysis's") {
   Metrics metrics;
   metrics.DeclareRollout("r");
