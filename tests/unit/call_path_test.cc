@@ -535,6 +535,56 @@ TEST_CASE("the access log gets one line for a call, with its outcome", "[call_pa
   CHECK_THAT(lines[0], Contains(R"("input_sha256":")" + InputDigest(Generate())));
 }
 
+// ---- Rollouts ---------------------------------------------------------------------------------
+
+// `assistant` split between llama3.2 on a and qwen2.5 on b, the candidate at `weight` percent.
+std::string RolloutSection(int weight) {
+  return "rollouts:\n  models:\n    - model: assistant\n"
+         "      baseline: {model: llama3.2, backends: [a]}\n"
+         "      candidate: {model: qwen2.5, backends: [b]}\n"
+         "      weight: " +
+         std::to_string(weight) + "\n";
+}
+
+TEST_CASE("a rollout's call gets its target's model and answers with the caller's name",
+          "[call_path]") {
+  Gateway gateway(RolloutSection(100), /*access_log=*/true);
+  Seen seen;
+  gateway.Start(Generate("assistant"), seen)->Release();
+  REQUIRE(gateway.upstream.size() == 1);
+  FakeUpstream::Call& call = gateway.upstream.call(0);
+  CHECK(On(call, kBackendB));
+  CHECK_THAT(call.request().body, Contains(R"("model":"qwen2.5")"));
+  REQUIRE(call.Line(R"({"model":"qwen2.5","response":"Hi","done":false})"));
+  REQUIRE(call.Line(R"({"model":"qwen2.5","response":"","done":true,"eval_count":1})"));
+  call.Ok();
+  REQUIRE(seen.status().ok());
+  REQUIRE(seen.lines.size() == 2);
+  CHECK(seen.lines[0] == R"({"model":"assistant","response":"Hi","done":false})");
+  CHECK(MetricValue(gateway.metrics, "gateway_rollout_requests_total",
+                    {{"rollout", "assistant"}, {"target", "candidate"}, {"result", "ok"}}) == 1);
+  const std::vector<std::string> lines = gateway.sink->WaitForLines(1);
+  REQUIRE(lines.size() == 1);
+  CHECK_THAT(lines[0], Contains(R"("model":"assistant")"));
+  CHECK_THAT(lines[0], Contains(R"("rollout":"assistant","target":"candidate",)"
+                                R"("target_model":"qwen2.5")"));
+}
+
+TEST_CASE("a rollout's call is retried within its target only, and its failure is counted",
+          "[call_path]") {
+  Gateway gateway(RolloutSection(0));
+  Seen seen;
+  gateway.Start(Generate("assistant"), seen)->Release();
+  REQUIRE(gateway.upstream.size() == 1);
+  CHECK(On(gateway.upstream.call(0), kBackendA));
+  gateway.upstream.call(0).ConnectFailed();
+  // b serves llama3.2 too, but not for this target.
+  CHECK(gateway.upstream.size() == 1);
+  CHECK(seen.status().code() == absl::StatusCode::kUnavailable);
+  CHECK(MetricValue(gateway.metrics, "gateway_rollout_requests_total",
+                    {{"target", "baseline"}, {"result", "error"}}) == 1);
+}
+
 // ---- Retries ----------------------------------------------------------------------------------
 
 TEST_CASE("a refused connect is retried on the other backend and the caller sees one OK",
