@@ -175,7 +175,8 @@ RolloutController::~RolloutController() = default;
 void RolloutController::UseStateFile(const std::string& path) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (path == state_file_ && !saved_.empty()) return;
+    if (loaded_ == path) return;
+    loaded_ = path;
     state_file_ = path;
     saved_.clear();
   }
@@ -188,7 +189,7 @@ void RolloutController::Tick() {
   for (const std::shared_ptr<Rollout>& rollout : router_.rollouts()) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (declared_.insert(rollout.get()).second) metrics_.DeclareRollout(rollout->name());
+      if (declared_.insert(rollout->name()).second) metrics_.DeclareRollout(rollout->name());
     }
     if (std::string line = rollout->Advance(now); !line.empty()) Note(*rollout, line, false);
     if (rollout->AnalysisDue(now)) {
@@ -250,10 +251,10 @@ void RolloutController::Conclude(Rollout& rollout, Verdict verdict) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (kind != Verdict::Kind::kUnavailable) {
-    unavailable_.erase(&rollout);
+    unavailable_.erase(rollout.name());
     return;
   }
-  std::string& logged = unavailable_[&rollout];
+  std::string& logged = unavailable_[rollout.name()];
   if (logged == detail) return;
   logged = detail;
   spdlog::warn("rollout '{}': no analysis, holding the candidate at {}%: {}", rollout.name(),
@@ -384,21 +385,24 @@ void RolloutController::SaveState() {
   const std::string text = json{{"rollouts", state}}.dump(2) + "\n";
   // Written beside the file and renamed over it, so a crash never leaves half a state.
   const std::string tmp = state_file_ + ".tmp";
+  // Each tick tries again; a failure is logged when it first happens (or changes).
+  auto fail = [this](std::string why) {
+    if (why == save_error_) return;
+    spdlog::warn("rollouts.state_file {}: {}; a restart would start the rollouts over", state_file_,
+                 why);
+    save_error_ = std::move(why);
+  };
   {
     std::ofstream out(tmp, std::ios::trunc);
     out << text;
     out.flush();
-    if (!out) {
-      spdlog::warn("rollouts.state_file {}: cannot write {}: {}", state_file_, tmp,
-                   std::strerror(errno));
-      return;
-    }
+    if (!out) return fail(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
   }
   if (std::rename(tmp.c_str(), state_file_.c_str()) != 0) {
-    spdlog::warn("rollouts.state_file {}: cannot replace it: {}", state_file_,
-                 std::strerror(errno));
-    return;
+    return fail(fmt::format("cannot replace it: {}", std::strerror(errno)));
   }
+  if (!save_error_.empty()) spdlog::info("rollouts.state_file {} is written again", state_file_);
+  save_error_.clear();
   saved_ = std::move(versions);
 }
 

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -69,13 +70,17 @@ class RolloutController {
 
   mutable std::mutex mu_;
   std::string state_file_;
-  // The versions of the rollouts as last written, by name.
+  // The state file read at start or since (so a reload with the same file does not read it).
+  std::optional<std::string> loaded_;
+  // The versions of the rollouts as last written, by name, and why the last write failed.
   std::map<std::string, std::uint64_t> saved_;
-  // Rollouts whose metrics were declared, and those with a PromQL analysis in flight.
-  std::set<const Rollout*> declared_;  // (each held by the router while listed)
+  std::string save_error_;
+  // Rollouts whose metrics were declared, by name; those with a PromQL analysis in flight (each
+  // held by its query meanwhile).
+  std::set<std::string> declared_;
   std::set<const Rollout*> querying_;
-  // Reasons last logged for an analysis without numbers, so each is logged once.
-  std::map<const Rollout*, std::string> unavailable_;
+  // Reasons last logged for an analysis without numbers, by rollout, so each is logged once.
+  std::map<std::string, std::string> unavailable_;
 };
 
 }  // namespace og

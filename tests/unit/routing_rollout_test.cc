@@ -2,6 +2,8 @@
 // operators' actions, and the controller's PromQL mode over a fake upstream.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -15,6 +17,7 @@
 #include "gateway/telemetry/metrics.h"
 #include "gateway/upstream/ollama_protocol.h"
 #include "nlohmann/json.hpp"
+#include "tests/fakes/fake_upstream.h"
 
 namespace og {
 namespace {
@@ -382,6 +385,41 @@ TEST_CASE("The router routes a rollout's targets to their pools, and keeps state
   REQUIRE(router.Apply(changed).ok());
   CHECK(router.rollouts().at(0)->progress().phase == RolloutPhase::kRunning);
   CHECK(router.rollouts().at(0)->weight() == 20);
+}
+
+TEST_CASE("The state file brings a rollout back where it was, while its definition holds") {
+  char dir[] = "/tmp/og-rollout-state-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string path = std::string(dir) + "/rollouts.json";
+  const Config config = WithRollout("{interval: 10s}");
+  testing::FakeUpstream none;
+  Metrics metrics;
+  {
+    FakeClock clock;
+    Router router(clock);
+    REQUIRE(router.Apply(config).ok());
+    RolloutController controller(router, none, metrics, clock);
+    controller.UseStateFile(path);
+    std::string body;
+    REQUIRE(controller.Act("support-bot", "promote", &body) == 200);
+  }
+  FakeClock clock;
+  Router router(clock);
+  REQUIRE(router.Apply(config).ok());
+  RolloutController controller(router, none, metrics, clock);
+  controller.UseStateFile(path);
+  CHECK(router.rollouts().at(0)->progress().phase == RolloutPhase::kPromoted);
+  CHECK(router.rollouts().at(0)->weight() == 100);
+  // Another definition: the file's state is not this rollout's.
+  Config changed = config;
+  changed.rollouts.models[0].steps.step = 25;
+  Router other(clock);
+  REQUIRE(other.Apply(changed).ok());
+  RolloutController fresh(other, none, metrics, clock);
+  fresh.UseStateFile(path);
+  CHECK(other.rollouts().at(0)->progress().phase == RolloutPhase::kRunning);
+  CHECK(other.rollouts().at(0)->weight() == 50);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("A rollout's targets may be served by backends that take any model") {
