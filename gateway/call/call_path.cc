@@ -92,7 +92,7 @@ void CallPath::AssignRollout(const RolloutRoute& route) {
 void CallPath::RecordRolloutCall(const absl::Status& status, Steady::time_point now) {
   // A caller that left says nothing about the target.
   if (rollout_ == nullptr || status.code() == absl::StatusCode::kCancelled) return;
-  const bool error = IsRolloutError(static_cast<int>(status.code()));
+  const bool error = IsRolloutError(status.code());
   std::optional<double> ttft;
   std::optional<double> per_token;
   if (first_token_ != Steady::time_point{}) {

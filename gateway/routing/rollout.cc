@@ -120,10 +120,18 @@ std::optional<double> BucketQuantile(double q, const RolloutBuckets& counts) {
   return kRolloutLatencyBounds.back();
 }
 
-bool IsRolloutError(int code) {
-  // absl::StatusCode values: DEADLINE_EXCEEDED 4, UNIMPLEMENTED 12, INTERNAL 13,
-  // UNAVAILABLE 14, DATA_LOSS 15, UNKNOWN 2.
-  return code == 2 || code == 4 || code == 12 || code == 13 || code == 14 || code == 15;
+bool IsRolloutError(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDataLoss:
+      return true;
+    default:
+      return false;
+  }
 }
 
 Verdict Analyze(const RolloutAnalysisConfig& options, const TargetFigures& baseline,

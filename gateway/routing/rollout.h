@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "common/clock.h"
 #include "gateway/config/config.h"
 
@@ -80,7 +81,7 @@ Verdict Analyze(const RolloutAnalysisConfig& options, const TargetFigures& basel
 
 // A call's outcome counts as an error for the analysis when the target failed it: UNAVAILABLE,
 // INTERNAL, UNKNOWN, DATA_LOSS, DEADLINE_EXCEEDED or UNIMPLEMENTED (HTTP's 5xx).
-bool IsRolloutError(int grpc_code);
+bool IsRolloutError(absl::StatusCode code);
 
 // Lock-free counters of one target's calls, recorded on the request path.
 class TargetStats {

@@ -271,7 +271,8 @@ void RolloutController::Note(Rollout& rollout, const std::string& line, bool abo
     spdlog::info("{}", line);
   }
   metrics_.SetRolloutWeight(rollout.name(), p.weight, p.step);
-  SaveState();
+  // The state file is written by the next tick (at most a second later), not here: a PromQL
+  // verdict arrives on a worker's loop thread, which must not wait for the disk.
 }
 
 int RolloutController::Act(std::string_view name, std::string_view action, std::string* body) {
